@@ -1,0 +1,245 @@
+/**
+ * apply: the only writer. Executes a plan's actions in order through a narrow directory port,
+ * continuing past a failed resource to those that do not depend on it.
+ */
+import { encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
+import type { Action, Outcome, Plan, PrincipalTarget, ResourceRef } from "./model.ts";
+
+/** One LDAP modification, independent of the LDAP library. */
+export interface Modification {
+  readonly operation: "add" | "delete" | "replace";
+  readonly attribute: string;
+  readonly values: ReadonlyArray<string | Buffer>;
+}
+
+/** What apply needs from the directory; the LDAP client implements it, tests may record it. */
+export interface DirectoryWriter {
+  add(
+    dn: string,
+    attributes: Readonly<Record<string, string | Buffer | ReadonlyArray<string | Buffer>>>,
+  ): Promise<void>;
+  modify(dn: string, changes: readonly Modification[]): Promise<void>;
+  move(dn: string, newDn: string): Promise<void>;
+  delete(dn: string): Promise<void>;
+  /** Adds members; an existing member is success (AD answers 68). */
+  addMembers(groupDn: string, memberDns: readonly string[]): Promise<void>;
+  /** Removes members; an absent member is success (AD answers 53). */
+  removeMembers(groupDn: string, memberDns: readonly string[]): Promise<void>;
+  /** objectSid of an object just created. */
+  readSid(dn: string): Promise<string>;
+  createKdsRootKey(options: { effectiveImmediately: boolean; now: Date }): Promise<string>;
+}
+
+/** The result of one action. */
+export interface ActionResult {
+  readonly action: Action;
+  readonly status: "applied" | "failed" | "skipped";
+  /** For failures: the typed outcome, decided by the writer's error type. */
+  readonly outcome?: Outcome;
+  readonly message?: string;
+}
+
+/** Everything apply did. */
+export interface ApplyResult {
+  readonly results: readonly ActionResult[];
+  /** True when the signal stopped apply between two actions. */
+  readonly aborted: boolean;
+}
+
+/** Options: clock, marker, cancellation, and a hook called after each action (metrics, logs). */
+export interface ApplyOptions {
+  readonly now: Date;
+  readonly marker?: string;
+  readonly signal?: AbortSignal;
+  readonly onResult?: (result: ActionResult) => void;
+}
+
+/** Classifies an error thrown by the writer; the directory's errors carry `outcome`. */
+function outcomeOf(error: unknown): Outcome {
+  if (typeof error === "object" && error !== null && "outcome" in error) {
+    const o = (error as { outcome: unknown }).outcome;
+    if (o === "stalled" || o === "waiting" || o === "transient") return o;
+  }
+  return "transient";
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const key = (r: ResourceRef): string => `${r.kind}/${r.name}`;
+
+/**
+ * Executes the plan. Observe-only resources are never written. A failed action marks its
+ * resource failed: its later actions, and actions of resources that name it as a principal
+ * or member, are skipped (reported as such); everything else goes on. The signal is checked
+ * between actions, so the action in flight always completes.
+ */
+export async function applyPlan(plan: Plan, writer: DirectoryWriter, options: ApplyOptions): Promise<ApplyResult> {
+  const marker = options.marker ?? MANAGED_MARKER;
+  const results: ActionResult[] = [];
+  const failed = new Set<string>();
+  /** Repo groups created in this run: name → DN and SID. */
+  const created = new Map<string, { dn: string; sid: string }>();
+  let aborted = false;
+
+  const record = (r: ActionResult): void => {
+    results.push(r);
+    options.onResult?.(r);
+  };
+
+  const resolve = (targets: readonly PrincipalTarget[]): { dn: string; sid: string }[] =>
+    targets.map((t) => {
+      if (t.type === "object") return { dn: t.dn, sid: t.sid };
+      const c = created.get(t.name);
+      if (!c) throw new DependencyError(t.name);
+      return c;
+    });
+
+  for (const resourcePlan of plan.resources) {
+    if (resourcePlan.observeOnly) continue;
+    for (const action of resourcePlan.actions) {
+      if (options.signal?.aborted) {
+        aborted = true;
+        break;
+      }
+      const k = key(action.resource);
+      const deps = dependencies(action);
+      const blockedBy = failed.has(k) ? k : deps.find((d) => failed.has(`ADGroup/${d}`));
+      if (blockedBy !== undefined) {
+        record({ action, status: "skipped", message: `skipped: ${blockedBy} failed earlier in this run` });
+        failed.add(k);
+        continue;
+      }
+      try {
+        await execute(action, writer, { marker, now: options.now, resolve, created });
+        record({ action, status: "applied" });
+      } catch (error) {
+        failed.add(k);
+        if (error instanceof DependencyError) {
+          record({ action, status: "skipped", message: error.message });
+        } else {
+          record({ action, status: "failed", outcome: outcomeOf(error), message: messageOf(error) });
+        }
+      }
+    }
+    if (aborted) break;
+  }
+  return { results, aborted };
+}
+
+class DependencyError extends Error {
+  constructor(group: string) {
+    super(`skipped: ADGroup/${group} does not exist yet`);
+  }
+}
+
+/** Repo groups an action needs to exist. */
+function dependencies(action: Action): string[] {
+  const targets: readonly PrincipalTarget[] =
+    action.type === "create-gmsa"
+      ? action.principals
+      : action.type === "add-members"
+        ? action.members
+        : action.type === "update-gmsa"
+          ? (action.principals ?? [])
+          : [];
+  return targets.flatMap((t) => (t.type === "repo-group" ? [t.name] : []));
+}
+
+interface ExecContext {
+  readonly marker: string;
+  readonly now: Date;
+  readonly resolve: (targets: readonly PrincipalTarget[]) => { dn: string; sid: string }[];
+  readonly created: Map<string, { dn: string; sid: string }>;
+}
+
+async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext): Promise<void> {
+  switch (action.type) {
+    case "create-kds-root-key":
+      await writer.createKdsRootKey({ effectiveImmediately: action.effectiveImmediately, now: ctx.now });
+      return;
+    case "create-group": {
+      const attributes: Record<string, string> = {
+        objectClass: "group",
+        sAMAccountName: action.accountName,
+        groupType: String(action.groupType),
+        adminDescription: ctx.marker,
+      };
+      if (action.description !== undefined) attributes["description"] = action.description;
+      await writer.add(action.dn, attributes);
+      ctx.created.set(action.resource.name, { dn: action.dn, sid: await writer.readSid(action.dn) });
+      return;
+    }
+    case "update-group": {
+      for (const step of action.groupTypeSteps)
+        await writer.modify(action.dn, [{ operation: "replace", attribute: "groupType", values: [String(step)] }]);
+      const changes: Modification[] = [];
+      if (action.description !== undefined)
+        changes.push(
+          action.description === null
+            ? { operation: "replace", attribute: "description", values: [] }
+            : { operation: "replace", attribute: "description", values: [action.description] },
+        );
+      if (action.adopt) changes.push({ operation: "replace", attribute: "adminDescription", values: [ctx.marker] });
+      if (changes.length > 0) await writer.modify(action.dn, changes);
+      return;
+    }
+    case "add-members":
+      await writer.addMembers(
+        action.dn,
+        ctx.resolve(action.members).map((m) => m.dn),
+      );
+      return;
+    case "remove-members":
+      await writer.removeMembers(action.dn, action.memberDns);
+      return;
+    case "create-gmsa": {
+      const principals = ctx.resolve(action.principals);
+      const attributes: Record<string, string | Buffer | string[]> = {
+        objectClass: "msDS-GroupManagedServiceAccount",
+        sAMAccountName: `${action.accountName}$`,
+        // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount leaves a gMSA (ad-ldap.md §1).
+        userAccountControl: "4096",
+        dNSHostName: action.dnsHostName,
+        "msDS-ManagedPasswordInterval": String(action.passwordIntervalDays),
+        "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),
+        "msDS-GroupMSAMembership": encodeGroupMsaMembership(principals.map((p) => p.sid)),
+        adminDescription: ctx.marker,
+      };
+      if (action.servicePrincipalNames.length > 0)
+        attributes["servicePrincipalName"] = [...action.servicePrincipalNames];
+      if (action.description !== undefined && action.description !== "") attributes["description"] = action.description;
+      if (action.displayName !== undefined && action.displayName !== "") attributes["displayName"] = action.displayName;
+      await writer.add(action.dn, attributes);
+      return;
+    }
+    case "update-gmsa": {
+      const changes: Modification[] = [];
+      for (const [attribute, value] of Object.entries(action.set))
+        changes.push({ operation: "replace", attribute, values: value === null ? [] : [value] });
+      // Multi-valued attributes change by value, never by replace (DESIGN.md).
+      if (action.addSpns.length > 0)
+        changes.push({ operation: "add", attribute: "servicePrincipalName", values: action.addSpns });
+      if (action.removeSpns.length > 0)
+        changes.push({ operation: "delete", attribute: "servicePrincipalName", values: action.removeSpns });
+      if (action.principals) {
+        // msDS-GroupMSAMembership is single-valued: the whole descriptor is rewritten.
+        const sids = ctx.resolve(action.principals).map((p) => p.sid);
+        changes.push({
+          operation: "replace",
+          attribute: "msDS-GroupMSAMembership",
+          values: [encodeGroupMsaMembership(sids)],
+        });
+      }
+      if (changes.length > 0) await writer.modify(action.dn, changes);
+      return;
+    }
+    case "move":
+      await writer.move(action.dn, action.newDn);
+      return;
+    case "delete":
+      await writer.delete(action.dn);
+      return;
+  }
+}

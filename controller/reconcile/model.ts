@@ -1,0 +1,179 @@
+/**
+ * The vocabulary of reconciliation: what was observed in AD, what differs from Git (drift),
+ * and what would be done about it (actions). Everything here is plain data, so `diff` and
+ * `plan` stay pure and their results can be printed, serialised and compared in tests.
+ */
+import type { ObservedComputer, ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
+
+/** The kinds of the resource model, as in the CRDs. */
+export type Kind = "GroupManagedServiceAccount" | "ADGroup" | "HostBinding" | "KdsRootKey";
+
+/** Names one resource of the repository (kind + metadata.name). */
+export interface ResourceRef {
+  readonly kind: Kind;
+  readonly name: string;
+}
+
+/** Everything one reconcile read from the directory, in one consistent pass. */
+export interface ObservedDirectory {
+  readonly baseDn: string;
+  readonly configDn: string;
+  /** Every gMSA in the domain (one paged search). */
+  readonly gmsas: readonly ObservedGmsa[];
+  /** Groups named by the repository (managed and external) plus every group carrying the marker. */
+  readonly groups: readonly ObservedGroup[];
+  /** Computer accounts referenced by the repository. */
+  readonly computers: readonly ObservedComputer[];
+  readonly kdsRootKeys: readonly ObservedKdsRootKey[];
+  /** Names of SIDs found in security descriptors that are none of the above (for display only). */
+  readonly sidNames: ReadonlyMap<string, string>;
+}
+
+/**
+ * A bounded set of drift types, used as metric label values: never free text.
+ * `conflict` is an unmarked object with a managed name; `unexpected` is a marked object
+ * that left the repository (a prune candidate).
+ */
+export type DriftType =
+  | "missing"
+  | "attribute"
+  | "membership"
+  | "principals"
+  | "encryption"
+  | "spn"
+  | "immutable"
+  | "conflict"
+  | "unexpected";
+
+/** One attribute-level difference, old → new, as a person reads it in a plan. */
+export interface AttributeChange {
+  readonly attribute: string;
+  readonly from: string | readonly string[] | undefined;
+  readonly to: string | readonly string[] | undefined;
+}
+
+/** A principal or member as apply must write it: a DN/SID already known, or a repo group resolved at apply time. */
+export type PrincipalTarget =
+  | { readonly type: "object"; readonly dn: string; readonly sid: string; readonly label: string }
+  | { readonly type: "repo-group"; readonly name: string; readonly label: string };
+
+/** Failure kinds, decided by type (STYLE.md): a person must act, a known time to wait, or retry with backoff. */
+export type Outcome = "stalled" | "waiting" | "transient";
+
+/** A reason a resource cannot be acted on now. */
+export interface Blocker {
+  readonly outcome: Exclude<Outcome, "transient">;
+  readonly reason: BlockReason;
+  readonly message: string;
+  /** For `waiting`: when to look again. */
+  readonly until?: Date;
+}
+
+/** CamelCase reasons (closed set) used in conditions. */
+export type BlockReason =
+  "KdsRootKeyNotEffective" | "PrincipalNotFound" | "NotOwned" | "ImmutableFieldChanged" | "DependencyNotReady";
+
+/** What reconcile would write. Semantic, not raw LDAP: apply maps each to directory calls. */
+export type Action =
+  | { readonly type: "create-kds-root-key"; readonly resource: ResourceRef; readonly effectiveImmediately: boolean }
+  | {
+      readonly type: "create-group";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly accountName: string;
+      readonly groupType: number;
+      readonly description: string | undefined;
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      readonly type: "update-group";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      /** groupType steps, in order (a Global ↔ DomainLocal change goes through Universal, as AD requires). */
+      readonly groupTypeSteps: readonly number[];
+      readonly description?: string | null;
+      readonly adopt: boolean;
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      readonly type: "add-members";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly members: readonly PrincipalTarget[];
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      readonly type: "remove-members";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly memberDns: readonly string[];
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      readonly type: "create-gmsa";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly accountName: string;
+      readonly dnsHostName: string;
+      readonly encryptionTypes: number;
+      readonly servicePrincipalNames: readonly string[];
+      readonly passwordIntervalDays: number;
+      readonly description: string | undefined;
+      readonly displayName: string | undefined;
+      readonly principals: readonly PrincipalTarget[];
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      readonly type: "update-gmsa";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly set: Readonly<Record<string, string | null>>;
+      readonly addSpns: readonly string[];
+      readonly removeSpns: readonly string[];
+      /** When present, msDS-GroupMSAMembership is rewritten (whole value) for these principals. */
+      readonly principals?: readonly PrincipalTarget[];
+      readonly adopt: boolean;
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      readonly type: "move";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly newDn: string;
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      readonly type: "delete";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      /** A delete that is the first half of an approved replacement (immutable field). */
+      readonly replacement: boolean;
+      readonly changes: readonly AttributeChange[];
+    };
+
+/** The per-resource outcome of diff + plan: the drift found, what will be done, and why not more. */
+export interface ResourcePlan {
+  readonly resource: ResourceRef;
+  /** The DN the resource has (or will have) in AD. */
+  readonly dn: string | undefined;
+  readonly drift: ReadonlySet<DriftType>;
+  readonly changes: readonly AttributeChange[];
+  readonly actions: readonly Action[];
+  /** True when drift is only reported (observe mode, globally or per resource). */
+  readonly observeOnly: boolean;
+  readonly blocker?: Blocker;
+  /** Informational lines for the plan (e.g. a deletion deferred by the budget). */
+  readonly notes: readonly string[];
+}
+
+/** The whole plan: per resource, in dependency order, plus refusals that apply to the revision. */
+export interface Plan {
+  readonly resources: readonly ResourcePlan[];
+  readonly kds: { readonly effective: boolean; readonly effectiveAt?: Date };
+  readonly notes: readonly string[];
+}
+
+/** Counts actions of a plan that apply would execute. */
+export function countActions(plan: Plan): number {
+  return plan.resources.reduce((n, r) => n + (r.observeOnly ? 0 : r.actions.length), 0);
+}

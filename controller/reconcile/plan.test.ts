@@ -1,0 +1,367 @@
+import { describe, expect, it } from "vitest";
+import { decodeSecurityDescriptor, encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
+import { applyPlan } from "./apply.ts";
+import { groupTypeFor, groupTypeSteps } from "./diff.ts";
+import { countActions } from "./model.ts";
+import type { Plan, ResourcePlan } from "./model.ts";
+import { DEFAULT_POLICY, planDirectory } from "./plan.ts";
+import type { Policy } from "./plan.ts";
+import { renderJson, renderMarkdown, renderText, summarize } from "./render.ts";
+import {
+  BASE,
+  computer,
+  desiredOf,
+  emptyDirectory,
+  gmsa,
+  group,
+  kdsKey,
+  kdsObserved,
+  observedGmsa,
+  observedGroup,
+  recordingWriter,
+} from "./testing.ts";
+
+const now = new Date("2026-11-25T12:00:00Z");
+const server1 = computer("SERVER1");
+const server2 = computer("SERVER2");
+
+function exampleDesired() {
+  return desiredOf(
+    kdsKey(),
+    group("hosts", {
+      accountName: "GMSA-Service1-Hosts",
+      membership: "exact",
+      members: [{ computer: "SERVER1" }, { computer: "SERVER2" }],
+    }),
+    gmsa("svc1", {
+      accountName: "MSA-service1",
+      dnsHostName: "service1.company.local",
+      principalsAllowedToRetrieveManagedPassword: [{ group: "hosts" }],
+      servicePrincipalNames: ["HTTP/service1.company.local"],
+      description: "Service1",
+    }),
+  );
+}
+
+function find(plan: Plan, kind: string, name: string): ResourcePlan {
+  const r = plan.resources.find((x) => x.resource.kind === kind && x.resource.name === name);
+  if (!r) throw new Error(`no ${kind}/${name} in plan`);
+  return r;
+}
+
+async function converge(desired: ReturnType<typeof exampleDesired>, policy: Policy = DEFAULT_POLICY) {
+  const start = emptyDirectory(now, { computers: [server1, server2] });
+  const rec = recordingWriter(start);
+  const first = planDirectory(desired, start, policy, now);
+  const result = await applyPlan(first, rec.writer, { now });
+  return { rec, first, result };
+}
+
+describe("plan against an empty directory", () => {
+  it("creates the group, its members and the gMSA, in dependency order", () => {
+    const plan = planDirectory(
+      exampleDesired(),
+      emptyDirectory(now, { computers: [server1, server2] }),
+      DEFAULT_POLICY,
+      now,
+    );
+    const types = plan.resources.flatMap((r) => r.actions.map((a) => `${a.type} ${a.resource.name}`));
+    expect(types).toEqual(["create-group hosts", "add-members hosts", "create-gmsa svc1"]);
+    expect(summarize(plan)).toMatchObject({ create: 2, update: 0, delete: 0, blocked: 0 });
+  });
+
+  it("applies the plan so that the next plan has no changes and writes nothing", async () => {
+    const { rec, result } = await converge(exampleDesired());
+    expect(result.results.every((r) => r.status === "applied")).toBe(true);
+    const gmsaAdd = rec.writes.find((w) => w.op === "add" && w.dn.startsWith("CN=MSA-service1"));
+    expect(gmsaAdd).toMatchObject({
+      dn: `CN=MSA-service1,CN=Managed Service Accounts,${BASE}`,
+      attributes: {
+        objectClass: "msDS-GroupManagedServiceAccount",
+        sAMAccountName: "MSA-service1$",
+        userAccountControl: "4096",
+        "msDS-SupportedEncryptionTypes": "24",
+        "msDS-ManagedPasswordInterval": "30",
+        adminDescription: MANAGED_MARKER,
+      },
+    });
+    // The descriptor names the group created earlier in the same run.
+    const hostsSid = rec.observed().groups[0]!.sid;
+    const sd = decodeSecurityDescriptor(
+      (gmsaAdd as { attributes: Record<string, unknown> }).attributes["msDS-GroupMSAMembership"] as Buffer,
+    );
+    expect(sd.owner).toBe("S-1-5-32-544");
+    expect(sd.aces.map((a) => [a.type, a.mask, a.sid])).toEqual([[0, 0xf01ff, hostsSid]]);
+
+    const second = planDirectory(exampleDesired(), rec.observed(), DEFAULT_POLICY, now);
+    expect(countActions(second)).toBe(0);
+    expect(renderText(second)).toContain("No changes.");
+  });
+});
+
+describe("hand edits in AD", () => {
+  async function converged() {
+    const { rec } = await converge(exampleDesired());
+    return rec.observed();
+  }
+
+  it("a description edited in AD is restored, and the plan shows old → new", async () => {
+    const observed = await converged();
+    const edited = { ...observed, gmsas: observed.gmsas.map((g) => ({ ...g, description: "hacked" })) };
+    const plan = planDirectory(exampleDesired(), edited, DEFAULT_POLICY, now);
+    const r = find(plan, "GroupManagedServiceAccount", "svc1");
+    expect([...r.drift]).toEqual(["attribute"]);
+    expect(r.changes).toEqual([{ attribute: "description", from: "hacked", to: "Service1" }]);
+    expect(renderText(plan)).toContain('~ description: "hacked" → "Service1"');
+  });
+
+  it("an SPN added by hand is removed by value, never by replace", async () => {
+    const observed = await converged();
+    const edited = {
+      ...observed,
+      gmsas: observed.gmsas.map((g) => ({ ...g, servicePrincipalNames: [...g.servicePrincipalNames, "HOST/evil"] })),
+    };
+    const plan = planDirectory(exampleDesired(), edited, DEFAULT_POLICY, now);
+    const rec = recordingWriter(edited);
+    await applyPlan(plan, rec.writer, { now });
+    expect(rec.writes).toEqual([
+      {
+        op: "modify",
+        dn: `CN=MSA-service1,CN=Managed Service Accounts,${BASE}`,
+        changes: [{ operation: "delete", attribute: "servicePrincipalName", values: ["HOST/evil"] }],
+      },
+    ]);
+  });
+
+  it("a member removed by hand is added back; exact membership removes a stranger", async () => {
+    const observed = await converged();
+    const stranger = `CN=INTRUDER,CN=Computers,${BASE}`;
+    const edited = {
+      ...observed,
+      groups: observed.groups.map((g) => ({ ...g, members: [server1.dn, stranger] })),
+    };
+    const plan = planDirectory(exampleDesired(), edited, DEFAULT_POLICY, now);
+    expect(find(plan, "ADGroup", "hosts").actions.map((a) => a.type)).toEqual(["add-members", "remove-members"]);
+    const rec = recordingWriter(edited);
+    await applyPlan(plan, rec.writer, { now });
+    expect(rec.writes.map((w) => [w.op, "members" in w ? w.members : []])).toEqual([
+      ["addMembers", [server2.dn]],
+      ["removeMembers", [stranger]],
+    ]);
+  });
+
+  it("additive membership leaves members it does not list", () => {
+    const desired = desiredOf(group("g", { accountName: "G1", members: [{ computer: "SERVER1" }] }));
+    const observed = emptyDirectory(now, {
+      computers: [server1],
+      groups: [observedGroup("G1", [server1.dn, `CN=OTHER,CN=Computers,${BASE}`])],
+    });
+    expect(countActions(planDirectory(desired, observed, DEFAULT_POLICY, now))).toBe(0);
+  });
+
+  it("a deleted gMSA is created again", async () => {
+    const observed = await converged();
+    const plan = planDirectory(exampleDesired(), { ...observed, gmsas: [] }, DEFAULT_POLICY, now);
+    expect(find(plan, "GroupManagedServiceAccount", "svc1").actions.map((a) => a.type)).toEqual(["create-gmsa"]);
+  });
+
+  it("a principal removed from the descriptor is written back as the whole value", async () => {
+    const observed = await converged();
+    const edited = {
+      ...observed,
+      gmsas: observed.gmsas.map((g) => ({ ...g, groupMsaMembership: encodeGroupMsaMembership([]) })),
+    };
+    const plan = planDirectory(exampleDesired(), edited, DEFAULT_POLICY, now);
+    const r = find(plan, "GroupManagedServiceAccount", "svc1");
+    expect([...r.drift]).toEqual(["principals"]);
+    expect(r.changes).toEqual([{ attribute: "msDS-GroupMSAMembership", from: [], to: ["GMSA-Service1-Hosts"] }]);
+  });
+});
+
+describe("ownership", () => {
+  it("an unmarked object with a managed name is a conflict and is never written", async () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc" }));
+    const observed = emptyDirectory(now, {
+      gmsas: [observedGmsa("Svc", [], { adminDescription: undefined, managed: false, description: "theirs" })],
+    });
+    const plan = planDirectory(desired, { ...observed }, DEFAULT_POLICY, now);
+    const r = find(plan, "GroupManagedServiceAccount", "svc");
+    expect([...r.drift]).toEqual(["conflict"]);
+    expect(r.blocker?.reason).toBe("NotOwned");
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now });
+    expect(rec.writes).toEqual([]);
+  });
+
+  it("with adoption the marker is stamped on the object", () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc" }));
+    const observed = emptyDirectory(now, {
+      gmsas: [observedGmsa("Svc", [], { adminDescription: undefined, managed: false })],
+    });
+    const plan = planDirectory(desired, observed, { ...DEFAULT_POLICY, adopt: true }, now);
+    const action = find(plan, "GroupManagedServiceAccount", "svc").actions[0];
+    expect(action).toMatchObject({ type: "update-gmsa", adopt: true, set: { adminDescription: MANAGED_MARKER } });
+  });
+});
+
+describe("prune", () => {
+  const leftovers = () =>
+    emptyDirectory(now, {
+      gmsas: [
+        observedGmsa("Old1", []),
+        observedGmsa("Old2", []),
+        observedGmsa("NotOurs", [], { adminDescription: undefined, managed: false }),
+      ],
+    });
+  const keep = desiredOf(gmsa("keep", { accountName: "Keep" }));
+
+  it("is reported but not done without --prune; unmarked objects are not even reported", () => {
+    const plan = planDirectory(keep, leftovers(), DEFAULT_POLICY, now);
+    const pruned = plan.resources.filter((r) => r.drift.has("unexpected"));
+    expect(pruned.map((r) => r.resource.name)).toEqual(["old1", "old2"]);
+    expect(pruned.every((r) => r.actions.length === 0)).toBe(true);
+  });
+
+  it("deletes at most the budget per run and defers the rest", () => {
+    const plan = planDirectory(keep, leftovers(), { ...DEFAULT_POLICY, prune: true, deletionBudget: 1 }, now);
+    const pruned = plan.resources.filter((r) => r.drift.has("unexpected"));
+    expect(pruned.map((r) => r.actions.length)).toEqual([1, 0]);
+    expect(pruned[1]!.notes.join()).toContain("deletion budget of 1");
+  });
+
+  it("a revision with no manifests never prunes", () => {
+    const plan = planDirectory(desiredOf(), leftovers(), { ...DEFAULT_POLICY, prune: true, deletionBudget: 100 }, now);
+    expect(countActions(plan)).toBe(0);
+    expect(plan.notes.join()).toContain("no manifests");
+  });
+});
+
+describe("KDS root key", () => {
+  it("without an effective key gMSAs wait with the time, groups still apply", () => {
+    const desired = desiredOf(group("g", { accountName: "G1" }), gmsa("svc", { accountName: "Svc" }));
+    const observed = emptyDirectory(now, { kdsRootKeys: [kdsObserved(now, 1)] });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    const svc = find(plan, "GroupManagedServiceAccount", "svc");
+    expect(svc.actions).toEqual([]);
+    expect(svc.blocker).toMatchObject({ outcome: "waiting", reason: "KdsRootKeyNotEffective" });
+    expect(svc.blocker?.until?.toISOString()).toBe("2026-11-25T21:05:00.000Z");
+    expect(find(plan, "ADGroup", "g").actions.map((a) => a.type)).toEqual(["create-group"]);
+  });
+
+  it("with no key and no KdsRootKey resource a gMSA is stalled", () => {
+    const plan = planDirectory(
+      desiredOf(gmsa("svc", { accountName: "Svc" })),
+      emptyDirectory(now, { kdsRootKeys: [] }),
+      DEFAULT_POLICY,
+      now,
+    );
+    expect(find(plan, "GroupManagedServiceAccount", "svc").blocker).toMatchObject({ outcome: "stalled" });
+  });
+
+  it("a missing key is created first; an effective-immediately key lets gMSAs be created in the same run", () => {
+    const desired = desiredOf(kdsKey({ effectiveImmediately: true }), gmsa("svc", { accountName: "Svc" }));
+    const plan = planDirectory(desired, emptyDirectory(now, { kdsRootKeys: [] }), DEFAULT_POLICY, now);
+    expect(plan.resources.flatMap((r) => r.actions.map((a) => a.type))).toEqual(["create-kds-root-key", "create-gmsa"]);
+  });
+});
+
+describe("immutable password interval", () => {
+  const desired = (allowReplacement: boolean) =>
+    desiredOf(gmsa("svc", { accountName: "Svc", managedPasswordIntervalInDays: 60, allowReplacement }));
+  const observed = () => emptyDirectory(now, { gmsas: [observedGmsa("Svc", [], { passwordIntervalDays: 30 })] });
+
+  it("is reported as needing replacement and not acted on", () => {
+    const r = find(planDirectory(desired(false), observed(), DEFAULT_POLICY, now), "GroupManagedServiceAccount", "svc");
+    expect([...r.drift]).toContain("immutable");
+    expect(r.actions).toEqual([]);
+    expect(r.blocker?.reason).toBe("ImmutableFieldChanged");
+  });
+
+  it("is replaced (delete, then create) only when the manifest allows it", () => {
+    const r = find(planDirectory(desired(true), observed(), DEFAULT_POLICY, now), "GroupManagedServiceAccount", "svc");
+    expect(r.actions.map((a) => a.type)).toEqual(["delete", "create-gmsa"]);
+  });
+});
+
+describe("modes and failures", () => {
+  it("observe mode reports drift and apply writes nothing", async () => {
+    const start = emptyDirectory(now, { computers: [server1, server2] });
+    const plan = planDirectory(exampleDesired(), start, { ...DEFAULT_POLICY, mode: "observe" }, now);
+    expect(plan.resources.every((r) => r.observeOnly)).toBe(true);
+    expect(countActions(plan)).toBe(0);
+    const rec = recordingWriter(start);
+    await applyPlan(plan, rec.writer, { now });
+    expect(rec.writes).toEqual([]);
+  });
+
+  it("a failed group skips the gMSA that needs it but not an independent one", async () => {
+    const desired = desiredOf(
+      group("hosts", { accountName: "Hosts", members: [{ computer: "SERVER1" }] }),
+      gmsa("a", { accountName: "A", principalsAllowedToRetrieveManagedPassword: [{ group: "hosts" }] }),
+      gmsa("b", { accountName: "B", principalsAllowedToRetrieveManagedPassword: [{ computer: "SERVER1" }] }),
+    );
+    const start = emptyDirectory(now, { computers: [server1] });
+    const rec = recordingWriter(start, /^CN=Hosts,/);
+    const result = await applyPlan(planDirectory(desired, start, DEFAULT_POLICY, now), rec.writer, { now });
+    expect(result.results.map((r) => [r.action.type, r.action.resource.name, r.status])).toEqual([
+      ["create-group", "hosts", "failed"],
+      ["add-members", "hosts", "skipped"],
+      ["create-gmsa", "a", "skipped"],
+      ["create-gmsa", "b", "applied"],
+    ]);
+    expect(result.results[0]!.outcome).toBe("transient");
+  });
+
+  it("an aborted apply finishes nothing after the signal", async () => {
+    const start = emptyDirectory(now, { computers: [server1, server2] });
+    const controller = new AbortController();
+    const rec = recordingWriter(start);
+    const result = await applyPlan(planDirectory(exampleDesired(), start, DEFAULT_POLICY, now), rec.writer, {
+      now,
+      signal: controller.signal,
+      onResult: () => controller.abort(),
+    });
+    expect(result.aborted).toBe(true);
+    expect(result.results).toHaveLength(1);
+  });
+
+  it("a missing computer stalls the gMSA instead of revoking it", () => {
+    const desired = desiredOf(
+      gmsa("svc", { accountName: "Svc", principalsAllowedToRetrieveManagedPassword: [{ computer: "GONE" }] }),
+    );
+    const observed = emptyDirectory(now, { gmsas: [observedGmsa("Svc", [server1.sid])], computers: [server1] });
+    const r = find(planDirectory(desired, observed, DEFAULT_POLICY, now), "GroupManagedServiceAccount", "svc");
+    expect(r.blocker).toMatchObject({
+      outcome: "stalled",
+      reason: "PrincipalNotFound",
+      message: "not found in AD: computer GONE",
+    });
+    expect(r.actions).toEqual([]);
+  });
+});
+
+describe("group scope", () => {
+  it("Global to DomainLocal goes through Universal, as AD requires", () => {
+    expect(groupTypeSteps(groupTypeFor("Global"), groupTypeFor("DomainLocal"))).toEqual([
+      groupTypeFor("Universal"),
+      groupTypeFor("DomainLocal"),
+    ]);
+    expect(groupTypeSteps(groupTypeFor("Universal"), groupTypeFor("Global"))).toEqual([groupTypeFor("Global")]);
+    expect(groupTypeFor("Global")).toBe(-2147483646);
+  });
+});
+
+describe("rendering", () => {
+  it("text, JSON and Markdown agree on the counts", () => {
+    const plan = planDirectory(
+      exampleDesired(),
+      emptyDirectory(now, { computers: [server1, server2] }),
+      DEFAULT_POLICY,
+      now,
+    );
+    expect(renderText(plan)).toMatch(/^\+ ADGroup\/hosts {2}\(CN=GMSA-Service1-Hosts,CN=Users,DC=company,DC=local\)$/m);
+    expect(renderText(plan)).toMatch(/Plan: 2 to create, 0 to update, 0 to delete\.\n$/);
+    expect(JSON.parse(renderJson(plan)).summary).toMatchObject({ create: 2, update: 0, delete: 0 });
+    expect(renderMarkdown(plan)).toContain("**2** to create");
+  });
+});

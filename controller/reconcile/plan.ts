@@ -1,0 +1,95 @@
+/**
+ * plan: drift + policy → the actions apply will execute. Pure. This is where the safety
+ * rules live: observe mode, opt-in prune, the per-run deletion budget, and the refusal to
+ * prune on a revision with no manifests.
+ */
+import type { DesiredState } from "../manifests/index.ts";
+import type { ResourceDiff } from "./diff.ts";
+import { diffDirectory, kdsState } from "./diff.ts";
+import type { Action, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
+
+/** How the controller may act. */
+export interface Policy {
+  /** Global mode; a resource's `spec.mode` overrides it. */
+  readonly mode: "enforce" | "observe";
+  /** Delete marked objects that left the repository. Off unless asked for. */
+  readonly prune: boolean;
+  /** At most this many deletions per run (replacements included). */
+  readonly deletionBudget: number;
+  /** Take over unmarked objects with a managed name instead of reporting a conflict. */
+  readonly adopt: boolean;
+  /** Ownership marker written to adminDescription (default: the directory's marker). */
+  readonly marker?: string;
+}
+
+/** Safe defaults: enforce, never prune, at most 5 deletions when prune is on, no adoption. */
+export const DEFAULT_POLICY: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
+
+function resourceCount(desired: DesiredState): number {
+  return desired.gmsas.size + desired.groups.size + desired.bindings.size + (desired.kdsRootKey ? 1 : 0);
+}
+
+/** Applies policy to a diff. */
+export function planFromDiff(
+  diffs: readonly ResourceDiff[],
+  desired: DesiredState,
+  observed: ObservedDirectory,
+  policy: Policy,
+  now: Date,
+): Plan {
+  const notes: string[] = [];
+  const emptyRevision = resourceCount(desired) === 0;
+  if (emptyRevision && diffs.some((d) => d.prunable))
+    notes.push("the revision has no manifests: prune is refused, nothing is deleted");
+  let budget = policy.deletionBudget;
+  const resources: ResourcePlan[] = [];
+  for (const d of diffs) {
+    const observeOnly = (d.mode ?? (policy.mode === "observe" ? "Observe" : "Enforce")) === "Observe";
+    const resourceNotes = [...d.notes];
+    let actions: readonly Action[] = d.fixes;
+    if (d.prunable) {
+      if (!policy.prune) {
+        resourceNotes.push("marked as created by gmsa-gitops but no longer in Git: deleted only with --prune");
+        actions = [];
+      } else if (emptyRevision) {
+        actions = [];
+      }
+    }
+    const deletions = actions.filter((a) => a.type === "delete").length;
+    if (deletions > 0 && !observeOnly) {
+      if (deletions > budget) {
+        resourceNotes.push(`deferred: the deletion budget of ${policy.deletionBudget} per run is used up`);
+        // A replacement is all or nothing: without its delete, its create would collide.
+        actions = [];
+      } else {
+        budget -= deletions;
+      }
+    }
+    resources.push({
+      resource: d.resource,
+      dn: d.dn,
+      drift: d.drift,
+      changes: d.changes,
+      actions,
+      observeOnly,
+      ...(d.blocker ? { blocker: d.blocker } : {}),
+      notes: resourceNotes,
+    });
+  }
+  const kds = kdsState(observed.kdsRootKeys, now);
+  return {
+    resources,
+    kds: { effective: kds.effective, ...(kds.effectiveAt ? { effectiveAt: kds.effectiveAt } : {}) },
+    notes,
+  };
+}
+
+/** diff + plan in one call: what `gmsa-gitops plan` prints and `apply` executes. */
+export function planDirectory(desired: DesiredState, observed: ObservedDirectory, policy: Policy, now: Date): Plan {
+  const diffs = diffDirectory(desired, observed, {
+    now,
+    adopt: policy.adopt,
+    ...(policy.marker ? { marker: policy.marker } : {}),
+  });
+  return planFromDiff(diffs, desired, observed, policy, now);
+}

@@ -1,0 +1,139 @@
+/**
+ * Renders a plan for people (text, like a terraform plan), for machines (JSON) and for a
+ * pull-request comment (Markdown). Pure string building; the CLI prints.
+ */
+import type { AttributeChange, Plan, ResourcePlan } from "./model.ts";
+
+/** Counts shown in every format's summary. */
+export interface PlanSummary {
+  readonly create: number;
+  readonly update: number;
+  readonly delete: number;
+  readonly blocked: number;
+  readonly observeOnly: number;
+  readonly unchanged: number;
+}
+
+type Symbol = "+" | "~" | "-" | "!" | " ";
+
+function symbolOf(r: ResourcePlan): Symbol {
+  if (r.drift.has("conflict")) return "!";
+  if (r.drift.has("unexpected")) return "-";
+  if (r.drift.has("missing")) return "+";
+  if (r.changes.length > 0) return "~";
+  return r.blocker ? "!" : " ";
+}
+
+/** Summarises a plan: what apply would create, update and delete, and what is blocked. */
+export function summarize(plan: Plan): PlanSummary {
+  const s = { create: 0, update: 0, delete: 0, blocked: 0, observeOnly: 0, unchanged: 0 };
+  for (const r of plan.resources) {
+    const sym = symbolOf(r);
+    if (r.blocker) s.blocked++;
+    if (r.observeOnly && r.changes.length > 0) s.observeOnly++;
+    else if (sym === "+" && r.actions.length > 0) s.create++;
+    else if (sym === "~" && r.actions.length > 0) s.update++;
+    else if (sym === "-" && r.actions.length > 0) s.delete++;
+    else if (sym === " ") s.unchanged++;
+  }
+  return s;
+}
+
+const clip = (s: string, max = 200): string => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+
+function show(value: AttributeChange["from"]): string {
+  if (value === undefined) return "(none)";
+  if (typeof value === "string") return JSON.stringify(clip(value));
+  return `[${value.map((v) => clip(v, 120)).join(", ")}]`;
+}
+
+function changeLine(c: AttributeChange): string {
+  if (c.from === undefined) return `+ ${c.attribute}: ${show(c.to)}`;
+  if (c.to === undefined) return `- ${c.attribute}: ${show(c.from)}`;
+  return `~ ${c.attribute}: ${show(c.from)} → ${show(c.to)}`;
+}
+
+function summaryLine(s: PlanSummary): string {
+  const parts = [`${s.create} to create`, `${s.update} to update`, `${s.delete} to delete`];
+  if (s.observeOnly > 0) parts.push(`${s.observeOnly} drifted (observe only)`);
+  if (s.blocked > 0) parts.push(`${s.blocked} blocked`);
+  return `Plan: ${parts.join(", ")}.`;
+}
+
+function resourceLines(r: ResourcePlan): string[] {
+  const lines = [`${symbolOf(r)} ${r.resource.kind}/${r.resource.name}${r.dn ? `  (${r.dn})` : ""}`];
+  for (const c of r.changes) lines.push(`    ${changeLine(c)}`);
+  if (r.observeOnly && r.changes.length > 0) lines.push("    # observe mode: reported, not changed");
+  if (r.blocker) lines.push(`    # ${r.blocker.outcome}: ${r.blocker.reason}: ${r.blocker.message}`);
+  for (const n of r.notes) lines.push(`    # ${n}`);
+  return lines;
+}
+
+const interesting = (r: ResourcePlan): boolean => r.changes.length > 0 || r.blocker !== undefined || r.notes.length > 0;
+
+/** The human plan. Unchanged resources are omitted; the last line is the summary. */
+export function renderText(plan: Plan): string {
+  const blocks = plan.resources.filter(interesting).map((r) => resourceLines(r).join("\n"));
+  const lines: string[] = [];
+  if (blocks.length === 0) lines.push("No changes. Active Directory matches the repository.");
+  else lines.push(blocks.join("\n\n"), "");
+  for (const n of plan.notes) lines.push(`# ${n}`);
+  if (!plan.kds.effective)
+    lines.push(
+      plan.kds.effectiveAt
+        ? `# KDS root key effective at ${plan.kds.effectiveAt.toISOString()}`
+        : "# no KDS root key in the forest",
+    );
+  lines.push(summaryLine(summarize(plan)));
+  return `${lines.join("\n")}\n`;
+}
+
+/** The machine plan: stable field names, sets as sorted arrays, dates as ISO strings. */
+export function renderJson(plan: Plan): string {
+  return `${JSON.stringify(
+    {
+      summary: summarize(plan),
+      kds: { effective: plan.kds.effective, effectiveAt: plan.kds.effectiveAt?.toISOString() ?? null },
+      notes: plan.notes,
+      resources: plan.resources.map((r) => ({
+        kind: r.resource.kind,
+        name: r.resource.name,
+        dn: r.dn ?? null,
+        drift: [...r.drift].sort(),
+        changes: r.changes,
+        actions: r.actions.map((a) => a.type),
+        observeOnly: r.observeOnly,
+        blocker: r.blocker
+          ? { ...r.blocker, ...(r.blocker.until ? { until: r.blocker.until.toISOString() } : {}) }
+          : null,
+        notes: r.notes,
+      })),
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+const escapeCell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
+/** A pull-request comment: a summary table and the text plan in a diff block. */
+export function renderMarkdown(plan: Plan): string {
+  const s = summarize(plan);
+  const rows = plan.resources.filter(interesting).map((r) => {
+    const what = r.blocker ? `${r.blocker.outcome}: ${r.blocker.message}` : r.observeOnly ? "drift (observe only)" : "";
+    return `| \`${symbolOf(r)}\` | ${r.resource.kind} | ${escapeCell(r.resource.name)} | ${r.changes.length} | ${escapeCell(what)} |`;
+  });
+  const out = [
+    "### gmsa-gitops plan",
+    "",
+    `**${s.create}** to create, **${s.update}** to update, **${s.delete}** to delete${s.blocked ? `, **${s.blocked}** blocked` : ""}.`,
+    "",
+  ];
+  if (rows.length > 0) {
+    out.push("| | Kind | Name | Changes | Note |", "|---|---|---|---|---|", ...rows, "");
+    out.push("<details><summary>Details</summary>", "", "```diff", renderText(plan).trimEnd(), "```", "", "</details>");
+  } else {
+    out.push("No changes.");
+  }
+  return `${out.join("\n")}\n`;
+}

@@ -1,0 +1,315 @@
+/**
+ * Builders for reconcile's unit tests: desired resources with the CRD defaults filled in,
+ * observed directory objects, and a recording DirectoryWriter that also plays the writes
+ * back onto an observed directory so a second plan can be checked for idempotence.
+ */
+import type {
+  ADGroupSpec,
+  DesiredState,
+  GroupManagedServiceAccountSpec,
+  HostBindingSpec,
+  KdsRootKeySpec,
+  Resource,
+} from "../manifests/index.ts";
+import type { ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
+import { encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
+import type { DirectoryWriter, Modification } from "./apply.ts";
+import type { ObservedDirectory } from "./model.ts";
+
+export const BASE = "DC=company,DC=local";
+export const CONFIG = `CN=Configuration,${BASE}`;
+const source = { file: "test.yaml", line: 1, column: 1 };
+
+/** A gMSA resource with CRD defaults. */
+export function gmsa(
+  name: string,
+  spec: Partial<GroupManagedServiceAccountSpec> & Pick<GroupManagedServiceAccountSpec, "accountName">,
+): Resource<"GroupManagedServiceAccount", GroupManagedServiceAccountSpec> {
+  return {
+    kind: "GroupManagedServiceAccount",
+    name,
+    source,
+    labels: {},
+    annotations: {},
+    spec: {
+      dnsHostName: `${spec.accountName.toLowerCase()}.company.local`,
+      principalsAllowedToRetrieveManagedPassword: [],
+      kerberosEncryptionTypes: ["AES128", "AES256"],
+      allowWeakEncryption: false,
+      servicePrincipalNames: [],
+      managedPasswordIntervalInDays: 30,
+      allowReplacement: false,
+      path: "CN=Managed Service Accounts",
+      suspend: false,
+      ...spec,
+    },
+  };
+}
+
+/** An ADGroup resource with CRD defaults. */
+export function group(
+  name: string,
+  spec: Partial<ADGroupSpec> & Pick<ADGroupSpec, "accountName">,
+): Resource<"ADGroup", ADGroupSpec> {
+  return {
+    kind: "ADGroup",
+    name,
+    source,
+    labels: {},
+    annotations: {},
+    spec: { scope: "Global", path: "CN=Users", members: [], membership: "additive", suspend: false, ...spec },
+  };
+}
+
+/** A KdsRootKey resource. */
+export function kdsKey(spec: Partial<KdsRootKeySpec> = {}): Resource<"KdsRootKey", KdsRootKeySpec> {
+  return {
+    kind: "KdsRootKey",
+    name: "default",
+    source,
+    labels: {},
+    annotations: {},
+    spec: { effectiveImmediately: false, suspend: false, ...spec },
+  };
+}
+
+/** A desired state from a list of resources. */
+export function desiredOf(
+  ...resources: Array<
+    | Resource<"GroupManagedServiceAccount", GroupManagedServiceAccountSpec>
+    | Resource<"ADGroup", ADGroupSpec>
+    | Resource<"HostBinding", HostBindingSpec>
+    | Resource<"KdsRootKey", KdsRootKeySpec>
+  >
+): DesiredState {
+  const gmsas = new Map<string, Resource<"GroupManagedServiceAccount", GroupManagedServiceAccountSpec>>();
+  const groups = new Map<string, Resource<"ADGroup", ADGroupSpec>>();
+  const bindings = new Map<string, Resource<"HostBinding", HostBindingSpec>>();
+  let kdsRootKey: Resource<"KdsRootKey", KdsRootKeySpec> | undefined;
+  for (const r of resources) {
+    if (r.kind === "GroupManagedServiceAccount") gmsas.set(r.name, r);
+    else if (r.kind === "ADGroup") groups.set(r.name, r);
+    else if (r.kind === "HostBinding") bindings.set(r.name, r);
+    else kdsRootKey = r;
+  }
+  return { gmsas, groups, bindings, kdsRootKey };
+}
+
+let nextRid = 1100;
+/** A fresh domain SID for a test object. */
+export const newSid = (): string => `S-1-5-21-1-2-3-${nextRid++}`;
+
+/** A computer as observe returns it. */
+export function computer(name: string): { dn: string; samAccountName: string; sid: string; dnsHostName: string } {
+  return {
+    dn: `CN=${name},CN=Computers,${BASE}`,
+    samAccountName: name,
+    sid: newSid(),
+    dnsHostName: `${name.toLowerCase()}.company.local`,
+  };
+}
+
+/** A KDS root key whose use start time is `hoursAgo` hours in the past. */
+export function kdsObserved(now: Date, hoursAgo: number): ObservedKdsRootKey {
+  const t = new Date(now.getTime() - hoursAgo * 3_600_000);
+  return { dn: `CN=k,CN=Master Root Keys,${CONFIG}`, id: "k", useStartTime: t, createTime: t };
+}
+
+/** An empty observed directory with one effective KDS key. */
+export function emptyDirectory(now: Date, extra: Partial<ObservedDirectory> = {}): ObservedDirectory {
+  return {
+    baseDn: BASE,
+    configDn: CONFIG,
+    gmsas: [],
+    groups: [],
+    computers: [],
+    kdsRootKeys: [kdsObserved(now, 11)],
+    sidNames: new Map(),
+    ...extra,
+  };
+}
+
+/** A recorded write. */
+export type Write =
+  | { op: "add"; dn: string; attributes: Record<string, unknown> }
+  | { op: "modify"; dn: string; changes: readonly Modification[] }
+  | { op: "move"; dn: string; newDn: string }
+  | { op: "delete"; dn: string }
+  | { op: "addMembers" | "removeMembers"; dn: string; members: readonly string[] }
+  | { op: "createKdsRootKey"; effectiveImmediately: boolean };
+
+/**
+ * A DirectoryWriter that records every write and applies it to an in-memory copy of the
+ * observed directory, so tests can plan again and expect no changes. `failOn` makes writes
+ * to DNs matching it throw a transient error.
+ */
+export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
+  const writes: Write[] = [];
+  const gmsas = new Map<string, ObservedGmsa>(start.gmsas.map((g) => [g.dn.toLowerCase(), { ...g }]));
+  const groups = new Map<string, ObservedGroup>(
+    start.groups.map((g) => [g.dn.toLowerCase(), { ...g, members: [...g.members] }]),
+  );
+  let kdsRootKeys = [...start.kdsRootKeys];
+  const fail = (dn: string): void => {
+    if (failOn?.test(dn)) throw Object.assign(new Error(`simulated failure on ${dn}`), { outcome: "transient" });
+  };
+  const text = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
+
+  const writer: DirectoryWriter = {
+    add(dn, attributes) {
+      fail(dn);
+      writes.push({ op: "add", dn, attributes: { ...attributes } });
+      const sid = newSid();
+      if (attributes["objectClass"] === "group") {
+        groups.set(dn.toLowerCase(), {
+          dn,
+          sid,
+          samAccountName: String(attributes["sAMAccountName"]),
+          groupType: Number(attributes["groupType"]),
+          description: text(attributes["description"]),
+          members: [],
+          adminDescription: text(attributes["adminDescription"]),
+          managed: true,
+        });
+      } else {
+        const spns = attributes["servicePrincipalName"];
+        gmsas.set(dn.toLowerCase(), {
+          dn,
+          sid,
+          samAccountName: String(attributes["sAMAccountName"]).replace(/\$$/, ""),
+          dnsHostName: text(attributes["dNSHostName"]),
+          description: text(attributes["description"]),
+          displayName: text(attributes["displayName"]),
+          servicePrincipalNames: Array.isArray(spns) ? spns.map(String) : [],
+          encryptionTypes: Number(attributes["msDS-SupportedEncryptionTypes"]),
+          passwordIntervalDays: Number(attributes["msDS-ManagedPasswordInterval"]),
+          groupMsaMembership: attributes["msDS-GroupMSAMembership"] as Buffer,
+          userAccountControl: 4096,
+          adminDescription: text(attributes["adminDescription"]),
+          managed: true,
+        });
+      }
+      return Promise.resolve();
+    },
+    modify(dn, changes) {
+      fail(dn);
+      writes.push({ op: "modify", dn, changes });
+      const g = gmsas.get(dn.toLowerCase());
+      const gr = groups.get(dn.toLowerCase());
+      for (const c of changes) {
+        const first = c.values[0];
+        if (g) {
+          if (c.attribute === "servicePrincipalName") {
+            const vals = c.values.map(String);
+            g.servicePrincipalNames =
+              c.operation === "add"
+                ? [...g.servicePrincipalNames, ...vals]
+                : g.servicePrincipalNames.filter((s) => !vals.includes(s));
+          } else if (c.attribute === "msDS-GroupMSAMembership") g.groupMsaMembership = first as Buffer;
+          else if (c.attribute === "msDS-SupportedEncryptionTypes") g.encryptionTypes = Number(first);
+          else if (c.attribute === "dNSHostName") g.dnsHostName = text(first);
+          else if (c.attribute === "description") g.description = text(first);
+          else if (c.attribute === "displayName") g.displayName = text(first);
+          else if (c.attribute === "adminDescription") g.adminDescription = text(first);
+        }
+        if (gr) {
+          if (c.attribute === "groupType") gr.groupType = Number(first);
+          else if (c.attribute === "description") gr.description = text(first);
+          else if (c.attribute === "adminDescription") gr.adminDescription = text(first);
+        }
+      }
+      return Promise.resolve();
+    },
+    move(dn, newDn) {
+      fail(dn);
+      writes.push({ op: "move", dn, newDn });
+      for (const map of [gmsas, groups] as Map<string, { dn: string }>[]) {
+        const o = map.get(dn.toLowerCase());
+        if (o) {
+          map.delete(dn.toLowerCase());
+          o.dn = newDn;
+          map.set(newDn.toLowerCase(), o);
+        }
+      }
+      return Promise.resolve();
+    },
+    delete(dn) {
+      fail(dn);
+      writes.push({ op: "delete", dn });
+      gmsas.delete(dn.toLowerCase());
+      groups.delete(dn.toLowerCase());
+      return Promise.resolve();
+    },
+    addMembers(dn, members) {
+      fail(dn);
+      writes.push({ op: "addMembers", dn, members });
+      const g = groups.get(dn.toLowerCase())!;
+      for (const m of members) if (!g.members.some((x) => x.toLowerCase() === m.toLowerCase())) g.members.push(m);
+      return Promise.resolve();
+    },
+    removeMembers(dn, members) {
+      fail(dn);
+      writes.push({ op: "removeMembers", dn, members });
+      const g = groups.get(dn.toLowerCase())!;
+      g.members = g.members.filter((x) => !members.some((m) => m.toLowerCase() === x.toLowerCase()));
+      return Promise.resolve();
+    },
+    readSid(dn) {
+      const o = groups.get(dn.toLowerCase()) ?? gmsas.get(dn.toLowerCase());
+      return o ? Promise.resolve(o.sid) : Promise.reject(new Error(`no such object ${dn}`));
+    },
+    createKdsRootKey({ effectiveImmediately, now }) {
+      writes.push({ op: "createKdsRootKey", effectiveImmediately });
+      const t = new Date(now.getTime() - (effectiveImmediately ? 10 * 3_600_000 + 300_000 : 0));
+      kdsRootKeys = [...kdsRootKeys, { dn: "CN=new", id: "new", useStartTime: t, createTime: now }];
+      return Promise.resolve("CN=new");
+    },
+  };
+  const observed = (): ObservedDirectory => ({
+    ...start,
+    gmsas: [...gmsas.values()],
+    groups: [...groups.values()],
+    kdsRootKeys,
+  });
+  return { writer, writes, observed };
+}
+
+/** An observed gMSA created by the controller, allowing the given SIDs. */
+export function observedGmsa(
+  accountName: string,
+  sids: readonly string[],
+  extra: Partial<ObservedGmsa> = {},
+): ObservedGmsa {
+  return {
+    dn: `CN=${accountName},CN=Managed Service Accounts,${BASE}`,
+    samAccountName: accountName,
+    sid: newSid(),
+    dnsHostName: `${accountName.toLowerCase()}.company.local`,
+    servicePrincipalNames: [],
+    encryptionTypes: 0x18,
+    passwordIntervalDays: 30,
+    groupMsaMembership: encodeGroupMsaMembership(sids),
+    userAccountControl: 4096,
+    adminDescription: MANAGED_MARKER,
+    managed: true,
+    ...extra,
+  };
+}
+
+/** An observed group created by the controller. */
+export function observedGroup(
+  accountName: string,
+  members: readonly string[],
+  extra: Partial<ObservedGroup> = {},
+): ObservedGroup {
+  return {
+    dn: `CN=${accountName},CN=Users,${BASE}`,
+    samAccountName: accountName,
+    sid: newSid(),
+    groupType: -2147483646,
+    members: [...members],
+    adminDescription: MANAGED_MARKER,
+    managed: true,
+    ...extra,
+  };
+}
