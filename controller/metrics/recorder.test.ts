@@ -1,0 +1,289 @@
+import { describe, expect, it } from "vitest";
+import { createMetricsRecorder, driftTypesByKind } from "./recorder.ts";
+import type { DriftType, MetricsRecorder } from "./recorder.ts";
+
+type Sample = { labels: Record<string, string | number>; value: number };
+
+async function samples(recorder: MetricsRecorder, name: string): Promise<Sample[]> {
+  const metric = recorder.registry.getSingleMetric(name);
+  if (!metric) throw new Error(`metric ${name} is not registered`);
+  const { values } = await metric.get();
+  return values.map(({ labels, value }) => ({ labels: { ...labels } as Record<string, string | number>, value }));
+}
+
+const drift = (recorder: MetricsRecorder) => samples(recorder, "gmsa_gitops_resource_drift");
+
+describe("resource drift", () => {
+  it("is 1 for the drift types present and 0 for every other type relevant to the kind", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setDrift("ADGroup", "gmsa-service1-hosts", new Set<DriftType>(["membership"]));
+
+    const series = await drift(recorder);
+    expect(series.map((s) => s.labels.drift_type).sort()).toEqual([...driftTypesByKind.ADGroup].sort());
+    for (const s of series) {
+      expect(s.labels).toMatchObject({ kind: "ADGroup", name: "gmsa-service1-hosts" });
+      expect(s.value).toBe(s.labels.drift_type === "membership" ? 1 : 0);
+    }
+  });
+
+  it("goes back to 0 when the drift is fixed, keeping the series", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setDrift("GroupManagedServiceAccount", "msa-service1", new Set<DriftType>(["spn", "principals"]));
+    recorder.setDrift("GroupManagedServiceAccount", "msa-service1", new Set());
+
+    const series = await drift(recorder);
+    expect(series).toHaveLength(driftTypesByKind.GroupManagedServiceAccount.length);
+    expect(series.every((s) => s.value === 0)).toBe(true);
+  });
+
+  it("keeps a drift type outside the kind's usual set, and zeroes it later", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setDrift("KdsRootKey", "default", new Set<DriftType>(["unexpected"]));
+    recorder.setDrift("KdsRootKey", "default", new Set());
+
+    const series = await drift(recorder);
+    expect(series.find((s) => s.labels.drift_type === "unexpected")?.value).toBe(0);
+  });
+
+  it("forgetResource removes every series of that resource and no other", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setDrift("GroupManagedServiceAccount", "msa-gone", new Set<DriftType>(["attribute"]));
+    recorder.setResourceCondition("GroupManagedServiceAccount", "msa-gone", "Ready", false);
+    recorder.setPasswordChangeIn("msa-gone", 3600);
+    recorder.setDrift("GroupManagedServiceAccount", "msa-kept", new Set<DriftType>(["attribute"]));
+    recorder.setResourceCondition("GroupManagedServiceAccount", "msa-kept", "Ready", true);
+    recorder.setPasswordChangeIn("msa-kept", 3600);
+
+    recorder.forgetResource("GroupManagedServiceAccount", "msa-gone");
+
+    const text = await recorder.metricsText();
+    expect(text).not.toContain("msa-gone");
+    expect((await drift(recorder)).every((s) => s.labels.name === "msa-kept")).toBe(true);
+    expect(await samples(recorder, "gmsa_gitops_resource_condition")).toEqual([
+      { labels: { kind: "GroupManagedServiceAccount", name: "msa-kept", type: "Ready" }, value: 1 },
+    ]);
+    expect(
+      (await samples(recorder, "gmsa_gitops_gmsa_next_password_change_seconds")).map((s) => s.labels.name),
+    ).toEqual(["msa-kept"]);
+  });
+
+  it("refuses a DN or error text as a resource name", () => {
+    const recorder = createMetricsRecorder();
+    expect(() => recorder.setDrift("ADGroup", "CN=Tier1,OU=Groups,DC=company,DC=local", new Set())).toThrow(RangeError);
+    expect(() => recorder.setHostReachable("connect ECONNREFUSED 10.0.0.1:22", false)).toThrow(RangeError);
+  });
+});
+
+describe("source revision", () => {
+  it("has exactly one series after two revisions, the newer one", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.sourceRevision("main@sha1:1111111", "https://git.example/team/gmsa.git");
+    recorder.sourceRevision("main@sha1:2222222", "https://git.example/team/gmsa.git");
+
+    expect(await samples(recorder, "gmsa_gitops_source_info")).toEqual([
+      { labels: { revision: "main@sha1:2222222", url: "https://git.example/team/gmsa.git" }, value: 1 },
+    ]);
+  });
+
+  it("drops credentials that slipped into the URL", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.sourceRevision("abc", "https://deploy:s3cret-token@git.example/team/gmsa.git");
+
+    const text = await recorder.metricsText();
+    expect(text).not.toContain("s3cret-token");
+    expect(text).toContain('url="https://git.example/team/gmsa.git"');
+  });
+
+  it("marks the source stale while the last good revision stays in force", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.revisionRejected("invalid");
+    recorder.setLastGoodRevisionInForce(true);
+
+    expect(await samples(recorder, "gmsa_gitops_source_stale")).toEqual([{ labels: {}, value: 1 }]);
+    const rejected = await samples(recorder, "gmsa_gitops_source_revision_rejected_total");
+    expect(rejected).toEqual(
+      expect.arrayContaining([
+        { labels: { reason: "invalid" }, value: 1 },
+        { labels: { reason: "unverified" }, value: 0 },
+      ]),
+    );
+  });
+
+  it("records fetch time in seconds and counts failures by reason", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.fetchSucceeded(new Date("2025-01-01T00:00:00Z"));
+    recorder.fetchFailed("auth");
+    recorder.fetchFailed("auth");
+
+    expect(await samples(recorder, "gmsa_gitops_source_last_fetch_timestamp_seconds")).toEqual([
+      { labels: {}, value: 1_735_689_600 },
+    ]);
+    const failures = await samples(recorder, "gmsa_gitops_source_fetch_failures_total");
+    expect(failures.find((s) => s.labels.reason === "auth")?.value).toBe(2);
+    expect(failures.filter((s) => s.labels.reason !== "auth").every((s) => s.value === 0)).toBe(true);
+  });
+});
+
+describe("reconcile and actions", () => {
+  it("counts reconciles by result, starting every result at 0", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.reconcileFinished(1.5, "partial");
+
+    const results = await samples(recorder, "gmsa_gitops_reconciles_total");
+    expect(Object.fromEntries(results.map((s) => [s.labels.result, s.value]))).toEqual({
+      success: 0,
+      failure: 0,
+      partial: 1,
+    });
+    const durations = await samples(recorder, "gmsa_gitops_reconcile_duration_seconds");
+    expect(durations.find((s) => s.labels.le === 2.5)?.value).toBe(1);
+    expect(durations.find((s) => s.labels.le === 1)?.value).toBe(0);
+  });
+
+  it("counts applied actions by kind, action and result", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.actionApplied("ADGroup", "add-member", "success");
+    recorder.actionApplied("ADGroup", "add-member", "success");
+    recorder.actionApplied("HostBinding", "host-change", "failure");
+
+    const actions = await samples(recorder, "gmsa_gitops_actions_total");
+    const value = (kind: string, action: string, result: string) =>
+      actions.find((s) => s.labels.kind === kind && s.labels.action === action && s.labels.result === result)?.value;
+    expect(value("ADGroup", "add-member", "success")).toBe(2);
+    expect(value("HostBinding", "host-change", "failure")).toBe(1);
+    expect(value("GroupManagedServiceAccount", "create", "success")).toBe(0);
+  });
+
+  it("sets drifted and managed counts for every kind", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setDriftedByKind({ GroupManagedServiceAccount: 2, ADGroup: 1, HostBinding: 0, KdsRootKey: 0 });
+    recorder.setManagedByKind({ GroupManagedServiceAccount: 5, ADGroup: 3, HostBinding: 4, KdsRootKey: 1 });
+
+    const drifted = await samples(recorder, "gmsa_gitops_drifted_resources");
+    expect(Object.fromEntries(drifted.map((s) => [s.labels.kind, s.value]))).toEqual({
+      GroupManagedServiceAccount: 2,
+      ADGroup: 1,
+      HostBinding: 0,
+      KdsRootKey: 0,
+    });
+    const managed = await samples(recorder, "gmsa_gitops_managed_resources");
+    expect(managed.find((s) => s.labels.kind === "HostBinding")?.value).toBe(4);
+  });
+
+  it("times LDAP operations by operation and result", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.ldapOperation("search", 0.02, true);
+    recorder.ldapOperation("modify", 0.2, false);
+
+    const counts = (await samples(recorder, "gmsa_gitops_ldap_operation_duration_seconds")).filter(
+      (s) => s.labels.le === undefined && s.value > 0 && s.value < 1,
+    );
+    expect(counts.map((s) => s.labels)).toEqual(
+      expect.arrayContaining([
+        { operation: "search", result: "success" },
+        { operation: "modify", result: "failure" },
+      ]),
+    );
+  });
+});
+
+describe("KDS root key", () => {
+  it("is absent until known, then 1 or 0", async () => {
+    const recorder = createMetricsRecorder();
+    expect(await samples(recorder, "gmsa_gitops_kds_root_key_effective")).toEqual([]);
+
+    recorder.setKdsKeyEffective(false);
+    expect(await samples(recorder, "gmsa_gitops_kds_root_key_effective")).toEqual([{ labels: {}, value: 0 }]);
+    recorder.setKdsKeyEffective(true);
+    expect(await samples(recorder, "gmsa_gitops_kds_root_key_effective")).toEqual([{ labels: {}, value: 1 }]);
+  });
+});
+
+describe("password change countdown", () => {
+  it("counts down at scrape time and disappears when unset", async () => {
+    let now = new Date("2025-03-01T00:00:00Z");
+    const recorder = createMetricsRecorder({ now: () => now });
+    recorder.setPasswordChangeIn("msa-service1", 3600);
+
+    now = new Date("2025-03-01T00:10:00Z");
+    expect(await samples(recorder, "gmsa_gitops_gmsa_next_password_change_seconds")).toEqual([
+      { labels: { name: "msa-service1" }, value: 3000 },
+    ]);
+
+    recorder.setPasswordChangeIn("msa-service1", undefined);
+    expect(await samples(recorder, "gmsa_gitops_gmsa_next_password_change_seconds")).toEqual([]);
+  });
+
+  it("goes negative once the change is overdue", async () => {
+    const now = new Date("2025-03-02T00:00:00Z");
+    const recorder = createMetricsRecorder({ now: () => now });
+    recorder.setPasswordChangeAt("msa-service1", new Date("2025-03-01T00:00:00Z"));
+
+    expect(await samples(recorder, "gmsa_gitops_gmsa_next_password_change_seconds")).toEqual([
+      { labels: { name: "msa-service1" }, value: -86_400 },
+    ]);
+  });
+});
+
+describe("hosts", () => {
+  it("exports retrievability as a state set with exactly one state at 1", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setHostRetrievable("SERVER1", "msa-service1", "pending");
+    recorder.setHostRetrievable("SERVER1", "msa-service1", "yes");
+
+    const states = await samples(recorder, "gmsa_gitops_host_password_retrievable");
+    expect(Object.fromEntries(states.map((s) => [s.labels.state, s.value]))).toEqual({ yes: 1, no: 0, pending: 0 });
+  });
+
+  it("forgetHost removes reachability and every account of that host only", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setHostReachable("SERVER1", true);
+    recorder.setHostRetrievable("SERVER1", "msa-a", "yes");
+    recorder.setHostRetrievable("SERVER1", "msa-b", "no");
+    recorder.setHostReachable("SERVER2", false);
+    recorder.setHostRetrievable("SERVER2", "msa-a", "no");
+
+    recorder.forgetHost("SERVER1");
+
+    expect(await samples(recorder, "gmsa_gitops_host_reachable")).toEqual([{ labels: { host: "SERVER2" }, value: 0 }]);
+    const retrievable = await samples(recorder, "gmsa_gitops_host_password_retrievable");
+    expect(retrievable).toHaveLength(3);
+    expect(retrievable.every((s) => s.labels.host === "SERVER2")).toBe(true);
+  });
+
+  it("forgetHostRetrievable removes one host/account pair", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setHostRetrievable("SERVER1", "msa-a", "yes");
+    recorder.setHostRetrievable("SERVER1", "msa-b", "yes");
+
+    recorder.forgetHostRetrievable("SERVER1", "msa-a");
+
+    const retrievable = await samples(recorder, "gmsa_gitops_host_password_retrievable");
+    expect(retrievable.every((s) => s.labels.account === "msa-b")).toBe(true);
+  });
+});
+
+describe("registry", () => {
+  it("is private: two recorders do not share series", async () => {
+    const a = createMetricsRecorder();
+    const b = createMetricsRecorder();
+    a.setHostReachable("SERVER1", true);
+
+    expect(await samples(b, "gmsa_gitops_host_reachable")).toEqual([]);
+  });
+
+  it("collects default process metrics into the same registry only when asked", () => {
+    expect(
+      createMetricsRecorder({ collectDefault: true }).registry.getSingleMetric("process_cpu_seconds_total"),
+    ).toBeDefined();
+    expect(createMetricsRecorder().registry.getSingleMetric("process_cpu_seconds_total")).toBeUndefined();
+  });
+
+  it("prefixes every metric of its own with gmsa_gitops_", () => {
+    const names = createMetricsRecorder()
+      .registry.getMetricsAsArray()
+      .map((m) => m.name);
+    expect(names.length).toBeGreaterThan(10);
+    expect(names.every((n) => n.startsWith("gmsa_gitops_"))).toBe(true);
+  });
+});

@@ -1,0 +1,488 @@
+/**
+ * The controller's Prometheus metrics: one private registry, written only through a recorder
+ * whose methods are named for what they record (STYLE.md, after fluxcd/pkg runtime/metrics).
+ *
+ * Every label value comes from a bounded set: a kind, a resource name from the repository,
+ * a host or account named by the repository, or a member of a closed string union. Error
+ * text, DNs of unmanaged objects and revisions never become free labels; the current
+ * revision lives in an info metric whose single series is replaced, not accumulated.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The kinds of the resource model, as in the CRDs. */
+export type ResourceKind = "GroupManagedServiceAccount" | "ADGroup" | "HostBinding" | "KdsRootKey";
+
+/** Values of the `kind` label: the resource kinds plus `Host` for per-host (not per-binding) series. */
+export type MetricKind = ResourceKind | "Host";
+
+/** The resource kinds, in a stable order (used to emit zeros for kinds without resources). */
+export const resourceKinds: readonly ResourceKind[] = [
+  "GroupManagedServiceAccount",
+  "ADGroup",
+  "HostBinding",
+  "KdsRootKey",
+];
+
+/**
+ * A closed set of drift types, the only values of the `drift_type` label. The directory
+ * types match `reconcile/model.ts`; the `host-*` types are what the host driver reports.
+ */
+export type DriftType =
+  | "missing"
+  | "attribute"
+  | "membership"
+  | "principals"
+  | "encryption"
+  | "spn"
+  | "immutable"
+  | "conflict"
+  | "unexpected"
+  | "host-retrieval"
+  | "host-group"
+  | "host-right"
+  | "host-service"
+  | "host-task"
+  | "host-apppool";
+
+const hostDriftTypes: readonly DriftType[] = [
+  "host-retrieval",
+  "host-group",
+  "host-right",
+  "host-service",
+  "host-task",
+  "host-apppool",
+];
+
+/**
+ * The drift types that can occur for each kind. `setDrift` writes a 0 or 1 for each of them,
+ * so a dashboard or alert sees an explicit 0 rather than a missing series.
+ */
+export const driftTypesByKind: Readonly<Record<MetricKind, readonly DriftType[]>> = {
+  GroupManagedServiceAccount: [
+    "missing",
+    "attribute",
+    "principals",
+    "encryption",
+    "spn",
+    "immutable",
+    "conflict",
+    "unexpected",
+  ],
+  ADGroup: ["missing", "attribute", "membership", "conflict", "unexpected"],
+  HostBinding: hostDriftTypes,
+  KdsRootKey: ["missing"],
+  Host: hostDriftTypes,
+};
+
+/** How one reconcile ended: every resource fine, none fine, or some of each. */
+export type ReconcileResult = "success" | "failure" | "partial";
+/** What an applied action did, in the coarse, bounded terms a metric label needs. */
+export type ActionType = "create" | "update" | "delete" | "add-member" | "remove-member" | "host-change";
+/** Whether an action or operation succeeded. */
+export type OperationResult = "success" | "failure";
+/** Why fetching the Git source failed. */
+export type FetchFailureReason = "network" | "auth" | "verify" | "invalid" | "other";
+/** Why a fetched revision was not put in force. */
+export type RevisionRejectReason = "invalid" | "unverified";
+/** The LDAP operations the directory client times. */
+export type LdapOperation = "search" | "add" | "modify" | "delete" | "bind";
+/** The condition types exported per resource (the positive ones; negative ones live in /api/status). */
+export type ConditionType = "Ready" | "Stalled" | "Reconciling";
+/** Whether a host can retrieve a gMSA's password; `pending` is a host newly added to a group awaiting a fresh Kerberos ticket. */
+export type RetrievableState = "yes" | "no" | "pending";
+
+const reconcileResults: readonly ReconcileResult[] = ["success", "failure", "partial"];
+const actionTypes: readonly ActionType[] = ["create", "update", "delete", "add-member", "remove-member", "host-change"];
+const operationResults: readonly OperationResult[] = ["success", "failure"];
+const fetchFailureReasons: readonly FetchFailureReason[] = ["network", "auth", "verify", "invalid", "other"];
+const revisionRejectReasons: readonly RevisionRejectReason[] = ["invalid", "unverified"];
+const retrievableStates: readonly RetrievableState[] = ["yes", "no", "pending"];
+
+/** Metric names share this prefix. */
+export const metricPrefix = "gmsa_gitops_";
+
+/**
+ * Records what the controller does and sees. Each method writes one concept; all of them
+ * are cheap, synchronous and never throw for values of their declared types (a name that
+ * looks like a DN or free text is refused with a RangeError: a programming error).
+ */
+export interface MetricsRecorder {
+  /** The private registry (for tests and for the HTTP server). */
+  readonly registry: Registry;
+  /** Content type of `metricsText()` (Prometheus text format 0.0.4). */
+  readonly contentType: string;
+  /** One reconcile ended: `gmsa_gitops_reconcile_duration_seconds` and `gmsa_gitops_reconciles_total{result}`. */
+  reconcileFinished(seconds: number, result: ReconcileResult): void;
+  /**
+   * The drift of one resource: `gmsa_gitops_resource_drift{kind,name,drift_type}` is 1 for each
+   * type in `drifts` and 0 for every other type relevant to the kind.
+   */
+  setDrift(kind: MetricKind, name: string, drifts: ReadonlySet<DriftType>): void;
+  /** Removes every per-resource series (drift, conditions, password countdown) of a resource that left the repository. */
+  forgetResource(kind: MetricKind, name: string): void;
+  /** `gmsa_gitops_drifted_resources{kind}`: resources with any drift, per kind. */
+  setDriftedByKind(counts: Readonly<Record<ResourceKind, number>>): void;
+  /** `gmsa_gitops_managed_resources{kind}`: resources in the revision in force, per kind. */
+  setManagedByKind(counts: Readonly<Record<ResourceKind, number>>): void;
+  /** `gmsa_gitops_actions_total{kind,action,result}`. */
+  actionApplied(kind: MetricKind, action: ActionType, result: OperationResult): void;
+  /** `gmsa_gitops_source_info{revision,url} 1`: exactly one series, replaced when the revision or URL changes. Credentials in the URL are dropped. */
+  sourceRevision(revision: string, url: string): void;
+  /** `gmsa_gitops_source_last_fetch_timestamp_seconds` (0 until the first successful fetch). */
+  fetchSucceeded(at: Date): void;
+  /** `gmsa_gitops_source_fetch_failures_total{reason}`. */
+  fetchFailed(reason: FetchFailureReason): void;
+  /** `gmsa_gitops_source_revision_rejected_total{reason}`. */
+  revisionRejected(reason: RevisionRejectReason): void;
+  /** `gmsa_gitops_source_stale`: 1 while a newer revision is rejected and the last good one stays in force. */
+  setLastGoodRevisionInForce(stale: boolean): void;
+  /** `gmsa_gitops_last_successful_reconcile_timestamp_seconds` (0 until the first success). */
+  reconcileSucceededAt(at: Date): void;
+  /** `gmsa_gitops_ldap_operation_duration_seconds{operation,result}`. */
+  ldapOperation(op: LdapOperation, seconds: number, ok: boolean): void;
+  /** `gmsa_gitops_kds_root_key_effective` 1/0; absent until first known, so a fresh controller does not look broken. */
+  setKdsKeyEffective(effective: boolean): void;
+  /**
+   * `gmsa_gitops_gmsa_next_password_change_seconds{name}`: a countdown evaluated at scrape
+   * time (so it stays right between reconciles); negative once overdue. `undefined` removes it.
+   */
+  setPasswordChangeIn(account: string, seconds: number | undefined): void;
+  /** As `setPasswordChangeIn`, from the moment the change is due. */
+  setPasswordChangeAt(account: string, at: Date | undefined): void;
+  /** `gmsa_gitops_host_reachable{host}` 1/0. */
+  setHostReachable(host: string, reachable: boolean): void;
+  /** `gmsa_gitops_host_password_retrievable{host,account,state}`: a state set, 1 for the current state and 0 for the others. */
+  setHostRetrievable(host: string, account: string, state: RetrievableState): void;
+  /** Removes the series of one host/account pair from `gmsa_gitops_host_password_retrievable`. */
+  forgetHostRetrievable(host: string, account: string): void;
+  /** Removes every series of a host that no binding names any more. */
+  forgetHost(host: string): void;
+  /** `gmsa_gitops_resource_condition{kind,name,type}` 1/0. */
+  setResourceCondition(kind: MetricKind, name: string, condition: ConditionType, status: boolean): void;
+  /** The exposition text of the registry. */
+  metricsText(): Promise<string>;
+}
+
+/** Options of `createMetricsRecorder`. */
+export interface MetricsRecorderOptions {
+  /** Also collect prom-client's default process and Node.js metrics into the same private registry. */
+  readonly collectDefault?: boolean;
+  /** The clock for scrape-time countdowns (tests pass a fixed one). */
+  readonly now?: () => Date;
+}
+
+// A seatbelt, not a validator: label values must be names from the repository. A DN
+// ("CN=x,OU=y"), error text (spaces, newlines) or an overlong value means a caller passed the
+// wrong thing, and each would be a new series for ever. Refuse it loudly in development.
+const labelValueRefused = /[\s,="\\]/;
+const maxLabelValueLength = 256;
+
+function checkName(what: string, value: string): string {
+  if (value.length === 0 || value.length > maxLabelValueLength || labelValueRefused.test(value)) {
+    throw new RangeError(`${what} label value is not a bounded name (length ${value.length})`);
+  }
+  return value;
+}
+
+function sanitizeUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username === "" && parsed.password === "") return url;
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.toString();
+  } catch {
+    // scp-like "git@host:path" or a local path: no password can hide in it.
+    return url;
+  }
+}
+
+const lintFailingDefaults = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
+const resourceKey = (kind: MetricKind, name: string): string => `${kind}\u0000${name}`;
+
+/**
+ * Creates a recorder with its own registry; two recorders never share series, so tests and
+ * embedded uses are independent. Counters and per-kind gauges start at 0 for every label
+ * value of their closed sets, so `rate()` and `increase()` see the first event.
+ */
+export function createMetricsRecorder(options: MetricsRecorderOptions = {}): MetricsRecorder {
+  const now = options.now ?? (() => new Date());
+  const registry = new Registry();
+  if (options.collectDefault === true) {
+    collectDefaultMetrics({ register: registry });
+    // These three are gauges named like counters, which `promtool check metrics` reports as
+    // lint problems; each equals sum() of its per-type sibling (nodejs_active_handles, ...).
+    for (const name of lintFailingDefaults) registry.removeSingleMetric(name);
+  }
+  const registers = [registry];
+
+  const reconcileDuration = new Histogram({
+    name: `${metricPrefix}reconcile_duration_seconds`,
+    help: "Duration of a whole reconcile (read Git, AD and hosts, diff, apply).",
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+    registers,
+  });
+  const reconciles = new Counter({
+    name: `${metricPrefix}reconciles_total`,
+    help: "Reconciles finished, by result (partial: some resources failed).",
+    labelNames: ["result"],
+    registers,
+  });
+  const resourceDrift = new Gauge({
+    name: `${metricPrefix}resource_drift`,
+    help: "1 when the resource has drift of this type between Git and reality, else 0.",
+    labelNames: ["kind", "name", "drift_type"],
+    registers,
+  });
+  const driftedResources = new Gauge({
+    name: `${metricPrefix}drifted_resources`,
+    help: "Resources with any drift, by kind.",
+    labelNames: ["kind"],
+    registers,
+  });
+  const managedResources = new Gauge({
+    name: `${metricPrefix}managed_resources`,
+    help: "Resources in the revision in force, by kind.",
+    labelNames: ["kind"],
+    registers,
+  });
+  const actions = new Counter({
+    name: `${metricPrefix}actions_total`,
+    help: "Actions applied to AD or hosts, by kind, action and result.",
+    labelNames: ["kind", "action", "result"],
+    registers,
+  });
+  const sourceInfo = new Gauge({
+    name: `${metricPrefix}source_info`,
+    help: "The Git revision in force and its (credential-free) URL; always 1, one series.",
+    labelNames: ["revision", "url"],
+    registers,
+  });
+  const lastFetch = new Gauge({
+    name: `${metricPrefix}source_last_fetch_timestamp_seconds`,
+    help: "Unix time of the last successful fetch of the Git source (0: never).",
+    registers,
+  });
+  const fetchFailures = new Counter({
+    name: `${metricPrefix}source_fetch_failures_total`,
+    help: "Failed fetches of the Git source, by reason.",
+    labelNames: ["reason"],
+    registers,
+  });
+  const revisionsRejected = new Counter({
+    name: `${metricPrefix}source_revision_rejected_total`,
+    help: "Fetched revisions not put in force, by reason.",
+    labelNames: ["reason"],
+    registers,
+  });
+  const sourceStale = new Gauge({
+    name: `${metricPrefix}source_stale`,
+    help: "1 while a newer revision is rejected and the last good revision stays in force.",
+    registers,
+  });
+  const lastSuccess = new Gauge({
+    name: `${metricPrefix}last_successful_reconcile_timestamp_seconds`,
+    help: "Unix time of the last reconcile that ended in success (0: never).",
+    registers,
+  });
+  const ldapDuration = new Histogram({
+    name: `${metricPrefix}ldap_operation_duration_seconds`,
+    help: "Duration of LDAP operations against the domain controller.",
+    labelNames: ["operation", "result"],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+  });
+  const kdsEffective = new Gauge({
+    name: `${metricPrefix}kds_root_key_effective`,
+    help: "1 when an effective KDS root key exists (gMSAs can be created), 0 when not.",
+    registers,
+  });
+  // prom-client seeds a label-less gauge with 0; "not effective" is not known yet.
+  kdsEffective.remove();
+
+  const passwordDeadlines = new Map<string, number>();
+  const passwordChange = new Gauge({
+    name: `${metricPrefix}gmsa_next_password_change_seconds`,
+    help: "Seconds until the gMSA's managed password is due to change (negative: overdue, rolls on next retrieval).",
+    labelNames: ["name"],
+    registers,
+    collect() {
+      const current = now().getTime();
+      for (const [name, deadline] of passwordDeadlines) this.set({ name }, (deadline - current) / 1000);
+    },
+  });
+  const hostReachable = new Gauge({
+    name: `${metricPrefix}host_reachable`,
+    help: "1 when the controller could run the host script on the host, else 0.",
+    labelNames: ["host"],
+    registers,
+  });
+  const hostRetrievable = new Gauge({
+    name: `${metricPrefix}host_password_retrievable`,
+    help: "State set: 1 for the current state (yes, no, pending) of whether the host can retrieve the gMSA's password.",
+    labelNames: ["host", "account", "state"],
+    registers,
+  });
+  const resourceCondition = new Gauge({
+    name: `${metricPrefix}resource_condition`,
+    help: "1 when the resource's condition of this type is True, else 0.",
+    labelNames: ["kind", "name", "type"],
+    registers,
+  });
+
+  for (const result of reconcileResults) reconciles.inc({ result }, 0);
+  for (const kind of resourceKinds) {
+    driftedResources.set({ kind }, 0);
+    managedResources.set({ kind }, 0);
+  }
+  for (const kind of [...resourceKinds, "Host"] as const) {
+    for (const action of actionTypes) for (const result of operationResults) actions.inc({ kind, action, result }, 0);
+  }
+  for (const reason of fetchFailureReasons) fetchFailures.inc({ reason }, 0);
+  for (const reason of revisionRejectReasons) revisionsRejected.inc({ reason }, 0);
+
+  // What each resource and host has emitted, so forget* can remove exactly those series.
+  const driftSeries = new Map<string, Set<DriftType>>();
+  const conditionSeries = new Map<string, Set<ConditionType>>();
+  const hostAccounts = new Map<string, Set<string>>();
+  let currentSource: { revision: string; url: string } | undefined;
+
+  const setPasswordDeadline = (account: string, deadline: number | undefined): void => {
+    const name = checkName("name", account);
+    if (deadline === undefined || Number.isNaN(deadline)) {
+      passwordDeadlines.delete(name);
+      passwordChange.remove({ name });
+    } else {
+      passwordDeadlines.set(name, deadline);
+    }
+  };
+
+  return {
+    registry,
+    contentType: registry.contentType,
+
+    reconcileFinished(seconds, result) {
+      reconcileDuration.observe(seconds);
+      reconciles.inc({ result });
+    },
+
+    setDrift(kind, name, drifts) {
+      checkName("name", name);
+      const key = resourceKey(kind, name);
+      const emitted = driftSeries.get(key) ?? new Set<DriftType>(driftTypesByKind[kind]);
+      for (const type of drifts) emitted.add(type);
+      driftSeries.set(key, emitted);
+      for (const type of emitted) resourceDrift.set({ kind, name, drift_type: type }, drifts.has(type) ? 1 : 0);
+    },
+
+    forgetResource(kind, name) {
+      const key = resourceKey(kind, name);
+      for (const type of driftSeries.get(key) ?? []) resourceDrift.remove({ kind, name, drift_type: type });
+      driftSeries.delete(key);
+      for (const type of conditionSeries.get(key) ?? []) resourceCondition.remove({ kind, name, type });
+      conditionSeries.delete(key);
+      if (kind === "GroupManagedServiceAccount" && passwordDeadlines.has(name)) setPasswordDeadline(name, undefined);
+    },
+
+    setDriftedByKind(counts) {
+      for (const kind of resourceKinds) driftedResources.set({ kind }, counts[kind]);
+    },
+
+    setManagedByKind(counts) {
+      for (const kind of resourceKinds) managedResources.set({ kind }, counts[kind]);
+    },
+
+    actionApplied(kind, action, result) {
+      actions.inc({ kind, action, result });
+    },
+
+    sourceRevision(revision, url) {
+      const next = { revision: checkName("revision", revision), url: sanitizeUrl(url) };
+      if (currentSource?.revision === next.revision && currentSource.url === next.url) return;
+      // Replace, never accumulate: one series per revision would grow without bound.
+      sourceInfo.reset();
+      sourceInfo.set(next, 1);
+      currentSource = next;
+    },
+
+    fetchSucceeded(at) {
+      lastFetch.set(at.getTime() / 1000);
+    },
+
+    fetchFailed(reason) {
+      fetchFailures.inc({ reason });
+    },
+
+    revisionRejected(reason) {
+      revisionsRejected.inc({ reason });
+    },
+
+    setLastGoodRevisionInForce(stale) {
+      sourceStale.set(stale ? 1 : 0);
+    },
+
+    reconcileSucceededAt(at) {
+      lastSuccess.set(at.getTime() / 1000);
+    },
+
+    ldapOperation(op, seconds, ok) {
+      ldapDuration.observe({ operation: op, result: ok ? "success" : "failure" }, seconds);
+    },
+
+    setKdsKeyEffective(effective) {
+      kdsEffective.set(effective ? 1 : 0);
+    },
+
+    setPasswordChangeIn(account, seconds) {
+      setPasswordDeadline(account, seconds === undefined ? undefined : now().getTime() + seconds * 1000);
+    },
+
+    setPasswordChangeAt(account, at) {
+      setPasswordDeadline(account, at?.getTime());
+    },
+
+    setHostReachable(host, reachable) {
+      hostReachable.set({ host: checkName("host", host) }, reachable ? 1 : 0);
+    },
+
+    setHostRetrievable(host, account, state) {
+      checkName("host", host);
+      checkName("account", account);
+      const accounts = hostAccounts.get(host) ?? new Set<string>();
+      accounts.add(account);
+      hostAccounts.set(host, accounts);
+      for (const s of retrievableStates) hostRetrievable.set({ host, account, state: s }, s === state ? 1 : 0);
+    },
+
+    forgetHostRetrievable(host, account) {
+      for (const state of retrievableStates) hostRetrievable.remove({ host, account, state });
+      hostAccounts.get(host)?.delete(account);
+    },
+
+    forgetHost(host) {
+      for (const account of hostAccounts.get(host) ?? []) {
+        for (const state of retrievableStates) hostRetrievable.remove({ host, account, state });
+      }
+      hostAccounts.delete(host);
+      hostReachable.remove({ host });
+    },
+
+    setResourceCondition(kind, name, condition, status) {
+      checkName("name", name);
+      const key = resourceKey(kind, name);
+      const emitted = conditionSeries.get(key) ?? new Set<ConditionType>();
+      emitted.add(condition);
+      conditionSeries.set(key, emitted);
+      resourceCondition.set({ kind, name, type: condition }, status ? 1 : 0);
+    },
+
+    metricsText() {
+      return registry.metrics();
+    },
+  };
+}
