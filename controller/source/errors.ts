@@ -1,0 +1,98 @@
+/**
+ * Typed failures of the Git source, and the redaction that keeps credentials out of them.
+ *
+ * The loop decides what to do from `outcome` alone (STYLE.md: decide by type, never by
+ * parsing messages): "transient" is retried with backoff, "stalled" waits for a person.
+ */
+
+/** What the caller should do about a failure: retry with backoff, or wait for a change in Git or config. */
+export type SourceOutcome = "transient" | "stalled";
+
+/** Which step failed. */
+export type SourceErrorKind = "fetch" | "verify" | "checkout";
+
+/** Why, as a CamelCase reason fit for a condition; a closed set. */
+export type SourceErrorReason =
+  | "FetchFailed" // the remote could not be reached or refused us (network, auth, server)
+  | "Timeout" // the whole sync took longer than timeoutMs
+  | "BranchNotFound" // the remote answered, and has no such branch
+  | "UnsafeGitEnvironment" // the configured env holds a variable the git wrapper refuses
+  | "SignatureInvalid" // HEAD is unsigned, badly signed, or signed by a key not allowed
+  | "VerificationConfigInvalid" // the allowed-signers file or keyring cannot be used
+  | "PathNotFound" // the sub-path is not a directory at this revision
+  | "WorkDirInvalid" // the work directory holds something that is not our repository
+  | "ReadFailed"; // a tree or blob could not be read from the local object store
+
+/** Fields of a SourceError; `revision` is set whenever a commit was fetched before the failure. */
+export interface SourceErrorInit {
+  outcome: SourceOutcome;
+  kind: SourceErrorKind;
+  reason: SourceErrorReason;
+  message: string;
+  revision?: string;
+}
+
+/**
+ * A failure of `GitSource.sync`. Its message has passed through `redact`, so it can be logged
+ * and put in a condition as is. It carries no `cause`: a wrapped git error could hold the raw
+ * URL with its credentials.
+ */
+export class SourceError extends Error {
+  readonly outcome: SourceOutcome;
+  readonly kind: SourceErrorKind;
+  readonly reason: SourceErrorReason;
+  /** The commit that failed (e.g. an unsigned HEAD), so the loop can report it and keep the last good one. */
+  readonly revision: string | undefined;
+
+  constructor(init: SourceErrorInit) {
+    super(init.message);
+    this.name = "SourceError";
+    this.outcome = init.outcome;
+    this.kind = init.kind;
+    this.reason = init.reason;
+    this.revision = init.revision;
+  }
+}
+
+// scheme://userinfo@host: userinfo may be "user:password" or a bare token ("https://ghp_x@github.com").
+const urlUserinfo = /\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]+@/gi;
+
+/**
+ * Removes `user:password@` (and a bare `token@`) from every `scheme://` URL in `text`, then
+ * replaces each of `secrets` (e.g. the raw and percent-decoded userinfo of the configured URL)
+ * wherever it still appears. scp-like `git@host:path` is left alone: it cannot hold a password.
+ */
+export function redact(text: string, secrets: readonly string[] = []): string {
+  let out = text.replace(urlUserinfo, "$1");
+  for (const secret of secrets) {
+    // Short values ("git", "x") would blank ordinary words; they are not secrets worth hiding.
+    if (secret.length >= 4) out = out.split(secret).join("***");
+  }
+  return out;
+}
+
+/**
+ * The secret parts of a `scheme://` URL's userinfo, raw and percent-decoded, for `redact`:
+ * the password of `user:password@`, or the whole of a bare `token@` on http(s). A plain user
+ * name (`ssh://git@host`) is not a secret and is not returned.
+ */
+export function urlSecrets(url: string): string[] {
+  const match = /^([a-z][a-z0-9+.-]*):\/\/([^/@\s]+)@/i.exec(url);
+  const scheme = match?.[1]?.toLowerCase();
+  const userinfo = match?.[2];
+  if (scheme === undefined || userinfo === undefined) return [];
+  const colon = userinfo.indexOf(":");
+  let raw: string[];
+  if (colon >= 0) raw = [userinfo, userinfo.slice(colon + 1)];
+  else if (scheme === "http" || scheme === "https") raw = [userinfo];
+  else return [];
+  const decoded = raw.map((part) => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      return part;
+    }
+  });
+  // Longest first, so a whole "user:password" is replaced before its password alone.
+  return [...new Set([...raw, ...decoded])].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+}

@@ -1,0 +1,492 @@
+/**
+ * The Git source: fetches one branch of a repository into a bare work directory, verifies the
+ * commit signature if asked, and reads the manifests of a sub-path straight from the Git tree.
+ *
+ * Reading from the tree (ls-tree + cat-file) rather than from a checkout means nothing from the
+ * repository is ever written to disk as a file: a symlink is only a tree entry of mode 120000,
+ * which is skipped, so a link to /etc/passwd can never be followed. See docs/decisions/source.md.
+ */
+import { access, mkdir, readdir } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import { resolve } from "node:path";
+import { GitError, GitPluginError, simpleGit } from "simple-git";
+import type { SimpleGit } from "simple-git";
+import { SourceError, redact, urlSecrets } from "./errors.ts";
+import type { SourceErrorInit } from "./errors.ts";
+import { isManifestPath } from "./snapshot.ts";
+import type { Snapshot, SnapshotFile } from "./snapshot.ts";
+
+/** How the commit at the branch head must be signed; absent means no check. */
+export type VerifyOptions =
+  | { mode: "ssh"; allowedSignersFile: string }
+  | { mode: "gpg"; keyringDir: string /* used as GNUPGHOME; gpg must be able to write its lock files there */ };
+
+/** Options of `createGitSource`. */
+export interface GitSourceOptions {
+  /** https://, ssh://, git@host:path, file://, or a local path to a repository (resolved against the cwd). */
+  url: string;
+  /** The branch to follow; default "main". */
+  branch?: string;
+  /** Sub-path inside the repository holding the manifests; default the root. */
+  path?: string;
+  /** Where the bare clone lives: created if missing, reused across restarts. Must be empty or ours. */
+  workDir: string;
+  /** Commit-signature verification of the branch head. */
+  verify?: VerifyOptions;
+  /** Limit for one whole sync (all git calls together); default 60 000 ms. */
+  timeoutMs?: number;
+  /** Extra environment for git (e.g. GIT_SSH_COMMAND with a deploy key); never logged. */
+  env?: Record<string, string>;
+}
+
+/** A Git repository branch as a source of snapshots. */
+export interface GitSource {
+  /**
+   * Brings the work directory to the remote branch head (following force-pushes), verifies it,
+   * and returns its manifests. Calls are serialised. Throws `SourceError` on failure, or the
+   * signal's reason if `signal` aborts.
+   */
+  sync(signal?: AbortSignal): Promise<Snapshot>;
+  /** The repository URL with any credentials removed: safe to log. */
+  readonly url: string;
+  /** The branch followed. */
+  readonly branch: string;
+  /** The normalised sub-path ("" for the root). */
+  readonly path: string;
+}
+
+const defaultTimeoutMs = 60_000;
+
+// A commit SHA-1 or SHA-256 object name.
+const objectName = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
+
+/** A git process that exited non-zero; keeps the exit code, which is the only thing we branch on. */
+class GitExit extends GitError {
+  readonly exitCode: number;
+  constructor(exitCode: number, stderr: string) {
+    super(undefined, stderr);
+    this.exitCode = exitCode;
+  }
+}
+
+/**
+ * Creates a Git source. Throws RangeError at once for options that can never work (a URL or
+ * branch starting with "-", a sub-path leaving the repository), so a bad config fails at start.
+ */
+export function createGitSource(options: GitSourceOptions): GitSource {
+  const branch = options.branch ?? "main";
+  if (!isSafeBranchName(branch)) throw new RangeError(`invalid branch name ${JSON.stringify(branch)}`);
+  if (options.url.startsWith("-") || options.url.trim() === "") {
+    throw new RangeError("invalid repository URL");
+  }
+  const subPath = normaliseSubPath(options.path);
+  const remote = resolveRemote(options.url);
+  const workDir = resolve(options.workDir);
+  const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+  const extraEnv = options.env ?? {};
+  const secrets = [...urlSecrets(options.url), ...Object.values(extraEnv).filter((v) => v.length >= 8)];
+  const safeUrl = redact(options.url, secrets);
+  const localRef = `refs/remotes/origin/${branch}`;
+
+  let last: Snapshot | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const fail = (init: SourceErrorInit): SourceError =>
+    new SourceError({ ...init, message: redact(init.message, secrets) });
+
+  async function syncOnce(signal: AbortSignal | undefined): Promise<Snapshot> {
+    signal?.throwIfAborted();
+    const deadline = AbortSignal.timeout(timeoutMs);
+    const abort = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    await mkdir(workDir, { recursive: true }); // simple-git refuses a base directory that does not exist
+    const git = makeGit(workDir, abort, extraEnv, options.verify);
+
+    // Every git call goes through here so that aborts, timeouts and refusals map the same way.
+    async function run<T>(call: () => Promise<T>, onExit: (e: GitExit) => SourceError): Promise<T> {
+      try {
+        return await call();
+      } catch (error: unknown) {
+        if (signal?.aborted) throw signal.reason;
+        if (deadline.aborted) {
+          throw fail({
+            outcome: "transient",
+            kind: "fetch",
+            reason: "Timeout",
+            message: `sync of ${safeUrl} timed out after ${timeoutMs} ms`,
+          });
+        }
+        if (error instanceof GitPluginError && (error.plugin === "unsafe" || error.plugin === "allowEnvironment")) {
+          throw fail({
+            outcome: "stalled",
+            kind: "fetch",
+            reason: "UnsafeGitEnvironment",
+            message: `git refused the configured environment: ${error.message}`,
+          });
+        }
+        if (error instanceof GitExit) throw onExit(error);
+        throw fail({
+          outcome: "transient",
+          kind: "fetch",
+          reason: "FetchFailed",
+          message: `git failed: ${error instanceof Error ? error.message : String(error)}`,
+        });
+      }
+    }
+
+    await ensureBareRepository(workDir, git, run, fail);
+
+    // ls-remote first: `--exit-code` turns "no such branch" into exit status 2, a typed answer
+    // (fetch would exit 128 for both a missing branch and an unreachable host), and it lets an
+    // unchanged branch skip the fetch entirely.
+    const advertised = await run(
+      () => git.raw(["ls-remote", "--exit-code", "--", remote, `refs/heads/${branch}`]),
+      (e) =>
+        e.exitCode === 2
+          ? fail({
+              outcome: "stalled",
+              kind: "fetch",
+              reason: "BranchNotFound",
+              message: `branch ${branch} not found in ${safeUrl}`,
+            })
+          : fail({
+              outcome: "transient",
+              kind: "fetch",
+              reason: "FetchFailed",
+              message: `cannot list ${safeUrl}: ${lastLines(e.message)}`,
+            }),
+    );
+    const remoteHead = parseLsRemote(advertised, `refs/heads/${branch}`);
+    if (remoteHead === undefined) {
+      throw fail({
+        outcome: "stalled",
+        kind: "fetch",
+        reason: "BranchNotFound",
+        message: `branch ${branch} not found in ${safeUrl}`,
+      });
+    }
+
+    let revision = await currentRevision(git, localRef);
+    if (revision !== remoteHead) {
+      // "+" accepts a non-fast-forward update: a force-push replaces our ref, which is the
+      // hard reset. Depth 1 is enough: verification only needs the head commit object.
+      await run(
+        () =>
+          git.raw([
+            "fetch",
+            "--depth=1",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--",
+            remote,
+            `+refs/heads/${branch}:${localRef}`,
+          ]),
+        (e) =>
+          fail({
+            outcome: "transient",
+            kind: "fetch",
+            reason: "FetchFailed",
+            message: `cannot fetch ${branch} from ${safeUrl}: ${lastLines(e.message)}`,
+          }),
+      );
+      revision = await currentRevision(git, localRef);
+      if (revision === undefined) {
+        throw fail({
+          outcome: "transient",
+          kind: "fetch",
+          reason: "FetchFailed",
+          message: `fetch of ${branch} from ${safeUrl} left no commit`,
+        });
+      }
+    }
+    const head: string = revision;
+
+    if (last !== undefined && last.revision === head) return { ...last, fetchedAt: new Date() };
+
+    if (options.verify) await verifyCommit(git, head, options.verify, run, fail);
+
+    const files = await readManifests(git, head, subPath, run, fail);
+    const meta = await run(
+      () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
+      (e) =>
+        fail({
+          outcome: "transient",
+          kind: "checkout",
+          reason: "ReadFailed",
+          message: `cannot read commit ${head}: ${lastLines(e.message)}`,
+          revision: head,
+        }),
+    );
+    const nul = meta.indexOf("\0");
+    const snapshot: Snapshot = {
+      revision: head,
+      files,
+      fetchedAt: new Date(),
+      author: nul >= 0 ? meta.slice(0, nul) : undefined,
+      message: nul >= 0 ? meta.slice(nul + 1).trimEnd() : undefined,
+    };
+    last = snapshot;
+    return snapshot;
+  }
+
+  return {
+    url: safeUrl,
+    branch,
+    path: subPath,
+    sync(signal?: AbortSignal): Promise<Snapshot> {
+      // Two syncs at once would fight over the same object store's locks: run them in turn.
+      const next = queue.then(() => syncOnce(signal));
+      queue = next.catch(() => undefined);
+      return next;
+    },
+  };
+}
+
+type Run = <T>(call: () => Promise<T>, onExit: (e: GitExit) => SourceError) => Promise<T>;
+type Fail = (init: SourceErrorInit) => SourceError;
+
+function makeGit(
+  workDir: string,
+  abort: AbortSignal,
+  extraEnv: Record<string, string>,
+  verify: VerifyOptions | undefined,
+): SimpleGit {
+  const extra: Record<string, string> = { GIT_TERMINAL_PROMPT: "0", ...extraEnv };
+  if (verify?.mode === "gpg") extra.GNUPGHOME = resolve(verify.keyringDir);
+  const keys = Object.keys(extra).map((k) => k.toLowerCase());
+  const git = simpleGit({
+    baseDir: workDir,
+    abort,
+    // simple-git refuses GIT_* variables it was not told about; these are the operator's own.
+    allowEnvironment: Object.keys(extra),
+    unsafe: {
+      allowUnsafeSshCommand: keys.includes("git_ssh_command") || keys.includes("git_ssh"),
+      allowUnsafeAskPass: keys.includes("git_askpass") || keys.includes("ssh_askpass"),
+    },
+    errors(error, result) {
+      if (error instanceof GitPluginError) return error;
+      if (result.exitCode !== 0) return new GitExit(result.exitCode, Buffer.concat(result.stdErr).toString("utf8"));
+      return error;
+    },
+  });
+  return git.env({ ...inheritedEnvironment(), ...extra });
+}
+
+/**
+ * The controller's own environment minus the variables simple-git guards (GIT_*, EDITOR, PAGER,
+ * ...): git needs PATH and HOME, and simple-git rejects guarded keys passed explicitly. This is
+ * passing the process environment through to a child, not reading configuration.
+ */
+function inheritedEnvironment(): Record<string, string> {
+  const guarded = /^(git_.*|editor|visual|pager|prefix|ssh_askpass)$/i;
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !guarded.test(key)) env[key] = value;
+  }
+  return env;
+}
+
+/**
+ * Makes `workDir` a bare repository if it is missing or empty, and refuses one that holds
+ * anything else: wiping a directory we did not create could destroy someone's data.
+ */
+async function ensureBareRepository(workDir: string, git: SimpleGit, run: Run, fail: Fail): Promise<void> {
+  const entries = await readdir(workDir);
+  if (entries.length === 0) {
+    await run(
+      () => git.raw(["init", "--quiet", "--bare"]),
+      (e) =>
+        fail({
+          outcome: "stalled",
+          kind: "checkout",
+          reason: "WorkDirInvalid",
+          message: `cannot create a repository in ${workDir}: ${lastLines(e.message)}`,
+        }),
+    );
+    return;
+  }
+  const isOurs = entries.includes("HEAD") && entries.includes("objects") && entries.includes("refs");
+  const isBare = isOurs && (await git.raw(["rev-parse", "--is-bare-repository"]).catch(() => "")).trim() === "true";
+  if (!isBare) {
+    throw fail({
+      outcome: "stalled",
+      kind: "checkout",
+      reason: "WorkDirInvalid",
+      message: `work directory ${workDir} is not empty and not a bare repository made by this source`,
+    });
+  }
+}
+
+async function currentRevision(git: SimpleGit, ref: string): Promise<string | undefined> {
+  try {
+    const out = (await git.raw(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`])).trim();
+    return objectName.test(out) ? out : undefined;
+  } catch {
+    return undefined; // no such ref yet: first sync
+  }
+}
+
+function parseLsRemote(output: string, ref: string): string | undefined {
+  for (const line of output.split("\n")) {
+    const [sha, name] = line.split("\t");
+    if (name === ref && sha !== undefined && objectName.test(sha)) return sha;
+  }
+  return undefined;
+}
+
+async function verifyCommit(git: SimpleGit, revision: string, verify: VerifyOptions, run: Run, fail: Fail) {
+  const anchor = verify.mode === "ssh" ? verify.allowedSignersFile : verify.keyringDir;
+  try {
+    await access(anchor, verify.mode === "ssh" ? fsConstants.R_OK : fsConstants.R_OK | fsConstants.W_OK);
+  } catch {
+    throw fail({
+      outcome: "stalled",
+      kind: "verify",
+      reason: "VerificationConfigInvalid",
+      message: `${verify.mode === "ssh" ? "allowed signers file" : "GPG keyring directory"} ${anchor} is not usable`,
+      revision,
+    });
+  }
+
+  // git picks the verifier from the signature's armour, not from our mode: an OpenPGP
+  // signature would be checked against whatever keyring GNUPGHOME or ~/.gnupg holds even in
+  // ssh mode. So the signature must first be of the kind the operator chose.
+  const commit = await run(
+    () => git.raw(["cat-file", "commit", revision]),
+    (e) =>
+      fail({
+        outcome: "transient",
+        kind: "checkout",
+        reason: "ReadFailed",
+        message: `cannot read commit ${revision}: ${lastLines(e.message)}`,
+        revision,
+      }),
+  );
+  const armour = verify.mode === "ssh" ? "-----BEGIN SSH SIGNATURE-----" : "-----BEGIN PGP SIGNATURE-----";
+  const headers = commit.slice(0, commit.indexOf("\n\n") >= 0 ? commit.indexOf("\n\n") : commit.length);
+  if (!headers.includes(`\ngpgsig ${armour}`) && !headers.includes(`\ngpgsig-sha256 ${armour}`)) {
+    throw fail({
+      outcome: "stalled",
+      kind: "verify",
+      reason: "SignatureInvalid",
+      message: `commit ${revision} has no ${verify.mode.toUpperCase()} signature`,
+      revision,
+    });
+  }
+
+  const config =
+    verify.mode === "ssh"
+      ? ["-c", `gpg.ssh.allowedSignersFile=${resolve(verify.allowedSignersFile)}`]
+      : // A key is trusted by being in the keyring the operator gave us; gpg's web of trust
+        // ("unknown validity") is not a second gate on top of that.
+        ["-c", "gpg.minTrustLevel=undefined"];
+  await run(
+    () => git.raw([...config, "verify-commit", revision]),
+    (e) =>
+      fail({
+        outcome: "stalled",
+        kind: "verify",
+        reason: "SignatureInvalid",
+        message: `signature of commit ${revision} is not valid for the configured ${verify.mode} keys${
+          e.message.trim() ? `: ${lastLines(e.message)}` : ""
+        }`,
+        revision,
+      }),
+  );
+}
+
+async function readManifests(
+  git: SimpleGit,
+  revision: string,
+  subPath: string,
+  run: Run,
+  fail: Fail,
+): Promise<SnapshotFile[]> {
+  const tree = subPath === "" ? `${revision}^{tree}` : `${revision}:${subPath}`;
+  const notFound = () =>
+    fail({
+      outcome: "stalled",
+      kind: "checkout",
+      reason: "PathNotFound",
+      message: `path ${subPath} is not a directory at revision ${revision}`,
+      revision,
+    });
+  // A sub-path that is a symlink resolves to a blob here, not to its target: refused below.
+  const type = await run(() => git.raw(["cat-file", "-t", tree]), notFound);
+  if (type.trim() !== "tree") throw notFound();
+
+  const listing = await run(
+    () => git.raw(["ls-tree", "-r", "-z", tree]),
+    (e) =>
+      fail({
+        outcome: "transient",
+        kind: "checkout",
+        reason: "ReadFailed",
+        message: `cannot list ${tree}: ${lastLines(e.message)}`,
+        revision,
+      }),
+  );
+  const blobs: Array<{ path: string; oid: string }> = [];
+  for (const record of listing.split("\0")) {
+    const tab = record.indexOf("\t");
+    if (tab < 0) continue;
+    const [mode, kind, oid] = record.slice(0, tab).split(" ");
+    const path = record.slice(tab + 1);
+    // Only regular files: 120000 is a symlink, 160000 a submodule; neither is read.
+    if ((mode === "100644" || mode === "100755") && kind === "blob" && oid && isManifestPath(path)) {
+      blobs.push({ path, oid });
+    }
+  }
+
+  const files: SnapshotFile[] = [];
+  for (const blob of blobs) {
+    const content = await run(
+      () => git.binaryCatFile(["blob", blob.oid]) as Promise<Buffer>,
+      (e) =>
+        fail({
+          outcome: "transient",
+          kind: "checkout",
+          reason: "ReadFailed",
+          message: `cannot read ${blob.path}: ${lastLines(e.message)}`,
+          revision,
+        }),
+    );
+    files.push({ path: blob.path, content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength) });
+  }
+  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/** Git branch names we accept: no leading "-" (would be an option), no "..", no spaces or ref magic. */
+function isSafeBranchName(branch: string): boolean {
+  return (
+    /^[A-Za-z0-9._/+-]+$/.test(branch) &&
+    !branch.startsWith("-") &&
+    !branch.startsWith("/") &&
+    !branch.endsWith("/") &&
+    !branch.endsWith(".") &&
+    !branch.endsWith(".lock") &&
+    !branch.includes("..") &&
+    !branch.includes("//")
+  );
+}
+
+/** "" for the root; otherwise a '/'-separated relative path with no "." or ".." segments. */
+export function normaliseSubPath(path: string | undefined): string {
+  const segments = (path ?? "").split("/").filter((s) => s !== "" && s !== ".");
+  if (segments.some((s) => s === "..")) throw new RangeError(`sub-path must stay inside the repository`);
+  return segments.join("/");
+}
+
+/**
+ * Local paths are made absolute (git runs in the work directory, so a relative path would
+ * otherwise point inside it); URLs and scp-like `user@host:path` are passed through.
+ */
+function resolveRemote(url: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return url;
+  if (/^[^/\\]+:/.test(url) && !/^[a-z]:[\\/]/i.test(url)) return url;
+  return resolve(url);
+}
+
+/** The last few lines of git's stderr: the useful part, without pages of hints. */
+function lastLines(text: string, count = 3): string {
+  return text.trim().split("\n").slice(-count).join(" | ");
+}

@@ -1,0 +1,26 @@
+/** What a source delivers: the manifest bytes of one revision. Shared by the Git and local sources. */
+
+/** One manifest file: its path relative to the source's sub-path ('/'-separated) and its raw bytes. */
+export interface SnapshotFile {
+  path: string;
+  content: Uint8Array;
+}
+
+/**
+ * The manifests of one revision. `revision` is a commit SHA for Git, or `local:<sha256>` of
+ * the files for a local directory; equal revisions mean equal files. Files are sorted by path.
+ */
+export interface Snapshot {
+  revision: string;
+  files: SnapshotFile[];
+  fetchedAt: Date;
+  /** The commit message (Git only). */
+  message?: string;
+  /** The commit author as `Name <email>` (Git only). */
+  author?: string;
+}
+
+/** Whether a file is a manifest: `.yaml` or `.yml`, any case. Everything else in the repository is ignored. */
+export function isManifestPath(path: string): boolean {
+  return /\.ya?ml$/i.test(path);
+}

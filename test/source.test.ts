@@ -1,0 +1,340 @@
+// The Git source against real git: bare remotes reached through file:// and a plain path,
+// commits made with the git CLI, SSH and GPG signatures made with ssh-keygen and gpg.
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SourceError, createGitSource } from "../controller/source/index.ts";
+import type { GitSourceOptions, Snapshot } from "../controller/source/index.ts";
+
+let root: string;
+let remote: string; // bare repository, the "server"
+let work: string; // a developer's clone that commits and pushes
+let gnupgHomes: string[];
+
+const identity = ["-c", "user.name=Dev One", "-c", "user.email=dev@example.com", "-c", "commit.gpgsign=false"];
+
+function git(cwd: string, args: string[], env: Record<string, string> = {}): string {
+  return execFileSync("git", args, { cwd, env: { ...process.env, ...env }, encoding: "utf8", stdio: "pipe" });
+}
+
+async function writeFiles(files: Record<string, string>): Promise<void> {
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(work, path)), { recursive: true });
+    await writeFile(join(work, path), content);
+  }
+}
+
+/** Commits everything in the work clone (with extra `git -c` flags, e.g. signing) and pushes it. */
+function commitAndPush(
+  message: string,
+  options: { sign?: string[]; force?: boolean; env?: Record<string, string> } = {},
+) {
+  git(work, ["add", "-A"]);
+  git(work, [...identity, ...(options.sign ?? []), "commit", "--quiet", "--allow-empty", "-m", message], options.env);
+  git(work, ["push", "--quiet", ...(options.force ? ["--force"] : []), "origin", "HEAD:main"]);
+  return remoteHead();
+}
+
+function remoteHead(branch = "main"): string {
+  return git(remote, ["rev-parse", `refs/heads/${branch}`]).trim();
+}
+
+function text(snapshot: Snapshot): Record<string, string> {
+  return Object.fromEntries(snapshot.files.map((f) => [f.path, Buffer.from(f.content).toString("utf8")]));
+}
+
+function source(overrides: Partial<GitSourceOptions> = {}) {
+  return createGitSource({ url: `file://${remote}`, branch: "main", workDir: join(root, "checkout"), ...overrides });
+}
+
+async function syncError(promise: Promise<unknown>): Promise<SourceError> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SourceError);
+  return error as SourceError;
+}
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "gmsa-source-"));
+  remote = join(root, "remote.git");
+  work = join(root, "work");
+  gnupgHomes = [];
+  git(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  git(root, ["clone", "--quiet", remote, work]);
+  git(work, ["checkout", "--quiet", "-b", "main"]);
+});
+
+afterEach(async () => {
+  // gpg starts an agent per GNUPGHOME; stop each one we caused.
+  for (const home of gnupgHomes) {
+    try {
+      execFileSync("gpgconf", ["--kill", "all"], { env: { ...process.env, GNUPGHOME: home }, stdio: "ignore" });
+    } catch {
+      // no agent was running
+    }
+  }
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("git source", () => {
+  it("first sync clones and returns only the YAML files under the sub-path, at the remote's head", async () => {
+    await writeFiles({
+      "teams/a/gmsa.yaml": "kind: GroupManagedServiceAccount\n",
+      "teams/a/nested/group.yml": "kind: ADGroup\n",
+      "teams/a/README.md": "not a manifest\n",
+      "teams/b/other.yaml": "kind: ADGroup\n",
+      "root.yaml": "kind: KdsRootKey\n",
+    });
+    const head = commitAndPush("Add team a");
+
+    const snapshot = await source({ path: "teams/a" }).sync();
+
+    expect(snapshot.revision).toBe(head);
+    expect(text(snapshot)).toEqual({
+      "gmsa.yaml": "kind: GroupManagedServiceAccount\n",
+      "nested/group.yml": "kind: ADGroup\n",
+    });
+    expect(snapshot.message).toBe("Add team a");
+    expect(snapshot.author).toBe("Dev One <dev@example.com>");
+    // The clone is shallow: one commit is all a sync needs.
+    expect(git(join(root, "checkout"), ["rev-list", "--count", "--all"]).trim()).toBe("1");
+  });
+
+  it("a repository given as a plain local path syncs like file://", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const head = commitAndPush("one");
+    const snapshot = await source({ url: remote }).sync();
+    expect(snapshot.revision).toBe(head);
+    expect(text(snapshot)).toEqual({ "x.yaml": "a: 1\n" });
+  });
+
+  it("a new commit is seen on the next sync, and an unchanged branch returns the same revision", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    const src = source();
+    const first = await src.sync();
+    const again = await src.sync();
+    expect(again.revision).toBe(first.revision);
+
+    await writeFiles({ "x.yaml": "a: 2\n", "y.yaml": "b: 1\n" });
+    const second = commitAndPush("two");
+    const snapshot = await src.sync();
+    expect(snapshot.revision).toBe(second);
+    expect(text(snapshot)).toEqual({ "x.yaml": "a: 2\n", "y.yaml": "b: 1\n" });
+  });
+
+  it("a force-push replacing the head is followed, and the old content is gone", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n", "bad.yaml": "oops: true\n" });
+    commitAndPush("one");
+    const src = source();
+    await src.sync();
+    await writeFiles({ "x.yaml": "a: 2\n" });
+    commitAndPush("two");
+    await src.sync();
+
+    git(work, ["reset", "--quiet", "--hard", "HEAD~1"]);
+    await rm(join(work, "bad.yaml"));
+    await writeFiles({ "x.yaml": "a: 3\n" });
+    const rewritten = commitAndPush("rewritten history", { force: true });
+
+    const snapshot = await src.sync();
+    expect(snapshot.revision).toBe(rewritten);
+    expect(text(snapshot)).toEqual({ "x.yaml": "a: 3\n" });
+  });
+
+  it("a new source on an existing work directory (a restart) reuses it", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const head = commitAndPush("one");
+    await source().sync();
+    const snapshot = await source().sync();
+    expect(snapshot.revision).toBe(head);
+    expect(text(snapshot)).toEqual({ "x.yaml": "a: 1\n" });
+  });
+
+  it("a work directory holding something else is refused, not wiped", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    const workDir = join(root, "precious");
+    await mkdir(workDir);
+    await writeFile(join(workDir, "notes.txt"), "keep me");
+    const error = await syncError(source({ workDir }).sync());
+    expect(error).toMatchObject({ outcome: "stalled", kind: "checkout", reason: "WorkDirInvalid" });
+    expect(await readFile(join(workDir, "notes.txt"), "utf8")).toBe("keep me");
+  });
+
+  it("a missing branch is a stalled fetch error", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    const error = await syncError(source({ branch: "release" }).sync());
+    expect(error).toMatchObject({ outcome: "stalled", kind: "fetch", reason: "BranchNotFound" });
+  });
+
+  it("a missing sub-path is a stalled checkout error carrying the revision", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const head = commitAndPush("one");
+    const error = await syncError(source({ path: "nope" }).sync());
+    expect(error).toMatchObject({ outcome: "stalled", kind: "checkout", reason: "PathNotFound", revision: head });
+  });
+
+  it("an unreachable repository is a transient fetch error", async () => {
+    const error = await syncError(source({ url: `file://${join(root, "missing.git")}` }).sync());
+    expect(error).toMatchObject({ outcome: "transient", kind: "fetch", reason: "FetchFailed" });
+  });
+
+  it("credentials in an https URL appear neither in errors nor in the source's url", async () => {
+    // Port 1 on loopback refuses the connection at once.
+    const src = source({ url: "https://deployer:s3cr3t-T0ken@127.0.0.1:1/org/repo.git" });
+    expect(src.url).toBe("https://127.0.0.1:1/org/repo.git");
+    const error = await syncError(src.sync());
+    expect(error).toMatchObject({ outcome: "transient", kind: "fetch" });
+    expect(error.message).not.toContain("s3cr3t");
+    expect(JSON.stringify(error)).not.toContain("s3cr3t");
+    expect(error.message).toContain("127.0.0.1");
+  });
+
+  it("a sync aborted by the caller rejects with the signal's reason", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    const controller = new AbortController();
+    controller.abort(new Error("shutting down"));
+    await expect(source().sync(controller.signal)).rejects.toThrow("shutting down");
+  });
+
+  it("symlinks in the repository are never followed, even when named .yaml", async () => {
+    await writeFiles({ "manifests/real.yaml": "a: 1\n" });
+    await symlink("/etc/passwd", join(work, "manifests/passwd.yaml"));
+    await symlink("/etc", join(work, "manifests/etc"));
+    await symlink("../outside", join(work, "manifests/up.yaml"));
+    await symlink("/etc", join(work, "linked"));
+    const head = commitAndPush("sneaky links");
+
+    const snapshot = await source({ path: "manifests" }).sync();
+    expect(snapshot.files.map((f) => f.path)).toEqual(["real.yaml"]);
+    expect(snapshot.files.some((f) => Buffer.from(f.content).toString("utf8").includes("root:"))).toBe(false);
+
+    // A sub-path that is itself a link is not a directory of this repository.
+    const error = await syncError(source({ path: "linked", workDir: join(root, "other") }).sync());
+    expect(error).toMatchObject({ outcome: "stalled", reason: "PathNotFound", revision: head });
+  });
+});
+
+describe("SSH commit signatures", () => {
+  async function sshKey(name: string): Promise<{ key: string; pub: string }> {
+    const key = join(root, name);
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key], { stdio: "ignore" });
+    return { key, pub: (await readFile(`${key}.pub`, "utf8")).trim() };
+  }
+  const signWith = (key: string) => [
+    "-c",
+    "gpg.format=ssh",
+    "-c",
+    `user.signingkey=${key}`,
+    "-c",
+    "commit.gpgsign=true",
+  ];
+
+  it("a commit signed by an allowed key verifies; an unsigned one is refused with its revision", async () => {
+    const { key, pub } = await sshKey("deploy-signer");
+    const allowedSignersFile = join(root, "allowed_signers");
+    await writeFile(allowedSignersFile, `dev@example.com namespaces="git" ${pub}\n`);
+    const src = source({ verify: { mode: "ssh", allowedSignersFile } });
+
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const signed = commitAndPush("signed", { sign: signWith(key) });
+    // Independent check: git itself agrees the signature is good.
+    git(work, ["-c", `gpg.ssh.allowedSignersFile=${allowedSignersFile}`, "verify-commit", signed]);
+    expect((await src.sync()).revision).toBe(signed);
+
+    await writeFiles({ "x.yaml": "a: 2\n" });
+    const unsigned = commitAndPush("unsigned");
+    const error = await syncError(src.sync());
+    expect(error).toMatchObject({ outcome: "stalled", kind: "verify", reason: "SignatureInvalid", revision: unsigned });
+  });
+
+  it("a commit signed by a key missing from the allowed signers is refused", async () => {
+    const allowed = await sshKey("allowed");
+    const stranger = await sshKey("stranger");
+    const allowedSignersFile = join(root, "allowed_signers");
+    await writeFile(allowedSignersFile, `dev@example.com namespaces="git" ${allowed.pub}\n`);
+
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const head = commitAndPush("signed by a stranger", { sign: signWith(stranger.key) });
+    const error = await syncError(source({ verify: { mode: "ssh", allowedSignersFile } }).sync());
+    expect(error).toMatchObject({ outcome: "stalled", kind: "verify", reason: "SignatureInvalid", revision: head });
+  });
+
+  it("a missing allowed-signers file is a stalled verification error", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    const allowedSignersFile = join(root, "absent");
+    const error = await syncError(source({ verify: { mode: "ssh", allowedSignersFile } }).sync());
+    expect(error).toMatchObject({ outcome: "stalled", kind: "verify", reason: "VerificationConfigInvalid" });
+  });
+});
+
+const hasGpg = (() => {
+  try {
+    execFileSync("gpg", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.runIf(hasGpg)("GPG commit signatures", () => {
+  async function gnupgHome(name: string): Promise<string> {
+    const home = join(root, name);
+    await mkdir(home, { mode: 0o700 });
+    gnupgHomes.push(home);
+    return home;
+  }
+  function gpg(home: string, args: string[]): Buffer {
+    return execFileSync("gpg", ["--batch", "--quiet", ...args], {
+      env: { ...process.env, GNUPGHOME: home },
+      stdio: "pipe",
+    });
+  }
+
+  it("a commit signed by a key in the keyring verifies; unsigned and SSH-signed ones are refused", async () => {
+    const signer = await gnupgHome("signer");
+    gpg(signer, ["--passphrase", "", "--quick-gen-key", "Dev One <dev@example.com>", "ed25519", "sign", "never"]);
+    const keyringDir = await gnupgHome("keyring");
+    await writeFile(join(root, "pub.gpg"), gpg(signer, ["--export", "dev@example.com"]));
+    gpg(keyringDir, ["--import", join(root, "pub.gpg")]);
+    const src = source({ verify: { mode: "gpg", keyringDir } });
+
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const sign = ["-c", "gpg.format=openpgp", "-c", "user.signingkey=dev@example.com", "-c", "commit.gpgsign=true"];
+    const signed = commitAndPush("gpg signed", { sign, env: { GNUPGHOME: signer } });
+    expect((await src.sync()).revision).toBe(signed);
+
+    await writeFiles({ "x.yaml": "a: 2\n" });
+    const unsigned = commitAndPush("unsigned");
+    expect(await syncError(src.sync())).toMatchObject({ outcome: "stalled", kind: "verify", revision: unsigned });
+
+    const sshKey = join(root, "ssh-signer");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKey], { stdio: "ignore" });
+    await writeFiles({ "x.yaml": "a: 3\n" });
+    const sshSigned = commitAndPush("ssh signed", {
+      sign: ["-c", "gpg.format=ssh", "-c", `user.signingkey=${sshKey}`, "-c", "commit.gpgsign=true"],
+    });
+    expect(await syncError(src.sync())).toMatchObject({ reason: "SignatureInvalid", revision: sshSigned });
+  });
+
+  it("a commit signed by a key outside the keyring is refused", async () => {
+    const signer = await gnupgHome("signer");
+    gpg(signer, ["--passphrase", "", "--quick-gen-key", "Dev One <dev@example.com>", "ed25519", "sign", "never"]);
+    const keyringDir = await gnupgHome("empty-keyring");
+    gpg(keyringDir, ["--list-keys"]); // creates an empty keyring
+
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const sign = ["-c", "gpg.format=openpgp", "-c", "user.signingkey=dev@example.com", "-c", "commit.gpgsign=true"];
+    const head = commitAndPush("signed", { sign, env: { GNUPGHOME: signer } });
+    const error = await syncError(source({ verify: { mode: "gpg", keyringDir } }).sync());
+    expect(error).toMatchObject({ outcome: "stalled", kind: "verify", reason: "SignatureInvalid", revision: head });
+  });
+});
