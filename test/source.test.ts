@@ -1,6 +1,7 @@
 // The Git source against real git: bare remotes reached through file:// and a plain path,
 // commits made with the git CLI, SSH and GPG signatures made with ssh-keygen and gpg.
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -202,6 +203,54 @@ describe("git source", () => {
     const controller = new AbortController();
     controller.abort(new Error("shutting down"));
     await expect(source().sync(controller.signal)).rejects.toThrow("shutting down");
+  });
+
+  it("ssh:// goes through the configured GIT_SSH_COMMAND, with the user name kept out of the url", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const head = commitAndPush("one");
+    // Stands in for ssh: runs the remote command (git-upload-pack '<path>') locally and leaves a mark.
+    const fakeSsh = join(root, "fake-ssh");
+    const mark = join(root, "ssh-was-used");
+    await writeFile(fakeSsh, `#!/bin/sh\ntouch '${mark}'\nfor last; do :; done\nexec sh -c "$last"\n`, { mode: 0o755 });
+
+    const src = source({
+      url: `ssh://deploy@git.example.invalid${remote}`,
+      env: { GIT_SSH_COMMAND: fakeSsh, GIT_SSH_VARIANT: "simple" },
+    });
+    expect(src.url).toBe(`ssh://git.example.invalid${remote}`);
+    expect((await src.sync()).revision).toBe(head);
+    expect(existsSync(mark)).toBe(true);
+  });
+
+  it("a remote that does not answer within timeoutMs is a transient timeout", async () => {
+    const slowSsh = join(root, "slow-ssh");
+    // Never answers. git is killed at the deadline; the stand-in outlives it, so the test stops it by pid.
+    const pidFile = join(root, "slow-ssh.pid");
+    await writeFile(slowSsh, `#!/bin/sh\necho $$ > '${pidFile}'\nexec sleep 30\n`, { mode: 0o755 });
+    const started = Date.now();
+    try {
+      const error = await syncError(
+        source({ url: "ssh://git.example.invalid/repo.git", timeoutMs: 500, env: { GIT_SSH_COMMAND: slowSsh } }).sync(),
+      );
+      expect(error).toMatchObject({ outcome: "transient", kind: "fetch", reason: "Timeout" });
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      const pid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
+      if (pid > 0) {
+        try {
+          process.kill(pid);
+        } catch {
+          // already gone
+        }
+      }
+    }
+  });
+
+  it("an environment variable git could be subverted with is refused as a stalled error", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    const error = await syncError(source({ env: { GIT_CONFIG_GLOBAL: join(root, "evil.gitconfig") } }).sync());
+    expect(error).toMatchObject({ outcome: "stalled", kind: "fetch", reason: "UnsafeGitEnvironment" });
   });
 
   it("symlinks in the repository are never followed, even when named .yaml", async () => {
