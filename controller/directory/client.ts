@@ -1,0 +1,639 @@
+// The LDAP client: one bound connection to one DC, verified TLS, paged reads and idempotent
+// writes. Every failure leaves here as a DirectoryError (errors.ts).
+import { randomBytes, randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
+import type { ConnectionOptions } from "node:tls";
+import type { Entry, Filter } from "ldapts";
+import { Attribute, Change, Client, Control, EqualityFilter, OrFilter } from "ldapts";
+import { DirectoryError, hasResultCode, toDirectoryError } from "./errors.ts";
+import type { DirectoryOperation } from "./errors.ts";
+import { escapeFilterValue } from "./escape.ts";
+import { kdsRootKeyAttributes, kdsRootKeyContainerDn, kdsUseStartTime } from "./kds.ts";
+import type {
+  ObservedComputer,
+  ObservedGmsa,
+  ObservedGroup,
+  ObservedKdsRootKey,
+  ResolvedPrincipal,
+} from "./observed.ts";
+import {
+  BINARY_ATTRIBUTES,
+  COMPUTER_ATTRIBUTES,
+  computerFromEntry,
+  GMSA_ATTRIBUTES,
+  gmsaFromEntry,
+  GROUP_ATTRIBUTES,
+  groupFromEntry,
+  KDS_ROOT_KEY_ATTRIBUTES,
+  kdsRootKeyFromEntry,
+  MANAGED_MARKER,
+  memberRange,
+  MissingAttributeError,
+  PRINCIPAL_ATTRIBUTES,
+  principalFromEntry,
+  values,
+} from "./observed.ts";
+import { encodeSid, parseSid } from "./sid.ts";
+
+/** The LDAP operations reported to `onOperation` (StartTLS and modify-DN count as bind and modify). */
+export type LdapOperationKind = "search" | "add" | "modify" | "delete" | "bind";
+
+/** How to reach and authenticate to one DC. */
+export interface DirectoryOptions {
+  /** "ldaps://host:636" (default) or "ldap://host:389" with startTls. */
+  url: string;
+  /** PEM file of the CA(s) to trust instead of the system CAs. */
+  caFile?: string;
+  /** For ldap:// URLs: upgrade with StartTLS before binding, verifying like LDAPS. */
+  startTls?: boolean;
+  /** Lab only: allow a simple bind over plaintext ldap://. */
+  allowInsecurePlaintext?: boolean;
+  bindDn: string;
+  bindPassword: string;
+  /** Per-operation and connect timeout; default 30 s. */
+  timeoutMs?: number;
+  /** Page size for searches; at most 1000 (AD's default MaxPageSize); default 500. */
+  pageSize?: number;
+  /** Called after every LDAP operation with its duration, e.g. for a latency histogram. */
+  onOperation?: (op: LdapOperationKind, seconds: number, ok: boolean) => void;
+}
+
+/** The rootDSE fields the controller uses. */
+export interface RootDse {
+  defaultNamingContext: string;
+  configurationNamingContext: string;
+  /** DN of the DC's NTDS Settings object; changes when another DC answers. */
+  dsServiceName: string;
+  /** DN of the DC's server object in the configuration NC. */
+  serverName: string;
+  highestCommittedUSN: string;
+  dnsHostName: string;
+}
+
+/** One LDAP modification, independent of ldapts. */
+export interface Modification {
+  readonly operation: "add" | "delete" | "replace";
+  readonly attribute: string;
+  readonly values: ReadonlyArray<string | Buffer>;
+}
+
+/** Attribute values for add: one value or several, text or bytes. */
+export type AttributeValues = string | Buffer | ReadonlyArray<string | Buffer>;
+
+/** Which members a membership change touched and which were already as wanted. */
+export interface MemberChangeResult {
+  changed: string[];
+  unchanged: string[];
+}
+
+/** Options for a new KDS root key. */
+export interface CreateKdsRootKeyOptions {
+  /** Lab use: backdate UseStartTime by 10 h 5 min so DCs use the key at once. */
+  effectiveImmediately: boolean;
+  now: Date;
+  /** When not effectiveImmediately: when the key takes effect (default now + 10 days, as Add-KdsRootKey). */
+  effectiveTime?: Date;
+}
+
+/** What the reconcile layer's apply step needs; LdapDirectory provides it through directoryWriter. */
+export interface DirectoryWriter {
+  add(dn: string, attributes: Readonly<Record<string, AttributeValues>>): Promise<void>;
+  modify(dn: string, changes: readonly Modification[]): Promise<void>;
+  move(dn: string, newDn: string): Promise<void>;
+  delete(dn: string): Promise<void>;
+  addMembers(groupDn: string, memberDns: readonly string[]): Promise<void>;
+  removeMembers(groupDn: string, memberDns: readonly string[]): Promise<void>;
+  readSid(dn: string): Promise<string>;
+  createKdsRootKey(options: CreateKdsRootKeyOptions): Promise<string>;
+}
+
+/** Permissive Modify: on Windows, turns "value exists"/"value missing" into success. */
+const PERMISSIVE_MODIFY_OID = "1.2.840.113556.1.4.1413";
+const MAX_PAGE_SIZE = 1000;
+const DEFAULT_PAGE_SIZE = 500;
+const DEFAULT_TIMEOUT_MS = 30_000;
+/** Values per OR filter; keeps each request well under AD's MaxQueryDuration and size limits. */
+const FILTER_CHUNK = 200;
+
+/**
+ * A bound connection to one DC. All methods map failures to DirectoryError; none of them ever
+ * puts the bind password into an error. Not safe for use after close().
+ */
+export class LdapDirectory {
+  readonly #client: Client;
+  readonly #options: DirectoryOptions;
+  readonly #pageSize: number;
+
+  /** Use connectDirectory(); this takes an already bound client. */
+  constructor(client: Client, options: DirectoryOptions) {
+    this.#client = client;
+    this.#options = options;
+    this.#pageSize = Math.min(options.pageSize ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+  }
+
+  /** The URL this directory is connected to. */
+  get url(): string {
+    return this.#options.url;
+  }
+
+  async #run<T>(
+    kind: LdapOperationKind,
+    operation: DirectoryOperation,
+    dn: string | undefined,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now();
+    let ok = false;
+    try {
+      const result = await fn();
+      ok = true;
+      return result;
+    } catch (err) {
+      const ctx = {
+        operation,
+        url: this.#options.url,
+        bindDn: this.#options.bindDn,
+        secrets: [this.#options.bindPassword],
+      };
+      throw toDirectoryError(err, dn === undefined ? ctx : { ...ctx, dn });
+    } finally {
+      this.#options.onOperation?.(kind, (performance.now() - started) / 1000, ok);
+    }
+  }
+
+  /** One search, all pages, binary attributes as buffers. */
+  async #search(
+    base: string,
+    options: { scope: "base" | "one" | "sub"; filter?: string | Filter; attributes: string[]; paged?: boolean },
+  ): Promise<Entry[]> {
+    return this.#run("search", "search", base, async () => {
+      const result = await this.#client.search(base, {
+        scope: options.scope,
+        filter: options.filter ?? "(objectClass=*)",
+        attributes: options.attributes,
+        explicitBufferAttributes: BINARY_ATTRIBUTES,
+        ...(options.paged === false ? {} : { paged: { pageSize: this.#pageSize } }),
+      });
+      return result.searchEntries;
+    });
+  }
+
+  /** Reads the rootDSE: this DC's identity, naming contexts and current highestCommittedUSN. */
+  async rootDse(): Promise<RootDse> {
+    const [entry] = await this.#search("", {
+      scope: "base",
+      paged: false,
+      attributes: [
+        "defaultNamingContext",
+        "configurationNamingContext",
+        "dsServiceName",
+        "serverName",
+        "highestCommittedUSN",
+        "dnsHostName",
+      ],
+    });
+    const get = (name: string): string => {
+      const v = entry ? values(entry, name)[0] : undefined;
+      return v === undefined ? "" : v.toString();
+    };
+    return {
+      defaultNamingContext: get("defaultNamingContext"),
+      configurationNamingContext: get("configurationNamingContext"),
+      dsServiceName: get("dsServiceName"),
+      serverName: get("serverName"),
+      highestCommittedUSN: get("highestCommittedUSN"),
+      dnsHostName: get("dnsHostName"),
+    };
+  }
+
+  /** objectSid of the domain head (defaultNamingContext). */
+  async domainSid(): Promise<string> {
+    const { defaultNamingContext } = await this.rootDse();
+    return this.readSid(defaultNamingContext);
+  }
+
+  /** objectSid of one object, e.g. one just created. Throws a stalled NoSuchObject error if absent. */
+  async readSid(dn: string): Promise<string> {
+    const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: ["objectSid"] });
+    const sid = entry ? values(entry, "objectSid")[0] : undefined;
+    if (!Buffer.isBuffer(sid)) {
+      throw new DirectoryError(`search ${dn} failed: the object has no objectSid`, {
+        outcome: "stalled",
+        reason: "NoSuchObject",
+        operation: "search",
+        dn,
+      });
+    }
+    return parseSid(sid);
+  }
+
+  #convert<T>(entries: Entry[], convert: (e: Entry) => T): T[] {
+    try {
+      return entries.map(convert);
+    } catch (err) {
+      if (err instanceof MissingAttributeError) {
+        throw new DirectoryError(`search ${err.dn} failed: ${err.message} (the bind account may lack read access)`, {
+          outcome: "stalled",
+          reason: "InsufficientAccess",
+          operation: "search",
+          dn: err.dn,
+        });
+      }
+      throw toDirectoryError(err, { operation: "search" });
+    }
+  }
+
+  /** Every gMSA under baseDn, one paged subtree search. */
+  async readGmsas(baseDn: string): Promise<ObservedGmsa[]> {
+    const entries = await this.#search(baseDn, {
+      scope: "sub",
+      filter: "(objectClass=msDS-GroupManagedServiceAccount)",
+      attributes: GMSA_ATTRIBUTES,
+    });
+    return this.#convert(entries, gmsaFromEntry);
+  }
+
+  /**
+   * The groups named (by sAMAccountName) plus every group carrying the ownership marker, under
+   * baseDn: one paged search (several when the names are many), members of large groups merged
+   * across ranges. Names not found are simply absent from the result.
+   */
+  async readGroups(baseDn: string, samAccountNames: readonly string[]): Promise<ObservedGroup[]> {
+    const byDn = new Map<string, ObservedGroup>();
+    const chunks = chunk([...new Set(samAccountNames)], FILTER_CHUNK);
+    if (chunks.length === 0) chunks.push([]);
+    for (const [index, names] of chunks.entries()) {
+      const alternatives = names.map((n) => `(sAMAccountName=${escapeFilterValue(n)})`);
+      // The marker clause rides on the first chunk only; one search when names are few.
+      if (index === 0) alternatives.push(`(adminDescription=${escapeFilterValue(MANAGED_MARKER)})`);
+      const entries = await this.#search(baseDn, {
+        scope: "sub",
+        filter: `(&(objectClass=group)(|${alternatives.join("")}))`,
+        attributes: GROUP_ATTRIBUTES,
+      });
+      for (const entry of entries) {
+        const group = this.#convert([entry], groupFromEntry)[0];
+        if (!group) continue;
+        const range = memberRange(entry);
+        if (range?.next !== undefined)
+          group.members = [...range.values, ...(await this.#restOfMembers(entry.dn, range.next))];
+        byDn.set(group.dn.toLowerCase(), group);
+      }
+    }
+    return [...byDn.values()];
+  }
+
+  /** Reads "member;range=<from>-*" until the server says the range ends with "*". */
+  async #restOfMembers(dn: string, from: number): Promise<string[]> {
+    const out: string[] = [];
+    let next: number | undefined = from;
+    while (next !== undefined) {
+      const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: [`member;range=${next}-*`] });
+      const range = entry ? memberRange(entry) : undefined;
+      if (!range) break;
+      out.push(...range.values);
+      if (range.next !== undefined && range.next <= next) break; // a server that does not advance
+      next = range.next;
+    }
+    return out;
+  }
+
+  /**
+   * Computer accounts by name ("SERVER1" or "SERVER1$"), excluding gMSAs and sMSAs (which are
+   * subclasses of computer). Names not found are absent from the result.
+   */
+  async readComputers(baseDn: string, names: readonly string[]): Promise<ObservedComputer[]> {
+    const out: ObservedComputer[] = [];
+    const wanted = [...new Set(names.map((n) => (n.endsWith("$") ? n : `${n}$`)))];
+    for (const part of chunk(wanted, FILTER_CHUNK)) {
+      const alternatives = part.map((n) => `(sAMAccountName=${escapeFilterValue(n)})`).join("");
+      const entries = await this.#search(baseDn, {
+        scope: "sub",
+        filter:
+          "(&(objectClass=computer)(!(objectClass=msDS-GroupManagedServiceAccount))" +
+          `(!(objectClass=msDS-ManagedServiceAccount))(|${alternatives}))`,
+        attributes: COMPUTER_ATTRIBUTES,
+      });
+      out.push(...this.#convert(entries, computerFromEntry));
+    }
+    return out;
+  }
+
+  /**
+   * Finds the objects with the given SIDs under baseDn, one OR search on binary objectSid values
+   * (sent as bytes, never through a filter string). SIDs not found are absent from the map.
+   */
+  async resolvePrincipals(baseDn: string, sids: readonly string[]): Promise<Map<string, ResolvedPrincipal>> {
+    const out = new Map<string, ResolvedPrincipal>();
+    let encoded: Buffer[];
+    try {
+      encoded = [...new Set(sids)].map(encodeSid);
+    } catch (err) {
+      throw toDirectoryError(err, { operation: "search", dn: baseDn });
+    }
+    for (const part of chunk(encoded, FILTER_CHUNK)) {
+      const filter = new OrFilter({
+        filters: part.map((value) => new EqualityFilter({ attribute: "objectSid", value })),
+      });
+      const entries = await this.#search(baseDn, { scope: "sub", filter, attributes: PRINCIPAL_ATTRIBUTES });
+      for (const p of this.#convert(entries, principalFromEntry)) out.set(p.sid, p);
+    }
+    return out;
+  }
+
+  /** SID → sAMAccountName for the SIDs found under baseDn (see resolvePrincipals). */
+  async resolveSids(baseDn: string, sids: readonly string[]): Promise<Map<string, string>> {
+    const principals = await this.resolvePrincipals(baseDn, sids);
+    return new Map([...principals].map(([sid, p]) => [sid, p.samAccountName]));
+  }
+
+  /** The objects with the given DNs, one OR search on distinguishedName under baseDn. */
+  async readByDn(baseDn: string, dns: readonly string[]): Promise<ResolvedPrincipal[]> {
+    const out: ResolvedPrincipal[] = [];
+    for (const part of chunk([...new Set(dns)], FILTER_CHUNK)) {
+      const filter = new OrFilter({
+        filters: part.map((dn) => new EqualityFilter({ attribute: "distinguishedName", value: dn })),
+      });
+      const entries = await this.#search(baseDn, { scope: "sub", filter, attributes: PRINCIPAL_ATTRIBUTES });
+      out.push(...this.#convert(entries, principalFromEntry));
+    }
+    return out;
+  }
+
+  /**
+   * The KDS root keys in the forest. An absent container (forest never prepared for gMSAs)
+   * reads as no keys. msKds-* attributes are confidential: a bind account that may not read
+   * them gets a stalled InsufficientAccess error rather than an empty list.
+   */
+  async readKdsRootKeys(configDn: string): Promise<ObservedKdsRootKey[]> {
+    let entries: Entry[];
+    try {
+      entries = await this.#search(kdsRootKeyContainerDn(configDn), {
+        scope: "one",
+        filter: "(objectClass=msKds-ProvRootKey)",
+        attributes: KDS_ROOT_KEY_ATTRIBUTES,
+      });
+    } catch (err) {
+      if (hasResultCode(err, 32)) return [];
+      throw err;
+    }
+    return this.#convert(entries, kdsRootKeyFromEntry);
+  }
+
+  /** Adds an entry. Attribute values may be text or bytes. */
+  async add(dn: string, attributes: Readonly<Record<string, AttributeValues>>): Promise<void> {
+    const attrs = Object.entries(attributes).map(([type, v]) => toAttribute(type, v));
+    await this.#run("add", "add", dn, () => this.#client.add(dn, attrs));
+  }
+
+  /** Applies modifications in one request (atomic on the server). Accepts ldapts Changes too. */
+  async modify(
+    dn: string,
+    changes: Change | ReadonlyArray<Change | Modification>,
+    controls?: Control[],
+  ): Promise<void> {
+    const list = (Array.isArray(changes) ? changes : [changes]) as ReadonlyArray<Change | Modification>;
+    const ldapChanges = list.map((c) =>
+      c instanceof Change
+        ? c
+        : new Change({ operation: c.operation, modification: toAttribute(c.attribute, c.values) }),
+    );
+    await this.#run("modify", "modify", dn, () => this.#client.modify(dn, ldapChanges, controls));
+  }
+
+  /** Renames or moves an entry (modify DN); `newDn` is the full new DN. */
+  async move(dn: string, newDn: string): Promise<void> {
+    await this.#run("modify", "modify", dn, () => this.#client.modifyDN(dn, newDn));
+  }
+
+  /** Deletes a leaf entry. */
+  async delete(dn: string): Promise<void> {
+    await this.#run("delete", "delete", dn, () => this.#client.del(dn));
+  }
+
+  /**
+   * Adds members to a group. A member already present is success: AD answers 68 (Samba copies
+   * Windows here) or 20 on other servers, and ignores Permissive Modify for `member` on Samba.
+   * Tries one modify for all values; if that fails, one modify per value.
+   */
+  async addMembers(groupDn: string, memberDns: readonly string[]): Promise<MemberChangeResult> {
+    return this.#changeMembers(groupDn, memberDns, "add", [68, 20]);
+  }
+
+  /**
+   * Removes members from a group. A member already absent is success: AD answers 53
+   * (ERROR_MEMBER_NOT_IN_ALIAS) or 16 on other servers. Same fallback as addMembers.
+   */
+  async removeMembers(groupDn: string, memberDns: readonly string[]): Promise<MemberChangeResult> {
+    return this.#changeMembers(groupDn, memberDns, "delete", [53, 16]);
+  }
+
+  async #changeMembers(
+    groupDn: string,
+    memberDns: readonly string[],
+    operation: "add" | "delete",
+    idempotentCodes: number[],
+  ): Promise<MemberChangeResult> {
+    const members = [...new Set(memberDns)];
+    const result: MemberChangeResult = { changed: [], unchanged: [] };
+    if (members.length === 0) return result;
+    const permissive = [new Control(PERMISSIVE_MODIFY_OID)];
+    const once = (values: string[]): Promise<void> =>
+      this.modify(groupDn, [{ operation, attribute: "member", values }], permissive);
+    try {
+      await once(members);
+      result.changed.push(...members);
+      return result;
+    } catch (err) {
+      // A multi-value modify is atomic: one present (or absent) value fails all of them.
+      if (!(err instanceof DirectoryError) || err.resultCode === undefined) throw err;
+      if (members.length === 1) {
+        if (hasResultCode(err, ...idempotentCodes)) result.unchanged.push(...members);
+        else throw err;
+        return result;
+      }
+    }
+    for (const member of members) {
+      try {
+        await once([member]);
+        result.changed.push(member);
+      } catch (err) {
+        if (!hasResultCode(err, ...idempotentCodes)) throw err;
+        result.unchanged.push(member);
+      }
+    }
+    return result;
+  }
+
+  /**
+   * Creates a KDS root key the way Add-KdsRootKey does (kds.ts has the attribute values), with
+   * msKds-DomainID = the DC computer object (rootDSE serverName → serverReference). Returns its DN.
+   */
+  async createKdsRootKey(options: CreateKdsRootKeyOptions): Promise<string> {
+    const dse = await this.rootDse();
+    const [server] = await this.#search(dse.serverName, {
+      scope: "base",
+      paged: false,
+      attributes: ["serverReference"],
+    });
+    const domainId = server ? values(server, "serverReference")[0]?.toString() : undefined;
+    if (!domainId) {
+      throw new DirectoryError(`search ${dse.serverName} failed: the server object has no serverReference`, {
+        outcome: "stalled",
+        reason: "NoSuchObject",
+        operation: "search",
+        dn: dse.serverName,
+      });
+    }
+    const id = randomUUID();
+    const dn = `CN=${id},${kdsRootKeyContainerDn(dse.configurationNamingContext)}`;
+    const attributes = kdsRootKeyAttributes({
+      id,
+      rootKeyData: randomBytes(64),
+      createTime: options.now,
+      useStartTime: kdsUseStartTime(options),
+      domainId,
+    });
+    await this.add(dn, attributes);
+    return dn;
+  }
+
+  /** Unbinds and closes the connection; safe to call twice. */
+  async close(): Promise<void> {
+    try {
+      await this.#client.unbind();
+    } catch {
+      // Closing a connection that already failed is not an error worth reporting.
+    }
+  }
+}
+
+function toAttribute(type: string, v: AttributeValues): Attribute {
+  const list = typeof v === "string" || Buffer.isBuffer(v) ? [v] : [...v];
+  const texts = list.filter((x) => typeof x === "string");
+  // ldapts takes all-text or all-bytes values; mixed lists are sent as bytes.
+  if (texts.length === list.length) return new Attribute({ type, values: texts });
+  return new Attribute({ type, values: list.map((x) => (typeof x === "string" ? Buffer.from(x, "utf8") : x)) });
+}
+
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function plaintextRefused(url: string): DirectoryError {
+  return new DirectoryError(
+    `refusing a plaintext bind to ${url}: use ldaps://, or set startTls: true, or (lab only) allowInsecurePlaintext: true`,
+    { outcome: "stalled", reason: "PlaintextRefused", operation: "connect" },
+  );
+}
+
+/**
+ * Connects to a DC and binds. ldaps:// verifies the server certificate against caFile (or the
+ * system CAs when there is none); ldap:// requires startTls (verified the same way) unless
+ * allowInsecurePlaintext is set, and is refused otherwise. `signal` cancels the attempt.
+ * Rejects with a DirectoryError that never contains the bind password.
+ */
+export async function connectDirectory(options: DirectoryOptions, signal?: AbortSignal): Promise<LdapDirectory> {
+  signal?.throwIfAborted();
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch {
+    throw new DirectoryError(`not an LDAP URL: ${JSON.stringify(options.url)}`, {
+      outcome: "stalled",
+      reason: "InvalidConfiguration",
+      operation: "connect",
+    });
+  }
+  const secure = url.protocol === "ldaps:";
+  if (!secure && url.protocol !== "ldap:") {
+    throw new DirectoryError(`not an LDAP URL (ldaps:// or ldap://): ${options.url}`, {
+      outcome: "stalled",
+      reason: "InvalidConfiguration",
+      operation: "connect",
+    });
+  }
+  if (!secure && !options.startTls && !options.allowInsecurePlaintext) throw plaintextRefused(options.url);
+  if (options.bindPassword === "") {
+    // An empty password makes a simple bind anonymous (RFC 4513 5.1.2): refuse it.
+    throw new DirectoryError(`bind as ${options.bindDn} refused: the bind password is empty`, {
+      outcome: "stalled",
+      reason: "InvalidConfiguration",
+      operation: "bind",
+    });
+  }
+
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const tlsOptions: ConnectionOptions = { rejectUnauthorized: true, minVersion: "TLSv1.2", host };
+  if (isIP(host) === 0) tlsOptions.servername = host;
+  if (options.caFile !== undefined) {
+    try {
+      tlsOptions.ca = [await readFile(options.caFile)];
+    } catch (err) {
+      throw new DirectoryError(
+        `cannot read caFile ${options.caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        {
+          outcome: "stalled",
+          reason: "InvalidConfiguration",
+          operation: "connect",
+        },
+      );
+    }
+  }
+
+  const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const client = new Client({
+    url: options.url,
+    timeout,
+    connectTimeout: timeout,
+    ...(secure ? { tlsOptions } : {}),
+  });
+  const ctx = { url: options.url, bindDn: options.bindDn, secrets: [options.bindPassword] };
+  const onAbort = (): void => void client.unbind().catch(() => undefined);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  const timed = async (
+    kind: LdapOperationKind,
+    operation: DirectoryOperation,
+    fn: () => Promise<void>,
+  ): Promise<void> => {
+    const started = performance.now();
+    let ok = false;
+    try {
+      await fn();
+      ok = true;
+    } catch (err) {
+      signal?.throwIfAborted();
+      throw toDirectoryError(err, { ...ctx, operation });
+    } finally {
+      options.onOperation?.(kind, (performance.now() - started) / 1000, ok);
+    }
+  };
+  try {
+    if (!secure && options.startTls) await timed("bind", "starttls", () => client.startTLS({ ...tlsOptions }));
+    await timed("bind", "bind", () => client.bind(options.bindDn, options.bindPassword));
+    signal?.throwIfAborted();
+  } catch (err) {
+    await client.unbind().catch(() => undefined);
+    throw err;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+  return new LdapDirectory(client, options);
+}
+
+/** Adapts an LdapDirectory to the DirectoryWriter port the apply step calls. */
+export function directoryWriter(dir: LdapDirectory): DirectoryWriter {
+  return {
+    add: (dn, attributes) => dir.add(dn, attributes),
+    modify: (dn, changes) => dir.modify(dn, changes),
+    move: (dn, newDn) => dir.move(dn, newDn),
+    delete: (dn) => dir.delete(dn),
+    addMembers: async (groupDn, memberDns) => void (await dir.addMembers(groupDn, memberDns)),
+    removeMembers: async (groupDn, memberDns) => void (await dir.removeMembers(groupDn, memberDns)),
+    readSid: (dn) => dir.readSid(dn),
+    createKdsRootKey: (options) => dir.createKdsRootKey(options),
+  };
+}

@@ -1,0 +1,10 @@
+// The directory module's public surface: AD over LDAP (client), what it observes, and the pure
+// codecs (SIDs, security descriptors, encryption types, escaping, KDS keys, error mapping).
+export * from "./client.ts";
+export * from "./encryption-types.ts";
+export * from "./errors.ts";
+export * from "./escape.ts";
+export * from "./kds.ts";
+export * from "./observed.ts";
+export * from "./security-descriptor.ts";
+export * from "./sid.ts";

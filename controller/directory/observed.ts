@@ -1,0 +1,293 @@
+// What the controller reads from AD, and the pure conversion from ldapts search entries to it.
+import type { Entry } from "ldapts";
+import { filetimeToDate } from "./kds.ts";
+import { parseSid } from "./sid.ts";
+
+/** adminDescription value on every object the controller creates; only these are ever deleted. */
+export const MANAGED_MARKER = "gmsa-gitops:managed";
+
+/** A group managed service account as read from AD. */
+export interface ObservedGmsa {
+  dn: string;
+  /** sAMAccountName without the trailing "$". */
+  samAccountName: string;
+  sid: string;
+  dnsHostName?: string;
+  description?: string;
+  displayName?: string;
+  servicePrincipalNames: string[];
+  /** msDS-SupportedEncryptionTypes, all bits (see encryption-types.ts). */
+  encryptionTypes?: number;
+  /** msDS-ManagedPasswordInterval in days. */
+  passwordIntervalDays?: number;
+  /** msDS-GroupMSAMembership, raw self-relative security descriptor. */
+  groupMsaMembership?: Buffer;
+  userAccountControl?: number;
+  /** When the DC last generated the managed password; undefined when 0 (never). */
+  pwdLastSet?: Date;
+  adminDescription?: string;
+  /** True exactly when adminDescription equals MANAGED_MARKER. */
+  managed: boolean;
+  whenChanged?: Date;
+}
+
+/** A security group as read from AD. */
+export interface ObservedGroup {
+  dn: string;
+  samAccountName: string;
+  sid: string;
+  /** groupType bits as a signed 32-bit integer (security groups have 0x80000000 set). */
+  groupType: number;
+  description?: string;
+  /** Member DNs, every range of a large group merged. */
+  members: string[];
+  adminDescription?: string;
+  managed: boolean;
+}
+
+/** A computer account (never a gMSA or sMSA) as read from AD. */
+export interface ObservedComputer {
+  dn: string;
+  /** sAMAccountName without the trailing "$". */
+  samAccountName: string;
+  sid: string;
+  dnsHostName?: string;
+}
+
+/** A KDS root key (msKds-ProvRootKey). */
+export interface ObservedKdsRootKey {
+  dn: string;
+  /** The key's GUID (its CN). */
+  id: string;
+  useStartTime: Date;
+  createTime: Date;
+}
+
+/** A principal found by SID or DN, to name the entries of a security descriptor. */
+export interface ResolvedPrincipal {
+  sid: string;
+  dn: string;
+  samAccountName: string;
+  /** Most specific structural class, e.g. "group", "computer", "msDS-GroupManagedServiceAccount". */
+  objectClass: string;
+}
+
+/** Attribute names with the server's exact casing; ldapts matches explicitBufferAttributes case-sensitively. */
+export const BINARY_ATTRIBUTES = [
+  "objectSid",
+  "objectGUID",
+  "msDS-GroupMSAMembership",
+  "msKds-RootKeyData",
+  "msKds-KDFParam",
+  "msKds-SecretAgreementParam",
+];
+
+/** Attributes read for gMSAs. */
+export const GMSA_ATTRIBUTES = [
+  "sAMAccountName",
+  "objectSid",
+  "dNSHostName",
+  "description",
+  "displayName",
+  "servicePrincipalName",
+  "msDS-SupportedEncryptionTypes",
+  "msDS-ManagedPasswordInterval",
+  "msDS-GroupMSAMembership",
+  "userAccountControl",
+  "pwdLastSet",
+  "adminDescription",
+  "whenChanged",
+];
+
+/** Attributes read for groups ("member" may come back ranged). */
+export const GROUP_ATTRIBUTES = [
+  "sAMAccountName",
+  "objectSid",
+  "groupType",
+  "description",
+  "member",
+  "adminDescription",
+];
+
+/** Attributes read for computers. */
+export const COMPUTER_ATTRIBUTES = ["sAMAccountName", "objectSid", "dNSHostName"];
+
+/** Attributes read for principals found by SID. */
+export const PRINCIPAL_ATTRIBUTES = ["sAMAccountName", "objectSid", "objectClass"];
+
+/** Attributes read for KDS root keys (confidential: the bind account needs read access). */
+export const KDS_ROOT_KEY_ATTRIBUTES = ["cn", "msKds-UseStartTime", "msKds-CreateTime"];
+
+/** Thrown when an entry lacks an attribute the controller cannot do without. */
+export class MissingAttributeError extends Error {
+  readonly dn: string;
+  readonly attribute: string;
+  constructor(dn: string, attribute: string) {
+    super(`${dn} has no readable ${attribute}`);
+    this.name = "MissingAttributeError";
+    this.dn = dn;
+    this.attribute = attribute;
+  }
+}
+
+type Value = string | Buffer;
+
+/** Values of an attribute, looked up case-insensitively (servers may vary the casing). */
+export function values(entry: Entry, attribute: string): Value[] {
+  const wanted = attribute.toLowerCase();
+  for (const [key, raw] of Object.entries(entry)) {
+    if (key === "dn" || key.toLowerCase() !== wanted) continue;
+    return Array.isArray(raw) ? raw : [raw];
+  }
+  return [];
+}
+
+function text(entry: Entry, attribute: string): string | undefined {
+  const v = values(entry, attribute)[0];
+  if (v === undefined) return undefined;
+  return typeof v === "string" ? v : v.toString("utf8");
+}
+
+function texts(entry: Entry, attribute: string): string[] {
+  return values(entry, attribute).map((v) => (typeof v === "string" ? v : v.toString("utf8")));
+}
+
+function integer(entry: Entry, attribute: string): number | undefined {
+  const t = text(entry, attribute);
+  if (t === undefined || !/^-?\d+$/.test(t.trim())) return undefined;
+  return Number(t);
+}
+
+function binary(entry: Entry, attribute: string): Buffer | undefined {
+  const v = values(entry, attribute)[0];
+  if (v === undefined) return undefined;
+  // A string here means the attribute was not in explicitBufferAttributes with the server's
+  // casing and happened to be valid UTF-8: a programming error, not data.
+  if (typeof v === "string") throw new Error(`${entry.dn}: ${attribute} came back as text; request it as a buffer`);
+  return v;
+}
+
+function required(entry: Entry, attribute: string): string {
+  const t = text(entry, attribute);
+  if (t === undefined) throw new MissingAttributeError(entry.dn, attribute);
+  return t;
+}
+
+function sidOf(entry: Entry): string {
+  const b = binary(entry, "objectSid");
+  if (b === undefined) throw new MissingAttributeError(entry.dn, "objectSid");
+  return parseSid(b);
+}
+
+function withoutDollar(name: string): string {
+  return name.endsWith("$") ? name.slice(0, -1) : name;
+}
+
+/** Parses GeneralizedTime as AD writes it ("20250601120000.0Z"). */
+export function parseGeneralizedTime(value: string): Date | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:[.,](\d+))?Z$/.exec(value.trim());
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac] = m;
+  const ms = frac === undefined ? 0 : Math.round(Number(`0.${frac}`) * 1000);
+  return new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms));
+}
+
+function assignDefined<T extends object>(target: T, extra: Partial<T>): T {
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) (target as Record<string, unknown>)[k] = v;
+  return target;
+}
+
+/** Converts a gMSA search entry. Throws MissingAttributeError without sAMAccountName or objectSid. */
+export function gmsaFromEntry(entry: Entry): ObservedGmsa {
+  const adminDescription = text(entry, "adminDescription");
+  const pwd = text(entry, "pwdLastSet");
+  const changed = text(entry, "whenChanged");
+  return assignDefined<ObservedGmsa>(
+    {
+      dn: entry.dn,
+      samAccountName: withoutDollar(required(entry, "sAMAccountName")),
+      sid: sidOf(entry),
+      servicePrincipalNames: texts(entry, "servicePrincipalName").sort(),
+      managed: adminDescription === MANAGED_MARKER,
+    },
+    {
+      dnsHostName: text(entry, "dNSHostName"),
+      description: text(entry, "description"),
+      displayName: text(entry, "displayName"),
+      encryptionTypes: integer(entry, "msDS-SupportedEncryptionTypes"),
+      passwordIntervalDays: integer(entry, "msDS-ManagedPasswordInterval"),
+      groupMsaMembership: binary(entry, "msDS-GroupMSAMembership"),
+      userAccountControl: integer(entry, "userAccountControl"),
+      pwdLastSet: pwd === undefined ? undefined : filetimeToDate(pwd),
+      adminDescription,
+      whenChanged: changed === undefined ? undefined : parseGeneralizedTime(changed),
+    },
+  );
+}
+
+/**
+ * Converts a group search entry; `members` are the values of "member" or of whatever
+ * "member;range=..." attribute came back (the client merges further ranges).
+ */
+export function groupFromEntry(entry: Entry): ObservedGroup {
+  const adminDescription = text(entry, "adminDescription");
+  const range = memberRange(entry);
+  return assignDefined<ObservedGroup>(
+    {
+      dn: entry.dn,
+      samAccountName: required(entry, "sAMAccountName"),
+      sid: sidOf(entry),
+      groupType: integer(entry, "groupType") ?? 0,
+      members: range ? range.values : texts(entry, "member"),
+      managed: adminDescription === MANAGED_MARKER,
+    },
+    { description: text(entry, "description"), adminDescription },
+  );
+}
+
+/** Converts a computer search entry. */
+export function computerFromEntry(entry: Entry): ObservedComputer {
+  return assignDefined<ObservedComputer>(
+    { dn: entry.dn, samAccountName: withoutDollar(required(entry, "sAMAccountName")), sid: sidOf(entry) },
+    { dnsHostName: text(entry, "dNSHostName") },
+  );
+}
+
+/** Converts a principal search entry (any object with a SID). */
+export function principalFromEntry(entry: Entry): ResolvedPrincipal {
+  const classes = texts(entry, "objectClass");
+  return {
+    sid: sidOf(entry),
+    dn: entry.dn,
+    samAccountName: text(entry, "sAMAccountName") ?? "",
+    objectClass: classes[classes.length - 1] ?? "",
+  };
+}
+
+/**
+ * Converts a KDS root key entry. Throws MissingAttributeError when the times are absent: they
+ * are confidential attributes, so this means the bind account may not read them.
+ */
+export function kdsRootKeyFromEntry(entry: Entry): ObservedKdsRootKey {
+  const use = filetimeToDate(required(entry, "msKds-UseStartTime"));
+  const created = filetimeToDate(required(entry, "msKds-CreateTime"));
+  if (use === undefined) throw new MissingAttributeError(entry.dn, "msKds-UseStartTime");
+  if (created === undefined) throw new MissingAttributeError(entry.dn, "msKds-CreateTime");
+  return { dn: entry.dn, id: required(entry, "cn"), useStartTime: use, createTime: created };
+}
+
+/**
+ * The ranged "member" attribute of an entry, if the server sent one: AD returns
+ * "member;range=0-1499" when a group has more values than MaxValRange (1500), and
+ * "member;range=1500-*" on the last page. `next` is where to continue, absent on the last page.
+ */
+export function memberRange(entry: Entry): { values: string[]; next?: number } | undefined {
+  for (const key of Object.keys(entry)) {
+    const m = /^member;range=(\d+)-(\d+|\*)$/i.exec(key);
+    if (!m) continue;
+    const vals = texts(entry, key);
+    if (m[2] === "*") return { values: vals };
+    return { values: vals, next: Number(m[2]) + 1 };
+  }
+  return undefined;
+}
