@@ -1,0 +1,9 @@
+/**
+ * The manifests module: YAML files → validated, typed desired state, or every error with its
+ * file, line and column. See parse.ts for the steps and load.ts for how a directory is read.
+ */
+export { loadManifests } from "./load.ts";
+export { isManifestPath, parseManifests } from "./parse.ts";
+export { API_VERSION, KINDS } from "./types.generated.ts";
+export { DEFAULT_MAX_FILE_BYTES } from "./types.ts";
+export type * from "./types.ts";

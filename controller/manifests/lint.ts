@@ -1,0 +1,259 @@
+/**
+ * Cross-resource checks: what no single document's schema can see. Every check is one pass
+ * over the resources with maps keyed by name (O(n)); group closure is computed once per
+ * account and memoised.
+ *
+ * To avoid cascades, a reference is only reported as dangling when the repository's names of
+ * that kind are fully known: a resource that exists but is invalid, or a file that could not be
+ * read at all, silences references into it (its own errors are already reported).
+ */
+import { formatPath, listOr, quote, suggest } from "./text.ts";
+import type {
+  BindingResource,
+  ErrorCode,
+  GmsaResource,
+  GroupResource,
+  Kind,
+  ManifestError,
+  PrincipalRef,
+  GroupMemberRef,
+} from "./types.ts";
+import { locate } from "./yaml.ts";
+import type { PathSegment, YamlDocument } from "./yaml.ts";
+
+/** A valid resource and the document it came from (for error positions). */
+export interface Checked<R> {
+  resource: R;
+  doc: YamlDocument;
+}
+
+/** What lint needs: the valid resources (first of each name), and what is known about the rest. */
+export interface LintInput {
+  gmsas: ReadonlyMap<string, Checked<GmsaResource>>;
+  groups: ReadonlyMap<string, Checked<GroupResource>>;
+  bindings: ReadonlyMap<string, Checked<BindingResource>>;
+  /** Names that exist in the repository but whose resource is invalid, per kind. */
+  invalidNames: ReadonlyMap<Kind, ReadonlySet<string>>;
+  /** Kinds whose list of names may be incomplete because a document could not be read. */
+  incomplete: ReadonlySet<Kind>;
+}
+
+/** Weak Kerberos encryption types: refused unless the account opts in. */
+const WEAK = new Set(["RC4", "DES"]);
+
+/** Runs every cross-resource check and appends its errors. */
+export function lint(input: LintInput, errors: ManifestError[]): void {
+  const report = (doc: YamlDocument, path: PathSegment[], code: ErrorCode, message: string): void => {
+    const pos = locate(doc, path, "value");
+    const p = formatPath(path);
+    errors.push({ file: doc.file, line: pos.line, column: pos.column, path: p, message: `${p}: ${message}`, code });
+  };
+  const where = (c: Checked<unknown>, path: PathSegment[]): string => {
+    const pos = locate(c.doc, path, "value");
+    return `${c.doc.file}:${pos.line}`;
+  };
+
+  // Whether a reference to `name` of `kind` that matched no valid resource is an error.
+  const dangling = (kind: Kind, name: string): boolean =>
+    !input.incomplete.has(kind) && !(input.invalidNames.get(kind)?.has(name) ?? false);
+
+  // sAMAccountName is unique in the domain and compared case-insensitively. A gMSA's value
+  // gets a '$' appended, but a group and a gMSA with the same name would still be confusing
+  // in every tool that shows names, so accountName is unique across both kinds.
+  const accountNames = new Map<string, { c: Checked<GmsaResource | GroupResource> }>();
+  const spns = new Map<string, { c: Checked<GmsaResource>; index: number }>();
+  for (const c of [...input.gmsas.values(), ...input.groups.values()]) {
+    const key = c.resource.spec.accountName.toLowerCase();
+    const first = accountNames.get(key);
+    if (first) {
+      const r = first.c.resource;
+      report(
+        c.doc,
+        ["spec", "accountName"],
+        "duplicate-account-name",
+        `${quote(c.resource.spec.accountName)} is already the accountName of ${r.kind} "${r.name}" (${where(first.c, ["spec", "accountName"])}); AD compares sAMAccountNames case-insensitively`,
+      );
+    } else accountNames.set(key, { c });
+  }
+
+  for (const c of input.gmsas.values()) {
+    const spec = c.resource.spec;
+    spec.servicePrincipalNames.forEach((spn, index) => {
+      const key = spn.toLowerCase();
+      const first = spns.get(key);
+      if (!first) return void spns.set(key, { c, index });
+      // The same spelling twice in one account is already a duplicate-item error.
+      if (first.c === c && spec.servicePrincipalNames[first.index] === spn) return;
+      const at = ["spec", "servicePrincipalNames", first.index];
+      const owner = first.c === c ? "this account" : `GroupManagedServiceAccount "${first.c.resource.name}"`;
+      report(
+        c.doc,
+        ["spec", "servicePrincipalNames", index],
+        "duplicate-spn",
+        `SPN ${quote(spn)} is already registered by ${owner} (${where(first.c, at)}); Kerberos needs each SPN on one account only (SPNs compare case-insensitively)`,
+      );
+    });
+
+    if (!spec.allowWeakEncryption) {
+      spec.kerberosEncryptionTypes.forEach((type, index) => {
+        if (WEAK.has(type))
+          report(
+            c.doc,
+            ["spec", "kerberosEncryptionTypes", index],
+            "weak-encryption",
+            `${type} is a weak encryption type; remove it, or set allowWeakEncryption: true if a legacy client needs it`,
+          );
+      });
+    }
+
+    spec.principalsAllowedToRetrieveManagedPassword.forEach((ref, index) => {
+      if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
+        report(
+          c.doc,
+          ["spec", "principalsAllowedToRetrieveManagedPassword", index, "group"],
+          "dangling-reference",
+          missing("ADGroup", ref.group, input.groups.keys(), "externalGroup"),
+        );
+    });
+  }
+
+  for (const c of input.groups.values()) {
+    c.resource.spec.members.forEach((ref, index) => {
+      if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
+        report(
+          c.doc,
+          ["spec", "members", index, "group"],
+          "dangling-reference",
+          missing("ADGroup", ref.group, input.groups.keys(), undefined),
+        );
+    });
+  }
+  for (const cycle of groupCycles(input.groups)) {
+    report(
+      cycle.from.doc,
+      ["spec", "members", cycle.index, "group"],
+      "group-cycle",
+      `group nesting cycle ${cycle.names.join(" → ")}; a group cannot contain itself`,
+    );
+  }
+
+  const retrievers = new Map<string, Retrievers>();
+  for (const c of input.bindings.values()) {
+    const spec = c.resource.spec;
+    const account = input.gmsas.get(spec.account);
+    if (!account) {
+      if (dangling("GroupManagedServiceAccount", spec.account))
+        report(
+          c.doc,
+          ["spec", "account"],
+          "dangling-reference",
+          missing("GroupManagedServiceAccount", spec.account, input.gmsas.keys(), undefined),
+        );
+      continue;
+    }
+    let allowed = retrievers.get(spec.account);
+    if (!allowed) {
+      allowed = whoCanRetrieve(account.resource.spec.principalsAllowedToRetrieveManagedPassword, input.groups);
+      retrievers.set(spec.account, allowed);
+    }
+    if (allowed.unknown || allowed.computers.has(spec.host.toLowerCase())) continue;
+    const groups = allowed.groups.slice(0, 3);
+    const fix =
+      groups.length > 0
+        ? `add { computer: ${spec.host} } to the members of ${listOr(groups.map((g) => `ADGroup "${g}"`))}, or to its principalsAllowedToRetrieveManagedPassword`
+        : `add { computer: ${spec.host} } to its principalsAllowedToRetrieveManagedPassword`;
+    report(
+      c.doc,
+      ["spec", "host"],
+      "host-cannot-retrieve",
+      `${spec.host} is not allowed to retrieve the password of GroupManagedServiceAccount "${spec.account}" (${where(account, ["metadata", "name"])}); ${fix}`,
+    );
+  }
+}
+
+function missing(kind: Kind, name: string, names: Iterable<string>, alternative: string | undefined): string {
+  const guess = suggest(name, names);
+  let message = `no ${kind} named ${quote(name)} in the repository`;
+  if (guess) message += `; did you mean "${guess}"?`;
+  else if (alternative) message += `; for a group that exists only in AD use ${alternative}`;
+  return message;
+}
+
+/** The computers (lower-case) that may retrieve a password, and the repo groups involved. */
+interface Retrievers {
+  computers: Set<string>;
+  groups: string[];
+  /** An external group (or an unreadable repo group) may allow more: only AD can answer. */
+  unknown: boolean;
+}
+
+/** Breadth-first through repo groups; a visited set makes cycles harmless here. */
+function whoCanRetrieve(
+  principals: readonly PrincipalRef[],
+  groups: ReadonlyMap<string, Checked<GroupResource>>,
+): Retrievers {
+  const out: Retrievers = { computers: new Set(), groups: [], unknown: false };
+  const queue: string[] = [];
+  const visit = (ref: PrincipalRef | GroupMemberRef): void => {
+    if (ref.computer !== undefined) out.computers.add(ref.computer.toLowerCase());
+    else if (ref.group !== undefined) queue.push(ref.group);
+    else out.unknown = true; // externalGroup
+  };
+  principals.forEach(visit);
+  const seen = new Set<string>();
+  for (let i = 0; i < queue.length; i++) {
+    const name = queue[i] as string;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const group = groups.get(name);
+    if (!group) {
+      out.unknown = true; // dangling or invalid: reported on its own
+      continue;
+    }
+    out.groups.push(name);
+    group.resource.spec.members.forEach(visit);
+  }
+  return out;
+}
+
+interface Cycle {
+  from: Checked<GroupResource>;
+  index: number;
+  names: string[];
+}
+
+/**
+ * Every group nesting cycle, once each, found as the back edges of an iterative depth-first
+ * search (iterative: a long nesting chain must not overflow the stack).
+ */
+function groupCycles(groups: ReadonlyMap<string, Checked<GroupResource>>): Cycle[] {
+  const state = new Map<string, "open" | "done">();
+  const cycles: Cycle[] = [];
+  for (const start of [...groups.keys()].sort()) {
+    if (state.has(start)) continue;
+    const stack: { name: string; next: number }[] = [{ name: start, next: 0 }];
+    state.set(start, "open");
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { name: string; next: number };
+      const group = groups.get(top.name) as Checked<GroupResource>;
+      const members = group.resource.spec.members;
+      if (top.next >= members.length) {
+        state.set(top.name, "done");
+        stack.pop();
+        continue;
+      }
+      const index = top.next++;
+      const target = members[index]?.group;
+      if (target === undefined || !groups.has(target)) continue;
+      const s = state.get(target);
+      if (s === "open") {
+        const from = stack.findIndex((f) => f.name === target);
+        cycles.push({ from: group, index, names: [...stack.slice(from).map((f) => f.name), target] });
+      } else if (s === undefined) {
+        state.set(target, "open");
+        stack.push({ name: target, next: 0 });
+      }
+    }
+  }
+  return cycles;
+}

@@ -1,0 +1,337 @@
+/**
+ * Manifest bytes → typed desired state, or every error found. Pure: no I/O, so the Git source
+ * (files from a commit) and `loadManifests` (files from a directory) share it.
+ *
+ * Steps per file: size limit → strict UTF-8 → YAML documents (no aliases) → per document:
+ * apiVersion and kind → CRD schema with defaults → list-type duplicates → name rules. Then,
+ * across all valid resources: duplicate names, account names and SPNs, references, group
+ * cycles, weak encryption, and whether each bound host may retrieve its account's password.
+ * One bad file never hides another's errors.
+ */
+import { lint } from "./lint.ts";
+import type { Checked } from "./lint.ts";
+import { validateSchema } from "./schema.ts";
+import { formatPath, listOr, quote, suggest } from "./text.ts";
+import { API_VERSION, KINDS } from "./types.generated.ts";
+import { DEFAULT_MAX_FILE_BYTES } from "./types.ts";
+import type {
+  BindingResource,
+  DesiredState,
+  ErrorCode,
+  GmsaResource,
+  GroupResource,
+  KdsRootKeyResource,
+  Kind,
+  LoadOptions,
+  LoadResult,
+  ManifestError,
+  ManifestFile,
+  Resource,
+} from "./types.ts";
+import { decodeUtf8, locate, parseYaml, peekScalar } from "./yaml.ts";
+import type { PathSegment, YamlDocument } from "./yaml.ts";
+
+/**
+ * Whether a path names a manifest: `.yaml` or `.yml` (any case), and no part of the path
+ * starts with '.' (so `.git/` and `.github/workflows/*.yml` are never read as manifests).
+ */
+export function isManifestPath(path: string): boolean {
+  return /\.ya?ml$/i.test(path) && !path.split("/").some((part) => part.startsWith("."));
+}
+
+const KIND_SET: ReadonlySet<string> = new Set(KINDS);
+
+/** Short names people write instead of the kind (kubectl's shortNames and plain slips). */
+const KIND_ALIASES: Record<string, Kind> = {
+  gmsa: "GroupManagedServiceAccount",
+  groupmanagedserviceaccount: "GroupManagedServiceAccount",
+  adgroup: "ADGroup",
+  group: "ADGroup",
+  hostbinding: "HostBinding",
+  kdsrootkey: "KdsRootKey",
+};
+
+/**
+ * Parses, validates and lints in-memory manifest files. Files whose path is not a manifest path
+ * (see `isManifestPath`) are ignored. Returns the desired state only when there is no error
+ * at all; otherwise every error, sorted by file, line and column.
+ */
+export function parseManifests(files: ReadonlyArray<ManifestFile>, options: LoadOptions = {}): LoadResult {
+  return parseWith(files, options, []);
+}
+
+/**
+ * `parseManifests` plus file-level errors found before parsing (refused symlinks, files too
+ * large to read). Those files may have held resources, so references are not judged dangling.
+ */
+export function parseWith(
+  files: ReadonlyArray<ManifestFile>,
+  options: LoadOptions,
+  fileErrors: readonly ManifestError[],
+): LoadResult {
+  const limit = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+  const state = new Collector();
+  state.errors.push(...fileErrors);
+  if (fileErrors.length > 0) state.unreadable();
+  let count = 0;
+  for (const file of [...files].sort((a, b) => compare(a.path, b.path))) {
+    if (!isManifestPath(file.path)) continue;
+    count++;
+    if (file.content.length > limit) {
+      state.fileError(file.path, "file-too-large", fileTooLarge(file.content.length, limit));
+      continue;
+    }
+    const decoded = decodeUtf8(file.path, file.content);
+    if ("error" in decoded) {
+      state.errors.push(decoded.error);
+      state.unreadable();
+      continue;
+    }
+    for (const doc of parseYaml(file.path, decoded.text, state.errors)) state.document(doc);
+  }
+  return state.finish(count);
+}
+
+/** The message for a file over the size limit; shared with the directory loader, which never reads such a file. */
+export function fileTooLarge(size: number, limit: number): string {
+  return `file is ${size} bytes; the limit is ${limit} bytes per manifest file (split it into several files)`;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Sorts errors by file, line and column; errors at the same place keep the order they were found in. */
+export function sortErrors(errors: ManifestError[]): ManifestError[] {
+  return errors.sort((a, b) => compare(a.file, b.file) || a.line - b.line || a.column - b.column);
+}
+
+/** Accumulates resources and errors across files, then lints and builds the result. */
+class Collector {
+  readonly errors: ManifestError[] = [];
+  readonly gmsas = new Map<string, Checked<GmsaResource>>();
+  readonly groups = new Map<string, Checked<GroupResource>>();
+  readonly bindings = new Map<string, Checked<BindingResource>>();
+  kds: Checked<KdsRootKeyResource> | undefined;
+  /** Every named document per kind, valid or not: for duplicate names. */
+  readonly seen = new Map<Kind, Map<string, { doc: YamlDocument }>>(KINDS.map((k) => [k, new Map()]));
+  readonly invalidNames = new Map<Kind, Set<string>>(KINDS.map((k) => [k, new Set()]));
+  readonly incomplete = new Set<Kind>();
+  firstKds: YamlDocument | undefined;
+
+  /** A file-level error at line 1; the file's resources are unknown, so references are not judged. */
+  fileError(file: string, code: ErrorCode, message: string): void {
+    this.errors.push({ file, line: 1, column: 1, path: "", message, code });
+    this.unreadable();
+  }
+
+  unreadable(): void {
+    for (const k of KINDS) this.incomplete.add(k);
+  }
+
+  error(doc: YamlDocument, path: PathSegment[], at: "key" | "value", code: ErrorCode, message: string): void {
+    const pos = locate(doc, path, at);
+    const p = formatPath(path);
+    this.errors.push({
+      file: doc.file,
+      line: pos.line,
+      column: pos.column,
+      path: p,
+      message: p ? `${p}: ${message}` : message,
+      code,
+    });
+  }
+
+  document(doc: YamlDocument): void {
+    if (doc.broken) {
+      // Salvage kind and name from the partial tree so references to it do not cascade.
+      const kind = peekScalar(doc, ["kind"]);
+      const name = peekScalar(doc, ["metadata", "name"]);
+      if (typeof kind === "string" && KIND_SET.has(kind) && typeof name === "string")
+        this.invalidNames.get(kind as Kind)?.add(name);
+      else if (typeof kind === "string" && KIND_SET.has(kind)) this.incomplete.add(kind as Kind);
+      else this.unreadable();
+      return;
+    }
+    const value = doc.value;
+    if (value === null || typeof value !== "object" || Array.isArray(value)) {
+      this.error(
+        doc,
+        [],
+        "value",
+        "not-a-resource",
+        `a manifest must be a map with apiVersion, kind, metadata and spec; got ${describe(value)}`,
+      );
+      this.unreadable();
+      return;
+    }
+    const fields = value as Record<string, unknown>;
+    const kind = this.kindOf(doc, fields);
+    if (!kind) return;
+    const name = (fields["metadata"] as Record<string, unknown> | undefined)?.["name"];
+    const named = typeof name === "string";
+    if (named && !this.unique(doc, kind, name)) return;
+
+    const before = this.errors.length;
+    if (!validateSchema(doc, kind, value, this.errors)) {
+      if (named) this.invalidNames.get(kind)?.add(name);
+      else this.incomplete.add(kind);
+      return;
+    }
+    const resource = toResource(doc, kind, fields);
+    this.nameRules(doc, resource);
+    if (this.errors.length > before) {
+      this.invalidNames.get(kind)?.add(resource.name);
+      return;
+    }
+    this.add(doc, resource);
+  }
+
+  /** apiVersion and kind, checked before the schema (which depends on the kind). */
+  kindOf(doc: YamlDocument, fields: Record<string, unknown>): Kind | undefined {
+    const kind = fields["kind"];
+    const apiVersion = fields["apiVersion"];
+    const known = typeof kind === "string" && KIND_SET.has(kind) ? (kind as Kind) : undefined;
+    let ok = true;
+    if (apiVersion === undefined) {
+      this.error(doc, [], "key", "missing-field", `missing required field "apiVersion" (${API_VERSION})`);
+      ok = false;
+    } else if (apiVersion !== API_VERSION) {
+      this.error(
+        doc,
+        ["apiVersion"],
+        "value",
+        "unknown-api-version",
+        `${quote(apiVersion)} is not a gmsa-gitops API; use ${API_VERSION}`,
+      );
+      ok = false;
+    }
+    if (kind === undefined) {
+      this.error(doc, [], "key", "missing-field", `missing required field "kind" (${listOr([...KINDS])})`);
+      ok = false;
+    } else if (!known) {
+      const guess = typeof kind === "string" ? (KIND_ALIASES[kind.toLowerCase()] ?? suggest(kind, KINDS)) : undefined;
+      const hint = guess ? `did you mean ${guess}?` : `use ${listOr([...KINDS])}`;
+      this.error(doc, ["kind"], "value", "unknown-kind", `unknown kind ${quote(kind)}; ${hint}`);
+      ok = false;
+    }
+    if (ok) return known;
+    // The document is not one of ours (or not readable as one): names of its kind are unknown.
+    const name = (fields["metadata"] as Record<string, unknown> | undefined)?.["name"];
+    if (known && typeof name === "string") this.invalidNames.get(known)?.add(name);
+    else if (known) this.incomplete.add(known);
+    else this.unreadable();
+    return undefined;
+  }
+
+  /** Names are unique per kind; there is at most one KdsRootKey whatever its name. */
+  unique(doc: YamlDocument, kind: Kind, name: string): boolean {
+    if (kind === "KdsRootKey") {
+      if (this.firstKds) {
+        const pos = locate(this.firstKds, ["metadata", "name"], "value");
+        this.error(
+          doc,
+          ["kind"],
+          "value",
+          "duplicate-kds-root-key",
+          `a repository holds at most one KdsRootKey; the first is at ${this.firstKds.file}:${pos.line}`,
+        );
+        return false;
+      }
+      this.firstKds = doc;
+    }
+    const names = this.seen.get(kind) as Map<string, { doc: YamlDocument }>;
+    const first = names.get(name);
+    if (first) {
+      const pos = locate(first.doc, ["metadata", "name"], "value");
+      this.error(
+        doc,
+        ["metadata", "name"],
+        "value",
+        "duplicate-name",
+        `another ${kind} is already named ${quote(name)} (${first.doc.file}:${pos.line})`,
+      );
+      return false;
+    }
+    names.set(name, { doc });
+    return true;
+  }
+
+  /** What the schema cannot say: AD refuses sAMAccountNames made only of digits. */
+  nameRules(doc: YamlDocument, resource: Resource<Kind, unknown>): void {
+    if (resource.kind !== "GroupManagedServiceAccount" && resource.kind !== "ADGroup") return;
+    const accountName = (resource.spec as { accountName: string }).accountName;
+    if (/^[0-9]+$/.test(accountName))
+      this.error(
+        doc,
+        ["spec", "accountName"],
+        "value",
+        "invalid-account-name",
+        `${quote(accountName)} is only digits, which AD does not accept as a sAMAccountName; add a letter`,
+      );
+  }
+
+  add(doc: YamlDocument, resource: Resource<Kind, unknown>): void {
+    switch (resource.kind) {
+      case "GroupManagedServiceAccount":
+        this.gmsas.set(resource.name, { doc, resource: resource as GmsaResource });
+        break;
+      case "ADGroup":
+        this.groups.set(resource.name, { doc, resource: resource as GroupResource });
+        break;
+      case "HostBinding":
+        this.bindings.set(resource.name, { doc, resource: resource as BindingResource });
+        break;
+      case "KdsRootKey":
+        this.kds = { doc, resource: resource as KdsRootKeyResource };
+        break;
+    }
+  }
+
+  finish(files: number): LoadResult {
+    lint(
+      {
+        gmsas: this.gmsas,
+        groups: this.groups,
+        bindings: this.bindings,
+        invalidNames: this.invalidNames,
+        incomplete: this.incomplete,
+      },
+      this.errors,
+    );
+    if (this.errors.length > 0) return { ok: false, errors: sortErrors(this.errors) };
+    const resources = <R>(m: Map<string, Checked<R>>): ReadonlyMap<string, R> =>
+      new Map([...m].map(([name, c]) => [name, c.resource]));
+    const desired: DesiredState = {
+      gmsas: resources(this.gmsas),
+      groups: resources(this.groups),
+      bindings: resources(this.bindings),
+      kdsRootKey: this.kds?.resource,
+    };
+    return { ok: true, desired, files };
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return "nothing";
+  if (Array.isArray(value)) return "a list";
+  return `a ${typeof value}`;
+}
+
+/** Builds the typed resource from a schema-valid, defaulted document. */
+function toResource(doc: YamlDocument, kind: Kind, fields: Record<string, unknown>): Resource<Kind, unknown> {
+  const metadata = fields["metadata"] as {
+    name: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  const pos = doc.lines.linePos(doc.start);
+  return {
+    kind,
+    name: metadata.name,
+    spec: fields["spec"],
+    source: { file: doc.file, line: pos.line, column: pos.col },
+    labels: metadata.labels ?? {},
+    annotations: metadata.annotations ?? {},
+  };
+}

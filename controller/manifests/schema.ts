@@ -1,0 +1,292 @@
+/**
+ * Validates one document against its kind's CRD schema (ajv on the openAPIV3Schema), applies
+ * the schema's defaults in place, and turns ajv's errors into compiler-style errors positioned
+ * on the offending key or value. Also enforces what ajv does not know: the Kubernetes list
+ * types (`x-kubernetes-list-type: set | map`) as duplicate checks.
+ */
+import { Ajv } from "ajv";
+import type { ErrorObject, ValidateFunction } from "ajv";
+import { SCHEMAS } from "./schemas.generated.ts";
+import { describeType, formatPath, listOr, quote, suggest } from "./text.ts";
+import type { Kind, ManifestError, ErrorCode } from "./types.ts";
+import { locate } from "./yaml.ts";
+import type { PathSegment, YamlDocument } from "./yaml.ts";
+
+/** The parts of a schema these checks read. */
+interface Schema {
+  type?: string;
+  properties?: Record<string, Schema>;
+  items?: Schema;
+  enum?: unknown[];
+  pattern?: string;
+  minimum?: number;
+  maximum?: number;
+  "x-kubernetes-list-type"?: "atomic" | "set" | "map";
+  "x-kubernetes-list-map-keys"?: string[];
+}
+
+let compiled: Map<Kind, ValidateFunction> | undefined;
+
+/**
+ * The compiled validators, built on first use and then reused for the life of the process:
+ * compiling costs far more than validating (about 100 ms against microseconds per document).
+ * A cache of constant data, not shared mutable state.
+ */
+function validators(): Map<Kind, ValidateFunction> {
+  if (!compiled) {
+    // verbose: errors carry the offending data and schema, which the messages quote.
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
+    // Annotations Kubernetes defines and ajv does not; enforced by checkLists below.
+    ajv.addVocabulary(["x-kubernetes-list-type", "x-kubernetes-list-map-keys"]);
+    compiled = new Map(Object.entries(SCHEMAS).map(([kind, schema]) => [kind as Kind, ajv.compile(schema)]));
+  }
+  return compiled;
+}
+
+/**
+ * Validates `value` (a whole document) as `kind`, filling in defaults. Appends errors and
+ * returns whether there were none. `value` must be the document's plain value.
+ */
+export function validateSchema(doc: YamlDocument, kind: Kind, value: object, errors: ManifestError[]): boolean {
+  const validate = validators().get(kind);
+  if (!validate) throw new Error(`no schema for ${kind}`);
+  const before = errors.length;
+  if (!validate(value)) {
+    const raw = validate.errors ?? [];
+    // A misspelt required field shows up twice: as unknown ("dnsHostname") and as missing
+    // ("dnsHostName"). Report it once, as the typo with its suggestion.
+    const suggested = new Set<string>();
+    const mapped = raw.map((e) => toManifestError(doc, kind, value, e, suggested));
+    for (const m of mapped) {
+      if (m.code === "missing-field" && suggested.has(m.path)) continue;
+      errors.push(m);
+    }
+  }
+  checkLists(doc, SCHEMAS[kind], value, [], errors);
+  return errors.length === before;
+}
+
+/** Splits a JSON pointer into path segments, using numbers where the data is a list. */
+function segments(pointer: string, root: unknown): PathSegment[] {
+  if (pointer === "") return [];
+  const out: PathSegment[] = [];
+  let data = root;
+  for (const raw of pointer.slice(1).split("/")) {
+    const key = raw.replaceAll("~1", "/").replaceAll("~0", "~");
+    if (Array.isArray(data)) {
+      const i = Number(key);
+      out.push(i);
+      data = data[i] as unknown;
+    } else {
+      out.push(key);
+      data = data !== null && typeof data === "object" ? (data as Record<string, unknown>)[key] : undefined;
+    }
+  }
+  return out;
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  string: "a string",
+  integer: "a whole number",
+  number: "a number",
+  boolean: "true or false",
+  object: "a map",
+  array: "a list",
+};
+
+/** One ajv error → one positioned, readable error. */
+function toManifestError(
+  doc: YamlDocument,
+  kind: Kind,
+  root: object,
+  e: ErrorObject,
+  suggested: Set<string>,
+): ManifestError {
+  const path = segments(e.instancePath, root);
+  const where = formatPath(path);
+  const parent = e.parentSchema as Schema | undefined;
+  const make = (code: ErrorCode, message: string, at: PathSegment[], on: "key" | "value"): ManifestError => {
+    const pos = locate(doc, at, on);
+    const p = formatPath(at);
+    return {
+      file: doc.file,
+      line: pos.line,
+      column: pos.column,
+      path: p,
+      message: p ? `${p}: ${message}` : message,
+      code,
+    };
+  };
+  const data: unknown = e.data;
+  switch (e.keyword) {
+    case "required": {
+      const field = String((e.params as { missingProperty: string }).missingProperty);
+      // Pointed at the parent map: the field is not there to point at.
+      const pos = locate(doc, path, "key");
+      const fieldPath = formatPath([...path, field]);
+      const message = `${where ? `${where}: ` : ""}missing required field "${field}"`;
+      return { file: doc.file, line: pos.line, column: pos.column, path: fieldPath, message, code: "missing-field" };
+    }
+    case "additionalProperties": {
+      const field = String((e.params as { additionalProperty: string }).additionalProperty);
+      const known = Object.keys(parent?.properties ?? {});
+      const guess = suggest(field, known);
+      if (guess) suggested.add(formatPath([...path, guess]));
+      const hint = guess ? `did you mean "${guess}"?` : `expected one of ${listOr(known)}`;
+      return make("unknown-field", `unknown field; ${hint}`, [...path, field], "key");
+    }
+    case "type": {
+      const expected = String((e.params as { type: string }).type);
+      let message = `must be ${TYPE_NAMES[expected] ?? expected}, got ${describeType(data)}`;
+      if (expected === "string" && (typeof data === "number" || typeof data === "boolean"))
+        message += "; put it in quotes";
+      return make("wrong-type", message, path, "value");
+    }
+    case "enum": {
+      const allowed = (parent?.enum ?? []).map(String);
+      const guess = typeof data === "string" ? suggest(data, allowed) : undefined;
+      const message = `${quote(data)} is not allowed; use ${listOr(allowed)}${guess ? ` (did you mean ${guess}?)` : ""}`;
+      return make("invalid-value", message, path, "value");
+    }
+    case "pattern":
+      return make("invalid-format", patternMessage(parent?.pattern ?? "", data), path, "value");
+    case "maxLength": {
+      const limit = (e.params as { limit: number }).limit;
+      const length = typeof data === "string" ? data.length : 0;
+      let message = `${quote(data)} is ${length} characters long; at most ${limit} allowed`;
+      if (kind === "GroupManagedServiceAccount" && where === "spec.accountName")
+        message += " (a gMSA's sAMAccountName is limited to 15 characters by NetBIOS)";
+      return make("too-long", message, path, "value");
+    }
+    case "minLength":
+      return make("too-short", "must not be empty", path, "value");
+    case "minimum":
+    case "maximum": {
+      const range =
+        parent?.minimum !== undefined && parent.maximum !== undefined
+          ? `between ${parent.minimum} and ${parent.maximum}`
+          : e.keyword === "minimum"
+            ? `at least ${parent?.minimum}`
+            : `at most ${parent?.maximum}`;
+      return make("out-of-range", `${quote(data)} is out of range; must be ${range}`, path, "value");
+    }
+    case "minItems":
+      return make("too-few-items", `must list at least ${(e.params as { limit: number }).limit}`, path, "value");
+    case "maxItems": {
+      const count = Array.isArray(data) ? data.length : 0;
+      return make(
+        "too-many-items",
+        `lists ${count}; at most ${(e.params as { limit: number }).limit} allowed`,
+        path,
+        "value",
+      );
+    }
+    case "minProperties":
+    case "maxProperties": {
+      // The CRDs use minProperties = maxProperties = 1 for "exactly one of" entries.
+      const keys = Object.keys(parent?.properties ?? {});
+      const got = data !== null && typeof data === "object" ? Object.keys(data) : [];
+      const found = got.length > 0 ? `, got ${listOr(got).replace(" or ", " and ")}` : "";
+      return make("exactly-one", `must name exactly one of ${listOr(keys)}${found}`, path, "value");
+    }
+    default:
+      return make("invalid-value", e.message ?? "is invalid", path, "value");
+  }
+}
+
+/** What each pattern in the CRDs means, said the way a person would. */
+const PATTERNS: Record<string, { means: string; allowed?: RegExp }> = {
+  "^[a-z]([-a-z0-9]*[a-z0-9])?$": {
+    means: "must be a lower-case DNS label: a-z, 0-9 and '-', starting with a letter and not ending with '-'",
+    allowed: /[-a-z0-9]/,
+  },
+  "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$": {
+    means:
+      "may hold only letters, digits, '-', '_' and inner '.' (AD refuses LDAP filter and DN metacharacters in names)",
+    allowed: /[A-Za-z0-9._-]/,
+  },
+  "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$": {
+    means:
+      "may hold only letters, digits, '-', '_' and inner '.' or spaces (AD refuses LDAP filter and DN metacharacters in names)",
+    allowed: /[A-Za-z0-9 ._-]/,
+  },
+  "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$": {
+    means:
+      "must be a host name: labels of letters, digits and inner '-', at most 63 characters each, joined by '.' (for example service1.company.local)",
+    allowed: /[A-Za-z0-9.-]/,
+  },
+  '^((CN|OU)=[^,=+<>#;\\\\"]+)(,(CN|OU)=[^,=+<>#;\\\\"]+)*$': {
+    means: "must be RDNs relative to the domain, for example OU=Service Accounts,OU=Tier1 (CN= or OU= joined by ',')",
+  },
+  "^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[^\\s/]+)?$": {
+    means: "must be service-class/host[:port][/service-name], for example HTTP/web1.company.local",
+  },
+  '^\\\\([^\\\\/:*?"<>|]+\\\\)*$': {
+    means: "must be a task folder that starts and ends with '\\', for example \\SCSM\\",
+  },
+};
+
+function patternMessage(pattern: string, data: unknown): string {
+  const known = PATTERNS[pattern];
+  if (!known) return `${quote(data)} does not match ${pattern}`;
+  const allowed = known.allowed;
+  const bad = allowed && typeof data === "string" ? [...data].find((c) => !allowed.test(c)) : undefined;
+  return `${quote(data)}${bad === undefined ? "" : ` contains ${JSON.stringify(bad)}`}: it ${known.means}`;
+}
+
+/**
+ * Kubernetes list types: a `set` holds no value twice; a `map` holds no two entries with the
+ * same values of its key fields (after defaults, so two tasks that omit `path` collide).
+ */
+function checkLists(
+  doc: YamlDocument,
+  schema: Schema,
+  data: unknown,
+  path: PathSegment[],
+  errors: ManifestError[],
+): void {
+  if (Array.isArray(data)) {
+    const listType = schema["x-kubernetes-list-type"];
+    const keys = schema["x-kubernetes-list-map-keys"] ?? [];
+    const seen = new Map<string, number>();
+    data.forEach((item: unknown, i) => {
+      if (schema.items) checkLists(doc, schema.items, item, [...path, i], errors);
+      if (listType !== "set" && listType !== "map") return;
+      const id =
+        listType === "set"
+          ? JSON.stringify(item)
+          : JSON.stringify(
+              keys.map((k) =>
+                item !== null && typeof item === "object" ? (item as Record<string, unknown>)[k] : undefined,
+              ),
+            );
+      const first = seen.get(id);
+      if (first === undefined) {
+        seen.set(id, i);
+        return;
+      }
+      const at = [...path, i];
+      const pos = locate(doc, at, "value");
+      const what =
+        listType === "set"
+          ? `${quote(item)} is listed twice`
+          : `another entry has the same ${listOr(keys).replace(" or ", " and ")}`;
+      const p = formatPath(at);
+      errors.push({
+        file: doc.file,
+        line: pos.line,
+        column: pos.column,
+        path: p,
+        message: `${p}: ${what} (first at ${formatPath([...path, first])})`,
+        code: "duplicate-item",
+      });
+    });
+    return;
+  }
+  if (data !== null && typeof data === "object" && schema.properties) {
+    for (const [key, sub] of Object.entries(schema.properties)) {
+      const value = (data as Record<string, unknown>)[key];
+      if (value !== undefined && Object.hasOwn(data, key)) checkLists(doc, sub, value, [...path, key], errors);
+    }
+  }
+}
