@@ -1,0 +1,24 @@
+/** What a subcommand is, and how it talks to the terminal. */
+
+/** Where a command writes. Tests pass a recorder; `main` passes the process's streams. */
+export interface Io {
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/**
+ * One subcommand. `run` gets the arguments after the command name and returns the exit code:
+ * 0 success, 1 the command ran and found a problem, 2 usage error. `--help` is handled by the
+ * dispatcher, which prints `usage`.
+ */
+export interface Command {
+  name: string;
+  /** One line for the command list in `gmsa-gitops --help`. */
+  summary: string;
+  /** The full help text of `gmsa-gitops NAME --help`, ending in a newline. */
+  usage: string;
+  run(args: readonly string[], io: Io): Promise<number>;
+}
+
+/** Exit codes shared by every command. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
