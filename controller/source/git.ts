@@ -98,7 +98,16 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     signal?.throwIfAborted();
     const deadline = AbortSignal.timeout(timeoutMs);
     const abort = signal ? AbortSignal.any([signal, deadline]) : deadline;
-    await mkdir(workDir, { recursive: true }); // simple-git refuses a base directory that does not exist
+    try {
+      await mkdir(workDir, { recursive: true }); // simple-git refuses a base directory that does not exist
+    } catch (error: unknown) {
+      throw fail({
+        outcome: "stalled",
+        kind: "checkout",
+        reason: "WorkDirInvalid",
+        message: `cannot create work directory ${workDir}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+      });
+    }
     const git = makeGit(workDir, abort, extraEnv, options.verify);
 
     // Every git call goes through here so that aborts, timeouts and refusals map the same way.
