@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMetricsRecorder } from "../controller/metrics/index.ts";
 import { startServer } from "../controller/server/index.ts";
+import { verifyWebhook } from "../controller/source/webhook.ts";
 import type { RunningServer, ServerOptions, WebhookVerdict } from "../controller/server/index.ts";
 
 const secret = "webhook-test-secret-7f3a";
@@ -136,6 +137,13 @@ describe("health and readiness", () => {
     const response = await fetch(`${url}/healthz`);
     expect(response.status).toBe(200);
     expect(await response.text()).toBe("ok\n");
+  });
+
+  it("HEAD /healthz answers 200 with headers and no body", async () => {
+    const { url } = await start();
+    const response = await fetch(`${url}/healthz`, { method: "HEAD" });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("");
   });
 
   it("/readyz is 503 before the first completed reconcile and 200 after", async () => {
@@ -266,6 +274,23 @@ describe("git webhook", () => {
     expect(logs.some((l) => l.level === "warn")).toBe(true);
     expect(logged).not.toContain(secret);
     expect(logged).not.toContain(marker);
+  });
+
+  it("works with the source module's verifier: a GitLab token is accepted, a wrong one refused", async () => {
+    let triggered = 0;
+    const { url } = await start({ webhook: { secret, verify: verifyWebhook, onTrigger: () => (triggered += 1) } });
+    const good = await fetch(`${url}/hooks/git`, {
+      method: "POST",
+      headers: { "x-gitlab-token": secret },
+      body: payload,
+    });
+    const bad = await fetch(`${url}/hooks/git`, {
+      method: "POST",
+      headers: { "x-gitlab-token": "nope" },
+      body: payload,
+    });
+    expect([good.status, bad.status]).toEqual([202, 401]);
+    expect(triggered).toBe(1);
   });
 
   it("is 404 when no webhook is configured", async () => {
