@@ -2,33 +2,9 @@
  * apply: the only writer. Executes a plan's actions in order through a narrow directory port,
  * continuing past a failed resource to those that do not depend on it.
  */
+import type { DirectoryWriter, Modification } from "../directory/index.ts";
 import { encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
 import type { Action, Outcome, Plan, PrincipalTarget, ResourceRef } from "./model.ts";
-
-/** One LDAP modification, independent of the LDAP library. */
-export interface Modification {
-  readonly operation: "add" | "delete" | "replace";
-  readonly attribute: string;
-  readonly values: ReadonlyArray<string | Buffer>;
-}
-
-/** What apply needs from the directory; the LDAP client implements it, tests may record it. */
-export interface DirectoryWriter {
-  add(
-    dn: string,
-    attributes: Readonly<Record<string, string | Buffer | ReadonlyArray<string | Buffer>>>,
-  ): Promise<void>;
-  modify(dn: string, changes: readonly Modification[]): Promise<void>;
-  move(dn: string, newDn: string): Promise<void>;
-  delete(dn: string): Promise<void>;
-  /** Adds members; an existing member is success (AD answers 68). */
-  addMembers(groupDn: string, memberDns: readonly string[]): Promise<void>;
-  /** Removes members; an absent member is success (AD answers 53). */
-  removeMembers(groupDn: string, memberDns: readonly string[]): Promise<void>;
-  /** objectSid of an object just created. */
-  readSid(dn: string): Promise<string>;
-  createKdsRootKey(options: { effectiveImmediately: boolean; now: Date }): Promise<string>;
-}
 
 /** The result of one action. */
 export interface ActionResult {
@@ -57,7 +33,7 @@ export interface ApplyOptions {
 /** Classifies an error thrown by the writer; the directory's errors carry `outcome`. */
 function outcomeOf(error: unknown): Outcome {
   if (typeof error === "object" && error !== null && "outcome" in error) {
-    const o = (error as { outcome: unknown }).outcome;
+    const o = error.outcome;
     if (o === "stalled" || o === "waiting" || o === "transient") return o;
   }
   return "transient";
@@ -157,7 +133,12 @@ interface ExecContext {
 async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext): Promise<void> {
   switch (action.type) {
     case "create-kds-root-key":
-      await writer.createKdsRootKey({ effectiveImmediately: action.effectiveImmediately, now: ctx.now });
+      // Not immediate: usable one key cycle (10 h 5 min) after now, the replication wait Microsoft advises.
+      await writer.createKdsRootKey({
+        effectiveImmediately: action.effectiveImmediately,
+        now: ctx.now,
+        effectiveTime: ctx.now,
+      });
       return;
     case "create-group": {
       const attributes: Record<string, string> = {

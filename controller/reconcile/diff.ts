@@ -7,9 +7,10 @@ import type { DesiredState, GroupManagedServiceAccountSpec, ADGroupSpec } from "
 import type { ObservedGmsa, ObservedGroup } from "../directory/index.ts";
 import {
   allowedReaders,
-  decodeEncryptionTypes,
+  describeEncryptionTypes,
   encodeEncryptionTypes,
   escapeDnValue,
+  KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS,
   MANAGED_MARKER,
 } from "../directory/index.ts";
 import type {
@@ -27,7 +28,7 @@ import type {
  * least one key cycle (10 h) plus the maximum clock skew (5 min) in the past; Windows DCs
  * follow the same GKDI rule. We use that instant as the key's "effective" time everywhere.
  */
-export const KDS_KEY_DELAY_MS = (10 * 60 + 5) * 60 * 1000;
+const KDS_KEY_DELAY_MS = KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS;
 
 /** Bits of msDS-SupportedEncryptionTypes the model manages (DES, RC4, AES128, AES256); others (FAST...) are kept. */
 export const MANAGED_ENCRYPTION_BITS = 0x1f;
@@ -336,8 +337,8 @@ function diffGmsa(
     set["msDS-SupportedEncryptionTypes"] = String(next);
     changes.push({
       attribute: "msDS-SupportedEncryptionTypes",
-      from: observed.encryptionTypes === undefined ? undefined : decodeEncryptionTypes(observedBits).join(","),
-      to: decodeEncryptionTypes(next).join(","),
+      from: observed.encryptionTypes === undefined ? undefined : describeEncryptionTypes(observedBits).join(","),
+      to: describeEncryptionTypes(next).join(","),
     });
   }
 

@@ -13,7 +13,7 @@ import type {
 } from "../manifests/index.ts";
 import type { ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
 import { encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
-import type { DirectoryWriter, Modification } from "./apply.ts";
+import type { DirectoryWriter, Modification } from "../directory/index.ts";
 import type { ObservedDirectory } from "./model.ts";
 
 export const BASE = "DC=company,DC=local";
@@ -153,7 +153,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
   const fail = (dn: string): void => {
     if (failOn?.test(dn)) throw Object.assign(new Error(`simulated failure on ${dn}`), { outcome: "transient" });
   };
-  const text = (v: unknown): string | undefined => (v === undefined ? undefined : String(v));
+  const text = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
   const writer: DirectoryWriter = {
     add(dn, attributes) {
