@@ -1,0 +1,211 @@
+/**
+ * The JSON contract between the controller and the PowerShell host script (gmsa-host.ps1):
+ * one request on the script's stdin, one result on its stdout. Every value from Git travels as
+ * data inside this JSON; the script never turns it into code.
+ *
+ * Bump HOST_CONTRACT_VERSION (and the script's `$ContractVersion`) on any incompatible change:
+ * the script refuses a request whose version it does not know, so an old script on a host
+ * fails loudly instead of half-understanding a new request.
+ */
+
+/** The contract version this controller speaks; the script answers with the same number. */
+export const HOST_CONTRACT_VERSION = 1;
+
+/** observe: read and report only. apply: also fix what differs. */
+export type HostMode = "observe" | "apply";
+
+/** User rights a binding can require, as named in the Windows security policy. */
+export type LogonRight = "SeServiceLogonRight" | "SeBatchLogonRight";
+
+/** OnChange: restart a running service / recycle a started pool after its identity changed. */
+export type RestartPolicy = "OnChange" | "Never";
+
+/** A scheduled task's run level (Highest = full token). */
+export type RunLevel = "Limited" | "Highest";
+
+/** One Windows service that must log on as the account. */
+export interface ServiceRequest {
+  readonly name: string;
+  readonly restart: RestartPolicy;
+}
+
+/** One scheduled task whose principal must be the account (LogonType Password). */
+export interface ScheduledTaskRequest {
+  readonly name: string;
+  /** Task folder, starting and ending with a backslash (`\` is the root folder). */
+  readonly path: string;
+  readonly runLevel: RunLevel;
+}
+
+/** One IIS application pool whose identity must be the account. */
+export interface AppPoolRequest {
+  readonly name: string;
+  readonly restart: RestartPolicy;
+}
+
+/** The desired state of one gMSA on the host: one HostBinding, with CRD defaults filled in. */
+export interface BindingRequest {
+  /** metadata.name of the HostBinding (echoed back in the result). */
+  readonly name: string;
+  /** The gMSA's sAMAccountName without the trailing '$' (at most 15 characters). */
+  readonly account: string;
+  readonly localGroups: readonly string[];
+  readonly logonRights: readonly LogonRight[];
+  /** In apply mode, purge the machine's Kerberos tickets when the password is not retrievable yet. */
+  readonly purgeKerberosTickets: boolean;
+  /**
+   * True when the host was allowed to retrieve the password recently (the controller changed
+   * the group or the gMSA's principals), so a failed retrieval means "waiting for a fresh
+   * Kerberos ticket" (pending), not "not allowed" (failed).
+   */
+  readonly recentlyAllowed: boolean;
+  /**
+   * Logon rights this binding held on the host at an earlier run. A right listed here but
+   * missing now was taken away after it was granted (typically a GPO), and is reported with
+   * reason `RevokedByPolicy` rather than `Missing`.
+   */
+  readonly rightsGrantedBefore: readonly LogonRight[];
+  readonly services: readonly ServiceRequest[];
+  readonly scheduledTasks: readonly ScheduledTaskRequest[];
+  readonly iisAppPools: readonly AppPoolRequest[];
+}
+
+/** One request to one host: all bindings of that host. */
+export interface HostRequest {
+  readonly version: typeof HOST_CONTRACT_VERSION;
+  readonly mode: HostMode;
+  /** The host's computer name (sAMAccountName without '$'); the script echoes it back. */
+  readonly host: string;
+  /** NetBIOS domain name: identities are written as `DOMAIN\account$`. */
+  readonly domain: string;
+  readonly bindings: readonly BindingRequest[];
+}
+
+/** What one result item is about. */
+export type ItemKind = "retrievable" | "localGroup" | "logonRight" | "service" | "scheduledTask" | "iisAppPool";
+
+/**
+ * none: in sync. changed: apply fixed it. would-change: observe found drift. failed: could not
+ * observe or fix (see error). pending: waiting for something that will happen on its own (a
+ * fresh Kerberos ticket).
+ */
+export type ItemAction = "none" | "changed" | "would-change" | "failed" | "pending";
+
+/**
+ * Why an item is not in sync (closed set, usable as a metric label). Absent when in sync.
+ * RevokedByPolicy: a logon right granted before is gone (a GPO took it away).
+ * TicketNotRefreshed: the host is allowed but still holds a Kerberos ticket from before.
+ */
+export type ItemReason =
+  | "NotRetrievable"
+  | "TicketNotRefreshed"
+  | "NotMember"
+  | "Missing"
+  | "RevokedByPolicy"
+  | "WrongIdentity"
+  | "NotFound"
+  | "Error";
+
+/** The observed and desired state of one item, and what was (or would be) done. */
+export interface HostItemResult {
+  readonly item: ItemKind;
+  /** The item's name: group, right, service, `\path\task`, pool, or the account for retrievable. */
+  readonly name: string;
+  /** What the host had before any change (null when it could not be read or does not exist). */
+  readonly observed: string | boolean | null;
+  readonly desired: string | boolean;
+  readonly action: ItemAction;
+  readonly reason?: ItemReason;
+  /** True when a service was restarted / a pool recycled after its identity changed. */
+  readonly restarted?: boolean;
+  /** Human-readable cause of a failure, from the host; never contains secrets (none are sent). */
+  readonly error?: string;
+}
+
+/** Per-binding retrievability: `pending` when the host waits for a fresh Kerberos ticket. */
+export type Retrievability = true | false | "pending";
+
+/** Everything observed (and done) for one binding. */
+export interface BindingResult {
+  readonly name: string;
+  readonly account: string;
+  readonly retrievable: Retrievability;
+  /**
+   * Install-ADServiceAccount has no effect for a gMSA (the host only has to be allowed by
+   * msDS-GroupMSAMembership), so the script never calls it and says so.
+   */
+  readonly install: "NotNeeded";
+  readonly items: readonly HostItemResult[];
+}
+
+/** The script's answer to a well-formed request. */
+export interface HostResult {
+  readonly version: typeof HOST_CONTRACT_VERSION;
+  readonly host: string;
+  readonly mode: HostMode;
+  /** The PowerShell that ran the script, e.g. "7.6.9" or "5.1.20348.2849". */
+  readonly powershell: string;
+  readonly bindings: readonly BindingResult[];
+}
+
+/** The script's answer to a request it refused before touching anything. */
+export interface HostRequestError {
+  readonly version: number;
+  readonly error: { readonly code: "BadRequest" | "UnsupportedVersion" | "Internal"; readonly message: string };
+}
+
+/** The subset of HostBinding.spec (crds/hostbindings.yaml) that reaches the host. */
+export interface HostBindingSpecLike {
+  readonly localGroups?: readonly string[];
+  readonly logonRights?: readonly LogonRight[];
+  readonly purgeKerberosTickets?: boolean;
+  readonly services?: readonly { readonly name: string; readonly restart?: RestartPolicy }[];
+  readonly scheduledTasks?: readonly { readonly name: string; readonly path?: string; readonly runLevel?: RunLevel }[];
+  readonly iisAppPools?: readonly { readonly name: string; readonly restart?: RestartPolicy }[];
+}
+
+/**
+ * Builds one binding of a request from a HostBinding spec, filling the CRD's defaults
+ * (restart OnChange, task path `\`, runLevel Limited). `account` is the gMSA's sAMAccountName
+ * without '$' (the spec names the resource, the host needs the AD name).
+ */
+export function bindingRequest(
+  name: string,
+  account: string,
+  spec: HostBindingSpecLike,
+  state: { readonly recentlyAllowed?: boolean; readonly rightsGrantedBefore?: readonly LogonRight[] } = {},
+): BindingRequest {
+  return {
+    name,
+    account,
+    localGroups: [...(spec.localGroups ?? [])],
+    logonRights: [...(spec.logonRights ?? [])],
+    purgeKerberosTickets: spec.purgeKerberosTickets ?? false,
+    recentlyAllowed: state.recentlyAllowed ?? false,
+    rightsGrantedBefore: [...(state.rightsGrantedBefore ?? [])],
+    services: (spec.services ?? []).map((s) => ({ name: s.name, restart: s.restart ?? "OnChange" })),
+    scheduledTasks: (spec.scheduledTasks ?? []).map((t) => ({
+      name: t.name,
+      path: t.path ?? "\\",
+      runLevel: t.runLevel ?? "Limited",
+    })),
+    iisAppPools: (spec.iisAppPools ?? []).map((p) => ({ name: p.name, restart: p.restart ?? "OnChange" })),
+  };
+}
+
+/** True when any item of the result differs from Git (drift found, fixed, or pending). */
+export function hasDrift(result: HostResult): boolean {
+  return result.bindings.some((b) => b.items.some((i) => i.action !== "none"));
+}
+
+/** The logon rights a binding holds after this run, for the next request's `rightsGrantedBefore`. */
+export function rightsHeld(binding: BindingResult): LogonRight[] {
+  return binding.items
+    .filter(
+      (i) =>
+        i.item === "logonRight" &&
+        (i.action === "none" || i.action === "changed") &&
+        (i.name === "SeServiceLogonRight" || i.name === "SeBatchLogonRight"),
+    )
+    .map((i) => i.name as LogonRight);
+}
