@@ -1,0 +1,314 @@
+// plan and apply against a real Samba AD DC, checked through ldapsearch (ldap-utils), not
+// only through the controller's own reader.
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../controller/cli/main.ts";
+import { decodeSecurityDescriptor, MANAGED_MARKER, parseSid } from "../controller/directory/index.ts";
+import { startDc } from "./harness/samba.ts";
+import type { Dc } from "./harness/samba.ts";
+
+const examples = join(import.meta.dirname, "..", "examples");
+
+/** One attribute's values from unwrapped LDIF; `::` values are base64. */
+function ldif(text: string, attribute: string): Buffer[] {
+  const out: Buffer[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([^:]+)(::?) ?(.*)$/.exec(line);
+    if (m && m[1]!.toLowerCase() === attribute.toLowerCase())
+      out.push(m[2] === "::" ? Buffer.from(m[3]!, "base64") : Buffer.from(m[3]!, "utf8"));
+  }
+  return out;
+}
+const text = (t: string, a: string): string[] => ldif(t, a).map((b) => b.toString("utf8"));
+
+async function cli(dc: Dc, command: string, repo: string, ...extra: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(
+    [
+      command,
+      "--repo",
+      repo,
+      "--ldap-url",
+      dc.url,
+      "--bind-dn",
+      dc.adminDn,
+      "--bind-password-file",
+      dc.passwordFile,
+      "--ca-file",
+      dc.caFile,
+      ...extra,
+    ],
+    { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) },
+  );
+  return { code, stdout, stderr };
+}
+
+async function search(dc: Dc, filter: string, ...attributes: string[]): Promise<string> {
+  return dc.ldap("ldapsearch", ["-b", dc.baseDn, "-s", "sub", filter, ...attributes]);
+}
+
+async function highestUsn(dc: Dc): Promise<string> {
+  const out = await dc.ldap("ldapsearch", ["-b", "", "-s", "base", "(objectClass=*)", "highestCommittedUSN"]);
+  return text(out, "highestCommittedUSN")[0]!;
+}
+
+function repoFrom(files: Record<string, string>, base?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "gmsa-repo-"));
+  if (base) cpSync(base, dir, { recursive: true });
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content);
+  return dir;
+}
+
+describe("plan and apply against Samba", () => {
+  let dc: Dc;
+  const temp: string[] = [];
+
+  beforeAll(async () => {
+    dc = await startDc();
+    for (const host of ["SERVER1", "SERVER2", "WEB1", "WEB2"]) await dc.addComputer(host, `Host-Pass-${host}-1!`);
+  });
+  afterAll(async () => {
+    await dc?.stop();
+    for (const d of temp) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("plans the examples as creations and exits 2", async () => {
+    const r = await cli(dc, "plan", examples);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain("+ GroupManagedServiceAccount/msa-service1");
+    expect(r.stdout).toContain("+ ADGroup/gmsa-service1-hosts");
+    expect(r.stdout).toMatch(/Plan: 4 to create, 0 to update, 0 to delete\.\n$/);
+  });
+
+  it("applies the examples: attributes, descriptor, groups and members as ldapsearch sees them", async () => {
+    const r = await cli(dc, "apply", examples);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+
+    const group = await search(
+      dc,
+      "(sAMAccountName=GMSA-Service1-Hosts)",
+      "objectSid",
+      "groupType",
+      "member",
+      "adminDescription",
+    );
+    expect(text(group, "groupType")).toEqual(["-2147483646"]);
+    expect(text(group, "adminDescription")).toEqual([MANAGED_MARKER]);
+    expect(
+      text(group, "member")
+        .map((m) => m.split(",")[0])
+        .sort(),
+    ).toEqual(["CN=SERVER1", "CN=SERVER2"]);
+    const groupSid = parseSid(ldif(group, "objectSid")[0]!);
+
+    const account = await search(
+      dc,
+      "(sAMAccountName=MSA-service1$)",
+      "objectClass",
+      "userAccountControl",
+      "dNSHostName",
+      "msDS-SupportedEncryptionTypes",
+      "msDS-ManagedPasswordInterval",
+      "msDS-GroupMSAMembership",
+      "pwdLastSet",
+      "adminDescription",
+      "description",
+    );
+    expect(text(account, "objectClass")).toContain("msDS-GroupManagedServiceAccount");
+    expect(text(account, "userAccountControl")).toEqual(["4096"]);
+    expect(text(account, "dNSHostName")).toEqual(["service1.company.local"]);
+    expect(text(account, "msDS-SupportedEncryptionTypes")).toEqual(["24"]);
+    expect(text(account, "msDS-ManagedPasswordInterval")).toEqual(["30"]);
+    expect(text(account, "adminDescription")).toEqual([MANAGED_MARKER]);
+    // Samba 4.21+ generated the managed password, so the account is usable.
+    expect(Number(text(account, "pwdLastSet")[0])).toBeGreaterThan(0);
+    const sd = decodeSecurityDescriptor(ldif(account, "msDS-GroupMSAMembership")[0]!);
+    expect(sd.owner).toBe("S-1-5-32-544");
+    expect(sd.aces.map((a) => [a.type, a.mask, a.sid])).toEqual([[0, 0xf01ff, groupSid]]);
+
+    const reports = await search(
+      dc,
+      "(sAMAccountName=gMSA-Reports$)",
+      "servicePrincipalName",
+      "msDS-SupportedEncryptionTypes",
+    );
+    expect(text(reports, "servicePrincipalName").sort()).toEqual(["HTTP/reports", "HTTP/reports.company.local"]);
+    expect(text(reports, "msDS-SupportedEncryptionTypes")).toEqual(["16"]);
+  });
+
+  it("a second apply makes no writes: highestCommittedUSN does not move", async () => {
+    const before = await highestUsn(dc);
+    const plan = await cli(dc, "plan", examples);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toContain("No changes.");
+    const r = await cli(dc, "apply", examples);
+    expect(r.code).toBe(0);
+    expect(await highestUsn(dc)).toBe(before);
+  });
+
+  it("hand edits are reported by plan and healed by apply", async () => {
+    const gmsaDn = `CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}`;
+    const groupDn = `CN=GMSA-Service1-Hosts,CN=Users,${dc.baseDn}`;
+    await dc.ldap("ldapmodify", [], {
+      input: [
+        `dn: ${gmsaDn}`,
+        "changetype: modify",
+        "replace: description",
+        "description: edited by hand",
+        "-",
+        "add: servicePrincipalName",
+        "servicePrincipalName: HOST/rogue.company.local",
+        "",
+        `dn: ${groupDn}`,
+        "changetype: modify",
+        "delete: member",
+        `member: CN=SERVER2,CN=Computers,${dc.baseDn}`,
+        "",
+      ].join("\n"),
+    });
+    await dc.ldap("ldapdelete", [`CN=gMSA-Reports,CN=Managed Service Accounts,${dc.baseDn}`]);
+
+    const plan = await cli(dc, "plan", examples);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain('~ description: "edited by hand" → "Service1 batch jobs and Windows service"');
+    expect(plan.stdout).toContain("~ servicePrincipalName: [HOST/rogue.company.local] → []");
+    expect(plan.stdout).toContain("~ member: [SERVER1$] → [SERVER1$, SERVER2$]");
+    expect(plan.stdout).toContain("+ GroupManagedServiceAccount/gmsa-reports");
+
+    expect((await cli(dc, "apply", examples)).code).toBe(0);
+    const account = await search(dc, "(sAMAccountName=MSA-service1$)", "description", "servicePrincipalName");
+    expect(text(account, "description")).toEqual(["Service1 batch jobs and Windows service"]);
+    expect(text(account, "servicePrincipalName")).toEqual([]);
+    const group = await search(dc, "(sAMAccountName=GMSA-Service1-Hosts)", "member");
+    expect(text(group, "member")).toHaveLength(2);
+    expect(text(await search(dc, "(sAMAccountName=gMSA-Reports$)", "cn"), "cn")).toEqual(["gMSA-Reports"]);
+    expect((await cli(dc, "plan", examples)).code).toBe(0);
+  });
+
+  it("an unmarked object with a managed name is reported as a conflict and never touched", async () => {
+    await dc.ldap("ldapadd", [], {
+      input: [
+        `dn: CN=Team-Owned,CN=Users,${dc.baseDn}`,
+        "objectClass: group",
+        "sAMAccountName: Team-Owned",
+        "description: theirs",
+        "",
+      ].join("\n"),
+    });
+    const repo = repoFrom({
+      "g.yaml":
+        "apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata: { name: team }\nspec: { accountName: Team-Owned, description: ours }\n",
+    });
+    temp.push(repo);
+    const before = text(await search(dc, "(sAMAccountName=Team-Owned)", "uSNChanged"), "uSNChanged");
+    const plan = await cli(dc, "plan", repo);
+    expect(plan.stdout).toContain("! ADGroup/team");
+    expect(plan.stdout).toContain("NotOwned");
+    await cli(dc, "apply", repo);
+    const after = await search(dc, "(sAMAccountName=Team-Owned)", "uSNChanged", "description");
+    expect(text(after, "uSNChanged")).toEqual(before);
+    expect(text(after, "description")).toEqual(["theirs"]);
+  });
+
+  it("prune is opt-in, capped by the deletion budget, and refused for an empty revision", async () => {
+    const withoutReports = repoFrom({});
+    cpSync(join(examples, "kds"), join(withoutReports, "kds"), { recursive: true });
+    cpSync(join(examples, "service1"), join(withoutReports, "service1"), { recursive: true });
+    const empty = repoFrom({});
+    temp.push(withoutReports, empty);
+
+    // Without --prune, the leftovers are only reported.
+    const plain = await cli(dc, "apply", withoutReports);
+    expect(plain.stdout).toContain("deleted only with --prune");
+    expect(text(await search(dc, "(sAMAccountName=gMSA-Reports$)", "cn"), "cn")).toHaveLength(1);
+
+    // An empty revision never prunes, whatever the budget.
+    const none = await cli(dc, "apply", empty, "--prune", "--deletion-budget", "100");
+    expect(none.stdout).toContain("no manifests");
+    expect(text(await search(dc, "(sAMAccountName=gMSA-Reports$)", "cn"), "cn")).toHaveLength(1);
+
+    // With a budget of 1, one object goes per run: the gMSA first, then its group.
+    await cli(dc, "apply", withoutReports, "--prune", "--deletion-budget", "1");
+    expect(text(await search(dc, "(sAMAccountName=gMSA-Reports$)", "cn"), "cn")).toHaveLength(0);
+    expect(text(await search(dc, "(sAMAccountName=GMSA-Reports-Hosts)", "cn"), "cn")).toHaveLength(1);
+    await cli(dc, "apply", withoutReports, "--prune", "--deletion-budget", "1");
+    expect(text(await search(dc, "(sAMAccountName=GMSA-Reports-Hosts)", "cn"), "cn")).toHaveLength(0);
+    // The unmarked group was never a prune candidate.
+    expect(text(await search(dc, "(sAMAccountName=Team-Owned)", "cn"), "cn")).toHaveLength(1);
+  });
+
+  it("TLS is required by default, a wrong CA is refused, and a wrong password names no secret", async () => {
+    const plaintext = await cli(dc, "plan", examples, "--ldap-url", dc.url.replace("ldaps://", "ldap://"));
+    expect(plaintext.code).toBe(2);
+    expect(plaintext.stderr).toContain("--start-tls");
+
+    const otherCa = mkdtempSync(join(tmpdir(), "gmsa-ca-"));
+    temp.push(otherCa);
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=Other CA",
+        "-days",
+        "1",
+        "-keyout",
+        join(otherCa, "key.pem"),
+        "-out",
+        join(otherCa, "ca.pem"),
+      ],
+      { stdio: "ignore" },
+    );
+    const wrongCa = await cli(dc, "plan", examples, "--ca-file", join(otherCa, "ca.pem"));
+    expect(wrongCa.code).toBe(1);
+    expect(wrongCa.stderr).toMatch(/certificate/i);
+
+    const secret = "Not-The-Password-42!";
+    const pw = join(otherCa, "pw");
+    writeFileSync(pw, secret);
+    const wrongPassword = await cli(dc, "plan", examples, "--bind-password-file", pw);
+    expect(wrongPassword.code).toBe(1);
+    expect(wrongPassword.stderr).toMatch(/invalid credentials/i);
+    expect(wrongPassword.stderr + wrongPassword.stdout).not.toContain(secret);
+  });
+});
+
+describe("without an effective KDS root key", () => {
+  let dc: Dc;
+  beforeAll(async () => {
+    dc = await startDc({ kdsRootKey: false });
+    for (const host of ["SERVER1", "SERVER2", "WEB1", "WEB2"]) await dc.addComputer(host, `Host-Pass-${host}-1!`);
+  });
+  afterAll(async () => {
+    await dc?.stop();
+  });
+
+  it("creates the key and the groups; gMSAs wait and say until when", async () => {
+    const plan = await cli(dc, "plan", examples);
+    expect(plan.stdout).toContain("+ KdsRootKey/default");
+    expect(plan.stdout).toMatch(
+      /waiting: KdsRootKeyNotEffective: no effective KDS root key yet; gMSA creation waits until \d{4}-\d\d-\d\dT/,
+    );
+
+    const applied = await cli(dc, "apply", examples);
+    expect(applied.code).toBe(0);
+    const keys = await dc.ldap("ldapsearch", ["-b", dc.configDn, "(objectClass=msKds-ProvRootKey)", "cn"]);
+    expect(text(keys, "cn")).toHaveLength(1);
+    expect(text(await search(dc, "(sAMAccountName=GMSA-Service1-Hosts)", "cn"), "cn")).toHaveLength(1);
+    expect(text(await search(dc, "(objectClass=msDS-GroupManagedServiceAccount)", "cn"), "cn")).toHaveLength(0);
+
+    const again = await cli(dc, "plan", examples);
+    expect(again.stdout).toMatch(/gMSA creation waits until/);
+    expect(again.stdout).not.toContain("+ KdsRootKey/default");
+  });
+});
