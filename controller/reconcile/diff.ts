@@ -132,6 +132,8 @@ interface Context {
   readonly groupBySam: ReadonlyMap<string, ObservedGroup>;
   readonly computerBySam: ReadonlyMap<string, { dn: string; sid: string }>;
   readonly nameBySid: ReadonlyMap<string, string>;
+  /** Normalised DN → how a person names the object (computers as NAME$), for member lists. */
+  readonly labelByDn: ReadonlyMap<string, string>;
   /** Repo group name → accountName. */
   readonly repoGroupAccount: ReadonlyMap<string, string>;
   /** KDS state after this plan (a key created with effectiveImmediately counts as effective). */
@@ -163,6 +165,10 @@ function buildContext(desired: DesiredState, observed: ObservedDirectory, option
     groupBySam: new Map(observed.groups.map((g) => [lower(g.samAccountName), g])),
     computerBySam: new Map(observed.computers.map((c) => [lower(c.samAccountName), c])),
     nameBySid,
+    labelByDn: new Map([
+      ...observed.groups.map((g) => [normalizeDn(g.dn), g.samAccountName] as const),
+      ...observed.computers.map((c) => [normalizeDn(c.dn), `${c.samAccountName}$`] as const),
+    ]),
     repoGroupAccount: new Map([...desired.groups.values()].map((g) => [g.name, g.spec.accountName])),
   };
 }
@@ -610,10 +616,7 @@ function diffGroup(name: string, spec: ADGroupSpec, mode: ResourceDiff["mode"], 
 }
 
 function memberLabel(dn: string, ctx: Context): string {
-  const key = normalizeDn(dn);
-  for (const c of ctx.observed.computers) if (normalizeDn(c.dn) === key) return `${c.samAccountName}$`;
-  for (const g of ctx.observed.groups) if (normalizeDn(g.dn) === key) return g.samAccountName;
-  return dn;
+  return ctx.labelByDn.get(normalizeDn(dn)) ?? dn;
 }
 
 function diffKds(ctx: Context): ResourceDiff | undefined {
