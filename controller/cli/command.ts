@@ -22,3 +22,10 @@ export interface Command {
 
 /** Exit codes shared by every command. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** A table entry whose module is imported only when the command runs (or its --help is shown). */
+export interface LazyCommand {
+  name: string;
+  summary: string;
+  load(): Promise<Command>;
+}

@@ -1,10 +1,27 @@
 /**
  * The table of subcommands `main` dispatches to, in the order `--help` lists them. To add a
- * command (plan, apply, run, agent), implement `Command` in its own file and append it here.
+ * command (run, agent), implement `Command` in its own file and append an entry here.
+ *
+ * Entries load their module only when run: `validate` must not pay for (or be broken by) the
+ * LDAP, ssh and HTTP code that other commands import.
  */
-import type { Command } from "./command.ts";
-import { applyCommand, planCommand } from "./reconcile-commands.ts";
-import { validateCommand } from "./validate.ts";
+import type { LazyCommand } from "./command.ts";
 
 /** Every subcommand. */
-export const COMMANDS: readonly Command[] = [validateCommand, planCommand, applyCommand];
+export const COMMANDS: readonly LazyCommand[] = [
+  {
+    name: "validate",
+    summary: "check a folder of manifests (schema, references, lint); exit 1 on errors",
+    load: async () => (await import("./validate.ts")).validateCommand,
+  },
+  {
+    name: "plan",
+    summary: "show what apply would change in Active Directory (exit 0 none, 2 changes, 1 error)",
+    load: async () => (await import("./reconcile-commands.ts")).planCommand,
+  },
+  {
+    name: "apply",
+    summary: "make Active Directory match the manifests (--dry-run prints the plan only)",
+    load: async () => (await import("./reconcile-commands.ts")).applyCommand,
+  },
+];

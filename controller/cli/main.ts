@@ -3,7 +3,7 @@
  * Returns the process exit code instead of calling process.exit, so tests can call it.
  */
 import { readFileSync } from "node:fs";
-import type { Command, Io } from "./command.ts";
+import type { Command, Io, LazyCommand } from "./command.ts";
 import { EXIT } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
 
@@ -19,7 +19,7 @@ export function version(): string {
   return pkg.version;
 }
 
-function help(commands: readonly Command[]): string {
+function help(commands: readonly Entry[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));
   return [
     "Usage: gmsa-gitops COMMAND [OPTIONS]",
@@ -39,6 +39,13 @@ function help(commands: readonly Command[]): string {
   ].join("\n");
 }
 
+/** A command, or a table entry that loads it. */
+type Entry = Command | LazyCommand;
+
+function resolve(entry: Entry): Promise<Command> {
+  return "load" in entry ? entry.load() : Promise.resolve(entry);
+}
+
 /**
  * Runs the command named by `argv[0]` with the rest of `argv` and resolves to its exit code.
  * `--help`/`-h` anywhere before `--` prints help instead of running; an unknown command is a
@@ -47,7 +54,7 @@ function help(commands: readonly Command[]): string {
 export async function main(
   argv: readonly string[],
   io: Io = processIo,
-  commands: readonly Command[] = COMMANDS,
+  commands: readonly Entry[] = COMMANDS,
 ): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined) {
@@ -56,18 +63,19 @@ export async function main(
   }
   if (name === "-h" || name === "--help" || name === "help") {
     const topic = name === "help" ? commands.find((c) => c.name === rest[0]) : undefined;
-    io.stdout(topic ? topic.usage : help(commands));
+    io.stdout(topic ? (await resolve(topic)).usage : help(commands));
     return EXIT.ok;
   }
   if (name === "-V" || name === "--version" || name === "version") {
     io.stdout(`gmsa-gitops ${version()}\n`);
     return EXIT.ok;
   }
-  const command = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     io.stderr(`gmsa-gitops: unknown command "${name}"; run gmsa-gitops --help for the list\n`);
     return EXIT.usage;
   }
+  const command = await resolve(entry);
   const end = rest.indexOf("--");
   const options = end < 0 ? rest : rest.slice(0, end);
   if (options.includes("--help") || options.includes("-h")) {

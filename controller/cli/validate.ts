@@ -53,7 +53,7 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
     dir = parsed.positionals[0] ?? ".";
     if (format !== "text" && format !== "json") throw new Error(`--format must be text or json, not "${format}"`);
   } catch (err) {
-    io.stderr(`gmsa-gitops validate: ${(err as Error).message}\nRun gmsa-gitops validate --help for usage.\n`);
+    io.stderr(`gmsa-gitops validate: ${usageMessage(err)}\nRun gmsa-gitops validate --help for usage.\n`);
     return EXIT.usage;
   }
   const info = await stat(dir).catch(() => undefined);
@@ -72,6 +72,13 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
     io.stderr(`${plural(result.errors.length, "error")} in ${plural(files, "file")}\n`);
   }
   return result.ok ? EXIT.ok : EXIT.failed;
+}
+
+/** parseArgs' messages, minus its advice about '--' (a manifest folder never starts with '-'). */
+function usageMessage(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const unknown = /^Unknown option '([^']+)'/.exec(message);
+  return unknown ? `unknown option ${unknown[1]}` : message;
 }
 
 function counts(desired: DesiredState): Record<Kind, number> {

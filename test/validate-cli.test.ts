@@ -1,0 +1,120 @@
+// Runs the real `gmsa-gitops` bin (through `npx node`, as users of this checkout do) on the
+// fixture repositories and checks exit codes and exact output.
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const BIN = join(ROOT, "bin", "gmsa-gitops.mjs");
+const FIXTURES = join(ROOT, "test", "fixtures", "manifests");
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], cwd = ROOT): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile("npx", ["node", BIN, ...args], { cwd }, (error, stdout, stderr) => {
+      const code = error ? ((error as { code?: unknown }).code as number) : 0;
+      // npm may warn about the user's npm configuration; that is not our output.
+      const ours = stderr
+        .split("\n")
+        .filter((line) => !line.startsWith("npm warn"))
+        .join("\n");
+      resolve({ code, stdout, stderr: ours });
+    });
+  });
+}
+
+describe("gmsa-gitops validate", () => {
+  it("exits 0 on a valid repository and prints a one-line summary", async () => {
+    const result = await run(["validate", join(FIXTURES, "valid")]);
+    expect(result).toEqual({
+      code: 0,
+      stdout: "valid: 4 files, 2 ADGroup, 2 GroupManagedServiceAccount, 2 HostBinding, 1 KdsRootKey\n",
+      stderr: "",
+    });
+  });
+
+  it("validates the current folder when DIR is omitted", async () => {
+    const result = await run(["validate"], join(FIXTURES, "valid"));
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^valid: 4 files,/);
+  });
+
+  it("exits 1 on an invalid repository and prints one FILE:LINE:COL: message line per error", async () => {
+    const result = await run(["validate", join(FIXTURES, "references")]);
+    expect(result.code).toBe(1);
+    expect(result.stdout.split("\n")).toEqual([
+      'refs.yaml:7:12: spec.account: no GroupManagedServiceAccount named "msa-servce1" in the repository; did you mean "msa-service1"?',
+      'refs.yaml:17:14: spec.principalsAllowedToRetrieveManagedPassword[0].group: no ADGroup named "no-such-group" in the repository; for a group that exists only in AD use externalGroup',
+      'refs.yaml:27:14: spec.members[1].group: no ADGroup named "group-c" in the repository; did you mean "group-a"?',
+      "refs.yaml:36:14: spec.members[0].group: group nesting cycle group-a → group-b → group-a; a group cannot contain itself",
+      "",
+    ]);
+    expect(result.stderr).toBe("4 errors in 1 file\n");
+  });
+
+  it("prints paths relative to DIR across nested files", async () => {
+    const result = await run(["validate", "test/fixtures/manifests/cascade"]);
+    expect(result.code).toBe(1);
+    expect(result.stdout.split("\n").map((l) => l.split(": ")[0])).toEqual([
+      "account.yaml:8:16",
+      "account.yaml:18:16",
+      "binding.yaml:15:12",
+      "",
+    ]);
+  });
+
+  it("prints errors as JSON with --format json", async () => {
+    const result = await run(["validate", join(FIXTURES, "retrieval"), "--format", "json"]);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toEqual({
+      valid: false,
+      errors: [
+        {
+          file: "bindings.yaml",
+          line: 23,
+          column: 9,
+          path: "spec.host",
+          code: "host-cannot-retrieve",
+          message: expect.stringContaining("SERVER3 is not allowed to retrieve the password"),
+        },
+      ],
+    });
+  });
+
+  it("prints the summary as JSON with --format json", async () => {
+    const result = await run(["validate", "--format=json", join(FIXTURES, "valid")]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toEqual({
+      valid: true,
+      files: 4,
+      resources: { ADGroup: 2, GroupManagedServiceAccount: 2, HostBinding: 2, KdsRootKey: 1 },
+    });
+  });
+
+  it("exits 2 on usage errors: an unknown format, an unknown option, two folders, a missing folder", async () => {
+    const cases: [string[], string][] = [
+      [["validate", "--format", "xml"], 'gmsa-gitops validate: --format must be text or json, not "xml"'],
+      [["validate", "--verbose"], "gmsa-gitops validate: unknown option --verbose"],
+      [["validate", "a", "b"], "gmsa-gitops validate: expected one DIR, got 2"],
+      [["validate", "no-such-folder"], "gmsa-gitops validate: no-such-folder is not a folder"],
+    ];
+    for (const [args, first] of cases) {
+      const result = await run(args);
+      expect(result.code, args.join(" ")).toBe(2);
+      expect(result.stdout).toBe("");
+      expect(result.stderr.split("\n")[0]).toBe(first);
+    }
+  });
+
+  it("prints its usage with --help and exits 0", async () => {
+    const result = await run(["validate", "--help"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: gmsa-gitops validate \[DIR\] \[--format text\|json\]\n/);
+  });
+});
