@@ -14,14 +14,20 @@ export const HOST_CONTRACT_VERSION = 1;
 /** observe: read and report only. apply: also fix what differs. */
 export type HostMode = "observe" | "apply";
 
-/** User rights a binding can require, as named in the Windows security policy. */
-export type LogonRight = "SeServiceLogonRight" | "SeBatchLogonRight";
+/** User rights a binding can require, as named in the Windows security policy (CRD enum). */
+export const LOGON_RIGHTS = ["SeServiceLogonRight", "SeBatchLogonRight"] as const;
+/** "Log on as a service" / "Log on as a batch job". */
+export type LogonRight = (typeof LOGON_RIGHTS)[number];
 
+/** Restart policies of services and app pools (CRD enum). */
+export const RESTART_POLICIES = ["OnChange", "Never"] as const;
 /** OnChange: restart a running service / recycle a started pool after its identity changed. */
-export type RestartPolicy = "OnChange" | "Never";
+export type RestartPolicy = (typeof RESTART_POLICIES)[number];
 
+/** Scheduled-task run levels (CRD enum). */
+export const RUN_LEVELS = ["Limited", "Highest"] as const;
 /** A scheduled task's run level (Highest = full token). */
-export type RunLevel = "Limited" | "Highest";
+export type RunLevel = (typeof RUN_LEVELS)[number];
 
 /** One Windows service that must log on as the account. */
 export interface ServiceRequest {
@@ -201,11 +207,7 @@ export function hasDrift(result: HostResult): boolean {
 /** The logon rights a binding holds after this run, for the next request's `rightsGrantedBefore`. */
 export function rightsHeld(binding: BindingResult): LogonRight[] {
   return binding.items
-    .filter(
-      (i) =>
-        i.item === "logonRight" &&
-        (i.action === "none" || i.action === "changed") &&
-        (i.name === "SeServiceLogonRight" || i.name === "SeBatchLogonRight"),
-    )
-    .map((i) => i.name as LogonRight);
+    .filter((i) => i.item === "logonRight" && (i.action === "none" || i.action === "changed"))
+    .map((i) => i.name)
+    .filter((name): name is LogonRight => (LOGON_RIGHTS as readonly string[]).includes(name));
 }
