@@ -4,7 +4,7 @@
 // test process over LDAPS through a Unix-socket forwarder. See DESIGN.md "Real components".
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -14,6 +14,7 @@ import {
   closeSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -179,15 +180,19 @@ async function makeCertificates(tlsDir: string, realm: string): Promise<void> {
 }
 
 // Runs first on the host side (watchdog + host forwarder), then re-executes itself inside new
-// mount and network namespaces to provision and run Samba. Arguments: PHASE (host|ns) ROOT DC_DIR
-// NODE FORWARD WATCH_PID KEEP_KDS REALM DOMAIN. The admin password is read from DC_DIR/admin.password.
+// mount and network namespaces. Provisions unless DC_DIR/samba already holds a domain (copied
+// from a template); MODE "provision" stops there, MODE "run" starts Samba. Arguments: PHASE
+// (host|ns) MODE ROOT DC_DIR NODE FORWARD WATCH_PID KEEP_KDS REALM DOMAIN. The admin password
+// is read from DC_DIR/admin.password.
 const DC_SCRIPT = String.raw`#!/bin/bash
 set -euo pipefail
-phase=$1 root=$2 dc=$3 node=$4 forward=$5 watch_pid=$6 keep_kds=$7 realm=$8 domain=$9
+phase=$1 mode=$2 root=$3 dc=$4 node=$5 forward=$6 watch_pid=$7 keep_kds=$8 realm=$9 domain=${"${10}"}
 if [[ $phase == host ]]; then
   # Whatever kills the test process (even SIGKILL), the DC dies with it: kill our process group.
   ( while kill -0 "$watch_pid" 2>/dev/null; do sleep 1; done; kill -KILL 0 ) &
-  "$node" "$forward" tcp-to-unix "$dc/ldaps.sock" "$dc/ldaps.port" &
+  if [[ $mode == run ]]; then
+    "$node" "$forward" tcp-to-unix "$dc/ldaps.sock" "$dc/ldaps.port" &
+  fi
   shift
   exec unshare --mount --net --fork bash "$0" ns "$@"
 fi
@@ -200,23 +205,31 @@ mount -t tmpfs tmpfs "$root/run"
 mount -t tmpfs tmpfs "$root/tmp"
 mkdir -p "$root/run/samba"
 log() { echo "$(date +%T.%3N) $*"; }
-log "provisioning $realm"
-chroot "$root" samba-tool domain provision --targetdir=${DC_MOUNT}/samba \
-  --realm="$realm" --domain="$domain" --adminpass="$(cat "$dc/admin.password")" \
-  --server-role=dc --dns-backend=NONE --host-name=DC1 \
-  --option="interfaces=127.0.0.1" --option="bind interfaces only=yes" \
-  --option="pid directory=${DC_MOUNT}/run" --option="log file=${DC_MOUNT}/log/samba.log" \
-  --option="tls enabled=yes" --option="tls keyfile=${DC_MOUNT}/tls/server.key" \
-  --option="tls certfile=${DC_MOUNT}/tls/server.pem" --option="tls cafile=${DC_MOUNT}/tls/ca.pem" \
-  --option="server services=-s3fs -nbt -wrepl -dns -dnsupdate -ntp_signd" \
-  >"$dc/log/provision.log" 2>&1 || { log "samba-tool domain provision failed"; exit 1; }
 conf=${DC_MOUNT}/samba/etc/smb.conf
-if [[ $keep_kds == 0 ]]; then
-  log "deleting KDS root keys"
-  # Tests of "no KDS root key" need a domain without one; Samba >= 4.21 makes one at provision.
-  for name in $(chroot "$root" samba-tool domain kds root-key list --json -s "$conf" | grep -o '"name": "[^"]*"' | cut -d'"' -f4); do
-    chroot "$root" samba-tool domain kds root-key delete --name="$name" -s "$conf"
-  done
+provision() {
+  log "provisioning $realm"
+  chroot "$root" samba-tool domain provision --targetdir=${DC_MOUNT}/samba \
+    --realm="$realm" --domain="$domain" --adminpass="$(cat "$dc/admin.password")" \
+    --server-role=dc --dns-backend=NONE --host-name=DC1 \
+    --option="interfaces=127.0.0.1" --option="bind interfaces only=yes" \
+    --option="pid directory=${DC_MOUNT}/run" --option="log file=${DC_MOUNT}/log/samba.log" \
+    --option="tls enabled=yes" --option="tls keyfile=${DC_MOUNT}/tls/server.key" \
+    --option="tls certfile=${DC_MOUNT}/tls/server.pem" --option="tls cafile=${DC_MOUNT}/tls/ca.pem" \
+    --option="server services=-s3fs -nbt -wrepl -dns -dnsupdate -ntp_signd" \
+    >"$dc/log/provision.log" 2>&1 || { log "samba-tool domain provision failed"; exit 1; }
+  if [[ $keep_kds == 0 ]]; then
+    # Tests of "no KDS root key" need a domain without one; Samba >= 4.21 makes one at provision.
+    log "deleting KDS root keys"
+    local name
+    for name in $(chroot "$root" samba-tool domain kds root-key list --json -s "$conf" | grep -o '"name": "[^"]*"' | cut -d'"' -f4); do
+      chroot "$root" samba-tool domain kds root-key delete --name="$name" -s "$conf"
+    done
+  fi
+}
+[[ -e "$dc/samba/etc/smb.conf" ]] || provision
+if [[ $mode == provision ]]; then
+  log "provisioned"
+  exit 0
 fi
 "$node" "$forward" unix-to-tcp "$dc/ldaps.sock" 127.0.0.1 636 &
 log "starting samba"
@@ -276,8 +289,8 @@ function dnFromRealm(realm: string): string {
     .join(",");
 }
 
-/** Kills a DC's process group (TERM, then KILL after a grace period), waits until none of it runs, removes its folder. */
-async function killDc(pgid: number, child: ChildProcess, dir: string): Promise<void> {
+/** Kills a DC's process group (TERM, then KILL after a grace period), waits until none of it runs, removes its folder if given. */
+async function killDc(pgid: number, child: ChildProcess, dir: string | undefined): Promise<void> {
   const signal = (sig: NodeJS.Signals): void => {
     try {
       process.kill(-pgid, sig);
@@ -297,7 +310,7 @@ async function killDc(pgid: number, child: ChildProcess, dir: string): Promise<v
   }
   live.delete(pgid);
   // Safe: the bind mount of dir into the root exists only in the DC's mount namespace, gone now.
-  rmSync(dir, { recursive: true, force: true });
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 }
 
 class SambaDc implements Dc {
@@ -411,11 +424,112 @@ class SambaDc implements Dc {
   }
 }
 
+/** Writes the files a DC folder (or a template being built) needs before dc.sh runs. */
+function prepareDcDir(dir: string, adminPassword: string): void {
+  for (const sub of ["log", "run", "tls", "samba"]) mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(join(dir, "admin.password"), adminPassword, { mode: 0o600 });
+  writeFileSync(join(dir, "ldap.conf"), `TLS_CACERT ${join(dir, "tls", "ca.pem")}\nTLS_REQCERT demand\n`);
+  writeFileSync(join(dir, "dc.sh"), DC_SCRIPT, { mode: 0o700 });
+}
+
+/** Starts dc.sh in its own process group (setsid), registered for the exit hook. */
+function spawnDc(
+  dir: string,
+  root: string,
+  mode: "provision" | "run",
+  domain: { realm: string; domain: string; keepKds: boolean },
+): { child: ChildProcess; pgid: number } {
+  mkdirSync(join(root, DC_MOUNT.slice(1)), { recursive: true });
+  const logFd = openSync(join(dir, "log", "dc.log"), "a");
+  const forward = fileURLToPath(new URL("./forward.ts", import.meta.url));
+  const keepKds = domain.keepKds ? "1" : "0";
+  const args = [join(dir, "dc.sh"), "host", mode, root, dir, process.execPath, forward, String(process.pid)];
+  args.push(keepKds, domain.realm, domain.domain);
+  // detached: setsid, so the DC and all its helpers form one process group that stop() kills.
+  const child = spawn("bash", args, { detached: true, stdio: ["ignore", logFd, logFd] });
+  closeSync(logFd);
+  const pgid = child.pid;
+  if (pgid === undefined) throw new Error("could not start bash for the DC");
+  installExitHook();
+  live.set(pgid, dir);
+  child.unref();
+  return { child, pgid };
+}
+
+/** An error quoting the tails of a DC folder's logs, with the admin password masked. */
+function dcError(dir: string, why: string, secret: string): Error {
+  const logs = [
+    `--- dc.log ---\n${tail(join(dir, "log", "dc.log"), 20, secret)}`,
+    `--- provision.log ---\n${tail(join(dir, "log", "provision.log"), 15, secret)}`,
+    `--- samba.log ---\n${tail(join(dir, "log", "samba.log"), 30, secret)}`,
+  ];
+  return new Error(`Samba DC ${why}\n${logs.join("\n")}`);
+}
+
+/** A provisioned, never started domain that DCs copy instead of provisioning their own. */
+interface Template {
+  readonly sambaDir: string;
+  readonly adminPassword: string;
+}
+
 /**
- * Provisions and starts a throwaway Samba AD DC and resolves once LDAPS answers. The DC runs in
- * its own mount and network namespace and process group; it is killed when {@link Dc.stop} is
- * called or, failing that, when this process exits. Rejects with the tail of Samba's logs when
- * provisioning or startup fails, and with an install hint when the Samba root is missing.
+ * Returns the cached template domain for these settings, provisioning it first if needed.
+ * Provisioning costs 5-15 s of Python; copying 35 MB of databases costs well under one, so each
+ * test file pays for provisioning once per machine, not once per DC. Templates live under
+ * os.tmpdir() and are keyed by the DC script, the Samba root's build and the domain settings.
+ * Concurrent builders race safely: each builds in its own folder, the first rename wins.
+ */
+async function domainTemplate(
+  root: string,
+  domain: { realm: string; domain: string; keepKds: boolean },
+): Promise<Template> {
+  const key = createHash("sha256")
+    .update(
+      [DC_SCRIPT, readFileSync(join(root, MARKER), "utf8"), domain.realm, domain.domain, domain.keepKds].join("\0"),
+    )
+    .digest("hex")
+    .slice(0, 16);
+  const templates = join(tmpdir(), "gmsa-dc-templates");
+  const final = join(templates, key);
+  const load = (): Template => ({
+    sambaDir: join(final, "samba"),
+    adminPassword: readFileSync(join(final, "admin.password"), "utf8"),
+  });
+  if (existsSync(join(final, "complete"))) return load();
+
+  mkdirSync(templates, { recursive: true, mode: 0o700 });
+  const dir = mkdtempSync(join(templates, "build-"));
+  const adminPassword = `Tmpl-${randomBytes(12).toString("hex")}`;
+  prepareDcDir(dir, adminPassword);
+  const { child, pgid } = spawnDc(dir, root, "provision", domain);
+  const deadline = setTimeout(() => child.kill("SIGKILL"), STARTUP_TIMEOUT_MS);
+  const exit = await new Promise<number | string>((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once("exit", (code, signal) => resolve(code ?? signal ?? "unknown"));
+  });
+  clearTimeout(deadline);
+  if (exit !== 0) {
+    const error = dcError(dir, `provisioning failed (${exit})`, adminPassword);
+    await killDc(pgid, child, dir);
+    throw error;
+  }
+  await killDc(pgid, child, undefined);
+  writeFileSync(join(dir, "complete"), "");
+  try {
+    renameSync(dir, final);
+  } catch {
+    // Another process finished the same template first; use theirs.
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return load();
+}
+
+/**
+ * Starts a throwaway Samba AD DC and resolves once LDAPS answers and the admin password is set.
+ * The domain is a copy of a cached template (provisioned on first use). The DC runs in its own
+ * mount and network namespace and process group; it is killed when {@link Dc.stop} is called or,
+ * failing that, when this process exits. Rejects with the tail of Samba's logs when provisioning
+ * or startup fails, and with an install hint when the Samba root is missing or too old.
  */
 export async function startDc(options: DcOptions = {}): Promise<Dc> {
   const root = sambaRoot();
@@ -423,67 +537,36 @@ export async function startDc(options: DcOptions = {}): Promise<Dc> {
   const realm = (options.realm ?? "COMPANY.LOCAL").toUpperCase();
   const domain = (options.domain ?? "COMPANY").toUpperCase();
   const adminPassword = options.adminPassword ?? `Adm1n-${randomBytes(12).toString("hex")}`;
+  const template = await domainTemplate(root, { realm, domain, keepKds: options.kdsRootKey !== false });
 
   const dir = mkdtempSync(join(tmpdir(), "gmsa-dc-"));
-  for (const sub of ["log", "run", "tls", "samba"]) mkdirSync(join(dir, sub));
-  writeFileSync(join(dir, "admin.password"), adminPassword, { mode: 0o600 });
-  writeFileSync(join(dir, "ldap.conf"), `TLS_CACERT ${join(dir, "tls", "ca.pem")}\nTLS_REQCERT demand\n`);
-  writeFileSync(join(dir, "dc.sh"), DC_SCRIPT, { mode: 0o700 });
-  mkdirSync(join(root, DC_MOUNT.slice(1)), { recursive: true });
   try {
+    prepareDcDir(dir, adminPassword);
     await makeCertificates(join(dir, "tls"), realm);
+    await run("cp", ["-a", `${template.sambaDir}/.`, join(dir, "samba")]);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+  const { child, pgid } = spawnDc(dir, root, "run", { realm, domain, keepKds: options.kdsRootKey !== false });
 
-  const started = Date.now();
-  const logFile = join(dir, "log", "dc.log");
-  const logFd = openSync(logFile, "a");
-  const forward = fileURLToPath(new URL("./forward.ts", import.meta.url));
-  const keepKds = options.kdsRootKey === false ? "0" : "1";
-  const args = [
-    join(dir, "dc.sh"),
-    "host",
-    root,
-    dir,
-    process.execPath,
-    forward,
-    String(process.pid),
-    keepKds,
-    realm,
-    domain,
-  ];
-  // detached: setsid, so the DC and all its helpers form one process group that stop() kills.
-  const child = spawn("bash", args, { detached: true, stdio: ["ignore", logFd, logFd] });
-  closeSync(logFd);
-  const pgid = child.pid;
-  if (pgid === undefined) {
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error("could not start bash for the DC");
-  }
-  installExitHook();
-  live.set(pgid, dir);
-  child.unref();
-
-  const failure = (why: string): Error => {
-    const logs = [
-      `--- dc.log ---\n${tail(logFile, 20, adminPassword)}`,
-      `--- provision.log ---\n${tail(join(dir, "log", "provision.log"), 15, adminPassword)}`,
-      `--- samba.log ---\n${tail(join(dir, "log", "samba.log"), 30, adminPassword)}`,
-    ];
-    return new Error(`Samba DC ${why}\n${logs.join("\n")}`);
-  };
-
-  let port: number;
+  let dc: SambaDc;
   try {
-    port = await waitForLdaps(dir, child, started, failure);
+    const port = await waitForLdaps(dir, child, Date.now(), (why) => dcError(dir, why, adminPassword));
+    dc = new SambaDc({ port, dir, root, realm, domain, adminPassword, child, pgid });
+    if (adminPassword !== template.adminPassword) {
+      // The copy still has the template's password: reset it (an admin reset, so no minimum
+      // password age applies), bound with the template's password.
+      const unicodePwd = Buffer.from(`"${adminPassword}"`, "utf16le").toString("base64");
+      const ldif = `dn: ${dc.adminDn}\nchangetype: modify\nreplace: unicodePwd\nunicodePwd:: ${unicodePwd}\n-\n`;
+      await dc.ldap("ldapmodify", [], { input: ldif, password: template.adminPassword });
+    }
   } catch (error) {
     // The error already quotes the logs that killDc removes.
     await killDc(pgid, child, dir);
     throw error;
   }
-  return new SambaDc({ port, dir, root, realm, domain, adminPassword, child, pgid });
+  return dc;
 }
 
 /** Polls the rootDSE over LDAPS (anonymous, CA verified) until it answers; returns the forwarder's port. */
