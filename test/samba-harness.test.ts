@@ -306,8 +306,11 @@ test("without a KDS root key usable for 10 hours the DC refuses to add a gMSA, w
   }
 });
 
-test("stop() leaves no process of the DC running and removes its folder", async () => {
-  const dc = await startDc();
+test("a DC started with a chosen admin password binds with it, and stop() leaves no process or folder behind", async () => {
+  const dc = await startDc({ adminPassword: "Chosen-Admin-Pass-1" });
+  const whoami = await dc.ldap("ldapsearch", ["-b", dc.adminDn, "-s", "base", "sAMAccountName"]);
+  expect(ldifValue(whoami, "sAMAccountName")).toBe("Administrator");
+  expect(readFileSync(dc.passwordFile, "utf8")).toBe("Chosen-Admin-Pass-1");
   const sambaPid = Number(readFileSync(join(dc.dir, "ns.pid"), "utf8"));
   // Process group of a live process; undefined for exited ones. Zombies count as exited: killed
   // prefork children are orphans that init reaps in its own time.
