@@ -127,6 +127,91 @@ export const SETTINGS: readonly Setting[] = [
     type: "boolean",
     description: "take over existing unmarked objects that have a managed name",
   },
+  {
+    key: "source.url",
+    flag: "git-url",
+    env: "GMSA_GITOPS_GIT_URL",
+    type: "string",
+    description:
+      "run: Git repository to watch (https://, ssh://, git@host:path, file://); without it, run watches --repo",
+  },
+  {
+    key: "source.branch",
+    flag: "git-branch",
+    env: "GMSA_GITOPS_GIT_BRANCH",
+    type: "string",
+    description: "run: branch to follow (default main)",
+  },
+  {
+    key: "source.path",
+    flag: "git-path",
+    env: "GMSA_GITOPS_GIT_PATH",
+    type: "string",
+    description: "run: folder inside the repository holding the manifests (default: the root)",
+  },
+  {
+    key: "source.workDir",
+    flag: "work-dir",
+    env: "GMSA_GITOPS_WORK_DIR",
+    type: "string",
+    path: true,
+    description: "run: where the clone is kept (default: a folder under the system temp dir)",
+  },
+  {
+    key: "source.allowedSignersFile",
+    flag: "verify-allowed-signers",
+    env: "GMSA_GITOPS_VERIFY_ALLOWED_SIGNERS",
+    type: "string",
+    path: true,
+    description: "run: only apply commits SSH-signed by a key in this allowed-signers file",
+  },
+  {
+    key: "source.gpgHome",
+    flag: "verify-gpg-home",
+    env: "GMSA_GITOPS_VERIFY_GPG_HOME",
+    type: "string",
+    path: true,
+    description: "run: only apply commits GPG-signed by a key in this GNUPGHOME",
+  },
+  {
+    key: "interval",
+    flag: "interval",
+    env: "GMSA_GITOPS_INTERVAL",
+    type: "duration",
+    description: "run: time between reconciles, with 10% jitter (default 60s)",
+  },
+  {
+    key: "server.address",
+    flag: "listen",
+    env: "GMSA_GITOPS_LISTEN",
+    type: "string",
+    description: "run: address of /metrics, /healthz, /readyz, /api/status and /hooks/git (default 127.0.0.1:9090)",
+  },
+  {
+    key: "server.webhookSecretFile",
+    flag: "webhook-secret-file",
+    env: "GMSA_GITOPS_WEBHOOK_SECRET_FILE",
+    type: "string",
+    path: true,
+    secretFile: true,
+    description: "run: file holding the webhook secret; enables POST /hooks/git",
+  },
+  {
+    key: "log.level",
+    flag: "log-level",
+    env: "GMSA_GITOPS_LOG_LEVEL",
+    type: "enum",
+    values: ["debug", "info", "warn", "error"],
+    description: "log level (default info)",
+  },
+  {
+    key: "log.format",
+    flag: "log-format",
+    env: "GMSA_GITOPS_LOG_FORMAT",
+    type: "enum",
+    values: ["json", "pretty"],
+    description: "json lines, or pretty for a terminal (default: pretty on a terminal)",
+  },
 ];
 
 /** Settings for the LDAP connection. The password is resolved, never logged. */
@@ -141,10 +226,29 @@ export interface DirectoryConfig {
   readonly timeoutMs: number;
 }
 
+/** Where `run` reads manifests from. */
+export type SourceConfig =
+  | {
+      readonly type: "git";
+      readonly url: string;
+      readonly branch: string;
+      readonly path: string | undefined;
+      readonly workDir: string | undefined;
+      readonly verify:
+        | { readonly mode: "ssh"; readonly allowedSignersFile: string }
+        | { readonly mode: "gpg"; readonly keyringDir: string }
+        | undefined;
+    }
+  | { readonly type: "local"; readonly dir: string };
+
 /** The validated configuration. */
 export interface Config {
   readonly directory: DirectoryConfig | undefined;
   readonly repo: string | undefined;
+  readonly source: SourceConfig | undefined;
+  readonly intervalMs: number;
+  readonly server: { readonly address: string; readonly webhookSecret: string | undefined };
+  readonly log: { readonly level: "debug" | "info" | "warn" | "error"; readonly format: "json" | "pretty" | undefined };
   readonly policy: {
     readonly mode: "enforce" | "observe";
     readonly prune: boolean;
@@ -313,11 +417,52 @@ export function loadConfig(input: ConfigInput): ConfigResult {
         timeoutMs: get<number>("ldap.timeout") ?? 30_000,
       };
   }
+  let source: SourceConfig | undefined;
+  const gitUrl = get<string>("source.url");
+  const allowedSignersFile = get<string>("source.allowedSignersFile");
+  const gpgHome = get<string>("source.gpgHome");
+  if (allowedSignersFile !== undefined && gpgHome !== undefined)
+    errors.push({ source: "--verify-allowed-signers", message: "choose SSH or GPG signature verification, not both" });
+  if (gitUrl !== undefined)
+    source = {
+      type: "git",
+      url: gitUrl,
+      branch: get<string>("source.branch") ?? "main",
+      path: get<string>("source.path"),
+      workDir: get<string>("source.workDir"),
+      verify:
+        allowedSignersFile !== undefined
+          ? { mode: "ssh", allowedSignersFile }
+          : gpgHome !== undefined
+            ? { mode: "gpg", keyringDir: gpgHome }
+            : undefined,
+    };
+  else if (get<string>("repo") !== undefined) source = { type: "local", dir: get<string>("repo")! };
+  let webhookSecret: string | undefined;
+  const secretFile = get<string>("server.webhookSecretFile");
+  if (secretFile !== undefined) {
+    try {
+      webhookSecret = readFileSync(secretFile, "utf8").trim();
+      if (webhookSecret === "") errors.push({ source: "--webhook-secret-file", message: `${secretFile} is empty` });
+    } catch (error) {
+      errors.push({
+        source: "--webhook-secret-file",
+        message: `cannot read ${secretFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+      });
+    }
+  }
+  const intervalMs = get<number>("interval") ?? 60_000;
+  if (intervalMs < 1000) errors.push({ source: "--interval", message: "must be at least 1s" });
+
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
     config: {
       directory,
+      source,
+      intervalMs,
+      server: { address: get<string>("server.address") ?? "127.0.0.1:9090", webhookSecret },
+      log: { level: get<Config["log"]["level"]>("log.level") ?? "info", format: get<"json" | "pretty">("log.format") },
       repo: get<string>("repo"),
       policy: {
         mode: get<"enforce" | "observe">("policy.mode") ?? "enforce",

@@ -1,0 +1,157 @@
+/**
+ * Composition root: builds the logger, metrics, source, directory connection, controller loop
+ * and HTTP server from one validated Config, and shuts them down in order. The only module
+ * that wires concrete clients together.
+ */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import type { Logger as PinoLogger } from "pino";
+import type { Config } from "./config/index.ts";
+import { connectDirectory } from "./directory/index.ts";
+import { createMetricsRecorder } from "./metrics/index.ts";
+import type { MetricsRecorder } from "./metrics/index.ts";
+import { Controller } from "./reconcile/loop.ts";
+import type { Source } from "./reconcile/loop.ts";
+import { startServer } from "./server/index.ts";
+import { createGitSource, createLocalSource, createPoller, redact, verifyWebhook } from "./source/index.ts";
+import type { LocalWatch } from "./source/index.ts";
+
+/**
+ * Field names pino blanks wherever they appear: a second line of defence, since no code path
+ * is meant to log a secret in the first place.
+ */
+export const REDACTED_FIELDS = [
+  "password",
+  "bindPassword",
+  "secret",
+  "webhookSecret",
+  "token",
+  "*.password",
+  "*.bindPassword",
+  "*.secret",
+  "*.token",
+  'headers["x-gitlab-token"]',
+  'headers["x-hub-signature-256"]',
+];
+
+/** Builds the logger: JSON lines, or pino-pretty's output on a terminal. */
+export function createLogger(config: Config["log"], stream?: NodeJS.WritableStream): PinoLogger {
+  const pretty = config.format === "pretty" || (config.format === undefined && process.stdout.isTTY === true);
+  const options = {
+    level: config.level,
+    base: { name: "gmsa-gitops" },
+    redact: { paths: REDACTED_FIELDS, censor: "[redacted]" },
+  };
+  if (pretty && !stream)
+    return pino({
+      ...options,
+      transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss" } },
+    });
+  return stream ? pino(options, stream) : pino(options);
+}
+
+/** What `run` hands back so tests and the CLI can stop it. */
+export interface RunningController {
+  readonly url: string;
+  readonly controller: Controller;
+  readonly metrics: MetricsRecorder;
+  /** Finishes the action in flight, then stops the loop, the watcher and the server. */
+  stop(): Promise<void>;
+}
+
+function sourceFor(config: Config, onLocalChange: () => void): { source: Source; watch?: LocalWatch } {
+  const s = config.source;
+  if (!s) throw new Error("run needs --git-url URL, or --repo DIR to watch a local folder");
+  if (s.type === "local") {
+    const local = createLocalSource(s.dir);
+    return { source: { url: `file://${s.dir}`, sync: () => local.read() }, watch: local.watch(onLocalChange) };
+  }
+  const git = createGitSource({
+    url: s.url,
+    branch: s.branch,
+    ...(s.path !== undefined ? { path: s.path } : {}),
+    workDir: s.workDir ?? join(tmpdir(), "gmsa-gitops-source"),
+    ...(s.verify ? { verify: s.verify } : {}),
+  });
+  return { source: git };
+}
+
+/** Starts the controller: the loop, its triggers and the HTTP server. */
+export async function startController(config: Config, logger: PinoLogger): Promise<RunningController> {
+  const directory = config.directory;
+  if (!directory) throw new Error("run needs --ldap-url, --bind-dn and a bind password");
+  const metrics = createMetricsRecorder({ collectDefault: true });
+  let trigger = (): void => undefined;
+  const { source, watch } = sourceFor(config, () => trigger());
+  const controller = new Controller({
+    source,
+    metrics,
+    logger,
+    policy: config.policy,
+    intervalMs: config.intervalMs,
+    ...(directory.baseDn ? { baseDn: directory.baseDn } : {}),
+    openDirectory: (signal) =>
+      connectDirectory(
+        {
+          url: directory.url,
+          bindDn: directory.bindDn,
+          bindPassword: directory.bindPassword,
+          ...(directory.caFile ? { caFile: directory.caFile } : {}),
+          startTls: directory.startTls,
+          allowInsecurePlaintext: directory.insecurePlaintext,
+          timeoutMs: directory.timeoutMs,
+          onOperation: (op, seconds, ok) => metrics.ldapOperation(op, seconds, ok),
+        },
+        signal,
+      ),
+  });
+  const poller = createPoller((signal) => controller.reconcile(signal), {
+    intervalMs: config.intervalMs,
+    onError: (error) =>
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, "reconcile crashed"),
+  });
+  trigger = () => poller.trigger();
+  const webhookSecret = config.server.webhookSecret;
+  const server = await startServer({
+    address: config.server.address,
+    metrics,
+    status: { status: () => controller.status(), ready: () => controller.ready() },
+    ...(webhookSecret
+      ? {
+          webhook: {
+            secret: webhookSecret,
+            verify: verifyWebhook,
+            onTrigger: () => {
+              logger.info({}, "webhook: reconcile now");
+              poller.trigger();
+            },
+          },
+        }
+      : {}),
+    logger,
+  });
+  logger.info(
+    {
+      url: server.url,
+      source: redact(source.url),
+      mode: config.policy.mode,
+      intervalSeconds: config.intervalMs / 1000,
+    },
+    "controller started",
+  );
+  let stopped: Promise<void> | undefined;
+  return {
+    url: server.url,
+    controller,
+    metrics,
+    stop: () =>
+      (stopped ??= (async () => {
+        logger.info({}, "stopping: finishing the action in flight");
+        await watch?.close();
+        await poller.stop();
+        await server.close();
+        logger.info({}, "stopped");
+      })()),
+  };
+}
