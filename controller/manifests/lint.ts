@@ -21,10 +21,14 @@ import type {
 import { locate } from "./yaml.ts";
 import type { PathSegment, YamlDocument } from "./yaml.ts";
 
-/** A valid resource and the document it came from (for error positions). */
+/**
+ * A valid resource and the document it came from, for error positions. The document is
+ * fetched on demand (re-parsed from the file's text) so that syntax trees are not all kept in
+ * memory for the rare resource that has a cross-resource error.
+ */
 export interface Checked<R> {
   resource: R;
-  doc: YamlDocument;
+  doc: () => YamlDocument;
 }
 
 /** What lint needs: the valid resources (first of each name), and what is known about the rest. */
@@ -49,8 +53,9 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
     errors.push({ file: doc.file, line: pos.line, column: pos.column, path: p, message: `${p}: ${message}`, code });
   };
   const where = (c: Checked<unknown>, path: PathSegment[]): string => {
-    const pos = locate(c.doc, path, "value");
-    return `${c.doc.file}:${pos.line}`;
+    const doc = c.doc();
+    const pos = locate(doc, path, "value");
+    return `${doc.file}:${pos.line}`;
   };
 
   // Whether a reference to `name` of `kind` that matched no valid resource is an error.
@@ -68,7 +73,7 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
     if (first) {
       const r = first.c.resource;
       report(
-        c.doc,
+        c.doc(),
         ["spec", "accountName"],
         "duplicate-account-name",
         `${quote(c.resource.spec.accountName)} is already the accountName of ${r.kind} "${r.name}" (${where(first.c, ["spec", "accountName"])}); AD compares sAMAccountNames case-insensitively`,
@@ -87,7 +92,7 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
       const at = ["spec", "servicePrincipalNames", first.index];
       const owner = first.c === c ? "this account" : `GroupManagedServiceAccount "${first.c.resource.name}"`;
       report(
-        c.doc,
+        c.doc(),
         ["spec", "servicePrincipalNames", index],
         "duplicate-spn",
         `SPN ${quote(spn)} is already registered by ${owner} (${where(first.c, at)}); Kerberos needs each SPN on one account only (SPNs compare case-insensitively)`,
@@ -98,7 +103,7 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
       spec.kerberosEncryptionTypes.forEach((type, index) => {
         if (WEAK.has(type))
           report(
-            c.doc,
+            c.doc(),
             ["spec", "kerberosEncryptionTypes", index],
             "weak-encryption",
             `${type} is a weak encryption type; remove it, or set allowWeakEncryption: true if a legacy client needs it`,
@@ -109,7 +114,7 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
     spec.principalsAllowedToRetrieveManagedPassword.forEach((ref, index) => {
       if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
         report(
-          c.doc,
+          c.doc(),
           ["spec", "principalsAllowedToRetrieveManagedPassword", index, "group"],
           "dangling-reference",
           missing("ADGroup", ref.group, input.groups.keys(), "externalGroup"),
@@ -121,7 +126,7 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
     c.resource.spec.members.forEach((ref, index) => {
       if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
         report(
-          c.doc,
+          c.doc(),
           ["spec", "members", index, "group"],
           "dangling-reference",
           missing("ADGroup", ref.group, input.groups.keys(), undefined),
@@ -130,7 +135,7 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
   }
   for (const cycle of groupCycles(input.groups)) {
     report(
-      cycle.from.doc,
+      cycle.from.doc(),
       ["spec", "members", cycle.index, "group"],
       "group-cycle",
       `group nesting cycle ${cycle.names.join(" → ")}; a group cannot contain itself`,
@@ -144,7 +149,7 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
     if (!account) {
       if (dangling("GroupManagedServiceAccount", spec.account))
         report(
-          c.doc,
+          c.doc(),
           ["spec", "account"],
           "dangling-reference",
           missing("GroupManagedServiceAccount", spec.account, input.gmsas.keys(), undefined),
@@ -163,7 +168,7 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
         ? `add { computer: ${spec.host} } to the members of ${listOr(groups.map((g) => `ADGroup "${g}"`))}, or to its principalsAllowedToRetrieveManagedPassword`
         : `add { computer: ${spec.host} } to its principalsAllowedToRetrieveManagedPassword`;
     report(
-      c.doc,
+      c.doc(),
       ["spec", "host"],
       "host-cannot-retrieve",
       `${spec.host} is not allowed to retrieve the password of GroupManagedServiceAccount "${spec.account}" (${where(account, ["metadata", "name"])}); ${fix}`,

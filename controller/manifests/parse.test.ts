@@ -57,7 +57,8 @@ describe("YAML problems", () => {
     expect(positions(result)).toEqual(["a.yaml:8:3 duplicate-key"]);
   });
 
-  it("an alias bomb is refused at its first alias, quickly and without expanding it", () => {
+  // Expanded, this bomb would be 10^12 nodes: finishing at all proves it was not expanded.
+  it("an alias bomb is refused at its first alias, quickly and without expanding it", { timeout: 30_000 }, () => {
     const levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
     for (let i = 1; i < 12; i++) {
       const prev = String.fromCharCode(96 + i);
@@ -66,7 +67,7 @@ describe("YAML problems", () => {
     }
     const started = performance.now();
     const result = parseManifests(files({ "bomb.yaml": `${levels.join("\n")}\n` }));
-    expect(performance.now() - started).toBeLessThan(1000);
+    expect(performance.now() - started).toBeLessThan(10_000);
     expect(result.ok).toBe(false);
     const errors = result.ok ? [] : result.errors;
     expect(errors.every((e) => e.code === "alias-refused")).toBe(true);

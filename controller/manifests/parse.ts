@@ -87,6 +87,7 @@ export function parseWith(
       state.unreadable();
       continue;
     }
+    state.texts.set(file.path, decoded.text);
     for (const doc of parseYaml(file.path, decoded.text, state.errors)) state.document(doc);
   }
   return state.finish(count);
@@ -114,10 +115,26 @@ class Collector {
   readonly bindings = new Map<string, Checked<BindingResource>>();
   kds: Checked<KdsRootKeyResource> | undefined;
   /** Every named document per kind, valid or not: for duplicate names. */
-  readonly seen = new Map<Kind, Map<string, { doc: YamlDocument }>>(KINDS.map((k) => [k, new Map()]));
+  readonly seen = new Map<Kind, Map<string, { doc: () => YamlDocument }>>(KINDS.map((k) => [k, new Map()]));
   readonly invalidNames = new Map<Kind, Set<string>>(KINDS.map((k) => [k, new Set()]));
   readonly incomplete = new Set<Kind>();
-  firstKds: YamlDocument | undefined;
+  firstKds: (() => YamlDocument) | undefined;
+  /** Each file's text, to re-parse a document when a later check needs its positions. */
+  readonly texts = new Map<string, string>();
+  readonly reparsed = new Map<string, YamlDocument[]>();
+
+  /** A thunk that gives `doc` back later without keeping its syntax tree alive meanwhile. */
+  lazy(doc: YamlDocument): () => YamlDocument {
+    const { file, index } = doc;
+    return () => {
+      let docs = this.reparsed.get(file);
+      if (!docs) {
+        docs = parseYaml(file, this.texts.get(file) ?? "", []);
+        this.reparsed.set(file, docs);
+      }
+      return docs[index] as YamlDocument;
+    };
+  }
 
   /** A file-level error at line 1; the file's resources are unknown, so references are not judged. */
   fileError(file: string, code: ErrorCode, message: string): void {
@@ -228,32 +245,34 @@ class Collector {
   unique(doc: YamlDocument, kind: Kind, name: string): boolean {
     if (kind === "KdsRootKey") {
       if (this.firstKds) {
-        const pos = locate(this.firstKds, ["metadata", "name"], "value");
+        const first = this.firstKds();
+        const pos = locate(first, ["metadata", "name"], "value");
         this.error(
           doc,
           ["kind"],
           "value",
           "duplicate-kds-root-key",
-          `a repository holds at most one KdsRootKey; the first is at ${this.firstKds.file}:${pos.line}`,
+          `a repository holds at most one KdsRootKey; the first is at ${first.file}:${pos.line}`,
         );
         return false;
       }
-      this.firstKds = doc;
+      this.firstKds = this.lazy(doc);
     }
-    const names = this.seen.get(kind) as Map<string, { doc: YamlDocument }>;
-    const first = names.get(name);
-    if (first) {
-      const pos = locate(first.doc, ["metadata", "name"], "value");
+    const names = this.seen.get(kind) as Map<string, { doc: () => YamlDocument }>;
+    const seen = names.get(name);
+    if (seen) {
+      const first = seen.doc();
+      const pos = locate(first, ["metadata", "name"], "value");
       this.error(
         doc,
         ["metadata", "name"],
         "value",
         "duplicate-name",
-        `another ${kind} is already named ${quote(name)} (${first.doc.file}:${pos.line})`,
+        `another ${kind} is already named ${quote(name)} (${first.file}:${pos.line})`,
       );
       return false;
     }
-    names.set(name, { doc });
+    names.set(name, { doc: this.lazy(doc) });
     return true;
   }
 
@@ -271,7 +290,8 @@ class Collector {
       );
   }
 
-  add(doc: YamlDocument, resource: Resource<Kind, unknown>): void {
+  add(parsed: YamlDocument, resource: Resource<Kind, unknown>): void {
+    const doc = this.lazy(parsed);
     switch (resource.kind) {
       case "GroupManagedServiceAccount":
         this.gmsas.set(resource.name, { doc, resource: resource as GmsaResource });

@@ -237,6 +237,7 @@ function patternMessage(pattern: string, data: unknown): string {
 /**
  * Kubernetes list types: a `set` holds no value twice; a `map` holds no two entries with the
  * same values of its key fields (after defaults, so two tasks that omit `path` collide).
+ * `path` is a stack pushed and popped on the way down; copied only when reporting.
  */
 function checkLists(
   doc: YamlDocument,
@@ -250,7 +251,11 @@ function checkLists(
     const keys = schema["x-kubernetes-list-map-keys"] ?? [];
     const seen = new Map<string, number>();
     data.forEach((item: unknown, i) => {
-      if (schema.items) checkLists(doc, schema.items, item, [...path, i], errors);
+      if (schema.items) {
+        path.push(i);
+        checkLists(doc, schema.items, item, path, errors);
+        path.pop();
+      }
       if (listType !== "set" && listType !== "map") return;
       const id =
         listType === "set"
@@ -286,7 +291,10 @@ function checkLists(
   if (data !== null && typeof data === "object" && schema.properties) {
     for (const [key, sub] of Object.entries(schema.properties)) {
       const value = (data as Record<string, unknown>)[key];
-      if (value !== undefined && Object.hasOwn(data, key)) checkLists(doc, sub, value, [...path, key], errors);
+      if (value === undefined || !Object.hasOwn(data, key)) continue;
+      path.push(key);
+      checkLists(doc, sub, value, path, errors);
+      path.pop();
     }
   }
 }

@@ -26,6 +26,8 @@ export interface YamlDocument {
   start: number;
   value: unknown;
   broken: boolean;
+  /** Position among the file's non-empty documents; parsing the same text again gives the same index. */
+  index: number;
 }
 
 /** A 1-based line and column. */
@@ -97,7 +99,7 @@ export function parseYaml(file: string, text: string, errors: ManifestError[]): 
     }
     let value: unknown;
     if (doc.errors.length === 0) value = toPlain({ file, lines, errors }, root, [], 0);
-    out.push({ file, lines, root, start, value, broken: errors.length > before });
+    out.push({ file, lines, root, start, value, broken: errors.length > before, index: out.length });
   }
   return out;
 }
@@ -134,7 +136,15 @@ function toPlain(ctx: Ctx, node: Node | null, path: PathSegment[], depth: number
     return fail("alias-refused", `YAML aliases (*${node.source}) are not allowed; write the value out`);
   }
   if (isScalar(node)) return node.value;
-  if (isSeq(node)) return node.items.map((item, i) => toPlain(ctx, item as Node | null, [...path, i], depth + 1));
+  // `path` is one stack pushed and popped on the way down, not copied per node: it is only
+  // read when an error is reported.
+  if (isSeq(node))
+    return node.items.map((item, i) => {
+      path.push(i);
+      const value = toPlain(ctx, item as Node | null, path, depth + 1);
+      path.pop();
+      return value;
+    });
   if (isMap(node)) {
     const out: Record<string, unknown> = {};
     for (const pair of node.items) {
@@ -145,7 +155,9 @@ function toPlain(ctx: Ctx, node: Node | null, path: PathSegment[], depth: number
         continue;
       }
       const name = String(key.value);
-      const value = toPlain(ctx, pair.value as Node | null, [...path, name], depth + 1);
+      path.push(name);
+      const value = toPlain(ctx, pair.value as Node | null, path, depth + 1);
+      path.pop();
       // Define rather than assign, so a key named __proto__ stays data.
       Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
     }
