@@ -188,8 +188,16 @@ const DC_SCRIPT = String.raw`#!/bin/bash
 set -euo pipefail
 phase=$1 mode=$2 root=$3 dc=$4 node=$5 forward=$6 watch_pid=$7 keep_kds=$8 realm=$9 domain=${"${10}"}
 if [[ $phase == host ]]; then
-  # Whatever kills the test process (even SIGKILL), the DC dies with it: kill our process group.
-  ( while kill -0 "$watch_pid" 2>/dev/null; do sleep 1; done; kill -KILL 0 ) &
+  # Whatever kills the test process (even SIGKILL), the DC dies with it: a watchdog in its own
+  # session (so killing our group spares it) kills our group and removes the folder. It exits
+  # quietly once our group is gone, which is what stop() does.
+  setsid bash -c 'watch=$1 group=$2 dir=$3
+    while kill -0 "$watch" && kill -0 -- "-$group"; do sleep 0.5; done 2>/dev/null
+    kill -0 "$watch" 2>/dev/null && exit 0
+    kill -KILL -- "-$group" 2>/dev/null
+    sleep 1
+    rm -rf --one-file-system "$dir"' watchdog "$watch_pid" "$$" "$dc" </dev/null >/dev/null 2>&1 &
+  echo "$!" >"$dc/watchdog.pid"
   if [[ $mode == run ]]; then
     "$node" "$forward" tcp-to-unix "$dc/ldaps.sock" "$dc/ldaps.port" &
   fi
@@ -289,28 +297,48 @@ function dnFromRealm(realm: string): string {
     .join(",");
 }
 
-/** Kills a DC's process group (TERM, then KILL after a grace period), waits until none of it runs, removes its folder if given. */
-async function killDc(pgid: number, child: ChildProcess, dir: string | undefined): Promise<void> {
-  const signal = (sig: NodeJS.Signals): void => {
+/** True while pid runs (zombies count as gone). */
+function processAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills a DC's process group (TERM, then KILL after a grace period) and its watchdog, waits
+ * until none of them runs, then removes its folder unless `keep` (a template just built).
+ */
+async function killDc(pgid: number, child: ChildProcess, dir: string, keep = false): Promise<void> {
+  const watchdogFile = join(dir, "watchdog.pid");
+  const watchdog = existsSync(watchdogFile) ? Number(readFileSync(watchdogFile, "utf8")) : undefined;
+  const signal = (target: number, sig: NodeJS.Signals): void => {
     try {
-      process.kill(-pgid, sig);
+      process.kill(target, sig);
     } catch {
-      // the group is already gone
+      // already gone
     }
   };
-  signal("SIGTERM");
+  signal(-pgid, "SIGTERM");
   const deadline = Date.now() + STOP_GRACE_MS;
   while (groupAlive(pgid) && Date.now() < deadline) await sleep(100);
   if (groupAlive(pgid)) {
-    signal("SIGKILL");
+    signal(-pgid, "SIGKILL");
     while (groupAlive(pgid)) await sleep(100);
   }
   if (child.exitCode === null && child.signalCode === null) {
     await new Promise((resolve) => child.once("exit", resolve));
   }
+  // The watchdog would exit by itself within half a second of the group; don't wait for that.
+  if (watchdog !== undefined) {
+    signal(watchdog, "SIGKILL");
+    while (processAlive(watchdog)) await sleep(50);
+  }
   live.delete(pgid);
   // Safe: the bind mount of dir into the root exists only in the DC's mount namespace, gone now.
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  if (!keep) rmSync(dir, { recursive: true, force: true });
 }
 
 class SambaDc implements Dc {
@@ -513,7 +541,7 @@ async function domainTemplate(
     await killDc(pgid, child, dir);
     throw error;
   }
-  await killDc(pgid, child, undefined);
+  await killDc(pgid, child, dir, true);
   writeFileSync(join(dir, "complete"), "");
   try {
     renameSync(dir, final);
