@@ -6,6 +6,7 @@
  * repository is ever written to disk as a file: a symlink is only a tree entry of mode 120000,
  * which is skipped, so a link to /etc/passwd can never be followed. See docs/decisions/source.md.
  */
+import { spawn } from "node:child_process";
 import { access, mkdir, readdir } from "node:fs/promises";
 import { constants as fsConstants } from "node:fs";
 import { resolve } from "node:path";
@@ -213,7 +214,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 
     if (options.verify) await verifyCommit(git, head, options.verify, run, fail);
 
-    const files = await readManifests(git, head, subPath, run, fail);
+    const files = await readManifests(workDir, git, head, subPath, run, fail);
     const meta = await run(
       () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
       (e) =>
@@ -403,7 +404,43 @@ async function verifyCommit(git: SimpleGit, revision: string, verify: VerifyOpti
   );
 }
 
+/**
+ * Reads blobs by object id with one `git cat-file --batch` process. Output per object is
+ * "<oid> <type> <size>\n<content>\n"; a missing object is "<oid> missing\n", an error here.
+ */
+function catFileBatch(gitDir: string, oids: readonly string[]): Promise<Buffer[]> {
+  if (oids.length === 0) return Promise.resolve([]);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn("git", ["--git-dir", gitDir, "cat-file", "--batch"], {
+      env: inheritedEnvironment(),
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    const chunks: Buffer[] = [];
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => chunks.push(c));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString("utf8")));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) return reject(new Error(`git cat-file exited ${code}: ${stderr}`));
+      const out = Buffer.concat(chunks);
+      const blobs: Buffer[] = [];
+      let at = 0;
+      for (const oid of oids) {
+        const eol = out.indexOf(0x0a, at);
+        const header = out.subarray(at, eol).toString("utf8").split(" ");
+        if (eol < 0 || header[0] !== oid || header[1] !== "blob") return reject(new Error(`object ${oid} missing`));
+        const size = Number(header[2]);
+        blobs.push(out.subarray(eol + 1, eol + 1 + size));
+        at = eol + 1 + size + 1;
+      }
+      resolvePromise(blobs);
+    });
+    child.stdin.end(`${oids.join("\n")}\n`);
+  });
+}
+
 async function readManifests(
+  gitDir: string,
   git: SimpleGit,
   revision: string,
   subPath: string,
@@ -446,21 +483,27 @@ async function readManifests(
     }
   }
 
-  const files: SnapshotFile[] = [];
-  for (const blob of blobs) {
-    const content = await run(
-      () => git.binaryCatFile(["blob", blob.oid]) as Promise<Buffer>,
-      (e) =>
-        fail({
-          outcome: "transient",
-          kind: "checkout",
-          reason: "ReadFailed",
-          message: `cannot read ${blob.path}: ${lastLines(e.message)}`,
-          revision,
-        }),
+  // One `git cat-file --batch` for every blob: a process per file made a 5,000-file revision
+  // take seconds to read.
+  let contents: Buffer[];
+  try {
+    contents = await catFileBatch(
+      gitDir,
+      blobs.map((b) => b.oid),
     );
-    files.push({ path: blob.path, content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength) });
+  } catch (error) {
+    throw fail({
+      outcome: "transient",
+      kind: "checkout",
+      reason: "ReadFailed",
+      message: `cannot read the manifests of ${revision}: ${lastLines(error instanceof Error ? error.message : String(error))}`,
+      revision,
+    });
   }
+  const files: SnapshotFile[] = blobs.map((blob, i) => {
+    const content = contents[i]!;
+    return { path: blob.path, content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength) };
+  });
   return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
