@@ -24,4 +24,9 @@ export const COMMANDS: readonly LazyCommand[] = [
     summary: "make Active Directory match the manifests (--dry-run prints the plan only)",
     load: async () => (await import("./reconcile-commands.ts")).applyCommand,
   },
+  {
+    name: "run",
+    summary: "run the controller: watch Git, reconcile continuously, serve metrics and status",
+    load: async () => (await import("./run.ts")).runCommand,
+  },
 ];
