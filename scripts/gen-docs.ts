@@ -6,6 +6,7 @@
 import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { SETTINGS } from "../controller/config/index.ts";
 
 interface Schema {
   type?: string;
@@ -97,16 +98,45 @@ export function renderCrdPage(crdText: string): { kind: string; markdown: string
   return { kind, markdown: lines.join("\n") };
 }
 
+/** Renders the controller's settings (flags, environment variables, config-file keys) as a page. */
+export function renderSettingsPage(): string {
+  const cell = (t: string): string => t.replace(/\|/g, "\\|");
+  const rows = SETTINGS.map(
+    (s) =>
+      `| ${s.flag ? `\`--${s.flag}\`` : ""} | \`${s.env}\` | \`${s.key}\` | ${cell(s.type === "enum" ? (s.values ?? []).join(" | ") : s.type)} | ${cell(s.description)} |`,
+  );
+  return [
+    "# Configuration",
+    "",
+    "<!-- Generated from controller/config by scripts/gen-docs.ts; do not edit. -->",
+    "",
+    "Every setting can be given as a flag, an environment variable, or a key in a YAML config file",
+    "(`--config FILE` or `GMSA_GITOPS_CONFIG`; nested keys, e.g. `ldap: { url: ..., caFile: ... }`).",
+    "Flags win over the environment, which wins over the file. Relative paths in the file are",
+    "relative to the file. The bind password comes from `--bind-password-file` or",
+    "`GMSA_GITOPS_BIND_PASSWORD`, never from a flag, and is never logged.",
+    "",
+    "| Flag | Environment | Config key | Type | Description |",
+    "|---|---|---|---|---|",
+    ...rows,
+    "",
+  ].join("\n");
+}
+
 function main(): number {
   const check = process.argv.includes("--check");
   const outDir = join(root, "docs", "reference");
   if (!existsSync(outDir)) mkdirSync(outDir, { recursive: true });
-  let stale = 0;
-  for (const file of readdirSync(join(root, "crds"))
+  const pages = readdirSync(join(root, "crds"))
     .filter((f) => f.endsWith(".yaml"))
-    .sort()) {
-    const { kind, markdown } = renderCrdPage(readFileSync(join(root, "crds", file), "utf8"));
-    const target = join(outDir, `${kind.toLowerCase()}.md`);
+    .sort()
+    .map((file) => {
+      const { kind, markdown } = renderCrdPage(readFileSync(join(root, "crds", file), "utf8"));
+      return { target: join(outDir, `${kind.toLowerCase()}.md`), markdown };
+    });
+  pages.push({ target: join(outDir, "configuration.md"), markdown: renderSettingsPage() });
+  let stale = 0;
+  for (const { target, markdown } of pages) {
     const current = existsSync(target) ? readFileSync(target, "utf8") : "";
     if (current === markdown) continue;
     if (check) {
