@@ -3,7 +3,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/**", "bin/**", "scripts/**", "eslint.config.js", ".work/**"] },
+  { ignores: ["node_modules/**", "bin/**", "scripts/**/*.mjs", "eslint.config.js", ".work/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
