@@ -28,6 +28,7 @@ import {
   KDS_ROOT_KEY_ATTRIBUTES,
   kdsRootKeyFromEntry,
   MANAGED_MARKER,
+  MEMBER_RANGE_SIZE,
   memberRange,
   MissingAttributeError,
   PRINCIPAL_ATTRIBUTES,
@@ -284,16 +285,21 @@ export class LdapDirectory {
     return [...byDn.values()];
   }
 
-  /** Reads "member;range=<from>-*" until the server says the range ends with "*". */
+  /** Reads "member;range=<from>-<from+1499>" until the server says the range ends with "*". */
   async #restOfMembers(dn: string, from: number): Promise<string[]> {
     const out: string[] = [];
     let next: number | undefined = from;
     while (next !== undefined) {
-      const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: [`member;range=${next}-*`] });
+      const [entry] = await this.#search(dn, {
+        scope: "base",
+        paged: false,
+        attributes: [`member;range=${next}-${next + MEMBER_RANGE_SIZE - 1}`],
+      });
       const range = entry ? memberRange(entry) : undefined;
       if (!range) break;
       out.push(...range.values);
-      if (range.next !== undefined && range.next <= next) break; // a server that does not advance
+      // Stop on a server that does not advance, rather than loop.
+      if (range.next !== undefined && range.next <= next) break;
       next = range.next;
     }
     return out;

@@ -104,6 +104,10 @@ describe("groupFromEntry and memberRange", () => {
     expect(groupFromEntry(entry).members).toEqual(["CN=A,DC=x"]);
   });
 
+  it("an empty range ends the reading, as Samba answers one for a group without members", () => {
+    expect(memberRange({ dn: "x", "member;range=0-1499": [] })).toEqual({ values: [] });
+  });
+
   it("the last ranged page has no continuation", () => {
     expect(memberRange({ dn: "x", "member;range=1500-*": ["CN=B,DC=x"] })).toEqual({ values: ["CN=B,DC=x"] });
   });

@@ -99,13 +99,20 @@ export const GMSA_ATTRIBUTES = [
   "whenChanged",
 ];
 
-/** Attributes read for groups ("member" may come back ranged). */
+/** Values per ranged read of "member": AD's default MaxValRange. */
+export const MEMBER_RANGE_SIZE = 1500;
+
+/**
+ * Attributes read for groups. "member" is asked for as an explicit first range: Windows ranges
+ * large attributes by itself, but Samba (4.22) returns every value of a plain "member" request
+ * and ranges only when asked, so asking explicitly gives one code path on both.
+ */
 export const GROUP_ATTRIBUTES = [
   "sAMAccountName",
   "objectSid",
   "groupType",
   "description",
-  "member",
+  `member;range=0-${MEMBER_RANGE_SIZE - 1}`,
   "adminDescription",
 ];
 
@@ -280,13 +287,15 @@ export function kdsRootKeyFromEntry(entry: Entry): ObservedKdsRootKey {
  * The ranged "member" attribute of an entry, if the server sent one: AD returns
  * "member;range=0-1499" when a group has more values than MaxValRange (1500), and
  * "member;range=1500-*" on the last page. `next` is where to continue, absent on the last page.
+ * An empty range is the last page too: Samba 4.22 answers "member;range=0-1499" with no values
+ * for a group without members, and would keep doing so for every later range.
  */
 export function memberRange(entry: Entry): { values: string[]; next?: number } | undefined {
   for (const key of Object.keys(entry)) {
     const m = /^member;range=(\d+)-(\d+|\*)$/i.exec(key);
     if (!m) continue;
     const vals = texts(entry, key);
-    if (m[2] === "*") return { values: vals };
+    if (m[2] === "*" || vals.length === 0) return { values: vals };
     return { values: vals, next: Number(m[2]) + 1 };
   }
   return undefined;
