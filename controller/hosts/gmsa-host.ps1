@@ -291,16 +291,21 @@ function Invoke-LocalGroup([string]$Group, $Identity, $B, $Ctx, $Items) {
 # ---------------------------------------------------------------------------------------------
 
 function New-WorkDir {
-  $dir = Join-Path ([System.IO.Path]::GetTempPath()) ('gmsa-host-' + [guid]::NewGuid().ToString('N'))
-  $null = New-Item -ItemType Directory -Path $dir
+  # .NET calls rather than New-Item/Remove-Item: the same on both PowerShells, and cheaper to start.
+  $dir = [System.IO.Path]::Combine([System.IO.Path]::GetTempPath(), 'gmsa-host-' + [guid]::NewGuid().ToString('N'))
+  $null = [System.IO.Directory]::CreateDirectory($dir)
   return $dir
+}
+
+function Remove-WorkDir([string]$Dir) {
+  try { [System.IO.Directory]::Delete($Dir, $true) } catch { $null = $_ }
 }
 
 # Returns a hashtable: right name -> List[string] of entries ('*S-1-5-...' or 'DOMAIN\name').
 function Get-UserRights {
   $dir = New-WorkDir
   try {
-    $cfg = Join-Path $dir 'rights.inf'
+    $cfg = [System.IO.Path]::Combine($dir, 'rights.inf')
     $null = secedit /export /cfg $cfg /areas USER_RIGHTS /quiet
     if ($LASTEXITCODE -ne 0) { throw "secedit /export failed with exit code $LASTEXITCODE" }
     $rights = @{}
@@ -317,21 +322,21 @@ function Get-UserRights {
     }
     return $rights
   }
-  finally { Remove-Item -LiteralPath $dir -Recurse -Force -ErrorAction SilentlyContinue }
+  finally { Remove-WorkDir $dir }
 }
 
 # Sets one right to exactly $Entries (secedit replaces a listed right's holders).
 function Set-UserRight([string]$Right, $Entries) {
   $dir = New-WorkDir
   try {
-    $cfg = Join-Path $dir 'rights.inf'
-    $db = Join-Path $dir 'rights.sdb'
+    $cfg = [System.IO.Path]::Combine($dir, 'rights.inf')
+    $db = [System.IO.Path]::Combine($dir, 'rights.sdb')
     $text = "[Unicode]`r`nUnicode=yes`r`n[Version]`r`nsignature=`"`$CHICAGO`$`"`r`nRevision=1`r`n[Privilege Rights]`r`n$Right = $($Entries -join ',')`r`n"
     [System.IO.File]::WriteAllText($cfg, $text, [System.Text.Encoding]::Unicode)
     $null = secedit /configure /db $db /cfg $cfg /areas USER_RIGHTS /quiet
     if ($LASTEXITCODE -ne 0) { throw "secedit /configure failed with exit code $LASTEXITCODE" }
   }
-  finally { Remove-Item -LiteralPath $dir -Recurse -Force -ErrorAction SilentlyContinue }
+  finally { Remove-WorkDir $dir }
 }
 
 function Resolve-AccountSid([string]$Identity) {
@@ -405,7 +410,7 @@ function Get-ServiceList($Ctx) {
 function Invoke-Service($S, $Identity, $B, $Ctx, $Items) {
   $name = $S.Name
   try {
-    $found = @((Get-ServiceList $Ctx) | Where-Object { $_.Name -eq $name })
+    $found = @(foreach ($x in (Get-ServiceList $Ctx)) { if ($x.Name -eq $name) { $x } })
     if ($found.Count -eq 0) {
       $Items.Add((New-ResultItem -Item 'service' -Name $name -Observed $null -Desired $Identity -Action 'failed' -Reason 'NotFound' -ErrorText "no service named '$name' on this host"))
       return
@@ -466,7 +471,7 @@ function Invoke-ScheduledTask($T, $Identity, $B, $Ctx, $Items) {
   $label = "$($T.Path)$($T.Name)"
   $desired = Format-TaskPrincipal $Identity 'Password' $T.RunLevel
   try {
-    $found = @((Get-TaskList $Ctx) | Where-Object { $_.TaskName -eq $T.Name -and $_.TaskPath -eq $T.Path })
+    $found = @(foreach ($x in (Get-TaskList $Ctx)) { if ($x.TaskName -eq $T.Name -and $x.TaskPath -eq $T.Path) { $x } })
     if ($found.Count -eq 0) {
       $Items.Add((New-ResultItem -Item 'scheduledTask' -Name $label -Observed $null -Desired $desired -Action 'failed' -Reason 'NotFound' -ErrorText "no scheduled task '$($T.Name)' in folder '$($T.Path)'"))
       return

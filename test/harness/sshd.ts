@@ -20,6 +20,8 @@ const exec = promisify(execFile);
 export interface Sshd {
   readonly address: "127.0.0.1";
   readonly port: number;
+  /** The sshd listener's pid (its cutime/cstime in /proc add up the CPU of every finished session). */
+  readonly pid: number;
   /** The user the client logs in as. */
   readonly username: string;
   /** The client's private key (ed25519, no passphrase), listed in the server's authorized_keys. */
@@ -117,10 +119,13 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
       await new Promise((r) => setTimeout(r, 50));
     }
     const proc = child;
+    const pid = proc.pid;
+    if (pid === undefined) throw new Error("sshd has no pid");
     let stopped = false;
     return {
       address: "127.0.0.1",
       port,
+      pid,
       username,
       clientKeyPath,
       knownHostsPath,
