@@ -28,8 +28,8 @@ import type {
   ManifestFile,
   Resource,
 } from "./types.ts";
-import { decodeUtf8, locate, parseYaml, peekScalar } from "./yaml.ts";
-import type { PathSegment, YamlDocument } from "./yaml.ts";
+import { decodeUtf8, locate, parseFile, peekScalar } from "./yaml.ts";
+import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
 /**
  * Whether a path names a manifest: `.yaml` or `.yml` (any case), and no part of the path
@@ -87,8 +87,7 @@ export function parseWith(
       state.unreadable();
       continue;
     }
-    state.texts.set(file.path, decoded.text);
-    for (const doc of parseYaml(file.path, decoded.text, state.errors)) state.document(doc);
+    for (const doc of parseFile(file.path, decoded.text, state.errors)) state.document(doc);
   }
   return state.finish(count);
 }
@@ -119,23 +118,6 @@ class Collector {
   readonly invalidNames = new Map<Kind, Set<string>>(KINDS.map((k) => [k, new Set()]));
   readonly incomplete = new Set<Kind>();
   firstKds: (() => YamlDocument) | undefined;
-  /** Each file's text, to re-parse a document when a later check needs its positions. */
-  readonly texts = new Map<string, string>();
-  readonly reparsed = new Map<string, YamlDocument[]>();
-
-  /** A thunk that gives `doc` back later without keeping its syntax tree alive meanwhile. */
-  lazy(doc: YamlDocument): () => YamlDocument {
-    const { file, index } = doc;
-    return () => {
-      let docs = this.reparsed.get(file);
-      if (!docs) {
-        docs = parseYaml(file, this.texts.get(file) ?? "", []);
-        this.reparsed.set(file, docs);
-      }
-      return docs[index] as YamlDocument;
-    };
-  }
-
   /** A file-level error at line 1; the file's resources are unknown, so references are not judged. */
   fileError(file: string, code: ErrorCode, message: string): void {
     this.errors.push({ file, line: 1, column: 1, path: "", message, code });
@@ -146,8 +128,8 @@ class Collector {
     for (const k of KINDS) this.incomplete.add(k);
   }
 
-  error(doc: YamlDocument, path: PathSegment[], at: "key" | "value", code: ErrorCode, message: string): void {
-    const pos = locate(doc, path, at);
+  error(doc: ParsedDocument, path: PathSegment[], at: "key" | "value", code: ErrorCode, message: string): void {
+    const pos = locate(doc.tree(), path, at);
     const p = formatPath(path);
     this.errors.push({
       file: doc.file,
@@ -159,11 +141,12 @@ class Collector {
     });
   }
 
-  document(doc: YamlDocument): void {
+  document(doc: ParsedDocument): void {
     if (doc.broken) {
       // Salvage kind and name from the partial tree so references to it do not cascade.
-      const kind = peekScalar(doc, ["kind"]);
-      const name = peekScalar(doc, ["metadata", "name"]);
+      const tree = doc.tree();
+      const kind = peekScalar(tree, ["kind"]);
+      const name = peekScalar(tree, ["metadata", "name"]);
       if (typeof kind === "string" && KIND_SET.has(kind) && typeof name === "string")
         this.invalidNames.get(kind as Kind)?.add(name);
       else if (typeof kind === "string" && KIND_SET.has(kind)) this.incomplete.add(kind as Kind);
@@ -205,7 +188,7 @@ class Collector {
   }
 
   /** apiVersion and kind, checked before the schema (which depends on the kind). */
-  kindOf(doc: YamlDocument, fields: Record<string, unknown>): Kind | undefined {
+  kindOf(doc: ParsedDocument, fields: Record<string, unknown>): Kind | undefined {
     const kind = fields["kind"];
     const apiVersion = fields["apiVersion"];
     const known = typeof kind === "string" && KIND_SET.has(kind) ? (kind as Kind) : undefined;
@@ -242,7 +225,7 @@ class Collector {
   }
 
   /** Names are unique per kind; there is at most one KdsRootKey whatever its name. */
-  unique(doc: YamlDocument, kind: Kind, name: string): boolean {
+  unique(doc: ParsedDocument, kind: Kind, name: string): boolean {
     if (kind === "KdsRootKey") {
       if (this.firstKds) {
         const first = this.firstKds();
@@ -256,7 +239,7 @@ class Collector {
         );
         return false;
       }
-      this.firstKds = this.lazy(doc);
+      this.firstKds = doc.tree;
     }
     const names = this.seen.get(kind) as Map<string, { doc: () => YamlDocument }>;
     const seen = names.get(name);
@@ -272,12 +255,12 @@ class Collector {
       );
       return false;
     }
-    names.set(name, { doc: this.lazy(doc) });
+    names.set(name, { doc: doc.tree });
     return true;
   }
 
   /** What the schema cannot say: AD refuses sAMAccountNames made only of digits. */
-  nameRules(doc: YamlDocument, resource: Resource<Kind, unknown>): void {
+  nameRules(doc: ParsedDocument, resource: Resource<Kind, unknown>): void {
     if (resource.kind !== "GroupManagedServiceAccount" && resource.kind !== "ADGroup") return;
     const accountName = (resource.spec as { accountName: string }).accountName;
     if (/^[0-9]+$/.test(accountName))
@@ -290,8 +273,8 @@ class Collector {
       );
   }
 
-  add(parsed: YamlDocument, resource: Resource<Kind, unknown>): void {
-    const doc = this.lazy(parsed);
+  add(parsed: ParsedDocument, resource: Resource<Kind, unknown>): void {
+    const doc = parsed.tree;
     switch (resource.kind) {
       case "GroupManagedServiceAccount":
         this.gmsas.set(resource.name, { doc, resource: resource as GmsaResource });
@@ -339,18 +322,17 @@ function describe(value: unknown): string {
 }
 
 /** Builds the typed resource from a schema-valid, defaulted document. */
-function toResource(doc: YamlDocument, kind: Kind, fields: Record<string, unknown>): Resource<Kind, unknown> {
+function toResource(doc: ParsedDocument, kind: Kind, fields: Record<string, unknown>): Resource<Kind, unknown> {
   const metadata = fields["metadata"] as {
     name: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
   };
-  const pos = doc.lines.linePos(doc.start);
   return {
     kind,
     name: metadata.name,
     spec: fields["spec"],
-    source: { file: doc.file, line: pos.line, column: pos.col },
+    source: { file: doc.file, line: doc.start.line, column: doc.start.column },
     labels: metadata.labels ?? {},
     annotations: metadata.annotations ?? {},
   };

@@ -10,7 +10,7 @@ import { SCHEMAS } from "./schemas.generated.ts";
 import { describeType, formatPath, listOr, quote, suggest } from "./text.ts";
 import type { Kind, ManifestError, ErrorCode } from "./types.ts";
 import { locate } from "./yaml.ts";
-import type { PathSegment, YamlDocument } from "./yaml.ts";
+import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
 /** The parts of a schema these checks read. */
 interface Schema {
@@ -47,7 +47,7 @@ function validators(): Map<Kind, ValidateFunction> {
  * Validates `value` (a whole document) as `kind`, filling in defaults. Appends errors and
  * returns whether there were none. `value` must be the document's plain value.
  */
-export function validateSchema(doc: YamlDocument, kind: Kind, value: object, errors: ManifestError[]): boolean {
+export function validateSchema(doc: ParsedDocument, kind: Kind, value: object, errors: ManifestError[]): boolean {
   const validate = validators().get(kind);
   if (!validate) throw new Error(`no schema for ${kind}`);
   const before = errors.length;
@@ -56,13 +56,15 @@ export function validateSchema(doc: YamlDocument, kind: Kind, value: object, err
     // A misspelt required field shows up twice: as unknown ("dnsHostname") and as missing
     // ("dnsHostName"). Report it once, as the typo with its suggestion.
     const suggested = new Set<string>();
-    const mapped = raw.map((e) => toManifestError(doc, kind, value, e, suggested));
+    const tree = doc.tree(); // errors need positions: worth a re-parse
+    const mapped = raw.map((e) => toManifestError(tree, kind, value, e, suggested));
     for (const m of mapped) {
       if (m.code === "missing-field" && suggested.has(m.path)) continue;
       errors.push(m);
     }
   }
-  checkLists(doc, SCHEMAS[kind], value, [], errors);
+  const plan = listPlans().get(kind);
+  if (plan) checkLists(doc, plan, value, [], errors);
   return errors.length === before;
 }
 
@@ -234,29 +236,62 @@ function patternMessage(pattern: string, data: unknown): string {
   return `${quote(data)}${bad === undefined ? "" : ` contains ${JSON.stringify(bad)}`}: it ${known.means}`;
 }
 
+/** The parts of a schema that lead to a list with a list type; the rest is never walked. */
+interface ListPlan {
+  listType?: "set" | "map";
+  keys: string[];
+  items?: ListPlan;
+  properties: [string, ListPlan][];
+}
+
+let plans: Map<Kind, ListPlan> | undefined;
+
+/** Plans per kind, built once (a cache of constant data, like the validators). */
+function listPlans(): Map<Kind, ListPlan> {
+  if (!plans) {
+    plans = new Map();
+    for (const [kind, schema] of Object.entries(SCHEMAS)) {
+      const plan = planFor(schema);
+      if (plan) plans.set(kind as Kind, plan);
+    }
+  }
+  return plans;
+}
+
+function planFor(schema: Schema): ListPlan | undefined {
+  const type = schema["x-kubernetes-list-type"];
+  const listType = type === "set" || type === "map" ? type : undefined;
+  const items = schema.items ? planFor(schema.items) : undefined;
+  const properties = Object.entries(schema.properties ?? {}).flatMap(([key, sub]) => {
+    const plan = planFor(sub);
+    return plan ? [[key, plan] as [string, ListPlan]] : [];
+  });
+  if (!listType && !items && properties.length === 0) return undefined;
+  return { listType, keys: schema["x-kubernetes-list-map-keys"] ?? [], items, properties };
+}
+
 /**
  * Kubernetes list types: a `set` holds no value twice; a `map` holds no two entries with the
  * same values of its key fields (after defaults, so two tasks that omit `path` collide).
  * `path` is a stack pushed and popped on the way down; copied only when reporting.
  */
 function checkLists(
-  doc: YamlDocument,
-  schema: Schema,
+  doc: ParsedDocument,
+  plan: ListPlan,
   data: unknown,
   path: PathSegment[],
   errors: ManifestError[],
 ): void {
   if (Array.isArray(data)) {
-    const listType = schema["x-kubernetes-list-type"];
-    const keys = schema["x-kubernetes-list-map-keys"] ?? [];
-    const seen = new Map<string, number>();
+    const { listType, keys, items } = plan;
+    const seen = listType ? new Map<string, number>() : undefined;
     data.forEach((item: unknown, i) => {
-      if (schema.items) {
+      if (items) {
         path.push(i);
-        checkLists(doc, schema.items, item, path, errors);
+        checkLists(doc, items, item, path, errors);
         path.pop();
       }
-      if (listType !== "set" && listType !== "map") return;
+      if (!seen) return;
       const id =
         listType === "set"
           ? JSON.stringify(item)
@@ -271,7 +306,7 @@ function checkLists(
         return;
       }
       const at = [...path, i];
-      const pos = locate(doc, at, "value");
+      const pos = locate(doc.tree(), at, "value");
       const what =
         listType === "set"
           ? `${quote(item)} is listed twice`
@@ -288,12 +323,11 @@ function checkLists(
     });
     return;
   }
-  if (data !== null && typeof data === "object" && schema.properties) {
-    for (const [key, sub] of Object.entries(schema.properties)) {
-      const value = (data as Record<string, unknown>)[key];
-      if (value === undefined || !Object.hasOwn(data, key)) continue;
+  if (data !== null && typeof data === "object") {
+    for (const [key, sub] of plan.properties) {
+      if (!Object.hasOwn(data, key)) continue;
       path.push(key);
-      checkLists(doc, sub, value, path, errors);
+      checkLists(doc, sub, (data as Record<string, unknown>)[key], path, errors);
       path.pop();
     }
   }

@@ -1,10 +1,17 @@
 /**
- * Bytes → YAML documents → plain values, keeping the syntax tree so that any error found later
- * (schema, lint) can be placed at the exact key or value it concerns.
+ * Bytes → YAML documents → plain values, with a way back to the syntax tree so that any error
+ * found later (schema, lint) can be placed at the exact key or value it concerns.
+ *
+ * Two parsers, one answer. js-yaml turns text into values about ten times faster than `yaml`
+ * (which keeps positions), and positions are only needed for the few documents with errors.
+ * So each file is read by js-yaml first; `yaml` reads it whenever js-yaml refuses it, it may
+ * hold aliases, or the two disagree on its documents, and re-reads it on demand to place an
+ * error. Both use the YAML 1.2 core schema.
  *
  * Hostile input is bounded: aliases are refused outright (an alias bomb never expands), nesting
  * deeper than MAX_DEPTH is refused, and the caller has already capped the file size.
  */
+import { CORE_SCHEMA, loadAll } from "js-yaml";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
 import type { Node } from "yaml";
 import type { ErrorCode, ManifestError } from "./types.ts";
@@ -28,6 +35,22 @@ export interface YamlDocument {
   broken: boolean;
   /** Position among the file's non-empty documents; parsing the same text again gives the same index. */
   index: number;
+}
+
+/**
+ * One document of a file as the checks see it: its plain value, and its syntax tree on demand
+ * (`tree()` may re-parse the file; call it only to place an error).
+ */
+export interface ParsedDocument {
+  file: string;
+  /** Position among the file's non-empty documents, the same whichever parser read it. */
+  index: number;
+  value: unknown;
+  /** A syntax error, duplicate key or alias made the value unusable (only from the slow path). */
+  broken: boolean;
+  /** Where the document's content starts. */
+  start: Position;
+  tree: () => YamlDocument;
 }
 
 /** A 1-based line and column. */
@@ -94,14 +117,92 @@ export function parseYaml(file: string, text: string, errors: ManifestError[]): 
       const message = (err.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
       errors.push({ file, line: pos.line, column: pos.col, path: "", message: lowerFirst(message), code });
     }
-    if (root === null || (isScalar(root) && root.value === null && root.source === "")) {
-      if (doc.errors.length === 0) continue; // an empty document, e.g. after a trailing '---'
-    }
+    // An empty (or explicitly null) document, e.g. after a trailing '---', holds nothing.
+    if (doc.errors.length === 0 && (root === null || (isScalar(root) && root.value === null))) continue;
     let value: unknown;
     if (doc.errors.length === 0) value = toPlain({ file, lines, errors }, root, [], 0);
     out.push({ file, lines, root, start, value, broken: errors.length > before, index: out.length });
   }
   return out;
+}
+
+/**
+ * Parses a file into documents: js-yaml when it can, else `yaml` (see the module comment).
+ * Errors of the slow path are appended to `errors`.
+ */
+export function parseFile(file: string, text: string, errors: ManifestError[]): ParsedDocument[] {
+  const fast = parseFast(file, text);
+  if (fast) return fast;
+  return parseYaml(file, text, errors).map((doc) => {
+    const pos = doc.lines.linePos(doc.start);
+    return { ...doc, start: { line: pos.line, column: pos.col }, tree: () => doc };
+  });
+}
+
+/** The fast path, or undefined when the slow one must decide. */
+function parseFast(file: string, text: string): ParsedDocument[] | undefined {
+  // Merge keys ('<<') are a YAML 1.1 feature js-yaml applies and `yaml`'s 1.2 core schema
+  // does not: such files (rare) are left to the slow path so both see one meaning.
+  if (text.includes("<<")) return undefined;
+  let values: unknown[];
+  try {
+    // No aliases at all (the slow path reports them with a position), bounded depth.
+    values = loadAll(text, { schema: CORE_SCHEMA, filename: file, maxAliases: 0, maxDepth: MAX_DEPTH });
+  } catch {
+    return undefined; // syntax error, duplicate key, alias or too deep: the slow path says where
+  }
+  const starts = documentStarts(text);
+  if (starts.length !== values.length) return undefined; // the parsers disagree: trust the slow one
+  let cache: YamlDocument[] | undefined;
+  const out: ParsedDocument[] = [];
+  values.forEach((value, i) => {
+    if (value === null || value === undefined) return;
+    const index = out.length;
+    const tree = (): YamlDocument => {
+      cache ??= parseYaml(file, text, []);
+      return cache[index] ?? { file, lines: new LineCounter(), root: null, start: 0, value, broken: false, index };
+    };
+    out.push({ file, index, value, broken: false, start: starts[i] ?? { line: 1, column: 1 }, tree });
+  });
+  return out;
+}
+
+/**
+ * Where each document of a stream starts (its first content, or its '---' marker when empty),
+ * found from document markers alone. Text before the first '---' is a document only if it has
+ * content; '...' ends a document. Used to check that js-yaml saw the same documents as `yaml`
+ * would, and to give each resource its source line without a syntax tree.
+ */
+function documentStarts(text: string): Position[] {
+  const starts: Position[] = [];
+  let pending: Position | undefined; // a '---' whose document has no content yet
+  let inDoc = false; // inside a document that has content
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? "";
+    const marker = /^---(?=\s|$)/.test(line);
+    if (marker || /^\.\.\.(?=\s|$)/.test(line)) {
+      if (pending) starts.push(pending);
+      pending = undefined;
+      inDoc = false;
+      if (!marker) continue;
+      const rest = line.slice(3);
+      const content = rest.search(/\S/);
+      if (content >= 0 && rest[content] !== "#") {
+        starts.push({ line: i + 1, column: content + 4 });
+        inDoc = true;
+      } else pending = { line: i + 1, column: 1 };
+      continue;
+    }
+    if (inDoc) continue;
+    const trimmed = line.trimStart();
+    if (trimmed === "" || trimmed.startsWith("#") || (!pending && trimmed.startsWith("%"))) continue;
+    starts.push({ line: i + 1, column: line.length - trimmed.length + 1 });
+    pending = undefined;
+    inDoc = true;
+  }
+  if (pending) starts.push(pending);
+  return starts;
 }
 
 function lowerFirst(s: string): string {
