@@ -13,7 +13,7 @@ const USAGE = `Usage: gmsa-gitops validate [DIR] [--format text|json]
 
 Checks every .yaml/.yml manifest under DIR (default: the current folder), in nested folders
 and multi-document files, without contacting Active Directory: YAML syntax, the CRD schemas,
-names (15-character sAMAccountNames, DNS labels, host names), duplicates (names, account
+names (15-character sAMAccountNames, DNS labels, host names), uniqueness (names, account
 names, SPNs, KDS root keys), references between resources, group nesting cycles, weak
 encryption, and whether each HostBinding's host may retrieve its account's password.
 

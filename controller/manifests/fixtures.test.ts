@@ -150,9 +150,9 @@ describe("name rules", () => {
   });
 });
 
-describe("duplicates", () => {
+describe("repeated names, account names, SPNs and list items", () => {
   it("are found across files: names per kind, account names and SPNs case-insensitively, KDS root keys, list items", async () => {
-    const result = await load("duplicates");
+    const result = await load("repeated");
     expect(positions(result)).toEqual([
       "a.yaml:22:37 duplicate-item spec.kerberosEncryptionTypes[1]",
       "b.yaml:4:9 duplicate-name metadata.name",

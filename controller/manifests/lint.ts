@@ -23,7 +23,7 @@ import type { PathSegment, YamlDocument } from "./yaml.ts";
 
 /**
  * A valid resource and the document it came from, for error positions. The document is
- * fetched on demand (re-parsed from the file's text) so that syntax trees are not all kept in
+ * obtained on demand (re-parsed from the file's text) so that syntax trees are not all kept in
  * memory for the rare resource that has a cross-resource error.
  */
 export interface Checked<R> {
@@ -229,7 +229,7 @@ interface Cycle {
 
 /**
  * Every group nesting cycle, once each, found as the back edges of an iterative depth-first
- * search (iterative: a long nesting chain must not overflow the stack).
+ * walk (iterative: a long nesting chain must not overflow the stack).
  */
 function groupCycles(groups: ReadonlyMap<string, Checked<GroupResource>>): Cycle[] {
   const state = new Map<string, "open" | "done">();

@@ -3,7 +3,7 @@
  * (files from a commit) and `loadManifests` (files from a directory) share it.
  *
  * Steps per file: size limit → strict UTF-8 → YAML documents (no aliases) → per document:
- * apiVersion and kind → CRD schema with defaults → list-type duplicates → name rules. Then,
+ * apiVersion and kind → CRD schema with defaults → list-type repeats → name rules. Then,
  * across all valid resources: duplicate names, account names and SPNs, references, group
  * cycles, weak encryption, and whether each bound host may retrieve its account's password.
  * One bad file never hides another's errors.

@@ -187,7 +187,7 @@ function documentStarts(text: string): Position[] {
       inDoc = false;
       if (!marker) continue;
       const rest = line.slice(3);
-      const content = rest.search(/\S/);
+      const content = /\S/.exec(rest)?.index ?? -1;
       if (content >= 0 && rest[content] !== "#") {
         starts.push({ line: i + 1, column: content + 4 });
         inDoc = true;
