@@ -311,6 +311,19 @@ describe("the directory client against a Samba DC provisioned with a KDS root ke
     expect(keys[0]?.useStartTime.getTime()).toBeLessThanOrEqual(Date.now() - 10 * 3_600_000);
   });
 
+  test("an account that may not read the confidential KDS attributes gets a stalled error, not an empty key list", async () => {
+    const password = `Pw-${randomBytes(8).toString("hex")}`;
+    const computerDn = await dc.addComputer("READER1", password);
+    const reader = await connectDirectory(adminOptions(dc, { bindDn: computerDn, bindPassword: password }));
+    try {
+      const err = await directoryError(reader.readKdsRootKeys(dc.configDn));
+      expect(err).toMatchObject({ outcome: "stalled", reason: "InsufficientAccess" });
+      expect(err.message).toContain("msKds-");
+    } finally {
+      await reader.close();
+    }
+  });
+
   test("every LDAP operation was reported to onOperation, failures included", () => {
     const kinds = new Set(operations.map((o) => o.op));
     for (const kind of ["bind", "search", "add", "modify", "delete"] as const) expect(kinds).toContain(kind);

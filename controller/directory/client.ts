@@ -377,7 +377,10 @@ export class LdapDirectory {
     try {
       entries = await this.#search(kdsRootKeyContainerDn(configDn), {
         scope: "one",
-        filter: "(objectClass=msKds-ProvRootKey)",
+        // Not (objectClass=msKds-ProvRootKey): an account that may not read the keys' attributes
+        // does not match that filter and would see "no keys" (Samba 4.22); with a presence filter
+        // it gets the entries without attributes, which kdsRootKeyFromEntry reports.
+        filter: "(objectClass=*)",
         attributes: KDS_ROOT_KEY_ATTRIBUTES,
       });
     } catch (err) {
