@@ -204,6 +204,29 @@ describe("host script over ssh", () => {
     ]);
   });
 
+  it("an observe-only binding is reported but left alone, even in an apply request", async () => {
+    const { target, statePath } = await newHost((s) => {
+      s.retrievable = { "MSA-service1": true, "MSA-service2": true };
+    });
+    const enforced = bindingRequest("enforced", "MSA-service1", { services: [{ name: "MyService" }] });
+    const watched = bindingRequest(
+      "watched",
+      "MSA-service2",
+      { services: [{ name: "Spooler" }] },
+      { observeOnly: true },
+    );
+    const result = await driver.run(target, request(target, "apply", [enforced, watched]));
+    expect(result.bindings.map((b) => [b.name, b.items[1]?.name, b.items[1]?.action])).toEqual([
+      ["enforced", "MyService", "changed"],
+      ["watched", "Spooler", "would-change"],
+    ]);
+    const host = await readHostState(statePath);
+    expect(host.services.map((s) => [s.Name, s.StartName])).toEqual([
+      ["MyService", IDENTITY],
+      ["Spooler", "LocalSystem"],
+    ]);
+  });
+
   it("a failing command, a missing service and a refused change fail only their own items", async () => {
     const { target, statePath } = await newHost((s) => {
       s.failOn = ["Get-LocalGroupMember"];
@@ -403,6 +426,18 @@ describe("host script over ssh", () => {
     });
     const e = await rejection(d.run(target, request(target, "observe", [])));
     expect([e.kind, e.failure]).toEqual(["AuthFailed", "stalled"]);
+  });
+
+  it("an aborted run ends at once as Aborted", async () => {
+    const { target } = await newHost();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const started = Date.now();
+    const e = await rejection(
+      driver.run({ ...target, shell: "sleep 30;true" }, request(target, "observe", []), controller.signal),
+    );
+    expect(e.kind).toBe("Aborted");
+    expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it("a host script running past the command timeout is cut off as a transient timeout", async () => {

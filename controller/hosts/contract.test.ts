@@ -32,6 +32,7 @@ describe("contract and CRD agree", () => {
       purgeKerberosTickets: spec["purgeKerberosTickets"]!.default,
       recentlyAllowed: false,
       rightsGrantedBefore: [],
+      observeOnly: false,
       services: [{ name: "S", restart: spec["services"]!.items.properties["restart"]!.default }],
       scheduledTasks: [
         {

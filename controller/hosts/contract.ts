@@ -71,6 +71,11 @@ export interface BindingRequest {
    * reason `RevokedByPolicy` rather than `Missing`.
    */
   readonly rightsGrantedBefore: readonly LogonRight[];
+  /**
+   * True for a binding whose spec.mode is Observe: reported but never changed, even in an
+   * apply request. (An observe request changes nothing whatever this says.)
+   */
+  readonly observeOnly: boolean;
   readonly services: readonly ServiceRequest[];
   readonly scheduledTasks: readonly ScheduledTaskRequest[];
   readonly iisAppPools: readonly AppPoolRequest[];
@@ -179,7 +184,11 @@ export function bindingRequest(
   name: string,
   account: string,
   spec: HostBindingSpecLike,
-  state: { readonly recentlyAllowed?: boolean; readonly rightsGrantedBefore?: readonly LogonRight[] } = {},
+  state: {
+    readonly recentlyAllowed?: boolean;
+    readonly rightsGrantedBefore?: readonly LogonRight[];
+    readonly observeOnly?: boolean;
+  } = {},
 ): BindingRequest {
   return {
     name,
@@ -189,6 +198,7 @@ export function bindingRequest(
     purgeKerberosTickets: spec.purgeKerberosTickets ?? false,
     recentlyAllowed: state.recentlyAllowed ?? false,
     rightsGrantedBefore: [...(state.rightsGrantedBefore ?? [])],
+    observeOnly: state.observeOnly ?? false,
     services: (spec.services ?? []).map((s) => ({ name: s.name, restart: s.restart ?? "OnChange" })),
     scheduledTasks: (spec.scheduledTasks ?? []).map((t) => ({
       name: t.name,

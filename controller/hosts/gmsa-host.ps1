@@ -148,6 +148,7 @@ function Read-Request([string]$Json) {
       RightsGrantedBefore  = Read-StringList $b 'rightsGrantedBefore' $w $LogonRights
       PurgeKerberosTickets = Read-Bool $b 'purgeKerberosTickets' $w
       RecentlyAllowed      = Read-Bool $b 'recentlyAllowed' $w
+      ObserveOnly          = Read-Bool $b 'observeOnly' $w
       Services             = New-Object System.Collections.Generic.List[object]
       ScheduledTasks       = New-Object System.Collections.Generic.List[object]
       IisAppPools          = New-Object System.Collections.Generic.List[object]
@@ -180,6 +181,10 @@ function Read-Request([string]$Json) {
         })
       $i++
     }
+    # An observe request never changes anything; an apply request changes only the bindings
+    # that are not observe-only (HostBinding spec.mode Observe).
+    $binding.Mode = 'apply'
+    if ($req.Mode -eq 'observe' -or $binding.ObserveOnly) { $binding.Mode = 'observe' }
     $req.Bindings.Add($binding)
     $bi++
   }
@@ -245,7 +250,7 @@ function Invoke-Retrievable($B, $Ctx, $Items) {
             -ErrorText 'this host may not retrieve the password: it is not allowed by the gMSA''s msDS-GroupMSAMembership (directly or through a group), or it does not support the account''s Kerberos encryption types'))
       return $false
     }
-    if ($Ctx.Mode -eq 'apply' -and $B.PurgeKerberosTickets) {
+    if ($B.Mode -eq 'apply' -and $B.PurgeKerberosTickets) {
       Invoke-TicketPurge
       if (Test-Account $account) {
         $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $false -Desired $true -Action 'changed' -Reason 'TicketNotRefreshed'))
@@ -273,7 +278,7 @@ function Invoke-LocalGroup([string]$Group, $Identity, $B, $Ctx, $Items) {
     if ($isMember) {
       $Items.Add((New-ResultItem -Item 'localGroup' -Name $Group -Observed $true -Desired $true -Action 'none'))
     }
-    elseif ($Ctx.Mode -eq 'observe') {
+    elseif ($B.Mode -eq 'observe') {
       $Items.Add((New-ResultItem -Item 'localGroup' -Name $Group -Observed $false -Desired $true -Action 'would-change' -Reason 'NotMember'))
     }
     else {
@@ -374,7 +379,7 @@ function Invoke-LogonRight([string]$Right, $Identity, $B, $Ctx, $Items) {
     # alert differently from a right that was never granted.
     $reason = 'Missing'
     if ($B.RightsGrantedBefore -contains $Right) { $reason = 'RevokedByPolicy' }
-    if ($Ctx.Mode -eq 'observe') {
+    if ($B.Mode -eq 'observe') {
       $Items.Add((New-ResultItem -Item 'logonRight' -Name $Right -Observed $false -Desired $true -Action 'would-change' -Reason $reason))
       return
     }
@@ -421,7 +426,7 @@ function Invoke-Service($S, $Identity, $B, $Ctx, $Items) {
       $Items.Add((New-ResultItem -Item 'service' -Name $name -Observed $observed -Desired $Identity -Action 'none'))
       return
     }
-    if ($Ctx.Mode -eq 'observe') {
+    if ($B.Mode -eq 'observe') {
       $Items.Add((New-ResultItem -Item 'service' -Name $name -Observed $observed -Desired $Identity -Action 'would-change' -Reason 'WrongIdentity'))
       return
     }
@@ -483,7 +488,7 @@ function Invoke-ScheduledTask($T, $Identity, $B, $Ctx, $Items) {
       $Items.Add((New-ResultItem -Item 'scheduledTask' -Name $label -Observed $observed -Desired $desired -Action 'none'))
       return
     }
-    if ($Ctx.Mode -eq 'observe') {
+    if ($B.Mode -eq 'observe') {
       $Items.Add((New-ResultItem -Item 'scheduledTask' -Name $label -Observed $observed -Desired $desired -Action 'would-change' -Reason 'WrongIdentity'))
       return
     }
@@ -526,7 +531,7 @@ function Invoke-AppPool($P, $Identity, $B, $Ctx, $Items) {
       $Items.Add((New-ResultItem -Item 'iisAppPool' -Name $name -Observed $observed -Desired $desired -Action 'none'))
       return
     }
-    if ($Ctx.Mode -eq 'observe') {
+    if ($B.Mode -eq 'observe') {
       $Items.Add((New-ResultItem -Item 'iisAppPool' -Name $name -Observed $observed -Desired $desired -Action 'would-change' -Reason 'WrongIdentity'))
       return
     }
@@ -586,7 +591,6 @@ function Invoke-Request([string]$Json, $Ctx) {
     if ($_.Exception.Data.Contains('gmsaCode')) { $code = $_.Exception.Data['gmsaCode'] }
     return [ordered]@{ version = $ContractVersion; error = [ordered]@{ code = $code; message = (Format-ErrorText $_) } }
   }
-  $Ctx.Mode = $req.Mode
   $Ctx.Domain = $req.Domain
   $bindings = New-Object System.Collections.Generic.List[object]
   foreach ($b in $req.Bindings) { $bindings.Add((Invoke-Binding $b $Ctx)) }
@@ -610,7 +614,7 @@ function ConvertTo-AsciiJson($Object) {
   return $sb.ToString()
 }
 
-$ctx = @{ Mode = $null; Domain = $null; Services = $null; Tasks = $null; Sids = @{}; Output = $null }
+$ctx = @{ Domain = $null; Services = $null; Tasks = $null; Sids = @{}; Output = $null }
 try {
   if (-not $PSBoundParameters.ContainsKey('RequestJson')) { $RequestJson = [Console]::In.ReadToEnd() }
   # Every stream of the work is discarded, so nothing a cmdlet prints can reach stdout; the
