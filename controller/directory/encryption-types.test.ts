@@ -23,7 +23,7 @@ describe("msDS-SupportedEncryptionTypes", () => {
     expect(decodeEncryptionTypes(value)).toEqual({ names, otherBits: 0 });
   });
 
-  it("encoding ignores order and duplicates", () => {
+  it("encoding ignores order and repeated names", () => {
     expect(encodeEncryptionTypes(["AES256", "AES128", "AES256"])).toBe(24);
   });
 

@@ -40,7 +40,7 @@ export interface DecodedEncryptionTypes {
   otherBits: number;
 }
 
-/** The attribute value for a list of names (duplicates allowed, order irrelevant). */
+/** The attribute value for a list of names (repeats allowed, order irrelevant). */
 export function encodeEncryptionTypes(names: readonly EncryptionTypeName[]): number {
   let value = 0;
   for (const name of names) value |= ENCRYPTION_TYPE_BITS[name];

@@ -71,7 +71,7 @@ describe("encodeGroupMsaMembership", () => {
     expect(encodeGroupMsaMembership([ADMIN]).toString("hex")).toBe(expected.toString("hex"));
   });
 
-  it("writes one ACE per principal in the order given and drops duplicates", () => {
+  it("writes one ACE per principal in the order given and writes a repeated SID once", () => {
     const sd = decodeSecurityDescriptor(encodeGroupMsaMembership([HOSTS, SERVER, HOSTS]));
     expect(sd).toEqual({
       owner: "S-1-5-32-544",

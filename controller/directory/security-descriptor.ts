@@ -227,7 +227,7 @@ function aceKey(ace: Ace): string {
 
 /**
  * Semantic equality of two msDS-GroupMSAMembership values: same owner and the same set of
- * (type, mask, SID) entries, ignoring order, duplicates, offsets, field order, ACL revision
+ * (type, mask, SID) entries, ignoring order, repeats, offsets, field order, ACL revision
  * and padding. Either side may be raw bytes or already decoded.
  */
 export function sameGroupMsaMembership(
