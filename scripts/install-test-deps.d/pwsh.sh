@@ -5,7 +5,7 @@
 #
 # PowerShell comes as a .NET global tool from NuGet: the .NET SDK is on the machine, and Debian
 # has no PowerShell package. A global tool lands in ~/.dotnet/tools of the installing user, which
-# an sshd session (whose PATH is the system default) does not search, so the tool is linked into
+# an sshd session (whose PATH is the system default) does not look in, so the tool is linked into
 # /usr/local/bin. Tests log in over ssh as the user that runs them (root here), so the tool's
 # store under that user's home stays readable.
 set -euo pipefail
@@ -32,7 +32,7 @@ fi
 
 [[ -x "$TOOLS_DIR/pwsh" ]] || die "pwsh not found in $TOOLS_DIR after installing"
 if [[ "$(readlink "$LINK" 2>/dev/null || true)" != "$TOOLS_DIR/pwsh" ]]; then
-  info "linking $LINK -> $TOOLS_DIR/pwsh (sshd sessions search /usr/local/bin)"
+  info "linking $LINK -> $TOOLS_DIR/pwsh (sshd sessions have /usr/local/bin on PATH)"
   ln -sfn "$TOOLS_DIR/pwsh" "$LINK"
 fi
 # The tool shim finds the runtime through DOTNET_ROOT or the dotnet on PATH; an ssh session has
