@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import type { Logger as PinoLogger } from "pino";
-import type { Config } from "./config/index.ts";
+import type { Config, HostsConfig } from "./config/index.ts";
+import { createLocalDriver, createSshDriver } from "./hosts/index.ts";
+import type { HostSettings } from "./reconcile/hosts.ts";
 import { connectDirectory } from "./directory/index.ts";
 import { createMetricsRecorder } from "./metrics/index.ts";
 import type { MetricsRecorder } from "./metrics/index.ts";
@@ -51,6 +53,22 @@ export function createLogger(config: Config["log"], stream?: NodeJS.WritableStre
   return stream ? pino(options, stream) : pino(options);
 }
 
+/** Builds the ssh host driver and how targets are addressed (the computer's dNSHostName). */
+export async function sshHostSettings(hosts: HostsConfig): Promise<HostSettings> {
+  const driver = await createSshDriver({
+    username: hosts.sshUser,
+    privateKeyPath: hosts.sshKeyFile,
+    knownHostsPath: hosts.knownHostsFile,
+    ...(hosts.shell ? { shell: hosts.shell } : {}),
+  });
+  return {
+    driver,
+    domain: hosts.domain,
+    concurrency: hosts.concurrency,
+    target: (host, dnsHostName) => ({ host, address: dnsHostName ?? host, port: hosts.sshPort }),
+  };
+}
+
 /** What `run` hands back so tests and the CLI can stop it. */
 export interface RunningController {
   readonly url: string;
@@ -77,34 +95,63 @@ function sourceFor(config: Config, onLocalChange: () => void): { source: Source;
   return { source: git };
 }
 
-/** Starts the controller: the loop, its triggers and the HTTP server. */
-export async function startController(config: Config, logger: PinoLogger): Promise<RunningController> {
-  const directory = config.directory;
-  if (!directory) throw new Error("run needs --ldap-url, --bind-dn and a bind password");
+/**
+ * The host agent's driver: the host script run by the local PowerShell, for the bindings of
+ * this host only. `shell` overrides the PowerShell command line (split on spaces).
+ */
+export function localHostSettings(domain: string, shell: string | undefined): HostSettings {
+  const command = shell?.trim().split(/\s+/);
+  return {
+    driver: createLocalDriver(command ? { command } : {}),
+    domain,
+    concurrency: 1,
+    target: (host) => ({ host, address: "localhost" }),
+  };
+}
+
+/** Starts the controller (or, with `agent`, the host agent): the loop, its triggers and the HTTP server. */
+export async function startController(
+  config: Config,
+  logger: PinoLogger,
+  agent?: { readonly host: string; readonly domain: string; readonly shell: string | undefined },
+): Promise<RunningController> {
+  const directory = agent ? undefined : config.directory;
+  if (!agent && !directory) throw new Error("run needs --ldap-url, --bind-dn and a bind password");
   const metrics = createMetricsRecorder({ collectDefault: true });
   let trigger = (): void => undefined;
   const { source, watch } = sourceFor(config, () => trigger());
+  const hosts = agent
+    ? localHostSettings(agent.domain, agent.shell)
+    : config.hosts
+      ? await sshHostSettings(config.hosts)
+      : undefined;
   const controller = new Controller({
     source,
+    ...(hosts ? { hosts } : {}),
+    ...(agent ? { onlyHost: agent.host } : {}),
     metrics,
     logger,
     policy: config.policy,
     intervalMs: config.intervalMs,
-    ...(directory.baseDn ? { baseDn: directory.baseDn } : {}),
-    openDirectory: (signal) =>
-      connectDirectory(
-        {
-          url: directory.url,
-          bindDn: directory.bindDn,
-          bindPassword: directory.bindPassword,
-          ...(directory.caFile ? { caFile: directory.caFile } : {}),
-          startTls: directory.startTls,
-          allowInsecurePlaintext: directory.insecurePlaintext,
-          timeoutMs: directory.timeoutMs,
-          onOperation: (op, seconds, ok) => metrics.ldapOperation(op, seconds, ok),
-        },
-        signal,
-      ),
+    ...(directory?.baseDn ? { baseDn: directory.baseDn } : {}),
+    ...(directory
+      ? {
+          openDirectory: (signal?: AbortSignal) =>
+            connectDirectory(
+              {
+                url: directory.url,
+                bindDn: directory.bindDn,
+                bindPassword: directory.bindPassword,
+                ...(directory.caFile ? { caFile: directory.caFile } : {}),
+                startTls: directory.startTls,
+                allowInsecurePlaintext: directory.insecurePlaintext,
+                timeoutMs: directory.timeoutMs,
+                onOperation: (op, seconds, ok) => metrics.ldapOperation(op, seconds, ok),
+              },
+              signal,
+            ),
+        }
+      : {}),
   });
   const poller = createPoller((signal) => controller.reconcile(signal), {
     intervalMs: config.intervalMs,

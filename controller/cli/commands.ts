@@ -29,4 +29,9 @@ export const COMMANDS: readonly LazyCommand[] = [
     summary: "run the controller: watch Git, reconcile continuously, serve metrics and status",
     load: async () => (await import("./run.ts")).runCommand,
   },
+  {
+    name: "agent",
+    summary: "run on a Windows host: reconcile only this host's bindings with the local PowerShell",
+    load: async () => (await import("./run.ts")).agentCommand,
+  },
 ];

@@ -14,7 +14,11 @@ import type { ActionResult } from "../reconcile/apply.ts";
 import { applyPlan } from "../reconcile/apply.ts";
 import { countActions } from "../reconcile/model.ts";
 import type { Plan } from "../reconcile/model.ts";
+import type { HostBindingOutcome } from "../reconcile/hosts.ts";
+import { hostMemory, reconcileHosts } from "../reconcile/hosts.ts";
+import type { ObservedDirectory } from "../reconcile/model.ts";
 import { observeDirectory } from "../reconcile/observe.ts";
+import { sshHostSettings } from "../main.ts";
 import { planDirectory } from "../reconcile/plan.ts";
 import { renderJson, renderMarkdown, renderText } from "../reconcile/render.ts";
 
@@ -124,14 +128,58 @@ async function withDirectory<T>(config: Config, fn: (dir: LdapDirectory) => Prom
   }
 }
 
-async function computePlan(dir: LdapDirectory, prepared: Prepared, prune: boolean, now: Date): Promise<Plan> {
+async function observe(dir: LdapDirectory, prepared: Prepared): Promise<ObservedDirectory> {
   const rootDse = await dir.rootDse();
   const baseDn = prepared.config.directory?.baseDn ?? rootDse.defaultNamingContext;
-  const observed = await observeDirectory(prepared.desired, dir, {
-    baseDn,
-    configDn: rootDse.configurationNamingContext,
-  });
-  return planDirectory(prepared.desired, observed, { ...prepared.config.policy, prune }, now);
+  return observeDirectory(prepared.desired, dir, { baseDn, configDn: rootDse.configurationNamingContext });
+}
+
+async function computePlan(
+  dir: LdapDirectory,
+  prepared: Prepared,
+  prune: boolean,
+  now: Date,
+): Promise<{ plan: Plan; observed: ObservedDirectory }> {
+  const observed = await observe(dir, prepared);
+  return { plan: planDirectory(prepared.desired, observed, { ...prepared.config.policy, prune }, now), observed };
+}
+
+/** Runs the host side when --host-transport is set: observe for plan, observe and fix for apply. */
+async function runHosts(
+  prepared: Prepared,
+  observed: ObservedDirectory,
+  adPlan: Plan | undefined,
+  mode: "observe" | "apply",
+  now: Date,
+): Promise<HostBindingOutcome[]> {
+  const hosts = prepared.config.hosts;
+  if (!hosts || prepared.desired.bindings.size === 0) return [];
+  const settings = await sshHostSettings(hosts);
+  const run = await reconcileHosts(
+    prepared.desired,
+    observed,
+    adPlan,
+    mode,
+    prepared.config.policy.mode,
+    settings,
+    hostMemory(),
+    { now },
+  );
+  return run.bindings;
+}
+
+function withHosts(plan: Plan, hosts: readonly HostBindingOutcome[]): Plan {
+  return hosts.length === 0 ? plan : { ...plan, resources: [...plan.resources, ...hosts.map((h) => h.plan)] };
+}
+
+function hostLine(o: HostBindingOutcome, applied: boolean): string {
+  const what = `host HostBinding/${o.plan.resource.name} on ${o.host}`;
+  if (o.error) return `  FAILED  ${what} (${o.error.failure}): ${o.error.message}`;
+  if (o.plan.blocker) return `  waiting ${what}: ${o.plan.blocker.message}`;
+  const failed = o.result?.items.filter((i) => i.action === "failed") ?? [];
+  if (failed.length > 0) return `  FAILED  ${what}: ${o.plan.notes.join("; ")}`;
+  const verb = applied && !o.plan.observeOnly ? "changed" : "drifted";
+  return `  ok      ${what}: ${o.plan.changes.length} item(s) ${verb}`;
 }
 
 function render(plan: Plan, format: Format): string {
@@ -148,9 +196,11 @@ async function runPlan(argv: readonly string[], io: Io): Promise<number> {
   const prepared = await prepare(argv, io, {});
   if (typeof prepared === "number") return prepared;
   try {
-    const plan = await withDirectory(prepared.config, (dir) =>
-      computePlan(dir, prepared, prepared.config.policy.prune, new Date()),
-    );
+    const now = new Date();
+    const plan = await withDirectory(prepared.config, async (dir) => {
+      const { plan, observed } = await computePlan(dir, prepared, prepared.config.policy.prune, now);
+      return withHosts(plan, await runHosts(prepared, observed, undefined, "observe", now));
+    });
     io.stdout(render(plan, prepared.format));
     return countActions(plan) > 0 || plan.resources.some((r) => r.changes.length > 0) ? 2 : 0;
   } catch (error) {
@@ -177,14 +227,19 @@ async function runApply(argv: readonly string[], io: Io): Promise<number> {
   try {
     return await withDirectory(prepared.config, async (dir) => {
       const now = new Date();
-      const plan = await computePlan(dir, prepared, prepared.config.policy.prune, now);
-      if (dryRun || countActions(plan) === 0) {
-        io.stdout(render(plan, prepared.format));
-        if (dryRun) io.stderr("gmsa-gitops: dry run: nothing was written\n");
+      const { plan, observed } = await computePlan(dir, prepared, prepared.config.policy.prune, now);
+      if (dryRun) {
+        const hosts = await runHosts(prepared, observed, undefined, "observe", now);
+        io.stdout(render(withHosts(plan, hosts), prepared.format));
+        io.stderr("gmsa-gitops: dry run: nothing was written\n");
         return 0;
       }
       if (prepared.format === "text") io.stdout(render(plan, "text"));
       const result = await applyPlan(plan, directoryWriter(dir), { now });
+      // Hosts come after AD: a gMSA created just now must be seen before a host is touched.
+      const afterAd = result.results.some((r) => r.status === "applied") ? await observe(dir, prepared) : observed;
+      const hosts = await runHosts(prepared, afterAd, plan, "apply", now);
+      const hostFailures = hosts.filter((h) => h.error || h.result?.items.some((i) => i.action === "failed"));
       const failed = result.results.filter((r) => r.status !== "applied");
       if (prepared.format === "json") {
         io.stdout(
@@ -198,16 +253,30 @@ async function runApply(argv: readonly string[], io: Io): Promise<number> {
                 outcome: r.outcome ?? null,
                 message: r.message ?? null,
               })),
+              hosts: hosts.map((h) => ({
+                name: h.plan.resource.name,
+                host: h.host,
+                drift: [...h.plan.drift].sort(),
+                changes: h.plan.changes,
+                retrievable: h.retrievable ?? null,
+                error: h.error?.message ?? null,
+                blocker: h.plan.blocker?.message ?? null,
+              })),
             },
             null,
             2,
           )}\n`,
         );
       } else {
-        io.stdout(`\nApplying ${result.results.length} action(s):\n${result.results.map(resultLine).join("\n")}\n`);
+        if (result.results.length > 0)
+          io.stdout(`\nApplying ${result.results.length} action(s):\n${result.results.map(resultLine).join("\n")}\n`);
+        if (hosts.length > 0)
+          io.stdout(
+            `\nHosts:\n${hosts.map((h) => hostLine(h, prepared.config.policy.mode === "enforce")).join("\n")}\n`,
+          );
         io.stdout(`Apply: ${result.results.length - failed.length} succeeded, ${failed.length} failed or skipped.\n`);
       }
-      return failed.length > 0 ? 1 : 0;
+      return failed.length > 0 || hostFailures.length > 0 ? 1 : 0;
     });
   } catch (error) {
     return reportFailure(error, io);

@@ -34,8 +34,17 @@ function termination(): Promise<string> {
   });
 }
 
-async function run(argv: readonly string[], io: Io): Promise<number> {
+export const AGENT_USAGE = `Usage: gmsa-gitops agent --host NAME --netbios-domain DOMAIN (--git-url URL | --repo DIR) [settings]
+
+Runs on a Windows server itself: reads the same Git repository as the controller, reconciles
+only the HostBindings whose host is NAME with the local PowerShell (no inbound credentials, no
+Kerberos double hop), and serves its own /metrics, /healthz, /readyz and /api/status. It never
+talks to AD. --host-shell overrides the PowerShell command line. Other settings as for run.
+`;
+
+async function run(argv: readonly string[], io: Io, agent = false): Promise<number> {
   const options: Record<string, { type: "boolean" | "string" }> = { config: { type: "string" } };
+  if (agent) options["host"] = { type: "string" };
   for (const s of SETTINGS) if (s.flag) options[s.flag] = { type: s.type === "boolean" ? "boolean" : "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -47,7 +56,7 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
   const result = loadConfig({
     flags: values,
     ...(typeof values["config"] === "string" ? { configFile: values["config"] } : {}),
-    require: { directory: true },
+    require: { directory: !agent },
   });
   if (!result.ok) {
     for (const e of result.errors) io.stderr(`gmsa-gitops: ${e.source}: ${e.message}\n`);
@@ -57,11 +66,23 @@ async function run(argv: readonly string[], io: Io): Promise<number> {
     io.stderr("gmsa-gitops: run needs --git-url URL, or --repo DIR to watch a local folder\n");
     return EXIT.usage;
   }
+  const agentHost = typeof values["host"] === "string" ? values["host"] : undefined;
+  const domain = result.config.netbiosDomain;
+  if (agent && (agentHost === undefined || domain === undefined)) {
+    io.stderr("gmsa-gitops: agent needs --host NAME and --netbios-domain DOMAIN\n");
+    return EXIT.usage;
+  }
   const logger = createLogger(result.config.log);
   const stopping = termination();
   let running;
   try {
-    running = await startController(result.config, logger);
+    running = await startController(
+      result.config,
+      logger,
+      agent && agentHost !== undefined && domain !== undefined
+        ? { host: agentHost, domain, shell: result.config.hostShell }
+        : undefined,
+    );
   } catch (error) {
     io.stderr(`gmsa-gitops: ${(error as Error).message}\n`);
     return EXIT.failed;
@@ -79,4 +100,12 @@ export const runCommand: Command = {
   summary: "run the controller: watch Git, reconcile continuously, serve metrics and status",
   usage: RUN_USAGE,
   run,
+};
+
+/** The host agent: the same loop for this host's bindings only, through the local PowerShell. */
+export const agentCommand: Command = {
+  name: "agent",
+  summary: "run on a Windows host: reconcile only this host's bindings with the local PowerShell",
+  usage: AGENT_USAGE,
+  run: (argv, io) => run(argv, io, true),
 };

@@ -212,6 +212,66 @@ export const SETTINGS: readonly Setting[] = [
     values: ["json", "pretty"],
     description: "json lines, or pretty for a terminal (default: pretty on a terminal)",
   },
+  {
+    key: "hosts.transport",
+    flag: "host-transport",
+    env: "GMSA_GITOPS_HOST_TRANSPORT",
+    type: "enum",
+    values: ["none", "ssh"],
+    description: "how HostBindings are reconciled: ssh to each host's dNSHostName, or none (AD only; the default)",
+  },
+  {
+    key: "hosts.sshUser",
+    flag: "ssh-user",
+    env: "GMSA_GITOPS_SSH_USER",
+    type: "string",
+    description: "ssh: login name on the hosts",
+  },
+  {
+    key: "hosts.sshKeyFile",
+    flag: "ssh-key-file",
+    env: "GMSA_GITOPS_SSH_KEY_FILE",
+    type: "string",
+    path: true,
+    description: "ssh: private key file (key authentication only)",
+  },
+  {
+    key: "hosts.knownHostsFile",
+    flag: "ssh-known-hosts",
+    env: "GMSA_GITOPS_SSH_KNOWN_HOSTS",
+    type: "string",
+    path: true,
+    description: "ssh: known_hosts file pinning every host's key; unknown or changed keys are refused",
+  },
+  {
+    key: "hosts.sshPort",
+    flag: "ssh-port",
+    env: "GMSA_GITOPS_SSH_PORT",
+    type: "integer",
+    description: "ssh: port (default 22)",
+  },
+  {
+    key: "hosts.shell",
+    flag: "host-shell",
+    env: "GMSA_GITOPS_HOST_SHELL",
+    type: "string",
+    description: "the remote command that runs the host script (default: Windows PowerShell 5.1)",
+  },
+  {
+    key: "hosts.concurrency",
+    flag: "host-concurrency",
+    env: "GMSA_GITOPS_HOST_CONCURRENCY",
+    type: "integer",
+    description: "most hosts reconciled at once (default 8)",
+  },
+  {
+    key: "hosts.domain",
+    flag: "netbios-domain",
+    env: "GMSA_GITOPS_NETBIOS_DOMAIN",
+    type: "string",
+    description:
+      "NetBIOS domain name for DOMAIN\\account$ identities (default: the first DC= of the base DN, upper-cased)",
+  },
 ];
 
 /** Settings for the LDAP connection. The password is resolved, never logged. */
@@ -241,8 +301,25 @@ export type SourceConfig =
     }
   | { readonly type: "local"; readonly dir: string };
 
+/** How HostBindings are reached; undefined when hosts are not reconciled. */
+export interface HostsConfig {
+  readonly transport: "ssh";
+  readonly sshUser: string;
+  readonly sshKeyFile: string;
+  readonly knownHostsFile: string;
+  readonly sshPort: number;
+  readonly shell: string | undefined;
+  readonly concurrency: number;
+  readonly domain: string | undefined;
+}
+
 /** The validated configuration. */
 export interface Config {
+  readonly hosts: HostsConfig | undefined;
+  /** NetBIOS domain override (also used by the agent). */
+  readonly netbiosDomain: string | undefined;
+  /** The command line that runs the host script (ssh: the remote command; agent: the local PowerShell). */
+  readonly hostShell: string | undefined;
   readonly directory: DirectoryConfig | undefined;
   readonly repo: string | undefined;
   readonly source: SourceConfig | undefined;
@@ -454,10 +531,41 @@ export function loadConfig(input: ConfigInput): ConfigResult {
   const intervalMs = get<number>("interval") ?? 60_000;
   if (intervalMs < 1000) errors.push({ source: "--interval", message: "must be at least 1s" });
 
+  let hosts: HostsConfig | undefined;
+  if (get<string>("hosts.transport") === "ssh") {
+    const sshUser = get<string>("hosts.sshUser");
+    const sshKeyFile = get<string>("hosts.sshKeyFile");
+    const knownHostsFile = get<string>("hosts.knownHostsFile");
+    if (sshUser === undefined) errors.push({ source: "--ssh-user", message: "is required with --host-transport ssh" });
+    if (sshKeyFile === undefined)
+      errors.push({ source: "--ssh-key-file", message: "is required with --host-transport ssh" });
+    if (knownHostsFile === undefined)
+      errors.push({
+        source: "--ssh-known-hosts",
+        message: "is required with --host-transport ssh: host keys are pinned, never trusted on first use",
+      });
+    const concurrency = get<number>("hosts.concurrency") ?? 8;
+    if (concurrency < 1) errors.push({ source: "--host-concurrency", message: "must be at least 1" });
+    if (sshUser !== undefined && sshKeyFile !== undefined && knownHostsFile !== undefined)
+      hosts = {
+        transport: "ssh",
+        sshUser,
+        sshKeyFile,
+        knownHostsFile,
+        sshPort: get<number>("hosts.sshPort") ?? 22,
+        shell: get<string>("hosts.shell"),
+        concurrency,
+        domain: get<string>("hosts.domain"),
+      };
+  }
+
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
     config: {
+      hosts,
+      netbiosDomain: get<string>("hosts.domain"),
+      hostShell: get<string>("hosts.shell"),
       directory,
       source,
       intervalMs,

@@ -14,6 +14,8 @@ import { jitter, SourceError } from "../source/index.ts";
 import type { ActionResult } from "./apply.ts";
 import { applyPlan } from "./apply.ts";
 import type { Action, Kind, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
+import type { HostBindingOutcome, HostOutcome, HostSettings } from "./hosts.ts";
+import { hostConditions, hostMemory, reconcileHosts } from "./hosts.ts";
 import { observeDirectory } from "./observe.ts";
 import type { Policy } from "./plan.ts";
 import { planDirectory } from "./plan.ts";
@@ -37,11 +39,16 @@ export interface Source {
 /** Everything the loop needs, passed in (STYLE.md: no singletons). */
 export interface ControllerDeps {
   readonly source: Source;
-  readonly openDirectory: (signal?: AbortSignal) => Promise<LdapDirectory>;
+  /** Opens a bound LDAP connection; absent for the host agent, which never talks to AD. */
+  readonly openDirectory?: (signal?: AbortSignal) => Promise<LdapDirectory>;
+  /** The agent reconciles only the bindings of its own host. */
+  readonly onlyHost?: string;
   readonly metrics: MetricsRecorder;
   readonly logger: Logger;
   readonly policy: Policy;
   readonly baseDn?: string;
+  /** When set, HostBindings are reconciled on the hosts after AD. */
+  readonly hosts?: HostSettings;
   readonly intervalMs: number;
   readonly jitterFraction?: number;
   readonly now?: () => Date;
@@ -106,6 +113,13 @@ class Backoff {
   }
 }
 
+/** What the AD half of a cycle saw and did. */
+interface AdRun {
+  readonly observed: ObservedDirectory;
+  readonly plan: Plan;
+  readonly results: readonly ActionResult[];
+}
+
 const keyOf = (r: { kind: Kind; name: string }): string => `${r.kind}/${r.name}`;
 
 function metricAction(action: Action): ActionType {
@@ -148,6 +162,7 @@ export class Controller {
   #lastReconcile: ControllerStatus["lastReconcile"] = null;
   #kds: ControllerStatus["kdsRootKey"] = null;
   #completed = false;
+  readonly #hostMemory = hostMemory();
   #consecutiveFailures = 0;
 
   constructor(deps: ControllerDeps) {
@@ -191,26 +206,48 @@ export class Controller {
       await this.#syncSource(signal);
       const desired = this.#desired;
       if (!desired) throw new Error("no valid revision has been loaded yet");
-      const dir = await this.#deps.openDirectory(signal);
-      try {
-        const rootDse = await dir.rootDse();
-        const observed = await observeDirectory(desired, dir, {
-          baseDn: this.#deps.baseDn ?? rootDse.defaultNamingContext,
-          configDn: rootDse.configurationNamingContext,
-        });
-        const now = this.#now();
-        const plan = planDirectory(desired, observed, this.#deps.policy, now);
-        const gated = this.#gate(plan, now.getTime());
-        const applied = await applyPlan(gated, directoryWriter(dir), {
-          now,
-          ...(signal ? { signal } : {}),
-          onResult: (r) => this.#logResult(r),
-        });
-        nextAt = this.#record(desired, observed, gated, applied.results, now);
-        if (applied.results.some((r) => r.status !== "applied") || applied.aborted) result = "partial";
-      } finally {
-        await dir.close();
+      const now = this.#now();
+      let ad: AdRun | undefined;
+      if (this.#deps.openDirectory) {
+        const dir = await this.#deps.openDirectory(signal);
+        try {
+          const rootDse = await dir.rootDse();
+          const observed = await observeDirectory(desired, dir, {
+            baseDn: this.#deps.baseDn ?? rootDse.defaultNamingContext,
+            configDn: rootDse.configurationNamingContext,
+          });
+          const plan = this.#gate(planDirectory(desired, observed, this.#deps.policy, now), now.getTime());
+          const applied = await applyPlan(plan, directoryWriter(dir), {
+            now,
+            ...(signal ? { signal } : {}),
+            onResult: (r) => this.#logResult(r),
+          });
+          ad = { observed, plan, results: applied.results };
+          if (applied.results.some((r) => r.status !== "applied") || applied.aborted) result = "partial";
+        } finally {
+          await dir.close();
+        }
       }
+      const only = this.#deps.onlyHost?.toLowerCase();
+      const hostRun =
+        this.#deps.hosts && !signal?.aborted
+          ? await reconcileHosts(
+              desired,
+              ad?.observed,
+              ad?.plan,
+              this.#deps.policy.mode === "observe" ? "observe" : "apply",
+              this.#deps.policy.mode,
+              this.#deps.hosts,
+              this.#hostMemory,
+              {
+                now,
+                ...(signal ? { signal } : {}),
+                ...(only !== undefined ? { only: (host: string) => host.toLowerCase() === only } : {}),
+              },
+            )
+          : undefined;
+      nextAt = this.#record(desired, ad, now, hostRun);
+      if (hostRun?.hosts.some((h) => !h.reachable)) result = "partial";
       this.#consecutiveFailures = 0;
       this.#completed = true;
     } catch (caught) {
@@ -322,15 +359,53 @@ export class Controller {
       this.#deps.logger.warn({ ...fields, status: r.status, outcome: r.outcome, err: r.message }, "action not applied");
   }
 
+  #recordHost(
+    o: HostBindingOutcome,
+    keep: Set<string>,
+    drifted: Record<ResourceKind, number>,
+    desired: DesiredState,
+    now: Date,
+  ): void {
+    const { metrics } = this.#deps;
+    const name = o.plan.resource.name;
+    keep.add(`HostBinding/${name}`);
+    if (o.plan.drift.size > 0) drifted.HostBinding++;
+    const applied = this.#deps.policy.mode === "enforce" && !o.plan.observeOnly;
+    const previous = this.#statuses.get("HostBinding", name);
+    const res = desired.bindings.get(name);
+    const clean = !o.error && !o.plan.blocker && o.plan.notes.length === 0 && (applied || o.plan.drift.size === 0);
+    const status = this.#statuses.update(
+      {
+        kind: "HostBinding",
+        name,
+        dn: null,
+        source: res ? { file: res.source.file, line: res.source.line } : null,
+        conditions: hostConditions(o, applied),
+        drift: [...o.plan.drift].sort(),
+        changes: o.plan.changes,
+        observeOnly: o.plan.observeOnly,
+        lastAppliedRevision: clean ? (this.#revision ?? null) : (previous?.lastAppliedRevision ?? null),
+        lastObservedAt: now.toISOString(),
+      },
+      now,
+    );
+    metrics.setDrift("HostBinding", name, o.plan.drift);
+    if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
+    for (const c of status.conditions)
+      if (c.type === "Ready" || c.type === "Stalled" || c.type === "Reconciling")
+        metrics.setResourceCondition("HostBinding", name, c.type, c.status === "True");
+  }
+
   /** Final step: status, backoff bookkeeping and metrics, in one place. Returns the earliest waiting time. */
   #record(
     desired: DesiredState,
-    observed: ObservedDirectory,
-    plan: Plan,
-    results: readonly ActionResult[],
+    ad: AdRun | undefined,
     now: Date,
+    hostRun?: { bindings: HostBindingOutcome[]; hosts: HostOutcome[] },
   ): number | undefined {
     const { metrics } = this.#deps;
+    const plan: Plan = ad?.plan ?? { resources: [], kds: { effective: false }, notes: [] };
+    const results = ad?.results ?? [];
     const byResource = new Map<string, ActionResult[]>();
     for (const r of results) {
       const key = keyOf(r.action.resource);
@@ -397,9 +472,25 @@ export class Controller {
         if (c.type === "Ready" || c.type === "Stalled" || c.type === "Reconciling")
           metrics.setResourceCondition(rp.resource.kind, rp.resource.name, c.type, c.status === "True");
     }
+    for (const o of hostRun?.bindings ?? []) this.#recordHost(o, keep, drifted, desired, now);
+    for (const h of hostRun?.hosts ?? []) {
+      metrics.setHostReachable(h.host, h.reachable);
+      if (h.error)
+        this.#deps.logger.warn({ host: h.host, kind: h.error.kind, err: h.error.message }, "host not reconciled");
+    }
     for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);
 
     metrics.setDriftedByKind(drifted);
+    if (!ad) {
+      // The agent manages only its own host's bindings and nothing in AD.
+      metrics.setManagedByKind({
+        GroupManagedServiceAccount: 0,
+        ADGroup: 0,
+        HostBinding: hostRun?.bindings.length ?? 0,
+        KdsRootKey: 0,
+      });
+      return nextAt;
+    }
     metrics.setManagedByKind({
       GroupManagedServiceAccount: desired.gmsas.size,
       ADGroup: desired.groups.size,
@@ -408,7 +499,7 @@ export class Controller {
     });
     metrics.setKdsKeyEffective(plan.kds.effective);
     this.#kds = { effective: plan.kds.effective, effectiveAt: plan.kds.effectiveAt?.toISOString() ?? null };
-    const observedBySam = new Map(observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
+    const observedBySam = new Map(ad.observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
     for (const g of desired.gmsas.values()) {
       const o = observedBySam.get(g.spec.accountName.toLowerCase());
       const interval = o?.passwordIntervalDays;

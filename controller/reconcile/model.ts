@@ -43,7 +43,13 @@ export type DriftType =
   | "spn"
   | "immutable"
   | "conflict"
-  | "unexpected";
+  | "unexpected"
+  | "host-retrieval"
+  | "host-group"
+  | "host-right"
+  | "host-service"
+  | "host-task"
+  | "host-apppool";
 
 /** One attribute-level difference, old → new, as a person reads it in a plan. */
 export interface AttributeChange {

@@ -30,9 +30,10 @@ export function summarize(plan: Plan): PlanSummary {
   for (const r of plan.resources) {
     const sym = symbolOf(r);
     if (r.blocker) s.blocked++;
-    if (r.observeOnly && r.changes.length > 0) s.observeOnly++;
+    else if (r.observeOnly && r.changes.length > 0) s.observeOnly++;
     else if (sym === "+" && r.actions.length > 0) s.create++;
-    else if (sym === "~" && r.actions.length > 0) s.update++;
+    // Host drift has no AD action: the host script fixes it, so it counts as an update too.
+    else if (sym === "~" && (r.actions.length > 0 || r.resource.kind === "HostBinding")) s.update++;
     else if (sym === "-" && r.actions.length > 0) s.delete++;
     else if (sym === " ") s.unchanged++;
   }

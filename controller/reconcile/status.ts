@@ -48,7 +48,8 @@ export interface ResourceStatus {
   readonly lastObservedAt: string;
 }
 
-interface Draft {
+/** A condition before its transition time is known. */
+export interface Draft {
   readonly type: ConditionType;
   readonly status: boolean;
   readonly reason: ConditionReason;

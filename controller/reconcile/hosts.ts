@@ -1,0 +1,319 @@
+/**
+ * The host side of a reconcile: HostBindings grouped per host, run through a HostDriver (ssh or
+ * local) with bounded concurrency, and mapped onto the same vocabulary as AD drift — ResourcePlan
+ * entries for the plan output, conditions for status, drift types for metrics. A host is only
+ * touched once its AD prerequisites (the gMSA in AD, the computer account) are in place, and one
+ * unreachable host never holds up the others.
+ */
+import type {
+  BindingResult,
+  FleetJob,
+  HostDriver,
+  HostError,
+  HostResult,
+  HostTarget,
+  LogonRight,
+} from "../hosts/index.ts";
+import { bindingRequest, HOST_CONTRACT_VERSION, rightsHeld, runFleet } from "../hosts/index.ts";
+import type { DesiredState } from "../manifests/index.ts";
+import type { AttributeChange, Blocker, DriftType, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
+import type { ConditionReason, Draft } from "./status.ts";
+
+/** How hosts are reached and driven. */
+export interface HostSettings {
+  readonly driver: HostDriver;
+  /** NetBIOS domain name for DOMAIN\account$ identities; default: derived from the base DN. */
+  readonly domain: string | undefined;
+  readonly concurrency: number;
+  /** Builds the connection target of a host from its computer account. */
+  readonly target: (host: string, dnsHostName: string | undefined) => HostTarget;
+}
+
+/** What one host-side reconcile found (and did) for one binding. */
+export interface HostBindingOutcome {
+  readonly plan: ResourcePlan;
+  readonly host: string;
+  readonly account: string;
+  readonly retrievable: "yes" | "no" | "pending" | undefined;
+  readonly error: HostError | undefined;
+  readonly result: BindingResult | undefined;
+}
+
+/** Per host: reachable or not (and why). */
+export interface HostOutcome {
+  readonly host: string;
+  readonly reachable: boolean;
+  readonly error: HostError | undefined;
+}
+
+/** State kept across cycles by the caller: rights held before (GPO detection), recent AD changes. */
+export interface HostMemory {
+  readonly rightsHeld: Map<string, LogonRight[]>;
+  /** Binding name → when the AD side last changed who may retrieve its account's password. */
+  readonly allowedAt: Map<string, number>;
+}
+
+/** A fresh memory. */
+export function hostMemory(): HostMemory {
+  return { rightsHeld: new Map(), allowedAt: new Map() };
+}
+
+/** Kerberos tickets live 10 hours by default: until then a retrieval failure may only be an old ticket. */
+const TICKET_LIFETIME_MS = 10 * 3_600_000;
+
+const DRIFT_OF: Record<string, DriftType> = {
+  retrievable: "host-retrieval",
+  localGroup: "host-group",
+  logonRight: "host-right",
+  service: "host-service",
+  scheduledTask: "host-task",
+  iisAppPool: "host-apppool",
+};
+
+const show = (v: string | boolean | null): string | undefined => (v === null ? undefined : String(v));
+
+/** Derives the NetBIOS domain from a base DN's first DC= part (DC=company,DC=local → COMPANY). */
+export function netbiosFromBaseDn(baseDn: string): string {
+  const m = /^\s*DC=([^,]+)/i.exec(baseDn);
+  return (m?.[1] ?? "").toUpperCase();
+}
+
+function dependencyBlocker(message: string): Blocker {
+  return { outcome: "waiting", reason: "DependencyNotReady", message };
+}
+
+/**
+ * Runs the host side for every HostBinding of `desired` (or only those `only` selects): observe
+ * with `mode: "observe"`, observe and fix with `"apply"`. `adPlan` is this cycle's AD plan: a
+ * binding whose gMSA or groups changed in it counts as recently allowed.
+ */
+export async function reconcileHosts(
+  desired: DesiredState,
+  observed: ObservedDirectory | undefined,
+  adPlan: Plan | undefined,
+  mode: "observe" | "apply",
+  globalMode: "enforce" | "observe",
+  settings: HostSettings,
+  memory: HostMemory,
+  options: { readonly now: Date; readonly signal?: AbortSignal; readonly only?: (host: string) => boolean },
+): Promise<{ bindings: HostBindingOutcome[]; hosts: HostOutcome[] }> {
+  const outcomes: HostBindingOutcome[] = [];
+  const now = options.now.getTime();
+  const gmsaBySam = new Map((observed?.gmsas ?? []).map((g) => [g.samAccountName.toLowerCase(), g]));
+  const computerBySam = new Map((observed?.computers ?? []).map((c) => [c.samAccountName.toLowerCase(), c]));
+  const changedThisRun = new Set(
+    (adPlan?.resources ?? [])
+      .filter((r) => r.actions.length > 0 && !r.observeOnly)
+      .map((r) => `${r.resource.kind}/${r.resource.name}`),
+  );
+
+  type Pending = { name: string; account: string; observeOnly: boolean; dnsHostName: string | undefined };
+  const perHost = new Map<string, Pending[]>();
+  for (const b of [...desired.bindings.values()].sort((x, y) => x.name.localeCompare(y.name))) {
+    if (b.spec.suspend) continue;
+    if (options.only && !options.only(b.spec.host)) continue;
+    const gmsa = desired.gmsas.get(b.spec.account);
+    const observeOnly = (b.spec.mode ?? (globalMode === "observe" ? "Observe" : "Enforce")) === "Observe";
+    const base = {
+      resource: { kind: "HostBinding" as const, name: b.name },
+      dn: undefined,
+      actions: [],
+      observeOnly,
+      notes: [],
+    };
+    const account = gmsa?.spec.accountName ?? b.spec.account;
+    if (!gmsa) continue; // validate refuses a dangling account; nothing to do here
+    // With a directory: wait until the gMSA and the computer exist. Without one (the agent), the
+    // host's own Test-ADServiceAccount is the judge.
+    if (observed) {
+      const related = [
+        `GroupManagedServiceAccount/${gmsa.name}`,
+        ...gmsa.spec.principalsAllowedToRetrieveManagedPassword.flatMap((p) => (p.group ? [`ADGroup/${p.group}`] : [])),
+      ];
+      if (related.some((k) => changedThisRun.has(k))) memory.allowedAt.set(b.name, now);
+      const inAd = gmsaBySam.get(account.toLowerCase());
+      const computer = computerBySam.get(b.spec.host.toLowerCase());
+      const missing = !inAd
+        ? `gMSA ${account} is not in AD yet`
+        : !computer
+          ? `computer ${b.spec.host} not found in AD`
+          : undefined;
+      if (missing) {
+        outcomes.push({
+          plan: {
+            ...base,
+            drift: new Set(),
+            changes: [],
+            blocker: dependencyBlocker(`${missing}; the host is not touched until it is`),
+          },
+          host: b.spec.host,
+          account,
+          retrievable: undefined,
+          error: undefined,
+          result: undefined,
+        });
+        continue;
+      }
+    }
+    const list = perHost.get(b.spec.host.toUpperCase()) ?? [];
+    list.push({
+      name: b.name,
+      account,
+      observeOnly,
+      dnsHostName: computerBySam.get(b.spec.host.toLowerCase())?.dnsHostName,
+    });
+    perHost.set(b.spec.host.toUpperCase(), list);
+  }
+
+  const jobs: FleetJob[] = [...perHost].map(([host, pending]) => ({
+    target: settings.target(host, pending[0]?.dnsHostName),
+    request: {
+      version: HOST_CONTRACT_VERSION,
+      mode,
+      host,
+      domain: settings.domain ?? (observed ? netbiosFromBaseDn(observed.baseDn) : ""),
+      bindings: pending.map((p) => {
+        const spec = desired.bindings.get(p.name)!.spec;
+        const allowedAt = memory.allowedAt.get(p.name);
+        return bindingRequest(p.name, p.account, spec, {
+          recentlyAllowed: allowedAt !== undefined && now - allowedAt < TICKET_LIFETIME_MS,
+          rightsGrantedBefore: memory.rightsHeld.get(p.name) ?? [],
+          observeOnly: p.observeOnly,
+        });
+      }),
+    },
+  }));
+  const fleet = await runFleet(settings.driver, jobs, {
+    concurrency: settings.concurrency,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+
+  const hosts: HostOutcome[] = [];
+  for (const [i, outcome] of fleet.entries()) {
+    const job = jobs[i]!;
+    const pending = perHost.get(job.request.host)!;
+    if (!outcome.ok) {
+      hosts.push({ host: job.request.host, reachable: false, error: outcome.error });
+      for (const p of pending)
+        outcomes.push({
+          plan: {
+            resource: { kind: "HostBinding", name: p.name },
+            dn: undefined,
+            drift: new Set(),
+            changes: [],
+            actions: [],
+            observeOnly: p.observeOnly,
+            notes: [],
+            ...(outcome.error.failure === "stalled"
+              ? {
+                  blocker: {
+                    outcome: "stalled" as const,
+                    reason: "DependencyNotReady" as const,
+                    message: outcome.error.message,
+                  },
+                }
+              : {}),
+          },
+          host: job.request.host,
+          account: p.account,
+          retrievable: undefined,
+          error: outcome.error,
+          result: undefined,
+        });
+      continue;
+    }
+    hosts.push({ host: job.request.host, reachable: true, error: undefined });
+    for (const p of pending) outcomes.push(bindingOutcome(outcome.result, p.name, p.account, p.observeOnly, memory));
+  }
+  return { bindings: outcomes, hosts };
+}
+
+function bindingOutcome(
+  result: HostResult,
+  name: string,
+  account: string,
+  observeOnly: boolean,
+  memory: HostMemory,
+): HostBindingOutcome {
+  const binding = result.bindings.find((b) => b.name === name);
+  const drift = new Set<DriftType>();
+  const changes: AttributeChange[] = [];
+  const notes: string[] = [];
+  for (const item of binding?.items ?? []) {
+    if (item.action === "none") continue;
+    drift.add(DRIFT_OF[item.item] ?? "attribute");
+    changes.push({ attribute: `${item.item} ${item.name}`, from: show(item.observed), to: show(item.desired) });
+    if (item.action === "failed")
+      notes.push(`${item.item} ${item.name}: failed: ${item.error ?? item.reason ?? "error"}`);
+    else if (item.reason === "RevokedByPolicy")
+      notes.push(`${item.name} was granted before and is gone: a policy (GPO) removed it`);
+  }
+  if (binding) memory.rightsHeld.set(name, rightsHeld(binding));
+  const retrievable = binding?.retrievable === "pending" ? "pending" : binding?.retrievable ? "yes" : "no";
+  const blocker: Blocker | undefined =
+    retrievable === "pending"
+      ? {
+          outcome: "waiting",
+          reason: "DependencyNotReady",
+          message: "the host is allowed but waits for a fresh Kerberos ticket",
+        }
+      : undefined;
+  return {
+    plan: {
+      resource: { kind: "HostBinding", name },
+      dn: undefined,
+      drift,
+      changes,
+      actions: [],
+      observeOnly,
+      notes,
+      ...(blocker ? { blocker } : {}),
+    },
+    host: result.host,
+    account,
+    retrievable,
+    error: undefined,
+    result: binding,
+  };
+}
+
+/** Conditions of a HostBinding after a host run (same closed set as AD resources). */
+export function hostConditions(o: HostBindingOutcome, applied: boolean): Draft[] {
+  const drifts = [...o.plan.drift].sort().join(", ");
+  const failedItems = o.result?.items.filter((i) => i.action === "failed") ?? [];
+  const drafts: Draft[] = [];
+  const state = (
+    ready: boolean,
+    reason: ConditionReason,
+    message: string,
+    reconciling: boolean,
+    stalled = false,
+  ): void => {
+    drafts.push({ type: "Ready", status: ready, reason, message });
+    drafts.push({ type: "Stalled", status: stalled, reason, message: stalled ? message : "" });
+    drafts.push({ type: "Reconciling", status: reconciling, reason, message: reconciling ? message : "" });
+  };
+  if (o.plan.blocker?.outcome === "stalled") state(false, "DependencyNotReady", o.plan.blocker.message, false, true);
+  else if (o.error) state(false, "RetryingAfterFailure", o.error.message, true);
+  else if (o.plan.blocker) state(false, "DependencyNotReady", o.plan.blocker.message, true);
+  else if (failedItems.length > 0) state(false, "ApplyFailed", o.plan.notes.join("; "), true);
+  else if (o.plan.drift.size > 0 && (o.plan.observeOnly || !applied))
+    state(false, "DriftReported", `drift reported, not corrected: ${drifts}`, false);
+  else
+    state(
+      true,
+      o.plan.drift.size > 0 ? "DriftCorrected" : "Reconciled",
+      o.plan.drift.size > 0 ? `drift corrected: ${drifts}` : "in sync with Git",
+      false,
+    );
+  if (o.plan.drift.size > 0)
+    drafts.push({
+      type: "DriftDetected",
+      status: true,
+      reason: o.plan.observeOnly || !applied ? "DriftReported" : "DriftCorrected",
+      message: drifts,
+    });
+  if (failedItems.length > 0)
+    drafts.push({ type: "ApplyFailed", status: true, reason: "ApplyFailed", message: o.plan.notes.join("; ") });
+  return drafts;
+}
