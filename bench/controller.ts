@@ -1,0 +1,491 @@
+// The controller benchmark: `gmsa-gitops run` as a real process against a real Samba AD DC and
+// a repository of generated manifests (default 4,500 gMSAs + 500 groups = 5,000 resources).
+//
+//   1. Seed: one reconcile of the controller creates every object (timed).
+//   2. Commit-to-applied latency of a one-resource change (a gMSA's description):
+//      (a) git mode, a commit then a signed webhook POST; (b) local watch mode (--repo DIR), the
+//      file edited in place. Both with --interval 1h, so only the trigger explains the reconcile.
+//      Measured from the commit (or the file write) to the controller's "applied" log line, and
+//      checked with ldapsearch. Median of --runs.
+//   3. Steady state: git mode at --interval 10s with nothing to do, for --steady (default 10m):
+//      process CPU time / wall time and RSS, from /proc, sampled every second.
+//
+// Usage: node bench/controller.ts [--gmsas 4500] [--groups 500] [--computers 200] [--runs 5]
+//          [--steady 10m] [--cpu-prof DIR]
+// --cpu-prof writes a V8 CPU profile of the steady-state process to DIR and prints its hottest
+// functions. Writes only to temp folders and DIR. Exits 1 when a step fails.
+import { strict as assert } from "node:assert";
+import { execFileSync, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { parseDuration } from "../controller/config/index.ts";
+import { createGitRepo } from "../test/harness/git-repo.ts";
+import type { GitRepo } from "../test/harness/git-repo.ts";
+import { startDc } from "../test/harness/samba.ts";
+import type { Dc } from "../test/harness/samba.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    gmsas: { type: "string", default: "4500" },
+    groups: { type: "string", default: "500" },
+    computers: { type: "string", default: "200" },
+    runs: { type: "string", default: "5" },
+    steady: { type: "string", default: "10m" },
+    "cpu-prof": { type: "string" },
+  },
+  strict: true,
+});
+const count = (name: "gmsas" | "groups" | "computers" | "runs"): number => {
+  const n = Number(flags[name]);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  return n;
+};
+const GMSAS = count("gmsas");
+const GROUPS = count("groups");
+const COMPUTERS = count("computers");
+const RUNS = count("runs");
+const STEADY_MS = parseDuration(flags.steady) ?? Number.NaN;
+if (!(STEADY_MS >= 10_000)) throw new Error("--steady must be a duration of at least 10s");
+const MEMBERS_PER_GROUP = 3;
+const API = "gmsa-gitops.io/v1alpha1";
+/** The resource whose description the latency runs change. */
+const TARGET = "bsv00000";
+const TARGET_FILE = "accounts/app-0000.yaml";
+
+const root = join(import.meta.dirname, "..");
+const cliEntry = join(root, "bin", "gmsa-gitops.mjs");
+const log = (line: string): void => void process.stdout.write(`${line}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const pad = (n: number, width: number): string => String(n).padStart(width, "0");
+const computer = (i: number): string => `BENCH-PC${pad(i, 4)}`;
+const group = (i: number): string => `Bench-Hosts-${pad(i, 4)}`;
+const account = (i: number): string => `bsv${pad(i, 5)}`;
+const description = (i: number): string => `Bench service ${i}`;
+
+/**
+ * Writes the repository: groups/app-NNNN.yaml (one ADGroup of computers each) and
+ * accounts/app-NNNN.yaml (the gMSAs that group may retrieve, every third with two SPNs).
+ */
+function writeManifests(dir: string, domain: string): void {
+  mkdirSync(join(dir, "groups"), { recursive: true });
+  mkdirSync(join(dir, "accounts"), { recursive: true });
+  for (let g = 0; g < GROUPS; g++) {
+    const members = Array.from(
+      { length: MEMBERS_PER_GROUP },
+      (_, k) => `    - computer: ${computer((g * MEMBERS_PER_GROUP + k) % COMPUTERS)}`,
+    );
+    writeFileSync(
+      join(dir, "groups", `app-${pad(g, 4)}.yaml`),
+      [`apiVersion: ${API}`, "kind: ADGroup", "metadata:", `  name: ${group(g).toLowerCase()}`, "spec:"]
+        .concat([`  accountName: ${group(g)}`, "  scope: Global", "  membership: exact", "  members:", ...members, ""])
+        .join("\n"),
+    );
+  }
+  const byGroup = new Map<number, string[]>();
+  for (let i = 0; i < GMSAS; i++) {
+    const name = account(i);
+    const host = `${name}.${domain}`;
+    const lines = [`apiVersion: ${API}`, "kind: GroupManagedServiceAccount", "metadata:", `  name: ${name}`, "spec:"];
+    lines.push(`  accountName: ${name}`, `  dnsHostName: ${host}`, `  description: ${description(i)}`);
+    lines.push("  kerberosEncryptionTypes: [AES128, AES256]", "  principalsAllowedToRetrieveManagedPassword:");
+    lines.push(`    - group: ${group(i % GROUPS).toLowerCase()}`);
+    if (i % 3 === 0) lines.push("  servicePrincipalNames:", `    - HTTP/${host}`, `    - HTTP/${name}`);
+    byGroup.set(i % GROUPS, [...(byGroup.get(i % GROUPS) ?? []), `${lines.join("\n")}\n`]);
+  }
+  for (const [g, docs] of byGroup) writeFileSync(join(dir, "accounts", `app-${pad(g, 4)}.yaml`), docs.join("---\n"));
+}
+
+/** LDIF adding the computers the groups name (unmanaged, as in a real domain). */
+function computersLdif(baseDn: string, domain: string): string {
+  let out = "";
+  for (let i = 0; i < COMPUTERS; i++)
+    out += [
+      `dn: CN=${computer(i)},CN=Computers,${baseDn}`,
+      "objectClass: computer",
+      `sAMAccountName: ${computer(i)}$`,
+      "userAccountControl: 4096",
+      `dNSHostName: ${computer(i).toLowerCase()}.${domain}`,
+      "",
+      "",
+    ].join("\n");
+  return out;
+}
+
+/** A pino JSON line, with the time it reached this process. */
+interface LogLine {
+  readonly msg: string;
+  readonly at: number;
+  readonly [field: string]: unknown;
+}
+
+/** `gmsa-gitops run` as a child process, its JSON log lines parsed as they arrive. */
+class ControllerProcess {
+  readonly child: ChildProcess;
+  readonly lines: LogLine[] = [];
+  readonly exited: Promise<number | null>;
+  #partial = "";
+  #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
+
+  constructor(args: readonly string[], nodeFlags: readonly string[] = []) {
+    this.child = spawn(process.execPath, [...nodeFlags, cliEntry, "run", "--log-format", "json", ...args], {
+      cwd: root,
+      env: { PATH: process.env["PATH"], HOME: tmpdir() },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child.stdout!.on("data", (chunk: Buffer) => this.#read(chunk.toString("utf8")));
+    this.child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+    this.exited = new Promise((resolve) => this.child.on("close", (code) => resolve(code)));
+  }
+
+  #read(text: string): void {
+    const parts = (this.#partial + text).split("\n");
+    this.#partial = parts.pop() ?? "";
+    const at = performance.now();
+    for (const part of parts) {
+      if (!part.startsWith("{")) continue;
+      const line = { ...(JSON.parse(part) as Record<string, unknown>), at } as LogLine;
+      this.lines.push(line);
+      this.#waiters = this.#waiters.filter((w) => {
+        if (!w.match(line)) return true;
+        w.resolve(line);
+        return false;
+      });
+    }
+  }
+
+  /** The first line matching from now on (or already logged, if `past`), within `timeoutMs`. */
+  next(what: string, match: (l: LogLine) => boolean, timeoutMs: number, past = false): Promise<LogLine> {
+    const found = past ? this.lines.find(match) : undefined;
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+        timeoutMs,
+      );
+      this.#waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
+    });
+  }
+
+  /** The base URL of its HTTP server, from the "controller started" line. */
+  async url(): Promise<string> {
+    const started = await this.next("the controller to start", (l) => l.msg === "controller started", 120_000, true);
+    return started["url"] as string;
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    const code = await Promise.race([this.exited, sleep(60_000).then(() => "timeout" as const)]);
+    if (code === "timeout") {
+      this.child.kill("SIGKILL");
+      throw new Error("the controller did not exit within 60 s of SIGTERM");
+    }
+    assert.equal(code, 0, "the controller exited non-zero after SIGTERM");
+  }
+}
+
+async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await fetch(`${url}/readyz`)).status !== 200) {
+    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms`);
+    await sleep(500);
+  }
+}
+
+/** The one sample of a metric with exactly these labels (labels in the order prom-client writes them). */
+async function metric(url: string, series: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+}
+
+/** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
+function usage(pid: number): { cpuSeconds: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  return { cpuSeconds: ticks / 100, rssBytes: rssKb * 1024 };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+/** The description of the target gMSA as ldapsearch sees it. */
+async function targetDescription(dc: Dc): Promise<string | undefined> {
+  const out = await dc.ldap("ldapsearch", ["-b", dc.baseDn, "-s", "sub", `(sAMAccountName=${TARGET}$)`, "description"]);
+  return /^description: (.*)$/m.exec(out)?.[1];
+}
+
+/** Replaces the target's description line in its file; returns the new text. */
+function editTarget(dir: string, from: string, to: string): void {
+  const file = join(dir, TARGET_FILE);
+  const text = readFileSync(file, "utf8");
+  const line = `  description: ${from}\n`;
+  assert.ok(text.includes(line), `${TARGET_FILE} has no line ${JSON.stringify(line)}`);
+  writeFileSync(file, text.replace(line, `  description: ${to}\n`));
+}
+
+/**
+ * One latency run: `change()` makes the edit (and its trigger) and returns the moment it
+ * counts from; resolves with the time to the "applied" line of the target, checked in AD.
+ */
+async function latencyRun(
+  dc: Dc,
+  controller: ControllerProcess,
+  change: () => Promise<number>,
+  expected: string,
+): Promise<number> {
+  const applied = controller.next(
+    `the update of ${TARGET}`,
+    (l) => l.msg === "applied" && l["resource"] === TARGET,
+    300_000,
+  );
+  const t0 = await change();
+  const line = await applied;
+  assert.equal(await targetDescription(dc), expected, "AD does not hold the committed description");
+  return line.at - t0;
+}
+
+/** The hottest functions of a V8 CPU profile by self time, as shares of the busy (non-idle) samples. */
+function hottest(profileDir: string, top: number): string[] {
+  const file = readdirSync(profileDir).find((f) => f.endsWith(".cpuprofile"));
+  if (!file) return ["(no profile written)"];
+  const profile = JSON.parse(readFileSync(join(profileDir, file), "utf8")) as {
+    nodes: { id: number; hitCount?: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  };
+  const self = new Map<string, number>();
+  let idle = 0;
+  let busy = 0;
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    if (node.callFrame.functionName === "(idle)") {
+      idle += hits;
+      continue;
+    }
+    busy += hits;
+    const where = node.callFrame.url.replace(/^.*\/(node_modules\/|controller\/)/, "$1");
+    const key = `${node.callFrame.functionName || "(anonymous)"} ${where}:${node.callFrame.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + hits);
+  }
+  return [`busy ${((100 * busy) / (busy + idle)).toFixed(1)} % of the samples; shares of the busy samples:`].concat(
+    [...self]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([key, hits]) => `${((100 * hits) / busy).toFixed(1).padStart(5)} %  ${key}`),
+  );
+}
+
+async function main(): Promise<number> {
+  const work = mkdtempSync(join(tmpdir(), "gmsa-bench-controller-"));
+  const running: ControllerProcess[] = [];
+  let dc: Dc | undefined;
+  let repo: GitRepo | undefined;
+  const start = (args: readonly string[], nodeFlags: readonly string[] = []): ControllerProcess => {
+    const c = new ControllerProcess(args, nodeFlags);
+    running.push(c);
+    return c;
+  };
+  try {
+    log(
+      `controller bench: ${GMSAS} gMSAs + ${GROUPS} groups = ${GMSAS + GROUPS} resources, ${COMPUTERS} computers; ${RUNS} runs per trigger; steady state ${seconds(STEADY_MS)}`,
+    );
+    dc = await startDc();
+    const domain = dc.realm.toLowerCase();
+    const dcFlags = ["--ldap-url", dc.url, "--bind-dn", dc.adminDn, "--bind-password-file", dc.passwordFile];
+    dcFlags.push("--ca-file", dc.caFile);
+    writeFileSync(join(work, "computers.ldif"), computersLdif(dc.baseDn, domain));
+    await dc.ldap("ldapadd", ["-f", join(work, "computers.ldif")]);
+
+    const local = join(work, "local");
+    writeManifests(local, domain);
+    repo = createGitRepo({ from: local, message: "generated manifests" });
+    const secretFile = join(work, "webhook-secret");
+    const secret = randomBytes(24).toString("hex");
+    writeFileSync(secretFile, secret, { mode: 0o600 });
+
+    // 1. Seed: the controller's first reconcile creates everything.
+    const seeding = start([...dcFlags, "--repo", local, "--interval", "1h", "--listen", "127.0.0.1:0"]);
+    const seedUrl = await seeding.url();
+    const seedStarted = performance.now();
+    await waitReady(seedUrl, 3 * 3_600_000);
+    const seedMs = performance.now() - seedStarted;
+    const created = seeding.lines.filter((l) => l.msg === "applied").length;
+    const failed = seeding.lines.filter((l) => l.msg === "action not applied").length;
+    assert.equal(failed, 0, `seeding: ${failed} action(s) failed`);
+    await seeding.stop();
+    log(
+      `seed: one reconcile applied ${created} actions in ${seconds(seedMs)} (${(seedMs / created).toFixed(1)} ms each)`,
+    );
+
+    // 2a. Webhook: commit, POST, applied.
+    let current = description(0);
+    let runNo = 0;
+    const nextText = (): string => `Bench latency run ${++runNo}`;
+    const viaGit = start([
+      ...dcFlags,
+      "--git-url",
+      repo.url,
+      "--work-dir",
+      join(work, "clone"),
+      "--interval",
+      "1h",
+      "--listen",
+      "127.0.0.1:0",
+      "--webhook-secret-file",
+      secretFile,
+    ]);
+    const gitUrl = await viaGit.url();
+    await waitReady(gitUrl, 600_000);
+    const idleCycle = viaGit.lines.find((l) => l.msg === "applied");
+    assert.equal(idleCycle, undefined, "the seeded repository was not in sync");
+    const webhookMs: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const text = nextText();
+      const from = current;
+      webhookMs.push(
+        await latencyRun(
+          dc,
+          viaGit,
+          async () => {
+            editTarget(repo!.dir, from, text);
+            repo!.commit(`bench: ${text}`);
+            const t0 = performance.now();
+            const body = JSON.stringify({ ref: "refs/heads/main", after: repo!.head() });
+            const res = await fetch(`${gitUrl}/hooks/git`, {
+              method: "POST",
+              headers: {
+                "Content-Type": "application/json",
+                "X-Hub-Signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
+              },
+              body,
+            });
+            assert.equal(res.status, 202, "the webhook was refused");
+            return t0;
+          },
+          text,
+        ),
+      );
+      current = text;
+      log(`webhook run ${run + 1}: ${seconds(webhookMs.at(-1)!)}`);
+    }
+    await viaGit.stop();
+
+    // 2b. Local watch: edit the file, applied. The local folder follows the commits first.
+    execFileSync("cp", [join(repo.dir, TARGET_FILE), join(local, TARGET_FILE)]);
+    const viaWatch = start([...dcFlags, "--repo", local, "--interval", "1h", "--listen", "127.0.0.1:0"]);
+    await waitReady(await viaWatch.url(), 600_000);
+    await sleep(2_000); // chokidar's initial scan: changes before it ends may be missed
+    const watchMs: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const text = nextText();
+      const from = current;
+      watchMs.push(
+        await latencyRun(
+          dc,
+          viaWatch,
+          () => {
+            editTarget(local, from, text);
+            return Promise.resolve(performance.now());
+          },
+          text,
+        ),
+      );
+      current = text;
+      log(`watch run ${run + 1}: ${seconds(watchMs.at(-1)!)}`);
+    }
+    await viaWatch.stop();
+    // Git follows the folder, so the steady-state controller starts in sync.
+    execFileSync("cp", [join(local, TARGET_FILE), join(repo.dir, TARGET_FILE)]);
+    repo.commit("bench: in sync for the steady state");
+
+    // 3. Steady state at a 10 s interval with nothing to change.
+    const profileDir = flags["cpu-prof"];
+    if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
+    const steady = start(
+      [...dcFlags, "--git-url", repo.url, "--work-dir", join(work, "clone-steady"), "--interval", "10s"].concat([
+        "--listen",
+        "127.0.0.1:0",
+      ]),
+      profileDir !== undefined ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
+    );
+    const steadyUrl = await steady.url();
+    await waitReady(steadyUrl, 600_000);
+    const pid = steady.child.pid!;
+    const first = usage(pid);
+    const t0 = performance.now();
+    const rss: number[] = [];
+    const cyclesBefore = await metric(steadyUrl, 'gmsa_gitops_reconciles_total{result="success"}');
+    while (performance.now() - t0 < STEADY_MS) {
+      await sleep(1_000);
+      rss.push(usage(pid).rssBytes);
+    }
+    const last = usage(pid);
+    const wallS = (performance.now() - t0) / 1000;
+    const cycles = (await metric(steadyUrl, 'gmsa_gitops_reconciles_total{result="success"}')) - cyclesBefore;
+    const steadySum = await metric(steadyUrl, "gmsa_gitops_reconcile_duration_seconds_sum");
+    const steadyCount = await metric(steadyUrl, "gmsa_gitops_reconcile_duration_seconds_count");
+    const steadyApplied = steady.lines.filter((l) => l.msg === "applied").length;
+    await steady.stop();
+    const cpuShare = (last.cpuSeconds - first.cpuSeconds) / wallS;
+
+    const sambaVersion = /samba version (\S+)/.exec(readFileSync(join(dc.dir, "log", "samba.log"), "utf8"))?.[1];
+    const rows: [string, string][] = [
+      [`seed: first reconcile, ${created} creations`, seconds(seedMs)],
+      [
+        `commit → applied, webhook (median of ${RUNS})`,
+        `${seconds(median(webhookMs))} (${webhookMs.map((m) => (m / 1000).toFixed(2)).join(", ")})`,
+      ],
+      [
+        `file edit → applied, local watch (median of ${RUNS})`,
+        `${seconds(median(watchMs))} (${watchMs.map((m) => (m / 1000).toFixed(2)).join(", ")})`,
+      ],
+      [`one reconcile with nothing to do (mean of ${steadyCount})`, seconds((1000 * steadySum) / steadyCount)],
+      [
+        `steady state: CPU time / wall time over ${wallS.toFixed(0)} s, ${cycles} reconciles`,
+        `${(100 * cpuShare).toFixed(1)} % of one core`,
+      ],
+      [
+        "steady state: RSS (min / median / max)",
+        `${mib(Math.min(...rss))} / ${mib(median(rss))} / ${mib(Math.max(...rss))}`,
+      ],
+    ];
+    assert.equal(steadyApplied, 0, "the steady-state controller made writes");
+    log("");
+    log(
+      `date ${new Date().toISOString()}; ${cpus().length} × ${cpus()[0]?.model ?? "?"}; Node ${process.version}; Samba ${sambaVersion ?? "?"}`,
+    );
+    const width = Math.max(...rows.map((r) => r[0].length));
+    log(`| ${"measure".padEnd(width)} | result |`);
+    log(`| ${"-".repeat(width)} | ------ |`);
+    for (const [what, value] of rows) log(`| ${what.padEnd(width)} | ${value} |`);
+    if (profileDir !== undefined) {
+      log("");
+      log(`hottest functions of the steady-state process by self time (${profileDir}):`);
+      for (const line of hottest(profileDir, 15)) log(`  ${line}`);
+    }
+    return 0;
+  } finally {
+    for (const c of running) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill("SIGKILL");
+    repo?.remove();
+    await dc?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
