@@ -252,9 +252,16 @@ export class Controller {
       this.#completed = true;
     } catch (caught) {
       result = "failure";
-      error = message(caught);
-      this.#consecutiveFailures++;
-      this.#deps.logger.error({ err: error }, "reconcile failed");
+      if (signal?.aborted) {
+        // Stopping (SIGTERM) cut this cycle short: not a failure of Git or AD, so no error
+        // line on every clean shutdown and no backoff.
+        error = "interrupted: stopping";
+        this.#deps.logger.info({}, "reconcile interrupted: stopping");
+      } else {
+        error = message(caught);
+        this.#consecutiveFailures++;
+        this.#deps.logger.error({ err: error }, "reconcile failed");
+      }
     } finally {
       const seconds = (performance.now() - t0) / 1000;
       this.#deps.metrics.reconcileFinished(seconds, result);
@@ -283,6 +290,8 @@ export class Controller {
     try {
       snapshot = await source.sync(signal);
     } catch (caught) {
+      // An aborted sync is the controller stopping, not the source failing.
+      if (signal?.aborted) throw caught;
       if (caught instanceof SourceError && caught.kind === "verify" && caught.revision !== undefined) {
         if (this.#rejected?.revision !== caught.revision) {
           metrics.revisionRejected("unverified");
