@@ -1,0 +1,173 @@
+// HostBindings through the whole reconcile: a real Samba DC, a real sshd running real pwsh with
+// the Windows doubles (whose Test-ADServiceAccount asks the DC), the controller loop, and the
+// agent. Host state is checked in the doubles' JSON files, AD with ldapsearch.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectDirectory } from "../controller/directory/index.ts";
+import { createSshDriver } from "../controller/hosts/index.ts";
+import { startController } from "../controller/main.ts";
+import { loadConfig } from "../controller/config/index.ts";
+import { createMetricsRecorder } from "../controller/metrics/index.ts";
+import { Controller } from "../controller/reconcile/loop.ts";
+import { createLocalSource } from "../controller/source/index.ts";
+import type { DoubleHostState } from "./harness/pwsh-doubles/state.ts";
+import {
+  launcherCommand,
+  launcherShell,
+  readHostState,
+  sampleHost,
+  writeHostState,
+} from "./harness/pwsh-doubles/state.ts";
+import { startDc } from "./harness/samba.ts";
+import type { Dc } from "./harness/samba.ts";
+import { startSshd } from "./harness/sshd.ts";
+import type { Sshd } from "./harness/sshd.ts";
+
+const examples = join(import.meta.dirname, "..", "examples");
+const HOSTS = ["SERVER1", "SERVER2", "WEB1", "WEB2"] as const;
+const silent = pino({ level: "silent" });
+
+let dc: Dc;
+let sshd: Sshd;
+const statePath = (host: string): string => join(sshd.dir, `${host}.json`);
+
+/** A Windows host as the examples expect it: identities still on their old values. */
+function hostState(host: string, dn: string, passwordFile: string): DoubleHostState {
+  const s = sampleHost(host);
+  s.ad = { url: dc.url, caFile: dc.caFile, baseDn: dc.baseDn, bindDn: dn, passwordFile, command: ["ldapsearch"] };
+  s.services = [{ Name: "Service1", StartName: "LocalSystem", State: "Running" }];
+  s.localGroups = { Administrators: [`${host}\\Administrator`], IIS_IUSRS: [] };
+  return s;
+}
+
+beforeAll(async () => {
+  [dc, sshd] = await Promise.all([startDc(), startSshd()]);
+  for (const host of HOSTS) {
+    const password = `Host-${host}-Pass1!`;
+    const dn = await dc.addComputer(host, password);
+    const passwordFile = join(sshd.dir, `${host}.password`);
+    await writeFile(passwordFile, password, { mode: 0o600 });
+    await writeHostState(statePath(host), hostState(host, dn, passwordFile));
+  }
+}, 300_000);
+
+afterAll(async () => {
+  await Promise.all([sshd?.stop(), dc?.stop()]);
+});
+
+async function highestUsn(): Promise<string> {
+  const out = await dc.ldap("ldapsearch", ["-LLL", "-b", "", "-s", "base", "(objectClass=*)", "highestCommittedUSN"]);
+  return /highestCommittedUSN: (\d+)/.exec(out)?.[1] ?? "";
+}
+
+describe("the agent", () => {
+  it("reconciles its own host's bindings and no others, and never writes to AD", async () => {
+    const before = await highestUsn();
+    const server1Before = await readHostState(statePath("SERVER1"));
+    const config = loadConfig({ flags: { repo: examples, listen: "127.0.0.1:0", interval: "1h" }, env: {} });
+    if (!config.ok) throw new Error(JSON.stringify(config.errors));
+    const agent = await startController(config.config, silent, {
+      host: "WEB1",
+      domain: dc.domain,
+      shell: launcherCommand(statePath("WEB1")).join(" "),
+    });
+    try {
+      await expect.poll(() => agent.controller.ready(), { timeout: 120_000, interval: 500 }).toBe(true);
+      const web1 = await readHostState(statePath("WEB1"));
+      expect(web1.appPools.find((p) => p.Name === "ReportsPool")).toMatchObject({
+        IdentityType: "SpecificUser",
+        UserName: `${dc.domain}\\gMSA-Reports$`,
+      });
+      expect(web1.localGroups["IIS_IUSRS"]).toContain(`${dc.domain}\\gMSA-Reports$`);
+      // Other hosts' files were not touched; nor was AD.
+      expect((await readHostState(statePath("WEB2"))).appPools[0]?.IdentityType).toBe("ApplicationPoolIdentity");
+      expect(await readHostState(statePath("SERVER1"))).toEqual(server1Before);
+      // The only AD object that changed is WEB1's own account: its logon (the Test-ADServiceAccount
+      // double binds as WEB1$) updates logon bookkeeping. The agent itself has no AD connection.
+      const changed = await dc.ldap("ldapsearch", [
+        "-LLL",
+        "-b",
+        dc.baseDn,
+        `(uSNChanged>=${Number(before) + 1})`,
+        "sAMAccountName",
+      ]);
+      const others = [...changed.matchAll(/^sAMAccountName: (.*)$/gm)].map((m) => m[1]).filter((n) => n !== "WEB1$");
+      expect(others).toEqual([]);
+      expect(changed).not.toMatch(/^dn: CN=gMSA-Reports/m);
+      const status = agent.controller.status();
+      expect(status.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(["HostBinding/web1-reports"]);
+      const metrics = await agent.metrics.metricsText();
+      expect(metrics).toMatch(/gmsa_gitops_managed_resources\{kind="HostBinding"\} 1/);
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
+describe("the controller with hosts over ssh", () => {
+  it("waits for AD, then fixes the hosts, reports drift made on a host and heals it", async () => {
+    const metrics = createMetricsRecorder();
+    const local = createLocalSource(examples);
+    const driver = await createSshDriver({
+      privateKeyPath: sshd.clientKeyPath,
+      knownHostsPath: sshd.knownHostsPath,
+      username: sshd.username,
+      commandTimeoutMs: 120_000,
+    });
+    const controller = new Controller({
+      source: { url: `file://${examples}`, sync: () => local.read() },
+      metrics,
+      logger: silent,
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+      intervalMs: 60_000,
+      hosts: {
+        driver,
+        domain: undefined,
+        concurrency: 4,
+        target: (host) => ({ host, address: sshd.address, port: sshd.port, shell: launcherShell(statePath(host)) }),
+      },
+      openDirectory: () =>
+        connectDirectory({ url: dc.url, caFile: dc.caFile, bindDn: dc.adminDn, bindPassword: dc.adminPassword }),
+    });
+    const binding = () => controller.status().resources.find((r) => r.name === "server1-service1")!;
+    const ready = () => binding().conditions.find((c) => c.type === "Ready")!;
+
+    // Cycle 1 creates the AD objects; the hosts wait until the gMSAs are seen in AD.
+    await controller.reconcile();
+    expect(ready()).toMatchObject({ status: "False", reason: "DependencyNotReady" });
+    expect((await readHostState(statePath("SERVER1"))).services[0]?.StartName).toBe("LocalSystem");
+
+    // Cycle 2 fixes the hosts.
+    await controller.reconcile();
+    const server1 = await readHostState(statePath("SERVER1"));
+    const identity = `${dc.domain}\\MSA-service1$`;
+    expect(server1.services[0]).toMatchObject({ StartName: identity });
+    expect(server1.tasks[0]).toMatchObject({ UserId: identity, LogonType: "Password", RunLevel: "Highest" });
+    expect(server1.localGroups["Administrators"]).toContain(identity);
+    expect(binding().drift).toEqual(["host-group", "host-right", "host-service", "host-task"]);
+    expect(ready()).toMatchObject({ status: "True", reason: "DriftCorrected" });
+    const text = await metrics.metricsText();
+    expect(text).toMatch(
+      /gmsa_gitops_host_password_retrievable\{host="SERVER1",account="MSA-service1",state="yes"\} 1/,
+    );
+    expect(text).toMatch(/gmsa_gitops_host_reachable\{host="SERVER1"\} 1/);
+
+    // Cycle 3: nothing to do.
+    await controller.reconcile();
+    expect(binding().drift).toEqual([]);
+    expect(ready()).toMatchObject({ status: "True", reason: "Reconciled" });
+
+    // Someone switches the service back by hand: reported as host-service drift, and healed.
+    const edited = await readHostState(statePath("SERVER1"));
+    edited.services[0]!.StartName = "LocalSystem";
+    await writeHostState(statePath("SERVER1"), edited);
+    await controller.reconcile();
+    expect(binding().drift).toEqual(["host-service"]);
+    expect(await metrics.metricsText()).toMatch(
+      /gmsa_gitops_resource_drift\{kind="HostBinding",name="server1-service1",drift_type="host-service"\} 1/,
+    );
+    expect((await readHostState(statePath("SERVER1"))).services[0]?.StartName).toBe(identity);
+  });
+});
