@@ -604,6 +604,8 @@ describe("the controller against Samba and Git", () => {
       const logged = good.lines().map((l) => l.msg);
       for (const msg of ["webhook refused", "webhook: reconcile now", "stopped"]) expect(logged).toContain(msg);
       expect(wrong.lines().map((l) => l.msg)).toContain("stopped");
+      // With the right password nothing failed: no error line, also not while stopping.
+      expect(good.lines().filter((l) => l.level >= 50)).toEqual([]);
       // Booleans, not toContain: a failing assertion must not print the secret it found.
       for (const [name, text] of [
         ["run with the right password", good.out()],
