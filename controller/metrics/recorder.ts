@@ -8,9 +8,11 @@
  * revision lives in an info metric whose single series is replaced, not accumulated.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Kind } from "../manifests/index.ts";
+import type { DriftType } from "../reconcile/model.ts";
 
-/** The kinds of the resource model, as in the CRDs. */
-export type ResourceKind = "GroupManagedServiceAccount" | "ADGroup" | "HostBinding" | "KdsRootKey";
+/** The kinds of the resource model, as generated from the CRDs. */
+export type ResourceKind = Kind;
 
 /** Values of the `kind` label: the resource kinds plus `Host` for per-host (not per-binding) series. */
 export type MetricKind = ResourceKind | "Host";
@@ -23,26 +25,8 @@ export const resourceKinds: readonly ResourceKind[] = [
   "KdsRootKey",
 ];
 
-/**
- * A closed set of drift types, the only values of the `drift_type` label. The directory
- * types match `reconcile/model.ts`; the `host-*` types are what the host driver reports.
- */
-export type DriftType =
-  | "missing"
-  | "attribute"
-  | "membership"
-  | "principals"
-  | "encryption"
-  | "spn"
-  | "immutable"
-  | "conflict"
-  | "unexpected"
-  | "host-retrieval"
-  | "host-group"
-  | "host-right"
-  | "host-service"
-  | "host-task"
-  | "host-apppool";
+/** The closed set of drift types (reconcile/model.ts), the only values of the `drift_type` label. */
+export type { DriftType } from "../reconcile/model.ts";
 
 const hostDriftTypes: readonly DriftType[] = [
   "host-retrieval",

@@ -212,6 +212,21 @@ function principalNotFound(missing: readonly string[]): Blocker {
   };
 }
 
+/** An unmarked object with a managed name, not adopted: reported, never written. */
+function conflict(resource: ResourceRef, dn: string, mode: ResourceDiff["mode"]): ResourceDiff {
+  return {
+    resource,
+    dn,
+    drift: new Set(["conflict"]),
+    changes: [],
+    fixes: [],
+    blocker: notOwned(dn),
+    prunable: false,
+    mode,
+    notes: [],
+  };
+}
+
 function notOwned(dn: string): Blocker {
   return {
     outcome: "stalled",
@@ -295,19 +310,7 @@ function diffGmsa(
   }
 
   const owned = observed.adminDescription === ctx.marker;
-  if (!owned && !ctx.options.adopt) {
-    return {
-      resource,
-      dn: observed.dn,
-      drift: new Set(["conflict"]),
-      changes: [],
-      fixes: [],
-      blocker: notOwned(observed.dn),
-      prunable: false,
-      mode,
-      notes: [],
-    };
-  }
+  if (!owned && !ctx.options.adopt) return conflict(resource, observed.dn, mode);
 
   const drift = new Set<DriftType>();
   const changes: AttributeChange[] = [];
@@ -510,19 +513,7 @@ function diffGroup(name: string, spec: ADGroupSpec, mode: ResourceDiff["mode"], 
   }
 
   const owned = observed.adminDescription === ctx.marker;
-  if (!owned && !ctx.options.adopt) {
-    return {
-      resource,
-      dn: observed.dn,
-      drift: new Set(["conflict"]),
-      changes: [],
-      fixes: [],
-      blocker: notOwned(observed.dn),
-      prunable: false,
-      mode,
-      notes: [],
-    };
-  }
+  if (!owned && !ctx.options.adopt) return conflict(resource, observed.dn, mode);
 
   const drift = new Set<DriftType>();
   const changes: AttributeChange[] = [];

@@ -5,8 +5,8 @@
  */
 import type { ObservedComputer, ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
 
-/** The kinds of the resource model, as in the CRDs. */
-export type Kind = "GroupManagedServiceAccount" | "ADGroup" | "HostBinding" | "KdsRootKey";
+/** The kinds of the resource model, as generated from the CRDs. */
+export type { Kind } from "../manifests/index.ts";
 
 /** Names one resource of the repository (kind + metadata.name). */
 export interface ResourceRef {
