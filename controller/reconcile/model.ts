@@ -4,6 +4,7 @@
  * `plan` stay pure and their results can be printed, serialised and compared in tests.
  */
 import type { ObservedComputer, ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
+import type { Kind } from "../manifests/index.ts";
 
 /** The kinds of the resource model, as generated from the CRDs. */
 export type { Kind } from "../manifests/index.ts";
