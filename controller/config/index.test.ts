@@ -1,0 +1,99 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadConfig, parseDuration } from "./index.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "gmsa-config-"));
+const passwordFile = join(dir, "pw");
+writeFileSync(passwordFile, "S3cret-Bind-Pw!\n");
+
+const base = { "ldap-url": "ldaps://dc1:636", "bind-dn": "CN=svc,DC=x", "bind-password-file": passwordFile };
+
+describe("loadConfig", () => {
+  it("reads the password file without its trailing newline and defaults to the safe policy", () => {
+    const r = loadConfig({ flags: base, env: {} });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    expect(r.config.directory).toMatchObject({
+      url: "ldaps://dc1:636",
+      bindPassword: "S3cret-Bind-Pw!",
+      timeoutMs: 30_000,
+    });
+    expect(r.config.policy).toEqual({ mode: "enforce", prune: false, deletionBudget: 5, adopt: false });
+  });
+
+  it("takes settings from a file, the environment and flags, flags winning over the environment over the file", () => {
+    const file = join(dir, "config.yaml");
+    writeFileSync(
+      file,
+      "ldap:\n  url: ldaps://from-file:636\n  bindDn: CN=file\n  bindPasswordFile: pw\npolicy:\n  mode: observe\n  deletionBudget: 2\ninterval: 5m\n",
+    );
+    const fromFile = loadConfig({ flags: {}, env: {}, configFile: file });
+    if (!fromFile.ok) throw new Error(JSON.stringify(fromFile.errors));
+    // A relative path in the file is relative to the file.
+    expect(fromFile.config.directory).toMatchObject({ url: "ldaps://from-file:636", bindPassword: "S3cret-Bind-Pw!" });
+    expect(fromFile.config.policy).toMatchObject({ mode: "observe", deletionBudget: 2 });
+    expect(fromFile.config.intervalMs).toBe(300_000);
+
+    const r = loadConfig({
+      flags: { "deletion-budget": "9" },
+      env: { GMSA_GITOPS_LDAP_URL: "ldaps://from-env:636", GMSA_GITOPS_DELETION_BUDGET: "7" },
+      configFile: file,
+    });
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    expect(r.config.directory?.url).toBe("ldaps://from-env:636");
+    expect(r.config.policy.deletionBudget).toBe(9);
+  });
+
+  it("accepts the bind password from the environment", () => {
+    const r = loadConfig({
+      flags: { "ldap-url": "ldaps://dc1", "bind-dn": "CN=svc" },
+      env: { GMSA_GITOPS_BIND_PASSWORD: "from-env" },
+    });
+    expect(r.ok && r.config.directory?.bindPassword).toBe("from-env");
+  });
+
+  it("refuses plaintext LDAP unless StartTLS or the insecure flag says otherwise", () => {
+    const plain = loadConfig({ flags: { ...base, "ldap-url": "ldap://dc1:389" }, env: {} });
+    expect(plain.ok).toBe(false);
+    expect(!plain.ok && plain.errors[0]?.message).toMatch(/--start-tls/);
+    expect(loadConfig({ flags: { ...base, "ldap-url": "ldap://dc1:389", "start-tls": true }, env: {} }).ok).toBe(true);
+    expect(
+      loadConfig({ flags: { ...base, "ldap-url": "ldap://dc1:389", "insecure-plaintext-ldap": true }, env: {} }).ok,
+    ).toBe(true);
+  });
+
+  it("names the source of each bad value and never echoes the password", () => {
+    const file = join(dir, "bad.yaml");
+    writeFileSync(file, "ldap:\n  urll: x\npolicy:\n  mode: sometimes\n");
+    const r = loadConfig({
+      flags: { ...base, "deletion-budget": "many", interval: "soon" },
+      env: { GMSA_GITOPS_PRUNE: "perhaps" },
+      configFile: file,
+    });
+    expect(r.ok).toBe(false);
+    const errors = r.ok ? [] : r.errors;
+    expect(errors.map((e) => e.source).sort()).toEqual(
+      [`${file}: ldap.urll`, `${file}: policy.mode`, "--deletion-budget", "--interval", "GMSA_GITOPS_PRUNE"].sort(),
+    );
+    expect(JSON.stringify(errors)).not.toContain("S3cret-Bind-Pw!");
+  });
+
+  it("requires ssh key, user and pinned known hosts for the ssh host transport", () => {
+    const r = loadConfig({ flags: { ...base, "host-transport": "ssh" }, env: {} });
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.errors.map((e) => e.source)).toEqual(["--ssh-user", "--ssh-key-file", "--ssh-known-hosts"]);
+  });
+});
+
+describe("parseDuration", () => {
+  it.each([
+    ["500ms", 500],
+    ["30s", 30_000],
+    ["5m", 300_000],
+    ["1h", 3_600_000],
+    ["10", 10_000],
+  ])("%s is %d ms", (text, ms) => expect(parseDuration(text)).toBe(ms));
+
+  it("refuses what is not a duration", () => expect(parseDuration("5 minutes")).toBeUndefined());
+});
