@@ -1,6 +1,8 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { loadConfig, parseDuration } from "./index.ts";
 
@@ -83,6 +85,20 @@ describe("loadConfig", () => {
     const r = loadConfig({ flags: { ...base, "host-transport": "ssh" }, env: {} });
     expect(r.ok).toBe(false);
     expect(r.ok ? [] : r.errors.map((e) => e.source)).toEqual(["--ssh-user", "--ssh-key-file", "--ssh-known-hosts"]);
+  });
+});
+
+describe("the shipped deployment examples", () => {
+  it("the Kubernetes ConfigMap's config.yaml uses only known settings with valid values", () => {
+    const docs = parseAllDocuments(
+      readFileSync(join(import.meta.dirname, "../../deploy/kubernetes/controller.yaml"), "utf8"),
+    ).map((d) => d.toJS() as { kind: string; data?: Record<string, string> });
+    const configMap = docs.find((d) => d.kind === "ConfigMap");
+    const file = join(dir, "k8s-config.yaml");
+    writeFileSync(file, configMap?.data?.["config.yaml"] ?? "");
+    const r = loadConfig({ flags: {}, env: {}, configFile: file });
+    // Only the secret files are missing on this machine; every key and value is understood.
+    expect(r.ok ? [] : r.errors.map((e) => e.source)).toEqual(["--bind-password-file", "--webhook-secret-file"]);
   });
 });
 

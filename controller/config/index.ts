@@ -470,8 +470,10 @@ export function loadConfig(input: ConfigInput): ConfigResult {
         });
       }
     }
-    if (bindPassword === undefined || bindPassword === "")
+    if (passwordFile === undefined && (bindPassword === undefined || bindPassword === ""))
       errors.push({ source: "--bind-password-file", message: "is required (or GMSA_GITOPS_BIND_PASSWORD)" });
+    else if (passwordFile !== undefined && bindPassword === "")
+      errors.push({ source: "--bind-password-file", message: `${passwordFile} is empty` });
     const startTls = get<boolean>("ldap.startTls") ?? false;
     const insecurePlaintext = get<boolean>("ldap.insecurePlaintext") ?? false;
     if (url !== undefined && !/^ldaps?:\/\//i.test(url))
