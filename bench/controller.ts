@@ -12,8 +12,9 @@
 //
 // Usage: node bench/controller.ts [--gmsas 4500] [--groups 500] [--computers 200] [--runs 5]
 //          [--steady 10m] [--cpu-prof DIR]
-// --cpu-prof writes a V8 CPU profile of the steady-state process to DIR and prints its hottest
-// functions. Writes only to temp folders and DIR. Exits 1 when a step fails.
+// --cpu-prof then runs a second steady-state process under the V8 profiler (kept apart from the
+// CPU figures, which the profiler's own thread would inflate), writes the profile to DIR and
+// prints its hottest functions. Writes only to temp folders and DIR. Exits 1 when a step fails.
 import { strict as assert } from "node:assert";
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -428,16 +429,14 @@ async function main(): Promise<number> {
     execFileSync("cp", [join(local, TARGET_FILE), join(repo.dir, TARGET_FILE)]);
     repo.commit("bench: in sync for the steady state");
 
-    // 3. Steady state at a 10 s interval with nothing to change.
-    const profileDir = flags["cpu-prof"];
-    if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
-    const steady = start(
-      [...dcFlags, "--git-url", repo.url, "--work-dir", join(work, "clone-steady"), "--interval", "10s"].concat([
+    // 3. Steady state at a 10 s interval with nothing to change. Measured without the profiler:
+    // its sampling thread would be counted as the controller's CPU time.
+    const steadyArgs = (clone: string): string[] =>
+      [...dcFlags, "--git-url", repo!.url, "--work-dir", join(work, clone), "--interval", "10s"].concat([
         "--listen",
         "127.0.0.1:0",
-      ]),
-      profileDir !== undefined ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [],
-    );
+      ]);
+    const steady = start(steadyArgs("clone-steady"));
     const steadyUrl = await steady.url();
     await waitReady(steadyUrl, 600_000);
     const pid = steady.child.pid!;
@@ -454,9 +453,28 @@ async function main(): Promise<number> {
     const cycles = (await metric(steadyUrl, 'gmsa_gitops_reconciles_total{result="success"}')) - cyclesBefore;
     const steadySum = await metric(steadyUrl, "gmsa_gitops_reconcile_duration_seconds_sum");
     const steadyCount = await metric(steadyUrl, "gmsa_gitops_reconcile_duration_seconds_count");
+    const heapUsed = await metric(steadyUrl, "nodejs_heap_size_used_bytes");
+    const scrapeStarted = performance.now();
+    const scrapeText = await (await fetch(`${steadyUrl}/metrics`)).text();
+    const scrapeMs = performance.now() - scrapeStarted;
+    const scrapeSeries = scrapeText.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length;
     const steadyApplied = steady.lines.filter((l) => l.msg === "applied").length;
     await steady.stop();
     const cpuShare = (last.cpuSeconds - first.cpuSeconds) / wallS;
+    // RSS of the first and the last minute (or sixth) of the window: a leak shows as growth between them.
+    const slice = Math.max(1, Math.min(60, Math.floor(rss.length / 6)));
+    const rssFirst = median(rss.slice(0, slice));
+    const rssLast = median(rss.slice(-slice));
+
+    // 3b. Optional: a separate, profiled steady-state process (--cpu-prof), two minutes or --steady.
+    const profileDir = flags["cpu-prof"];
+    if (profileDir !== undefined) {
+      mkdirSync(profileDir, { recursive: true });
+      const profiled = start(steadyArgs("clone-profiled"), ["--cpu-prof", "--cpu-prof-dir", profileDir]);
+      await waitReady(await profiled.url(), 600_000);
+      await sleep(Math.min(STEADY_MS, 120_000));
+      await profiled.stop();
+    }
 
     const sambaVersion = /samba version (\S+)/.exec(readFileSync(join(dc.dir, "log", "samba.log"), "utf8"))?.[1];
     const rows: [string, string][] = [
@@ -471,6 +489,12 @@ async function main(): Promise<number> {
       [
         "steady state: RSS (min / median / max)",
         `${mib(Math.min(...rss))} / ${mib(median(rss))} / ${mib(Math.max(...rss))}`,
+      ],
+      [`steady state: RSS, median of the first / last ${slice} s`, `${mib(rssFirst)} / ${mib(rssLast)}`],
+      ["steady state: V8 heap used at the end", mib(heapUsed)],
+      [
+        "one scrape of /metrics",
+        `${scrapeSeries} samples, ${(scrapeText.length / 1024 / 1024).toFixed(1)} MiB, ${seconds(scrapeMs)}`,
       ],
     ];
     assert.equal(steadyApplied, 0, "the steady-state controller made writes");
