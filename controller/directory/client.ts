@@ -54,7 +54,7 @@ export interface DirectoryOptions {
   bindPassword: string;
   /** Per-operation and connect timeout; default 30 s. */
   timeoutMs?: number;
-  /** Page size for searches; at most 1000 (AD's default MaxPageSize); default 500. */
+  /** Page size for searches; at most 1000 (AD's default MaxPageSize), the default. */
   pageSize?: number;
   /** Called after every LDAP operation with its duration, e.g. for a latency histogram. */
   onOperation?: (op: LdapOperationKind, seconds: number, ok: boolean) => void;
@@ -112,7 +112,8 @@ export interface DirectoryWriter {
 /** Permissive Modify: on Windows, turns "value exists"/"value missing" into success. */
 const PERMISSIVE_MODIFY_OID = "1.2.840.113556.1.4.1413";
 const MAX_PAGE_SIZE = 1000;
-const DEFAULT_PAGE_SIZE = 500;
+// AD's default MaxPageSize: the fewest round trips a default domain allows.
+const DEFAULT_PAGE_SIZE = 1000;
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Values per OR filter; keeps each request well under AD's MaxQueryDuration and size limits. */
 const FILTER_CHUNK = 200;
