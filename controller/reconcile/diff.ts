@@ -383,13 +383,7 @@ function diffGmsa(
   }
 
   const fixes: Action[] = [];
-  if (!sameDnParent(observed.dn, dn)) {
-    drift.add("attribute");
-    const newDn = `${observed.dn.split(/(?<!\\),/)[0] ?? ""},${parentDn(dn)}`;
-    changes.push({ attribute: "distinguishedName", from: observed.dn, to: newDn });
-    fixes.push({ type: "move", resource, dn: observed.dn, newDn, changes: [changes[changes.length - 1]!] });
-  }
-  const currentDn = fixes.length > 0 && fixes[0]!.type === "move" ? fixes[0]!.newDn : observed.dn;
+  const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes);
 
   const interval = observed.passwordIntervalDays;
   if (interval !== undefined && interval !== spec.managedPasswordIntervalInDays) {
@@ -451,6 +445,27 @@ function diffGmsa(
     mode,
     notes,
   };
+}
+
+/**
+ * When an object sits in another container than its manifest's path, records the drift and a
+ * move (keeping its RDN). Returns the DN the object has after the fixes.
+ */
+function moveIfElsewhere(
+  resource: ResourceRef,
+  observedDn: string,
+  wantedDn: string,
+  drift: Set<DriftType>,
+  changes: AttributeChange[],
+  fixes: Action[],
+): string {
+  if (sameDnParent(observedDn, wantedDn)) return observedDn;
+  drift.add("attribute");
+  const newDn = `${observedDn.split(/(?<!\\),/)[0] ?? ""},${parentDn(wantedDn)}`;
+  const change: AttributeChange = { attribute: "distinguishedName", from: observedDn, to: newDn };
+  changes.push(change);
+  fixes.push({ type: "move", resource, dn: observedDn, newDn, changes: [change] });
+  return newDn;
 }
 
 function withoutGmsa(ctx: Context, accountName: string): Context {
@@ -519,15 +534,7 @@ function diffGroup(name: string, spec: ADGroupSpec, mode: ResourceDiff["mode"], 
   const changes: AttributeChange[] = [];
   const fixes: Action[] = [];
   const notes: string[] = [];
-  let currentDn = observed.dn;
-  if (!sameDnParent(observed.dn, dn)) {
-    drift.add("attribute");
-    const newDn = `${observed.dn.split(/(?<!\\),/)[0] ?? ""},${parentDn(dn)}`;
-    const change = { attribute: "distinguishedName", from: observed.dn, to: newDn };
-    changes.push(change);
-    fixes.push({ type: "move", resource, dn: observed.dn, newDn, changes: [change] });
-    currentDn = newDn;
-  }
+  const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes);
 
   const updateChanges: AttributeChange[] = [];
   if (!owned) {

@@ -178,6 +178,23 @@ describe("hand edits in AD", () => {
   });
 });
 
+describe("placement", () => {
+  it("a gMSA found in another container is moved there, keeping its name, then updated at its new DN", async () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc", description: "new" }));
+    const elsewhere = observedGmsa("Svc", [], { dn: `CN=Svc,OU=Old,${BASE}`, description: "old" });
+    const observed = emptyDirectory(now, { gmsas: [elsewhere] });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now });
+    const target = `CN=Svc,CN=Managed Service Accounts,${BASE}`;
+    expect(rec.writes.map((w) => [w.op, w.dn])).toEqual([
+      ["move", `CN=Svc,OU=Old,${BASE}`],
+      ["modify", target],
+    ]);
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+});
+
 describe("ownership", () => {
   it("an unmarked object with a managed name is a conflict and is never written", async () => {
     const desired = desiredOf(gmsa("svc", { accountName: "Svc" }));
