@@ -187,7 +187,7 @@ describe("placement", () => {
     const rec = recordingWriter(observed);
     await applyPlan(plan, rec.writer, { now });
     const target = `CN=Svc,CN=Managed Service Accounts,${BASE}`;
-    expect(rec.writes.map((w) => [w.op, w.dn])).toEqual([
+    expect(rec.writes.map((w) => [w.op, "dn" in w ? w.dn : ""])).toEqual([
       ["move", `CN=Svc,OU=Old,${BASE}`],
       ["modify", target],
     ]);
