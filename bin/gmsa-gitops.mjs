@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Entry point for `gmsa-gitops`. Kept in plain JavaScript so that it also runs on an older
-// Node: the controller itself is TypeScript run through Node's type stripping (Node >= 22.18).
+// Node: the controller itself is TypeScript run through Node's type stripping (Node >= 22.18; chokidar 6 needs 22.22).
 // When the Node running this file is older, re-run with the Node 24 that the `node`
 // devDependency installs in this checkout, so `npx gmsa-gitops` works on a Node 20 machine.
 import { spawnSync } from "node:child_process";
@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(realpathSync(fileURLToPath(import.meta.url)));
 const [major, minor] = process.versions.node.split(".").map(Number);
-const supported = major > 22 || (major === 22 && minor >= 18);
+const supported = major > 22 || (major === 22 && minor >= 22);
 
 if (supported) {
   const { main } = await import(join(here, "..", "controller", "cli", "main.ts"));
@@ -19,7 +19,7 @@ if (supported) {
   const bundled = join(here, "..", "node_modules", "node", "bin", "node");
   if (!existsSync(bundled)) {
     process.stderr.write(
-      `gmsa-gitops needs Node.js 22.18 or newer (this is ${process.version}); run \`npm install\` in the checkout to get Node 24.\n`,
+      `gmsa-gitops needs Node.js 22.22 or newer (this is ${process.version}); run \`npm install\` in the checkout to get Node 24.\n`,
     );
     process.exit(2);
   }
