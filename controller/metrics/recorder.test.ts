@@ -26,6 +26,13 @@ describe("resource drift", () => {
     }
   });
 
+  it("emits no series for a resource that never drifted", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setDrift("GroupManagedServiceAccount", "msa-clean", new Set());
+    recorder.setDrift("GroupManagedServiceAccount", "msa-clean", new Set());
+    expect(await drift(recorder)).toEqual([]);
+  });
+
   it("goes back to 0 when the drift is fixed, keeping the series", async () => {
     const recorder = createMetricsRecorder();
     recorder.setDrift("GroupManagedServiceAccount", "msa-service1", new Set<DriftType>(["spn", "principals"]));

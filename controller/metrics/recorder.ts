@@ -99,7 +99,8 @@ export interface MetricsRecorder {
   reconcileFinished(seconds: number, result: ReconcileResult): void;
   /**
    * The drift of one resource: `gmsa_gitops_resource_drift{kind,name,drift_type}` is 1 for each
-   * type in `drifts` and 0 for every other type relevant to the kind.
+   * type in `drifts` and 0 for every other type relevant to the kind. A resource that has never
+   * drifted has no series (absent means no drift), which keeps the scrape small.
    */
   setDrift(kind: MetricKind, name: string, drifts: ReadonlySet<DriftType>): void;
   /** Removes every per-resource series (drift, conditions, password countdown) of a resource that left the repository. */
@@ -358,6 +359,10 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     setDrift(kind, name, drifts) {
       checkName("name", name);
       const key = resourceKey(kind, name);
+      // A resource that never drifted has no series: at 5,000 resources, a 0 for every drift type
+      // of every resource made 38,500 series and a 5.5 MiB scrape. Once it drifts, every type of
+      // its kind is emitted (0 or 1) from then on, so dashboards see the drift end.
+      if (drifts.size === 0 && !driftSeries.has(key)) return;
       const emitted = driftSeries.get(key) ?? new Set<DriftType>(driftTypesByKind[kind]);
       for (const type of drifts) emitted.add(type);
       driftSeries.set(key, emitted);
