@@ -3,6 +3,7 @@
  * and HTTP server from one validated Config, and shuts them down in order. The only module
  * that wires concrete clients together.
  */
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -89,7 +90,16 @@ function sourceFor(config: Config, onLocalChange: () => void): { source: Source;
     url: s.url,
     branch: s.branch,
     ...(s.path !== undefined ? { path: s.path } : {}),
-    workDir: s.workDir ?? join(tmpdir(), "gmsa-gitops-source"),
+    // One clone per repository, branch and path: two controllers on a host never share one.
+    workDir:
+      s.workDir ??
+      join(
+        tmpdir(),
+        `gmsa-gitops-source-${createHash("sha256")
+          .update(`${s.url}\n${s.branch}\n${s.path ?? ""}`)
+          .digest("hex")
+          .slice(0, 16)}`,
+      ),
     ...(s.verify ? { verify: s.verify } : {}),
   });
   return { source: git };
