@@ -155,7 +155,8 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_WORK_DIR",
     type: "string",
     path: true,
-    description: "run: where the clone is kept (default: a folder per repository, branch and path under the system temp dir)",
+    description:
+      "run: where the clone is kept (default: a folder per repository, branch and path under the system temp dir)",
   },
   {
     key: "source.allowedSignersFile",
