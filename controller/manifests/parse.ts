@@ -11,7 +11,7 @@
 import { lint } from "./lint.ts";
 import type { Checked } from "./lint.ts";
 import { validateSchema } from "./schema.ts";
-import { formatPath, listOr, quote, suggest } from "./text.ts";
+import { listOr, quote, suggest } from "./text.ts";
 import { API_VERSION, KINDS } from "./types.generated.ts";
 import { DEFAULT_MAX_FILE_BYTES } from "./types.ts";
 import type {
@@ -28,7 +28,7 @@ import type {
   ManifestFile,
   Resource,
 } from "./types.ts";
-import { decodeUtf8, locate, parseFile, peekScalar } from "./yaml.ts";
+import { decodeUtf8, errorAt, locate, parseFile, peekScalar } from "./yaml.ts";
 import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
 /**
@@ -129,16 +129,7 @@ class Collector {
   }
 
   error(doc: ParsedDocument, path: PathSegment[], at: "key" | "value", code: ErrorCode, message: string): void {
-    const pos = locate(doc.tree(), path, at);
-    const p = formatPath(path);
-    this.errors.push({
-      file: doc.file,
-      line: pos.line,
-      column: pos.column,
-      path: p,
-      message: p ? `${p}: ${message}` : message,
-      code,
-    });
+    this.errors.push(errorAt(doc.tree(), path, at, code, message));
   }
 
   document(doc: ParsedDocument): void {

@@ -9,7 +9,7 @@ import type { ErrorObject, ValidateFunction } from "ajv";
 import { SCHEMAS } from "./schemas.generated.ts";
 import { describeType, formatPath, listOr, quote, suggest } from "./text.ts";
 import type { Kind, ManifestError, ErrorCode } from "./types.ts";
-import { locate } from "./yaml.ts";
+import { errorAt, locate } from "./yaml.ts";
 import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
 /** The parts of a schema these checks read. */
@@ -107,18 +107,8 @@ function toManifestError(
   const path = segments(e.instancePath, root);
   const where = formatPath(path);
   const parent = e.parentSchema as Schema | undefined;
-  const make = (code: ErrorCode, message: string, at: PathSegment[], on: "key" | "value"): ManifestError => {
-    const pos = locate(doc, at, on);
-    const p = formatPath(at);
-    return {
-      file: doc.file,
-      line: pos.line,
-      column: pos.column,
-      path: p,
-      message: p ? `${p}: ${message}` : message,
-      code,
-    };
-  };
+  const make = (code: ErrorCode, message: string, at: PathSegment[], on: "key" | "value"): ManifestError =>
+    errorAt(doc, at, on, code, message);
   const data: unknown = e.data;
   switch (e.keyword) {
     case "required": {

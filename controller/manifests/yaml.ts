@@ -268,6 +268,29 @@ function toPlain(ctx: Ctx, node: Node | null, path: PathSegment[], depth: number
 }
 
 /**
+ * An error pointing at `path` in a document (its key or its value, as `locate` finds it), with
+ * the dot path leading the message.
+ */
+export function errorAt(
+  doc: YamlDocument,
+  path: readonly PathSegment[],
+  at: "key" | "value",
+  code: ErrorCode,
+  message: string,
+): ManifestError {
+  const pos = locate(doc, path, at);
+  const p = formatPath(path);
+  return {
+    file: doc.file,
+    line: pos.line,
+    column: pos.column,
+    path: p,
+    message: p ? `${p}: ${message}` : message,
+    code,
+  };
+}
+
+/**
  * The position of `path` inside a document: of the key itself when `at` is "key" and the last
  * step is a map key, else of the value. When the path does not exist (a missing field), the
  * deepest existing ancestor's key is returned, which is where a compiler would point.
