@@ -20,23 +20,11 @@ import {
   parseSid,
 } from "../controller/directory/index.ts";
 import type { DirectoryOptions, LdapDirectory, LdapOperationKind } from "../controller/directory/index.ts";
+import { ldifText, ldifValues } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
 
 const execFileAsync = promisify(execFile);
-
-/** One attribute's values from unwrapped ldapsearch LDIF; `::` values are base64-decoded. */
-function ldifValues(ldif: string, attribute: string): Buffer[] {
-  const out: Buffer[] = [];
-  for (const line of ldif.split("\n")) {
-    const m = /^([^:]+)(::?) ?(.*)$/.exec(line);
-    if (!m || m[1]?.toLowerCase() !== attribute.toLowerCase()) continue;
-    out.push(m[2] === "::" ? Buffer.from(m[3] ?? "", "base64") : Buffer.from(m[3] ?? "", "utf8"));
-  }
-  return out;
-}
-const ldifText = (ldif: string, attribute: string): string[] =>
-  ldifValues(ldif, attribute).map((b) => b.toString("utf8"));
 
 /** DNs of `ldapsearch ... dn` output. */
 const ldifDns = (ldif: string): string[] => ldifText(ldif, "dn");

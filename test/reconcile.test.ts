@@ -7,22 +7,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
 import { decodeSecurityDescriptor, MANAGED_MARKER, parseSid } from "../controller/directory/index.ts";
+import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
 
 const examples = join(import.meta.dirname, "..", "examples");
-
-/** One attribute's values from unwrapped LDIF; `::` values are base64. */
-function ldif(text: string, attribute: string): Buffer[] {
-  const out: Buffer[] = [];
-  for (const line of text.split("\n")) {
-    const m = /^([^:]+)(::?) ?(.*)$/.exec(line);
-    if (m && m[1]!.toLowerCase() === attribute.toLowerCase())
-      out.push(m[2] === "::" ? Buffer.from(m[3]!, "base64") : Buffer.from(m[3]!, "utf8"));
-  }
-  return out;
-}
-const text = (t: string, a: string): string[] => ldif(t, a).map((b) => b.toString("utf8"));
 
 async function cli(dc: Dc, command: string, repo: string, ...extra: string[]) {
   let stdout = "";

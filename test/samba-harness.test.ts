@@ -8,21 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ldifValues } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
 
 const execFileAsync = promisify(execFile);
-
-/** One attribute's values from ldapsearch LDIF (unwrapped); `::` values are decoded from base64. */
-function ldifValues(ldif: string, attribute: string): Buffer[] {
-  const values: Buffer[] = [];
-  for (const line of ldif.split("\n")) {
-    const match = /^([^:]+)(::?) ?(.*)$/.exec(line);
-    if (!match || match[1]?.toLowerCase() !== attribute.toLowerCase()) continue;
-    values.push(match[2] === "::" ? Buffer.from(match[3] ?? "", "base64") : Buffer.from(match[3] ?? "", "utf8"));
-  }
-  return values;
-}
 
 function ldifValue(ldif: string, attribute: string): string | undefined {
   return ldifValues(ldif, attribute)[0]?.toString("utf8");
