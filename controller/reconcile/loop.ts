@@ -400,9 +400,14 @@ export class Controller {
     );
     metrics.setDrift("HostBinding", name, o.plan.drift);
     if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
+    this.#publishConditions(status);
+  }
+
+  /** The positive conditions (Ready, Stalled, Reconciling) as the per-resource condition metric. */
+  #publishConditions(status: ResourceStatus): void {
     for (const c of status.conditions)
       if (c.type === "Ready" || c.type === "Stalled" || c.type === "Reconciling")
-        metrics.setResourceCondition("HostBinding", name, c.type, c.status === "True");
+        this.#deps.metrics.setResourceCondition(status.kind, status.name, c.type, c.status === "True");
   }
 
   /** Final step: status, backoff bookkeeping and metrics, in one place. Returns the earliest waiting time. */
@@ -477,9 +482,7 @@ export class Controller {
         now,
       );
       metrics.setDrift(rp.resource.kind, rp.resource.name, rp.drift);
-      for (const c of status.conditions)
-        if (c.type === "Ready" || c.type === "Stalled" || c.type === "Reconciling")
-          metrics.setResourceCondition(rp.resource.kind, rp.resource.name, c.type, c.status === "True");
+      this.#publishConditions(status);
     }
     for (const o of hostRun?.bindings ?? []) this.#recordHost(o, keep, drifted, desired, now);
     for (const h of hostRun?.hosts ?? []) {
