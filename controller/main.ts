@@ -8,16 +8,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import type { Logger as PinoLogger } from "pino";
-import type { Config, HostsConfig } from "./config/index.ts";
-import { createLocalDriver, createSshDriver } from "./hosts/index.ts";
-import type { HostSettings } from "./reconcile/hosts.ts";
-import { connectDirectory } from "./directory/index.ts";
+import { directoryOpener, localHostSettings, sshHostSettings } from "./clients.ts";
+import type { Config } from "./config/index.ts";
 import { createMetricsRecorder } from "./metrics/index.ts";
 import type { MetricsRecorder } from "./metrics/index.ts";
 import { Controller } from "./reconcile/loop.ts";
 import type { Source } from "./reconcile/loop.ts";
 import { startServer } from "./server/index.ts";
-import { createGitSource, createLocalSource, createPoller, redact, verifyWebhook } from "./source/index.ts";
+import { createPoller } from "./reconcile/schedule.ts";
+import { createGitSource, createLocalSource, redact, verifyWebhook } from "./source/index.ts";
 import type { LocalWatch } from "./source/index.ts";
 
 /**
@@ -52,22 +51,6 @@ export function createLogger(config: Config["log"], stream?: NodeJS.WritableStre
       transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss" } },
     });
   return stream ? pino(options, stream) : pino(options);
-}
-
-/** Builds the ssh host driver and how targets are addressed (the computer's dNSHostName). */
-export async function sshHostSettings(hosts: HostsConfig): Promise<HostSettings> {
-  const driver = await createSshDriver({
-    username: hosts.sshUser,
-    privateKeyPath: hosts.sshKeyFile,
-    knownHostsPath: hosts.knownHostsFile,
-    ...(hosts.shell ? { shell: hosts.shell } : {}),
-  });
-  return {
-    driver,
-    domain: hosts.domain,
-    concurrency: hosts.concurrency,
-    target: (host, dnsHostName) => ({ host, address: dnsHostName ?? host, port: hosts.sshPort }),
-  };
 }
 
 /** What `run` hands back so tests and the CLI can stop it. */
@@ -105,20 +88,6 @@ function sourceFor(config: Config, onLocalChange: () => void): { source: Source;
   return { source: git };
 }
 
-/**
- * The host agent's driver: the host script run by the local PowerShell, for the bindings of
- * this host only. `shell` overrides the PowerShell command line (split on spaces).
- */
-export function localHostSettings(domain: string, shell: string | undefined): HostSettings {
-  const command = shell?.trim().split(/\s+/);
-  return {
-    driver: createLocalDriver(command ? { command } : {}),
-    domain,
-    concurrency: 1,
-    target: (host) => ({ host, address: "localhost" }),
-  };
-}
-
 /** Starts the controller (or, with `agent`, the host agent): the loop, its triggers and the HTTP server. */
 export async function startController(
   config: Config,
@@ -145,22 +114,7 @@ export async function startController(
     intervalMs: config.intervalMs,
     ...(directory?.baseDn ? { baseDn: directory.baseDn } : {}),
     ...(directory
-      ? {
-          openDirectory: (signal?: AbortSignal) =>
-            connectDirectory(
-              {
-                url: directory.url,
-                bindDn: directory.bindDn,
-                bindPassword: directory.bindPassword,
-                ...(directory.caFile ? { caFile: directory.caFile } : {}),
-                startTls: directory.startTls,
-                allowInsecurePlaintext: directory.insecurePlaintext,
-                timeoutMs: directory.timeoutMs,
-                onOperation: (op, seconds, ok) => metrics.ldapOperation(op, seconds, ok),
-              },
-              signal,
-            ),
-        }
+      ? { openDirectory: directoryOpener(directory, (op, seconds, ok) => metrics.ldapOperation(op, seconds, ok)) }
       : {}),
   });
   const poller = createPoller((signal) => controller.reconcile(signal), {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectDirectory } from "../controller/directory/index.ts";
+import { directorySession } from "../controller/clients.ts";
 import { createSshDriver } from "../controller/hosts/index.ts";
 import { startController } from "../controller/main.ts";
 import { loadConfig } from "../controller/config/index.ts";
@@ -128,8 +129,15 @@ describe("the controller with hosts over ssh", () => {
         concurrency: 4,
         target: (host) => ({ host, address: sshd.address, port: sshd.port, shell: launcherShell(statePath(host)) }),
       },
-      openDirectory: () =>
-        connectDirectory({ url: dc.url, caFile: dc.caFile, bindDn: dc.adminDn, bindPassword: dc.adminPassword }),
+      openDirectory: async () =>
+        directorySession(
+          await connectDirectory({
+            url: dc.url,
+            caFile: dc.caFile,
+            bindDn: dc.adminDn,
+            bindPassword: dc.adminPassword,
+          }),
+        ),
     });
     const binding = () => controller.status().resources.find((r) => r.name === "server1-service1")!;
     const ready = () => binding().conditions.find((c) => c.type === "Ready")!;

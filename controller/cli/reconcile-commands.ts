@@ -1,29 +1,33 @@
 /**
- * `gmsa-gitops plan` and `gmsa-gitops apply`: one reconcile of a folder of manifests against
- * AD. plan exits 0 with no changes, 2 with changes, 1 on error; apply exits 0 when every action
- * succeeded, 1 otherwise.
+ * `gmsa-gitops plan` and `gmsa-gitops apply`: one reconcile pass (the same the controller runs
+ * every cycle) of a folder of manifests against AD and, with a host transport, the hosts.
+ *
+ * Exit codes. plan: 0 no changes, 2 changes (or blocked resources), 1 error.
+ * apply: 0 everything applied; 1 failed before any write (configuration, manifests, AD
+ * unreachable); 2 usage; 3 partial (a write failed or was skipped, a host failed, or the run
+ * stopped after some writes); 4 held back (every attempted write succeeded, but a resource was
+ * blocked, is waiting, or a deletion was deferred by the budget or refused).
  */
 import { parseArgs } from "node:util";
+import { directoryOpener, sshHostSettings } from "../clients.ts";
 import type { Config, ConfigError } from "../config/index.ts";
 import { loadConfig, SETTINGS } from "../config/index.ts";
-import { connectDirectory, directoryWriter } from "../directory/index.ts";
-import type { LdapDirectory } from "../directory/index.ts";
 import type { DesiredState, ManifestError } from "../manifests/index.ts";
 import { loadManifests } from "../manifests/index.ts";
 import type { ActionResult } from "../reconcile/apply.ts";
-import { applyPlan } from "../reconcile/apply.ts";
+import type { HostBindingOutcome } from "../reconcile/hosts.ts";
+import { hostMemory } from "../reconcile/hosts.ts";
 import { countActions } from "../reconcile/model.ts";
 import type { Plan } from "../reconcile/model.ts";
-import type { HostBindingOutcome } from "../reconcile/hosts.ts";
-import { hostMemory, reconcileHosts } from "../reconcile/hosts.ts";
-import type { ObservedDirectory } from "../reconcile/model.ts";
-import { observeDirectory } from "../reconcile/observe.ts";
-import { sshHostSettings } from "../main.ts";
-import { planDirectory } from "../reconcile/plan.ts";
+import type { PassResult } from "../reconcile/pass.ts";
+import { reconcilePass } from "../reconcile/pass.ts";
 import { renderJson, renderMarkdown, renderText } from "../reconcile/render.ts";
 
 import type { Command, Io } from "./command.ts";
 import { EXIT } from "./command.ts";
+
+/** apply's exit codes beyond the shared ones (documented in README). */
+export const APPLY_EXIT = { ...EXIT, partial: 3, heldBack: 4 } as const;
 
 const FORMATS = ["text", "json", "markdown"] as const;
 type Format = (typeof FORMATS)[number];
@@ -110,66 +114,30 @@ async function prepare(
   return { config: result.config, desired: loaded.desired, format, values };
 }
 
-async function withDirectory<T>(config: Config, fn: (dir: LdapDirectory) => Promise<T>): Promise<T> {
-  const d = config.directory!;
-  const dir = await connectDirectory({
-    url: d.url,
-    bindDn: d.bindDn,
-    bindPassword: d.bindPassword,
-    ...(d.caFile ? { caFile: d.caFile } : {}),
-    startTls: d.startTls,
-    allowInsecurePlaintext: d.insecurePlaintext,
-    timeoutMs: d.timeoutMs,
+/** Runs the one reconcile pass with the command's settings: `write` for apply, not for plan. */
+async function pass(prepared: Prepared, write: boolean, onResult?: (r: ActionResult) => void): Promise<PassResult> {
+  const { config, desired } = prepared;
+  const hosts = config.hosts && desired.bindings.size > 0 ? await sshHostSettings(config.hosts) : undefined;
+  return reconcilePass({
+    desired,
+    policy: config.policy,
+    now: new Date(),
+    write,
+    openDirectory: directoryOpener(config.directory!),
+    hostMemory: hostMemory(),
+    ...(config.directory?.baseDn ? { baseDn: config.directory.baseDn } : {}),
+    ...(hosts ? { hosts } : {}),
+    ...(onResult ? { onResult } : {}),
   });
-  try {
-    return await fn(dir);
-  } finally {
-    await dir.close();
-  }
-}
-
-async function observe(dir: LdapDirectory, prepared: Prepared): Promise<ObservedDirectory> {
-  const rootDse = await dir.rootDse();
-  const baseDn = prepared.config.directory?.baseDn ?? rootDse.defaultNamingContext;
-  return observeDirectory(prepared.desired, dir, { baseDn, configDn: rootDse.configurationNamingContext });
-}
-
-async function computePlan(
-  dir: LdapDirectory,
-  prepared: Prepared,
-  prune: boolean,
-  now: Date,
-): Promise<{ plan: Plan; observed: ObservedDirectory }> {
-  const observed = await observe(dir, prepared);
-  return { plan: planDirectory(prepared.desired, observed, { ...prepared.config.policy, prune }, now), observed };
-}
-
-/** Runs the host side when --host-transport is set: observe for plan, observe and fix for apply. */
-async function runHosts(
-  prepared: Prepared,
-  observed: ObservedDirectory,
-  adPlan: Plan | undefined,
-  mode: "observe" | "apply",
-  now: Date,
-): Promise<HostBindingOutcome[]> {
-  const hosts = prepared.config.hosts;
-  if (!hosts || prepared.desired.bindings.size === 0) return [];
-  const settings = await sshHostSettings(hosts);
-  const run = await reconcileHosts(
-    prepared.desired,
-    observed,
-    adPlan,
-    mode,
-    prepared.config.policy.mode,
-    settings,
-    hostMemory(),
-    { now },
-  );
-  return run.bindings;
 }
 
 function withHosts(plan: Plan, hosts: readonly HostBindingOutcome[]): Plan {
   return hosts.length === 0 ? plan : { ...plan, resources: [...plan.resources, ...hosts.map((h) => h.plan)] };
+}
+
+/** Resources whose write apply holds back by design (blocked, waiting, deferred), not failed. */
+function heldBack(plan: Plan): number {
+  return plan.resources.filter((r) => r.blocker !== undefined && !r.observeOnly).length;
 }
 
 function hostLine(o: HostBindingOutcome, applied: boolean): string {
@@ -196,13 +164,10 @@ async function runPlan(argv: readonly string[], io: Io): Promise<number> {
   const prepared = await prepare(argv, io, {});
   if (typeof prepared === "number") return prepared;
   try {
-    const now = new Date();
-    const plan = await withDirectory(prepared.config, async (dir) => {
-      const { plan, observed } = await computePlan(dir, prepared, prepared.config.policy.prune, now);
-      return withHosts(plan, await runHosts(prepared, observed, undefined, "observe", now));
-    });
+    const result = await pass(prepared, false);
+    const plan = withHosts(result.plan, result.hosts?.bindings ?? []);
     io.stdout(render(plan, prepared.format));
-    return countActions(plan) > 0 || plan.resources.some((r) => r.changes.length > 0) ? 2 : 0;
+    return countActions(plan) > 0 || heldBack(plan) > 0 || plan.resources.some((r) => r.changes.length > 0) ? 2 : 0;
   } catch (error) {
     return reportFailure(error, io);
   }
@@ -223,64 +188,94 @@ async function runApply(argv: readonly string[], io: Io): Promise<number> {
     io.stderr("gmsa-gitops: apply prints text or json\n");
     return EXIT.usage;
   }
-  const dryRun = prepared.values["dry-run"] === true;
+  const text = prepared.format === "text";
+  if (prepared.values["dry-run"] === true) {
+    try {
+      const result = await pass(prepared, false);
+      io.stdout(render(withHosts(result.plan, result.hosts?.bindings ?? []), prepared.format));
+      io.stderr("gmsa-gitops: dry run: nothing was written\n");
+      return 0;
+    } catch (error) {
+      return reportFailure(error, io);
+    }
+  }
+  // Each action's result is printed as it completes: whatever fails later (the DC dying, the
+  // re-read for the hosts), the report of what was written is already out.
+  let started = false;
+  const results: ActionResult[] = [];
+  const onResult = (r: ActionResult): void => {
+    results.push(r);
+    if (!text) return;
+    if (!started) io.stdout("\nApplying:\n");
+    started = true;
+    io.stdout(`${resultLine(r)}\n`);
+  };
+  let result: PassResult;
   try {
-    return await withDirectory(prepared.config, async (dir) => {
-      const now = new Date();
-      const { plan, observed } = await computePlan(dir, prepared, prepared.config.policy.prune, now);
-      if (dryRun) {
-        const hosts = await runHosts(prepared, observed, undefined, "observe", now);
-        io.stdout(render(withHosts(plan, hosts), prepared.format));
-        io.stderr("gmsa-gitops: dry run: nothing was written\n");
-        return 0;
-      }
-      if (prepared.format === "text") io.stdout(render(plan, "text"));
-      const result = await applyPlan(plan, directoryWriter(dir), { now });
-      // Hosts come after AD: a gMSA created just now must be seen before a host is touched.
-      const afterAd = result.results.some((r) => r.status === "applied") ? await observe(dir, prepared) : observed;
-      const hosts = await runHosts(prepared, afterAd, plan, "apply", now);
-      const hostFailures = hosts.filter((h) => h.error || h.result?.items.some((i) => i.action === "failed"));
-      const failed = result.results.filter((r) => r.status !== "applied");
-      if (prepared.format === "json") {
-        io.stdout(
-          `${JSON.stringify(
-            {
-              results: result.results.map((r) => ({
-                type: r.action.type,
-                kind: r.action.resource.kind,
-                name: r.action.resource.name,
-                status: r.status,
-                outcome: r.outcome ?? null,
-                message: r.message ?? null,
-              })),
-              hosts: hosts.map((h) => ({
-                name: h.plan.resource.name,
-                host: h.host,
-                drift: [...h.plan.drift].sort(),
-                changes: h.plan.changes,
-                retrievable: h.retrievable ?? null,
-                error: h.error?.message ?? null,
-                blocker: h.plan.blocker?.message ?? null,
-              })),
-            },
-            null,
-            2,
-          )}\n`,
-        );
-      } else {
-        if (result.results.length > 0)
-          io.stdout(`\nApplying ${result.results.length} action(s):\n${result.results.map(resultLine).join("\n")}\n`);
-        if (hosts.length > 0)
-          io.stdout(
-            `\nHosts:\n${hosts.map((h) => hostLine(h, prepared.config.policy.mode === "enforce")).join("\n")}\n`,
-          );
-        io.stdout(`Apply: ${result.results.length - failed.length} succeeded, ${failed.length} failed or skipped.\n`);
-      }
-      return failed.length > 0 || hostFailures.length > 0 ? 1 : 0;
-    });
+    result = await pass(prepared, true, onResult);
   } catch (error) {
+    // Nothing was written: the pass throws only before apply begins.
     return reportFailure(error, io);
   }
+  const hosts = result.hosts?.bindings ?? [];
+  const hostFailures = hosts.filter((h) => h.error || h.result?.items.some((i) => i.action === "failed"));
+  const failed = results.filter((r) => r.status !== "applied");
+  const held = heldBack(result.plan) + hosts.filter((h) => h.plan.blocker !== undefined).length;
+  if (text) {
+    if (!started) io.stdout(render(result.plan, "text"));
+    if (hosts.length > 0)
+      io.stdout(`\nHosts:\n${hosts.map((h) => hostLine(h, prepared.config.policy.mode === "enforce")).join("\n")}\n`);
+    io.stdout(
+      `Apply: ${results.length - failed.length} succeeded, ${failed.length} failed or skipped, ${held} held back.\n`,
+    );
+  } else {
+    io.stdout(`${JSON.stringify(applyJson(result, results, hosts), null, 2)}\n`);
+  }
+  if (result.afterApply)
+    io.stderr(
+      `gmsa-gitops: after apply, ${result.afterApply.step} failed: ${result.afterApply.error instanceof Error ? result.afterApply.error.message : String(result.afterApply.error)}; the host side did not run\n`,
+    );
+  if (failed.length > 0 || hostFailures.length > 0 || result.afterApply || result.aborted) return APPLY_EXIT.partial;
+  return held > 0 ? APPLY_EXIT.heldBack : EXIT.ok;
+}
+
+function applyJson(result: PassResult, results: readonly ActionResult[], hosts: readonly HostBindingOutcome[]) {
+  return {
+    results: results.map((r) => ({
+      type: r.action.type,
+      kind: r.action.resource.kind,
+      name: r.action.resource.name,
+      status: r.status,
+      outcome: r.outcome ?? null,
+      message: r.message ?? null,
+    })),
+    heldBack: result.plan.resources
+      .filter((r) => r.blocker !== undefined && !r.observeOnly)
+      .map((r) => ({
+        kind: r.resource.kind,
+        name: r.resource.name,
+        ...r.blocker,
+        until: r.blocker?.until?.toISOString(),
+      })),
+    hosts: hosts.map((h) => ({
+      name: h.plan.resource.name,
+      host: h.host,
+      drift: [...h.plan.drift].sort(),
+      changes: h.plan.changes,
+      retrievable: h.retrievable ?? null,
+      error: h.error?.message ?? null,
+      blocker: h.plan.blocker?.message ?? null,
+    })),
+    afterApply: result.afterApply
+      ? {
+          step: result.afterApply.step,
+          error:
+            result.afterApply.error instanceof Error
+              ? result.afterApply.error.message
+              : String(result.afterApply.error),
+        }
+      : null,
+  };
 }
 
 /** `gmsa-gitops plan`: prints what apply would do; exit 0 no changes, 2 changes, 1 error. */

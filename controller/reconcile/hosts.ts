@@ -17,7 +17,7 @@ import type {
 import { bindingRequest, HOST_CONTRACT_VERSION, rightsHeld, runFleet } from "../hosts/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
 import type { AttributeChange, Blocker, DriftType, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
-import type { ConditionReason, Draft } from "./status.ts";
+import type { Attempt } from "./status.ts";
 
 /** How hosts are reached and driven. */
 export interface HostSettings {
@@ -204,15 +204,6 @@ export async function reconcileHosts(
             actions: [],
             observeOnly: p.observeOnly,
             notes: [],
-            ...(outcome.error.failure === "stalled"
-              ? {
-                  blocker: {
-                    outcome: "stalled" as const,
-                    reason: "DependencyNotReady" as const,
-                    message: outcome.error.message,
-                  },
-                }
-              : {}),
           },
           host: job.request.host,
           account: p.account,
@@ -277,43 +268,27 @@ function bindingOutcome(
   };
 }
 
-/** Conditions of a HostBinding after a host run (same closed set as AD resources). */
-export function hostConditions(o: HostBindingOutcome, applied: boolean): Draft[] {
-  const drifts = [...o.plan.drift].sort().join(", ");
-  const failedItems = o.result?.items.filter((i) => i.action === "failed") ?? [];
-  const drafts: Draft[] = [];
-  const state = (
-    ready: boolean,
-    reason: ConditionReason,
-    message: string,
-    reconciling: boolean,
-    stalled = false,
-  ): void => {
-    drafts.push({ type: "Ready", status: ready, reason, message });
-    drafts.push({ type: "Stalled", status: stalled, reason, message: stalled ? message : "" });
-    drafts.push({ type: "Reconciling", status: reconciling, reason, message: reconciling ? message : "" });
-  };
-  if (o.plan.blocker?.outcome === "stalled") state(false, "DependencyNotReady", o.plan.blocker.message, false, true);
-  else if (o.error) state(false, "RetryingAfterFailure", o.error.message, true);
-  else if (o.plan.blocker) state(false, "DependencyNotReady", o.plan.blocker.message, true);
-  else if (failedItems.length > 0) state(false, "ApplyFailed", o.plan.notes.join("; "), true);
-  else if (o.plan.drift.size > 0 && (o.plan.observeOnly || !applied))
-    state(false, "DriftReported", `drift reported, not corrected: ${drifts}`, false);
-  else
-    state(
-      true,
-      o.plan.drift.size > 0 ? "DriftCorrected" : "Reconciled",
-      o.plan.drift.size > 0 ? `drift corrected: ${drifts}` : "in sync with Git",
-      false,
-    );
-  if (o.plan.drift.size > 0)
-    drafts.push({
-      type: "DriftDetected",
-      status: true,
-      reason: o.plan.observeOnly || !applied ? "DriftReported" : "DriftCorrected",
-      message: drifts,
-    });
-  if (failedItems.length > 0)
-    drafts.push({ type: "ApplyFailed", status: true, reason: "ApplyFailed", message: o.plan.notes.join("; ") });
-  return drafts;
+/**
+ * What a host run came to for one binding, in the same terms as an AD action's result, so one
+ * `summarize` serves both: a host that could not be reached or ran no script is one failed
+ * attempt (stalled or transient, as its error says); each item the host changed or failed to
+ * change is one attempt.
+ */
+export function hostAttempts(o: HostBindingOutcome): Attempt[] {
+  if (o.error)
+    return [
+      { status: "failed", outcome: o.error.failure === "stalled" ? "stalled" : "transient", message: o.error.message },
+    ];
+  return (o.result?.items ?? []).flatMap((item): Attempt[] => {
+    if (item.action === "changed") return [{ status: "applied" }];
+    if (item.action === "failed")
+      return [
+        {
+          status: "failed",
+          outcome: "transient",
+          message: `${item.item} ${item.name}: failed: ${item.error ?? item.reason ?? "error"}`,
+        },
+      ];
+    return [];
+  });
 }

@@ -2,25 +2,26 @@
  * The controller loop: level-based reconciles of Git against AD. Every cycle re-reads the
  * source and the directory and acts on the difference, also when Git did not change, so hand
  * edits in AD are reverted (or reported, in observe mode). A cycle is a short list of named
- * steps; status and metrics are summarised in one place at the end.
+ * steps (source → one reconcile pass → status); status and metrics are summarised in one place
+ * at the end, by `summarize`.
  */
-import type { LdapDirectory } from "../directory/index.ts";
-import { directoryWriter } from "../directory/index.ts";
 import type { DesiredState, ManifestError } from "../manifests/index.ts";
 import { parseManifests } from "../manifests/index.ts";
 import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
-import { jitter, SourceError } from "../source/index.ts";
+import { SourceError } from "../source/index.ts";
+import type { Kind } from "../vocabulary.ts";
+import { resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
-import { applyPlan } from "./apply.ts";
-import type { Action, Kind, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
-import type { HostBindingOutcome, HostOutcome, HostSettings } from "./hosts.ts";
-import { hostConditions, hostMemory, reconcileHosts } from "./hosts.ts";
-import { observeDirectory } from "./observe.ts";
+import type { HostSettings } from "./hosts.ts";
+import { hostAttempts, hostMemory } from "./hosts.ts";
+import type { Action, Plan, ResourcePlan } from "./model.ts";
+import type { OpenDirectory, PassResult } from "./pass.ts";
+import { reconcilePass } from "./pass.ts";
 import type { Policy } from "./plan.ts";
-import { planDirectory } from "./plan.ts";
-import type { ResourceStatus } from "./status.ts";
-import { conditionsFor, StatusStore } from "./status.ts";
+import { Backoff, jitter } from "./schedule.ts";
+import type { Cycle, ResourceStatus } from "./status.ts";
+import { StatusStore, summarize } from "./status.ts";
 
 /** The logger the loop writes to (pino's shape). Never given a secret. */
 export interface Logger {
@@ -39,8 +40,8 @@ export interface Source {
 /** Everything the loop needs, passed in (STYLE.md: no singletons). */
 export interface ControllerDeps {
   readonly source: Source;
-  /** Opens a bound LDAP connection; absent for the host agent, which never talks to AD. */
-  readonly openDirectory?: (signal?: AbortSignal) => Promise<LdapDirectory>;
+  /** Opens a bound directory session; absent for the host agent, which never talks to AD. */
+  readonly openDirectory?: OpenDirectory;
   /** The agent reconciles only the bindings of its own host. */
   readonly onlyHost?: string;
   readonly metrics: MetricsRecorder;
@@ -84,43 +85,6 @@ export interface ControllerStatus {
 
 const MIN_DELAY_MS = 1_000;
 const BACKOFF_BASE_MS = 5_000;
-const BACKOFF_MAX_MS = 5 * 60_000;
-
-/** Exponential backoff per key, with jitter; forgets a key on success. */
-class Backoff {
-  readonly #state = new Map<string, { failures: number; dueAt: number }>();
-  readonly #random: () => number;
-  constructor(random: () => number) {
-    this.#random = random;
-  }
-
-  due(key: string, now: number): boolean {
-    const s = this.#state.get(key);
-    return s === undefined || s.dueAt <= now;
-  }
-  failed(key: string, now: number): void {
-    const failures = (this.#state.get(key)?.failures ?? 0) + 1;
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 1));
-    this.#state.set(key, { failures, dueAt: now + jitter(delay, 0.2, this.#random) });
-  }
-  succeeded(key: string): void {
-    this.#state.delete(key);
-  }
-  nextDue(now: number): number | undefined {
-    let next: number | undefined;
-    for (const s of this.#state.values()) if (s.dueAt > now && (next === undefined || s.dueAt < next)) next = s.dueAt;
-    return next;
-  }
-}
-
-/** What the AD half of a cycle saw and did. */
-interface AdRun {
-  readonly observed: ObservedDirectory;
-  readonly plan: Plan;
-  readonly results: readonly ActionResult[];
-}
-
-const keyOf = (r: { kind: Kind; name: string }): string => `${r.kind}/${r.name}`;
 
 function metricAction(action: Action): ActionType {
   switch (action.type) {
@@ -151,8 +115,8 @@ export class Controller {
   readonly #now: () => Date;
   readonly #statuses = new StatusStore();
   readonly #backoff: Backoff;
-  /** Resources whose apply failed as stalled, with the revision it failed at: no retry before Git changes. */
-  readonly #stalledAt = new Map<string, string>();
+  /** Resources whose write failed as stalled, with the revision it failed at: no retry before Git changes. */
+  readonly #stalledAt = new Map<string, { readonly revision: string; readonly message: string }>();
   #desired: DesiredState | undefined;
   #revision: string | undefined;
   #lastSeenRevision: string | undefined;
@@ -195,7 +159,7 @@ export class Controller {
     };
   }
 
-  /** Runs one cycle: source → revision → observe → plan → apply → status. Returns the next delay in ms. */
+  /** Runs one cycle: source → revision → one reconcile pass → status. Returns the next delay in ms. */
   async reconcile(signal?: AbortSignal): Promise<number> {
     const started = this.#now();
     const t0 = performance.now();
@@ -207,47 +171,15 @@ export class Controller {
       const desired = this.#desired;
       if (!desired) throw new Error("no valid revision has been loaded yet");
       const now = this.#now();
-      let ad: AdRun | undefined;
-      if (this.#deps.openDirectory) {
-        const dir = await this.#deps.openDirectory(signal);
-        try {
-          const rootDse = await dir.rootDse();
-          const observed = await observeDirectory(desired, dir, {
-            baseDn: this.#deps.baseDn ?? rootDse.defaultNamingContext,
-            configDn: rootDse.configurationNamingContext,
-          });
-          const plan = this.#gate(planDirectory(desired, observed, this.#deps.policy, now), now.getTime());
-          const applied = await applyPlan(plan, directoryWriter(dir), {
-            now,
-            ...(signal ? { signal } : {}),
-            onResult: (r) => this.#logResult(r),
-          });
-          ad = { observed, plan, results: applied.results };
-          if (applied.results.some((r) => r.status !== "applied") || applied.aborted) result = "partial";
-        } finally {
-          await dir.close();
-        }
+      const pass = await this.#pass(desired, now, signal);
+      nextAt = this.#record(desired, pass, now);
+      if (pass.afterApply) {
+        this.#deps.logger.error(
+          { step: pass.afterApply.step, err: message(pass.afterApply.error) },
+          "reconcile stopped after apply; the host side did not run",
+        );
       }
-      const only = this.#deps.onlyHost?.toLowerCase();
-      const hostRun =
-        this.#deps.hosts && !signal?.aborted
-          ? await reconcileHosts(
-              desired,
-              ad?.observed,
-              ad?.plan,
-              this.#deps.policy.mode === "observe" ? "observe" : "apply",
-              this.#deps.policy.mode,
-              this.#deps.hosts,
-              this.#hostMemory,
-              {
-                now,
-                ...(signal ? { signal } : {}),
-                ...(only !== undefined ? { only: (host: string) => host.toLowerCase() === only } : {}),
-              },
-            )
-          : undefined;
-      nextAt = this.#record(desired, ad, now, hostRun);
-      if (hostRun?.hosts.some((h) => !h.reachable)) result = "partial";
+      if (!this.#healthy(pass)) result = "partial";
       this.#consecutiveFailures = 0;
       this.#completed = true;
     } catch (caught) {
@@ -269,6 +201,48 @@ export class Controller {
       this.#lastReconcile = { startedAt: started.toISOString(), durationSeconds: seconds, result, error };
     }
     return this.#nextDelay(nextAt);
+  }
+
+  /**
+   * Step 2: the reconcile pass shared with `plan` and `apply`. When AD cannot be observed, every
+   * resource's last state stops being current: its conditions become Unknown, saying why.
+   */
+  async #pass(desired: DesiredState, now: Date, signal: AbortSignal | undefined): Promise<PassResult> {
+    const { openDirectory, hosts, onlyHost, baseDn } = this.#deps;
+    try {
+      return await reconcilePass({
+        desired,
+        policy: this.#deps.policy,
+        now,
+        write: true,
+        hostMemory: this.#hostMemory,
+        gate: (plan) => this.#gate(plan, now.getTime()),
+        onResult: (r) => this.#logResult(r),
+        ...(openDirectory ? { openDirectory } : {}),
+        ...(hosts ? { hosts } : {}),
+        ...(onlyHost !== undefined ? { onlyHost } : {}),
+        ...(baseDn !== undefined ? { baseDn } : {}),
+        ...(signal ? { signal } : {}),
+      });
+    } catch (caught) {
+      if (!signal?.aborted) {
+        const why = `not observed: ${message(caught)}`;
+        for (const status of this.#statuses.markUnknown("ObservationFailed", why, now)) this.#publishConditions(status);
+      }
+      throw caught;
+    }
+  }
+
+  /** True when every action applied, every host answered and no resource is stalled or failing. */
+  #healthy(pass: PassResult): boolean {
+    if (pass.aborted || pass.afterApply) return false;
+    if (pass.results.some((r) => r.status !== "applied")) return false;
+    if (pass.hosts?.hosts.some((h) => !h.reachable)) return false;
+    return this.#statuses
+      .all()
+      .every(
+        (s) => !s.conditions.some((c) => (c.type === "Stalled" || c.type === "ApplyFailed") && c.status === "True"),
+      );
   }
 
   #nextDelay(nextAt: number | undefined): number {
@@ -343,17 +317,42 @@ export class Controller {
     metrics.setLastGoodRevisionInForce(this.#rejected !== undefined);
   }
 
-  /** Drops actions of resources waiting for their backoff, or stalled until Git changes. */
+  /**
+   * Holds back the actions of a resource whose write failed: as stalled until Git changes, or
+   * backing off until its back-off is due. The resource gets a blocker saying so (and carrying
+   * the failure), so its conditions stay what they were, not "drifted, no actions".
+   */
   #gate(plan: Plan, now: number): Plan {
     return {
       ...plan,
       resources: plan.resources.map((r): ResourcePlan => {
-        const key = keyOf(r.resource);
-        if (r.actions.length === 0) return r;
-        if (this.#stalledAt.get(key) === this.#revision)
-          return { ...r, actions: [], notes: [...r.notes, "stalled at this revision: waits for a change in Git"] };
-        if (!this.#backoff.due(key, now))
-          return { ...r, actions: [], notes: [...r.notes, "backing off after a failure"] };
+        if (r.actions.length === 0 || r.observeOnly) return r;
+        const key = resourceKey(r.resource);
+        const stalled = this.#stalledAt.get(key);
+        if (stalled !== undefined && stalled.revision === this.#revision)
+          return {
+            ...r,
+            actions: [],
+            blocker: {
+              outcome: "stalled",
+              reason: "ApplyFailed",
+              message: `${stalled.message}; not retried until the revision in Git changes`,
+              failure: stalled.message,
+            },
+          };
+        const backoff = this.#backoff.pending(key, now);
+        if (backoff !== undefined)
+          return {
+            ...r,
+            actions: [],
+            blocker: {
+              outcome: "backing-off",
+              reason: "RetryingAfterFailure",
+              message: backoff.message,
+              until: new Date(backoff.dueAt),
+              failure: backoff.message,
+            },
+          };
         return r;
       }),
     };
@@ -368,41 +367,6 @@ export class Controller {
       this.#deps.logger.warn({ ...fields, status: r.status, outcome: r.outcome, err: r.message }, "action not applied");
   }
 
-  #recordHost(
-    o: HostBindingOutcome,
-    keep: Set<string>,
-    drifted: Record<ResourceKind, number>,
-    desired: DesiredState,
-    now: Date,
-  ): void {
-    const { metrics } = this.#deps;
-    const name = o.plan.resource.name;
-    keep.add(`HostBinding/${name}`);
-    if (o.plan.drift.size > 0) drifted.HostBinding++;
-    const applied = this.#deps.policy.mode === "enforce" && !o.plan.observeOnly;
-    const previous = this.#statuses.get("HostBinding", name);
-    const res = desired.bindings.get(name);
-    const clean = !o.error && !o.plan.blocker && o.plan.notes.length === 0 && (applied || o.plan.drift.size === 0);
-    const status = this.#statuses.update(
-      {
-        kind: "HostBinding",
-        name,
-        dn: null,
-        source: res ? { file: res.source.file, line: res.source.line } : null,
-        conditions: hostConditions(o, applied),
-        drift: [...o.plan.drift].sort(),
-        changes: o.plan.changes,
-        observeOnly: o.plan.observeOnly,
-        lastAppliedRevision: clean ? (this.#revision ?? null) : (previous?.lastAppliedRevision ?? null),
-        lastObservedAt: now.toISOString(),
-      },
-      now,
-    );
-    metrics.setDrift("HostBinding", name, o.plan.drift);
-    if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
-    this.#publishConditions(status);
-  }
-
   /** The positive conditions (Ready, Stalled, Reconciling) as the per-resource condition metric. */
   #publishConditions(status: ResourceStatus): void {
     for (const c of status.conditions)
@@ -410,19 +374,47 @@ export class Controller {
         this.#deps.metrics.setResourceCondition(status.kind, status.name, c.type, c.status === "True");
   }
 
-  /** Final step: status, backoff bookkeeping and metrics, in one place. Returns the earliest waiting time. */
-  #record(
-    desired: DesiredState,
-    ad: AdRun | undefined,
-    now: Date,
-    hostRun?: { bindings: HostBindingOutcome[]; hosts: HostOutcome[] },
-  ): number | undefined {
+  /** Remembers a resource's failed writes for the gate; returns when it is due again, if backing off. */
+  #remember(key: string, results: readonly ActionResult[], now: number): number | undefined {
+    const stalled = results.find((r) => r.status === "failed" && r.outcome === "stalled");
+    const failed = results.find((r) => r.status === "failed");
+    if (stalled && this.#revision !== undefined) {
+      this.#stalledAt.set(key, { revision: this.#revision, message: stalled.message ?? "write refused" });
+      return undefined;
+    }
+    if (failed) return this.#backoff.failed(key, now, failed.message ?? "write failed");
+    if (results.length > 0 && results.every((r) => r.status === "applied")) {
+      this.#backoff.succeeded(key);
+      this.#stalledAt.delete(key);
+    }
+    return undefined;
+  }
+
+  /** Summarises one resource's cycle into its status, and publishes its metrics and log lines. */
+  #publish(
+    identity: Pick<ResourceStatus, "kind" | "name" | "dn" | "source">,
+    cycle: Cycle,
+    drifted: Record<ResourceKind, number>,
+  ): void {
+    const { kind, name } = identity;
+    const previous = this.#statuses.get(kind, name);
+    const summary = summarize(cycle, previous);
+    if (cycle.entry.drift.size > 0) {
+      drifted[kind]++;
+      if (!previous?.drift.length)
+        this.#deps.logger.info({ kind, resource: name, drift: summary.drift }, "drift detected");
+    }
+    const status = this.#statuses.update({ ...identity, ...summary }, cycle.now);
+    this.#deps.metrics.setDrift(kind, name, cycle.entry.drift);
+    this.#publishConditions(status);
+  }
+
+  /** Final step: status, back-off bookkeeping and metrics, in one place. Returns the earliest waiting time. */
+  #record(desired: DesiredState, pass: PassResult, now: Date): number | undefined {
     const { metrics } = this.#deps;
-    const plan: Plan = ad?.plan ?? { resources: [], kds: { effective: false }, notes: [] };
-    const results = ad?.results ?? [];
     const byResource = new Map<string, ActionResult[]>();
-    for (const r of results) {
-      const key = keyOf(r.action.resource);
+    for (const r of pass.results) {
+      const key = resourceKey(r.action.resource);
       byResource.set(key, [...(byResource.get(key) ?? []), r]);
     }
     const keep = new Set<string>();
@@ -433,72 +425,51 @@ export class Controller {
       KdsRootKey: 0,
     };
     let nextAt: number | undefined;
-    const sourceOf = (kind: Kind, name: string) => {
-      const res =
-        kind === "GroupManagedServiceAccount"
-          ? desired.gmsas.get(name)
-          : kind === "ADGroup"
-            ? desired.groups.get(name)
-            : kind === "KdsRootKey" && desired.kdsRootKey?.name === name
-              ? desired.kdsRootKey
-              : undefined;
-      return res ? { file: res.source.file, line: res.source.line } : null;
+    const earliest = (at: number | undefined): void => {
+      if (at !== undefined) nextAt = Math.min(nextAt ?? Infinity, at);
     };
+    const revision = this.#revision ?? null;
 
-    for (const rp of plan.resources) {
-      const key = keyOf(rp.resource);
+    for (const rp of pass.plan.resources) {
+      const key = resourceKey(rp.resource);
       keep.add(key);
-      const rs = byResource.get(key) ?? [];
-      for (const r of rs) {
-        if (r.status === "failed" && r.outcome === "stalled" && this.#revision)
-          this.#stalledAt.set(key, this.#revision);
-        else if (r.status === "failed") this.#backoff.failed(key, now.getTime());
-      }
-      if (rs.length > 0 && rs.every((r) => r.status === "applied")) this.#backoff.succeeded(key);
-      if (rp.blocker?.until) nextAt = Math.min(nextAt ?? Infinity, rp.blocker.until.getTime());
-      if (rp.drift.size > 0) {
-        drifted[rp.resource.kind]++;
-        if (!this.#statuses.get(rp.resource.kind, rp.resource.name)?.drift.length)
-          this.#deps.logger.info(
-            { kind: rp.resource.kind, resource: rp.resource.name, drift: [...rp.drift] },
-            "drift detected",
-          );
-      }
-      const previous = this.#statuses.get(rp.resource.kind, rp.resource.name);
-      const clean = !rp.blocker && rs.every((r) => r.status === "applied") && !(rp.drift.size > 0 && rp.observeOnly);
-      const status = this.#statuses.update(
-        {
-          kind: rp.resource.kind,
-          name: rp.resource.name,
-          dn: rp.dn ?? null,
-          source: sourceOf(rp.resource.kind, rp.resource.name),
-          conditions: conditionsFor(rp, rs, !rp.observeOnly),
-          drift: [...rp.drift].sort(),
-          changes: rp.changes,
-          observeOnly: rp.observeOnly,
-          lastAppliedRevision: clean ? (this.#revision ?? null) : (previous?.lastAppliedRevision ?? null),
-          lastObservedAt: now.toISOString(),
-        },
-        now,
+      const results = byResource.get(key) ?? [];
+      earliest(this.#remember(key, results, now.getTime()));
+      earliest(rp.blocker?.until?.getTime());
+      this.#publish(
+        { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source: sourceOf(desired, rp.resource) },
+        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now },
+        drifted,
       );
-      metrics.setDrift(rp.resource.kind, rp.resource.name, rp.drift);
-      this.#publishConditions(status);
     }
-    for (const o of hostRun?.bindings ?? []) this.#recordHost(o, keep, drifted, desired, now);
-    for (const h of hostRun?.hosts ?? []) {
+    const enforce = this.#deps.policy.mode === "enforce";
+    for (const o of pass.hosts?.bindings ?? []) {
+      const name = o.plan.resource.name;
+      keep.add(`HostBinding/${name}`);
+      this.#publish(
+        { kind: "HostBinding", name, dn: null, source: sourceOf(desired, o.plan.resource) },
+        { entry: o.plan, attempts: hostAttempts(o), executed: enforce && !o.plan.observeOnly, revision, now },
+        drifted,
+      );
+      if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
+    }
+    for (const h of pass.hosts?.hosts ?? []) {
       metrics.setHostReachable(h.host, h.reachable);
       if (h.error)
         this.#deps.logger.warn({ host: h.host, kind: h.error.kind, err: h.error.message }, "host not reconciled");
     }
     for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);
+    this.#backoff.retain(keep);
+    for (const key of this.#stalledAt.keys()) if (!keep.has(key)) this.#stalledAt.delete(key);
 
     metrics.setDriftedByKind(drifted);
-    if (!ad) {
+    const observed = pass.observed;
+    if (!observed) {
       // The agent manages only its own host's bindings and nothing in AD.
       metrics.setManagedByKind({
         GroupManagedServiceAccount: 0,
         ADGroup: 0,
-        HostBinding: hostRun?.bindings.length ?? 0,
+        HostBinding: pass.hosts?.bindings.length ?? 0,
         KdsRootKey: 0,
       });
       return nextAt;
@@ -509,9 +480,10 @@ export class Controller {
       HostBinding: desired.bindings.size,
       KdsRootKey: desired.kdsRootKey ? 1 : 0,
     });
-    metrics.setKdsKeyEffective(plan.kds.effective);
-    this.#kds = { effective: plan.kds.effective, effectiveAt: plan.kds.effectiveAt?.toISOString() ?? null };
-    const observedBySam = new Map(ad.observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
+    const kds = pass.plan.kds;
+    metrics.setKdsKeyEffective(kds.effective);
+    this.#kds = { effective: kds.effective, effectiveAt: kds.effectiveAt?.toISOString() ?? null };
+    const observedBySam = new Map(observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
     for (const g of desired.gmsas.values()) {
       const o = observedBySam.get(g.spec.accountName.toLowerCase());
       const interval = o?.passwordIntervalDays;
@@ -522,4 +494,19 @@ export class Controller {
     }
     return nextAt;
   }
+}
+
+/** Where a resource is declared in the revision in force, for status. */
+function sourceOf(desired: DesiredState, ref: { kind: Kind; name: string }): ResourceStatus["source"] {
+  const res =
+    ref.kind === "GroupManagedServiceAccount"
+      ? desired.gmsas.get(ref.name)
+      : ref.kind === "ADGroup"
+        ? desired.groups.get(ref.name)
+        : ref.kind === "HostBinding"
+          ? desired.bindings.get(ref.name)
+          : desired.kdsRootKey?.name === ref.name
+            ? desired.kdsRootKey
+            : undefined;
+  return res ? { file: res.source.file, line: res.source.line } : null;
 }

@@ -4,16 +4,9 @@
  * `plan` stay pure and their results can be printed, serialised and compared in tests.
  */
 import type { ObservedComputer, ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
-import type { Kind } from "../manifests/index.ts";
+import type { BlockReason, DriftType, Outcome, ResourceRef } from "../vocabulary.ts";
 
-/** The kinds of the resource model, as generated from the CRDs. */
-export type { Kind } from "../manifests/index.ts";
-
-/** Names one resource of the repository (kind + metadata.name). */
-export interface ResourceRef {
-  readonly kind: Kind;
-  readonly name: string;
-}
+export type { BlockReason, DriftType, Kind, Outcome, ResourceRef } from "../vocabulary.ts";
 
 /** Everything one reconcile read from the directory, in one consistent pass. */
 export interface ObservedDirectory {
@@ -30,28 +23,6 @@ export interface ObservedDirectory {
   readonly sidNames: ReadonlyMap<string, string>;
 }
 
-/**
- * A bounded set of drift types, used as metric label values: never free text.
- * `conflict` is an unmarked object with a managed name; `unexpected` is a marked object
- * that left the repository (a prune candidate).
- */
-export type DriftType =
-  | "missing"
-  | "attribute"
-  | "membership"
-  | "principals"
-  | "encryption"
-  | "spn"
-  | "immutable"
-  | "conflict"
-  | "unexpected"
-  | "host-retrieval"
-  | "host-group"
-  | "host-right"
-  | "host-service"
-  | "host-task"
-  | "host-apppool";
-
 /** One attribute-level difference, old → new, as a person reads it in a plan. */
 export interface AttributeChange {
   readonly attribute: string;
@@ -64,21 +35,19 @@ export type PrincipalTarget =
   | { readonly type: "object"; readonly dn: string; readonly sid: string; readonly label: string }
   | { readonly type: "repo-group"; readonly name: string; readonly label: string };
 
-/** Failure kinds, decided by type (STYLE.md): a person must act, a known time to wait, or retry with backoff. */
-export type Outcome = "stalled" | "waiting" | "transient";
-
-/** A reason a resource cannot be acted on now. */
+/**
+ * A reason a resource gets no write in this cycle. `stalled` waits for a person (a change in Git
+ * or in AD), `waiting` for a known time (`until`), `backing-off` for the end of the back-off
+ * after a transient failure (`until`). `failure` is the message of the failed write that put the
+ * resource here, so its ApplyFailed condition stays true while it waits.
+ */
 export interface Blocker {
-  readonly outcome: Exclude<Outcome, "transient">;
+  readonly outcome: Exclude<Outcome, "transient"> | "backing-off";
   readonly reason: BlockReason;
   readonly message: string;
-  /** For `waiting`: when to look again. */
   readonly until?: Date;
+  readonly failure?: string;
 }
-
-/** CamelCase reasons (closed set) used in conditions. */
-export type BlockReason =
-  "KdsRootKeyNotEffective" | "PrincipalNotFound" | "NotOwned" | "ImmutableFieldChanged" | "DependencyNotReady";
 
 /** What reconcile would write. Semantic, not raw LDAP: apply maps each to directory calls. */
 export type Action =

@@ -6,7 +6,7 @@ import { countActions } from "./model.ts";
 import type { Plan, ResourcePlan } from "./model.ts";
 import { DEFAULT_POLICY, planDirectory } from "./plan.ts";
 import type { Policy } from "./plan.ts";
-import { renderJson, renderMarkdown, renderText, summarize } from "./render.ts";
+import { renderJson, renderMarkdown, renderText, planSummary } from "./render.ts";
 import {
   BASE,
   computer,
@@ -19,7 +19,7 @@ import {
   observedGmsa,
   observedGroup,
   recordingWriter,
-} from "./testing.ts";
+} from "../../test/support/reconcile.ts";
 
 const now = new Date("2026-11-25T12:00:00Z");
 const server1 = computer("SERVER1");
@@ -67,7 +67,7 @@ describe("plan against an empty directory", () => {
     );
     const types = plan.resources.flatMap((r) => r.actions.map((a) => `${a.type} ${a.resource.name}`));
     expect(types).toEqual(["create-group hosts", "add-members hosts", "create-gmsa svc1"]);
-    expect(summarize(plan)).toMatchObject({ create: 2, update: 0, delete: 0, blocked: 0 });
+    expect(planSummary(plan)).toMatchObject({ create: 2, update: 0, delete: 0, blocked: 0 });
   });
 
   it("applies the plan so that the next plan has no changes and writes nothing", async () => {
@@ -243,7 +243,8 @@ describe("prune", () => {
     const plan = planDirectory(keep, leftovers(), { ...DEFAULT_POLICY, prune: true, deletionBudget: 1 }, now);
     const pruned = plan.resources.filter((r) => r.drift.has("unexpected"));
     expect(pruned.map((r) => r.actions.length)).toEqual([1, 0]);
-    expect(pruned[1]!.notes.join()).toContain("deletion budget of 1");
+    expect(pruned[1]!.blocker).toMatchObject({ outcome: "waiting", reason: "DeletionBudgetExhausted" });
+    expect(pruned[1]!.blocker?.message).toContain("deletion budget of 1");
   });
 
   it("a revision with no manifests never prunes", () => {

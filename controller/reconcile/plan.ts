@@ -6,7 +6,7 @@
 import type { DesiredState } from "../manifests/index.ts";
 import type { ResourceDiff } from "./diff.ts";
 import { diffDirectory, kdsState } from "./diff.ts";
-import type { Action, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
+import type { Action, Blocker, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
 
 /** How the controller may act. */
 export interface Policy {
@@ -46,20 +46,32 @@ export function planFromDiff(
   for (const d of diffs) {
     const observeOnly = (d.mode ?? (policy.mode === "observe" ? "Observe" : "Enforce")) === "Observe";
     const resourceNotes = [...d.notes];
-    let actions: readonly Action[] = d.fixes;
+    let blocker: Blocker | undefined = d.blocker;
+    // Blocked means no write: a resource the diff blocks (a missing principal, a conflict) gets
+    // none of its actions, not even the ones that could go through.
+    let actions: readonly Action[] = blocker ? [] : d.fixes;
     if (d.prunable) {
       if (!policy.prune) {
         resourceNotes.push("marked as created by gmsa-gitops but no longer in Git: deleted only with --prune");
         actions = [];
       } else if (emptyRevision) {
+        blocker = {
+          outcome: "stalled",
+          reason: "PruneRefused",
+          message: "the revision has no manifests: prune is refused, nothing is deleted",
+        };
         actions = [];
       }
     }
     const deletions = actions.filter((a) => a.type === "delete").length;
     if (deletions > 0 && !observeOnly) {
       if (deletions > budget) {
-        resourceNotes.push(`deferred: the deletion budget of ${policy.deletionBudget} per run is used up`);
         // A replacement is all or nothing: without its delete, its create would collide.
+        blocker = {
+          outcome: "waiting",
+          reason: "DeletionBudgetExhausted",
+          message: `deferred: the deletion budget of ${policy.deletionBudget} per run is used up`,
+        };
         actions = [];
       } else {
         budget -= deletions;
@@ -72,7 +84,7 @@ export function planFromDiff(
       changes: d.changes,
       actions,
       observeOnly,
-      ...(d.blocker ? { blocker: d.blocker } : {}),
+      ...(blocker ? { blocker } : {}),
       notes: resourceNotes,
     });
   }

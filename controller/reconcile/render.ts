@@ -25,7 +25,7 @@ function symbolOf(r: ResourcePlan): Symbol {
 }
 
 /** Summarises a plan: what apply would create, update and delete, and what is blocked. */
-export function summarize(plan: Plan): PlanSummary {
+export function planSummary(plan: Plan): PlanSummary {
   const s = { create: 0, update: 0, delete: 0, blocked: 0, observeOnly: 0, unchanged: 0 };
   for (const r of plan.resources) {
     const sym = symbolOf(r);
@@ -85,7 +85,7 @@ export function renderText(plan: Plan): string {
         ? `# KDS root key effective at ${plan.kds.effectiveAt.toISOString()}`
         : "# no KDS root key in the forest",
     );
-  lines.push(summaryLine(summarize(plan)));
+  lines.push(summaryLine(planSummary(plan)));
   return `${lines.join("\n")}\n`;
 }
 
@@ -93,7 +93,7 @@ export function renderText(plan: Plan): string {
 export function renderJson(plan: Plan): string {
   return `${JSON.stringify(
     {
-      summary: summarize(plan),
+      summary: planSummary(plan),
       kds: { effective: plan.kds.effective, effectiveAt: plan.kds.effectiveAt?.toISOString() ?? null },
       notes: plan.notes,
       resources: plan.resources.map((r) => ({
@@ -119,7 +119,7 @@ const escapeCell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g,
 
 /** A pull-request comment: a summary table and the text plan in a diff block. */
 export function renderMarkdown(plan: Plan): string {
-  const s = summarize(plan);
+  const s = planSummary(plan);
   const rows = plan.resources.filter(interesting).map((r) => {
     const what = r.blocker ? `${r.blocker.outcome}: ${r.blocker.message}` : r.observeOnly ? "drift (observe only)" : "";
     return `| \`${symbolOf(r)}\` | ${r.resource.kind} | ${escapeCell(r.resource.name)} | ${r.changes.length} | ${escapeCell(what)} |`;

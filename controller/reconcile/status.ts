@@ -1,36 +1,33 @@
 /**
  * Status per resource: a closed set of conditions (Ready, Reconciling, Stalled, plus
  * DriftDetected and ApplyFailed only while true), each with a CamelCase reason, a message and
- * the time it last changed. Summarised once per reconcile, in one place.
+ * the time it last changed, and the last drift seen with when it was corrected. One pure
+ * `summarize` derives it for AD resources and host bindings alike, once per cycle.
  */
-import type { AttributeChange, DriftType, Kind, ResourcePlan } from "./model.ts";
-import type { ActionResult } from "./apply.ts";
+import type { ConditionReason, ConditionType, Kind, Outcome } from "../vocabulary.ts";
+import type { AttributeChange, DriftType, ResourcePlan } from "./model.ts";
 
-export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "DriftDetected" | "ApplyFailed";
+export type { ConditionReason, ConditionType } from "../vocabulary.ts";
 
-/** Reasons are members of a closed union, so dashboards and alerts can match them. */
-export type ConditionReason =
-  | "Reconciled"
-  | "Progressing"
-  | "DriftReported"
-  | "DriftCorrected"
-  | "ApplyFailed"
-  | "RetryingAfterFailure"
-  | "Suspended"
-  | "DeletionPending"
-  | "KdsRootKeyNotEffective"
-  | "PrincipalNotFound"
-  | "NotOwned"
-  | "ImmutableFieldChanged"
-  | "DependencyNotReady";
-
-/** One condition as /api/status shows it. */
+/**
+ * One condition as /api/status shows it. `Unknown` means the controller could not observe the
+ * resource in its last cycle (as Kubernetes marks a node that stopped reporting).
+ */
 export interface Condition {
   readonly type: ConditionType;
-  readonly status: "True" | "False";
+  readonly status: "True" | "False" | "Unknown";
   readonly reason: ConditionReason;
   readonly message: string;
   readonly lastTransitionTime: string;
+}
+
+/** The last drift found on a resource: kept after it is corrected, as evidence. */
+export interface LastDrift {
+  readonly drift: readonly DriftType[];
+  readonly changes: readonly AttributeChange[];
+  readonly observedAt: string;
+  /** When the controller wrote the fix; null while it is not (yet) corrected. */
+  readonly correctedAt: string | null;
 }
 
 /** Everything /api/status says about one resource. */
@@ -46,6 +43,9 @@ export interface ResourceStatus {
   readonly observeOnly: boolean;
   readonly lastAppliedRevision: string | null;
   readonly lastObservedAt: string;
+  readonly lastDrift: LastDrift | null;
+  /** When the next attempt is due (back-off or a known waiting time), if it is not the next cycle. */
+  readonly nextAttemptAt: string | null;
 }
 
 /** A condition before its transition time is known. */
@@ -56,56 +56,125 @@ export interface Draft {
   readonly message: string;
 }
 
-/** Derives a resource's conditions from its plan entry and what apply did with it. */
-export function conditionsFor(plan: ResourcePlan, results: readonly ActionResult[], executed: boolean): Draft[] {
-  const failed = results.find((r) => r.status === "failed");
-  const skipped = results.find((r) => r.status === "skipped");
-  const drifted = plan.drift.size > 0;
-  const drafts: Draft[] = [];
-  const driftSummary = [...plan.drift].sort().join(", ");
+/** What one write (an LDAP action, or a host's item) came to; ActionResult has this shape. */
+export interface Attempt {
+  readonly status: "applied" | "failed" | "skipped";
+  readonly outcome?: Outcome;
+  readonly message?: string;
+}
 
-  if (plan.blocker?.outcome === "stalled" || failed?.outcome === "stalled") {
-    const reason = (plan.blocker?.reason ?? "ApplyFailed") as ConditionReason;
-    const message = plan.blocker?.message ?? failed?.message ?? "";
-    drafts.push({ type: "Ready", status: false, reason, message });
-    drafts.push({ type: "Stalled", status: true, reason, message });
-    drafts.push({ type: "Reconciling", status: false, reason, message: "waits for a change in Git" });
-  } else if (failed || skipped) {
-    const message = failed?.message ?? skipped?.message ?? "";
-    drafts.push({ type: "Ready", status: false, reason: "RetryingAfterFailure", message });
-    drafts.push({ type: "Stalled", status: false, reason: "RetryingAfterFailure", message: "" });
-    drafts.push({ type: "Reconciling", status: true, reason: "RetryingAfterFailure", message });
-  } else if (plan.blocker?.outcome === "waiting") {
-    const reason = plan.blocker.reason as ConditionReason;
-    drafts.push({ type: "Ready", status: false, reason, message: plan.blocker.message });
-    drafts.push({ type: "Stalled", status: false, reason, message: "" });
-    drafts.push({ type: "Reconciling", status: true, reason, message: plan.blocker.message });
-  } else if (drifted && plan.observeOnly) {
-    const message = `drift reported, not corrected (observe mode): ${driftSummary}`;
-    drafts.push({ type: "Ready", status: false, reason: "DriftReported", message });
-    drafts.push({ type: "Stalled", status: false, reason: "DriftReported", message: "" });
-    drafts.push({ type: "Reconciling", status: false, reason: "DriftReported", message: "" });
-  } else if (drifted && (!executed || plan.actions.length === 0)) {
-    const note = plan.notes[0] ?? "drift not corrected in this run";
-    drafts.push({ type: "Ready", status: false, reason: "DeletionPending", message: note });
-    drafts.push({ type: "Stalled", status: false, reason: "DeletionPending", message: "" });
-    drafts.push({ type: "Reconciling", status: true, reason: "DeletionPending", message: note });
+/** A resource's cycle, as `summarize` needs it. */
+export interface Cycle {
+  /** The resource's plan entry: drift, actions, blocker, notes (a host binding's too). */
+  readonly entry: ResourcePlan;
+  /** What its writes came to (none in a plan or dry run, or when it was blocked). */
+  readonly attempts: readonly Attempt[];
+  /** True when its actions were executed (apply, enforce mode); false for plan and observe. */
+  readonly executed: boolean;
+  readonly revision: string | null;
+  readonly now: Date;
+}
+
+/** The status fields `summarize` decides; the caller adds identity (kind, name, dn, source). */
+export type Summary = Pick<
+  ResourceStatus,
+  "drift" | "changes" | "observeOnly" | "lastAppliedRevision" | "lastObservedAt" | "lastDrift" | "nextAttemptAt"
+> & { readonly conditions: readonly Draft[] };
+
+function positive(reason: ConditionReason, ready: boolean, reconciling: boolean, stalled: boolean, message: string) {
+  return [
+    { type: "Ready", status: ready, reason, message },
+    { type: "Stalled", status: stalled, reason, message: stalled ? message : "" },
+    { type: "Reconciling", status: reconciling, reason, message: reconciling ? message : "" },
+  ] satisfies Draft[];
+}
+
+/**
+ * Derives a resource's status from its plan entry, what apply did with it, and its previous
+ * status (for the last applied revision and the last drift). Pure. The rules, in order:
+ * stalled (by the plan, the gate or a write) → Stalled; a transient failure or back-off →
+ * Reconciling with RetryingAfterFailure; waiting for a known time → Reconciling with the
+ * blocker's reason; drift not corrected → Ready=False saying why; otherwise Ready.
+ */
+export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): Summary {
+  const { entry, attempts, executed, now } = cycle;
+  const failed = attempts.find((a) => a.status === "failed");
+  const skipped = attempts.find((a) => a.status === "skipped");
+  const blocker = entry.blocker;
+  const drifted = entry.drift.size > 0;
+  const driftSummary = [...entry.drift].sort().join(", ");
+  const corrected =
+    drifted &&
+    executed &&
+    !entry.observeOnly &&
+    !blocker &&
+    entry.actions.length > 0 &&
+    attempts.length > 0 &&
+    attempts.every((a) => a.status === "applied");
+  const when = blocker?.until ? ` (next attempt at ${blocker.until.toISOString()})` : "";
+  let conditions: Draft[];
+  if (blocker?.outcome === "stalled" || failed?.outcome === "stalled") {
+    const reason = blocker?.reason ?? "ApplyFailed";
+    conditions = positive(reason, false, false, true, blocker?.message ?? failed?.message ?? "");
+  } else if (failed || skipped || blocker?.outcome === "backing-off") {
+    const message = (failed?.message ?? skipped?.message ?? blocker?.message ?? "") + when;
+    conditions = positive("RetryingAfterFailure", false, true, false, message);
+  } else if (blocker?.outcome === "waiting") {
+    conditions = positive(blocker.reason, false, true, false, blocker.message + when);
+  } else if (drifted && !corrected) {
+    const prunable = entry.drift.has("unexpected") && entry.actions.length === 0;
+    const why = entry.observeOnly ? "observe mode" : executed ? (entry.notes[0] ?? "no action planned") : "plan only";
+    conditions = positive(
+      prunable ? "PruneDisabled" : "DriftReported",
+      false,
+      false,
+      false,
+      `drift reported, not corrected (${why}): ${driftSummary}`,
+    );
   } else {
-    const message = drifted ? `drift corrected: ${driftSummary}` : "in sync with Git";
-    const reason: ConditionReason = drifted ? "DriftCorrected" : "Reconciled";
-    drafts.push({ type: "Ready", status: true, reason, message });
-    drafts.push({ type: "Stalled", status: false, reason, message: "" });
-    drafts.push({ type: "Reconciling", status: false, reason, message: "" });
+    conditions = positive(
+      corrected ? "DriftCorrected" : "Reconciled",
+      true,
+      false,
+      false,
+      corrected ? `drift corrected: ${driftSummary}` : "in sync with Git",
+    );
   }
   if (drifted)
-    drafts.push({
+    conditions.push({
       type: "DriftDetected",
       status: true,
-      reason: plan.observeOnly ? "DriftReported" : "DriftCorrected",
+      reason: corrected ? "DriftCorrected" : "DriftReported",
       message: driftSummary,
     });
-  if (failed) drafts.push({ type: "ApplyFailed", status: true, reason: "ApplyFailed", message: failed.message ?? "" });
-  return drafts;
+  const failure = failed?.message ?? blocker?.failure;
+  if (failure !== undefined)
+    conditions.push({ type: "ApplyFailed", status: true, reason: "ApplyFailed", message: failure });
+
+  const clean = !blocker && !failed && !skipped && (!drifted || corrected);
+  const at = now.toISOString();
+  return {
+    conditions,
+    drift: [...entry.drift].sort(),
+    changes: entry.changes,
+    observeOnly: entry.observeOnly,
+    lastAppliedRevision: clean && executed ? cycle.revision : (previous?.lastAppliedRevision ?? null),
+    lastObservedAt: at,
+    lastDrift: drifted ? lastDrift(entry, previous?.lastDrift ?? null, at, corrected) : (previous?.lastDrift ?? null),
+    nextAttemptAt: blocker?.until?.toISOString() ?? null,
+  };
+}
+
+/** The drift of this cycle; still the same uncorrected drift as before keeps its first observation time. */
+function lastDrift(entry: ResourcePlan, before: LastDrift | null, at: string, corrected: boolean): LastDrift {
+  const drift = [...entry.drift].sort();
+  const same = before !== null && before.correctedAt === null && before.drift.join() === drift.join();
+  return {
+    drift,
+    changes: entry.changes,
+    observedAt: same ? before.observedAt : at,
+    correctedAt: corrected ? at : null,
+  };
 }
 
 /**
@@ -136,6 +205,26 @@ export class StatusStore {
     const stored: ResourceStatus = { ...next, conditions };
     this.#resources.set(key, stored);
     return stored;
+  }
+
+  /**
+   * Marks every known resource's Ready, Reconciling and Stalled `Unknown` with this reason: the
+   * cycle could not observe them, so their last state is no longer current. The next cycle that
+   * observes them sets them again.
+   */
+  markUnknown(reason: ConditionReason, message: string, now: Date): ResourceStatus[] {
+    const changed: ResourceStatus[] = [];
+    for (const [key, status] of this.#resources) {
+      const conditions = status.conditions.map((c): Condition => {
+        if (c.type !== "Ready" && c.type !== "Reconciling" && c.type !== "Stalled") return c;
+        const lastTransitionTime = c.status === "Unknown" ? c.lastTransitionTime : now.toISOString();
+        return { type: c.type, status: "Unknown", reason, message, lastTransitionTime };
+      });
+      const stored = { ...status, conditions };
+      this.#resources.set(key, stored);
+      changed.push(stored);
+    }
+    return changed;
   }
 
   /** Forgets resources not in `keep` (they left Git and AD); returns what was removed. */

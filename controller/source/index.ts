@@ -1,7 +1,7 @@
 /**
  * controller/source: where desired state comes from. A Git branch (`createGitSource`) or a
  * local directory (`createLocalSource`) becomes a `Snapshot` of manifest bytes; webhooks
- * (`verifyWebhook`) and a poller (`createPoller`, `jitter`) decide when to look again.
+ * (`verifyWebhook`) ask for a look now. When to look is reconcile/schedule.ts's business.
  */
 export { SourceError, redact } from "./errors.ts";
 export type { SourceErrorInit, SourceErrorKind, SourceErrorReason, SourceOutcome } from "./errors.ts";
@@ -9,8 +9,6 @@ export { createGitSource } from "./git.ts";
 export type { GitSource, GitSourceOptions, VerifyOptions } from "./git.ts";
 export { createLocalSource, localRevision } from "./local.ts";
 export type { LocalSource, LocalWatch } from "./local.ts";
-export { createPoller, jitter } from "./poller.ts";
-export type { Poller, PollerOptions, PollerTask } from "./poller.ts";
 export { isManifestPath } from "./snapshot.ts";
 export type { Snapshot, SnapshotFile } from "./snapshot.ts";
 export { verifyWebhook } from "./webhook.ts";

@@ -1,7 +1,8 @@
 /**
  * Builders for reconcile's unit tests: desired resources with the CRD defaults filled in,
- * observed directory objects, and a recording DirectoryWriter that also plays the writes
- * back onto an observed directory so a second plan can be checked for idempotence.
+ * observed directory objects, a recording DirectoryWriter that also plays the writes back onto
+ * an observed directory so a second plan can be checked for idempotence, and a fake directory
+ * the loop can open, with failures injected per DN and outcome.
  */
 import type {
   ADGroupSpec,
@@ -10,11 +11,12 @@ import type {
   HostBindingSpec,
   KdsRootKeySpec,
   Resource,
-} from "../manifests/index.ts";
-import type { ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
-import { encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
-import type { DirectoryWriter, Modification } from "../directory/index.ts";
-import type { ObservedDirectory } from "./model.ts";
+} from "../../controller/manifests/index.ts";
+import type { ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../../controller/directory/index.ts";
+import { encodeGroupMsaMembership, MANAGED_MARKER } from "../../controller/directory/index.ts";
+import type { DirectoryWriter, Modification } from "../../controller/directory/index.ts";
+import type { ObservedDirectory, Outcome } from "../../controller/reconcile/model.ts";
+import type { DirectorySession, OpenDirectory } from "../../controller/reconcile/pass.ts";
 
 export const BASE = "DC=company,DC=local";
 export const CONFIG = `CN=Configuration,${BASE}`;
@@ -138,20 +140,29 @@ export type Write =
   | { op: "addMembers" | "removeMembers"; dn: string; members: readonly string[] }
   | { op: "createKdsRootKey"; effectiveImmediately: boolean };
 
+/** Writes to DNs matching `match` throw an error with this outcome (as the directory's typed errors do). */
+export interface InjectedFailure {
+  match: RegExp;
+  outcome: Outcome;
+}
+
 /**
  * A DirectoryWriter that records every write and applies it to an in-memory copy of the
  * observed directory, so tests can plan again and expect no changes. `failOn` makes writes
- * to DNs matching it throw a transient error.
+ * to DNs matching it throw a transient error; `failures` can be changed between cycles.
  */
 export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
   const writes: Write[] = [];
+  const failures: InjectedFailure[] = failOn ? [{ match: failOn, outcome: "transient" }] : [];
   const gmsas = new Map<string, ObservedGmsa>(start.gmsas.map((g) => [g.dn.toLowerCase(), { ...g }]));
   const groups = new Map<string, ObservedGroup>(
     start.groups.map((g) => [g.dn.toLowerCase(), { ...g, members: [...g.members] }]),
   );
   let kdsRootKeys = [...start.kdsRootKeys];
   const fail = (dn: string): void => {
-    if (failOn?.test(dn)) throw Object.assign(new Error(`simulated failure on ${dn}`), { outcome: "transient" });
+    const f = failures.find((x) => x.match.test(dn));
+    if (f)
+      throw Object.assign(new Error(`simulated ${f.outcome} failure on ${dn}`), { outcome: f.outcome, reason: "Test" });
   };
   const text = (v: unknown): string | undefined => (typeof v === "string" ? v : undefined);
 
@@ -271,7 +282,50 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
     groups: [...groups.values()],
     kdsRootKeys,
   });
-  return { writer, writes, observed };
+  return { writer, writes, observed, failures };
+}
+
+/**
+ * A directory the loop and the reconcile pass can open: reads come from the recording writer's
+ * in-memory state, writes go through it. `down` makes opening fail like an unreachable DC.
+ */
+export function fakeDirectory(start: ObservedDirectory) {
+  const recording = recordingWriter(start);
+  const state = { down: false, opened: 0 };
+  const open: OpenDirectory = () => {
+    if (state.down)
+      return Promise.reject(
+        Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:636"), {
+          outcome: "transient",
+          reason: "ConnectionFailed",
+        }),
+      );
+    state.opened++;
+    const now = recording.observed;
+    const session: DirectorySession = {
+      // The writer's methods on the session too, so code that writes through the connection
+      // object itself (as the loop did before the shared pass) runs against the same state.
+      ...recording.writer,
+      rootDse: () => Promise.resolve({ defaultNamingContext: BASE, configurationNamingContext: CONFIG }),
+      readGmsas: () => Promise.resolve(now().gmsas.map((g) => ({ ...g }))),
+      readGroups: (_base, names) =>
+        Promise.resolve(
+          now()
+            .groups.filter((g) => g.managed || names.some((n) => n.toLowerCase() === g.samAccountName.toLowerCase()))
+            .map((g) => ({ ...g, members: [...g.members] })),
+        ),
+      readComputers: (_base, names) =>
+        Promise.resolve(
+          now().computers.filter((c) => names.some((n) => n.toLowerCase() === c.samAccountName.toLowerCase())),
+        ),
+      readKdsRootKeys: () => Promise.resolve([...now().kdsRootKeys]),
+      resolveSids: () => Promise.resolve(new Map<string, string>()),
+      writer: recording.writer,
+      close: () => Promise.resolve(),
+    };
+    return Promise.resolve(session);
+  };
+  return { ...recording, open, state };
 }
 
 /** An observed gMSA created by the controller, allowing the given SIDs. */

@@ -1,6 +1,7 @@
 /**
- * A generic schedule for periodic work: run, wait an interval with jitter, run again; run at
- * once on `trigger()` (a webhook, a file change); never two runs at the same time.
+ * Scheduling, in one place: the poller (run, wait an interval with jitter, run again; run at once
+ * on `trigger()`, a webhook or a file change; never two runs at the same time), jitter, and the
+ * per-resource exponential back-off the loop's gate consults.
  */
 
 /**
@@ -110,4 +111,46 @@ export function createPoller(task: PollerTask, options: PollerOptions): Poller {
     },
     stop,
   };
+}
+
+const BACKOFF_BASE_MS = 5_000;
+const BACKOFF_MAX_MS = 5 * 60_000;
+
+/**
+ * Exponential back-off per key (5 s doubling to 5 min, ± 20 % jitter), remembering the failure
+ * that caused it; `succeeded` forgets the key.
+ */
+export class Backoff {
+  readonly #state = new Map<string, { failures: number; dueAt: number; message: string }>();
+  readonly #random: () => number;
+  constructor(random: () => number = Math.random) {
+    this.#random = random;
+  }
+
+  /** The pending back-off of a key, if it is not yet due at `now`. */
+  pending(key: string, now: number): { readonly dueAt: number; readonly message: string } | undefined {
+    const s = this.#state.get(key);
+    return s !== undefined && s.dueAt > now ? s : undefined;
+  }
+  /** Records one more failure; returns when the next attempt is due. */
+  failed(key: string, now: number, message: string): number {
+    const failures = (this.#state.get(key)?.failures ?? 0) + 1;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 1));
+    const dueAt = now + jitter(delay, 0.2, this.#random);
+    this.#state.set(key, { failures, dueAt, message });
+    return dueAt;
+  }
+  succeeded(key: string): void {
+    this.#state.delete(key);
+  }
+  /** Forgets every key not in `keep` (resources that left Git). */
+  retain(keep: ReadonlySet<string>): void {
+    for (const key of this.#state.keys()) if (!keep.has(key)) this.#state.delete(key);
+  }
+  /** The earliest due time after `now`, if any. */
+  nextDue(now: number): number | undefined {
+    let next: number | undefined;
+    for (const s of this.#state.values()) if (s.dueAt > now && (next === undefined || s.dueAt < next)) next = s.dueAt;
+    return next;
+  }
 }

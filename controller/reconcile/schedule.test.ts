@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createPoller, jitter } from "./poller.ts";
+import { createPoller, jitter } from "./schedule.ts";
 
 describe("jitter", () => {
   it("spreads the interval by at most the fraction either way", () => {

@@ -1,0 +1,296 @@
+// The controller across cycles, in the style of sample-controller's fixture tests: a fake source,
+// a fake directory (reads and writes on one in-memory copy, failures injected per DN and outcome)
+// and a clock the test moves. Each test asserts the conditions, the requeue delay and the metrics
+// after every cycle, because a status that is right in the first cycle can be wrong in the second.
+import { describe, expect, it } from "vitest";
+import type { ObservedKdsRootKey } from "../directory/index.ts";
+import { createMetricsRecorder } from "../metrics/index.ts";
+import type { Snapshot } from "../source/index.ts";
+import { computer, emptyDirectory, fakeDirectory, kdsObserved } from "../../test/support/reconcile.ts";
+import type { Logger } from "./loop.ts";
+import { Controller } from "./loop.ts";
+import type { ResourceStatus } from "./status.ts";
+
+const INTERVAL = 60_000;
+const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+const groupYaml = (description: string): string => `apiVersion: gmsa-gitops.io/v1alpha1
+kind: ADGroup
+metadata:
+  name: app-hosts
+spec:
+  accountName: App-Hosts
+  description: ${description}
+  members:
+    - computer: SERVER1
+`;
+
+const gmsaYaml = `apiVersion: gmsa-gitops.io/v1alpha1
+kind: GroupManagedServiceAccount
+metadata:
+  name: app
+spec:
+  accountName: gMSA-App
+  dnsHostName: app.company.local
+  principalsAllowedToRetrieveManagedPassword:
+    - group: app-hosts
+`;
+
+/** A source whose files the test replaces; each change is a new revision. */
+function fakeSource(files: Record<string, string>) {
+  let revision = 1;
+  let current = files;
+  return {
+    url: "file:///repo",
+    sync: (): Promise<Snapshot> =>
+      Promise.resolve({
+        revision: `rev-${revision}`,
+        files: Object.entries(current).map(([path, text]) => ({ path, content: new TextEncoder().encode(text) })),
+        fetchedAt: new Date(0),
+      }),
+    commit(next: Record<string, string>): void {
+      current = next;
+      revision++;
+    },
+  };
+}
+
+function harness(
+  files: Record<string, string>,
+  start = new Date("2026-01-01T00:00:00Z"),
+  kdsRootKeys: ObservedKdsRootKey[] = [kdsObserved(start, 11)],
+) {
+  let now = start;
+  const dir = fakeDirectory(emptyDirectory(now, { computers: [computer("SERVER1")], kdsRootKeys }));
+  const source = fakeSource(files);
+  const metrics = createMetricsRecorder();
+  const controller = new Controller({
+    source,
+    openDirectory: dir.open,
+    metrics,
+    logger: silent,
+    policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+    intervalMs: INTERVAL,
+    jitterFraction: 0,
+    now: () => now,
+    random: () => 0.5, // no jitter: delays are exact
+  });
+  const status = (kind: string, name: string): ResourceStatus => {
+    const s = controller.status().resources.find((r) => r.kind === kind && r.name === name);
+    if (!s) throw new Error(`no status for ${kind}/${name}`);
+    return s;
+  };
+  const conditions = (kind: string, name: string): Record<string, string> =>
+    Object.fromEntries(status(kind, name).conditions.map((c) => [c.type, `${c.status}/${c.reason}`]));
+  const metric = async (pattern: RegExp): Promise<string[]> =>
+    (await metrics.metricsText()).split("\n").filter((line) => pattern.test(line));
+  return {
+    controller,
+    dir,
+    source,
+    status,
+    conditions,
+    metric,
+    advance(ms: number): void {
+      now = new Date(now.getTime() + ms);
+    },
+    get now(): Date {
+      return now;
+    },
+  };
+}
+
+/** A failure injected for DNs matching `match`, counting how often the writer hit it. */
+function inject(h: ReturnType<typeof harness>, match: RegExp, outcome: "stalled" | "transient") {
+  const failure = { match, outcome };
+  h.dir.failures.push(failure);
+  return () => h.dir.failures.splice(h.dir.failures.indexOf(failure), 1);
+}
+
+describe("Controller across cycles", () => {
+  it("a write refused as stalled stays Stalled with ApplyFailed in later cycles, and is retried only on a new revision", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    inject(h, /CN=App-Hosts/, "stalled");
+
+    const first = await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
+      Ready: "False/ApplyFailed",
+      Stalled: "True/ApplyFailed",
+      Reconciling: "False/ApplyFailed",
+      DriftDetected: "True/DriftReported",
+      ApplyFailed: "True/ApplyFailed",
+    });
+    expect(first).toBe(INTERVAL);
+    expect(h.dir.writes).toHaveLength(0);
+    expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app-hosts".*type="Stalled"/)).toEqual([
+      expect.stringMatching(/ 1$/),
+    ]);
+    expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="partial"\}/)).toEqual([expect.stringMatching(/ 1$/)]);
+
+    // Second and third cycles at the same revision: no attempt, the same conditions (the bug was
+    // Ready=False/DeletionPending, Stalled=False, Reconciling=True and ApplyFailed gone).
+    const opened = h.dir.state.opened;
+    for (let cycle = 2; cycle <= 3; cycle++) {
+      h.advance(INTERVAL);
+      const delay = await h.controller.reconcile();
+      expect(delay).toBe(INTERVAL);
+      expect(h.conditions("ADGroup", "app-hosts")).toEqual({
+        Ready: "False/ApplyFailed",
+        Stalled: "True/ApplyFailed",
+        Reconciling: "False/ApplyFailed",
+        DriftDetected: "True/DriftReported",
+        ApplyFailed: "True/ApplyFailed",
+      });
+      expect(h.status("ADGroup", "app-hosts").conditions.find((c) => c.type === "Stalled")?.message).toContain(
+        "simulated stalled failure",
+      );
+    }
+    expect(h.dir.state.opened).toBe(opened + 2);
+    expect(await h.metric(/^gmsa_gitops_actions_total\{.*result="failure"\}/)).toContainEqual(
+      expect.stringMatching(/kind="ADGroup",action="create".* 1$/),
+    );
+    expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="partial"\}/)).toEqual([expect.stringMatching(/ 3$/)]);
+
+    // A new revision (and AD now accepting the write): retried, created, Ready.
+    h.dir.failures.length = 0;
+    h.source.commit({ "group.yaml": groupYaml("v2") });
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
+      Ready: "True/DriftCorrected",
+      Stalled: "False/DriftCorrected",
+      Reconciling: "False/DriftCorrected",
+      DriftDetected: "True/DriftCorrected",
+    });
+    expect(h.dir.writes.map((w) => w.op)).toEqual(["add", "addMembers"]);
+    expect(h.status("ADGroup", "app-hosts").lastAppliedRevision).toBe("rev-2");
+    expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app-hosts".*type="Stalled"/)).toEqual([
+      expect.stringMatching(/ 0$/),
+    ]);
+
+    // Next cycle: nothing to do, Ready/Reconciled, and the last drift kept as evidence.
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
+      Ready: "True/Reconciled",
+      Stalled: "False/Reconciled",
+      Reconciling: "False/Reconciled",
+    });
+    expect(h.status("ADGroup", "app-hosts").lastDrift).toMatchObject({
+      drift: ["missing"],
+      correctedAt: expect.any(String),
+    });
+    expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="success"\}/)).toEqual([expect.stringMatching(/ 2$/)]);
+  });
+
+  it("a transient failure backs off: no retry before it is due, the requeue says when, then it recovers", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    let attempts = 0;
+    h.dir.failures.push({
+      match: {
+        test: () => {
+          attempts++;
+          return true;
+        },
+      } as unknown as RegExp,
+      outcome: "transient",
+    });
+
+    const first = await h.controller.reconcile();
+    expect(attempts).toBe(1);
+    // 5 s base back-off, no jitter: requeued in 5 s, well before the interval.
+    expect(first).toBe(5_000);
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
+      Ready: "False/RetryingAfterFailure",
+      Stalled: "False/RetryingAfterFailure",
+      Reconciling: "True/RetryingAfterFailure",
+      DriftDetected: "True/DriftReported",
+      ApplyFailed: "True/ApplyFailed",
+    });
+
+    // A cycle before the back-off is due (e.g. a webhook): no attempt, same conditions, and the
+    // requeue is the time left.
+    h.advance(2_000);
+    const second = await h.controller.reconcile();
+    expect(attempts).toBe(1);
+    expect(second).toBe(3_000);
+    expect(h.conditions("ADGroup", "app-hosts")).toMatchObject({
+      Reconciling: "True/RetryingAfterFailure",
+      ApplyFailed: "True/ApplyFailed",
+    });
+    expect(h.status("ADGroup", "app-hosts").nextAttemptAt).toBe(new Date(h.now.getTime() + 3_000).toISOString());
+
+    // Due, and failing again: the back-off doubles.
+    h.advance(3_000);
+    expect(await h.controller.reconcile()).toBe(10_000);
+    expect(attempts).toBe(2);
+
+    // Due again, and AD accepts: Ready, ApplyFailed gone, requeue at the interval.
+    h.dir.failures.length = 0;
+    h.advance(10_000);
+    expect(await h.controller.reconcile()).toBe(INTERVAL);
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
+      Ready: "True/DriftCorrected",
+      Stalled: "False/DriftCorrected",
+      Reconciling: "False/DriftCorrected",
+      DriftDetected: "True/DriftCorrected",
+    });
+    expect(h.status("ADGroup", "app-hosts").nextAttemptAt).toBeNull();
+  });
+
+  it("a gMSA waits for the KDS root key until a known time, requeued for that time, then is created", async () => {
+    const start = new Date("2026-01-01T00:00:00Z");
+    // A key whose use starts 10 h 4 min 30 s before now: effective (10 h 5 min) in 30 s.
+    const key = kdsObserved(start, 10 + 4.5 / 60);
+    const effectiveAt = new Date(key.useStartTime.getTime() + (10 * 60 + 5) * 60_000);
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml }, start, [key]);
+
+    expect(await h.controller.reconcile()).toBe(30_000);
+    expect(h.conditions("GroupManagedServiceAccount", "app")).toEqual({
+      Ready: "False/KdsRootKeyNotEffective",
+      Stalled: "False/KdsRootKeyNotEffective",
+      Reconciling: "True/KdsRootKeyNotEffective",
+      DriftDetected: "True/DriftReported",
+    });
+    expect(h.status("GroupManagedServiceAccount", "app").nextAttemptAt).toBe(effectiveAt.toISOString());
+    // The group does not wait for the key.
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.dir.writes.filter((w) => w.op === "add").map((w) => w.dn)).toEqual([
+      expect.stringMatching(/^CN=App-Hosts,/),
+    ]);
+
+    h.advance(30_000);
+    expect(await h.controller.reconcile()).toBe(INTERVAL);
+    expect(h.conditions("GroupManagedServiceAccount", "app")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.dir.writes.filter((w) => w.op === "add").map((w) => w.dn)).toContainEqual(
+      expect.stringMatching(/^CN=gMSA-App,/),
+    );
+  });
+
+  it("when AD cannot be observed, conditions become Unknown saying why, and come back when it can", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
+
+    h.dir.state.down = true;
+    h.advance(INTERVAL);
+    const delay = await h.controller.reconcile();
+    expect(delay).toBe(5_000);
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
+      Ready: "Unknown/ObservationFailed",
+      Stalled: "Unknown/ObservationFailed",
+      Reconciling: "Unknown/ObservationFailed",
+      DriftDetected: "True/DriftCorrected",
+    });
+    expect(h.status("ADGroup", "app-hosts").conditions[0]?.message).toContain("ECONNREFUSED");
+    expect(h.controller.status().controller.lastReconcile).toMatchObject({ result: "failure" });
+    expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app-hosts".*type="Ready"/)).toEqual([
+      expect.stringMatching(/ 0$/),
+    ]);
+
+    h.dir.state.down = false;
+    h.advance(delay);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Reconciled");
+  });
+});

@@ -1,0 +1,139 @@
+/**
+ * One reconcile pass, the same for `plan`, `apply` and every cycle of the controller: observe AD,
+ * plan, (gate,) apply, then, when hosts are configured, the host side against AD as it is after
+ * apply. The loop and the CLI differ only in what they do with the result.
+ */
+import type { DirectoryWriter, RootDse } from "../directory/index.ts";
+import type { DesiredState } from "../manifests/index.ts";
+import type { ActionResult } from "./apply.ts";
+import { applyPlan } from "./apply.ts";
+import type { HostBindingOutcome, HostMemory, HostOutcome, HostSettings } from "./hosts.ts";
+import { reconcileHosts } from "./hosts.ts";
+import type { ObservedDirectory, Plan } from "./model.ts";
+import type { DirectoryReader } from "./observe.ts";
+import { observeDirectory } from "./observe.ts";
+import type { Policy } from "./plan.ts";
+import { planDirectory } from "./plan.ts";
+
+/** A bound directory connection, as a pass uses it (the LDAP client provides it). */
+export interface DirectorySession extends DirectoryReader {
+  rootDse(): Promise<Pick<RootDse, "defaultNamingContext" | "configurationNamingContext">>;
+  readonly writer: DirectoryWriter;
+  close(): Promise<void>;
+}
+
+/** Opens a bound session; the pass closes it. */
+export type OpenDirectory = (signal?: AbortSignal) => Promise<DirectorySession>;
+
+/** Everything one pass needs. */
+export interface PassInput {
+  readonly desired: DesiredState;
+  readonly policy: Policy;
+  readonly now: Date;
+  /** `apply` executes the plan and fixes hosts; `plan` only observes. */
+  readonly write: boolean;
+  /** Absent for the host agent, which never talks to AD. */
+  readonly openDirectory?: OpenDirectory;
+  /** The domain's base DN; default: the rootDSE's defaultNamingContext. */
+  readonly baseDn?: string;
+  readonly hosts?: HostSettings;
+  readonly hostMemory: HostMemory;
+  /** Only the bindings of this host (the agent). */
+  readonly onlyHost?: string;
+  /** Turns a plan into the one to execute (the loop's back-off and stalled gate). */
+  readonly gate?: (plan: Plan) => Plan;
+  readonly signal?: AbortSignal;
+  /** Called after each action, as it completes (logs, metrics, the CLI's running report). */
+  readonly onResult?: (result: ActionResult) => void;
+}
+
+/** What a pass saw and did. */
+export interface PassResult {
+  /** AD as read before apply; undefined for the agent. */
+  readonly observed: ObservedDirectory | undefined;
+  /** The plan as executed (after the gate). */
+  readonly plan: Plan;
+  readonly results: readonly ActionResult[];
+  /** True when the signal stopped apply between two actions. */
+  readonly aborted: boolean;
+  readonly hosts: { readonly bindings: HostBindingOutcome[]; readonly hosts: HostOutcome[] } | undefined;
+  /**
+   * A failure after apply had started (reading AD again for the host side): the results above
+   * still stand and must be reported; the host side did not run.
+   */
+  readonly afterApply: { readonly step: "reobserve"; readonly error: unknown } | undefined;
+}
+
+const EMPTY_PLAN: Plan = { resources: [], kds: { effective: false }, notes: [] };
+
+/**
+ * Runs one pass. Throws only when nothing was written (the directory could not be opened or
+ * read); once apply has begun, later failures are returned in `afterApply`, never thrown, so the
+ * per-action report is never lost.
+ */
+export async function reconcilePass(input: PassInput): Promise<PassResult> {
+  const { desired, policy, now, signal } = input;
+  let observed: ObservedDirectory | undefined;
+  let plan = EMPTY_PLAN;
+  let results: readonly ActionResult[] = [];
+  let aborted = false;
+  let afterApply: PassResult["afterApply"];
+  let forHosts: ObservedDirectory | undefined;
+
+  if (input.openDirectory) {
+    const session = await input.openDirectory(signal);
+    try {
+      const rootDse = await session.rootDse();
+      const scope = {
+        baseDn: input.baseDn ?? rootDse.defaultNamingContext,
+        configDn: rootDse.configurationNamingContext,
+      };
+      observed = await observeDirectory(desired, session, scope);
+      plan = planDirectory(desired, observed, policy, now);
+      if (input.gate) plan = input.gate(plan);
+      forHosts = observed;
+      if (input.write) {
+        const applied = await applyPlan(plan, session.writer, {
+          now,
+          ...(policy.marker ? { marker: policy.marker } : {}),
+          ...(signal ? { signal } : {}),
+          ...(input.onResult ? { onResult: input.onResult } : {}),
+        });
+        results = applied.results;
+        aborted = applied.aborted;
+        // Hosts come after AD: a gMSA created just now must be seen before a host is touched.
+        if (input.hosts && desired.bindings.size > 0 && results.some((r) => r.status === "applied") && !aborted) {
+          try {
+            forHosts = await observeDirectory(desired, session, scope);
+          } catch (error) {
+            afterApply = { step: "reobserve", error };
+            forHosts = undefined;
+          }
+        }
+      }
+    } finally {
+      await session.close().catch(() => undefined);
+    }
+  }
+
+  const hostSettings =
+    !signal?.aborted && !aborted && afterApply === undefined && desired.bindings.size > 0 ? input.hosts : undefined;
+  const only = input.onlyHost?.toLowerCase();
+  const hosts = hostSettings
+    ? await reconcileHosts(
+        desired,
+        forHosts,
+        input.write ? plan : undefined,
+        input.write && policy.mode !== "observe" ? "apply" : "observe",
+        policy.mode,
+        hostSettings,
+        input.hostMemory,
+        {
+          now,
+          ...(signal ? { signal } : {}),
+          ...(only !== undefined ? { only: (host: string) => host.toLowerCase() === only } : {}),
+        },
+      )
+    : undefined;
+  return { observed, plan, results, aborted, hosts, afterApply };
+}
