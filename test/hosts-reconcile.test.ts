@@ -108,7 +108,7 @@ describe("the agent", () => {
 });
 
 describe("the controller with hosts over ssh", () => {
-  it("waits for AD, then fixes the hosts, reports drift made on a host and heals it", async () => {
+  it("fixes the hosts in the cycle that creates their gMSA, reports drift made on a host and heals it", async () => {
     const metrics = createMetricsRecorder();
     const local = createLocalSource(examples);
     const driver = await createSshDriver({
@@ -142,12 +142,8 @@ describe("the controller with hosts over ssh", () => {
     const binding = () => controller.status().resources.find((r) => r.name === "server1-service1")!;
     const ready = () => binding().conditions.find((c) => c.type === "Ready")!;
 
-    // Cycle 1 creates the AD objects; the hosts wait until the gMSAs are seen in AD.
-    await controller.reconcile();
-    expect(ready()).toMatchObject({ status: "False", reason: "DependencyNotReady" });
-    expect((await readHostState(statePath("SERVER1"))).services[0]?.StartName).toBe("LocalSystem");
-
-    // Cycle 2 fixes the hosts.
+    // Cycle 1 creates the AD objects, reads AD again and fixes the hosts: the same pass as
+    // `apply`, so a host is reached only once its gMSA is seen in AD, in the same cycle.
     await controller.reconcile();
     const server1 = await readHostState(statePath("SERVER1"));
     const identity = `${dc.domain}\\MSA-service1$`;
@@ -162,7 +158,7 @@ describe("the controller with hosts over ssh", () => {
     );
     expect(text).toMatch(/gmsa_gitops_host_reachable\{host="SERVER1"\} 1/);
 
-    // Cycle 3: nothing to do.
+    // Cycle 2: nothing to do.
     await controller.reconcile();
     expect(binding().drift).toEqual([]);
     expect(ready()).toMatchObject({ status: "True", reason: "Reconciled" });

@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { generate } from "../../scripts/gen-types.ts";
+import { KINDS as VOCABULARY_KINDS } from "../vocabulary.ts";
+import { KINDS } from "./types.generated.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -16,5 +18,11 @@ describe("generated files", () => {
       "controller/manifests/schemas.generated.ts",
     ]);
     for (const file of files) expect(readFileSync(join(ROOT, file.path), "utf8"), file.path).toBe(file.content);
+  });
+});
+
+describe("the shared vocabulary", () => {
+  it("names the same kinds as the CRDs", () => {
+    expect([...VOCABULARY_KINDS]).toEqual([...KINDS]);
   });
 });

@@ -8,8 +8,7 @@
  * revision lives in an info metric whose single series is replaced, not accumulated.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { Kind } from "../manifests/index.ts";
-import type { DriftType } from "../reconcile/model.ts";
+import type { DriftType, Kind, POSITIVE_CONDITIONS } from "../vocabulary.ts";
 
 /** The kinds of the resource model, as generated from the CRDs. */
 export type ResourceKind = Kind;
@@ -25,8 +24,8 @@ export const resourceKinds: readonly ResourceKind[] = [
   "KdsRootKey",
 ];
 
-/** The closed set of drift types (reconcile/model.ts), the only values of the `drift_type` label. */
-export type { DriftType } from "../reconcile/model.ts";
+/** The closed set of drift types (vocabulary.ts), the only values of the `drift_type` label. */
+export type { DriftType } from "../vocabulary.ts";
 
 const hostDriftTypes: readonly DriftType[] = [
   "host-retrieval",
@@ -71,7 +70,7 @@ export type RevisionRejectReason = "invalid" | "unverified";
 /** The LDAP operations the directory client times. */
 export type LdapOperation = "search" | "add" | "modify" | "delete" | "bind";
 /** The condition types exported per resource (the positive ones; negative ones live in /api/status). */
-export type ConditionType = "Ready" | "Stalled" | "Reconciling";
+export type ConditionType = (typeof POSITIVE_CONDITIONS)[number];
 /** Whether a host can retrieve a gMSA's password; `pending` is a host newly added to a group awaiting a fresh Kerberos ticket. */
 export type RetrievableState = "yes" | "no" | "pending";
 

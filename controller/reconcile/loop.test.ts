@@ -294,3 +294,25 @@ describe("Controller across cycles", () => {
     expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Reconciled");
   });
 });
+
+describe("the revision in force", () => {
+  it("a failed first fetch does not claim a last good revision that does not exist", async () => {
+    const lines: string[] = [];
+    const logger: Logger = {
+      info: () => undefined,
+      warn: (_o, msg) => void lines.push(msg ?? ""),
+      error: (_o, msg) => void lines.push(msg ?? ""),
+    };
+    const controller = new Controller({
+      source: { url: "https://git.example/repo.git", sync: () => Promise.reject(new Error("connect ECONNREFUSED")) },
+      metrics: createMetricsRecorder(),
+      logger,
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+      intervalMs: INTERVAL,
+    });
+    await controller.reconcile();
+    expect(lines.join("\n")).toContain("no revision is in force yet");
+    expect(lines.join("\n")).not.toContain("last good revision stays in force");
+    expect(controller.status().controller.source.lastFetchError).toContain("ECONNREFUSED");
+  });
+});

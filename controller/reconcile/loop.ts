@@ -5,11 +5,8 @@
  * steps (source → one reconcile pass → status); status and metrics are summarised in one place
  * at the end, by `summarize`.
  */
-import type { DesiredState, ManifestError } from "../manifests/index.ts";
-import { parseManifests } from "../manifests/index.ts";
+import type { DesiredState } from "../manifests/index.ts";
 import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
-import type { Snapshot } from "../source/index.ts";
-import { SourceError } from "../source/index.ts";
 import type { Kind } from "../vocabulary.ts";
 import { resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
@@ -19,23 +16,13 @@ import type { Action, Plan, ResourcePlan } from "./model.ts";
 import type { OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 import type { Policy } from "./plan.ts";
+import type { Logger, Source, SourceStatus } from "./revision.ts";
+import { RevisionInForce } from "./revision.ts";
 import { Backoff, jitter } from "./schedule.ts";
 import type { Cycle, ResourceStatus } from "./status.ts";
 import { StatusStore, summarize } from "./status.ts";
 
-/** The logger the loop writes to (pino's shape). Never given a secret. */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-/** Where manifests come from: a Git branch or a local folder. */
-export interface Source {
-  sync(signal?: AbortSignal): Promise<Snapshot>;
-  /** Shown in status and the source info metric; never holds credentials. */
-  readonly url: string;
-}
+export type { Logger, RejectedRevision, Source, SourceStatus } from "./revision.ts";
 
 /** Everything the loop needs, passed in (STYLE.md: no singletons). */
 export interface ControllerDeps {
@@ -56,23 +43,9 @@ export interface ControllerDeps {
   readonly random?: () => number;
 }
 
-/** Why the revision in force is not the newest one. */
-export interface RejectedRevision {
-  readonly revision: string;
-  readonly reason: "ValidationFailed" | "Unverified";
-  readonly message: string;
-  readonly errors: readonly ManifestError[];
-}
-
 /** The controller's own status, beside the resources'. */
 export interface ControllerStatus {
-  readonly source: {
-    readonly url: string;
-    readonly revision: string | null;
-    readonly lastFetchedAt: string | null;
-    readonly lastFetchError: string | null;
-    readonly rejected: RejectedRevision | null;
-  };
+  readonly source: SourceStatus;
   readonly mode: Policy["mode"];
   readonly lastReconcile: {
     readonly startedAt: string;
@@ -117,12 +90,7 @@ export class Controller {
   readonly #backoff: Backoff;
   /** Resources whose write failed as stalled, with the revision it failed at: no retry before Git changes. */
   readonly #stalledAt = new Map<string, { readonly revision: string; readonly message: string }>();
-  #desired: DesiredState | undefined;
-  #revision: string | undefined;
-  #lastSeenRevision: string | undefined;
-  #rejected: RejectedRevision | undefined;
-  #lastFetchedAt: Date | undefined;
-  #lastFetchError: string | undefined;
+  readonly #source: RevisionInForce;
   #lastReconcile: ControllerStatus["lastReconcile"] = null;
   #kds: ControllerStatus["kdsRootKey"] = null;
   #completed = false;
@@ -133,6 +101,7 @@ export class Controller {
     this.#deps = deps;
     this.#now = deps.now ?? (() => new Date());
     this.#backoff = new Backoff(deps.random ?? Math.random);
+    this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
   }
 
   /** True once one reconcile has run to the end (success or partial). */
@@ -144,13 +113,7 @@ export class Controller {
   status(): { controller: ControllerStatus; resources: ResourceStatus[] } {
     return {
       controller: {
-        source: {
-          url: this.#deps.source.url,
-          revision: this.#revision ?? null,
-          lastFetchedAt: this.#lastFetchedAt?.toISOString() ?? null,
-          lastFetchError: this.#lastFetchError ?? null,
-          rejected: this.#rejected ?? null,
-        },
+        source: this.#source.status(),
         mode: this.#deps.policy.mode,
         lastReconcile: this.#lastReconcile,
         kdsRootKey: this.#kds,
@@ -167,9 +130,9 @@ export class Controller {
     let error: string | null = null;
     let nextAt: number | undefined;
     try {
-      await this.#syncSource(signal);
-      const desired = this.#desired;
-      if (!desired) throw new Error("no valid revision has been loaded yet");
+      // A new revision releases every resource stalled at the old one.
+      if (await this.#source.sync(signal)) this.#stalledAt.clear();
+      const desired = this.#source.desired!;
       const now = this.#now();
       const pass = await this.#pass(desired, now, signal);
       nextAt = this.#record(desired, pass, now);
@@ -257,66 +220,6 @@ export class Controller {
     return Math.max(MIN_DELAY_MS, delay);
   }
 
-  /** Step 1: fetch the source; load a new revision, or keep the last good one and say why. */
-  async #syncSource(signal?: AbortSignal): Promise<void> {
-    const { metrics, logger, source } = this.#deps;
-    let snapshot: Snapshot;
-    try {
-      snapshot = await source.sync(signal);
-    } catch (caught) {
-      // An aborted sync is the controller stopping, not the source failing.
-      if (signal?.aborted) throw caught;
-      if (caught instanceof SourceError && caught.kind === "verify" && caught.revision !== undefined) {
-        if (this.#rejected?.revision !== caught.revision) {
-          metrics.revisionRejected("unverified");
-          logger.warn(
-            { revision: caught.revision, reason: caught.reason },
-            "revision refused: signature not verified; the last good revision stays in force",
-          );
-        }
-        this.#rejected = { revision: caught.revision, reason: "Unverified", message: caught.message, errors: [] };
-      } else {
-        metrics.fetchFailed(caught instanceof SourceError && caught.kind === "verify" ? "verify" : "network");
-        this.#lastFetchError = message(caught);
-        logger.warn({ err: this.#lastFetchError }, "source sync failed; the last good revision stays in force");
-        if (this.#desired === undefined) throw caught;
-      }
-      metrics.setLastGoodRevisionInForce(this.#rejected !== undefined);
-      return;
-    }
-    this.#lastFetchedAt = this.#now();
-    this.#lastFetchError = undefined;
-    metrics.fetchSucceeded(this.#lastFetchedAt);
-    if (snapshot.revision !== this.#lastSeenRevision) {
-      this.#lastSeenRevision = snapshot.revision;
-      const loaded = parseManifests(snapshot.files);
-      if (loaded.ok) {
-        this.#desired = loaded.desired;
-        this.#revision = snapshot.revision;
-        this.#rejected = undefined;
-        this.#stalledAt.clear();
-        metrics.sourceRevision(snapshot.revision, source.url);
-        logger.info({ revision: snapshot.revision, files: loaded.files }, "new revision loaded");
-      } else {
-        this.#rejected = {
-          revision: snapshot.revision,
-          reason: "ValidationFailed",
-          message: `${loaded.errors.length} error(s) in the manifests`,
-          errors: loaded.errors.slice(0, 50),
-        };
-        metrics.revisionRejected("invalid");
-        logger.warn(
-          {
-            revision: snapshot.revision,
-            errors: loaded.errors.slice(0, 10).map((e) => `${e.file}:${e.line}:${e.column}: ${e.message}`),
-          },
-          "revision rejected: invalid manifests; the last good revision stays in force",
-        );
-      }
-    }
-    metrics.setLastGoodRevisionInForce(this.#rejected !== undefined);
-  }
-
   /**
    * Holds back the actions of a resource whose write failed: as stalled until Git changes, or
    * backing off until its back-off is due. The resource gets a blocker saying so (and carrying
@@ -329,7 +232,7 @@ export class Controller {
         if (r.actions.length === 0 || r.observeOnly) return r;
         const key = resourceKey(r.resource);
         const stalled = this.#stalledAt.get(key);
-        if (stalled !== undefined && stalled.revision === this.#revision)
+        if (stalled !== undefined && stalled.revision === this.#source.revision)
           return {
             ...r,
             actions: [],
@@ -378,8 +281,8 @@ export class Controller {
   #remember(key: string, results: readonly ActionResult[], now: number): number | undefined {
     const stalled = results.find((r) => r.status === "failed" && r.outcome === "stalled");
     const failed = results.find((r) => r.status === "failed");
-    if (stalled && this.#revision !== undefined) {
-      this.#stalledAt.set(key, { revision: this.#revision, message: stalled.message ?? "write refused" });
+    if (stalled && this.#source.revision !== undefined) {
+      this.#stalledAt.set(key, { revision: this.#source.revision, message: stalled.message ?? "write refused" });
       return undefined;
     }
     if (failed) return this.#backoff.failed(key, now, failed.message ?? "write failed");
@@ -428,7 +331,7 @@ export class Controller {
     const earliest = (at: number | undefined): void => {
       if (at !== undefined) nextAt = Math.min(nextAt ?? Infinity, at);
     };
-    const revision = this.#revision ?? null;
+    const revision = this.#source.revision ?? null;
 
     for (const rp of pass.plan.resources) {
       const key = resourceKey(rp.resource);

@@ -108,7 +108,6 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
     executed &&
     !entry.observeOnly &&
     !blocker &&
-    entry.actions.length > 0 &&
     attempts.length > 0 &&
     attempts.every((a) => a.status === "applied");
   const when = blocker?.until ? ` (next attempt at ${blocker.until.toISOString()})` : "";
