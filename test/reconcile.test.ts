@@ -220,16 +220,58 @@ describe("plan and apply against Samba", () => {
     // An empty revision never prunes, whatever the budget.
     const none = await cli(dc, "apply", empty, "--prune", "--deletion-budget", "100");
     expect(none.stdout).toContain("no manifests");
+    expect(none.code).toBe(4); // held back: not "all applied"
+    const nonePlan = await cli(dc, "plan", empty, "--prune");
+    expect(nonePlan.code).toBe(2);
+    expect(nonePlan.stdout).toMatch(/Plan: 0 to create, 0 to update, 0 to delete, 2 blocked\./);
     expect(text(await search(dc, "(sAMAccountName=gMSA-Reports$)", "cn"), "cn")).toHaveLength(1);
 
-    // With a budget of 1, one object goes per run: the gMSA first, then its group.
-    await cli(dc, "apply", withoutReports, "--prune", "--deletion-budget", "1");
+    // With a budget of 1, one object goes per run: the gMSA first, then its group. The run that
+    // defers a deletion exits 4 (held back), the last one 0.
+    const first = await cli(dc, "apply", withoutReports, "--prune", "--deletion-budget", "1");
+    expect(first.code).toBe(4);
+    expect(first.stdout).toContain("DeletionBudgetExhausted");
     expect(text(await search(dc, "(sAMAccountName=gMSA-Reports$)", "cn"), "cn")).toHaveLength(0);
     expect(text(await search(dc, "(sAMAccountName=GMSA-Reports-Hosts)", "cn"), "cn")).toHaveLength(1);
-    await cli(dc, "apply", withoutReports, "--prune", "--deletion-budget", "1");
+    const second = await cli(dc, "apply", withoutReports, "--prune", "--deletion-budget", "1");
+    expect(second.code).toBe(0);
     expect(text(await search(dc, "(sAMAccountName=GMSA-Reports-Hosts)", "cn"), "cn")).toHaveLength(0);
     // The unmarked group was never a prune candidate.
     expect(text(await search(dc, "(sAMAccountName=Team-Owned)", "cn"), "cn")).toHaveLength(1);
+  });
+
+  it("a group blocked by a missing computer gets no write at all, and plan and apply say so", async () => {
+    const repo = repoFrom({
+      "group.yaml": `apiVersion: gmsa-gitops.io/v1alpha1
+kind: ADGroup
+metadata:
+  name: half-known
+spec:
+  accountName: Half-Known
+  members:
+    - computer: SERVER1
+    - computer: NO-SUCH-HOST
+`,
+    });
+    temp.push(repo);
+    const usn = async (): Promise<string> =>
+      text(
+        await dc.ldap("ldapsearch", ["-b", "", "-s", "base", "(objectClass=*)", "highestCommittedUSN"]),
+        "highestCommittedUSN",
+      )[0]!;
+
+    const plan = await cli(dc, "plan", repo);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toMatch(/stalled: PrincipalNotFound: .*NO-SUCH-HOST/);
+    expect(plan.stdout).toMatch(/1 blocked\./);
+
+    const before = await usn();
+    const applied = await cli(dc, "apply", repo);
+    expect(applied.code).toBe(4);
+    expect(applied.stdout).toMatch(/0 succeeded, 0 failed or skipped, 1 held back/);
+    // Nothing was written: no group, and the directory's USN did not move.
+    expect(text(await search(dc, "(sAMAccountName=Half-Known)", "cn"), "cn")).toHaveLength(0);
+    expect(await usn()).toBe(before);
   });
 
   it("TLS is required by default, a wrong CA is refused, and a wrong password names no secret", async () => {
