@@ -18,7 +18,7 @@ import { format, resolveConfig } from "prettier";
 import { parse } from "yaml";
 
 /** The subset of an OpenAPI v3 schema the CRDs use. */
-interface Schema {
+export interface Schema {
   type?: "object" | "array" | "string" | "integer" | "number" | "boolean";
   description?: string;
   properties?: Record<string, Schema>;
@@ -46,7 +46,8 @@ export interface GeneratedFile {
   content: string;
 }
 
-interface Crd {
+/** One CRD as the generators read it: its kind, apiVersion and storage version's schema. */
+export interface Crd {
   kind: string;
   apiVersion: string;
   schema: Schema;
@@ -54,7 +55,7 @@ interface Crd {
 }
 
 /** Reads every CRD in `crdDir` (sorted by kind) and takes its one storage version's schema. */
-function readCrds(crdDir: string): Crd[] {
+export function readCrds(crdDir: string): Crd[] {
   const crds: Crd[] = [];
   for (const file of readdirSync(crdDir).filter((f) => /\.ya?ml$/.test(f))) {
     const doc = parse(readFileSync(join(crdDir, file), "utf8")) as {

@@ -1,12 +1,12 @@
 // plan and apply against a real Samba AD DC, checked through ldapsearch (ldap-utils), not
 // only through the controller's own reader.
-import { execFileSync } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
 import { decodeSecurityDescriptor, MANAGED_MARKER, parseSid } from "../controller/directory/index.ts";
+import { makeSelfSignedCa } from "./harness/ca.ts";
 import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
@@ -281,26 +281,8 @@ spec:
 
     const otherCa = mkdtempSync(join(tmpdir(), "gmsa-ca-"));
     temp.push(otherCa);
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=Other CA",
-        "-days",
-        "1",
-        "-keyout",
-        join(otherCa, "key.pem"),
-        "-out",
-        join(otherCa, "ca.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    const wrongCa = await cli(dc, "plan", examples, "--ca-file", join(otherCa, "ca.pem"));
+    const otherCaFile = makeSelfSignedCa(otherCa, "Other CA");
+    const wrongCa = await cli(dc, "plan", examples, "--ca-file", otherCaFile);
     expect(wrongCa.code).toBe(1);
     expect(wrongCa.stderr).toMatch(/certificate/i);
 

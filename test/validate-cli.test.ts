@@ -99,7 +99,10 @@ describe("gmsa-gitops validate", () => {
 
   it("exits 2 on usage errors: an unknown format, an unknown option, two folders, a missing folder", async () => {
     const cases: [string[], string][] = [
-      [["validate", "--format", "xml"], 'gmsa-gitops validate: --format must be text or json, not "xml"'],
+      [
+        ["validate", "--format", "xml"],
+        'gmsa-gitops validate: --format must be one of text, json, github, sarif, junit, not "xml"',
+      ],
       [["validate", "--verbose"], "gmsa-gitops validate: unknown option --verbose"],
       [["validate", "a", "b"], "gmsa-gitops validate: expected one DIR, got 2"],
       [["validate", "no-such-folder"], "gmsa-gitops validate: no-such-folder is not a folder"],
@@ -115,6 +118,8 @@ describe("gmsa-gitops validate", () => {
   it("prints its usage with --help and exits 0", async () => {
     const result = await run(["validate", "--help"]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^Usage: gmsa-gitops validate \[DIR\] \[--format text\|json\]\n/);
+    expect(result.stdout).toMatch(
+      /^Usage: gmsa-gitops validate \[DIR\] \[--format text\|json\|github\|sarif\|junit\]\n/,
+    );
   });
 });

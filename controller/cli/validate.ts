@@ -1,15 +1,24 @@
 /**
- * `gmsa-gitops validate [DIR] [--format text|json]`: schema and lint for a folder of
- * manifests, for pull requests and pre-commit hooks. Prints errors like a compiler.
+ * `gmsa-gitops validate [DIR] [--format text|json|github|sarif|junit]`: schema and lint for a
+ * folder of manifests, for pull requests and pre-commit hooks. Prints errors like a compiler, or
+ * in the format a CI system reads (see formats.ts).
  */
 import { stat } from "node:fs/promises";
+import { relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { KINDS, loadManifests } from "../manifests/index.ts";
 import type { DesiredState, Kind, LoadResult } from "../manifests/index.ts";
 import type { Command, Io } from "./command.ts";
 import { EXIT } from "./command.ts";
+import { renderGithub, renderJunit, renderSarif } from "./formats.ts";
+import type { ValidationReport } from "./formats.ts";
+import { version } from "./main.ts";
 
-const USAGE = `Usage: gmsa-gitops validate [DIR] [--format text|json]
+/** The output formats of `validate`. */
+export const VALIDATE_FORMATS = ["text", "json", "github", "sarif", "junit"] as const;
+type Format = (typeof VALIDATE_FORMATS)[number];
+
+const USAGE = `Usage: gmsa-gitops validate [DIR] [--format text|json|github|sarif|junit]
 
 Checks every .yaml/.yml manifest under DIR (default: the current folder), in nested folders
 and multi-document files, without contacting Active Directory: YAML syntax, the CRD schemas,
@@ -25,6 +34,14 @@ Options:
                  on success a one-line summary
   --format json  {"valid":true,"files":N,"resources":{KIND:N}} or
                  {"valid":false,"errors":[{file,line,column,path,code,message}]}
+  --format github
+                 GitHub Actions workflow commands, ::error file=F,line=L,col=C,title=T::message,
+                 which annotate the pull request's lines; FILE relative to the working directory
+  --format sarif SARIF 2.1.0 for code scanning (one rule per error code, the tool's version),
+                 FILE relative to the working directory
+  --format junit JUnit XML: one testsuite, a testcase per manifest file, a failure per error,
+                 FILE relative to the working directory
+                 (github, sarif and junit print the error count on stderr)
   -h, --help     show this help
 
 Exit codes: 0 valid, 1 invalid, 2 usage error (bad option, DIR not a folder).
@@ -39,7 +56,7 @@ export const validateCommand: Command = {
 };
 
 async function runValidate(args: readonly string[], io: Io): Promise<number> {
-  let format: string;
+  let format: Format;
   let dir: string;
   try {
     const parsed = parseArgs({
@@ -49,9 +66,10 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
       strict: true,
     });
     if (parsed.positionals.length > 1) throw new Error(`expected one DIR, got ${parsed.positionals.length}`);
-    format = parsed.values.format;
+    const asked = parsed.values.format;
     dir = parsed.positionals[0] ?? ".";
-    if (format !== "text" && format !== "json") throw new Error(`--format must be text or json, not "${format}"`);
+    if (!isFormat(asked)) throw new Error(`--format must be one of ${VALIDATE_FORMATS.join(", ")}, not "${asked}"`);
+    format = asked;
   } catch (err) {
     io.stderr(`gmsa-gitops validate: ${usageMessage(err)}\nRun gmsa-gitops validate --help for usage.\n`);
     return EXIT.usage;
@@ -64,14 +82,29 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
   const result = await loadManifests(dir);
   if (format === "json") {
     io.stdout(`${JSON.stringify(toJson(result))}\n`);
-  } else if (result.ok) {
-    io.stdout(`${summary(result.desired, result.files)}\n`);
+  } else if (format === "text") {
+    if (result.ok) io.stdout(`${summary(result.desired, result.files)}\n`);
+    for (const e of result.ok ? [] : result.errors) io.stdout(`${e.file}:${e.line}:${e.column}: ${e.message}\n`);
   } else {
-    for (const e of result.errors) io.stdout(`${e.file}:${e.line}:${e.column}: ${e.message}\n`);
+    const report: ValidationReport = {
+      base: relative(process.cwd(), resolve(dir)).split(sep).join("/"),
+      paths: result.paths,
+      errors: result.ok ? [] : result.errors,
+      version: version(),
+    };
+    const render = format === "github" ? renderGithub : format === "sarif" ? renderSarif : renderJunit;
+    io.stdout(render(report));
+    if (result.ok && format === "github") io.stderr(`${summary(result.desired, result.files)}\n`);
+  }
+  if (!result.ok && format !== "json") {
     const files = new Set(result.errors.map((e) => e.file)).size;
     io.stderr(`${plural(result.errors.length, "error")} in ${plural(files, "file")}\n`);
   }
   return result.ok ? EXIT.ok : EXIT.failed;
+}
+
+function isFormat(value: string): value is Format {
+  return (VALIDATE_FORMATS as readonly string[]).includes(value);
 }
 
 /** parseArgs' messages, minus its advice about '--' (a manifest folder never starts with '-'). */

@@ -73,10 +73,10 @@ export function parseWith(
   const state = new Collector();
   state.errors.push(...fileErrors);
   if (fileErrors.length > 0) state.unreadable();
-  let count = 0;
+  const paths: string[] = [];
   for (const file of [...files].sort((a, b) => compare(a.path, b.path))) {
     if (!isManifestPath(file.path)) continue;
-    count++;
+    paths.push(file.path);
     if (file.content.length > limit) {
       state.fileError(file.path, "file-too-large", fileTooLarge(file.content.length, limit));
       continue;
@@ -89,7 +89,7 @@ export function parseWith(
     }
     for (const doc of parseFile(file.path, decoded.text, state.errors)) state.document(doc);
   }
-  return state.finish(count);
+  return state.finish(paths);
 }
 
 /** The message for a file over the size limit; shared with the directory loader, which never reads such a file. */
@@ -282,7 +282,7 @@ class Collector {
     }
   }
 
-  finish(files: number): LoadResult {
+  finish(paths: string[]): LoadResult {
     lint(
       {
         gmsas: this.gmsas,
@@ -293,7 +293,7 @@ class Collector {
       },
       this.errors,
     );
-    if (this.errors.length > 0) return { ok: false, errors: sortErrors(this.errors) };
+    if (this.errors.length > 0) return { ok: false, errors: sortErrors(this.errors), paths };
     const resources = <R>(m: Map<string, Checked<R>>): ReadonlyMap<string, R> =>
       new Map([...m].map(([name, c]) => [name, c.resource]));
     const desired: DesiredState = {
@@ -302,7 +302,7 @@ class Collector {
       bindings: resources(this.bindings),
       kdsRootKey: this.kds?.resource,
     };
-    return { ok: true, desired, files };
+    return { ok: true, desired, files: paths.length, paths };
   }
 }
 

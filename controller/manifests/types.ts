@@ -119,8 +119,14 @@ export type ErrorCode =
   | "weak-encryption"
   | "host-cannot-retrieve";
 
-/** The loader's result: the typed desired state, or every error found (sorted by file, line, column). */
-export type LoadResult = { ok: true; desired: DesiredState; files: number } | { ok: false; errors: ManifestError[] };
+/**
+ * The loader's result: the typed desired state, or every error found (sorted by file, line,
+ * column). `paths` lists the manifest files read, sorted (files refused before reading, such as
+ * symlinks, appear only in `errors`); `files` is their number.
+ */
+export type LoadResult =
+  | { ok: true; desired: DesiredState; files: number; paths: string[] }
+  | { ok: false; errors: ManifestError[]; paths: string[] };
 
 /** One manifest file given in memory: its path relative to the repository ('/'-separated) and its bytes. */
 export interface ManifestFile {
