@@ -94,7 +94,7 @@ function sambaRoot(): string {
 function run(
   file: string,
   args: string[],
-  opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+  opts: { input?: string | undefined; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(
