@@ -8,7 +8,7 @@ import type { Entry, Filter } from "ldapts";
 import { Attribute, Change, Client, Control, EqualityFilter, OrFilter } from "ldapts";
 import { DirectoryError, hasResultCode, toDirectoryError } from "./errors.ts";
 import type { DirectoryOperation } from "./errors.ts";
-import { escapeFilterValue } from "./escape.ts";
+import { childDn, escapeFilterValue } from "./escape.ts";
 import { kdsRootKeyAttributes, kdsRootKeyContainerDn, kdsUseStartTime } from "./kds.ts";
 import type {
   ObservedComputer,
@@ -497,7 +497,7 @@ export class LdapDirectory {
       });
     }
     const id = randomUUID();
-    const dn = `CN=${id},${kdsRootKeyContainerDn(dse.configurationNamingContext)}`;
+    const dn = childDn("CN", id, kdsRootKeyContainerDn(dse.configurationNamingContext));
     const attributes = kdsRootKeyAttributes({
       id,
       rootKeyData: randomBytes(64),

@@ -15,6 +15,14 @@ export const ENCRYPTION_TYPE_BITS: Readonly<Record<EncryptionTypeName, number>> 
   AES256: 0x10,
 };
 
+/** The bits the manifest's names cover (DES, RC4, AES128, AES256); others (FAST...) are AD's to keep. */
+export const MANAGED_ENCRYPTION_BITS = 0x1f;
+
+/** `observed` with the managed bits replaced by `managed`; every other bit is kept as it is. */
+export function withManagedEncryptionTypes(observed: number, managed: number): number {
+  return (observed & ~MANAGED_ENCRYPTION_BITS) | managed;
+}
+
 /** Names in a fixed order (weakest first), used for stable output. */
 export const ENCRYPTION_TYPE_NAMES: readonly EncryptionTypeName[] = ["DES", "RC4", "AES128", "AES256"];
 

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decodeSecurityDescriptor, encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
 import { applyPlan } from "./apply.ts";
-import { groupTypeFor, groupTypeSteps } from "./diff.ts";
 import { countActions } from "./model.ts";
 import type { Plan, ResourcePlan } from "./model.ts";
 import { DEFAULT_POLICY, planDirectory } from "./plan.ts";
@@ -354,17 +353,6 @@ describe("modes and failures", () => {
       message: "not found in AD: computer GONE",
     });
     expect(r.actions).toEqual([]);
-  });
-});
-
-describe("group scope", () => {
-  it("Global to DomainLocal goes through Universal, as AD requires", () => {
-    expect(groupTypeSteps(groupTypeFor("Global"), groupTypeFor("DomainLocal"))).toEqual([
-      groupTypeFor("Universal"),
-      groupTypeFor("DomainLocal"),
-    ]);
-    expect(groupTypeSteps(groupTypeFor("Universal"), groupTypeFor("Global"))).toEqual([groupTypeFor("Global")]);
-    expect(groupTypeFor("Global")).toBe(-2147483646);
   });
 });
 

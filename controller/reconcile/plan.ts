@@ -3,9 +3,10 @@
  * rules live: observe mode, opt-in prune, the per-run deletion budget, and the refusal to
  * prune on a revision with no manifests.
  */
+import { kdsState } from "../directory/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
-import type { ResourceDiff } from "./diff.ts";
-import { diffDirectory, kdsState } from "./diff.ts";
+import { diffDirectory } from "./diff/index.ts";
+import type { ResourceDiff } from "./diff/index.ts";
 import type { Action, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
 
 /** How the controller may act. */
@@ -65,23 +66,11 @@ export function planFromDiff(
         budget -= deletions;
       }
     }
-    resources.push({
-      resource: d.resource,
-      dn: d.dn,
-      drift: d.drift,
-      changes: d.changes,
-      actions,
-      observeOnly,
-      ...(d.blocker ? { blocker: d.blocker } : {}),
-      notes: resourceNotes,
-    });
+    // The diff's entry becomes the plan's: fixes give way to the actions policy allows.
+    const { fixes: _fixes, prunable: _prunable, mode: _mode, ...found } = d;
+    resources.push({ ...found, actions, observeOnly, notes: resourceNotes });
   }
-  const kds = kdsState(observed.kdsRootKeys, now);
-  return {
-    resources,
-    kds: { effective: kds.effective, ...(kds.effectiveAt ? { effectiveAt: kds.effectiveAt } : {}) },
-    notes,
-  };
+  return { resources, kds: kdsState(observed.kdsRootKeys, now), notes };
 }
 
 /** diff + plan in one call: what `gmsa-gitops plan` prints and `apply` executes. */
