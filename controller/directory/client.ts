@@ -209,12 +209,6 @@ export class LdapDirectory {
     };
   }
 
-  /** objectSid of the domain head (defaultNamingContext). */
-  async domainSid(): Promise<string> {
-    const { defaultNamingContext } = await this.rootDse();
-    return this.readSid(defaultNamingContext);
-  }
-
   /** objectSid of one object, e.g. one just created. Throws a stalled NoSuchObject error if absent. */
   async readSid(dn: string): Promise<string> {
     const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: ["objectSid"] });
@@ -353,19 +347,6 @@ export class LdapDirectory {
   async resolveSids(baseDn: string, sids: readonly string[]): Promise<Map<string, string>> {
     const principals = await this.resolvePrincipals(baseDn, sids);
     return new Map([...principals].map(([sid, p]) => [sid, p.samAccountName]));
-  }
-
-  /** The objects with the given DNs, one OR search on distinguishedName under baseDn. */
-  async readByDn(baseDn: string, dns: readonly string[]): Promise<ResolvedPrincipal[]> {
-    const out: ResolvedPrincipal[] = [];
-    for (const part of chunk([...new Set(dns)], FILTER_CHUNK)) {
-      const filter = new OrFilter({
-        filters: part.map((dn) => new EqualityFilter({ attribute: "distinguishedName", value: dn })),
-      });
-      const entries = await this.#search(baseDn, { scope: "sub", filter, attributes: PRINCIPAL_ATTRIBUTES });
-      out.push(...this.#convert(entries, principalFromEntry));
-    }
-    return out;
   }
 
   /**

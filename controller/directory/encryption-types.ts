@@ -87,8 +87,3 @@ export function describeEncryptionTypes(value: number): string[] {
   const { names, otherBits } = decodeEncryptionTypes(value);
   return [...names, ...describeOtherBits(otherBits)];
 }
-
-/** True when `value` is a manifest encryption type name (case-sensitive, as the CRD enumerates). */
-export function isEncryptionTypeName(value: string): value is EncryptionTypeName {
-  return (ENCRYPTION_TYPE_NAMES as readonly string[]).includes(value);
-}

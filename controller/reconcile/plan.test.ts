@@ -3,7 +3,7 @@ import { decodeSecurityDescriptor, encodeGroupMsaMembership, MANAGED_MARKER } fr
 import { applyPlan } from "./apply.ts";
 import { countActions } from "./model.ts";
 import type { Plan, ResourcePlan } from "./model.ts";
-import { DEFAULT_POLICY, planDirectory } from "./plan.ts";
+import { planDirectory } from "./plan.ts";
 import type { Policy } from "./plan.ts";
 import { renderJson, renderMarkdown, renderText, summarize } from "./render.ts";
 import {
@@ -21,6 +21,8 @@ import {
 } from "./testing.ts";
 
 const now = new Date("2026-11-25T12:00:00Z");
+/** The configuration's defaults: enforce, never prune, at most 5 deletions when prune is on, no adoption. */
+const DEFAULT_POLICY: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
 const server1 = computer("SERVER1");
 const server2 = computer("SERVER2");
 

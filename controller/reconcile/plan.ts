@@ -23,9 +23,6 @@ export interface Policy {
   readonly marker?: string;
 }
 
-/** Safe defaults: enforce, never prune, at most 5 deletions when prune is on, no adoption. */
-export const DEFAULT_POLICY: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
-
 function resourceCount(desired: DesiredState): number {
   return desired.gmsas.size + desired.groups.size + desired.bindings.size + (desired.kdsRootKey ? 1 : 0);
 }
