@@ -64,7 +64,7 @@ export type PrincipalTarget =
   | { readonly type: "object"; readonly dn: string; readonly sid: string; readonly label: string }
   | { readonly type: "repo-group"; readonly name: string; readonly label: string };
 
-/** Failure kinds, decided by type (STYLE.md): a person must act, a known time to wait, or retry with backoff. */
+/** Failure kinds, decided by type, never by message: a person must act, a known time to wait, or retry with backoff. */
 export type Outcome = "stalled" | "waiting" | "transient";
 
 /** A reason a resource cannot be acted on now. */
