@@ -1,4 +1,4 @@
-// One linter, type-aware (STYLE.md): floating promises, type-only imports, node: imports.
+// One linter, type-aware: floating promises, type-only imports, node: imports.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 

@@ -34,7 +34,8 @@ import { applyPlan } from "../controller/reconcile/apply.ts";
 import type { Plan } from "../controller/reconcile/model.ts";
 import { countActions } from "../controller/reconcile/model.ts";
 import { observeDirectory } from "../controller/reconcile/observe.ts";
-import { DEFAULT_POLICY, planDirectory } from "../controller/reconcile/plan.ts";
+import { planDirectory } from "../controller/reconcile/plan.ts";
+import type { Policy } from "../controller/reconcile/plan.ts";
 import type { Dc } from "../test/harness/samba.ts";
 import { startDc } from "../test/harness/samba.ts";
 import { recordingWriter } from "./lib/ldif.ts";
@@ -44,6 +45,9 @@ import { formatMs, median, ratioRow, table, timed } from "./lib/measure.ts";
 import type { PlanProcessReport } from "./lib/plan-process.ts";
 import type { RepoShape } from "./lib/repo.ts";
 import { computersLdif, writeRepo } from "./lib/repo.ts";
+
+/** The configuration's defaults: enforce, no prune, no adoption. */
+const policy: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
 
 const { values: flags } = parseArgs({
   options: {
@@ -125,7 +129,7 @@ async function planWith<T>(
       configDn: rootDse.configurationNamingContext,
     });
     const t2 = performance.now();
-    const plan = planDirectory(desired, observed, DEFAULT_POLICY, new Date());
+    const plan = planDirectory(desired, observed, policy, new Date());
     const t3 = performance.now();
     const result = await then(plan, dir);
     return { plan, result, times: { connect: t1 - t0, observe: t2 - t1, plan: t3 - t2, total: t3 - t0 } };

@@ -1,6 +1,6 @@
 /**
  * Generates the TypeScript side of the resource model from the CRDs, so the two cannot drift
- * apart (STYLE.md: one source of truth for schemas):
+ * apart (the CRDs are the one source of truth for the schema):
  *
  * - `controller/manifests/types.generated.ts`: one interface per kind's `spec`, as the
  *   manifest loader returns it, i.e. after the schema's defaults were applied: a field with a

@@ -48,7 +48,7 @@ async function directoryError(promise: Promise<unknown>): Promise<DirectoryError
   throw new Error("expected a rejection");
 }
 
-/** gMSA attributes as New-ADServiceAccount writes them (ad-ldap.md §1). */
+/** gMSA attributes as New-ADServiceAccount writes them (docs/active-directory.md). */
 function gmsaAttributes(
   name: string,
   realm: string,
@@ -93,7 +93,7 @@ describe("the directory client against a Samba DC provisioned with a KDS root ke
     expect(dse.serverName).toMatch(/^CN=DC1,CN=Servers,/);
     expect(Number(dse.highestCommittedUSN)).toBeGreaterThan(0);
     const head = await search(dc, dc.baseDn, "base", "objectSid");
-    expect(encodeSid(await dir.domainSid())).toEqual(ldifValues(head, "objectSid")[0]);
+    expect(encodeSid(await dir.readSid(dse.defaultNamingContext))).toEqual(ldifValues(head, "objectSid")[0]);
   });
 
   test("a server certificate signed by another CA is refused as stalled, saying the certificate is not trusted", async () => {
@@ -261,8 +261,11 @@ describe("the directory client against a Samba DC provisioned with a KDS root ke
       "cn",
     ]);
     expect(ldifText(ldif, "cn")).toEqual([name]);
-    const [read] = await dir.readByDn(dc.baseDn, [dn]);
-    expect(read?.samAccountName).toBe("Tier1-Hosts");
+    const sid = ldifValues(
+      await dc.ldap("ldapsearch", ["-b", dc.baseDn, "(sAMAccountName=Tier1-Hosts)", "objectSid"]),
+      "objectSid",
+    )[0];
+    expect(encodeSid(await dir.readSid(dn))).toEqual(sid);
     await dir.delete(dn);
     expect(ldifDns(await dc.ldap("ldapsearch", ["-b", dc.baseDn, "(sAMAccountName=Tier1-Hosts)", "dn"]))).toEqual([]);
   });
@@ -335,7 +338,7 @@ describe("the directory client against a Samba DC without a KDS root key", () =>
 
   test("a gMSA add waits until an effective key exists, and succeeds once createKdsRootKey made one", async () => {
     expect(await dir.readKdsRootKeys(dc.configDn)).toEqual([]);
-    const domainSid = await dir.domainSid();
+    const domainSid = await dir.readSid(dc.baseDn);
     const gmsaDn = `CN=MSA-late,CN=Managed Service Accounts,${dc.baseDn}`;
     const attributes = gmsaAttributes("MSA-late", dc.realm, [`${domainSid}-515`]);
 

@@ -111,7 +111,7 @@ describe("metrics endpoint", () => {
     metrics.setLastGoodRevisionInForce(true);
     metrics.ldapOperation("search", 0.012, true);
     metrics.setKdsKeyEffective(true);
-    metrics.setPasswordChangeIn("msa-service1", 86_400);
+    metrics.setPasswordChangeAt("msa-service1", new Date(Date.now() + 86_400_000));
     metrics.setHostReachable("SERVER1", true);
     metrics.setHostRetrievable("SERVER1", "msa-service1", "pending");
     metrics.setResourceCondition("GroupManagedServiceAccount", "msa-service1", "Ready", false);

@@ -18,11 +18,11 @@ function ldifValue(ldif: string, attribute: string): string | undefined {
   return ldifValues(ldif, attribute)[0]?.toString("utf8");
 }
 
-/** BUILTIN\Administrators, S-1-5-32-544: the owner New-ADServiceAccount writes (ad-ldap.md §2). */
+/** BUILTIN\Administrators, S-1-5-32-544: the owner New-ADServiceAccount writes (docs/active-directory.md). */
 const BUILTIN_ADMINISTRATORS = Buffer.from([1, 2, 0, 0, 0, 0, 0, 5, 0x20, 0, 0, 0, 0x20, 2, 0, 0]);
 
 /**
- * msDS-GroupMSAMembership as New-ADServiceAccount builds it (ad-ldap.md §2): self-relative,
+ * msDS-GroupMSAMembership as New-ADServiceAccount builds it (docs/active-directory.md): self-relative,
  * owner BA, no group, a DACL with one ACCESS_ALLOWED ACE of mask 0xF01FF per binary SID.
  */
 function groupMsaMembership(sids: Buffer[]): Buffer {

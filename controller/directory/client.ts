@@ -8,7 +8,7 @@ import type { Entry, Filter } from "ldapts";
 import { Attribute, Change, Client, Control, EqualityFilter, OrFilter } from "ldapts";
 import { DirectoryError, hasResultCode, toDirectoryError } from "./errors.ts";
 import type { DirectoryOperation } from "./errors.ts";
-import { escapeFilterValue } from "./escape.ts";
+import { childDn, escapeFilterValue } from "./escape.ts";
 import { kdsRootKeyAttributes, kdsRootKeyContainerDn, kdsUseStartTime } from "./kds.ts";
 import type {
   ObservedComputer,
@@ -209,12 +209,6 @@ export class LdapDirectory {
     };
   }
 
-  /** objectSid of the domain head (defaultNamingContext). */
-  async domainSid(): Promise<string> {
-    const { defaultNamingContext } = await this.rootDse();
-    return this.readSid(defaultNamingContext);
-  }
-
   /** objectSid of one object, e.g. one just created. Throws a stalled NoSuchObject error if absent. */
   async readSid(dn: string): Promise<string> {
     const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: ["objectSid"] });
@@ -355,19 +349,6 @@ export class LdapDirectory {
     return new Map([...principals].map(([sid, p]) => [sid, p.samAccountName]));
   }
 
-  /** The objects with the given DNs, one OR search on distinguishedName under baseDn. */
-  async readByDn(baseDn: string, dns: readonly string[]): Promise<ResolvedPrincipal[]> {
-    const out: ResolvedPrincipal[] = [];
-    for (const part of chunk([...new Set(dns)], FILTER_CHUNK)) {
-      const filter = new OrFilter({
-        filters: part.map((dn) => new EqualityFilter({ attribute: "distinguishedName", value: dn })),
-      });
-      const entries = await this.#search(baseDn, { scope: "sub", filter, attributes: PRINCIPAL_ATTRIBUTES });
-      out.push(...this.#convert(entries, principalFromEntry));
-    }
-    return out;
-  }
-
   /**
    * The KDS root keys in the forest. An absent container (forest never prepared for gMSAs)
    * reads as no keys. msKds-* attributes are confidential: a bind account that may not read
@@ -497,7 +478,7 @@ export class LdapDirectory {
       });
     }
     const id = randomUUID();
-    const dn = `CN=${id},${kdsRootKeyContainerDn(dse.configurationNamingContext)}`;
+    const dn = childDn("CN", id, kdsRootKeyContainerDn(dse.configurationNamingContext));
     const attributes = kdsRootKeyAttributes({
       id,
       rootKeyData: randomBytes(64),

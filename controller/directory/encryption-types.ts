@@ -15,6 +15,14 @@ export const ENCRYPTION_TYPE_BITS: Readonly<Record<EncryptionTypeName, number>> 
   AES256: 0x10,
 };
 
+/** The bits the manifest's names cover (DES, RC4, AES128, AES256); others (FAST...) are AD's to keep. */
+export const MANAGED_ENCRYPTION_BITS = 0x1f;
+
+/** `observed` with the managed bits replaced by `managed`; every other bit is kept as it is. */
+export function withManagedEncryptionTypes(observed: number, managed: number): number {
+  return (observed & ~MANAGED_ENCRYPTION_BITS) | managed;
+}
+
 /** Names in a fixed order (weakest first), used for stable output. */
 export const ENCRYPTION_TYPE_NAMES: readonly EncryptionTypeName[] = ["DES", "RC4", "AES128", "AES256"];
 
@@ -78,9 +86,4 @@ export function describeOtherBits(bits: number): string[] {
 export function describeEncryptionTypes(value: number): string[] {
   const { names, otherBits } = decodeEncryptionTypes(value);
   return [...names, ...describeOtherBits(otherBits)];
-}
-
-/** True when `value` is a manifest encryption type name (case-sensitive, as the CRD enumerates). */
-export function isEncryptionTypeName(value: string): value is EncryptionTypeName {
-  return (ENCRYPTION_TYPE_NAMES as readonly string[]).includes(value);
 }

@@ -1,6 +1,6 @@
 // One typed error for everything that goes wrong talking to AD. The reconcile loop decides
-// retry policy from `outcome` alone (STYLE.md: stalled / waiting / transient, by type, never
-// by parsing messages), so the mapping below is by LDAP result code and error class.
+// retry policy from `outcome` alone (stalled / waiting / transient, by type, never by parsing
+// messages), so the mapping below is by LDAP result code and error class.
 
 /**
  * How the caller should react: `transient` (retry with backoff), `stalled` (a person must fix

@@ -44,6 +44,26 @@ export const KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS = (10 * 60 + 5) * 60 * 1000;
  */
 export const KDS_DEFAULT_DELAY_MS = 10 * 24 * 60 * 60 * 1000;
 
+/** Whether the forest's KDS root keys allow creating a gMSA now, and if not, from when. */
+export interface KdsState {
+  readonly effective: boolean;
+  readonly effectiveAt: Date | undefined;
+}
+
+/**
+ * When the given root keys allow gMSA creation: the earliest key's UseStartTime plus the
+ * 10 h 05 min a DC waits (KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS). No key: never.
+ */
+export function kdsState(keys: ReadonlyArray<{ readonly useStartTime: Date }>, now: Date): KdsState {
+  let earliest: number | undefined;
+  for (const key of keys) {
+    const at = key.useStartTime.getTime() + KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS;
+    if (earliest === undefined || at < earliest) earliest = at;
+  }
+  if (earliest === undefined) return { effective: false, effectiveAt: undefined };
+  return { effective: earliest <= now.getTime(), effectiveAt: new Date(earliest) };
+}
+
 /** The container of root keys, relative to the configuration naming context. */
 export function kdsRootKeyContainerDn(configDn: string): string {
   return `CN=Master Root Keys,CN=Group Key Distribution Service,CN=Services,${configDn}`;

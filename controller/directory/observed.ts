@@ -12,23 +12,23 @@ export interface ObservedGmsa {
   /** sAMAccountName without the trailing "$". */
   samAccountName: string;
   sid: string;
-  dnsHostName?: string;
-  description?: string;
-  displayName?: string;
+  dnsHostName?: string | undefined;
+  description?: string | undefined;
+  displayName?: string | undefined;
   servicePrincipalNames: string[];
   /** msDS-SupportedEncryptionTypes, all bits (see encryption-types.ts). */
-  encryptionTypes?: number;
+  encryptionTypes?: number | undefined;
   /** msDS-ManagedPasswordInterval in days. */
-  passwordIntervalDays?: number;
+  passwordIntervalDays?: number | undefined;
   /** msDS-GroupMSAMembership, raw self-relative security descriptor. */
-  groupMsaMembership?: Buffer;
-  userAccountControl?: number;
+  groupMsaMembership?: Buffer | undefined;
+  userAccountControl?: number | undefined;
   /** When the DC last generated the managed password; undefined when 0 (never). */
-  pwdLastSet?: Date;
-  adminDescription?: string;
+  pwdLastSet?: Date | undefined;
+  adminDescription?: string | undefined;
   /** True exactly when adminDescription equals MANAGED_MARKER. */
   managed: boolean;
-  whenChanged?: Date;
+  whenChanged?: Date | undefined;
 }
 
 /** A security group as read from AD. */
@@ -38,10 +38,10 @@ export interface ObservedGroup {
   sid: string;
   /** groupType bits as a signed 32-bit integer (security groups have 0x80000000 set). */
   groupType: number;
-  description?: string;
+  description?: string | undefined;
   /** Member DNs, every range of a large group merged. */
   members: string[];
-  adminDescription?: string;
+  adminDescription?: string | undefined;
   managed: boolean;
 }
 
@@ -51,7 +51,7 @@ export interface ObservedComputer {
   /** sAMAccountName without the trailing "$". */
   samAccountName: string;
   sid: string;
-  dnsHostName?: string;
+  dnsHostName?: string | undefined;
 }
 
 /** A KDS root key (msKds-ProvRootKey). */
@@ -203,37 +203,28 @@ export function parseGeneralizedTime(value: string): Date | undefined {
   return new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms));
 }
 
-function assignDefined<T extends object>(target: T, extra: Partial<T>): T {
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) (target as Record<string, unknown>)[k] = v;
-  return target;
-}
-
 /** Converts a gMSA search entry. Throws MissingAttributeError without sAMAccountName or objectSid. */
 export function gmsaFromEntry(entry: Entry): ObservedGmsa {
   const adminDescription = text(entry, "adminDescription");
   const pwd = text(entry, "pwdLastSet");
   const changed = text(entry, "whenChanged");
-  return assignDefined<ObservedGmsa>(
-    {
-      dn: entry.dn,
-      samAccountName: withoutDollar(required(entry, "sAMAccountName")),
-      sid: sidOf(entry),
-      servicePrincipalNames: texts(entry, "servicePrincipalName").sort(),
-      managed: adminDescription === MANAGED_MARKER,
-    },
-    {
-      dnsHostName: text(entry, "dNSHostName"),
-      description: text(entry, "description"),
-      displayName: text(entry, "displayName"),
-      encryptionTypes: integer(entry, "msDS-SupportedEncryptionTypes"),
-      passwordIntervalDays: integer(entry, "msDS-ManagedPasswordInterval"),
-      groupMsaMembership: binary(entry, "msDS-GroupMSAMembership"),
-      userAccountControl: integer(entry, "userAccountControl"),
-      pwdLastSet: pwd === undefined ? undefined : filetimeToDate(pwd),
-      adminDescription,
-      whenChanged: changed === undefined ? undefined : parseGeneralizedTime(changed),
-    },
-  );
+  return {
+    dn: entry.dn,
+    samAccountName: withoutDollar(required(entry, "sAMAccountName")),
+    sid: sidOf(entry),
+    servicePrincipalNames: texts(entry, "servicePrincipalName").sort(),
+    managed: adminDescription === MANAGED_MARKER,
+    dnsHostName: text(entry, "dNSHostName"),
+    description: text(entry, "description"),
+    displayName: text(entry, "displayName"),
+    encryptionTypes: integer(entry, "msDS-SupportedEncryptionTypes"),
+    passwordIntervalDays: integer(entry, "msDS-ManagedPasswordInterval"),
+    groupMsaMembership: binary(entry, "msDS-GroupMSAMembership"),
+    userAccountControl: integer(entry, "userAccountControl"),
+    pwdLastSet: pwd === undefined ? undefined : filetimeToDate(pwd),
+    adminDescription,
+    whenChanged: changed === undefined ? undefined : parseGeneralizedTime(changed),
+  };
 }
 
 /**
@@ -243,25 +234,26 @@ export function gmsaFromEntry(entry: Entry): ObservedGmsa {
 export function groupFromEntry(entry: Entry): ObservedGroup {
   const adminDescription = text(entry, "adminDescription");
   const range = memberRange(entry);
-  return assignDefined<ObservedGroup>(
-    {
-      dn: entry.dn,
-      samAccountName: required(entry, "sAMAccountName"),
-      sid: sidOf(entry),
-      groupType: integer(entry, "groupType") ?? 0,
-      members: range ? range.values : texts(entry, "member"),
-      managed: adminDescription === MANAGED_MARKER,
-    },
-    { description: text(entry, "description"), adminDescription },
-  );
+  return {
+    dn: entry.dn,
+    samAccountName: required(entry, "sAMAccountName"),
+    sid: sidOf(entry),
+    groupType: integer(entry, "groupType") ?? 0,
+    members: range ? range.values : texts(entry, "member"),
+    managed: adminDescription === MANAGED_MARKER,
+    description: text(entry, "description"),
+    adminDescription,
+  };
 }
 
 /** Converts a computer search entry. */
 export function computerFromEntry(entry: Entry): ObservedComputer {
-  return assignDefined<ObservedComputer>(
-    { dn: entry.dn, samAccountName: withoutDollar(required(entry, "sAMAccountName")), sid: sidOf(entry) },
-    { dnsHostName: text(entry, "dNSHostName") },
-  );
+  return {
+    dn: entry.dn,
+    samAccountName: withoutDollar(required(entry, "sAMAccountName")),
+    sid: sidOf(entry),
+    dnsHostName: text(entry, "dNSHostName"),
+  };
 }
 
 /** Converts a principal search entry (any object with a SID). */

@@ -4,7 +4,6 @@ import {
   decodeSecurityDescriptor,
   encodeGroupMsaMembership,
   InvalidSecurityDescriptorError,
-  sameGroupMsaMembership,
 } from "./security-descriptor.ts";
 import { encodeSid } from "./sid.ts";
 
@@ -135,7 +134,6 @@ describe("decodeSecurityDescriptor", () => {
     const sd = decodeSecurityDescriptor(bytes);
     expect(sd.owner).toBe("S-1-5-32-544");
     expect(sd.aces).toEqual([{ type: 0, flags: 0, mask: 0xf01ff, sid: HOSTS }]);
-    expect(sameGroupMsaMembership(bytes, encodeGroupMsaMembership([HOSTS]))).toBe(true);
   });
 
   it("represents object ACEs with their object GUID", () => {
@@ -250,40 +248,5 @@ describe("allowedReaders", () => {
       },
     ]);
     expect([...allowedReaders(bytes)].sort()).toEqual([HOSTS, SERVER, "S-1-5-9"].sort());
-  });
-});
-
-describe("sameGroupMsaMembership", () => {
-  it("ignores the order of ACEs", () => {
-    expect(
-      sameGroupMsaMembership(encodeGroupMsaMembership([HOSTS, SERVER]), encodeGroupMsaMembership([SERVER, HOSTS])),
-    ).toBe(true);
-  });
-
-  it("sees an added principal", () => {
-    expect(sameGroupMsaMembership(encodeGroupMsaMembership([HOSTS]), encodeGroupMsaMembership([HOSTS, SERVER]))).toBe(
-      false,
-    );
-  });
-
-  it("sees a narrower mask", () => {
-    const narrow = rawSd([
-      { kind: "owner", bytes: encodeSid("S-1-5-32-544") },
-      { kind: "dacl", bytes: rawAcl(4, [{ type: 0, mask: 0x10, sid: HOSTS }]) },
-    ]);
-    expect(sameGroupMsaMembership(narrow, encodeGroupMsaMembership([HOSTS]))).toBe(false);
-  });
-
-  it("sees a different owner", () => {
-    const other = rawSd([
-      { kind: "owner", bytes: encodeSid(ADMIN) },
-      { kind: "dacl", bytes: rawAcl(4, [{ type: 0, mask: 0xf01ff, sid: HOSTS }]) },
-    ]);
-    expect(sameGroupMsaMembership(other, encodeGroupMsaMembership([HOSTS]))).toBe(false);
-  });
-
-  it("accepts decoded descriptors as well as bytes", () => {
-    const decoded = decodeSecurityDescriptor(encodeGroupMsaMembership([HOSTS]));
-    expect(sameGroupMsaMembership(decoded, encodeGroupMsaMembership([HOSTS]))).toBe(true);
   });
 });

@@ -218,26 +218,3 @@ export function allowedReaders(sd: Uint8Array | SecurityDescriptor): Set<string>
   }
   return readers;
 }
-
-function aceKey(ace: Ace): string {
-  // `>>> 0` keeps masks with the top bit set (GENERIC_READ) positive.
-  const base = `${ace.type}:${(ace.mask >>> 0).toString(16)}:${ace.sid.toUpperCase()}`;
-  return ace.objectType === undefined ? base : `${base}:${ace.objectType}:${ace.inheritedObjectType ?? ""}`;
-}
-
-/**
- * Semantic equality of two msDS-GroupMSAMembership values: same owner and the same set of
- * (type, mask, SID) entries, ignoring order, repeats, offsets, field order, ACL revision
- * and padding. Either side may be raw bytes or already decoded.
- */
-export function sameGroupMsaMembership(
-  a: Uint8Array | SecurityDescriptor,
-  b: Uint8Array | SecurityDescriptor,
-): boolean {
-  const left = asDescriptor(a);
-  const right = asDescriptor(b);
-  if ((left.owner ?? "").toUpperCase() !== (right.owner ?? "").toUpperCase()) return false;
-  const l = new Set(left.aces.map(aceKey));
-  const r = new Set(right.aces.map(aceKey));
-  return l.size === r.size && [...l].every((k) => r.has(k));
-}

@@ -91,11 +91,3 @@ export function encodeSid(sid: string): Buffer {
   subs.forEach((sub, i) => buf.writeUInt32LE(sub, HEADER_LENGTH + 4 * i));
   return buf;
 }
-
-/**
- * Canonical string form of a SID string (upper-case "S", hex authority upper-case, no leading
- * zeros), so that two spellings of one SID compare equal. Throws InvalidSidError when invalid.
- */
-export function normalizeSid(sid: string): string {
-  return parseSid(encodeSid(sid));
-}

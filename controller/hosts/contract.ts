@@ -209,11 +209,6 @@ export function bindingRequest(
   };
 }
 
-/** True when any item of the result differs from Git (drift found, fixed, or pending). */
-export function hasDrift(result: HostResult): boolean {
-  return result.bindings.some((b) => b.items.some((i) => i.action !== "none"));
-}
-
 /** The logon rights a binding holds after this run, for the next request's `rightsGrantedBefore`. */
 export function rightsHeld(binding: BindingResult): LogonRight[] {
   return binding.items

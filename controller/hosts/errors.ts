@@ -1,6 +1,6 @@
 /**
- * Typed host failures. The reconcile loop decides by `failure` (STYLE.md: never by parsing
- * messages): `transient` is retried with backoff, `stalled` waits for a person (a changed host
+ * Typed host failures. The reconcile loop decides by `failure`, never by parsing messages:
+ * `transient` is retried with backoff, `stalled` waits for a person (a changed host
  * key, a refused key, a request the script rejects).
  */
 

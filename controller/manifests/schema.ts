@@ -228,9 +228,9 @@ function patternMessage(pattern: string, data: unknown): string {
 
 /** The parts of a schema that lead to a list with a list type; the rest is never walked. */
 interface ListPlan {
-  listType?: "set" | "map";
+  listType: "set" | "map" | undefined;
   keys: string[];
-  items?: ListPlan;
+  items: ListPlan | undefined;
   properties: [string, ListPlan][];
 }
 

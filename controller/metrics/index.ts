@@ -1,4 +1,4 @@
-/** Prometheus metrics of the controller: a recorder over a private registry, and pure helpers. */
+/** Prometheus metrics of the controller: a recorder over a private registry. */
 export {
   createMetricsRecorder,
   driftTypesByKind,
@@ -9,7 +9,6 @@ export {
   type DriftType,
   type FetchFailureReason,
   type LdapOperation,
-  type MetricKind,
   type MetricsRecorder,
   type MetricsRecorderOptions,
   type OperationResult,
@@ -18,4 +17,3 @@ export {
   type RetrievableState,
   type RevisionRejectReason,
 } from "./recorder.ts";
-export { secondsUntilPasswordChange } from "./password.ts";

@@ -56,10 +56,10 @@ describe("resource drift", () => {
     const recorder = createMetricsRecorder();
     recorder.setDrift("GroupManagedServiceAccount", "msa-gone", new Set<DriftType>(["attribute"]));
     recorder.setResourceCondition("GroupManagedServiceAccount", "msa-gone", "Ready", false);
-    recorder.setPasswordChangeIn("msa-gone", 3600);
+    recorder.setPasswordChangeAt("msa-gone", new Date(Date.now() + 3_600_000));
     recorder.setDrift("GroupManagedServiceAccount", "msa-kept", new Set<DriftType>(["attribute"]));
     recorder.setResourceCondition("GroupManagedServiceAccount", "msa-kept", "Ready", true);
-    recorder.setPasswordChangeIn("msa-kept", 3600);
+    recorder.setPasswordChangeAt("msa-kept", new Date(Date.now() + 3_600_000));
 
     recorder.forgetResource("GroupManagedServiceAccount", "msa-gone");
 
@@ -119,15 +119,20 @@ describe("source revision", () => {
   it("records fetch time in seconds and counts failures by reason", async () => {
     const recorder = createMetricsRecorder();
     recorder.fetchSucceeded(new Date("2025-01-01T00:00:00Z"));
-    recorder.fetchFailed("auth");
-    recorder.fetchFailed("auth");
+    recorder.fetchFailed("network");
+    recorder.fetchFailed("network");
 
     expect(await samples(recorder, "gmsa_gitops_source_last_fetch_timestamp_seconds")).toEqual([
       { labels: {}, value: 1_735_689_600 },
     ]);
     const failures = await samples(recorder, "gmsa_gitops_source_fetch_failures_total");
-    expect(failures.find((s) => s.labels.reason === "auth")?.value).toBe(2);
-    expect(failures.filter((s) => s.labels.reason !== "auth").every((s) => s.value === 0)).toBe(true);
+    expect(failures.find((s) => s.labels.reason === "network")?.value).toBe(2);
+    expect(failures.filter((s) => s.labels.reason !== "network").every((s) => s.value === 0)).toBe(true);
+  });
+
+  it("starts at 0 only the fetch failure reasons the loop reports", async () => {
+    const failures = await samples(createMetricsRecorder(), "gmsa_gitops_source_fetch_failures_total");
+    expect(failures.map((s) => s.labels.reason).sort()).toEqual(["network", "other", "verify"]);
   });
 });
 
@@ -151,14 +156,29 @@ describe("reconcile and actions", () => {
     const recorder = createMetricsRecorder();
     recorder.actionApplied("ADGroup", "add-member", "success");
     recorder.actionApplied("ADGroup", "add-member", "success");
-    recorder.actionApplied("HostBinding", "host-change", "failure");
+    recorder.actionApplied("GroupManagedServiceAccount", "delete", "failure");
 
     const actions = await samples(recorder, "gmsa_gitops_actions_total");
     const value = (kind: string, action: string, result: string) =>
       actions.find((s) => s.labels.kind === kind && s.labels.action === action && s.labels.result === result)?.value;
     expect(value("ADGroup", "add-member", "success")).toBe(2);
-    expect(value("HostBinding", "host-change", "failure")).toBe(1);
+    expect(value("GroupManagedServiceAccount", "delete", "failure")).toBe(1);
     expect(value("GroupManagedServiceAccount", "create", "success")).toBe(0);
+  });
+
+  it("starts at 0 only the action series apply can record: per directory kind, the actions it has", async () => {
+    const actions = await samples(createMetricsRecorder(), "gmsa_gitops_actions_total");
+    const started = new Set(actions.map((s) => `${s.labels.kind} ${s.labels.action} ${s.labels.result}`));
+    const expected = [
+      ["ADGroup", ["create", "update", "add-member", "remove-member", "delete"]],
+      ["GroupManagedServiceAccount", ["create", "update", "delete"]],
+      ["KdsRootKey", ["create"]],
+    ] as const;
+    expect([...started].sort()).toEqual(
+      expected
+        .flatMap(([kind, types]) => types.flatMap((t) => [`${kind} ${t} failure`, `${kind} ${t} success`]))
+        .sort(),
+    );
   });
 
   it("sets drifted and managed counts for every kind", async () => {
@@ -210,14 +230,14 @@ describe("password change countdown", () => {
   it("counts down at scrape time and disappears when unset", async () => {
     let now = new Date("2025-03-01T00:00:00Z");
     const recorder = createMetricsRecorder({ now: () => now });
-    recorder.setPasswordChangeIn("msa-service1", 3600);
+    recorder.setPasswordChangeAt("msa-service1", new Date("2025-03-01T01:00:00Z"));
 
     now = new Date("2025-03-01T00:10:00Z");
     expect(await samples(recorder, "gmsa_gitops_gmsa_next_password_change_seconds")).toEqual([
       { labels: { name: "msa-service1" }, value: 3000 },
     ]);
 
-    recorder.setPasswordChangeIn("msa-service1", undefined);
+    recorder.setPasswordChangeAt("msa-service1", undefined);
     expect(await samples(recorder, "gmsa_gitops_gmsa_next_password_change_seconds")).toEqual([]);
   });
 

@@ -1,6 +1,6 @@
 /**
  * The controller's Prometheus metrics: one private registry, written only through a recorder
- * whose methods are named for what they record (STYLE.md, after fluxcd/pkg runtime/metrics).
+ * whose methods are named for what they record (after fluxcd/pkg runtime/metrics).
  *
  * Every label value comes from a bounded set: a kind, a resource name from the repository,
  * a host or account named by the repository, or a member of a closed string union. Error
@@ -12,9 +12,6 @@ import type { DriftType, Kind, POSITIVE_CONDITIONS } from "../vocabulary.ts";
 
 /** The kinds of the resource model, as generated from the CRDs. */
 export type ResourceKind = Kind;
-
-/** Values of the `kind` label: the resource kinds plus `Host` for per-host (not per-binding) series. */
-export type MetricKind = ResourceKind | "Host";
 
 /** The resource kinds, in a stable order (used to emit zeros for kinds without resources). */
 export const resourceKinds: readonly ResourceKind[] = [
@@ -40,7 +37,7 @@ const hostDriftTypes: readonly DriftType[] = [
  * The drift types that can occur for each kind. `setDrift` writes a 0 or 1 for each of them,
  * so a dashboard or alert sees an explicit 0 rather than a missing series.
  */
-export const driftTypesByKind: Readonly<Record<MetricKind, readonly DriftType[]>> = {
+export const driftTypesByKind: Readonly<Record<ResourceKind, readonly DriftType[]>> = {
   GroupManagedServiceAccount: [
     "missing",
     "attribute",
@@ -54,17 +51,27 @@ export const driftTypesByKind: Readonly<Record<MetricKind, readonly DriftType[]>
   ADGroup: ["missing", "attribute", "membership", "conflict", "unexpected"],
   HostBinding: hostDriftTypes,
   KdsRootKey: ["missing"],
-  Host: hostDriftTypes,
 };
 
 /** How one reconcile ended: every resource fine, none fine, or some of each. */
 export type ReconcileResult = "success" | "failure" | "partial";
 /** What an applied action did, in the coarse, bounded terms a metric label needs. */
-export type ActionType = "create" | "update" | "delete" | "add-member" | "remove-member" | "host-change";
+export type ActionType = "create" | "update" | "delete" | "add-member" | "remove-member";
+
+/**
+ * The directory actions apply can take per kind; the recorder starts these series at 0 and no
+ * others. Host bindings are changed by the host script, whose changes this counter does not count.
+ */
+export const actionTypesByKind: Readonly<Record<ResourceKind, readonly ActionType[]>> = {
+  GroupManagedServiceAccount: ["create", "update", "delete"],
+  ADGroup: ["create", "update", "add-member", "remove-member", "delete"],
+  HostBinding: [],
+  KdsRootKey: ["create"],
+};
 /** Whether an action or operation succeeded. */
 export type OperationResult = "success" | "failure";
-/** Why fetching the Git source failed. */
-export type FetchFailureReason = "network" | "auth" | "verify" | "invalid" | "other";
+/** Why fetching the Git source failed: the remote, the signature check, or our side (a damaged clone, a bad path). */
+export type FetchFailureReason = "network" | "verify" | "other";
 /** Why a fetched revision was not put in force. */
 export type RevisionRejectReason = "invalid" | "unverified";
 /** The LDAP operations the directory client times. */
@@ -75,9 +82,8 @@ export type ConditionType = (typeof POSITIVE_CONDITIONS)[number];
 export type RetrievableState = "yes" | "no" | "pending";
 
 const reconcileResults: readonly ReconcileResult[] = ["success", "failure", "partial"];
-const actionTypes: readonly ActionType[] = ["create", "update", "delete", "add-member", "remove-member", "host-change"];
 const operationResults: readonly OperationResult[] = ["success", "failure"];
-const fetchFailureReasons: readonly FetchFailureReason[] = ["network", "auth", "verify", "invalid", "other"];
+const fetchFailureReasons: readonly FetchFailureReason[] = ["network", "verify", "other"];
 const revisionRejectReasons: readonly RevisionRejectReason[] = ["invalid", "unverified"];
 const retrievableStates: readonly RetrievableState[] = ["yes", "no", "pending"];
 
@@ -101,15 +107,15 @@ export interface MetricsRecorder {
    * type in `drifts` and 0 for every other type relevant to the kind. A resource that has never
    * drifted has no series (absent means no drift), which keeps the scrape small.
    */
-  setDrift(kind: MetricKind, name: string, drifts: ReadonlySet<DriftType>): void;
+  setDrift(kind: ResourceKind, name: string, drifts: ReadonlySet<DriftType>): void;
   /** Removes every per-resource series (drift, conditions, password countdown) of a resource that left the repository. */
-  forgetResource(kind: MetricKind, name: string): void;
+  forgetResource(kind: ResourceKind, name: string): void;
   /** `gmsa_gitops_drifted_resources{kind}`: resources with any drift, per kind. */
   setDriftedByKind(counts: Readonly<Record<ResourceKind, number>>): void;
   /** `gmsa_gitops_managed_resources{kind}`: resources in the revision in force, per kind. */
   setManagedByKind(counts: Readonly<Record<ResourceKind, number>>): void;
   /** `gmsa_gitops_actions_total{kind,action,result}`. */
-  actionApplied(kind: MetricKind, action: ActionType, result: OperationResult): void;
+  actionApplied(kind: ResourceKind, action: ActionType, result: OperationResult): void;
   /** `gmsa_gitops_source_info{revision,url} 1`: exactly one series, replaced when the revision or URL changes. Credentials in the URL are dropped. */
   sourceRevision(revision: string, url: string): void;
   /** `gmsa_gitops_source_last_fetch_timestamp_seconds` (0 until the first successful fetch). */
@@ -127,11 +133,10 @@ export interface MetricsRecorder {
   /** `gmsa_gitops_kds_root_key_effective` 1/0; absent until first known, so a fresh controller does not look broken. */
   setKdsKeyEffective(effective: boolean): void;
   /**
-   * `gmsa_gitops_gmsa_next_password_change_seconds{name}`: a countdown evaluated at scrape
-   * time (so it stays right between reconciles); negative once overdue. `undefined` removes it.
+   * `gmsa_gitops_gmsa_next_password_change_seconds{name}`: seconds until `at`, the moment the
+   * password is due to change, evaluated at scrape time (so it stays right between
+   * reconciles); negative once overdue. `undefined` removes it.
    */
-  setPasswordChangeIn(account: string, seconds: number | undefined): void;
-  /** As `setPasswordChangeIn`, from the moment the change is due. */
   setPasswordChangeAt(account: string, at: Date | undefined): void;
   /** `gmsa_gitops_host_reachable{host}` 1/0. */
   setHostReachable(host: string, reachable: boolean): void;
@@ -142,7 +147,7 @@ export interface MetricsRecorder {
   /** Removes every series of a host that no binding names any more. */
   forgetHost(host: string): void;
   /** `gmsa_gitops_resource_condition{kind,name,type}` 1/0. */
-  setResourceCondition(kind: MetricKind, name: string, condition: ConditionType, status: boolean): void;
+  setResourceCondition(kind: ResourceKind, name: string, condition: ConditionType, status: boolean): void;
   /** The exposition text of the registry. */
   metricsText(): Promise<string>;
 }
@@ -187,7 +192,7 @@ const lintFailingDefaults = [
   "nodejs_active_resources_total",
 ];
 
-const resourceKey = (kind: MetricKind, name: string): string => `${kind}\u0000${name}`;
+const resourceKey = (kind: ResourceKind, name: string): string => `${kind}\u0000${name}`;
 
 /**
  * Creates a recorder with its own registry; two recorders never share series, so tests and
@@ -324,8 +329,9 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     driftedResources.set({ kind }, 0);
     managedResources.set({ kind }, 0);
   }
-  for (const kind of [...resourceKinds, "Host"] as const) {
-    for (const action of actionTypes) for (const result of operationResults) actions.inc({ kind, action, result }, 0);
+  for (const kind of resourceKinds) {
+    for (const action of actionTypesByKind[kind])
+      for (const result of operationResults) actions.inc({ kind, action, result }, 0);
   }
   for (const reason of fetchFailureReasons) fetchFailures.inc({ reason }, 0);
   for (const reason of revisionRejectReasons) revisionsRejected.inc({ reason }, 0);
@@ -424,10 +430,6 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     setKdsKeyEffective(effective) {
       kdsEffective.set(effective ? 1 : 0);
-    },
-
-    setPasswordChangeIn(account, seconds) {
-      setPasswordDeadline(account, seconds === undefined ? undefined : now().getTime() + seconds * 1000);
     },
 
     setPasswordChangeAt(account, at) {

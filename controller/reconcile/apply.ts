@@ -180,7 +180,7 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
       const attributes: Record<string, string | Buffer | string[]> = {
         objectClass: "msDS-GroupManagedServiceAccount",
         sAMAccountName: `${action.accountName}$`,
-        // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount leaves a gMSA (ad-ldap.md §1).
+        // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount leaves a gMSA (docs/active-directory.md).
         userAccountControl: "4096",
         dNSHostName: action.dnsHostName,
         "msDS-ManagedPasswordInterval": String(action.passwordIntervalDays),
@@ -199,7 +199,7 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
       const changes: Modification[] = [];
       for (const [attribute, value] of Object.entries(action.set))
         changes.push({ operation: "replace", attribute, values: value === null ? [] : [value] });
-      // Multi-valued attributes change by value, never by replace (DESIGN.md).
+      // Multi-valued attributes change by value, never by replace (docs/active-directory.md).
       if (action.addSpns.length > 0)
         changes.push({ operation: "add", attribute: "servicePrincipalName", values: action.addSpns });
       if (action.removeSpns.length > 0)

@@ -145,7 +145,7 @@ export interface ResourcePlan {
 /** The whole plan: per resource, in dependency order, plus refusals that apply to the revision. */
 export interface Plan {
   readonly resources: readonly ResourcePlan[];
-  readonly kds: { readonly effective: boolean; readonly effectiveAt?: Date };
+  readonly kds: { readonly effective: boolean; readonly effectiveAt?: Date | undefined };
   readonly notes: readonly string[];
 }
 

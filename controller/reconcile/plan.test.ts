@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { decodeSecurityDescriptor, encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
 import { applyPlan } from "./apply.ts";
-import { groupTypeFor, groupTypeSteps } from "./diff.ts";
 import { countActions } from "./model.ts";
 import type { Plan, ResourcePlan } from "./model.ts";
-import { DEFAULT_POLICY, planDirectory } from "./plan.ts";
+import { planDirectory } from "./plan.ts";
 import type { Policy } from "./plan.ts";
 import { renderJson, renderMarkdown, renderText, planSummary } from "./render.ts";
 import {
@@ -22,6 +21,8 @@ import {
 } from "../../test/support/reconcile.ts";
 
 const now = new Date("2026-11-25T12:00:00Z");
+/** The configuration's defaults: enforce, never prune, at most 5 deletions when prune is on, no adoption. */
+const DEFAULT_POLICY: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
 const server1 = computer("SERVER1");
 const server2 = computer("SERVER2");
 
@@ -355,17 +356,6 @@ describe("modes and failures", () => {
       message: "not found in AD: computer GONE",
     });
     expect(r.actions).toEqual([]);
-  });
-});
-
-describe("group scope", () => {
-  it("Global to DomainLocal goes through Universal, as AD requires", () => {
-    expect(groupTypeSteps(groupTypeFor("Global"), groupTypeFor("DomainLocal"))).toEqual([
-      groupTypeFor("Universal"),
-      groupTypeFor("DomainLocal"),
-    ]);
-    expect(groupTypeSteps(groupTypeFor("Universal"), groupTypeFor("Global"))).toEqual([groupTypeFor("Global")]);
-    expect(groupTypeFor("Global")).toBe(-2147483646);
   });
 });
 

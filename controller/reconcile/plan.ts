@@ -3,9 +3,10 @@
  * rules live: observe mode, opt-in prune, the per-run deletion budget, and the refusal to
  * prune on a revision with no manifests.
  */
+import { kdsState } from "../directory/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
-import type { ResourceDiff } from "./diff.ts";
-import { diffDirectory, kdsState } from "./diff.ts";
+import { diffDirectory } from "./diff/index.ts";
+import type { ResourceDiff } from "./diff/index.ts";
 import type { Action, Blocker, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
 
 /** How the controller may act. */
@@ -21,9 +22,6 @@ export interface Policy {
   /** Ownership marker written to adminDescription (default: the directory's marker). */
   readonly marker?: string;
 }
-
-/** Safe defaults: enforce, never prune, at most 5 deletions when prune is on, no adoption. */
-export const DEFAULT_POLICY: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
 
 function resourceCount(desired: DesiredState): number {
   return desired.gmsas.size + desired.groups.size + desired.bindings.size + (desired.kdsRootKey ? 1 : 0);
@@ -77,23 +75,11 @@ export function planFromDiff(
         budget -= deletions;
       }
     }
-    resources.push({
-      resource: d.resource,
-      dn: d.dn,
-      drift: d.drift,
-      changes: d.changes,
-      actions,
-      observeOnly,
-      ...(blocker ? { blocker } : {}),
-      notes: resourceNotes,
-    });
+    // The diff's entry becomes the plan's: fixes give way to the actions policy allows.
+    const { fixes: _fixes, prunable: _prunable, mode: _mode, blocker: _blocker, ...found } = d;
+    resources.push({ ...found, actions, observeOnly, ...(blocker ? { blocker } : {}), notes: resourceNotes });
   }
-  const kds = kdsState(observed.kdsRootKeys, now);
-  return {
-    resources,
-    kds: { effective: kds.effective, ...(kds.effectiveAt ? { effectiveAt: kds.effectiveAt } : {}) },
-    notes,
-  };
+  return { resources, kds: kdsState(observed.kdsRootKeys, now), notes };
 }
 
 /** diff + plan in one call: what `gmsa-gitops plan` prints and `apply` executes. */

@@ -42,15 +42,17 @@ export interface SourceStatus {
   readonly rejected: RejectedRevision | null;
 }
 
-/** The metric label of a failed fetch, from the source error's reason (a closed set). */
+/**
+ * The metric label of a failed fetch, from the source error's reason (a closed set): the remote
+ * (network), the commit's signature (verify), or anything on our side, such as a damaged clone
+ * or a bad sub-path (other).
+ */
 function fetchFailureLabel(error: unknown): FetchFailureReason {
   const reason = isFailure(error) ? error.reason : undefined;
   switch (reason) {
     case "FetchFailed":
     case "Timeout":
       return "network";
-    case "AuthFailed":
-      return "auth";
     case "SignatureInvalid":
     case "VerificationConfigInvalid":
       return "verify";

@@ -44,7 +44,7 @@ export interface ServerOptions {
   readonly address: string;
   readonly metrics: MetricsRecorder;
   readonly status: StatusProvider;
-  readonly webhook?: WebhookOptions;
+  readonly webhook?: WebhookOptions | undefined;
   readonly logger?: ServerLogger;
   /** Largest webhook body accepted, in bytes (default 1 MiB); larger is 413. */
   readonly maxBodyBytes?: number;

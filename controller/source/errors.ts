@@ -1,8 +1,8 @@
 /**
  * Typed failures of the Git source, and the redaction that keeps credentials out of them.
  *
- * The loop decides what to do from `outcome` alone (STYLE.md: decide by type, never by
- * parsing messages): "transient" is retried with backoff, "stalled" waits for a person.
+ * The loop decides what to do from `outcome` alone, by type and never by parsing messages
+ * (docs/decisions/source.md): "transient" is retried with backoff, "stalled" waits for a person.
  */
 
 /** What the caller should do about a failure: retry with backoff, or wait for a change in Git or config. */

@@ -15,9 +15,9 @@ export interface Snapshot {
   files: SnapshotFile[];
   fetchedAt: Date;
   /** The commit message (Git only). */
-  message?: string;
+  message?: string | undefined;
   /** The commit author as `Name <email>` (Git only). */
-  author?: string;
+  author?: string | undefined;
 }
 
 /** Whether a file is a manifest: `.yaml` or `.yml`, any case. Everything else in the repository is ignored. */

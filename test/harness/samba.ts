@@ -1,7 +1,7 @@
 // A throwaway Samba AD DC for integration tests: provisioned in its own temp folder, run from the
 // Debian-stable root that scripts/install-test-deps.sh builds (Samba >= 4.21, the first version
 // that generates gMSA passwords), inside its own mount and network namespace, reached from the
-// test process over LDAPS through a Unix-socket forwarder. See DESIGN.md "Real components".
+// test process over LDAPS through a Unix-socket forwarder. See docs/decisions/test-components.md.
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -94,7 +94,7 @@ function sambaRoot(): string {
 function run(
   file: string,
   args: string[],
-  opts: { input?: string; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+  opts: { input?: string | undefined; env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(

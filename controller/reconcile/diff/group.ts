@@ -1,0 +1,153 @@
+/** diff for one ADGroup resource: create it with its members, or bring scope, description and members back. */
+import type { ADGroupSpec } from "../../manifests/index.ts";
+import type { ObservedGroup } from "../../directory/index.ts";
+import { accountDn, describeGroupType, groupTypeFor, groupTypeSteps, normalizeDn } from "../../directory/index.ts";
+import type { Action, AttributeChange, Blocker, DriftType, PrincipalTarget, ResourceRef } from "../model.ts";
+import { lower, memberLabel, resolveRefs } from "./references.ts";
+import type { Context } from "./references.ts";
+import { conflict, moveIfElsewhere, principalNotFound, resourceDiff, sorted } from "./resource-diff.ts";
+import type { Mode, ResourceDiff } from "./resource-diff.ts";
+
+/** Compares one ADGroup manifest with the group of that account name in AD. */
+export function diffGroup(name: string, spec: ADGroupSpec, mode: Mode, ctx: Context): ResourceDiff {
+  const resource: ResourceRef = { kind: "ADGroup", name };
+  const dn = accountDn(spec.accountName, spec.path, ctx.observed.baseDn);
+  const observed = ctx.groupBySam.get(lower(spec.accountName));
+  const { targets, missing } = resolveRefs(spec.members, ctx);
+  const blocker = missing.length > 0 ? principalNotFound(missing) : undefined;
+  if (!observed) return createGroup(resource, dn, spec, targets, blocker, mode);
+  const owned = observed.adminDescription === ctx.marker;
+  if (!owned && !ctx.options.adopt) return conflict(resource, observed.dn, mode);
+  return updateGroup(resource, dn, spec, observed, { targets, missing, owned, blocker, mode }, ctx);
+}
+
+function createGroup(
+  resource: ResourceRef,
+  dn: string,
+  spec: ADGroupSpec,
+  targets: readonly PrincipalTarget[],
+  blocker: Blocker | undefined,
+  mode: Mode,
+): ResourceDiff {
+  const groupType = groupTypeFor(spec.scope);
+  const labels = sorted(targets.map((t) => t.label));
+  const changes: AttributeChange[] = [
+    { attribute: "sAMAccountName", from: undefined, to: spec.accountName },
+    { attribute: "groupType", from: undefined, to: describeGroupType(groupType) },
+  ];
+  if (spec.description !== undefined) changes.push({ attribute: "description", from: undefined, to: spec.description });
+  if (labels.length > 0) changes.push({ attribute: "member", from: undefined, to: labels });
+  const fixes: Action[] = [
+    {
+      type: "create-group",
+      resource,
+      dn,
+      accountName: spec.accountName,
+      groupType,
+      description: spec.description === "" ? undefined : spec.description,
+      changes: changes.filter((c) => c.attribute !== "member"),
+    },
+  ];
+  if (targets.length > 0)
+    fixes.push({
+      type: "add-members",
+      resource,
+      dn,
+      members: targets,
+      changes: changes.filter((c) => c.attribute === "member"),
+    });
+  return resourceDiff(resource, dn, mode, { drift: new Set(["missing"]), changes, fixes, blocker });
+}
+
+interface Resolution {
+  readonly targets: readonly PrincipalTarget[];
+  readonly missing: readonly string[];
+  readonly owned: boolean;
+  readonly blocker: Blocker | undefined;
+  readonly mode: Mode;
+}
+
+function updateGroup(
+  resource: ResourceRef,
+  dn: string,
+  spec: ADGroupSpec,
+  observed: ObservedGroup,
+  { targets, missing, owned, blocker, mode }: Resolution,
+  ctx: Context,
+): ResourceDiff {
+  const drift = new Set<DriftType>();
+  const changes: AttributeChange[] = [];
+  const fixes: Action[] = [];
+  const notes: string[] = [];
+  const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes);
+
+  const updateChanges: AttributeChange[] = [];
+  if (!owned) {
+    updateChanges.push({ attribute: "adminDescription", from: observed.adminDescription, to: ctx.marker });
+    notes.push("adopted: the ownership marker will be added");
+  }
+  const wantType = groupTypeFor(spec.scope);
+  const steps = groupTypeSteps(observed.groupType, wantType);
+  if (steps.length > 0) {
+    drift.add("attribute");
+    updateChanges.push({
+      attribute: "groupType",
+      from: describeGroupType(observed.groupType),
+      to: describeGroupType(wantType),
+    });
+  }
+  let description: string | null | undefined;
+  if (spec.description !== undefined && spec.description !== (observed.description ?? "")) {
+    drift.add("attribute");
+    description = spec.description === "" ? null : spec.description;
+    updateChanges.push({
+      attribute: "description",
+      from: observed.description,
+      to: spec.description === "" ? undefined : spec.description,
+    });
+  }
+  if (updateChanges.length > 0) {
+    changes.push(...updateChanges);
+    fixes.push({
+      type: "update-group",
+      resource,
+      dn: currentDn,
+      groupTypeSteps: steps,
+      ...(description !== undefined ? { description } : {}),
+      adopt: !owned,
+      changes: updateChanges,
+    });
+  }
+
+  const have = new Map(observed.members.map((m) => [normalizeDn(m), m]));
+  const wantKnown = new Set(targets.flatMap((t) => (t.type === "object" ? [normalizeDn(t.dn)] : [])));
+  const toAdd = targets.filter((t) => t.type === "repo-group" || !have.has(normalizeDn(t.dn)));
+  // With a member we cannot find, exact membership would remove nothing wrongly, but we
+  // cannot be sure the list is complete: removals wait until every member resolves.
+  const toRemove =
+    spec.membership === "exact" && missing.length === 0
+      ? [...have].filter(([k]) => !wantKnown.has(k)).map(([, v]) => v)
+      : [];
+  if (toAdd.length > 0 || toRemove.length > 0) {
+    drift.add("membership");
+    const labels = sorted(targets.map((t) => t.label));
+    const observedLabels = observed.members.map((m) => memberLabel(m, ctx));
+    const change: AttributeChange = {
+      attribute: "member",
+      from: sorted(observedLabels),
+      to: spec.membership === "exact" ? labels : sorted(new Set([...observedLabels, ...labels])),
+    };
+    changes.push(change);
+    if (toAdd.length > 0)
+      fixes.push({ type: "add-members", resource, dn: currentDn, members: toAdd, changes: [change] });
+    if (toRemove.length > 0)
+      fixes.push({
+        type: "remove-members",
+        resource,
+        dn: currentDn,
+        memberDns: toRemove,
+        changes: toAdd.length > 0 ? [] : [change],
+      });
+  }
+  return resourceDiff(resource, observed.dn, mode, { drift, changes, fixes, blocker, notes });
+}

@@ -1,0 +1,62 @@
+/**
+ * diff: desired state (Git) × observed directory (AD) → per-resource drift with the fixes that
+ * would remove it. Pure: no I/O, the clock is a parameter. Policy (modes, prune, budget) is
+ * applied afterwards by `plan`. One file per kind (kds.ts, group.ts, gmsa.ts), prune candidates
+ * in prune.ts, reference resolution in references.ts, the entry type and its builder in
+ * resource-diff.ts; the AD encodings they use (DNs, group types, encryption types, KDS key
+ * times) are the directory module's.
+ */
+import type { DesiredState } from "../../manifests/index.ts";
+import type { ObservedDirectory } from "../model.ts";
+import { diffGmsa } from "./gmsa.ts";
+import { diffGroup } from "./group.ts";
+import { diffKds } from "./kds.ts";
+import { pruneCandidates } from "./prune.ts";
+import { buildContext } from "./references.ts";
+import type { DiffOptions } from "./references.ts";
+import type { ResourceDiff } from "./resource-diff.ts";
+
+export type { DiffOptions } from "./references.ts";
+export type { ResourceDiff } from "./resource-diff.ts";
+
+/**
+ * Compares the desired state with the observed directory. Returns one entry per repository
+ * resource (except HostBindings, which the host side diffs) and one per marked object that
+ * left the repository, in dependency order: KDS key, groups (nested ones first), gMSAs, then
+ * prune candidates (gMSAs before the groups they may name).
+ */
+export function diffDirectory(
+  desired: DesiredState,
+  observed: ObservedDirectory,
+  options: DiffOptions,
+): ResourceDiff[] {
+  const ctx = buildContext(desired, observed, options);
+  const out: ResourceDiff[] = [];
+  const kds = diffKds(ctx);
+  if (kds) out.push(kds);
+  for (const name of groupOrder(desired)) {
+    const res = desired.groups.get(name);
+    if (res && !res.spec.suspend) out.push(diffGroup(name, res.spec, res.spec.mode, ctx));
+  }
+  for (const res of [...desired.gmsas.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!res.spec.suspend) out.push(diffGmsa(res.name, res.spec, res.spec.mode, ctx));
+  }
+  out.push(...pruneCandidates(ctx));
+  return out;
+}
+
+/** Repo groups ordered so that nested groups come before the groups that contain them. */
+function groupOrder(desired: DesiredState): string[] {
+  const order: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const visit = (name: string): void => {
+    if (state.get(name) !== undefined) return; // cycles are rejected by validate; never loop here
+    state.set(name, "visiting");
+    const res = desired.groups.get(name);
+    for (const m of res?.spec.members ?? []) if (m.group !== undefined && desired.groups.has(m.group)) visit(m.group);
+    state.set(name, "done");
+    order.push(name);
+  };
+  for (const name of [...desired.groups.keys()].sort()) visit(name);
+  return order;
+}

@@ -1,0 +1,124 @@
+/**
+ * Reference resolution: the lookups diff needs over one observed directory (by account name,
+ * by SID, by DN), and the resolution of a manifest's principal and member references to the
+ * objects apply will write, or to repository groups apply creates first.
+ */
+import type { DesiredState } from "../../manifests/index.ts";
+import type { KdsState, ObservedGmsa, ObservedGroup } from "../../directory/index.ts";
+import { KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS, kdsState, MANAGED_MARKER, normalizeDn } from "../../directory/index.ts";
+import type { ObservedDirectory, PrincipalTarget } from "../model.ts";
+
+/** Inputs diff needs besides the two states. */
+export interface DiffOptions {
+  readonly now: Date;
+  /** Take over unmarked objects that have a managed name (stamping the marker), instead of reporting a conflict. */
+  readonly adopt: boolean;
+  /** Ownership marker value in adminDescription. */
+  readonly marker?: string;
+}
+
+/** Both states, the options, and the lookups every kind's diff uses. Built once per diff. */
+export interface Context {
+  readonly desired: DesiredState;
+  readonly observed: ObservedDirectory;
+  readonly options: DiffOptions;
+  readonly marker: string;
+  readonly kds: KdsState;
+  /** KDS state after this plan (a key created with effectiveImmediately counts as effective). */
+  readonly kdsAfterPlan: KdsState;
+  /** Lower-cased sAMAccountName (without "$") → object. */
+  readonly gmsaBySam: ReadonlyMap<string, ObservedGmsa>;
+  readonly groupBySam: ReadonlyMap<string, ObservedGroup>;
+  readonly computerBySam: ReadonlyMap<string, { dn: string; sid: string }>;
+  readonly nameBySid: ReadonlyMap<string, string>;
+  /** Normalised DN → how a person names the object (computers as NAME$), for member lists. */
+  readonly labelByDn: ReadonlyMap<string, string>;
+  /** Repo group name → accountName. */
+  readonly repoGroupAccount: ReadonlyMap<string, string>;
+}
+
+/** The lookup key of an account name: AD compares sAMAccountName without regard to case. */
+export const lower = (s: string): string => s.toLowerCase();
+
+/** Builds the lookups over one observed directory. */
+export function buildContext(desired: DesiredState, observed: ObservedDirectory, options: DiffOptions): Context {
+  const kds = kdsState(observed.kdsRootKeys, options.now);
+  let kdsAfterPlan = kds;
+  if (!kds.effective && observed.kdsRootKeys.length === 0 && desired.kdsRootKey && !desired.kdsRootKey.spec.suspend) {
+    const immediate = desired.kdsRootKey.spec.effectiveImmediately;
+    kdsAfterPlan = {
+      effective: immediate,
+      effectiveAt: new Date(options.now.getTime() + (immediate ? 0 : KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS)),
+    };
+  }
+  const nameBySid = new Map<string, string>(observed.sidNames);
+  for (const g of observed.groups) nameBySid.set(g.sid, g.samAccountName);
+  for (const c of observed.computers) nameBySid.set(c.sid, `${c.samAccountName}$`);
+  for (const g of observed.gmsas) nameBySid.set(g.sid, `${g.samAccountName}$`);
+  return {
+    desired,
+    observed,
+    options,
+    marker: options.marker ?? MANAGED_MARKER,
+    kds,
+    kdsAfterPlan,
+    gmsaBySam: new Map(observed.gmsas.map((g) => [lower(g.samAccountName), g])),
+    groupBySam: new Map(observed.groups.map((g) => [lower(g.samAccountName), g])),
+    computerBySam: new Map(observed.computers.map((c) => [lower(c.samAccountName), c])),
+    nameBySid,
+    labelByDn: new Map([
+      ...observed.groups.map((g) => [normalizeDn(g.dn), g.samAccountName] as const),
+      ...observed.computers.map((c) => [normalizeDn(c.dn), `${c.samAccountName}$`] as const),
+    ]),
+    repoGroupAccount: new Map([...desired.groups.values()].map((g) => [g.name, g.spec.accountName])),
+  };
+}
+
+/** The context as if the gMSA with this account name did not exist (for a replacement's create). */
+export function withoutGmsa(ctx: Context, accountName: string): Context {
+  const gmsaBySam = new Map(ctx.gmsaBySam);
+  gmsaBySam.delete(lower(accountName));
+  return { ...ctx, gmsaBySam };
+}
+
+/** References resolved: what apply writes, and what could not be found in AD. */
+export interface Resolved {
+  readonly targets: PrincipalTarget[];
+  readonly missing: string[];
+}
+
+/** Resolves principal/member references to DNs and SIDs, or to repo groups that apply creates first. */
+export function resolveRefs(
+  refs: ReadonlyArray<{ group?: string; externalGroup?: string; computer?: string }>,
+  ctx: Context,
+): Resolved {
+  const targets: PrincipalTarget[] = [];
+  const missing: string[] = [];
+  for (const ref of refs) {
+    if (ref.group !== undefined) {
+      const account = ctx.repoGroupAccount.get(ref.group);
+      const found = account === undefined ? undefined : ctx.groupBySam.get(lower(account));
+      if (found) targets.push({ type: "object", dn: found.dn, sid: found.sid, label: found.samAccountName });
+      else targets.push({ type: "repo-group", name: ref.group, label: account ?? ref.group });
+    } else if (ref.externalGroup !== undefined) {
+      const found = ctx.groupBySam.get(lower(ref.externalGroup));
+      if (found) targets.push({ type: "object", dn: found.dn, sid: found.sid, label: found.samAccountName });
+      else missing.push(`group ${ref.externalGroup}`);
+    } else if (ref.computer !== undefined) {
+      const found = ctx.computerBySam.get(lower(ref.computer));
+      if (found) targets.push({ type: "object", dn: found.dn, sid: found.sid, label: `${ref.computer}$` });
+      else missing.push(`computer ${ref.computer}`);
+    }
+  }
+  return { targets, missing };
+}
+
+/** How a person names a member DN: its account name when the directory read it, else the DN. */
+export function memberLabel(dn: string, ctx: Context): string {
+  return ctx.labelByDn.get(normalizeDn(dn)) ?? dn;
+}
+
+/** How a person names a SID: its account name when known, else the SID. */
+export function sidLabel(sid: string, ctx: Context): string {
+  return ctx.nameBySid.get(sid) ?? sid;
+}

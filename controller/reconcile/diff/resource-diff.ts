@@ -1,0 +1,93 @@
+/**
+ * What diff finds for one resource, before policy, and the one way to build it. Shared by the
+ * per-kind diffs: the blockers they have in common and the move of an object that sits in
+ * another container than its manifest's path.
+ */
+import { movedDn, parentDn, sameParent } from "../../directory/index.ts";
+import type { Action, AttributeChange, Blocker, DriftType, ResourcePlan, ResourceRef } from "../model.ts";
+
+/**
+ * What diff found for one resource, before policy: the plan's entry (what drifted, what it
+ * would change, why not) with the fixes that plan turns into actions.
+ */
+export interface ResourceDiff extends Pick<
+  ResourcePlan,
+  "resource" | "dn" | "drift" | "changes" | "blocker" | "notes"
+> {
+  readonly fixes: readonly Action[];
+  /** Only for `unexpected`: a marked object that left the repository. */
+  readonly prunable: boolean;
+  /** Resource mode from the manifest (undefined: the global mode). */
+  readonly mode: Mode;
+}
+
+/** A resource's mode from its manifest; undefined means the global mode. */
+export type Mode = "Enforce" | "Observe" | undefined;
+
+/** The parts of a ResourceDiff a kind's diff found; what it leaves out is empty (no drift, no fixes...). */
+export interface Found {
+  readonly drift?: ReadonlySet<DriftType>;
+  readonly changes?: readonly AttributeChange[];
+  readonly fixes?: readonly Action[];
+  readonly blocker?: Blocker | undefined;
+  readonly prunable?: boolean;
+  readonly notes?: readonly string[];
+}
+
+/** Builds the entry for one resource; a blocker that is undefined is left out. */
+export function resourceDiff(resource: ResourceRef, dn: string | undefined, mode: Mode, found: Found): ResourceDiff {
+  const { blocker, ...rest } = found;
+  return {
+    resource,
+    dn,
+    mode,
+    drift: new Set(),
+    changes: [],
+    fixes: [],
+    prunable: false,
+    notes: [],
+    ...rest,
+    ...(blocker ? { blocker } : {}),
+  };
+}
+
+/** Labels sorted for display in a plan, so the same set always prints the same way. */
+export const sorted = (values: Iterable<string>): string[] => [...values].sort((a, b) => a.localeCompare(b));
+
+/** References that do not resolve in AD: nothing is written that would silently drop them. */
+export function principalNotFound(missing: readonly string[]): Blocker {
+  return { outcome: "stalled", reason: "PrincipalNotFound", message: `not found in AD: ${missing.join(", ")}` };
+}
+
+/** An unmarked object with a managed name, not adopted: reported, never written. */
+export function conflict(resource: ResourceRef, dn: string, mode: Mode): ResourceDiff {
+  return resourceDiff(resource, dn, mode, {
+    drift: new Set(["conflict"]),
+    blocker: {
+      outcome: "stalled",
+      reason: "NotOwned",
+      message: `${dn} exists but was not created by gmsa-gitops (no ownership marker); it is left alone unless adoption is enabled`,
+    },
+  });
+}
+
+/**
+ * When an object sits in another container than its manifest's path, records the drift and a
+ * move (keeping its RDN). Returns the DN the object has after the fixes.
+ */
+export function moveIfElsewhere(
+  resource: ResourceRef,
+  observedDn: string,
+  wantedDn: string,
+  drift: Set<DriftType>,
+  changes: AttributeChange[],
+  fixes: Action[],
+): string {
+  if (sameParent(observedDn, wantedDn)) return observedDn;
+  drift.add("attribute");
+  const newDn = movedDn(observedDn, parentDn(wantedDn));
+  const change: AttributeChange = { attribute: "distinguishedName", from: observedDn, to: newDn };
+  changes.push(change);
+  fixes.push({ type: "move", resource, dn: observedDn, newDn, changes: [change] });
+  return newDn;
+}
