@@ -17,7 +17,14 @@ import type { MetricsRecorder } from "./metrics/index.ts";
 import { Controller } from "./reconcile/loop.ts";
 import type { Source } from "./reconcile/loop.ts";
 import { startServer } from "./server/index.ts";
-import { createGitSource, createLocalSource, createPoller, redact, verifyWebhook } from "./source/index.ts";
+import {
+  createGitSource,
+  createLocalSource,
+  createPoller,
+  gitCredentialEnv,
+  redact,
+  verifyWebhook,
+} from "./source/index.ts";
 import type { LocalWatch } from "./source/index.ts";
 
 /**
@@ -101,6 +108,7 @@ function sourceFor(config: Config, onLocalChange: () => void): { source: Source;
           .slice(0, 16)}`,
       ),
     ...(s.verify ? { verify: s.verify } : {}),
+    env: gitCredentialEnv(s.url, s.credentials),
   });
   return { source: git };
 }
