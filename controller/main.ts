@@ -56,7 +56,11 @@ export function createLogger(config: Config["log"], stream?: NodeJS.WritableStre
   if (pretty && !stream)
     return pino({
       ...options,
-      transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss" } },
+      // Colour codes only on a terminal: piped to a file or a CI log they are noise.
+      transport: {
+        target: "pino-pretty",
+        options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss" },
+      },
     });
   return stream ? pino(options, stream) : pino(options);
 }

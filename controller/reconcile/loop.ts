@@ -286,6 +286,9 @@ export class Controller {
   /** Step 1: fetch the source; load a new revision, or keep the last good one and say why. */
   async #syncSource(signal?: AbortSignal): Promise<void> {
     const { metrics, logger, source } = this.#deps;
+    // Said only once a revision was loaded: before that nothing is in force, good or not.
+    const inForce =
+      this.#revision === undefined ? "no revision is in force yet" : "the last good revision stays in force";
     let snapshot: Snapshot;
     try {
       snapshot = await source.sync(signal);
@@ -297,14 +300,14 @@ export class Controller {
           metrics.revisionRejected("unverified");
           logger.warn(
             { revision: caught.revision, reason: caught.reason },
-            "revision refused: signature not verified; the last good revision stays in force",
+            `revision refused: signature not verified; ${inForce}`,
           );
         }
         this.#rejected = { revision: caught.revision, reason: "Unverified", message: caught.message, errors: [] };
       } else {
         metrics.fetchFailed(caught instanceof SourceError && caught.kind === "verify" ? "verify" : "network");
         this.#lastFetchError = message(caught);
-        logger.warn({ err: this.#lastFetchError }, "source sync failed; the last good revision stays in force");
+        logger.warn({ err: this.#lastFetchError }, `source sync failed; ${inForce}`);
         if (this.#desired === undefined) throw caught;
       }
       metrics.setLastGoodRevisionInForce(this.#rejected !== undefined);
@@ -336,7 +339,7 @@ export class Controller {
             revision: snapshot.revision,
             errors: loaded.errors.slice(0, 10).map((e) => `${e.file}:${e.line}:${e.column}: ${e.message}`),
           },
-          "revision rejected: invalid manifests; the last good revision stays in force",
+          `revision rejected: invalid manifests; ${inForce}`,
         );
       }
     }
