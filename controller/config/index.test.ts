@@ -158,7 +158,11 @@ describe("the shipped deployment examples", () => {
     writeFileSync(file, configMap?.data?.["config.yaml"] ?? "");
     const r = loadConfig({ flags: {}, env: {}, configFile: file });
     // Only the secret files are missing on this machine; every key and value is understood.
-    expect(r.ok ? [] : r.errors.map((e) => e.source)).toEqual(["--bind-password-file", "--webhook-secret-file"]);
+    expect(r.ok ? [] : r.errors.map((e) => e.source)).toEqual([
+      "--bind-password-file",
+      "--git-token-file",
+      "--webhook-secret-file",
+    ]);
   });
 });
 
