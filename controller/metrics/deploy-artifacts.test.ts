@@ -48,6 +48,7 @@ const promqlWords = new Set([
   "sort",
   "sort_desc",
   "clamp_min",
+  "round",
   "max_over_time",
   "min_over_time",
   "and",
@@ -134,6 +135,17 @@ describe("Grafana dashboard", () => {
     ]) {
       expect(exprs).toContain(name);
     }
+  });
+
+  it('shows for drift "since when" (a per-resource timeline) and "how often" (corrections per kind and type)', () => {
+    const byTitle = new Map(queryPanels.map((p) => [p.title, p]));
+    const since = byTitle.get("Drift per resource over time (since when)");
+    expect(since?.type).toBe("state-timeline");
+    expect(since?.targets?.[0]?.expr).toContain("gmsa_gitops_resource_drift");
+    const often = byTitle.get("Drift corrections (how often)");
+    expect(often?.targets?.[0]?.expr).toContain("gmsa_gitops_drift_corrections_total");
+    const busiest = byTitle.get("Most corrected drift, last 24 h");
+    expect(busiest?.targets?.[0]?.expr).toMatch(/increase\(gmsa_gitops_drift_corrections_total\{[^}]*\}\[24h\]\)/);
   });
 
   it("refers only to metric names the recorder registers", () => {
