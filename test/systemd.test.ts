@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { SETTINGS } from "../controller/config/index.ts";
 
 const exec = promisify(execFile);
 const root = join(import.meta.dirname, "..");
@@ -59,6 +60,13 @@ describe("the systemd unit", () => {
     // A dynamic user cannot read a root-only file: the bind password comes in as a credential.
     expect(directive("LoadCredential")).toContain("bind-password:/etc/gmsa-gitops/bind-password");
     expect(directive("Environment")).toContain("GMSA_GITOPS_BIND_PASSWORD_FILE=%d/bind-password");
+  });
+
+  it("names only settings the controller knows, in its directives and in the examples of its comments", () => {
+    const known = new Set([...SETTINGS.map((s) => s.env), "GMSA_GITOPS_CONFIG", "GMSA_GITOPS_BIND_PASSWORD"]);
+    const named = [...unitText.matchAll(/\bGMSA_GITOPS_[A-Z_]+/g)].map((m) => m[0]);
+    expect(named.length).toBeGreaterThan(5);
+    for (const name of named) expect(known, name).toContain(name);
   });
 
   it('is rated "OK" or better by systemd-analyze security', async () => {
