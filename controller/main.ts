@@ -16,7 +16,7 @@ import { Controller } from "./reconcile/loop.ts";
 import type { Source } from "./reconcile/loop.ts";
 import { startServer } from "./server/index.ts";
 import { createPoller } from "./reconcile/schedule.ts";
-import { createGitSource, createLocalSource, redact, verifyWebhook } from "./source/index.ts";
+import { createGitSource, createLocalSource, gitCredentialEnv, redact, verifyWebhook } from "./source/index.ts";
 import type { LocalWatch } from "./source/index.ts";
 
 /**
@@ -48,7 +48,11 @@ export function createLogger(config: Config["log"], stream?: NodeJS.WritableStre
   if (pretty && !stream)
     return pino({
       ...options,
-      transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss" } },
+      // Colour codes only on a terminal: piped to a file or a CI log they are noise.
+      transport: {
+        target: "pino-pretty",
+        options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss" },
+      },
     });
   return stream ? pino(options, stream) : pino(options);
 }
@@ -84,6 +88,7 @@ function sourceFor(config: Config, onLocalChange: () => void): { source: Source;
           .slice(0, 16)}`,
       ),
     ...(s.verify ? { verify: s.verify } : {}),
+    env: gitCredentialEnv(s.url, s.credentials),
   });
   return { source: git };
 }

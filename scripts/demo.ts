@@ -14,7 +14,8 @@ import { startDc } from "../test/harness/samba.ts";
 import type { Dc } from "../test/harness/samba.ts";
 
 const root = join(import.meta.dirname, "..");
-const listen = process.env["GMSA_GITOPS_DEMO_LISTEN"] ?? "127.0.0.1:9090";
+// Not 9090: that is Prometheus's own port, and an SRE trying the demo often runs one beside it.
+const listen = process.env["GMSA_GITOPS_DEMO_LISTEN"] ?? "127.0.0.1:9464";
 const interval = process.env["GMSA_GITOPS_DEMO_INTERVAL"] ?? "10s";
 
 function git(cwd: string, ...args: string[]): void {

@@ -181,9 +181,12 @@ describe("git source", () => {
     expect(error).toMatchObject({ outcome: "stalled", kind: "checkout", reason: "PathNotFound", revision: head });
   });
 
-  it("an unreachable repository is a transient fetch error", async () => {
+  it("an unreachable repository is a transient fetch error that keeps git's cause", async () => {
     const error = await syncError(source({ url: `file://${join(root, "missing.git")}` }).sync());
     expect(error).toMatchObject({ outcome: "transient", kind: "fetch", reason: "FetchFailed" });
+    // Not only git's fixed hint ("Please make sure you have the correct access rights").
+    expect(error.message).toContain("does not appear to be a git repository");
+    expect(error.message).not.toContain("Please make sure");
   });
 
   it("credentials in an https URL appear neither in errors nor in the source's url", async () => {

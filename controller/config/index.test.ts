@@ -88,6 +88,66 @@ describe("loadConfig", () => {
   });
 });
 
+describe("Git credentials", () => {
+  const tokenFile = join(dir, "git-token");
+  writeFileSync(tokenFile, "glpat-unit-token-123\n");
+  const load = (flags: Record<string, string>) => loadConfig({ flags, env: {} });
+  const errors = (flags: Record<string, string>) => {
+    const r = load(flags);
+    return r.ok ? [] : r.errors.map((e) => `${e.source}: ${e.message}`);
+  };
+
+  it("reads a token file into https credentials with the default user name", () => {
+    const r = load({ "git-url": "https://git.company.local/ad/gmsa.git", "git-token-file": tokenFile });
+    expect(r.ok && r.config.source?.type === "git" && r.config.source.credentials).toEqual({
+      type: "https",
+      username: "x-access-token",
+      password: "glpat-unit-token-123",
+    });
+  });
+
+  it("refuses to send https credentials over plain http to another host, without showing the secret", () => {
+    const found = errors({ "git-url": "http://git.company.local/ad/gmsa.git", "git-token-file": tokenFile });
+    expect(found).toEqual([expect.stringMatching(/^--git-url: https credentials are only sent over https/)]);
+    expect(found.join()).not.toContain("glpat-unit-token-123");
+  });
+
+  it("needs a pinned known_hosts file with an ssh key, and an ssh URL", () => {
+    expect(errors({ "git-url": "git@git.company.local:ad/gmsa.git", "git-ssh-key-file": tokenFile })).toEqual([
+      expect.stringMatching(/^--git-ssh-known-hosts: is required with --git-ssh-key-file/),
+    ]);
+    expect(
+      errors({
+        "git-url": "https://git.company.local/ad/gmsa.git",
+        "git-ssh-key-file": tokenFile,
+        "git-ssh-known-hosts": tokenFile,
+      }),
+    ).toEqual([expect.stringMatching(/^--git-url: ssh credentials need/)]);
+  });
+
+  it("names the flag of a missing or malformed secret file, never its content", () => {
+    const basic = join(dir, "basic-no-colon");
+    writeFileSync(basic, "only-a-secret-value\n");
+    const found = errors({ "git-url": "https://git.company.local/x.git", "git-basic-auth-file": basic });
+    expect(found).toEqual([`--git-basic-auth-file: ${basic} must hold one line user:password`]);
+    expect(errors({ "git-url": "https://h/x.git", "git-token-file": join(dir, "missing") })).toEqual([
+      `--git-token-file: cannot read ${join(dir, "missing")}: ENOENT`,
+    ]);
+  });
+
+  it("refuses ssh and https credentials together, and credentials without --git-url", () => {
+    expect(
+      errors({
+        "git-url": "https://h/x.git",
+        "git-token-file": tokenFile,
+        "git-ssh-key-file": tokenFile,
+        "git-ssh-known-hosts": tokenFile,
+      }),
+    ).toEqual([expect.stringMatching(/not both$/)]);
+    expect(errors({ ...base, "git-token-file": tokenFile })).toEqual(["--git-token-file: needs --git-url"]);
+  });
+});
+
 describe("the shipped deployment examples", () => {
   it("the Kubernetes ConfigMap's config.yaml uses only known settings with valid values", () => {
     const docs = parseAllDocuments(
@@ -98,7 +158,11 @@ describe("the shipped deployment examples", () => {
     writeFileSync(file, configMap?.data?.["config.yaml"] ?? "");
     const r = loadConfig({ flags: {}, env: {}, configFile: file });
     // Only the secret files are missing on this machine; every key and value is understood.
-    expect(r.ok ? [] : r.errors.map((e) => e.source)).toEqual(["--bind-password-file", "--webhook-secret-file"]);
+    expect(r.ok ? [] : r.errors.map((e) => e.source)).toEqual([
+      "--bind-password-file",
+      "--git-token-file",
+      "--webhook-secret-file",
+    ]);
   });
 });
 

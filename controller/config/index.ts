@@ -6,9 +6,10 @@
  * Secrets (the bind password, the webhook secret) are read from files or the environment,
  * never from flags (flags show up in `ps`), and never appear in error messages.
  */
-import { readFileSync } from "node:fs";
+import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import type { GitCredentials } from "../source/credentials.ts";
 
 /** How a setting is typed. */
 type SettingType = "string" | "boolean" | "integer" | "duration" | "enum";
@@ -175,6 +176,47 @@ export const SETTINGS: readonly Setting[] = [
     description: "run: only apply commits GPG-signed by a key in this GNUPGHOME",
   },
   {
+    key: "source.sshKeyFile",
+    flag: "git-ssh-key-file",
+    env: "GMSA_GITOPS_GIT_SSH_KEY_FILE",
+    type: "string",
+    path: true,
+    description: "run: private key (deploy key, no passphrase) for an ssh:// or git@host:path repository",
+  },
+  {
+    key: "source.sshKnownHostsFile",
+    flag: "git-ssh-known-hosts",
+    env: "GMSA_GITOPS_GIT_SSH_KNOWN_HOSTS",
+    type: "string",
+    path: true,
+    description: "run: known_hosts file pinning the Git server's host key; unknown or changed keys are refused",
+  },
+  {
+    key: "source.tokenFile",
+    flag: "git-token-file",
+    env: "GMSA_GITOPS_GIT_TOKEN_FILE",
+    type: "string",
+    path: true,
+    secretFile: true,
+    description: "run: file holding an access token for an https:// repository (sent as the basic-auth password)",
+  },
+  {
+    key: "source.username",
+    flag: "git-username",
+    env: "GMSA_GITOPS_GIT_USERNAME",
+    type: "string",
+    description: "run: user name sent with --git-token-file (default x-access-token)",
+  },
+  {
+    key: "source.basicAuthFile",
+    flag: "git-basic-auth-file",
+    env: "GMSA_GITOPS_GIT_BASIC_AUTH_FILE",
+    type: "string",
+    path: true,
+    secretFile: true,
+    description: "run: file holding user:password for an https:// repository",
+  },
+  {
     key: "interval",
     flag: "interval",
     env: "GMSA_GITOPS_INTERVAL",
@@ -299,6 +341,8 @@ export type SourceConfig =
         | { readonly mode: "ssh"; readonly allowedSignersFile: string }
         | { readonly mode: "gpg"; readonly keyringDir: string }
         | undefined;
+      /** How to authenticate to the remote; holds a secret for https. */
+      readonly credentials: GitCredentials | undefined;
     }
   | { readonly type: "local"; readonly dir: string };
 
@@ -405,6 +449,115 @@ function convert(setting: Setting, raw: unknown, source: string, errors: ConfigE
   }
 }
 
+/** Reads a one-line secret file (a trailing newline is not part of it); errors name the flag, never the content. */
+function readSecretLine(path: string, flag: string, errors: ConfigError[]): string | undefined {
+  try {
+    const value = readFileSync(path, "utf8").replace(/\r?\n$/, "");
+    if (value === "") errors.push({ source: `--${flag}`, message: `${path} is empty` });
+    return value === "" ? undefined : value;
+  } catch (error) {
+    errors.push({
+      source: `--${flag}`,
+      message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+    });
+    return undefined;
+  }
+}
+
+function checkReadable(path: string, flag: string, errors: ConfigError[]): void {
+  try {
+    accessSync(path, fsConstants.R_OK);
+  } catch (error) {
+    errors.push({
+      source: `--${flag}`,
+      message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+    });
+  }
+}
+
+// Basic auth over plain http would send the secret in clear; a loopback server is the one exception.
+const loopbackHttp = /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//i;
+
+/** The Git credentials the source.* settings name, checked against the URL they are for. */
+function gitCredentials(
+  get: <T>(key: string) => T | undefined,
+  url: string | undefined,
+  errors: ConfigError[],
+): GitCredentials | undefined {
+  const keyFile = get<string>("source.sshKeyFile");
+  const knownHostsFile = get<string>("source.sshKnownHostsFile");
+  const tokenFile = get<string>("source.tokenFile");
+  const basicAuthFile = get<string>("source.basicAuthFile");
+  const username = get<string>("source.username");
+  const ssh = keyFile !== undefined || knownHostsFile !== undefined;
+  const https = tokenFile !== undefined || basicAuthFile !== undefined;
+  if (!ssh && !https) {
+    if (username !== undefined)
+      errors.push({ source: "--git-username", message: "is only used with --git-token-file" });
+    return undefined;
+  }
+  const first = ssh
+    ? keyFile !== undefined
+      ? "git-ssh-key-file"
+      : "git-ssh-known-hosts"
+    : tokenFile !== undefined
+      ? "git-token-file"
+      : "git-basic-auth-file";
+  if (url === undefined) {
+    errors.push({ source: `--${first}`, message: "needs --git-url" });
+    return undefined;
+  }
+  if (ssh && https) {
+    errors.push({
+      source: `--${first}`,
+      message:
+        "choose ssh (--git-ssh-key-file) or https (--git-token-file, --git-basic-auth-file) credentials, not both",
+    });
+    return undefined;
+  }
+  if (ssh) {
+    if (keyFile === undefined)
+      errors.push({ source: "--git-ssh-key-file", message: "is required with --git-ssh-known-hosts" });
+    if (knownHostsFile === undefined)
+      errors.push({
+        source: "--git-ssh-known-hosts",
+        message: "is required with --git-ssh-key-file: host keys are pinned, never trusted on first use",
+      });
+    if (!/^ssh:\/\//i.test(url) && !/^[^/\\:]+@[^/\\:]+:/.test(url))
+      errors.push({ source: "--git-url", message: "ssh credentials need an ssh://host/path or user@host:path URL" });
+    if (keyFile === undefined || knownHostsFile === undefined) return undefined;
+    checkReadable(keyFile, "git-ssh-key-file", errors);
+    checkReadable(knownHostsFile, "git-ssh-known-hosts", errors);
+    return { type: "ssh", keyFile, knownHostsFile };
+  }
+  if (tokenFile !== undefined && basicAuthFile !== undefined) {
+    errors.push({ source: "--git-token-file", message: "choose a token or a basic-auth file, not both" });
+    return undefined;
+  }
+  if (!/^https:\/\//i.test(url) && !loopbackHttp.test(url))
+    errors.push({
+      source: "--git-url",
+      message: "https credentials are only sent over https:// (plain http:// only to a loopback address)",
+    });
+  if (tokenFile !== undefined) {
+    const token = readSecretLine(tokenFile, "git-token-file", errors);
+    return token === undefined ? undefined : { type: "https", username: username ?? "x-access-token", password: token };
+  }
+  if (username !== undefined)
+    errors.push({
+      source: "--git-username",
+      message: "is only used with --git-token-file (the basic-auth file holds the user name)",
+    });
+  const pair = readSecretLine(basicAuthFile!, "git-basic-auth-file", errors);
+  if (pair === undefined) return undefined;
+  const colon = pair.indexOf(":");
+  if (colon <= 0 || colon === pair.length - 1 || pair.includes("\n")) {
+    errors.push({ source: "--git-basic-auth-file", message: `${basicAuthFile} must hold one line user:password` });
+    return undefined;
+  }
+  return { type: "https", username: pair.slice(0, colon), password: pair.slice(colon + 1) };
+}
+
 /** Builds and validates the configuration. Reads the config file and the password file. */
 export function loadConfig(input: ConfigInput): ConfigResult {
   const env = input.env ?? process.env;
@@ -503,6 +656,7 @@ export function loadConfig(input: ConfigInput): ConfigResult {
   const gpgHome = get<string>("source.gpgHome");
   if (allowedSignersFile !== undefined && gpgHome !== undefined)
     errors.push({ source: "--verify-allowed-signers", message: "choose SSH or GPG signature verification, not both" });
+  const credentials = gitCredentials(get, gitUrl, errors);
   if (gitUrl !== undefined)
     source = {
       type: "git",
@@ -516,6 +670,7 @@ export function loadConfig(input: ConfigInput): ConfigResult {
           : gpgHome !== undefined
             ? { mode: "gpg", keyringDir: gpgHome }
             : undefined,
+      credentials,
     };
   else if (get<string>("repo") !== undefined) source = { type: "local", dir: get<string>("repo")! };
   let webhookSecret: string | undefined;

@@ -9,6 +9,11 @@ import { createMetricsRecorder } from "./recorder.ts";
 
 const dashboardUrl = new URL("../../deploy/grafana/dashboard.json", import.meta.url);
 const rulesUrl = new URL("../../deploy/prometheus/rules.yaml", import.meta.url);
+const rulesTestUrl = new URL("../../deploy/prometheus/rules.test.yaml", import.meta.url);
+
+// Series Prometheus itself writes for every target (not the recorder): `up` is how an alert sees
+// a controller that cannot be scraped at all.
+const scrapeSeries = new Set(["up"]);
 
 /** Every series name a scrape of the recorder (with default metrics) can contain. */
 function registeredNames(): Set<string> {
@@ -43,6 +48,7 @@ const promqlWords = new Set([
   "sort",
   "sort_desc",
   "clamp_min",
+  "round",
   "max_over_time",
   "min_over_time",
   "and",
@@ -131,6 +137,22 @@ describe("Grafana dashboard", () => {
     }
   });
 
+  it("says when the controller is down or gone instead of going blank", () => {
+    const panel = queryPanels.find((p) => p.title === "Controller");
+    expect(panel?.targets?.[0]?.expr).toBe('max(up{job="gmsa-gitops"}) or on() vector(-1)');
+  });
+
+  it('shows for drift "since when" (a per-resource timeline) and "how often" (corrections per kind and type)', () => {
+    const byTitle = new Map(queryPanels.map((p) => [p.title, p]));
+    const since = byTitle.get("Drift per resource over time (since when)");
+    expect(since?.type).toBe("state-timeline");
+    expect(since?.targets?.[0]?.expr).toContain("gmsa_gitops_resource_drift");
+    const often = byTitle.get("Drift corrections (how often)");
+    expect(often?.targets?.[0]?.expr).toContain("gmsa_gitops_drift_corrections_total");
+    const busiest = byTitle.get("Most corrected drift, last 24 h");
+    expect(busiest?.targets?.[0]?.expr).toMatch(/increase\(gmsa_gitops_drift_corrections_total\{[^}]*\}\[24h\]\)/);
+  });
+
   it("refers only to metric names the recorder registers", () => {
     const registered = registeredNames();
     const exprs = [
@@ -143,7 +165,9 @@ describe("Grafana dashboard", () => {
     for (const expr of exprs) {
       const names = metricNames(expr);
       expect(names.length, expr).toBeGreaterThan(0);
-      for (const name of names) expect(registered, `${name} in ${expr}`).toContain(name);
+      for (const name of names) {
+        if (!scrapeSeries.has(name)) expect(registered, `${name} in ${expr}`).toContain(name);
+      }
     }
   });
 });
@@ -159,8 +183,31 @@ describe("Prometheus rules", () => {
     for (const rule of all) {
       const names = metricNames(rule.expr);
       expect(names.length, rule.alert).toBeGreaterThan(0);
-      for (const name of names) expect(registered, `${name} in ${rule.alert}`).toContain(name);
+      for (const name of names) {
+        if (!scrapeSeries.has(name)) expect(registered, `${name} in ${rule.alert}`).toContain(name);
+      }
     }
+  });
+
+  it("alert when the controller is down or its series are absent, on stuck resources and on recurring drift", () => {
+    const byName = new Map(all.map((r) => [r.alert, r.expr]));
+    expect(byName.get("GmsaGitopsControllerDown")).toMatch(/\bup\{job="gmsa-gitops"\} == 0/);
+    expect(byName.get("GmsaGitopsControllerAbsent")).toMatch(/^absent\(/);
+    expect(byName.get("GmsaGitopsResourceStalled")).toContain('gmsa_gitops_resource_condition{type="Stalled"}');
+    expect(byName.get("GmsaGitopsResourceNotReady")).toContain('gmsa_gitops_resource_condition{type="Ready"}');
+    expect(byName.get("GmsaGitopsDriftRecurring")).toContain("gmsa_gitops_drift_corrections_total");
+  });
+
+  it("each have a promtool test case in which they fire", () => {
+    const tests = parse(readFileSync(rulesTestUrl, "utf8")) as {
+      tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
+    };
+    const firing = new Set(
+      tests.tests.flatMap((t) =>
+        (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname),
+      ),
+    );
+    for (const rule of all) expect(firing, rule.alert).toContain(rule.alert);
   });
 
   it("alert on drift, failing reconciles, the source, the KDS key, hosts and password retrieval", () => {

@@ -214,6 +214,34 @@ describe("reconcile and actions", () => {
   });
 });
 
+describe("drift corrections", () => {
+  it("counts each correction by kind and drift type, starting the kind's correctable types at 0", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.driftCorrected("ADGroup", "membership");
+    recorder.driftCorrected("ADGroup", "membership");
+    recorder.driftCorrected("GroupManagedServiceAccount", "spn");
+
+    const corrections = await samples(recorder, "gmsa_gitops_drift_corrections_total");
+    const value = (kind: string, type: string) =>
+      corrections.find((s) => s.labels.kind === kind && s.labels.drift_type === type)?.value;
+    expect(value("ADGroup", "membership")).toBe(2);
+    expect(value("GroupManagedServiceAccount", "spn")).toBe(1);
+    expect(value("ADGroup", "attribute")).toBe(0);
+    expect(value("HostBinding", "host-service")).toBe(0);
+  });
+
+  it("pre-creates no impossible or never-corrected combinations", async () => {
+    const corrections = await samples(createMetricsRecorder(), "gmsa_gitops_drift_corrections_total");
+    expect(corrections.length).toBeGreaterThan(0);
+    for (const s of corrections) {
+      expect(driftTypesByKind[s.labels.kind as keyof typeof driftTypesByKind]).toContain(s.labels.drift_type);
+      // A conflict (an object not ours) or an immutable change is reported, never corrected.
+      expect(["conflict", "immutable"]).not.toContain(s.labels.drift_type);
+      expect(s.labels.kind).not.toBe("Host");
+    }
+  });
+});
+
 describe("KDS root key", () => {
   it("is absent until known, then 1 or 0", async () => {
     const recorder = createMetricsRecorder();

@@ -81,6 +81,10 @@ export type ConditionType = (typeof POSITIVE_CONDITIONS)[number];
 /** Whether a host can retrieve a gMSA's password; `pending` is a host newly added to a group awaiting a fresh Kerberos ticket. */
 export type RetrievableState = "yes" | "no" | "pending";
 
+// Reported but never "fixed": a conflict is an object the controller does not own, and an
+// immutable change needs an explicit replace. Their correction counters would stay 0 for ever.
+const neverCorrected: ReadonlySet<DriftType> = new Set<DriftType>(["conflict", "immutable"]);
+
 const reconcileResults: readonly ReconcileResult[] = ["success", "failure", "partial"];
 const operationResults: readonly OperationResult[] = ["success", "failure"];
 const fetchFailureReasons: readonly FetchFailureReason[] = ["network", "verify", "other"];
@@ -108,6 +112,13 @@ export interface MetricsRecorder {
    * drifted has no series (absent means no drift), which keeps the scrape small.
    */
   setDrift(kind: ResourceKind, name: string, drifts: ReadonlySet<DriftType>): void;
+  /**
+   * One drift of this type on a resource of this kind was corrected:
+   * `gmsa_gitops_drift_corrections_total{kind,drift_type}`. Unlike `resource_drift`, which is 1
+   * only until the fix, the count survives, so drift that keeps coming back (a script, a GPO or
+   * a person undoing Git) shows as a rising rate.
+   */
+  driftCorrected(kind: ResourceKind, driftType: DriftType): void;
   /** Removes every per-resource series (drift, conditions, password countdown) of a resource that left the repository. */
   forgetResource(kind: ResourceKind, name: string): void;
   /** `gmsa_gitops_drifted_resources{kind}`: resources with any drift, per kind. */
@@ -317,6 +328,12 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     labelNames: ["host", "account", "state"],
     registers,
   });
+  const driftCorrections = new Counter({
+    name: `${metricPrefix}drift_corrections_total`,
+    help: "Drift corrected by an applied fix, by kind and drift type.",
+    labelNames: ["kind", "drift_type"],
+    registers,
+  });
   const resourceCondition = new Gauge({
     name: `${metricPrefix}resource_condition`,
     help: "1 when the resource's condition of this type is True, else 0.",
@@ -334,6 +351,11 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       for (const result of operationResults) actions.inc({ kind, action, result }, 0);
   }
   for (const reason of fetchFailureReasons) fetchFailures.inc({ reason }, 0);
+  for (const kind of resourceKinds) {
+    for (const type of driftTypesByKind[kind]) {
+      if (!neverCorrected.has(type)) driftCorrections.inc({ kind, drift_type: type }, 0);
+    }
+  }
   for (const reason of revisionRejectReasons) revisionsRejected.inc({ reason }, 0);
 
   // What each resource and host has emitted, so forget* can remove exactly those series.
@@ -372,6 +394,10 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       for (const type of drifts) emitted.add(type);
       driftSeries.set(key, emitted);
       for (const type of emitted) resourceDrift.set({ kind, name, drift_type: type }, drifts.has(type) ? 1 : 0);
+    },
+
+    driftCorrected(kind, driftType) {
+      driftCorrections.inc({ kind, drift_type: driftType });
     },
 
     forgetResource(kind, name) {

@@ -295,24 +295,39 @@ describe("Controller across cycles", () => {
   });
 });
 
-describe("the revision in force", () => {
-  it("a failed first fetch does not claim a last good revision that does not exist", async () => {
-    const lines: string[] = [];
-    const logger: Logger = {
-      info: () => undefined,
-      warn: (_o, msg) => void lines.push(msg ?? ""),
-      error: (_o, msg) => void lines.push(msg ?? ""),
-    };
-    const controller = new Controller({
-      source: { url: "https://git.example/repo.git", sync: () => Promise.reject(new Error("connect ECONNREFUSED")) },
+describe("drift evidence", () => {
+  it("a correction is counted per kind and drift type and logged at warn with old and new values", async () => {
+    const warnings: { obj: object; msg: string }[] = [];
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    await h.controller.reconcile();
+    // Someone edits the description by hand: the next cycle corrects it.
+    const group = h.dir.observed().groups[0]!;
+    await h.dir.writer.modify(group.dn, [{ operation: "replace", attribute: "description", values: ["hand edit"] }]);
+    const logged = new Controller({
+      source: h.source,
+      openDirectory: h.dir.open,
       metrics: createMetricsRecorder(),
-      logger,
+      logger: { ...silent, warn: (obj, msg) => void warnings.push({ obj, msg: msg ?? "" }) },
       policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
       intervalMs: INTERVAL,
     });
-    await controller.reconcile();
-    expect(lines.join("\n")).toContain("no revision is in force yet");
-    expect(lines.join("\n")).not.toContain("last good revision stays in force");
-    expect(controller.status().controller.source.lastFetchError).toContain("ECONNREFUSED");
+    await h.controller.reconcile();
+    expect(await h.metric(/^gmsa_gitops_drift_corrections_total\{kind="ADGroup",drift_type="attribute"\}/)).toEqual([
+      expect.stringMatching(/ 1$/),
+    ]);
+    expect(h.status("ADGroup", "app-hosts").lastDrift).toMatchObject({
+      drift: ["attribute"],
+      changes: [{ attribute: "description", from: "hand edit", to: "v1" }],
+    });
+    await h.dir.writer.modify(group.dn, [{ operation: "replace", attribute: "description", values: ["again"] }]);
+    await logged.reconcile();
+    expect(warnings).toContainEqual({
+      msg: "drift corrected",
+      obj: expect.objectContaining({
+        kind: "ADGroup",
+        resource: "app-hosts",
+        changes: [{ attribute: "description", from: "again", to: "v1" }],
+      }),
+    });
   });
 });

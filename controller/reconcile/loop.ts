@@ -308,6 +308,22 @@ export class Controller {
         this.#deps.logger.info({ kind, resource: name, drift: summary.drift }, "drift detected");
     }
     const status = this.#statuses.update({ ...identity, ...summary }, cycle.now);
+    const fixed = summary.lastDrift;
+    if (fixed !== null && fixed.correctedAt === cycle.now.toISOString()) {
+      // Evidence that lasts: the counter, and one warn line naming each attribute old → new
+      // (values from AD and Git, never a secret: no attribute we manage holds one).
+      for (const type of fixed.drift)
+        if (type !== "conflict" && type !== "immutable") this.#deps.metrics.driftCorrected(kind, type);
+      this.#deps.logger.warn(
+        {
+          kind,
+          resource: name,
+          drift: fixed.drift,
+          changes: fixed.changes.map((c) => ({ attribute: c.attribute, from: c.from ?? null, to: c.to ?? null })),
+        },
+        "drift corrected",
+      );
+    }
     this.#deps.metrics.setDrift(kind, name, cycle.entry.drift);
     this.#publishConditions(status);
   }

@@ -178,7 +178,7 @@ export class RevisionInForce {
   /** A log message that says what stays in force, and never claims a last good revision before there is one. */
   #inForce(what: string): string {
     return this.#revision === undefined
-      ? `${what}; no revision is in force yet, nothing is applied`
+      ? `${what}; no revision is in force yet`
       : `${what}; the last good revision stays in force`;
   }
 }

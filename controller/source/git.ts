@@ -271,6 +271,8 @@ function makeGit(
     unsafe: {
       allowUnsafeSshCommand: keys.includes("git_ssh_command") || keys.includes("git_ssh"),
       allowUnsafeAskPass: keys.includes("git_askpass") || keys.includes("ssh_askpass"),
+      // Credentials for https arrive as GIT_CONFIG_* (see credentials.ts): only the operator's own.
+      allowUnsafeConfigEnvCount: keys.includes("git_config_count"),
     },
     errors(error, result) {
       if (error instanceof GitPluginError) return error;
@@ -538,7 +540,17 @@ function resolveRemote(url: string): string {
   return resolve(url);
 }
 
-/** The last few lines of git's stderr: the useful part, without pages of hints. */
+// What git appends to every failed remote call whatever the cause: dropped so that the cause
+// (ssh's "Permission denied (publickey)", "Host key verification failed", an HTTP 401) fits in.
+const gitBoilerplate =
+  /^(fatal: Could not read from remote repository\.|Please make sure you have the correct access rights|and the repository exists\.)$/;
+
+/** The last few meaningful lines of git's stderr: the cause, without pages of hints. */
 function lastLines(text: string, count = 3): string {
-  return text.trim().split("\n").slice(-count).join(" | ");
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !gitBoilerplate.test(line))
+    .slice(-count)
+    .join(" | ");
 }

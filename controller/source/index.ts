@@ -3,6 +3,8 @@
  * local directory (`createLocalSource`) becomes a `Snapshot` of manifest bytes; webhooks
  * (`verifyWebhook`) ask for a look now. When to look is reconcile/schedule.ts's business.
  */
+export { gitCredentialEnv } from "./credentials.ts";
+export type { GitCredentials } from "./credentials.ts";
 export { SourceError, redact } from "./errors.ts";
 export type { SourceErrorInit, SourceErrorKind, SourceErrorReason, SourceOutcome } from "./errors.ts";
 export { createGitSource } from "./git.ts";
