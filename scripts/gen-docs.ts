@@ -98,12 +98,18 @@ export function renderCrdPage(crdText: string): { kind: string; markdown: string
   return { kind, markdown: lines.join("\n") };
 }
 
+/** A setting's default as the reference table shows it: the value in code, or what is worked out at run time. */
+function defaultOf(s: (typeof SETTINGS)[number]): string {
+  if (s.default !== undefined) return `\`${String(s.default)}\``;
+  return s.defaultText ?? "";
+}
+
 /** Renders the controller's settings (flags, environment variables, config-file keys) as a page. */
 export function renderSettingsPage(): string {
   const cell = (t: string): string => t.replace(/\|/g, "\\|");
   const rows = SETTINGS.map(
     (s) =>
-      `| ${s.flag ? `\`--${s.flag}\`` : ""} | \`${s.env}\` | \`${s.key}\` | ${cell(s.type === "enum" ? (s.values ?? []).join(" | ") : s.type)} | ${cell(s.description)} |`,
+      `| ${s.flag ? `\`--${s.flag}\`` : ""} | \`${s.env}\` | \`${s.key}\` | ${cell(s.type === "enum" ? (s.values ?? []).join(" | ") : s.type)} | ${cell(defaultOf(s))} | ${cell(s.description)} |`,
   );
   return [
     "# Configuration",
@@ -116,8 +122,8 @@ export function renderSettingsPage(): string {
     "relative to the file. The bind password comes from `--bind-password-file` or",
     "`GMSA_GITOPS_BIND_PASSWORD`, never from a flag, and is never logged.",
     "",
-    "| Flag | Environment | Config key | Type | Description |",
-    "|---|---|---|---|---|",
+    "| Flag | Environment | Config key | Type | Default | Description |",
+    "|---|---|---|---|---|---|",
     ...rows,
     "",
   ].join("\n");

@@ -25,6 +25,10 @@ interface Setting {
   /** Relative paths in the config file are resolved against the file's folder. */
   readonly path?: boolean;
   readonly secretFile?: boolean;
+  /** The value when nothing sets it, written as a flag's value would be (so it is converted and checked the same way). */
+  readonly default?: string | number | boolean;
+  /** A default worked out at run time, described for the reference table. */
+  readonly defaultText?: string;
 }
 
 /**
@@ -37,7 +41,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "ldap-url",
     env: "GMSA_GITOPS_LDAP_URL",
     type: "string",
-    description: "ldaps://host:636 (default), or ldap://host:389 with --start-tls",
+    description: "ldaps://host:636, or ldap://host:389 with --start-tls",
   },
   {
     key: "ldap.bindDn",
@@ -61,7 +65,8 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_CA_FILE",
     type: "string",
     path: true,
-    description: "PEM CA bundle that signed the DC's certificate (default: system CAs)",
+    description: "PEM CA bundle that signed the DC's certificate",
+    defaultText: "the system CAs",
   },
   {
     key: "ldap.startTls",
@@ -69,6 +74,7 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_START_TLS",
     type: "boolean",
     description: "use StartTLS on an ldap:// URL",
+    default: false,
   },
   {
     key: "ldap.insecurePlaintext",
@@ -76,20 +82,23 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_INSECURE_PLAINTEXT_LDAP",
     type: "boolean",
     description: "allow ldap:// without TLS (sends the password in clear; labs only)",
+    default: false,
   },
   {
     key: "ldap.baseDn",
     flag: "base-dn",
     env: "GMSA_GITOPS_BASE_DN",
     type: "string",
-    description: "domain DN (default: the DC's defaultNamingContext)",
+    description: "domain DN",
+    defaultText: "the DC's defaultNamingContext",
   },
   {
     key: "ldap.timeout",
     flag: "ldap-timeout",
     env: "GMSA_GITOPS_LDAP_TIMEOUT",
     type: "duration",
-    description: "timeout of one LDAP operation (default 30s)",
+    description: "timeout of one LDAP operation",
+    default: "30s",
   },
   {
     key: "repo",
@@ -105,7 +114,8 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_MODE",
     type: "enum",
     values: ["enforce", "observe"],
-    description: "enforce applies fixes; observe only reports drift (default enforce)",
+    description: "enforce applies fixes; observe only reports drift",
+    default: "enforce",
   },
   {
     key: "policy.prune",
@@ -113,13 +123,15 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_PRUNE",
     type: "boolean",
     description: "delete objects gmsa-gitops created that left the repository",
+    default: false,
   },
   {
     key: "policy.deletionBudget",
     flag: "deletion-budget",
     env: "GMSA_GITOPS_DELETION_BUDGET",
     type: "integer",
-    description: "most deletions per run (default 5)",
+    description: "most deletions per run",
+    default: 5,
   },
   {
     key: "policy.adopt",
@@ -127,6 +139,7 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_ADOPT",
     type: "boolean",
     description: "take over existing unmarked objects that have a managed name",
+    default: false,
   },
   {
     key: "source.url",
@@ -141,14 +154,16 @@ export const SETTINGS: readonly Setting[] = [
     flag: "git-branch",
     env: "GMSA_GITOPS_GIT_BRANCH",
     type: "string",
-    description: "run: branch to follow (default main)",
+    description: "run: branch to follow",
+    default: "main",
   },
   {
     key: "source.path",
     flag: "git-path",
     env: "GMSA_GITOPS_GIT_PATH",
     type: "string",
-    description: "run: folder inside the repository holding the manifests (default: the root)",
+    description: "run: folder inside the repository holding the manifests",
+    defaultText: "the root",
   },
   {
     key: "source.workDir",
@@ -156,8 +171,8 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_WORK_DIR",
     type: "string",
     path: true,
-    description:
-      "run: where the clone is kept (default: a folder per repository, branch and path under the system temp dir)",
+    description: "run: where the clone is kept",
+    defaultText: "a folder per repository, branch and path under the system temp dir",
   },
   {
     key: "source.allowedSignersFile",
@@ -205,7 +220,8 @@ export const SETTINGS: readonly Setting[] = [
     flag: "git-username",
     env: "GMSA_GITOPS_GIT_USERNAME",
     type: "string",
-    description: "run: user name sent with --git-token-file (default x-access-token)",
+    description: "run: user name sent with --git-token-file",
+    default: "x-access-token",
   },
   {
     key: "source.basicAuthFile",
@@ -221,14 +237,16 @@ export const SETTINGS: readonly Setting[] = [
     flag: "interval",
     env: "GMSA_GITOPS_INTERVAL",
     type: "duration",
-    description: "run: time between reconciles, with 10% jitter (default 60s)",
+    description: "run: time between reconciles, with 10% jitter",
+    default: "60s",
   },
   {
     key: "server.address",
     flag: "listen",
     env: "GMSA_GITOPS_LISTEN",
     type: "string",
-    description: "run: address of /metrics, /healthz, /readyz, /api/status and /hooks/git (default 127.0.0.1:9090)",
+    description: "run: address of /metrics, /healthz, /readyz, /api/status and /hooks/git",
+    default: "127.0.0.1:9464",
   },
   {
     key: "server.webhookSecretFile",
@@ -245,7 +263,8 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_LOG_LEVEL",
     type: "enum",
     values: ["debug", "info", "warn", "error"],
-    description: "log level (default info)",
+    description: "log level",
+    default: "info",
   },
   {
     key: "log.format",
@@ -253,7 +272,8 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_LOG_FORMAT",
     type: "enum",
     values: ["json", "pretty"],
-    description: "json lines, or pretty for a terminal (default: pretty on a terminal)",
+    description: "json lines, or pretty for a terminal",
+    defaultText: "pretty on a terminal, json otherwise",
   },
   {
     key: "hosts.transport",
@@ -261,7 +281,8 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_HOST_TRANSPORT",
     type: "enum",
     values: ["none", "ssh"],
-    description: "how HostBindings are reconciled: ssh to each host's dNSHostName, or none (AD only; the default)",
+    description: "how HostBindings are reconciled: ssh to each host's dNSHostName, or none (AD only)",
+    default: "none",
   },
   {
     key: "hosts.sshUser",
@@ -291,29 +312,32 @@ export const SETTINGS: readonly Setting[] = [
     flag: "ssh-port",
     env: "GMSA_GITOPS_SSH_PORT",
     type: "integer",
-    description: "ssh: port (default 22)",
+    description: "ssh: port",
+    default: 22,
   },
   {
     key: "hosts.shell",
     flag: "host-shell",
     env: "GMSA_GITOPS_HOST_SHELL",
     type: "string",
-    description: "the remote command that runs the host script (default: Windows PowerShell 5.1)",
+    description: "the remote command that runs the host script",
+    defaultText: "Windows PowerShell 5.1",
   },
   {
     key: "hosts.concurrency",
     flag: "host-concurrency",
     env: "GMSA_GITOPS_HOST_CONCURRENCY",
     type: "integer",
-    description: "most hosts reconciled at once (default 8)",
+    description: "most hosts reconciled at once",
+    default: 8,
   },
   {
     key: "hosts.domain",
     flag: "netbios-domain",
     env: "GMSA_GITOPS_NETBIOS_DOMAIN",
     type: "string",
-    description:
-      "NetBIOS domain name for DOMAIN\\account$ identities (default: the first DC= of the base DN, upper-cased)",
+    description: "NetBIOS domain name for DOMAIN\account$ identities",
+    defaultText: "the first DC= of the base DN, upper-cased",
   },
 ];
 
@@ -479,16 +503,12 @@ function checkReadable(path: string, flag: string, errors: ConfigError[]): void 
 const loopbackHttp = /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//i;
 
 /** The Git credentials the source.* settings name, checked against the URL they are for. */
-function gitCredentials(
-  get: <T>(key: string) => T | undefined,
-  url: string | undefined,
-  errors: ConfigError[],
-): GitCredentials | undefined {
-  const keyFile = get<string>("source.sshKeyFile");
-  const knownHostsFile = get<string>("source.sshKnownHostsFile");
-  const tokenFile = get<string>("source.tokenFile");
-  const basicAuthFile = get<string>("source.basicAuthFile");
-  const username = get<string>("source.username");
+function gitCredentials(get: Lookup, url: string | undefined, errors: ConfigError[]): GitCredentials | undefined {
+  const keyFile = get.value<string>("source.sshKeyFile");
+  const knownHostsFile = get.value<string>("source.sshKnownHostsFile");
+  const tokenFile = get.value<string>("source.tokenFile");
+  const basicAuthFile = get.value<string>("source.basicAuthFile");
+  const username = get.explicit<string>("source.username");
   const ssh = keyFile !== undefined || knownHostsFile !== undefined;
   const https = tokenFile !== undefined || basicAuthFile !== undefined;
   if (!ssh && !https) {
@@ -558,12 +578,15 @@ function gitCredentials(
   return { type: "https", username: pair.slice(0, colon), password: pair.slice(colon + 1) };
 }
 
-/** Builds and validates the configuration. Reads the config file and the password file. */
-export function loadConfig(input: ConfigInput): ConfigResult {
-  const env = input.env ?? process.env;
-  const errors: ConfigError[] = [];
-  const values = new Map<string, unknown>();
+/** Settings as layered: `value` gives the setting's default when nothing set it, `explicit` does not. */
+interface Lookup {
+  value<T>(key: string): T | undefined;
+  explicit<T>(key: string): T | undefined;
+}
 
+/** Reads the config file, the environment and the flags, in that order (later wins), converting each value. */
+function layer(input: ConfigInput, env: Readonly<Record<string, string | undefined>>, errors: ConfigError[]): Lookup {
+  const values = new Map<string, unknown>();
   const configFile = input.configFile ?? env["GMSA_GITOPS_CONFIG"];
   if (configFile !== undefined) {
     let parsed: unknown;
@@ -603,67 +626,82 @@ export function loadConfig(input: ConfigInput): ConfigResult {
       if (v !== undefined) values.set(setting.key, v);
     }
   }
+  const defaults = new Map<string, unknown>();
+  for (const setting of SETTINGS)
+    if (setting.default !== undefined) defaults.set(setting.key, convert(setting, setting.default, "default", errors));
+  return {
+    value: <T>(key: string) => (values.has(key) ? values.get(key) : defaults.get(key)) as T | undefined,
+    explicit: <T>(key: string) => values.get(key) as T | undefined,
+  };
+}
 
-  const get = <T>(key: string): T | undefined => values.get(key) as T | undefined;
-  let directory: DirectoryConfig | undefined;
-  const url = get<string>("ldap.url");
-  if (url !== undefined || input.require?.directory) {
-    if (url === undefined) errors.push({ source: "--ldap-url", message: "is required (or GMSA_GITOPS_LDAP_URL)" });
-    const bindDn = get<string>("ldap.bindDn");
-    if (bindDn === undefined) errors.push({ source: "--bind-dn", message: "is required (or GMSA_GITOPS_BIND_DN)" });
-    let bindPassword = env["GMSA_GITOPS_BIND_PASSWORD"];
-    const passwordFile = get<string>("ldap.bindPasswordFile");
-    if (passwordFile !== undefined) {
-      try {
-        // A trailing newline from `echo pw > file` is not part of the password.
-        bindPassword = readFileSync(passwordFile, "utf8").replace(/\r?\n$/, "");
-      } catch (error) {
-        errors.push({
-          source: "--bind-password-file",
-          message: `cannot read ${passwordFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
-        });
-      }
-    }
-    if (passwordFile === undefined && (bindPassword === undefined || bindPassword === ""))
-      errors.push({ source: "--bind-password-file", message: "is required (or GMSA_GITOPS_BIND_PASSWORD)" });
-    else if (passwordFile !== undefined && bindPassword === "")
-      errors.push({ source: "--bind-password-file", message: `${passwordFile} is empty` });
-    const startTls = get<boolean>("ldap.startTls") ?? false;
-    const insecurePlaintext = get<boolean>("ldap.insecurePlaintext") ?? false;
-    if (url !== undefined && !/^ldaps?:\/\//i.test(url))
-      errors.push({ source: "--ldap-url", message: "must start with ldaps:// or ldap://" });
-    if (url !== undefined && /^ldap:\/\//i.test(url) && !startTls && !insecurePlaintext)
+/** The ldap.* settings; required for plan and apply, optional for the agent. */
+function directorySection(
+  get: Lookup,
+  env: Readonly<Record<string, string | undefined>>,
+  required: boolean,
+  errors: ConfigError[],
+): DirectoryConfig | undefined {
+  const url = get.value<string>("ldap.url");
+  if (url === undefined && !required) return undefined;
+  if (url === undefined) errors.push({ source: "--ldap-url", message: "is required (or GMSA_GITOPS_LDAP_URL)" });
+  const bindDn = get.value<string>("ldap.bindDn");
+  if (bindDn === undefined) errors.push({ source: "--bind-dn", message: "is required (or GMSA_GITOPS_BIND_DN)" });
+  let bindPassword = env["GMSA_GITOPS_BIND_PASSWORD"];
+  const passwordFile = get.value<string>("ldap.bindPasswordFile");
+  if (passwordFile !== undefined) {
+    try {
+      // A trailing newline from `echo pw > file` is not part of the password.
+      bindPassword = readFileSync(passwordFile, "utf8").replace(/\r?\n$/, "");
+    } catch (error) {
       errors.push({
-        source: "--ldap-url",
-        message:
-          "ldap:// sends the bind password in clear: use ldaps://, or --start-tls, or (labs only) --insecure-plaintext-ldap",
+        source: "--bind-password-file",
+        message: `cannot read ${passwordFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
       });
-    if (url !== undefined && bindDn !== undefined && bindPassword !== undefined)
-      directory = {
-        url,
-        bindDn,
-        bindPassword,
-        caFile: get<string>("ldap.caFile"),
-        startTls,
-        insecurePlaintext,
-        baseDn: get<string>("ldap.baseDn"),
-        timeoutMs: get<number>("ldap.timeout") ?? 30_000,
-      };
+    }
   }
-  let source: SourceConfig | undefined;
-  const gitUrl = get<string>("source.url");
-  const allowedSignersFile = get<string>("source.allowedSignersFile");
-  const gpgHome = get<string>("source.gpgHome");
+  if (passwordFile === undefined && (bindPassword === undefined || bindPassword === ""))
+    errors.push({ source: "--bind-password-file", message: "is required (or GMSA_GITOPS_BIND_PASSWORD)" });
+  else if (passwordFile !== undefined && bindPassword === "")
+    errors.push({ source: "--bind-password-file", message: `${passwordFile} is empty` });
+  const startTls = get.value<boolean>("ldap.startTls")!;
+  const insecurePlaintext = get.value<boolean>("ldap.insecurePlaintext")!;
+  if (url !== undefined && !/^ldaps?:\/\//i.test(url))
+    errors.push({ source: "--ldap-url", message: "must start with ldaps:// or ldap://" });
+  if (url !== undefined && /^ldap:\/\//i.test(url) && !startTls && !insecurePlaintext)
+    errors.push({
+      source: "--ldap-url",
+      message:
+        "ldap:// sends the bind password in clear: use ldaps://, or --start-tls, or (labs only) --insecure-plaintext-ldap",
+    });
+  if (url === undefined || bindDn === undefined || bindPassword === undefined) return undefined;
+  return {
+    url,
+    bindDn,
+    bindPassword,
+    caFile: get.value<string>("ldap.caFile"),
+    startTls,
+    insecurePlaintext,
+    baseDn: get.value<string>("ldap.baseDn"),
+    timeoutMs: get.value<number>("ldap.timeout")!,
+  };
+}
+
+/** The source.* settings (a Git branch for `run`), or `repo` (a local folder). */
+function sourceSection(get: Lookup, errors: ConfigError[]): SourceConfig | undefined {
+  const gitUrl = get.value<string>("source.url");
+  const allowedSignersFile = get.value<string>("source.allowedSignersFile");
+  const gpgHome = get.value<string>("source.gpgHome");
   if (allowedSignersFile !== undefined && gpgHome !== undefined)
     errors.push({ source: "--verify-allowed-signers", message: "choose SSH or GPG signature verification, not both" });
   const credentials = gitCredentials(get, gitUrl, errors);
   if (gitUrl !== undefined)
-    source = {
+    return {
       type: "git",
       url: gitUrl,
-      branch: get<string>("source.branch") ?? "main",
-      path: get<string>("source.path"),
-      workDir: get<string>("source.workDir"),
+      branch: get.value<string>("source.branch")!,
+      path: get.value<string>("source.path"),
+      workDir: get.value<string>("source.workDir"),
       verify:
         allowedSignersFile !== undefined
           ? { mode: "ssh", allowedSignersFile }
@@ -672,9 +710,14 @@ export function loadConfig(input: ConfigInput): ConfigResult {
             : undefined,
       credentials,
     };
-  else if (get<string>("repo") !== undefined) source = { type: "local", dir: get<string>("repo")! };
+  const repo = get.value<string>("repo");
+  return repo !== undefined ? { type: "local", dir: repo } : undefined;
+}
+
+/** The server.* settings: where to listen, and the webhook secret. */
+function serverSection(get: Lookup, errors: ConfigError[]): Config["server"] {
   let webhookSecret: string | undefined;
-  const secretFile = get<string>("server.webhookSecretFile");
+  const secretFile = get.value<string>("server.webhookSecretFile");
   if (secretFile !== undefined) {
     try {
       webhookSecret = readFileSync(secretFile, "utf8").trim();
@@ -686,55 +729,73 @@ export function loadConfig(input: ConfigInput): ConfigResult {
       });
     }
   }
-  const intervalMs = get<number>("interval") ?? 60_000;
+  return { address: get.value<string>("server.address")!, webhookSecret };
+}
+
+/** The hosts.* settings; only with `--host-transport ssh`. */
+function hostsSection(get: Lookup, errors: ConfigError[]): HostsConfig | undefined {
+  if (get.value<string>("hosts.transport") !== "ssh") return undefined;
+  const sshUser = get.value<string>("hosts.sshUser");
+  const sshKeyFile = get.value<string>("hosts.sshKeyFile");
+  const knownHostsFile = get.value<string>("hosts.knownHostsFile");
+  if (sshUser === undefined) errors.push({ source: "--ssh-user", message: "is required with --host-transport ssh" });
+  if (sshKeyFile === undefined)
+    errors.push({ source: "--ssh-key-file", message: "is required with --host-transport ssh" });
+  if (knownHostsFile === undefined)
+    errors.push({
+      source: "--ssh-known-hosts",
+      message: "is required with --host-transport ssh: host keys are pinned, never trusted on first use",
+    });
+  const concurrency = get.value<number>("hosts.concurrency")!;
+  if (concurrency < 1) errors.push({ source: "--host-concurrency", message: "must be at least 1" });
+  if (sshUser === undefined || sshKeyFile === undefined || knownHostsFile === undefined) return undefined;
+  return {
+    transport: "ssh",
+    sshUser,
+    sshKeyFile,
+    knownHostsFile,
+    sshPort: get.value<number>("hosts.sshPort")!,
+    shell: get.value<string>("hosts.shell"),
+    concurrency,
+    domain: get.value<string>("hosts.domain"),
+  };
+}
+
+/**
+ * Builds one validated Config: the settings layered (file, environment, flags; defaults from
+ * SETTINGS), then one builder per section. Every problem is collected; none names a secret.
+ */
+export function loadConfig(input: ConfigInput): ConfigResult {
+  const env = input.env ?? process.env;
+  const errors: ConfigError[] = [];
+  const get = layer(input, env, errors);
+  const directory = directorySection(get, env, input.require?.directory === true, errors);
+  const source = sourceSection(get, errors);
+  const server = serverSection(get, errors);
+  const hosts = hostsSection(get, errors);
+  const intervalMs = get.value<number>("interval")!;
   if (intervalMs < 1000) errors.push({ source: "--interval", message: "must be at least 1s" });
-
-  let hosts: HostsConfig | undefined;
-  if (get<string>("hosts.transport") === "ssh") {
-    const sshUser = get<string>("hosts.sshUser");
-    const sshKeyFile = get<string>("hosts.sshKeyFile");
-    const knownHostsFile = get<string>("hosts.knownHostsFile");
-    if (sshUser === undefined) errors.push({ source: "--ssh-user", message: "is required with --host-transport ssh" });
-    if (sshKeyFile === undefined)
-      errors.push({ source: "--ssh-key-file", message: "is required with --host-transport ssh" });
-    if (knownHostsFile === undefined)
-      errors.push({
-        source: "--ssh-known-hosts",
-        message: "is required with --host-transport ssh: host keys are pinned, never trusted on first use",
-      });
-    const concurrency = get<number>("hosts.concurrency") ?? 8;
-    if (concurrency < 1) errors.push({ source: "--host-concurrency", message: "must be at least 1" });
-    if (sshUser !== undefined && sshKeyFile !== undefined && knownHostsFile !== undefined)
-      hosts = {
-        transport: "ssh",
-        sshUser,
-        sshKeyFile,
-        knownHostsFile,
-        sshPort: get<number>("hosts.sshPort") ?? 22,
-        shell: get<string>("hosts.shell"),
-        concurrency,
-        domain: get<string>("hosts.domain"),
-      };
-  }
-
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
     config: {
       hosts,
-      netbiosDomain: get<string>("hosts.domain"),
-      hostShell: get<string>("hosts.shell"),
+      netbiosDomain: get.value<string>("hosts.domain"),
+      hostShell: get.value<string>("hosts.shell"),
       directory,
       source,
       intervalMs,
-      server: { address: get<string>("server.address") ?? "127.0.0.1:9090", webhookSecret },
-      log: { level: get<Config["log"]["level"]>("log.level") ?? "info", format: get<"json" | "pretty">("log.format") },
-      repo: get<string>("repo"),
+      server,
+      log: {
+        level: get.value<Config["log"]["level"]>("log.level")!,
+        format: get.value<"json" | "pretty">("log.format"),
+      },
+      repo: get.value<string>("repo"),
       policy: {
-        mode: get<"enforce" | "observe">("policy.mode") ?? "enforce",
-        prune: get<boolean>("policy.prune") ?? false,
-        deletionBudget: get<number>("policy.deletionBudget") ?? 5,
-        adopt: get<boolean>("policy.adopt") ?? false,
+        mode: get.value<"enforce" | "observe">("policy.mode")!,
+        prune: get.value<boolean>("policy.prune")!,
+        deletionBudget: get.value<number>("policy.deletionBudget")!,
+        adopt: get.value<boolean>("policy.adopt")!,
       },
     },
   };
