@@ -4,7 +4,7 @@
  * production tree holds no code that only tests call.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, matchesGlob, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "..");
@@ -130,5 +130,37 @@ describe("comments", () => {
           .map((cited) => `${path}: ${cited}`),
       );
     expect(dangling).toEqual([]);
+  });
+});
+
+describe("container image", () => {
+  it("copies no tests: the Containerfile's COPY sources minus .dockerignore hold no test file", () => {
+    const ignore = source(".dockerignore")
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line !== "" && !line.startsWith("#"));
+    // Docker's rule: the last pattern that matches decides; "!" re-includes.
+    const ignored = (path: string): boolean =>
+      ignore.reduce(
+        (out, pattern) =>
+          pattern.startsWith("!")
+            ? matchesGlob(path, pattern.slice(1))
+              ? false
+              : out
+            : out || matchesGlob(path, pattern),
+        false,
+      );
+    const sources = [...source("deploy/Containerfile").matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)].flatMap((m) =>
+      (m[1] ?? "").split(/\s+/),
+    );
+    const copied = sources.flatMap((src) =>
+      src.endsWith(".json")
+        ? [src]
+        : readdirSync(join(root, src), { recursive: true, encoding: "utf8" }).map((name) =>
+            join(src, name).replaceAll("\\", "/"),
+          ),
+    );
+    expect(copied.filter((path) => path.startsWith("controller/"))).not.toEqual([]);
+    expect(copied.filter((path) => !ignored(path) && /\.test\.ts$/.test(path))).toEqual([]);
   });
 });
