@@ -4,7 +4,7 @@
  * production tree holds no code that only tests call.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { dirname, join, matchesGlob, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "..");
@@ -84,7 +84,7 @@ describe("production code", () => {
 
   it("calls every method its classes and interfaces declare", () => {
     // toJSON is called by JSON.stringify. The host-forgetting methods are for the loop to call
-    // when a host leaves the repository; until it does, those series stay (see issue 11).
+    // when a host leaves the repository; until it does, a host's series outlive it.
     const calledElsewhere = new Set(["toJSON", "forgetHost", "forgetHostRetrievable"]);
     const declaration = /^ {2}(?:async |readonly )?(\w+)\((?:[^()]|\([^()]*\))*\)(?:\s*\{|: [^;{=]+(?:;| \{))$/gm;
     const uncalled = production.flatMap((path) =>
@@ -106,7 +106,7 @@ describe("comments", () => {
     const walk = (dir: string): string[] =>
       readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
         const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
-        if (entry.name === "node_modules" || entry.name === ".git") return [];
+        if (["node_modules", ".git", ".work"].includes(entry.name)) return [];
         return entry.isDirectory() ? walk(path) : [path];
       });
     const everyPath = walk("");
@@ -130,5 +130,35 @@ describe("comments", () => {
           .map((cited) => `${path}: ${cited}`),
       );
     expect(dangling).toEqual([]);
+  });
+});
+
+describe("container image", () => {
+  it("copies no tests: the Containerfile's COPY sources minus .dockerignore hold no test file", () => {
+    const ignore = source(".dockerignore")
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line !== "" && !line.startsWith("#"));
+    // Docker's rule: the last pattern that matches decides; "!" re-includes.
+    const ignored = (path: string): boolean => {
+      let out = false;
+      for (const pattern of ignore) {
+        const negated = pattern.startsWith("!");
+        if (matchesGlob(path, negated ? pattern.slice(1) : pattern)) out = !negated;
+      }
+      return out;
+    };
+    const sources = [...source("deploy/Containerfile").matchAll(/^COPY\s+(?!--from)(.+)\s+\S+$/gm)].flatMap((m) =>
+      (m[1] ?? "").split(/\s+/),
+    );
+    const copied = sources.flatMap((src) =>
+      src.endsWith(".json")
+        ? [src]
+        : readdirSync(join(root, src), { recursive: true, encoding: "utf8" }).map((name) =>
+            join(src, name).replaceAll("\\", "/"),
+          ),
+    );
+    expect(copied.filter((path) => path.startsWith("controller/"))).not.toEqual([]);
+    expect(copied.filter((path) => !ignored(path) && /\.test\.ts$/.test(path))).toEqual([]);
   });
 });
