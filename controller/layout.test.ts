@@ -16,9 +16,7 @@ function filesUnder(dir: string): string[] {
 }
 
 /** Production TypeScript: everything under controller/ except tests and the fixtures tests build on. */
-const production = filesUnder("controller").filter(
-  (path) => !path.endsWith(".test.ts") && path !== "controller/reconcile/testing.ts",
-);
+const production = filesUnder("controller").filter((path) => !path.endsWith(".test.ts"));
 
 const source = (path: string): string => readFileSync(join(root, path), "utf8");
 
@@ -40,11 +38,8 @@ describe("module layout", () => {
   });
 
   it("no file in reconcile/ is over 300 lines", () => {
-    // loop.ts and hosts.ts are being split by the change that moves the cycle's status and
-    // host conditions into one summary; drop them from this list when that lands.
-    const splitElsewhere = new Set(["controller/reconcile/loop.ts", "controller/reconcile/hosts.ts"]);
     const long = production
-      .filter((path) => path.startsWith("controller/reconcile/") && !splitElsewhere.has(path))
+      .filter((path) => path.startsWith("controller/reconcile/"))
       .map((path) => ({ path, lines: source(path).split("\n").length - 1 }))
       .filter((f) => f.lines > 300);
     expect(long).toEqual([]);
@@ -100,9 +95,6 @@ describe("production code", () => {
 
 describe("comments", () => {
   it("cite documents that are in this repository", () => {
-    // loop.ts is rewritten by the change that summarises a cycle's status once; it drops its
-    // citation of a style guide that is not in the repository there.
-    const rewrittenElsewhere = new Set(["controller/reconcile/loop.ts"]);
     const walk = (dir: string): string[] =>
       readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
         const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
@@ -120,7 +112,7 @@ describe("comments", () => {
       cited.includes("/") ? everyPath.includes(cited) : everyPath.some((path) => path.split("/").pop() === cited);
     const comment = /^\s*(?:\/\/|\/?\*|#|<#)/;
     const dangling = code
-      .filter((path) => /\.(ts|js|mjs|ps1|sh|ya?ml)$|Containerfile$/.test(path) && !rewrittenElsewhere.has(path))
+      .filter((path) => /\.(ts|js|mjs|ps1|sh|ya?ml)$|Containerfile$/.test(path))
       .flatMap((path) =>
         source(path)
           .split("\n")

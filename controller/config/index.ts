@@ -336,7 +336,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "netbios-domain",
     env: "GMSA_GITOPS_NETBIOS_DOMAIN",
     type: "string",
-    description: "NetBIOS domain name for DOMAIN\account$ identities",
+    description: "NetBIOS domain name for DOMAIN\\account$ identities",
     defaultText: "the first DC= of the base DN, upper-cased",
   },
 ];

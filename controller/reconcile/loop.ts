@@ -2,29 +2,29 @@
  * The controller loop: level-based reconciles of Git against AD. Every cycle re-reads the
  * source and the directory and acts on the difference, also when Git did not change, so hand
  * edits in AD are reverted (or reported, in observe mode). A cycle is a short list of named
- * steps (source → one reconcile pass → status); status and metrics are summarised in one place
- * at the end, by `summarize`.
+ * steps (source → one reconcile pass → status); status and metrics are published in one place
+ * at the end (publish.ts, through `summarize`).
  */
 import type { DesiredState } from "../manifests/index.ts";
-import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
-import type { Kind } from "../vocabulary.ts";
+import type { MetricsRecorder } from "../metrics/index.ts";
 import { resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
 import type { HostSettings } from "./hosts.ts";
-import { hostAttempts, hostMemory } from "./hosts.ts";
-import type { Action, Plan, ResourcePlan } from "./model.ts";
+import { hostMemory } from "./hosts.ts";
+import type { Plan, ResourcePlan } from "./model.ts";
 import type { OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 import type { Policy } from "./plan.ts";
+import { CyclePublisher } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
 import { Backoff, jitter } from "./schedule.ts";
-import type { Cycle, ResourceStatus } from "./status.ts";
-import { StatusStore, summarize } from "./status.ts";
+import type { ResourceStatus } from "./status.ts";
+import { StatusStore } from "./status.ts";
 
 export type { Logger, RejectedRevision, Source, SourceStatus } from "./revision.ts";
 
-/** Everything the loop needs, passed in (STYLE.md: no singletons). */
+/** Everything the loop needs, passed in: no module-level singletons, so tests pass fakes. */
 export interface ControllerDeps {
   readonly source: Source;
   /** Opens a bound directory session; absent for the host agent, which never talks to AD. */
@@ -59,23 +59,6 @@ export interface ControllerStatus {
 const MIN_DELAY_MS = 1_000;
 const BACKOFF_BASE_MS = 5_000;
 
-function metricAction(action: Action): ActionType {
-  switch (action.type) {
-    case "create-gmsa":
-    case "create-group":
-    case "create-kds-root-key":
-      return "create";
-    case "add-members":
-      return "add-member";
-    case "remove-members":
-      return "remove-member";
-    case "delete":
-      return "delete";
-    default:
-      return "update";
-  }
-}
-
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
@@ -87,6 +70,7 @@ export class Controller {
   readonly #deps: ControllerDeps;
   readonly #now: () => Date;
   readonly #statuses = new StatusStore();
+  readonly #publish: CyclePublisher;
   readonly #backoff: Backoff;
   /** Resources whose write failed as stalled, with the revision it failed at: no retry before Git changes. */
   readonly #stalledAt = new Map<string, { readonly revision: string; readonly message: string }>();
@@ -102,6 +86,7 @@ export class Controller {
     this.#now = deps.now ?? (() => new Date());
     this.#backoff = new Backoff(deps.random ?? Math.random);
     this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
+    this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger);
   }
 
   /** True once one reconcile has run to the end (success or partial). */
@@ -135,7 +120,18 @@ export class Controller {
       const desired = this.#source.desired!;
       const now = this.#now();
       const pass = await this.#pass(desired, now, signal);
-      nextAt = this.#record(desired, pass, now);
+      const published = this.#publish.cycle({
+        desired,
+        pass,
+        revision: this.#source.revision ?? null,
+        now,
+        enforce: this.#deps.policy.mode === "enforce",
+        remember: (key, results) => this.#remember(key, results, now.getTime()),
+      });
+      nextAt = published.nextAt;
+      if (published.kds) this.#kds = published.kds;
+      this.#backoff.retain(published.keep);
+      for (const key of this.#stalledAt.keys()) if (!published.keep.has(key)) this.#stalledAt.delete(key);
       if (pass.afterApply) {
         this.#deps.logger.error(
           { step: pass.afterApply.step, err: message(pass.afterApply.error) },
@@ -180,7 +176,7 @@ export class Controller {
         write: true,
         hostMemory: this.#hostMemory,
         gate: (plan) => this.#gate(plan, now.getTime()),
-        onResult: (r) => this.#logResult(r),
+        onResult: (r) => this.#publish.actionDone(r),
         ...(openDirectory ? { openDirectory } : {}),
         ...(hosts ? { hosts } : {}),
         ...(onlyHost !== undefined ? { onlyHost } : {}),
@@ -190,7 +186,8 @@ export class Controller {
     } catch (caught) {
       if (!signal?.aborted) {
         const why = `not observed: ${message(caught)}`;
-        for (const status of this.#statuses.markUnknown("ObservationFailed", why, now)) this.#publishConditions(status);
+        for (const status of this.#statuses.markUnknown("ObservationFailed", why, now))
+          this.#publish.conditions(status);
       }
       throw caught;
     }
@@ -261,22 +258,6 @@ export class Controller {
     };
   }
 
-  #logResult(r: ActionResult): void {
-    const a = r.action;
-    const fields = { kind: a.resource.kind, resource: a.resource.name, action: a.type };
-    this.#deps.metrics.actionApplied(a.resource.kind, metricAction(a), r.status === "applied" ? "success" : "failure");
-    if (r.status === "applied") this.#deps.logger.info(fields, "applied");
-    else
-      this.#deps.logger.warn({ ...fields, status: r.status, outcome: r.outcome, err: r.message }, "action not applied");
-  }
-
-  /** The positive conditions (Ready, Stalled, Reconciling) as the per-resource condition metric. */
-  #publishConditions(status: ResourceStatus): void {
-    for (const c of status.conditions)
-      if (c.type === "Ready" || c.type === "Stalled" || c.type === "Reconciling")
-        this.#deps.metrics.setResourceCondition(status.kind, status.name, c.type, c.status === "True");
-  }
-
   /** Remembers a resource's failed writes for the gate; returns when it is due again, if backing off. */
   #remember(key: string, results: readonly ActionResult[], now: number): number | undefined {
     const stalled = results.find((r) => r.status === "failed" && r.outcome === "stalled");
@@ -292,140 +273,4 @@ export class Controller {
     }
     return undefined;
   }
-
-  /** Summarises one resource's cycle into its status, and publishes its metrics and log lines. */
-  #publish(
-    identity: Pick<ResourceStatus, "kind" | "name" | "dn" | "source">,
-    cycle: Cycle,
-    drifted: Record<ResourceKind, number>,
-  ): void {
-    const { kind, name } = identity;
-    const previous = this.#statuses.get(kind, name);
-    const summary = summarize(cycle, previous);
-    if (cycle.entry.drift.size > 0) {
-      drifted[kind]++;
-      if (!previous?.drift.length)
-        this.#deps.logger.info({ kind, resource: name, drift: summary.drift }, "drift detected");
-    }
-    const status = this.#statuses.update({ ...identity, ...summary }, cycle.now);
-    const fixed = summary.lastDrift;
-    if (fixed !== null && fixed.correctedAt === cycle.now.toISOString()) {
-      // Evidence that lasts: the counter, and one warn line naming each attribute old → new
-      // (values from AD and Git, never a secret: no attribute we manage holds one).
-      for (const type of fixed.drift)
-        if (type !== "conflict" && type !== "immutable") this.#deps.metrics.driftCorrected(kind, type);
-      this.#deps.logger.warn(
-        {
-          kind,
-          resource: name,
-          drift: fixed.drift,
-          changes: fixed.changes.map((c) => ({ attribute: c.attribute, from: c.from ?? null, to: c.to ?? null })),
-        },
-        "drift corrected",
-      );
-    }
-    this.#deps.metrics.setDrift(kind, name, cycle.entry.drift);
-    this.#publishConditions(status);
-  }
-
-  /** Final step: status, back-off bookkeeping and metrics, in one place. Returns the earliest waiting time. */
-  #record(desired: DesiredState, pass: PassResult, now: Date): number | undefined {
-    const { metrics } = this.#deps;
-    const byResource = new Map<string, ActionResult[]>();
-    for (const r of pass.results) {
-      const key = resourceKey(r.action.resource);
-      byResource.set(key, [...(byResource.get(key) ?? []), r]);
-    }
-    const keep = new Set<string>();
-    const drifted: Record<ResourceKind, number> = {
-      GroupManagedServiceAccount: 0,
-      ADGroup: 0,
-      HostBinding: 0,
-      KdsRootKey: 0,
-    };
-    let nextAt: number | undefined;
-    const earliest = (at: number | undefined): void => {
-      if (at !== undefined) nextAt = Math.min(nextAt ?? Infinity, at);
-    };
-    const revision = this.#source.revision ?? null;
-
-    for (const rp of pass.plan.resources) {
-      const key = resourceKey(rp.resource);
-      keep.add(key);
-      const results = byResource.get(key) ?? [];
-      earliest(this.#remember(key, results, now.getTime()));
-      earliest(rp.blocker?.until?.getTime());
-      this.#publish(
-        { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source: sourceOf(desired, rp.resource) },
-        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now },
-        drifted,
-      );
-    }
-    const enforce = this.#deps.policy.mode === "enforce";
-    for (const o of pass.hosts?.bindings ?? []) {
-      const name = o.plan.resource.name;
-      keep.add(`HostBinding/${name}`);
-      this.#publish(
-        { kind: "HostBinding", name, dn: null, source: sourceOf(desired, o.plan.resource) },
-        { entry: o.plan, attempts: hostAttempts(o), executed: enforce && !o.plan.observeOnly, revision, now },
-        drifted,
-      );
-      if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
-    }
-    for (const h of pass.hosts?.hosts ?? []) {
-      metrics.setHostReachable(h.host, h.reachable);
-      if (h.error)
-        this.#deps.logger.warn({ host: h.host, kind: h.error.kind, err: h.error.message }, "host not reconciled");
-    }
-    for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);
-    this.#backoff.retain(keep);
-    for (const key of this.#stalledAt.keys()) if (!keep.has(key)) this.#stalledAt.delete(key);
-
-    metrics.setDriftedByKind(drifted);
-    const observed = pass.observed;
-    if (!observed) {
-      // The agent manages only its own host's bindings and nothing in AD.
-      metrics.setManagedByKind({
-        GroupManagedServiceAccount: 0,
-        ADGroup: 0,
-        HostBinding: pass.hosts?.bindings.length ?? 0,
-        KdsRootKey: 0,
-      });
-      return nextAt;
-    }
-    metrics.setManagedByKind({
-      GroupManagedServiceAccount: desired.gmsas.size,
-      ADGroup: desired.groups.size,
-      HostBinding: desired.bindings.size,
-      KdsRootKey: desired.kdsRootKey ? 1 : 0,
-    });
-    const kds = pass.plan.kds;
-    metrics.setKdsKeyEffective(kds.effective);
-    this.#kds = { effective: kds.effective, effectiveAt: kds.effectiveAt?.toISOString() ?? null };
-    const observedBySam = new Map(observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
-    for (const g of desired.gmsas.values()) {
-      const o = observedBySam.get(g.spec.accountName.toLowerCase());
-      const interval = o?.passwordIntervalDays;
-      metrics.setPasswordChangeAt(
-        g.name,
-        o?.pwdLastSet && interval ? new Date(o.pwdLastSet.getTime() + interval * 86_400_000) : undefined,
-      );
-    }
-    return nextAt;
-  }
-}
-
-/** Where a resource is declared in the revision in force, for status. */
-function sourceOf(desired: DesiredState, ref: { kind: Kind; name: string }): ResourceStatus["source"] {
-  const res =
-    ref.kind === "GroupManagedServiceAccount"
-      ? desired.gmsas.get(ref.name)
-      : ref.kind === "ADGroup"
-        ? desired.groups.get(ref.name)
-        : ref.kind === "HostBinding"
-          ? desired.bindings.get(ref.name)
-          : desired.kdsRootKey?.name === ref.name
-            ? desired.kdsRootKey
-            : undefined;
-  return res ? { file: res.source.file, line: res.source.line } : null;
 }

@@ -1,0 +1,229 @@
+/**
+ * The loop's last step, in one place: each resource's cycle summarised into its status
+ * (`summarize`), and the metrics and log lines that go with it; per-host series; the kind
+ * counts, the KDS key and the password deadlines. Series of resources and hosts that left the
+ * repository are removed.
+ */
+import type { DesiredState } from "../manifests/index.ts";
+import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
+import type { Kind } from "../vocabulary.ts";
+import { resourceKey } from "../vocabulary.ts";
+import type { ActionResult } from "./apply.ts";
+import { hostAttempts } from "./hosts.ts";
+import type { Action } from "./model.ts";
+import type { PassResult } from "./pass.ts";
+import type { Logger } from "./revision.ts";
+import type { Cycle, ResourceStatus, StatusStore } from "./status.ts";
+import { summarize } from "./status.ts";
+
+/** What one published cycle tells the loop. */
+export interface Published {
+  /** Every resource key still in Git or AD (the loop forgets back-off state of the others). */
+  readonly keep: ReadonlySet<string>;
+  /** The earliest time a resource is waiting for, if any. */
+  readonly nextAt: number | undefined;
+  readonly kds: { readonly effective: boolean; readonly effectiveAt: string | null } | null;
+}
+
+/** The cycle being published. */
+export interface CycleInput {
+  readonly desired: DesiredState;
+  readonly pass: PassResult;
+  readonly revision: string | null;
+  readonly now: Date;
+  /** Global enforce mode: a host binding's changes were made (not only reported). */
+  readonly enforce: boolean;
+  /** The loop's gate bookkeeping for one resource's results; returns when it is due again, if backing off. */
+  readonly remember: (key: string, results: readonly ActionResult[]) => number | undefined;
+}
+
+function metricAction(action: Action): ActionType {
+  switch (action.type) {
+    case "create-gmsa":
+    case "create-group":
+    case "create-kds-root-key":
+      return "create";
+    case "add-members":
+      return "add-member";
+    case "remove-members":
+      return "remove-member";
+    case "delete":
+      return "delete";
+    default:
+      return "update";
+  }
+}
+
+/** Where a resource is declared in the revision in force, for status. */
+function sourceOf(desired: DesiredState, ref: { kind: Kind; name: string }): ResourceStatus["source"] {
+  const res =
+    ref.kind === "GroupManagedServiceAccount"
+      ? desired.gmsas.get(ref.name)
+      : ref.kind === "ADGroup"
+        ? desired.groups.get(ref.name)
+        : ref.kind === "HostBinding"
+          ? desired.bindings.get(ref.name)
+          : desired.kdsRootKey?.name === ref.name
+            ? desired.kdsRootKey
+            : undefined;
+  return res ? { file: res.source.file, line: res.source.line } : null;
+}
+
+/** Publishes cycles into the status store, the metrics and the log. */
+export class CyclePublisher {
+  readonly #statuses: StatusStore;
+  readonly #metrics: MetricsRecorder;
+  readonly #logger: Logger;
+  /** Host → the accounts it had retrievability series for, so a removed host's series go too. */
+  #hosts = new Map<string, Set<string>>();
+
+  constructor(statuses: StatusStore, metrics: MetricsRecorder, logger: Logger) {
+    this.#statuses = statuses;
+    this.#metrics = metrics;
+    this.#logger = logger;
+  }
+
+  /** One action's result, as it completes: the actions counter and a log line. */
+  actionDone(r: ActionResult): void {
+    const a = r.action;
+    const fields = { kind: a.resource.kind, resource: a.resource.name, action: a.type };
+    this.#metrics.actionApplied(a.resource.kind, metricAction(a), r.status === "applied" ? "success" : "failure");
+    if (r.status === "applied") this.#logger.info(fields, "applied");
+    else this.#logger.warn({ ...fields, status: r.status, outcome: r.outcome, err: r.message }, "action not applied");
+  }
+
+  /** The positive conditions (Ready, Stalled, Reconciling) as the per-resource condition metric. */
+  conditions(status: ResourceStatus): void {
+    for (const c of status.conditions)
+      if (c.type === "Ready" || c.type === "Stalled" || c.type === "Reconciling")
+        this.#metrics.setResourceCondition(status.kind, status.name, c.type, c.status === "True");
+  }
+
+  /** Publishes a whole cycle; returns what the loop needs for its schedule and bookkeeping. */
+  cycle(input: CycleInput): Published {
+    const { desired, pass, revision, now } = input;
+    const metrics = this.#metrics;
+    const byResource = new Map<string, ActionResult[]>();
+    for (const r of pass.results) {
+      const key = resourceKey(r.action.resource);
+      byResource.set(key, [...(byResource.get(key) ?? []), r]);
+    }
+    const keep = new Set<string>();
+    const drifted: Record<ResourceKind, number> = {
+      GroupManagedServiceAccount: 0,
+      ADGroup: 0,
+      HostBinding: 0,
+      KdsRootKey: 0,
+    };
+    let nextAt: number | undefined;
+    const earliest = (at: number | undefined): void => {
+      if (at !== undefined) nextAt = Math.min(nextAt ?? Infinity, at);
+    };
+
+    for (const rp of pass.plan.resources) {
+      const key = resourceKey(rp.resource);
+      keep.add(key);
+      const results = byResource.get(key) ?? [];
+      earliest(input.remember(key, results));
+      earliest(rp.blocker?.until?.getTime());
+      this.#resource(
+        { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source: sourceOf(desired, rp.resource) },
+        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now },
+        drifted,
+      );
+    }
+    const hosts = new Map<string, Set<string>>();
+    for (const o of pass.hosts?.bindings ?? []) {
+      const name = o.plan.resource.name;
+      keep.add(`HostBinding/${name}`);
+      this.#resource(
+        { kind: "HostBinding", name, dn: null, source: sourceOf(desired, o.plan.resource) },
+        { entry: o.plan, attempts: hostAttempts(o), executed: input.enforce && !o.plan.observeOnly, revision, now },
+        drifted,
+      );
+      if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
+      hosts.set(o.host, (hosts.get(o.host) ?? new Set()).add(o.account));
+    }
+    for (const h of pass.hosts?.hosts ?? []) {
+      metrics.setHostReachable(h.host, h.reachable);
+      if (h.error) this.#logger.warn({ host: h.host, kind: h.error.kind, err: h.error.message }, "host not reconciled");
+    }
+    if (pass.hosts) this.#forgetHosts(hosts);
+    for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);
+    metrics.setDriftedByKind(drifted);
+
+    const observed = pass.observed;
+    if (!observed) {
+      // The agent manages only its own host's bindings and nothing in AD.
+      metrics.setManagedByKind({
+        GroupManagedServiceAccount: 0,
+        ADGroup: 0,
+        HostBinding: pass.hosts?.bindings.length ?? 0,
+        KdsRootKey: 0,
+      });
+      return { keep, nextAt, kds: null };
+    }
+    metrics.setManagedByKind({
+      GroupManagedServiceAccount: desired.gmsas.size,
+      ADGroup: desired.groups.size,
+      HostBinding: desired.bindings.size,
+      KdsRootKey: desired.kdsRootKey ? 1 : 0,
+    });
+    const kds = pass.plan.kds;
+    metrics.setKdsKeyEffective(kds.effective);
+    const observedBySam = new Map(observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
+    for (const g of desired.gmsas.values()) {
+      const o = observedBySam.get(g.spec.accountName.toLowerCase());
+      const interval = o?.passwordIntervalDays;
+      metrics.setPasswordChangeAt(
+        g.name,
+        o?.pwdLastSet && interval ? new Date(o.pwdLastSet.getTime() + interval * 86_400_000) : undefined,
+      );
+    }
+    return { keep, nextAt, kds: { effective: kds.effective, effectiveAt: kds.effectiveAt?.toISOString() ?? null } };
+  }
+
+  /** Removes the series of hosts no binding names any more, and of accounts a host no longer runs. */
+  #forgetHosts(now: Map<string, Set<string>>): void {
+    for (const [host, accounts] of this.#hosts) {
+      const still = now.get(host);
+      if (still === undefined) this.#metrics.forgetHost(host);
+      else for (const account of accounts) if (!still.has(account)) this.#metrics.forgetHostRetrievable(host, account);
+    }
+    this.#hosts = now;
+  }
+
+  /** Summarises one resource's cycle into its status, and publishes its metrics and log lines. */
+  #resource(
+    identity: Pick<ResourceStatus, "kind" | "name" | "dn" | "source">,
+    cycle: Cycle,
+    drifted: Record<ResourceKind, number>,
+  ): void {
+    const { kind, name } = identity;
+    const previous = this.#statuses.get(kind, name);
+    const summary = summarize(cycle, previous);
+    if (cycle.entry.drift.size > 0) {
+      drifted[kind]++;
+      if (!previous?.drift.length) this.#logger.info({ kind, resource: name, drift: summary.drift }, "drift detected");
+    }
+    const status = this.#statuses.update({ ...identity, ...summary }, cycle.now);
+    const fixed = summary.lastDrift;
+    if (fixed !== null && fixed.correctedAt === cycle.now.toISOString()) {
+      // Evidence that lasts: the counter, and one warn line naming each attribute old → new
+      // (values from AD and Git, never a secret: no attribute we manage holds one).
+      for (const type of fixed.drift)
+        if (type !== "conflict" && type !== "immutable") this.#metrics.driftCorrected(kind, type);
+      this.#logger.warn(
+        {
+          kind,
+          resource: name,
+          drift: fixed.drift,
+          changes: fixed.changes.map((c) => ({ attribute: c.attribute, from: c.from ?? null, to: c.to ?? null })),
+        },
+        "drift corrected",
+      );
+    }
+    this.#metrics.setDrift(kind, name, cycle.entry.drift);
+    this.conditions(status);
+  }
+}
