@@ -91,6 +91,8 @@ export type ErrorCode =
   | "yaml-syntax"
   | "duplicate-key"
   | "alias-refused"
+  | "directive-refused"
+  | "tag-refused"
   | "too-deep"
   | "not-a-resource"
   // Schema.
