@@ -9,6 +9,7 @@
  * One bad file never hides another's errors.
  */
 import { lint } from "./lint.ts";
+import { fileTooLarge, isManifestPath } from "./tree.ts";
 import type { Checked } from "./lint.ts";
 import { validateSchema } from "./schema.ts";
 import { listOr, quote, suggest } from "./text.ts";
@@ -31,14 +32,6 @@ import type {
 import { decodeUtf8, errorAt, locate, parseFile, peekScalar } from "./yaml.ts";
 import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
-/**
- * Whether a path names a manifest: `.yaml` or `.yml` (any case), and no part of the path
- * starts with '.' (so `.git/` and `.github/workflows/*.yml` are never read as manifests).
- */
-export function isManifestPath(path: string): boolean {
-  return /\.ya?ml$/i.test(path) && !path.split("/").some((part) => part.startsWith("."));
-}
-
 const KIND_SET: ReadonlySet<string> = new Set(KINDS);
 
 /** Short names people write instead of the kind (kubectl's shortNames and plain slips). */
@@ -53,21 +46,16 @@ const KIND_ALIASES: Record<string, Kind> = {
 
 /**
  * Parses, validates and lints in-memory manifest files. Files whose path is not a manifest path
- * (see `isManifestPath`) are ignored. Returns the desired state only when there is no error
- * at all; otherwise every error, sorted by file, line and column.
+ * (see `isManifestPath`) are ignored. `fileErrors` are problems found while reading the files
+ * (refused symlinks, unreadable folders, files too large to read, see `readManifestTree`):
+ * those places may have held resources, so references are then not judged dangling. Returns
+ * the desired state only when there is no error at all; otherwise every error, sorted by file,
+ * line and column.
  */
-export function parseManifests(files: ReadonlyArray<ManifestFile>, options: LoadOptions = {}): LoadResult {
-  return parseWith(files, options, []);
-}
-
-/**
- * `parseManifests` plus file-level errors found before parsing (refused symlinks, files too
- * large to read). Those files may have held resources, so references are not judged dangling.
- */
-export function parseWith(
+export function parseManifests(
   files: ReadonlyArray<ManifestFile>,
-  options: LoadOptions,
-  fileErrors: readonly ManifestError[],
+  options: LoadOptions = {},
+  fileErrors: readonly ManifestError[] = [],
 ): LoadResult {
   const limit = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const state = new Collector();
@@ -90,11 +78,6 @@ export function parseWith(
     for (const doc of parseFile(file.path, decoded.text, state.errors)) state.document(doc);
   }
   return state.finish(count);
-}
-
-/** The message for a file over the size limit; shared with the directory loader, which never reads such a file. */
-export function fileTooLarge(size: number, limit: number): string {
-  return `file is ${size} bytes; the limit is ${limit} bytes per manifest file (split it into several files)`;
 }
 
 function compare(a: string, b: string): number {

@@ -86,6 +86,8 @@ export type ErrorCode =
   | "file-too-large"
   | "invalid-utf8"
   | "unreadable-file"
+  | "unreadable-folder"
+  | "suspicious-name"
   | "symlink-outside"
   | "symlink-refused"
   | "yaml-syntax"

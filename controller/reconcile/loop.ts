@@ -315,7 +315,7 @@ export class Controller {
     metrics.fetchSucceeded(this.#lastFetchedAt);
     if (snapshot.revision !== this.#lastSeenRevision) {
       this.#lastSeenRevision = snapshot.revision;
-      const loaded = parseManifests(snapshot.files);
+      const loaded = parseManifests(snapshot.files, {}, snapshot.fileErrors);
       if (loaded.ok) {
         this.#desired = loaded.desired;
         this.#revision = snapshot.revision;

@@ -14,7 +14,7 @@ import { GitError, GitPluginError, simpleGit } from "simple-git";
 import type { SimpleGit } from "simple-git";
 import { SourceError, redact, urlSecrets } from "./errors.ts";
 import type { SourceErrorInit } from "./errors.ts";
-import { isManifestPath } from "./snapshot.ts";
+import { isManifestPath } from "../manifests/index.ts";
 import type { Snapshot, SnapshotFile } from "./snapshot.ts";
 
 /** How the commit at the branch head must be signed; absent means no check. */

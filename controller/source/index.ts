@@ -11,7 +11,6 @@ export { createLocalSource, localRevision } from "./local.ts";
 export type { LocalSource, LocalWatch } from "./local.ts";
 export { createPoller, jitter } from "./poller.ts";
 export type { Poller, PollerOptions, PollerTask } from "./poller.ts";
-export { isManifestPath } from "./snapshot.ts";
 export type { Snapshot, SnapshotFile } from "./snapshot.ts";
 export { verifyWebhook } from "./webhook.ts";
 export type { WebhookProvider, WebhookRequest, WebhookVerdict } from "./webhook.ts";
