@@ -12,7 +12,7 @@ import { constants as fsConstants } from "node:fs";
 import { resolve } from "node:path";
 import { GitError, GitPluginError, simpleGit } from "simple-git";
 import type { SimpleGit } from "simple-git";
-import { SourceError, redact, urlSecrets } from "./errors.ts";
+import { SourceError, hideSecrets, redact, urlSecrets } from "./errors.ts";
 import type { SourceErrorInit } from "./errors.ts";
 import { isManifestPath } from "../manifests/index.ts";
 import type { Snapshot, SnapshotFile } from "./snapshot.ts";
@@ -86,14 +86,14 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
   const extraEnv = options.env ?? {};
   const secrets = [...urlSecrets(options.url), ...Object.values(extraEnv).filter((v) => v.length >= 8)];
-  const safeUrl = redact(options.url, secrets);
+  const safeUrl = hideSecrets(redact(options.url), secrets);
   const localRef = `refs/remotes/origin/${branch}`;
 
   let last: Snapshot | undefined;
   let queue: Promise<unknown> = Promise.resolve();
 
   const fail = (init: SourceErrorInit): SourceError =>
-    new SourceError({ ...init, message: redact(init.message, secrets) });
+    new SourceError({ ...init, message: hideSecrets(redact(init.message), secrets) });
 
   async function syncOnce(signal: AbortSignal | undefined): Promise<Snapshot> {
     signal?.throwIfAborted();
