@@ -10,7 +10,7 @@ import type { DesiredState, ManifestError } from "../manifests/index.ts";
 import { parseManifests } from "../manifests/index.ts";
 import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
-import { jitter, SourceError } from "../source/index.ts";
+import { fetchFailureReason, jitter, SourceError } from "../source/index.ts";
 import type { ActionResult } from "./apply.ts";
 import { applyPlan } from "./apply.ts";
 import type { Action, Kind, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
@@ -302,7 +302,7 @@ export class Controller {
         }
         this.#rejected = { revision: caught.revision, reason: "Unverified", message: caught.message, errors: [] };
       } else {
-        metrics.fetchFailed(caught instanceof SourceError && caught.kind === "verify" ? "verify" : "network");
+        metrics.fetchFailed(fetchFailureReason(caught));
         this.#lastFetchError = message(caught);
         logger.warn({ err: this.#lastFetchError }, "source sync failed; the last good revision stays in force");
         if (this.#desired === undefined) throw caught;

@@ -21,7 +21,8 @@ export type SourceErrorReason =
   | "VerificationConfigInvalid" // the allowed-signers file or keyring cannot be used
   | "PathNotFound" // the sub-path is not a directory at this revision
   | "WorkDirInvalid" // the work directory holds something that is not our repository
-  | "ReadFailed"; // a tree or blob could not be read from the local object store
+  | "ReadFailed" // a tree or blob could not be read from the local object store
+  | "CloneCorrupt"; // the local clone failed verification; it was removed, and cloning again failed too
 
 /** Fields of a SourceError; `revision` is set whenever a commit was fetched before the failure. */
 export interface SourceErrorInit {
@@ -52,6 +53,19 @@ export class SourceError extends Error {
     this.reason = init.reason;
     this.revision = init.revision;
   }
+}
+
+/**
+ * How a failed sync is counted (`gmsa_gitops_source_fetch_failures_total{reason}`): "verify"
+ * for signatures, "network" only when the remote could not be reached or read, "other" for
+ * local causes (a corrupt clone, an unreadable object store, a bad work directory).
+ */
+export function fetchFailureReason(error: unknown): "network" | "verify" | "other" {
+  if (!(error instanceof SourceError)) return "other";
+  if (error.kind === "verify") return "verify";
+  return error.reason === "FetchFailed" || error.reason === "Timeout" || error.reason === "BranchNotFound"
+    ? "network"
+    : "other";
 }
 
 // scheme://userinfo@host: userinfo may be "user:password" or a bare token ("https://ghp_x@github.com").

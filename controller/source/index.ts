@@ -3,7 +3,7 @@
  * local directory (`createLocalSource`) becomes a `Snapshot` of manifest bytes; webhooks
  * (`verifyWebhook`) and a poller (`createPoller`, `jitter`) decide when to look again.
  */
-export { SourceError, hideSecrets, redact } from "./errors.ts";
+export { SourceError, fetchFailureReason, hideSecrets, redact } from "./errors.ts";
 export type { SourceErrorInit, SourceErrorKind, SourceErrorReason, SourceOutcome } from "./errors.ts";
 export { createGitSource } from "./git.ts";
 export type { GitSource, GitSourceOptions, VerifyOptions } from "./git.ts";
