@@ -233,18 +233,65 @@ class Collector {
     return true;
   }
 
-  /** What the schema cannot say: AD refuses sAMAccountNames made only of digits. */
+  /**
+   * What the schema cannot say: AD refuses sAMAccountNames made only of digits; a DN component
+   * (`spec.path`) holding a control character would only fail at apply; a gMSA's dnsHostName
+   * must be a fully qualified DNS name (not one label, not an IP address); an SPN's port is at
+   * most 65535.
+   */
   nameRules(doc: ParsedDocument, resource: Resource<Kind, unknown>): void {
     if (resource.kind !== "GroupManagedServiceAccount" && resource.kind !== "ADGroup") return;
-    const accountName = (resource.spec as { accountName: string }).accountName;
-    if (/^[0-9]+$/.test(accountName))
+    const spec = resource.spec as {
+      accountName: string;
+      path?: string;
+      dnsHostName?: string;
+      servicePrincipalNames?: string[];
+    };
+    if (/^[0-9]+$/.test(spec.accountName))
       this.error(
         doc,
         ["spec", "accountName"],
         "value",
         "invalid-account-name",
-        `${quote(accountName)} is only digits, which AD does not accept as a sAMAccountName; add a letter`,
+        `${quote(spec.accountName)} is only digits, which AD does not accept as a sAMAccountName; add a letter`,
       );
+    const control = spec.path === undefined ? undefined : controlCharacter(spec.path);
+    if (control)
+      this.error(
+        doc,
+        ["spec", "path"],
+        "value",
+        "invalid-format",
+        `${quote(spec.path)} contains the control character ${control}, which no DN component may hold; remove it`,
+      );
+    const host = spec.dnsHostName;
+    if (host !== undefined && /^[0-9.]+$/.test(host))
+      this.error(
+        doc,
+        ["spec", "dnsHostName"],
+        "value",
+        "invalid-format",
+        `${quote(host)} is an IP address; dnsHostName is the account's fully qualified DNS name (e.g. service1.company.local)`,
+      );
+    else if (host !== undefined && !host.includes("."))
+      this.error(
+        doc,
+        ["spec", "dnsHostName"],
+        "value",
+        "invalid-format",
+        `${quote(host)} is a single label; write the fully qualified DNS name (e.g. ${host}.company.local): Kerberos clients resolve the account by it`,
+      );
+    (spec.servicePrincipalNames ?? []).forEach((spn, i) => {
+      const port = /^[^/]+\/[^/:]+:([0-9]+)/.exec(spn)?.[1];
+      if (port !== undefined && (Number(port) > 65535 || Number(port) === 0))
+        this.error(
+          doc,
+          ["spec", "servicePrincipalNames", i],
+          "value",
+          "out-of-range",
+          `${quote(spn)} has port ${port}; a port is between 1 and 65535`,
+        );
+    });
   }
 
   add(parsed: ParsedDocument, resource: Resource<Kind, unknown>): void {
@@ -287,6 +334,13 @@ class Collector {
     };
     return { ok: true, desired, files };
   }
+}
+
+/** The first control character of `text` as `U+000A`, or undefined. */
+function controlCharacter(text: string): string | undefined {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  const found = /[\u0000-\u001f\u007f-\u009f]/.exec(text)?.[0];
+  return found === undefined ? undefined : `U+${found.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
 function describe(value: unknown): string {
