@@ -205,7 +205,15 @@ export async function startController(
       logger.error({ err: error instanceof Error ? error.message : String(error) }, "reconcile crashed"),
   });
   trigger = () => running.trigger();
-  const watch = startWatch?.();
+  let watch: LocalWatch | undefined;
+  try {
+    watch = startWatch?.();
+  } catch (error: unknown) {
+    // Start-up is all or nothing: what already runs stops before the failure is reported.
+    await running.stop();
+    await server.close();
+    throw error;
+  }
   logger.info(
     {
       url: server.url,
