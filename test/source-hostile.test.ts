@@ -1,11 +1,12 @@
 // The Git source against a hostile or damaged repository, with real git: a huge pushed file
 // must not be read into memory, and a corrupted clone must be verified, removed and cloned again.
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtemp, readdir, rename, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadManifests, parseManifests } from "../controller/manifests/index.ts";
 import { SourceError, createGitSource, fetchFailureReason } from "../controller/source/index.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -123,5 +124,26 @@ describe("a corrupted clone", () => {
     expect(error).toMatchObject({ outcome: "transient", reason: "CloneCorrupt" });
     expect((error as SourceError).message).toMatch(/^the clone in .* was corrupt \(error: .*empty/);
     expect(fetchFailureReason(error)).toBe("other");
+  }, 60_000);
+});
+
+describe("a tree validate would refuse on a checkout", () => {
+  it("is refused alike by the Git source: the same files and the same errors as validate on the work tree", async () => {
+    const deep = join(work, "deep", ...Array.from({ length: 39 }, () => "d"));
+    await mkdir(deep, { recursive: true });
+    await writeFile(join(deep, "x.yaml"), group("x"));
+    await writeFile(join(work, "trailing.yaml "), group("trailing"));
+    await mkdir(join(work, "apps "));
+    await writeFile(join(work, "apps ", "c.yaml"), group("c"));
+    commitAndPush("names and depths validate refuses");
+
+    const snapshot = await createGitSource({ url: `file://${remote}`, workDir: join(root, "checkout") }).sync();
+    const validated = await loadManifests(work);
+    expect(parseManifests(snapshot.files, {}, snapshot.fileErrors)).toEqual(validated);
+    expect(validated.ok ? [] : validated.errors.map((e) => `${e.file} ${e.code}`)).toEqual([
+      "apps  suspicious-name",
+      `deep/${"d/".repeat(31)}d too-deep`,
+      "trailing.yaml  suspicious-name",
+    ]);
   }, 60_000);
 });

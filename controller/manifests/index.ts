@@ -4,7 +4,7 @@
  */
 export { loadManifests } from "./load.ts";
 export { parseManifests } from "./parse.ts";
-export { fileTooLarge, isManifestPath, MAX_FOLDER_DEPTH, readManifestTree } from "./tree.ts";
+export { fileTooLarge, isManifestPath, MAX_FOLDER_DEPTH, readManifestTree, refusedTreePath } from "./tree.ts";
 export type { ManifestTree } from "./tree.ts";
 export { API_VERSION, KINDS } from "./types.generated.ts";
 export { DEFAULT_MAX_FILE_BYTES } from "./types.ts";

@@ -79,17 +79,12 @@ export async function readManifestTree(dir: string, maxFileBytes = DEFAULT_MAX_F
       const rel = folder.rel === "" ? name : `${folder.rel}/${name}`;
       const manifestName = isManifestPath(name.trimEnd());
       if (name !== name.trimEnd() && (manifestName || entry.isDirectory())) {
-        fileError(
-          rel,
-          "suspicious-name",
-          `the name ends with white space, which Windows and most tools cannot handle; rename it`,
-        );
+        errors.push(suspiciousName(rel));
       } else if (entry.isSymbolicLink()) {
         const problem = await symlinkProblem(root, join(abs, name), name);
         if (problem) fileError(rel, problem.code, problem.message);
       } else if (entry.isDirectory()) {
-        if (folder.depth + 1 > MAX_FOLDER_DEPTH)
-          fileError(rel, "too-deep", `folders nested more than ${MAX_FOLDER_DEPTH} levels deep are not read`);
+        if (folder.depth + 1 > MAX_FOLDER_DEPTH) errors.push(tooDeep(rel));
         else below.push({ rel, depth: folder.depth + 1 });
       } else if (manifestName && !entry.isFile()) {
         fileError(rel, "unreadable-file", `not a regular file (${fileType(entry)}); it is not read`);
@@ -110,6 +105,35 @@ export async function readManifestTree(dir: string, maxFileBytes = DEFAULT_MAX_F
     else fileError(rel, "unreadable-file", `cannot read the file (${read.reason})`);
   }
   return { files, errors };
+}
+
+/**
+ * The refusal the folder walk gives for the file at `path` ('/'-separated, relative), for a
+ * file found another way (a Git tree listing), so that both refuse alike: a folder on the way
+ * whose name ends in white space or that lies deeper than MAX_FOLDER_DEPTH, or a manifest name
+ * ending in white space. Undefined when the walk would read the file or skip it silently.
+ */
+export function refusedTreePath(path: string): ManifestError | undefined {
+  const parts = path.split("/");
+  if (parts.some((part) => part.startsWith("."))) return undefined;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const folder = parts.slice(0, i + 1).join("/");
+    const name = parts[i] ?? "";
+    if (name !== name.trimEnd()) return suspiciousName(folder);
+    if (i + 1 > MAX_FOLDER_DEPTH) return tooDeep(folder);
+  }
+  const name = parts[parts.length - 1] ?? "";
+  return name !== name.trimEnd() && isManifestPath(name.trimEnd()) ? suspiciousName(path) : undefined;
+}
+
+function suspiciousName(rel: string): ManifestError {
+  const message = "the name ends with white space, which Windows and most tools cannot handle; rename it";
+  return { file: rel, line: 1, column: 1, path: "", message, code: "suspicious-name" };
+}
+
+function tooDeep(rel: string): ManifestError {
+  const message = `folders nested more than ${MAX_FOLDER_DEPTH} levels deep are not read`;
+  return { file: rel, line: 1, column: 1, path: "", message, code: "too-deep" };
 }
 
 /** The message for a file over the size limit; shared with the in-memory parser. */

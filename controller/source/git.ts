@@ -14,7 +14,7 @@ import { GitError, GitPluginError, simpleGit } from "simple-git";
 import type { SimpleGit } from "simple-git";
 import { SourceError, hideSecrets, redact, urlSecrets } from "./errors.ts";
 import type { SourceErrorInit } from "./errors.ts";
-import { DEFAULT_MAX_FILE_BYTES, fileTooLarge, isManifestPath } from "../manifests/index.ts";
+import { DEFAULT_MAX_FILE_BYTES, fileTooLarge, isManifestPath, refusedTreePath } from "../manifests/index.ts";
 import type { ManifestError } from "../manifests/index.ts";
 import type { Snapshot, SnapshotFile } from "./snapshot.ts";
 
@@ -514,14 +514,18 @@ async function readManifests(
       }),
   );
   const blobs: Array<{ path: string; oid: string }> = [];
+  const refused = new Map<string, ManifestError>();
   for (const record of listing.split("\0")) {
     const tab = record.indexOf("\t");
     if (tab < 0) continue;
     const [mode, kind, oid] = record.slice(0, tab).split(" ");
     const path = record.slice(tab + 1);
     // Only regular files: 120000 is a symlink, 160000 a submodule; neither is read.
-    if ((mode === "100644" || mode === "100755") && kind === "blob" && oid && isManifestPath(path)) {
-      blobs.push({ path, oid });
+    if ((mode === "100644" || mode === "100755") && kind === "blob" && oid) {
+      // Refused as validate refuses them on a checkout (one error per folder).
+      const refusal = refusedTreePath(path);
+      if (refusal) refused.set(refusal.file, refusal);
+      else if (isManifestPath(path)) blobs.push({ path, oid });
     }
   }
 
@@ -532,7 +536,7 @@ async function readManifests(
   let fileErrors: ManifestError[];
   try {
     const sized = await withinSizeLimit(gitDir, blobs);
-    fileErrors = sized.tooLarge;
+    fileErrors = [...refused.values(), ...sized.tooLarge];
     blobs.splice(0, blobs.length, ...sized.blobs);
     contents = await catFileBatch(
       gitDir,
