@@ -15,6 +15,7 @@ import type { MetricsRecorder } from "./metrics/index.ts";
 import { Controller } from "./reconcile/loop.ts";
 import type { Source } from "./reconcile/loop.ts";
 import { startServer } from "./server/index.ts";
+import type { RunningServer, ServerOptions } from "./server/index.ts";
 import { createPoller } from "./reconcile/schedule.ts";
 import { createGitSource, createLocalSource, gitCredentialEnv, redact, verifyWebhook } from "./source/index.ts";
 import type { LocalWatch } from "./source/index.ts";
@@ -66,12 +67,25 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-function sourceFor(config: Config, onLocalChange: () => void): { source: Source; watch?: LocalWatch } {
+/** The source, and for a local folder a way to start watching it (started once the server listens). */
+function sourceFor(
+  config: Config,
+  onLocalChange: () => void,
+  logger: PinoLogger,
+): { source: Source; watch?: () => LocalWatch } {
   const s = config.source;
   if (!s) throw new Error("run needs --git-url URL, or --repo DIR to watch a local folder");
   if (s.type === "local") {
     const local = createLocalSource(s.dir);
-    return { source: { url: `file://${s.dir}`, sync: () => local.read() }, watch: local.watch(onLocalChange) };
+    const onError = (error: unknown): void =>
+      logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        "folder watch: re-reading the folder",
+      );
+    return {
+      source: { url: `file://${s.dir}`, sync: () => local.read() },
+      watch: () => local.watch(onLocalChange, undefined, onError),
+    };
   }
   const git = createGitSource({
     url: s.url,
@@ -103,7 +117,7 @@ export async function startController(
   if (!agent && !directory) throw new Error("run needs --ldap-url, --bind-dn and a bind password");
   const metrics = createMetricsRecorder({ collectDefault: true });
   let trigger = (): void => undefined;
-  const { source, watch } = sourceFor(config, () => trigger());
+  const { source, watch: startWatch } = sourceFor(config, () => trigger(), logger);
   const hosts = agent
     ? localHostSettings(agent.domain, agent.shell)
     : config.hosts
@@ -122,14 +136,11 @@ export async function startController(
       ? { openDirectory: directoryOpener(directory, (op, seconds, ok) => metrics.ldapOperation(op, seconds, ok)) }
       : {}),
   });
-  const poller = createPoller((signal) => controller.reconcile(signal), {
-    intervalMs: config.intervalMs,
-    onError: (error) =>
-      logger.error({ err: error instanceof Error ? error.message : String(error) }, "reconcile crashed"),
-  });
-  trigger = () => poller.trigger();
   const webhookSecret = config.server.webhookSecret;
-  const server = await startServer({
+  // The server starts before anything that runs on its own (watcher, poller): if it cannot
+  // listen, nothing has started and start-up fails with one line, instead of a controller
+  // reconciling with no HTTP surface.
+  const server = await listen({
     address: config.server.address,
     metrics,
     status: { status: () => controller.status(), ready: () => controller.ready() },
@@ -140,13 +151,28 @@ export async function startController(
             verify: verifyWebhook,
             onTrigger: () => {
               logger.info({}, "webhook: reconcile now");
-              poller.trigger();
+              trigger();
             },
           },
         }
       : {}),
     logger,
   });
+  const running = createPoller((signal) => controller.reconcile(signal), {
+    intervalMs: config.intervalMs,
+    onError: (error) =>
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, "reconcile crashed"),
+  });
+  trigger = () => running.trigger();
+  let watch: LocalWatch | undefined;
+  try {
+    watch = startWatch?.();
+  } catch (error: unknown) {
+    // Start-up is all or nothing: what already runs stops before the failure is reported.
+    await running.stop();
+    await server.close();
+    throw error;
+  }
   logger.info(
     {
       url: server.url,
@@ -165,9 +191,29 @@ export async function startController(
       (stopped ??= (async () => {
         logger.info({}, "stopping: finishing the action in flight");
         await watch?.close();
-        await poller.stop();
+        await running.stop();
         await server.close();
         logger.info({}, "stopped");
       })()),
   };
+}
+
+/** Starts the HTTP server, turning a listen failure into one clear sentence. */
+async function listen(options: ServerOptions): Promise<RunningServer> {
+  try {
+    return await startServer(options);
+  } catch (error: unknown) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "EADDRINUSE"
+        ? "the address is already in use (EADDRINUSE); stop the other process or choose another --listen"
+        : code === "EACCES"
+          ? "permission denied (EACCES); ports below 1024 need privileges"
+          : code === "EADDRNOTAVAIL"
+            ? "no local interface has this address (EADDRNOTAVAIL)"
+            : error instanceof Error
+              ? error.message
+              : String(error);
+    throw new Error(`cannot listen on ${options.address}: ${why}`, { cause: error });
+  }
 }

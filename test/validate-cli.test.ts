@@ -1,9 +1,11 @@
 // Runs the real `gmsa-gitops` bin (through `npx node`, as users of this checkout do) on the
 // fixture repositories and checks exit codes and exact output.
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { chmod, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const BIN = join(ROOT, "bin", "gmsa-gitops.mjs");
@@ -15,9 +17,11 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], cwd = ROOT): Promise<Run> {
+/** Runs the bin with `npx node`, or as the given argv prefix (e.g. an unprivileged user's node). */
+function run(args: string[], cwd = ROOT, command: string[] = ["npx", "node"]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile("npx", ["node", BIN, ...args], { cwd }, (error, stdout, stderr) => {
+    const [file = "npx", ...prefix] = command;
+    execFile(file, [...prefix, BIN, ...args], { cwd, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       const code = error ? ((error as { code?: unknown }).code as number) : 0;
       // npm may warn about the user's npm configuration; that is not our output.
       const ours = stderr
@@ -121,5 +125,67 @@ describe("gmsa-gitops validate", () => {
     expect(result.stdout).toMatch(
       /^Usage: gmsa-gitops validate \[DIR\] \[--format text\|json\|github\|sarif\|junit\]\n/,
     );
+  });
+});
+
+describe("gmsa-gitops validate on a hostile folder", () => {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const dir of made) execFileSync("rm", ["-rf", dir]); // fs.rm cannot remove the deep tree
+  }, 60_000);
+  const folder = async (): Promise<string> => {
+    const dir = await mkdtemp(join(tmpdir(), "gmsa-validate-"));
+    await chmod(dir, 0o755);
+    made.push(dir);
+    return dir;
+  };
+  const group =
+    "apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata:\n  name: web\nspec:\n  accountName: web\n";
+  // An unprivileged user: root reads a mode-000 folder anyway.
+  const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath];
+
+  it("reports an unreadable subfolder at PATH:1:1 when run as an unprivileged user, with no stack trace", async () => {
+    const dir = await folder();
+    await mkdir(join(dir, "apps/locked"), { recursive: true });
+    await writeFile(join(dir, "apps/group.yaml"), group);
+    await chmod(join(dir, "apps/locked"), 0o000);
+    const result = await run(["validate", dir], ROOT, nobody);
+    expect(result).toEqual({
+      code: 1,
+      stdout: "apps/locked:1:1: cannot read the folder (EACCES); its manifests are unknown\n",
+      stderr: "1 error in 1 file\n",
+    });
+  });
+
+  it("refuses folders nested past PATH_MAX at the depth limit, in bounded time", async () => {
+    const dir = await folder();
+    execFileSync("python3", [
+      "-c",
+      "import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(2500):\n os.mkdir('d'); os.chdir('d')",
+      dir,
+    ]);
+    const started = performance.now();
+    const result = await run(["validate", dir]);
+    expect(performance.now() - started).toBeLessThan(20_000);
+    expect(result).toEqual({
+      code: 1,
+      stdout: `${"d/".repeat(32)}d:1:1: folders nested more than 32 levels deep are not read\n`,
+      stderr: "1 error in 1 file\n",
+    });
+  }, 60_000);
+
+  it("prints file names escaped, reports FIFOs and names ending in a space instead of skipping them", async () => {
+    const dir = await folder();
+    await writeFile(join(dir, "x.yaml\nforged.yaml:1:1: all good.yaml"), "a: [\n");
+    await writeFile(join(dir, "group.yaml "), group);
+    execFileSync("mkfifo", [join(dir, "pipe.yaml")]);
+    const result = await run(["validate", dir]);
+    expect(result.code).toBe(1);
+    expect(result.stdout.split("\n")).toEqual([
+      "group.yaml :1:1: the name ends with white space, which Windows and most tools cannot handle; rename it",
+      "pipe.yaml:1:1: not a regular file (a named pipe); it is not read",
+      expect.stringMatching(/^x\.yaml\\nforged\.yaml:1:1: all good\.yaml:2:1: /),
+      "",
+    ]);
   });
 });

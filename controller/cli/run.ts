@@ -73,7 +73,6 @@ async function run(argv: readonly string[], io: Io, agent = false): Promise<numb
     return EXIT.usage;
   }
   const logger = createLogger(result.config.log);
-  const stopping = termination();
   let running;
   try {
     running = await startController(
@@ -87,7 +86,9 @@ async function run(argv: readonly string[], io: Io, agent = false): Promise<numb
     io.stderr(`gmsa-gitops: ${(error as Error).message}\n`);
     return EXIT.failed;
   }
-  const signal = await stopping;
+  // Listened for only once started: a handler installed before a failed start-up would
+  // swallow SIGTERM for whatever was left running.
+  const signal = await termination();
   logger.info({ signal }, "signal received");
   await running.stop();
   logger.flush();

@@ -27,7 +27,9 @@ names, SPNs, KDS root keys), references between resources, group nesting cycles,
 encryption, and whether each HostBinding's host may retrieve its account's password.
 
 Folders and files whose name starts with '.' are skipped. Symbolic links are never followed:
-a link to a manifest or a folder is reported. Files over 1 MiB are reported, not read.
+a link to a manifest or a folder is reported. Files over 1 MiB, unreadable folders, FIFOs and
+sockets with a manifest name, names ending in a space and folders nested more than 32 levels
+deep are reported, not read. File names are printed with control characters escaped.
 
 Options:
   --format text  one error per line, FILE:LINE:COL: message, FILE relative to DIR (default);
@@ -84,7 +86,8 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
     io.stdout(`${JSON.stringify(toJson(result))}\n`);
   } else if (format === "text") {
     if (result.ok) io.stdout(`${summary(result.desired, result.files)}\n`);
-    for (const e of result.ok ? [] : result.errors) io.stdout(`${e.file}:${e.line}:${e.column}: ${e.message}\n`);
+    for (const e of result.ok ? [] : result.errors)
+      io.stdout(`${printable(e.file)}:${e.line}:${e.column}: ${e.message}\n`);
   } else {
     const report: ValidationReport = {
       base: relative(process.cwd(), resolve(dir)).split(sep).join("/"),
@@ -105,6 +108,25 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
 
 function isFormat(value: string): value is Format {
   return (VALIDATE_FORMATS as readonly string[]).includes(value);
+}
+
+/**
+ * A file name as one line of output: control characters (a newline in a name would forge a
+ * second error line) and bidirectional overrides (which reorder what a reviewer sees) escaped.
+ */
+function printable(name: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]/g, (c) =>
+    c === "\\"
+      ? "\\\\"
+      : c === "\n"
+        ? "\\n"
+        : c === "\t"
+          ? "\\t"
+          : c === "\r"
+            ? "\\r"
+            : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** parseArgs' messages, minus its advice about '--' (a manifest folder never starts with '-'). */

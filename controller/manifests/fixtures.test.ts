@@ -207,3 +207,27 @@ describe("password retrieval", () => {
     );
   });
 });
+
+describe("hostile input (test/fixtures/invalid/hostile/, kept out of the formatter)", () => {
+  const HOSTILE = fileURLToPath(new URL("../../test/fixtures/invalid/hostile/", import.meta.url));
+
+  it("is refused at the offending byte, directive, tag or value, with a message that says what it is", async () => {
+    const result = await loadManifests(HOSTILE);
+    expect(
+      result.ok ? [] : result.errors.map((e) => `${e.file}:${e.line}:${e.column} ${e.code} | ${e.message}`),
+    ).toEqual([
+      "bom.yaml:8:1 invalid-utf8 | a byte order mark (U+FEFF) in the middle of the file; only the very start of a file may hold one (was a second file pasted in?)",
+      "deep.yaml:1:67 too-deep | nested more than 64 levels deep",
+      'dn.yaml:8:9 invalid-format | spec.path: "CN=Managed Service Accounts\\n,OU=Injected" contains the control character U+000A, which no DN component may hold; remove it',
+      'dn.yaml:16:9 invalid-format | spec.path: "OU=Servers\\u0000" contains the control character U+0000, which no DN component may hold; remove it',
+      'hosts.yaml:7:16 invalid-format | spec.dnsHostName: "service1" is a single label; write the fully qualified DNS name (e.g. service1.company.local): Kerberos clients resolve the account by it',
+      'hosts.yaml:15:16 invalid-format | spec.dnsHostName: "10.0.0.5" is an IP address; dnsHostName is the account\'s fully qualified DNS name (e.g. service1.company.local)',
+      'hosts.yaml:26:7 out-of-range | spec.servicePrincipalNames[1]: "HTTP/port.company.local:99999" has port 99999; a port is between 1 and 65535',
+      "nul.yaml:1:1 invalid-utf8 | not UTF-8 text (NUL byte at offset 0: UTF-16 without a byte order mark, or a binary file); save the file as UTF-8",
+      "tags.yaml:6:16 tag-refused | spec.accountName: YAML tags (!evil) are not allowed; write a plain value (quote it to make it a string)",
+      "tags.yaml:8:24 tag-refused | spec.allowWeakEncryption: YAML tags (!!bool) are not allowed; write a plain value (quote it to make it a string)",
+      "utf16.yaml:1:2 invalid-utf8 | not UTF-8 text (NUL byte at offset 1: UTF-16 without a byte order mark, or a binary file); save the file as UTF-8",
+      'yaml11.yaml:1:1 directive-refused | "%YAML 1.1" is not allowed: manifests are YAML 1.2 (under YAML 1.1, 030 is 24 and yes is true); remove the directive or write %YAML 1.2',
+    ]);
+  });
+});

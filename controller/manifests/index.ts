@@ -3,7 +3,9 @@
  * file, line and column. See parse.ts for the steps and load.ts for how a directory is read.
  */
 export { loadManifests } from "./load.ts";
-export { isManifestPath, parseManifests } from "./parse.ts";
+export { parseManifests } from "./parse.ts";
+export { fileTooLarge, isManifestPath, MAX_FOLDER_DEPTH, readManifestTree, refusedTreePath } from "./tree.ts";
+export type { ManifestTree } from "./tree.ts";
 export { API_VERSION, KINDS } from "./types.generated.ts";
 export { DEFAULT_MAX_FILE_BYTES } from "./types.ts";
 export type * from "./types.ts";

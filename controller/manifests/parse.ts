@@ -9,6 +9,7 @@
  * One bad file never hides another's errors.
  */
 import { lint } from "./lint.ts";
+import { fileTooLarge, isManifestPath } from "./tree.ts";
 import type { Checked } from "./lint.ts";
 import { validateSchema } from "./schema.ts";
 import { listOr, quote, suggest } from "./text.ts";
@@ -31,14 +32,6 @@ import type {
 import { decodeUtf8, errorAt, locate, parseFile, peekScalar } from "./yaml.ts";
 import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
-/**
- * Whether a path names a manifest: `.yaml` or `.yml` (any case), and no part of the path
- * starts with '.' (so `.git/` and `.github/workflows/*.yml` are never read as manifests).
- */
-export function isManifestPath(path: string): boolean {
-  return /\.ya?ml$/i.test(path) && !path.split("/").some((part) => part.startsWith("."));
-}
-
 const KIND_SET: ReadonlySet<string> = new Set(KINDS);
 
 /** Short names people write instead of the kind (kubectl's shortNames and plain slips). */
@@ -53,21 +46,16 @@ const KIND_ALIASES: Record<string, Kind> = {
 
 /**
  * Parses, validates and lints in-memory manifest files. Files whose path is not a manifest path
- * (see `isManifestPath`) are ignored. Returns the desired state only when there is no error
- * at all; otherwise every error, sorted by file, line and column.
+ * (see `isManifestPath`) are ignored. `fileErrors` are problems found while reading the files
+ * (refused symlinks, unreadable folders, files too large to read, see `readManifestTree`):
+ * those places may have held resources, so references are then not judged dangling. Returns
+ * the desired state only when there is no error at all; otherwise every error, sorted by file,
+ * line and column.
  */
-export function parseManifests(files: ReadonlyArray<ManifestFile>, options: LoadOptions = {}): LoadResult {
-  return parseWith(files, options, []);
-}
-
-/**
- * `parseManifests` plus file-level errors found before parsing (refused symlinks, files too
- * large to read). Those files may have held resources, so references are not judged dangling.
- */
-export function parseWith(
+export function parseManifests(
   files: ReadonlyArray<ManifestFile>,
-  options: LoadOptions,
-  fileErrors: readonly ManifestError[],
+  options: LoadOptions = {},
+  fileErrors: readonly ManifestError[] = [],
 ): LoadResult {
   const limit = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const state = new Collector();
@@ -90,11 +78,6 @@ export function parseWith(
     for (const doc of parseFile(file.path, decoded.text, state.errors)) state.document(doc);
   }
   return state.finish(paths);
-}
-
-/** The message for a file over the size limit; shared with the directory loader, which never reads such a file. */
-export function fileTooLarge(size: number, limit: number): string {
-  return `file is ${size} bytes; the limit is ${limit} bytes per manifest file (split it into several files)`;
 }
 
 function compare(a: string, b: string): number {
@@ -250,18 +233,65 @@ class Collector {
     return true;
   }
 
-  /** What the schema cannot say: AD refuses sAMAccountNames made only of digits. */
+  /**
+   * What the schema cannot say: AD refuses sAMAccountNames made only of digits; a DN component
+   * (`spec.path`) holding a control character would only fail at apply; a gMSA's dnsHostName
+   * must be a fully qualified DNS name (not one label, not an IP address); an SPN's port is at
+   * most 65535.
+   */
   nameRules(doc: ParsedDocument, resource: Resource<Kind, unknown>): void {
     if (resource.kind !== "GroupManagedServiceAccount" && resource.kind !== "ADGroup") return;
-    const accountName = (resource.spec as { accountName: string }).accountName;
-    if (/^[0-9]+$/.test(accountName))
+    const spec = resource.spec as {
+      accountName: string;
+      path?: string;
+      dnsHostName?: string;
+      servicePrincipalNames?: string[];
+    };
+    if (/^[0-9]+$/.test(spec.accountName))
       this.error(
         doc,
         ["spec", "accountName"],
         "value",
         "invalid-account-name",
-        `${quote(accountName)} is only digits, which AD does not accept as a sAMAccountName; add a letter`,
+        `${quote(spec.accountName)} is only digits, which AD does not accept as a sAMAccountName; add a letter`,
       );
+    const control = spec.path === undefined ? undefined : controlCharacter(spec.path);
+    if (control)
+      this.error(
+        doc,
+        ["spec", "path"],
+        "value",
+        "invalid-format",
+        `${quote(spec.path)} contains the control character ${control}, which no DN component may hold; remove it`,
+      );
+    const host = spec.dnsHostName;
+    if (host !== undefined && /^[0-9.]+$/.test(host))
+      this.error(
+        doc,
+        ["spec", "dnsHostName"],
+        "value",
+        "invalid-format",
+        `${quote(host)} is an IP address; dnsHostName is the account's fully qualified DNS name (e.g. service1.company.local)`,
+      );
+    else if (host !== undefined && !host.includes("."))
+      this.error(
+        doc,
+        ["spec", "dnsHostName"],
+        "value",
+        "invalid-format",
+        `${quote(host)} is a single label; write the fully qualified DNS name (e.g. ${host}.company.local): Kerberos clients resolve the account by it`,
+      );
+    (spec.servicePrincipalNames ?? []).forEach((spn, i) => {
+      const port = /^[^/]+\/[^/:]+:([0-9]+)/.exec(spn)?.[1];
+      if (port !== undefined && (Number(port) > 65535 || Number(port) === 0))
+        this.error(
+          doc,
+          ["spec", "servicePrincipalNames", i],
+          "value",
+          "out-of-range",
+          `${quote(spn)} has port ${port}; a port is between 1 and 65535`,
+        );
+    });
   }
 
   add(parsed: ParsedDocument, resource: Resource<Kind, unknown>): void {
@@ -304,6 +334,13 @@ class Collector {
     };
     return { ok: true, desired, files: paths.length, paths };
   }
+}
+
+/** The first control character of `text` as `U+000A`, or undefined. */
+function controlCharacter(text: string): string | undefined {
+  // eslint-disable-next-line no-control-regex -- finding control characters is the point
+  const found = /[\u0000-\u001f\u007f-\u009f]/.exec(text)?.[0];
+  return found === undefined ? undefined : `U+${found.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
 }
 
 function describe(value: unknown): string {

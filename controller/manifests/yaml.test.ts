@@ -1,13 +1,18 @@
 // The fast parser (js-yaml) and the positioned one (yaml) must agree on every document they
 // both accept: same values, same document starts. Checked on every fixture and example file,
-// and on document-marker edge cases.
+// on document-marker edge cases, and differentially over test/fixtures/yaml/: a corpus of the
+// scalars, directives, tags and keys on which YAML 1.1, YAML 1.2 and the two loaders differ.
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CORE_SCHEMA, loadAll } from "js-yaml";
 import { describe, expect, it } from "vitest";
-import { parseFile, parseYaml } from "./yaml.ts";
+import { parseManifests } from "./parse.ts";
+import type { ManifestError } from "./types.ts";
+import { decodeUtf8, parseFile, parseYaml } from "./yaml.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CORPUS = join(ROOT, "test", "fixtures", "yaml");
 
 function yamlFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: "utf8" })
@@ -44,5 +49,109 @@ describe("the fast and the positioned YAML parsers", () => {
   ])("agree on %s", (_, text) => {
     const { fast, slow } = bothWays(text);
     expect(fast).toEqual(slow);
+  });
+});
+
+/** What a file reads as: its accepted values, or its errors as `LINE:COL code`. */
+function read(file: string): { values: unknown[] } | { errors: string[] } {
+  const errors: ManifestError[] = [];
+  const docs = parseFile(file, readFileSync(join(CORPUS, file), "utf8"), errors);
+  if (errors.length > 0 || docs.some((d) => d.broken))
+    return { errors: errors.map((e) => `${e.line}:${e.column} ${e.code}`) };
+  return { values: docs.map((d) => d.value) };
+}
+
+describe("one YAML meaning (differential, over test/fixtures/yaml/)", () => {
+  const corpus = readdirSync(CORPUS).sort();
+
+  it.each(corpus)("%s: js-yaml and yaml give identical values whenever the file is accepted", (file) => {
+    const text = readFileSync(join(CORPUS, file), "utf8");
+    const result = read(file);
+    if ("errors" in result) return; // refused: neither parser's value is used (see the next test)
+    // Both loaders directly, not through the production routing between them.
+    const byJsYaml = loadAll(text, { schema: CORE_SCHEMA }).filter((v) => v !== null && v !== undefined);
+    const byYaml = parseYaml(file, text, []).map((d) => d.value);
+    expect(byJsYaml).toEqual(byYaml);
+    expect(result.values).toEqual(byYaml);
+  });
+
+  it("refuses the files whose meaning depends on the parser, at the offending directive, tag or node", () => {
+    const refused = Object.fromEntries(
+      corpus.map((f) => [f, read(f)]).filter(([, r]) => typeof r === "object" && "errors" in r),
+    );
+    expect(refused).toEqual({
+      "anchors.yaml": { errors: ["2:7 alias-refused"] },
+      "binary-tag.yaml": { errors: ["1:7 tag-refused"] },
+      "complex-key.yaml": { errors: ["1:1 yaml-syntax"] },
+      "deep.yaml": { errors: ["1:67 too-deep"] },
+      "duplicate.yaml": { errors: ["2:1 duplicate-key"] },
+      "float-tag.yaml": { errors: ["1:11 tag-refused"] },
+      "set-tag.yaml": { errors: ["1:10 tag-refused"] },
+      "str-tag.yaml": { errors: ["1:11 tag-refused"] },
+      "tag-directive.yaml": { errors: ["1:1 directive-refused", "3:4 tag-refused"] },
+      "tagged-key.yaml": { errors: ["1:1 tag-refused"] },
+      "tags.yaml": { errors: ["1:8 tag-refused"] },
+      "unknown-directive.yaml": { errors: ["1:1 directive-refused"] },
+      "yaml11-directive.yaml": { errors: ["1:1 directive-refused"] },
+    });
+  });
+
+  it("reads 030 as 30 and yes as a string, with or without '<<' in a comment", () => {
+    const plain = "managedPasswordIntervalInDays: 030\nallowWeakEncryption: yes\n";
+    for (const text of [plain, `# <<\n${plain}`, `%YAML 1.2\n---\n${plain}`]) {
+      const docs = parseFile("f.yaml", text, []);
+      expect(docs.map((d) => d.value)).toEqual([{ managedPasswordIntervalInDays: 30, allowWeakEncryption: "yes" }]);
+    }
+    const result = parseManifests([
+      { path: "merge-comment.yaml", content: readFileSync(join(CORPUS, "merge-comment.yaml")) },
+    ]);
+    expect(result.ok ? [] : result.errors.map((e) => `${e.line}:${e.column} ${e.code} ${e.path}`)).toEqual([
+      "10:24 wrong-type spec.allowWeakEncryption",
+    ]);
+  });
+
+  it("names the directive it refuses and why", () => {
+    const errors: ManifestError[] = [];
+    parseFile("f.yaml", readFileSync(join(CORPUS, "yaml11-directive.yaml"), "utf8"), errors);
+    expect(errors[0]?.message).toBe(
+      '"%YAML 1.1" is not allowed: manifests are YAML 1.2 (under YAML 1.1, 030 is 24 and yes is true); remove the directive or write %YAML 1.2',
+    );
+  });
+
+  it("refuses 500,000 nested brackets at the depth limit in bounded time", () => {
+    const errors: ManifestError[] = [];
+    const started = performance.now();
+    parseFile("f.yaml", `a: ${"[".repeat(500_000)}`, errors);
+    expect(performance.now() - started).toBeLessThan(500);
+    expect(errors.map((e) => `${e.line}:${e.column} ${e.code} ${e.message}`)).toEqual([
+      "1:67 too-deep nested more than 64 levels deep",
+    ]);
+  });
+});
+
+describe("bytes that are not UTF-8 text", () => {
+  const utf16 = (text: string, bom: boolean): Uint8Array => {
+    const out = Buffer.alloc(text.length * 2);
+    for (let i = 0; i < text.length; i++) out.writeUInt16LE(text.charCodeAt(i), i * 2);
+    return bom ? Buffer.concat([Buffer.from([0xff, 0xfe]), out]) : out;
+  };
+  const decoded = (bytes: Uint8Array): string =>
+    "error" in decodeUtf8("f.yaml", bytes)
+      ? ((r) => `${r.line}:${r.column} ${r.message}`)((decodeUtf8("f.yaml", bytes) as { error: ManifestError }).error)
+      : "text";
+
+  it("say UTF-16 without a byte order mark, or a file of NUL bytes, is not UTF-8 text", () => {
+    expect(decoded(utf16("kind: ADGroup\n", false))).toBe(
+      "1:2 not UTF-8 text (NUL byte at offset 1: UTF-16 without a byte order mark, or a binary file); save the file as UTF-8",
+    );
+    expect(decoded(new Uint8Array(64))).toMatch(/^1:1 not UTF-8 text \(NUL byte at offset 0/);
+    expect(decoded(utf16("kind: ADGroup\n", true))).toMatch(/^1:1 not UTF-8 text \(UTF-16/);
+  });
+
+  it("refuse a byte order mark at the start of a second document, and accept one at the start of the file", () => {
+    expect(decoded(Buffer.from("\uFEFFa: 1\n---\nb: 2\n"))).toBe("text");
+    expect(decoded(Buffer.from("\uFEFFa: 1\n---\n\uFEFFb: 2\n"))).toBe(
+      "3:1 a byte order mark (U+FEFF) in the middle of the file; only the very start of a file may hold one (was a second file pasted in?)",
+    );
   });
 });

@@ -5,17 +5,22 @@
  * Two parsers, one answer. js-yaml turns text into values about ten times faster than `yaml`
  * (which keeps positions), and positions are only needed for the few documents with errors.
  * So each file is read by js-yaml first; `yaml` reads it whenever js-yaml refuses it, it may
- * hold aliases, or the two disagree on its documents, and re-reads it on demand to place an
- * error. Both use the YAML 1.2 core schema.
+ * hold directives or tags, or the two disagree on its documents, and re-reads it on demand to
+ * place an error. Both use the YAML 1.2 core schema, and nothing may change that: a `%YAML`
+ * directive other than 1.2 (under 1.1, `030` is 24 and `yes` is true), any other directive and
+ * any explicit tag (`!evil`, `!!binary`) are refused, so a file means the same whichever parser
+ * reads it (yaml.test.ts checks this over a corpus of tricky files).
  *
  * Hostile input is bounded: aliases are refused outright (an alias bomb never expands), nesting
- * deeper than MAX_DEPTH is refused, and the caller has already capped the file size.
+ * deeper than MAX_DEPTH is refused by js-yaml before the recursive parser ever sees the file
+ * (100,000 nested brackets would otherwise overflow its stack after seconds), and the caller
+ * has already capped the file size.
  */
 import { CORE_SCHEMA, loadAll } from "js-yaml";
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Parser } from "yaml";
 import type { Node } from "yaml";
 import type { ErrorCode, ManifestError } from "./types.ts";
-import { formatPath } from "./text.ts";
+import { formatPath, quote } from "./text.ts";
 
 /** One step of a path inside a document: a map key or a list index. */
 export type PathSegment = string | number;
@@ -64,17 +69,51 @@ export interface Position {
  * silently replaced by U+FFFD (which would change account names behind the author's back).
  */
 export function decodeUtf8(file: string, bytes: Uint8Array): { text: string } | { error: ManifestError } {
+  const utf16 = (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
+  const nul = bytes.indexOf(0);
+  if (utf16 || nul >= 0) {
+    // UTF-16 text (with or without its BOM) and binary files are valid UTF-8 or close to it
+    // byte by byte, but every other byte of ASCII UTF-16 is NUL: say what the file is.
+    const what = utf16
+      ? "UTF-16 (it starts with a UTF-16 byte order mark)"
+      : `NUL byte at offset ${nul}: UTF-16 without a byte order mark, or a binary file`;
+    return {
+      error: {
+        ...textPosition(file, bytes, utf16 ? 0 : nul),
+        message: `not UTF-8 text (${what}); save the file as UTF-8`,
+        path: "",
+        code: "invalid-utf8",
+      },
+    };
+  }
+  let text: string;
   try {
-    return { text: new TextDecoder("utf-8", { fatal: true }).decode(bytes) };
+    // The decoder drops one byte order mark at the very start of the file, as YAML allows.
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     const offset = firstInvalidUtf8(bytes);
-    const before = bytes.subarray(0, offset);
-    const lineStart = before.lastIndexOf(0x0a) + 1;
-    const line = before.filter((b) => b === 0x0a).length + 1;
-    const column = new TextDecoder().decode(before.subarray(lineStart)).length + 1;
     const message = `invalid UTF-8 (byte 0x${(bytes[offset] ?? 0).toString(16).padStart(2, "0")} at offset ${offset}); save the file as UTF-8`;
-    return { error: { file, line, column, path: "", message, code: "invalid-utf8" } };
+    return { error: { ...textPosition(file, bytes, offset), path: "", message, code: "invalid-utf8" } };
   }
+  const bom = text.indexOf("\uFEFF");
+  if (bom >= 0) {
+    // YAML allows a BOM before each document; editors and the fast parser take it as content
+    // (a key "\uFEFFkind"). One at the start of the file is enough; another is a pasted file.
+    const offset = new TextEncoder().encode(text.slice(0, bom)).length + (bytes[0] === 0xef ? 3 : 0);
+    const message =
+      "a byte order mark (U+FEFF) in the middle of the file; only the very start of a file may hold one (was a second file pasted in?)";
+    return { error: { ...textPosition(file, bytes, offset), path: "", message, code: "invalid-utf8" } };
+  }
+  return { text };
+}
+
+/** File, 1-based line and column of a byte offset in (mostly) UTF-8 bytes. */
+function textPosition(file: string, bytes: Uint8Array, offset: number): { file: string; line: number; column: number } {
+  const before = bytes.subarray(0, offset);
+  const lineStart = before.lastIndexOf(0x0a) + 1;
+  const line = before.filter((b) => b === 0x0a).length + 1;
+  const column = new TextDecoder().decode(before.subarray(lineStart)).replace(/^\uFEFF/, "").length + 1;
+  return { file, line, column };
 }
 
 /** Offset of the first byte that does not start or continue a well-formed UTF-8 sequence. */
@@ -105,11 +144,14 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
 export function parseYaml(file: string, text: string, errors: ManifestError[]): YamlDocument[] {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true });
+  const refused = refuseDirectives(file, text, lines, errors);
   const out: YamlDocument[] = [];
   for (const doc of docs) {
     const root = doc.contents;
     const start = root?.range?.[0] ?? doc.range[0];
-    const before = errors.length;
+    // A refused directive makes every document of its file unusable: values read under
+    // another YAML version, or with tag shorthands we refuse, are not the author's values.
+    const before = refused ? -1 : errors.length;
     for (const err of doc.errors) {
       const pos = err.linePos?.[0] ?? lines.linePos(err.pos[0]);
       const code: ErrorCode = err.code === "DUPLICATE_KEY" ? "duplicate-key" : "yaml-syntax";
@@ -120,7 +162,7 @@ export function parseYaml(file: string, text: string, errors: ManifestError[]): 
     // An empty (or explicitly null) document, e.g. after a trailing '---', holds nothing.
     if (doc.errors.length === 0 && (root === null || (isScalar(root) && root.value === null))) continue;
     let value: unknown;
-    if (doc.errors.length === 0) value = toPlain({ file, lines, errors }, root, [], 0);
+    if (doc.errors.length === 0) value = toPlain({ file, text, lines, errors }, root, [], 0);
     out.push({ file, lines, root, start, value, broken: errors.length > before, index: out.length });
   }
   return out;
@@ -131,26 +173,67 @@ export function parseYaml(file: string, text: string, errors: ManifestError[]): 
  * Errors of the slow path are appended to `errors`.
  */
 export function parseFile(file: string, text: string, errors: ManifestError[]): ParsedDocument[] {
-  const fast = parseFast(file, text);
-  if (fast) return fast;
+  let values: unknown[] | undefined;
+  try {
+    // No aliases at all (the slow path reports them with a position), bounded depth.
+    values = loadAll(text, { schema: CORE_SCHEMA, filename: file, maxAliases: 0, maxDepth: MAX_DEPTH });
+  } catch (error: unknown) {
+    // Too deep: `yaml` recurses once per level and would take seconds to overflow its stack,
+    // so js-yaml's answer (given at the limit, in bounded time) is the one reported.
+    const deep = tooDeep(file, error);
+    if (deep) return [deep.document(errors)];
+    // Any other refusal (syntax error, duplicate key, alias): the slow path says where.
+  }
+  if (values !== undefined && !needsSlowPath(text)) {
+    const fast = fromFast(file, text, values);
+    if (fast) return fast;
+  }
   return parseYaml(file, text, errors).map((doc) => {
     const pos = doc.lines.linePos(doc.start);
     return { ...doc, start: { line: pos.line, column: pos.col }, tree: () => doc };
   });
 }
 
-/** The fast path, or undefined when the slow one must decide. */
-function parseFast(file: string, text: string): ParsedDocument[] | undefined {
-  // Merge keys ('<<') are a YAML 1.1 feature js-yaml applies and `yaml`'s 1.2 core schema
-  // does not: such files (rare) are left to the slow path so both see one meaning.
-  if (text.includes("<<")) return undefined;
-  let values: unknown[];
-  try {
-    // No aliases at all (the slow path reports them with a position), bounded depth.
-    values = loadAll(text, { schema: CORE_SCHEMA, filename: file, maxAliases: 0, maxDepth: MAX_DEPTH });
-  } catch {
-    return undefined; // syntax error, duplicate key, alias or too deep: the slow path says where
-  }
+/**
+ * Whether a file may hold a directive or an explicit tag, which only the slow path refuses
+ * with a position. Conservative: "Hello !" also goes the slow way, which is only slower.
+ */
+function needsSlowPath(text: string): boolean {
+  return /^%/m.test(text) || /(?:^|[\s[{,])!/.test(text);
+}
+
+/** The error and the (broken, treeless) document for a file nested deeper than MAX_DEPTH. */
+function tooDeep(file: string, error: unknown): { document: (errors: ManifestError[]) => ParsedDocument } | undefined {
+  if (!(error instanceof Error) || !/maxDepth/.test(error.message)) return undefined;
+  const mark = (error as { mark?: { line?: number; column?: number } }).mark;
+  const line = (mark?.line ?? 0) + 1;
+  const column = (mark?.column ?? 0) + 1;
+  return {
+    document(errors) {
+      errors.push({
+        file,
+        line,
+        column,
+        path: "",
+        code: "too-deep",
+        message: `nested more than ${MAX_DEPTH} levels deep`,
+      });
+      const empty: YamlDocument = {
+        file,
+        lines: new LineCounter(),
+        root: null,
+        start: 0,
+        value: undefined,
+        broken: true,
+        index: 0,
+      };
+      return { file, index: 0, value: undefined, broken: true, start: { line, column }, tree: () => empty };
+    },
+  };
+}
+
+/** The fast path's documents, or undefined when they do not line up with the file's document markers. */
+function fromFast(file: string, text: string, values: unknown[]): ParsedDocument[] | undefined {
   const starts = documentStarts(text);
   if (starts.length !== values.length) return undefined; // the parsers disagree: trust the slow one
   let cache: YamlDocument[] | undefined;
@@ -205,12 +288,37 @@ function documentStarts(text: string): Position[] {
   return starts;
 }
 
+/**
+ * Appends an error for each directive other than `%YAML 1.2` and says whether there was one.
+ * `%YAML 1.1` would switch `yaml` to the 1.1 schema (`030` octal, `yes` a boolean) while js-yaml
+ * stays on 1.2; `%TAG` only serves tags, which are refused anyway.
+ */
+function refuseDirectives(file: string, text: string, lines: LineCounter, errors: ManifestError[]): boolean {
+  if (!/^%/m.test(text)) return false;
+  let refused = false;
+  for (const token of new Parser().parse(text)) {
+    if (token.type !== "directive") continue;
+    const source = token.source.trim();
+    if (/^%YAML[ \t]+1\.2$/.test(source)) continue;
+    const name = /^%\S*/.exec(source)?.[0] ?? "%";
+    const message =
+      name === "%YAML"
+        ? `${quote(source)} is not allowed: manifests are YAML 1.2 (under YAML 1.1, 030 is 24 and yes is true); remove the directive or write %YAML 1.2`
+        : `the ${name} directive is not allowed in a manifest; remove it`;
+    const pos = lines.linePos(token.offset);
+    errors.push({ file, line: pos.line, column: pos.col, path: "", message, code: "directive-refused" });
+    refused = true;
+  }
+  return refused;
+}
+
 function lowerFirst(s: string): string {
   return s.charAt(0).toLowerCase() + s.slice(1);
 }
 
 interface Ctx {
   file: string;
+  text: string;
   lines: LineCounter;
   errors: ManifestError[];
 }
@@ -218,8 +326,8 @@ interface Ctx {
 /** Converts a syntax tree to plain JSON-like values, refusing aliases and deep nesting. */
 function toPlain(ctx: Ctx, node: Node | null, path: PathSegment[], depth: number): unknown {
   if (node === null) return null;
-  const fail = (code: ErrorCode, message: string): undefined => {
-    const pos = ctx.lines.linePos(node.range?.[0] ?? 0);
+  const fail = (code: ErrorCode, message: string, at = node.range?.[0] ?? 0): undefined => {
+    const pos = ctx.lines.linePos(at);
     const prefix = path.length > 0 ? `${formatPath(path)}: ` : "";
     ctx.errors.push({
       file: ctx.file,
@@ -232,6 +340,17 @@ function toPlain(ctx: Ctx, node: Node | null, path: PathSegment[], depth: number
     return undefined;
   };
   if (depth > MAX_DEPTH) return fail("too-deep", `nested more than ${MAX_DEPTH} levels deep`);
+  if (node.tag !== undefined) {
+    // Tags change what a value is (`!!binary` makes bytes, `!!float 1` a float, `!evil` whatever
+    // a loader registered for it): a manifest is plain data, and js-yaml and `yaml` resolve tags
+    // differently. Only explicit tags carry `tag`; plain values resolved by the schema do not.
+    const shown = node.tag.replace(/^tag:yaml\.org,2002:/, "!!");
+    return fail(
+      "tag-refused",
+      `YAML tags (${shown.slice(0, 40)}) are not allowed; write a plain value (quote it to make it a string)`,
+      tagOffset(ctx.text, node.range?.[0] ?? 0),
+    );
+  }
   if (isAlias(node)) {
     // Aliases buy nothing in a manifest and are the vector of "billion laughs" expansion bombs.
     return fail("alias-refused", `YAML aliases (*${node.source}) are not allowed; write the value out`);
@@ -250,9 +369,9 @@ function toPlain(ctx: Ctx, node: Node | null, path: PathSegment[], depth: number
     const out: Record<string, unknown> = {};
     for (const pair of node.items) {
       const key = pair.key as Node | null;
-      if (!isScalar(key)) {
-        if (key !== null) toPlain(ctx, key, path, depth + 1);
-        fail("yaml-syntax", "map keys must be plain strings");
+      if (!isScalar(key) || key.tag !== undefined) {
+        if (key !== null) toPlain(ctx, key, path, depth + 1); // a tag or an alias says why itself
+        if (!isScalar(key)) fail("yaml-syntax", "map keys must be plain strings");
         continue;
       }
       const name = String(key.value);
@@ -265,6 +384,14 @@ function toPlain(ctx: Ctx, node: Node | null, path: PathSegment[], depth: number
     return out;
   }
   return fail("yaml-syntax", "unsupported YAML node");
+}
+
+/** Where the tag before the value at `offset` starts (a node's range begins after its tag). */
+function tagOffset(text: string, offset: number): number {
+  let i = offset;
+  while (i > 0 && (text[i - 1] === " " || text[i - 1] === "\t")) i--;
+  while (i > 0 && !/\s/.test(text[i - 1] ?? "")) i--;
+  return text[i] === "!" ? i : offset;
 }
 
 /**

@@ -7,8 +7,9 @@
  */
 import type { DesiredState, ManifestError } from "../manifests/index.ts";
 import { parseManifests } from "../manifests/index.ts";
-import type { FetchFailureReason, MetricsRecorder } from "../metrics/index.ts";
+import type { MetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
+import { fetchFailureReason } from "../source/index.ts";
 import { isFailure } from "../vocabulary.ts";
 
 /** Where manifests come from: a Git branch or a local folder. */
@@ -40,27 +41,6 @@ export interface SourceStatus {
   readonly lastFetchedAt: string | null;
   readonly lastFetchError: string | null;
   readonly rejected: RejectedRevision | null;
-}
-
-/**
- * The metric label of a failed fetch, from the source error's reason (a closed set): the remote
- * (network), the commit's signature (verify), or anything on our side, such as a damaged clone
- * or a bad sub-path (other).
- */
-function fetchFailureLabel(error: unknown): FetchFailureReason {
-  const reason = isFailure(error) ? error.reason : undefined;
-  switch (reason) {
-    case "FetchFailed":
-    case "Timeout":
-      return "network";
-    case "SignatureInvalid":
-    case "VerificationConfigInvalid":
-      return "verify";
-    case undefined:
-      return "network";
-    default:
-      return "other";
-  }
 }
 
 const text = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -131,7 +111,7 @@ export class RevisionInForce {
         }
         this.#rejected = { revision, reason: "Unverified", message: text(caught), errors: [] };
       } else {
-        metrics.fetchFailed(fetchFailureLabel(caught));
+        metrics.fetchFailed(fetchFailureReason(caught));
         this.#lastFetchError = text(caught);
         this.#logger.warn({ err: this.#lastFetchError }, this.#inForce("source sync failed"));
       }
@@ -145,7 +125,7 @@ export class RevisionInForce {
     let changed = false;
     if (snapshot.revision !== this.#lastSeen) {
       this.#lastSeen = snapshot.revision;
-      const loaded = parseManifests(snapshot.files);
+      const loaded = parseManifests(snapshot.files, {}, snapshot.fileErrors);
       if (loaded.ok) {
         this.#desired = loaded.desired;
         this.#revision = snapshot.revision;

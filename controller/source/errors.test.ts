@@ -1,5 +1,9 @@
-import { describe, expect, it } from "vitest";
-import { SourceError, redact, urlSecrets } from "./errors.ts";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { SourceError, hideSecrets, redact, urlSecrets } from "./errors.ts";
+import { createGitSource } from "./git.ts";
 
 describe("redact", () => {
   it("removes user:password@ from every URL in a message", () => {
@@ -17,8 +21,35 @@ describe("redact", () => {
 
   it("also hides a URL's password where git printed it decoded, outside the URL", () => {
     const secrets = urlSecrets("https://bob:p%40ss%2Fword@host/x");
-    expect(redact("Authentication failed for password p@ss/word", secrets)).not.toContain("p@ss/word");
+    expect(hideSecrets("Authentication failed for password p@ss/word", secrets)).not.toContain("p@ss/word");
   });
+
+  it("removes credentials passed in a query string or fragment, whatever the parameter's case", () => {
+    const cases: Array<[string, string]> = [
+      ["https://gitlab.example/a.git?private_token=glpat-abc123", "https://gitlab.example/a.git?private_token=***"],
+      ["https://h/x?ref=main&access_token=ya29.a0Af&b=1", "https://h/x?ref=main&access_token=***&b=1"],
+      ["https://h/x?Password=hunter22", "https://h/x?Password=***"],
+      ["https://h/x?api_key=k3y;token=t0k", "https://h/x?api_key=***;token=***"],
+      ["https://h/cb#access_token=abc&state=xyz", "https://h/cb#access_token=***&state=xyz"],
+      ["'https://u:p4ss@h/x?oauth_token=abc'", "'https://h/x?oauth_token=***'"],
+      ["https://h/x?ref=main&page=2", "https://h/x?ref=main&page=2"],
+    ];
+    for (const [text, expected] of cases) expect(redact(text), text).toBe(expected);
+  });
+});
+
+describe("a Git source with a token in its URL's query string", () => {
+  it("never shows the token in its URL or in the failure it reports", async () => {
+    const url = "https://127.0.0.1:1/group/repo.git?private_token=glpat-Sup3rSecret&access_token=ya29-Sup3rSecret";
+    const workDir = await mkdtemp(join(tmpdir(), "gmsa-redact-"));
+    onTestFinished(() => rm(workDir, { recursive: true, force: true }));
+    const source = createGitSource({ url, workDir, timeoutMs: 20_000 });
+    expect(source.url).toBe("https://127.0.0.1:1/group/repo.git?private_token=***&access_token=***");
+    const error: unknown = await source.sync().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as SourceError).message).toContain("127.0.0.1:1/group/repo.git");
+    expect((error as SourceError).message).not.toMatch(/Sup3rSecret/);
+  }, 30_000);
 });
 
 describe("urlSecrets", () => {
@@ -27,6 +58,7 @@ describe("urlSecrets", () => {
     expect(urlSecrets("ssh://git@host/x")).toEqual([]);
     expect(urlSecrets("git@host:x")).toEqual([]);
     expect(urlSecrets("https://tok3n@host/x")).toEqual(["tok3n"]);
+    expect(urlSecrets("https://host/x?private_token=glpat%2Fx1")).toEqual(["glpat%2Fx1", "glpat/x1"]);
   });
 });
 

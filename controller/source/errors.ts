@@ -21,7 +21,8 @@ export type SourceErrorReason =
   | "VerificationConfigInvalid" // the allowed-signers file or keyring cannot be used
   | "PathNotFound" // the sub-path is not a directory at this revision
   | "WorkDirInvalid" // the work directory holds something that is not our repository
-  | "ReadFailed"; // a tree or blob could not be read from the local object store
+  | "ReadFailed" // a tree or blob could not be read from the local object store
+  | "CloneCorrupt"; // the local clone failed verification; it was removed, and cloning again failed too
 
 /** Fields of a SourceError; `revision` is set whenever a commit was fetched before the failure. */
 export interface SourceErrorInit {
@@ -54,16 +55,45 @@ export class SourceError extends Error {
   }
 }
 
+/**
+ * How a failed sync is counted (`gmsa_gitops_source_fetch_failures_total{reason}`): "verify"
+ * for signatures, "network" only when the remote could not be reached or read, "other" for
+ * local causes (a corrupt clone, an unreadable object store, a bad work directory).
+ */
+export function fetchFailureReason(error: unknown): "network" | "verify" | "other" {
+  if (!(error instanceof SourceError)) return "other";
+  if (error.kind === "verify") return "verify";
+  return error.reason === "FetchFailed" || error.reason === "Timeout" || error.reason === "BranchNotFound"
+    ? "network"
+    : "other";
+}
+
 // scheme://userinfo@host: userinfo may be "user:password" or a bare token ("https://ghp_x@github.com").
 const urlUserinfo = /\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]+@/gi;
 
+// A query or fragment parameter whose name says it holds a credential: GitLab's
+// ?private_token=, OAuth's access_token (also in a #fragment), ?password=, ?api_key=, a
+// pre-signed URL's signature. Over-matching a harmless parameter only hides its value.
+const credentialParameter =
+  /([?&;#][^=&;#\s'"]*(?:token|passw|pwd|secret|key|auth|sig|credential)[^=&;#\s'"]*=)[^&;#\s'"]+/gi;
+
 /**
- * Removes `user:password@` (and a bare `token@`) from every `scheme://` URL in `text`, then
- * replaces each of `secrets` (e.g. the raw and percent-decoded userinfo of the configured URL)
- * wherever it still appears. scp-like `git@host:path` is left alone: it cannot hold a password.
+ * Removes credentials from any text before it is logged or shown: `user:password@` (and a bare
+ * `token@`) from every `scheme://` URL, and the value of every query or fragment parameter
+ * named like a credential (`?private_token=`, `access_token`, `password`, `api_key`...),
+ * replaced by `***`. scp-like `git@host:path` is left alone: it cannot hold a password.
+ * Values known to be secret but found outside a URL are for `hideSecrets`.
  */
-export function redact(text: string, secrets: readonly string[] = []): string {
-  let out = text.replace(urlUserinfo, "$1");
+export function redact(text: string): string {
+  return text.replace(urlUserinfo, "$1").replace(credentialParameter, "$1***");
+}
+
+/**
+ * Replaces each of `secrets` (e.g. the raw and percent-decoded userinfo of the configured
+ * URL, which git may print on its own) wherever it appears in `text`, by `***`.
+ */
+export function hideSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
   for (const secret of secrets) {
     // Short values ("git", "x") would blank ordinary words; they are not secrets worth hiding.
     if (secret.length >= 4) out = out.split(secret).join("***");
@@ -72,20 +102,14 @@ export function redact(text: string, secrets: readonly string[] = []): string {
 }
 
 /**
- * The secret parts of a `scheme://` URL's userinfo, raw and percent-decoded, for `redact`:
+ * The secret parts of a `scheme://` URL's userinfo and credential parameters, raw and
+ * percent-decoded, for `hideSecrets`:
  * the password of `user:password@`, or the whole of a bare `token@` on http(s). A plain user
  * name (`ssh://git@host`) is not a secret and is not returned.
  */
 export function urlSecrets(url: string): string[] {
-  const match = /^([a-z][a-z0-9+.-]*):\/\/([^/@\s]+)@/i.exec(url);
-  const scheme = match?.[1]?.toLowerCase();
-  const userinfo = match?.[2];
-  if (scheme === undefined || userinfo === undefined) return [];
-  const colon = userinfo.indexOf(":");
-  let raw: string[];
-  if (colon >= 0) raw = [userinfo, userinfo.slice(colon + 1)];
-  else if (scheme === "http" || scheme === "https") raw = [userinfo];
-  else return [];
+  const raw = [...userinfoSecrets(url)];
+  for (const match of url.matchAll(credentialParameter)) raw.push(match[0].slice(match[1]?.length ?? 0));
   const decoded = raw.map((part) => {
     try {
       return decodeURIComponent(part);
@@ -95,4 +119,15 @@ export function urlSecrets(url: string): string[] {
   });
   // Longest first, so a whole "user:password" is replaced before its password alone.
   return [...new Set([...raw, ...decoded])].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+}
+
+/** `user:password` and `password` of a URL's userinfo, or a bare http(s) `token`; never a plain user name. */
+function userinfoSecrets(url: string): string[] {
+  const match = /^([a-z][a-z0-9+.-]*):\/\/([^/@\s]+)@/i.exec(url);
+  const scheme = match?.[1]?.toLowerCase();
+  const userinfo = match?.[2];
+  if (scheme === undefined || userinfo === undefined) return [];
+  const colon = userinfo.indexOf(":");
+  if (colon >= 0) return [userinfo, userinfo.slice(colon + 1)];
+  return scheme === "http" || scheme === "https" ? [userinfo] : [];
 }

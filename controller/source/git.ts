@@ -7,14 +7,15 @@
  * which is skipped, so a link to /etc/passwd can never be followed. See docs/decisions/source.md.
  */
 import { spawn } from "node:child_process";
-import { access, mkdir, readdir } from "node:fs/promises";
+import { access, mkdir, readdir, rm } from "node:fs/promises";
 import { constants as fsConstants } from "node:fs";
 import { resolve } from "node:path";
 import { GitError, GitPluginError, simpleGit } from "simple-git";
 import type { SimpleGit } from "simple-git";
-import { SourceError, redact, urlSecrets } from "./errors.ts";
+import { SourceError, hideSecrets, redact, urlSecrets } from "./errors.ts";
 import type { SourceErrorInit } from "./errors.ts";
-import { isManifestPath } from "./snapshot.ts";
+import { DEFAULT_MAX_FILE_BYTES, fileTooLarge, isManifestPath, refusedTreePath } from "../manifests/index.ts";
+import type { ManifestError } from "../manifests/index.ts";
 import type { Snapshot, SnapshotFile } from "./snapshot.ts";
 
 /** How the commit at the branch head must be signed; absent means no check. */
@@ -86,14 +87,14 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
   const extraEnv = options.env ?? {};
   const secrets = [...urlSecrets(options.url), ...Object.values(extraEnv).filter((v) => v.length >= 8)];
-  const safeUrl = redact(options.url, secrets);
+  const safeUrl = hideSecrets(redact(options.url), secrets);
   const localRef = `refs/remotes/origin/${branch}`;
 
   let last: Snapshot | undefined;
   let queue: Promise<unknown> = Promise.resolve();
 
   const fail = (init: SourceErrorInit): SourceError =>
-    new SourceError({ ...init, message: redact(init.message, secrets) });
+    new SourceError({ ...init, message: hideSecrets(redact(init.message), secrets) });
 
   async function syncOnce(signal: AbortSignal | undefined): Promise<Snapshot> {
     signal?.throwIfAborted();
@@ -214,7 +215,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 
     if (options.verify) await verifyCommit(git, head, options.verify, run, fail);
 
-    const files = await readManifests(workDir, git, head, subPath, run, fail);
+    const { files, fileErrors } = await readManifests(workDir, git, head, subPath, run, fail);
     const meta = await run(
       () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
       (e) =>
@@ -230,6 +231,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     const snapshot: Snapshot = {
       revision: head,
       files,
+      ...(fileErrors.length > 0 ? { fileErrors } : {}),
       fetchedAt: new Date(),
       author: nul >= 0 ? meta.slice(0, nul) : undefined,
       message: nul >= 0 ? meta.slice(nul + 1).trimEnd() : undefined,
@@ -238,13 +240,45 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     return snapshot;
   }
 
+  /**
+   * `syncOnce`, and when it fails on something a damaged object store would explain (a read
+   * or fetch failure), a check of the clone: a clone that fails `git fsck` (e.g. empty object
+   * files after a full disk or a crash) never recovers by itself, so it is removed and cloned
+   * again. If that fails too, the failure says the clone was corrupt and why (reason
+   * CloneCorrupt, not counted as a network failure).
+   */
+  async function syncRepairing(signal: AbortSignal | undefined): Promise<Snapshot> {
+    try {
+      return await syncOnce(signal);
+    } catch (error: unknown) {
+      if (!(error instanceof SourceError) || (error.reason !== "ReadFailed" && error.reason !== "FetchFailed"))
+        throw error;
+      const damage = await cloneDamage(workDir);
+      if (damage === undefined) throw error;
+      await emptyDirectory(workDir);
+      last = undefined;
+      try {
+        return await syncOnce(signal);
+      } catch (retry: unknown) {
+        if (!(retry instanceof SourceError)) throw retry;
+        throw fail({
+          outcome: "transient",
+          kind: "checkout",
+          reason: "CloneCorrupt",
+          message: `the clone in ${workDir} was corrupt (${damage}); it was removed, and cloning again failed: ${retry.message}`,
+          ...(retry.revision !== undefined ? { revision: retry.revision } : {}),
+        });
+      }
+    }
+  }
+
   return {
     url: safeUrl,
     branch,
     path: subPath,
     sync(signal?: AbortSignal): Promise<Snapshot> {
       // Two syncs at once would fight over the same object store's locks: run them in turn.
-      const next = queue.then(() => syncOnce(signal));
+      const next = queue.then(() => syncRepairing(signal));
       queue = next.catch(() => undefined);
       return next;
     },
@@ -407,13 +441,13 @@ async function verifyCommit(git: SimpleGit, revision: string, verify: VerifyOpti
 }
 
 /**
- * Reads blobs by object id with one `git cat-file --batch` process. Output per object is
- * "<oid> <type> <size>\n<content>\n"; a missing object is "<oid> missing\n", an error here.
+ * Runs one `git cat-file <mode>` over `oids` (one per line on stdin) and resolves to its whole
+ * output; rejects when git exits non-zero.
  */
-function catFileBatch(gitDir: string, oids: readonly string[]): Promise<Buffer[]> {
-  if (oids.length === 0) return Promise.resolve([]);
+function gitBatch(gitDir: string, mode: "--batch" | "--batch-check", oids: readonly string[]): Promise<Buffer> {
+  if (oids.length === 0) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolvePromise, reject) => {
-    const child = spawn("git", ["--git-dir", gitDir, "cat-file", "--batch"], {
+    const child = spawn("git", ["--git-dir", gitDir, "cat-file", mode], {
       env: inheritedEnvironment(),
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -424,21 +458,29 @@ function catFileBatch(gitDir: string, oids: readonly string[]): Promise<Buffer[]
     child.on("error", reject);
     child.on("close", (code) => {
       if (code !== 0) return reject(new Error(`git cat-file exited ${code}: ${stderr}`));
-      const out = Buffer.concat(chunks);
-      const blobs: Buffer[] = [];
-      let at = 0;
-      for (const oid of oids) {
-        const eol = out.indexOf(0x0a, at);
-        const header = out.subarray(at, eol).toString("utf8").split(" ");
-        if (eol < 0 || header[0] !== oid || header[1] !== "blob") return reject(new Error(`object ${oid} missing`));
-        const size = Number(header[2]);
-        blobs.push(out.subarray(eol + 1, eol + 1 + size));
-        at = eol + 1 + size + 1;
-      }
-      resolvePromise(blobs);
+      resolvePromise(Buffer.concat(chunks));
     });
     child.stdin.end(`${oids.join("\n")}\n`);
   });
+}
+
+/**
+ * Reads blobs by object id with one `git cat-file --batch` process. Output per object is
+ * "<oid> <type> <size>\n<content>\n"; a missing object is "<oid> missing\n", an error here.
+ */
+async function catFileBatch(gitDir: string, oids: readonly string[]): Promise<Buffer[]> {
+  const out = await gitBatch(gitDir, "--batch", oids);
+  const blobs: Buffer[] = [];
+  let at = 0;
+  for (const oid of oids) {
+    const eol = out.indexOf(0x0a, at);
+    const header = out.subarray(at, eol).toString("utf8").split(" ");
+    if (eol < 0 || header[0] !== oid || header[1] !== "blob") throw new Error(`object ${oid} missing`);
+    const size = Number(header[2]);
+    blobs.push(out.subarray(eol + 1, eol + 1 + size));
+    at = eol + 1 + size + 1;
+  }
+  return blobs;
 }
 
 async function readManifests(
@@ -448,7 +490,7 @@ async function readManifests(
   subPath: string,
   run: Run,
   fail: Fail,
-): Promise<SnapshotFile[]> {
+): Promise<{ files: SnapshotFile[]; fileErrors: ManifestError[] }> {
   const tree = subPath === "" ? `${revision}^{tree}` : `${revision}:${subPath}`;
   const notFound = () =>
     fail({
@@ -474,21 +516,30 @@ async function readManifests(
       }),
   );
   const blobs: Array<{ path: string; oid: string }> = [];
+  const refused = new Map<string, ManifestError>();
   for (const record of listing.split("\0")) {
     const tab = record.indexOf("\t");
     if (tab < 0) continue;
     const [mode, kind, oid] = record.slice(0, tab).split(" ");
     const path = record.slice(tab + 1);
     // Only regular files: 120000 is a symlink, 160000 a submodule; neither is read.
-    if ((mode === "100644" || mode === "100755") && kind === "blob" && oid && isManifestPath(path)) {
-      blobs.push({ path, oid });
+    if ((mode === "100644" || mode === "100755") && kind === "blob" && oid) {
+      // Refused as validate refuses them on a checkout (one error per folder).
+      const refusal = refusedTreePath(path);
+      if (refusal) refused.set(refusal.file, refusal);
+      else if (isManifestPath(path)) blobs.push({ path, oid });
     }
   }
 
   // One `git cat-file --batch` for every blob: a process per file made a 5,000-file revision
-  // take seconds to read.
+  // take seconds to read. Sizes first: a blob over the limit is reported, never read (a
+  // pushed 300 MB file would otherwise pass through memory whole).
   let contents: Buffer[];
+  let fileErrors: ManifestError[];
   try {
+    const sized = await withinSizeLimit(gitDir, blobs);
+    fileErrors = [...refused.values(), ...sized.tooLarge];
+    blobs.splice(0, blobs.length, ...sized.blobs);
     contents = await catFileBatch(
       gitDir,
       blobs.map((b) => b.oid),
@@ -506,7 +557,42 @@ async function readManifests(
     const content = contents[i]!;
     return { path: blob.path, content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength) };
   });
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), fileErrors };
+}
+
+/**
+ * Splits blobs into those within DEFAULT_MAX_FILE_BYTES and a file-too-large error for each of
+ * the others, from their sizes as `git cat-file --batch-check` gives them (object headers only:
+ * nothing of a large blob is inflated).
+ */
+async function withinSizeLimit(
+  gitDir: string,
+  blobs: ReadonlyArray<{ path: string; oid: string }>,
+): Promise<{ blobs: Array<{ path: string; oid: string }>; tooLarge: ManifestError[] }> {
+  const out = await gitBatch(
+    gitDir,
+    "--batch-check",
+    blobs.map((b) => b.oid),
+  );
+  const lines = out.toString("utf8").split("\n");
+  const kept: Array<{ path: string; oid: string }> = [];
+  const tooLarge: ManifestError[] = [];
+  blobs.forEach((blob, i) => {
+    const [oid, type, size] = (lines[i] ?? "").split(" ");
+    if (oid !== blob.oid || type !== "blob") throw new Error(`object ${blob.oid} missing`);
+    const bytes = Number(size);
+    if (bytes > DEFAULT_MAX_FILE_BYTES)
+      tooLarge.push({
+        file: blob.path,
+        line: 1,
+        column: 1,
+        path: "",
+        code: "file-too-large",
+        message: fileTooLarge(bytes, DEFAULT_MAX_FILE_BYTES),
+      });
+    else kept.push(blob);
+  });
+  return { blobs: kept, tooLarge };
 }
 
 /** Git branch names we accept: no leading "-" (would be an option), no "..", no spaces or ref magic. */
@@ -553,4 +639,32 @@ function lastLines(text: string, count = 3): string {
     .filter((line) => line !== "" && !gitBoilerplate.test(line))
     .slice(-count)
     .join(" | ");
+}
+
+/**
+ * The first problem `git fsck` finds in the clone at `gitDir`, or undefined when it is sound.
+ * Full fsck (not --connectivity-only, which never opens blobs): an empty blob file must count.
+ */
+function cloneDamage(gitDir: string): Promise<string | undefined> {
+  return new Promise((resolvePromise) => {
+    const child = spawn("git", ["--git-dir", gitDir, "fsck", "--no-dangling", "--no-progress"], {
+      env: inheritedEnvironment(),
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => {
+      if (stderr.length < 64 * 1024) stderr += c.toString("utf8");
+    });
+    child.on("error", (error) => resolvePromise(`git fsck could not run: ${error.message}`));
+    child.on("close", (code) => {
+      if (code === 0) return resolvePromise(undefined);
+      const first = stderr.split("\n").find((line) => /^(error|fatal)/.test(line)) ?? `git fsck exited ${code}`;
+      resolvePromise(first.trim().slice(0, 300));
+    });
+  });
+}
+
+/** Removes everything inside `dir` (a clone this source made, checked by ensureBareRepository), keeping `dir`. */
+async function emptyDirectory(dir: string): Promise<void> {
+  for (const entry of await readdir(dir)) await rm(resolve(dir, entry), { recursive: true, force: true });
 }

@@ -5,13 +5,12 @@
  */
 export { gitCredentialEnv } from "./credentials.ts";
 export type { GitCredentials } from "./credentials.ts";
-export { SourceError, redact } from "./errors.ts";
+export { SourceError, fetchFailureReason, hideSecrets, redact } from "./errors.ts";
 export type { SourceErrorInit, SourceErrorKind, SourceErrorReason, SourceOutcome } from "./errors.ts";
 export { createGitSource } from "./git.ts";
 export type { GitSource, GitSourceOptions, VerifyOptions } from "./git.ts";
 export { createLocalSource, localRevision } from "./local.ts";
 export type { LocalSource, LocalWatch } from "./local.ts";
-export { isManifestPath } from "./snapshot.ts";
 export type { Snapshot, SnapshotFile } from "./snapshot.ts";
 export { verifyWebhook } from "./webhook.ts";
 export type { WebhookProvider, WebhookRequest, WebhookVerdict } from "./webhook.ts";

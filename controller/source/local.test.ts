@@ -1,7 +1,10 @@
+import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadManifests, parseManifests } from "../manifests/index.ts";
 import { SourceError } from "./errors.ts";
 import { createLocalSource } from "./local.ts";
 import type { LocalWatch } from "./local.ts";
@@ -16,8 +19,8 @@ beforeEach(async () => {
 
 afterEach(async () => {
   for (const w of watches) await w.close();
-  await rm(dir, { recursive: true, force: true });
-});
+  execFileSync("rm", ["-rf", dir]); // fs.rm cannot remove the deep tree below
+}, 60_000);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -30,7 +33,7 @@ async function waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void
 }
 
 describe("local source read", () => {
-  it("returns the YAML files, skipping other files, .git and symlinks", async () => {
+  it("returns the YAML files, skipping other files and .git, and refusing symlinks as validate does", async () => {
     await mkdir(join(dir, "teams/a"), { recursive: true });
     await mkdir(join(dir, ".git"));
     await writeFile(join(dir, "teams/a/gmsa.yaml"), "kind: GroupManagedServiceAccount\n");
@@ -45,6 +48,53 @@ describe("local source read", () => {
     expect(snapshot.files.map((f) => f.path)).toEqual(["group.yml", "teams/a/gmsa.yaml"]);
     expect(Buffer.from(snapshot.files[1]?.content ?? []).toString()).toBe("kind: GroupManagedServiceAccount\n");
     expect(snapshot.revision).toMatch(/^local:[0-9a-f]{64}$/);
+    expect(snapshot.fileErrors?.map((e) => `${e.file} ${e.code}`)).toEqual([
+      "etc symlink-outside",
+      "passwd.yaml symlink-outside",
+    ]);
+  });
+
+  it("reads the same files and refuses the same entries as validate, over a tricky tree", async () => {
+    const group = (name: string) =>
+      `apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata:\n  name: ${name}\nspec:\n  accountName: ${name}\n  scope: Global\n`;
+    await mkdir(join(dir, "apps/web"), { recursive: true });
+    await mkdir(join(dir, ".github"));
+    await writeFile(join(dir, "apps/web/group.yaml"), group("web"));
+    await writeFile(join(dir, "apps/UPPER.YML"), group("upper"));
+    await writeFile(join(dir, "apps/.hidden.yaml"), "not: read\n");
+    await writeFile(join(dir, ".github/ci.yml"), "on: push\n");
+    await writeFile(join(dir, "apps/web/group.yaml~"), "backup\n");
+    await writeFile(join(dir, "#group.yaml#"), "emacs\n");
+    await writeFile(join(dir, "trailing.yaml "), group("trailing"));
+    await writeFile(join(dir, "big.yaml"), `# ${"x".repeat(2 * 1024 * 1024)}\n`);
+    await symlink(join(dir, "apps/web/group.yaml"), join(dir, "inside.yaml"));
+    await symlink(join(dir, "apps"), join(dir, "apps-link"));
+    await symlink("/etc/hostname", join(dir, "outside.yaml"));
+    execFileSync("mkfifo", [join(dir, "pipe.yaml")]);
+    const socket = createServer();
+    await new Promise<void>((resolve) => socket.listen(join(dir, "socket.yaml"), resolve));
+    let deep = join(dir, "deep");
+    for (let i = 0; i < 40; i++) deep = join(deep, "d");
+    await mkdir(deep, { recursive: true });
+    try {
+      const validated = await loadManifests(dir);
+      const snapshot = await createLocalSource(dir).read();
+      // What `run --repo` parses is what `validate` and `plan --repo` parse.
+      expect(parseManifests(snapshot.files, {}, snapshot.fileErrors)).toEqual(validated);
+      expect(snapshot.files.map((f) => f.path)).toEqual(["apps/UPPER.YML", "apps/web/group.yaml"]);
+      expect(validated.ok ? [] : validated.errors.map((e) => `${e.file}:${e.line}:${e.column} ${e.code}`)).toEqual([
+        "apps-link:1:1 symlink-refused",
+        "big.yaml:1:1 file-too-large",
+        `deep/${"d/".repeat(31)}d:1:1 too-deep`,
+        "inside.yaml:1:1 symlink-refused",
+        "outside.yaml:1:1 symlink-outside",
+        "pipe.yaml:1:1 unreadable-file",
+        "socket.yaml:1:1 unreadable-file",
+        "trailing.yaml :1:1 suspicious-name",
+      ]);
+    } finally {
+      await new Promise((resolve) => socket.close(resolve));
+    }
   });
 
   it("the revision changes with content and comes back when the content does", async () => {
@@ -109,6 +159,32 @@ describe("local source watch", () => {
     await writeFile(join(dir, "a.yaml"), "a: 1\n");
     await waitFor(() => calls === 1);
   });
+
+  it("survives folders nested past PATH_MAX (2,500 levels): no watcher error escapes, and the read refuses the depth", async () => {
+    const errors: unknown[] = [];
+    // A 5,000-character path is too long for mkdir -p or for Node (ENAMETOOLONG): build it one
+    // level at a time from inside, without a process per level.
+    execFileSync("python3", [
+      "-c",
+      "import os,sys\nos.chdir(sys.argv[1])\nfor _ in range(2500):\n os.mkdir('d'); os.chdir('d')",
+      dir,
+    ]);
+    let calls = 0;
+    const watch = createLocalSource(dir).watch(
+      () => (calls += 1),
+      100,
+      (error) => errors.push(error),
+    );
+    watches.push(watch);
+    await watch.ready;
+    const snapshot = await createLocalSource(dir).read();
+    expect(snapshot.fileErrors?.map((e) => `${e.file.length} ${e.code} ${e.message}`)).toEqual([
+      `${33 * 2 - 1} too-deep folders nested more than 32 levels deep are not read`,
+    ]);
+    await writeFile(join(dir, "a.yaml"), "a: 1\n");
+    await waitFor(() => calls === 1);
+    expect(errors).toEqual([]);
+  }, 60_000);
 
   it("does not call back after close", async () => {
     let calls = 0;

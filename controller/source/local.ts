@@ -3,27 +3,30 @@
  * as a snapshot, and watched with chokidar so that a save triggers a reconcile.
  */
 import { createHash } from "node:crypto";
-import { constants as fsConstants } from "node:fs";
-import { open, readdir } from "node:fs/promises";
-import { basename, join, relative, resolve, sep } from "node:path";
+import { basename, relative, resolve, sep } from "node:path";
 import { watch as chokidarWatch } from "chokidar";
+import { isManifestPath, MAX_FOLDER_DEPTH, readManifestTree } from "../manifests/index.ts";
+import type { ManifestError } from "../manifests/index.ts";
 import { SourceError } from "./errors.ts";
-import { isManifestPath } from "./snapshot.ts";
 import type { Snapshot, SnapshotFile } from "./snapshot.ts";
 
 /** A directory as a source. */
 export interface LocalSource {
   /**
-   * Reads every regular `.yaml`/`.yml` file under the directory (symlinks and `.git` skipped).
-   * The revision is `local:<sha256>` over the paths and contents, so it changes exactly when they do.
+   * Reads the directory exactly as `validate` does (`readManifestTree`): the same files, and
+   * the same refusals (symlinks, unreadable folders, FIFOs...) as `fileErrors`, which reject
+   * the revision. The revision is `local:<sha256>` over the paths, contents and refusals, so
+   * it changes exactly when they do.
    */
   read(): Promise<Snapshot>;
   /**
    * Calls `onChange` once after a burst of manifest changes has been quiet for `debounceMs`
-   * (default 300). Editors' temporary and backup files and `.git` are ignored.
+   * (default 300). Editors' temporary and backup files and `.git` are ignored. A watcher error
+   * (EACCES on a folder, ENAMETOOLONG) never throws: it is passed to `onError` and counts as a
+   * change, so the next read reports the folder.
    * `ready` resolves once the initial scan is done: changes before it may be missed.
    */
-  watch(onChange: () => void, debounceMs?: number): LocalWatch;
+  watch(onChange: () => void, debounceMs?: number, onError?: (error: unknown) => void): LocalWatch;
 }
 
 /** A running watch. */
@@ -39,14 +42,14 @@ export function createLocalSource(dir: string): LocalSource {
   const root = resolve(dir);
   return {
     read: () => readLocal(root),
-    watch: (onChange, debounceMs = 300) => watchLocal(root, onChange, debounceMs),
+    watch: (onChange, debounceMs = 300, onError = () => undefined) => watchLocal(root, onChange, debounceMs, onError),
   };
 }
 
 async function readLocal(root: string): Promise<Snapshot> {
-  const files: SnapshotFile[] = [];
+  let tree;
   try {
-    await collect(root, "", files);
+    tree = await readManifestTree(root);
   } catch (error: unknown) {
     if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) {
       throw new SourceError({
@@ -58,54 +61,27 @@ async function readLocal(root: string): Promise<Snapshot> {
     }
     throw error;
   }
-  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { revision: localRevision(files), files, fetchedAt: new Date() };
+  const snapshot: Snapshot = {
+    revision: localRevision(tree.files, tree.errors),
+    files: tree.files,
+    fetchedAt: new Date(),
+  };
+  if (tree.errors.length > 0) snapshot.fileErrors = tree.errors;
+  return snapshot;
 }
 
 /**
- * `local:` + SHA-256 over each file as `path NUL length NUL content`, in path order. The length
- * keeps two different file sets from hashing the same input.
+ * `local:` + SHA-256 over each file as `path NUL length NUL content`, in path order, then each
+ * refusal as `NUL file NUL code`. The length keeps two different file sets from hashing the
+ * same input; the refusals make a folder that became readable a new revision.
  */
-export function localRevision(files: readonly SnapshotFile[]): string {
+export function localRevision(files: readonly SnapshotFile[], refusals: readonly ManifestError[] = []): string {
   const hash = createHash("sha256");
   for (const file of files) {
     hash.update(file.path).update("\0").update(String(file.content.byteLength)).update("\0").update(file.content);
   }
+  for (const refusal of refusals) hash.update("\0").update(refusal.file).update("\0").update(refusal.code);
   return `local:${hash.digest("hex")}`;
-}
-
-async function collect(root: string, prefix: string, into: SnapshotFile[]): Promise<void> {
-  // withFileTypes reports a symlink as a symlink (lstat semantics): it is neither descended nor read.
-  const entries = await readdir(join(root, prefix), { withFileTypes: true });
-  for (const entry of entries) {
-    const path = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
-    if (entry.isDirectory()) {
-      if (entry.name !== ".git") await collect(root, path, into);
-    } else if (entry.isFile() && isManifestPath(entry.name) && !isEditorTemp(entry.name)) {
-      const content = await readNoFollow(join(root, path));
-      if (content) into.push({ path, content });
-    }
-  }
-}
-
-/**
- * Reads a file refusing a symlink at the last component (O_NOFOLLOW), in case it was swapped
- * for one after readdir. A file deleted meanwhile is skipped: the watcher reports the deletion.
- */
-async function readNoFollow(path: string): Promise<Uint8Array | undefined> {
-  let handle;
-  try {
-    handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
-  } catch (error: unknown) {
-    if (isErrno(error, "ENOENT") || isErrno(error, "ELOOP")) return undefined;
-    throw error;
-  }
-  try {
-    if (!(await handle.stat()).isFile()) return undefined;
-    return new Uint8Array(await handle.readFile());
-  } finally {
-    await handle.close();
-  }
 }
 
 // vim (.swp, .swx, 4913 probe, ~ backup), emacs (#x#, .#x lock), JetBrains (___jb_tmp___), generic .tmp.
@@ -113,29 +89,46 @@ function isEditorTemp(name: string): boolean {
   return /(~|\.sw[a-p]|\.tmp|___jb_(tmp|old)___)$/i.test(name) || /^(\.#|#.*#$)/.test(name) || name === "4913";
 }
 
-function watchLocal(root: string, onChange: () => void, debounceMs: number): LocalWatch {
+function watchLocal(
+  root: string,
+  onChange: () => void,
+  debounceMs: number,
+  onError: (error: unknown) => void,
+): LocalWatch {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let closed = false;
 
   const watcher = chokidarWatch(root, {
     ignoreInitial: true,
     followSymlinks: false,
+    // The tree reader refuses deeper folders; watching them would only cost descriptors.
+    depth: MAX_FOLDER_DEPTH,
     ignored: (path: string) => {
       const rel = relative(root, path);
       return rel.split(sep).includes(".git") || isEditorTemp(basename(path));
     },
   });
 
-  watcher.on("all", (event, path) => {
-    if (closed) return;
-    // Directory events count too: removing a folder removes the manifests in it.
-    const relevant = event === "addDir" || event === "unlinkDir" || isManifestPath(path);
-    if (!relevant) return;
+  const changed = (): void => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       timer = undefined;
       if (!closed) onChange();
     }, debounceMs);
+  };
+  watcher.on("all", (event, path) => {
+    if (closed) return;
+    // Directory events count too: removing a folder removes the manifests in it.
+    const relevant =
+      event === "addDir" || event === "unlinkDir" || isManifestPath(relative(root, path).split(sep).join("/"));
+    if (relevant) changed();
+  });
+  // Without a listener, an EventEmitter 'error' (EACCES on a folder made unreadable,
+  // ENAMETOOLONG deep down) is thrown and kills the process.
+  watcher.on("error", (error: unknown) => {
+    if (closed) return;
+    onError(error);
+    changed();
   });
 
   const ready = new Promise<void>((resolveReady) => watcher.once("ready", () => resolveReady()));

@@ -1,4 +1,5 @@
 /** What a source delivers: the manifest bytes of one revision. Shared by the Git and local sources. */
+import type { ManifestError } from "../manifests/index.ts";
 
 /** One manifest file: its path relative to the source's sub-path ('/'-separated) and its raw bytes. */
 export interface SnapshotFile {
@@ -14,13 +15,13 @@ export interface Snapshot {
   revision: string;
   files: SnapshotFile[];
   fetchedAt: Date;
+  /**
+   * Problems found while reading the files (an unreadable folder, a refused symlink, a file
+   * too large to read), as `validate` reports them: the revision is rejected with them.
+   */
+  fileErrors?: ManifestError[];
   /** The commit message (Git only). */
   message?: string | undefined;
   /** The commit author as `Name <email>` (Git only). */
   author?: string | undefined;
-}
-
-/** Whether a file is a manifest: `.yaml` or `.yml`, any case. Everything else in the repository is ignored. */
-export function isManifestPath(path: string): boolean {
-  return /\.ya?ml$/i.test(path);
 }
