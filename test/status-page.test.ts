@@ -255,6 +255,25 @@ describe("the status page in Chromium", () => {
     await page.close();
   });
 
+  it("gmsa-gitops status lists what the page lists, and exits 1 for the resources not Ready", async () => {
+    let out = "";
+    const code = await main(["status", "--url", controller.url], {
+      stdout: (t) => void (out += t),
+      stderr: () => undefined,
+    });
+    expect(code).toBe(1);
+    const listed = out
+      .trimEnd()
+      .split("\n")
+      .slice(1)
+      .map((l) => l.split(/\s+/));
+    const page = await open();
+    expect(listed.map(([kind, name, , state]) => `${kind}/${name}/${state}`).sort()).toEqual(
+      (await rows(page)).map((r) => `${r.kind}/${r.name}/${r.state}`).sort(),
+    );
+    await page.close();
+  });
+
   it("keeps a screenshot of the page when GMSA_GITOPS_SCREENSHOT names a file", async () => {
     const page = await open();
     const buffer = await page.screenshot({ fullPage: true });

@@ -137,7 +137,8 @@ export function stateOf(conds: readonly ConditionView[]): ResourceState {
   return "Unknown";
 }
 
-function resource(v: unknown): ResourceView | null {
+/** Reads one entry of `resources`; null when it has no kind or name. Never throws. */
+export function readResourceView(v: unknown): ResourceView | null {
   const o = obj(v);
   const kind = str(o?.["kind"]);
   const name = str(o?.["name"]);
@@ -219,7 +220,7 @@ export function readStatusView(json: unknown): StatusView {
       kdsRootKey: kds ? { effective: bool(kds["effective"]) ?? false, effectiveAt: str(kds["effectiveAt"]) } : null,
     },
     resources: list(root?.["resources"]).flatMap((r) => {
-      const view = resource(r);
+      const view = readResourceView(r);
       return view ? [view] : [];
     }),
   };
