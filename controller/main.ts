@@ -14,6 +14,7 @@ import type { HostSettings } from "./reconcile/hosts.ts";
 import { connectDirectory } from "./directory/index.ts";
 import { createMetricsRecorder } from "./metrics/index.ts";
 import type { MetricsRecorder } from "./metrics/index.ts";
+import { Notifier, redactUrl } from "./notify/index.ts";
 import { Controller } from "./reconcile/loop.ts";
 import type { Source } from "./reconcile/loop.ts";
 import { startServer } from "./server/index.ts";
@@ -135,8 +136,20 @@ export async function startController(
     : config.hosts
       ? await sshHostSettings(config.hosts)
       : undefined;
+  const notifier = config.notify
+    ? new Notifier({
+        url: config.notify.url,
+        format: config.notify.format,
+        perResourceIntervalMs: config.notify.minIntervalMs,
+        maxPerMinute: config.notify.maxPerMinute,
+        timeoutMs: config.notify.timeoutMs,
+        sourceUrl: redact(source.url),
+        logger,
+      })
+    : undefined;
   const controller = new Controller({
     source,
+    ...(notifier ? { onStatusChange: (previous, next) => notifier.observe(previous, next) } : {}),
     ...(hosts ? { hosts } : {}),
     ...(agent ? { onlyHost: agent.host } : {}),
     metrics,
@@ -194,6 +207,7 @@ export async function startController(
       source: redact(source.url),
       mode: config.policy.mode,
       intervalSeconds: config.intervalMs / 1000,
+      ...(config.notify ? { notify: `${config.notify.format} to ${redactUrl(config.notify.url)}` } : {}),
     },
     "controller started",
   );
@@ -208,6 +222,7 @@ export async function startController(
         await watch?.close();
         await poller.stop();
         await server.close();
+        await notifier?.close();
         logger.info({}, "stopped");
       })()),
   };

@@ -18,6 +18,7 @@ import { createMetricsRecorder } from "../controller/metrics/index.ts";
 import { startServer } from "../controller/server/index.ts";
 import type { RunningServer } from "../controller/server/index.ts";
 import { createGitRepo } from "./harness/git-repo.ts";
+import { Receiver } from "./harness/receiver.ts";
 import type { GitRepo } from "./harness/git-repo.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
@@ -50,7 +51,11 @@ spec:
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -94,6 +99,8 @@ describe("the status page in Chromium", () => {
   let browser: Browser;
   /** JavaScript off: the page must be complete without it. */
   let noJs: BrowserContext;
+  /** The controller's notification webhook. */
+  const receiver = new Receiver();
 
   beforeAll(async () => {
     browser = await chromium.launch({ executablePath: chromiumPath(), headless: true });
@@ -130,6 +137,7 @@ describe("the status page in Chromium", () => {
     repo.write("ghost/group.yaml", STALLED_GROUP);
     repo.commit("service1 observed only; a group for a computer that does not exist yet");
 
+    const hook = `${await receiver.start()}/hooks/T0KEN-in-the-path`;
     workDir = mkdtempSync(join(tmpdir(), "gmsa-page-"));
     const config = loadConfig({
       flags: {
@@ -144,7 +152,7 @@ describe("the status page in Chromium", () => {
         "log-level": "warn",
         "log-format": "json",
       },
-      env: {},
+      env: { GMSA_GITOPS_NOTIFY_URL: hook, GMSA_GITOPS_NOTIFY_FORMAT: "slack" },
     });
     if (!config.ok) throw new Error(config.errors.map((x) => `${x.source}: ${x.message}`).join("; "));
     controller = await startController(config.config, createLogger(config.config.log, process.stderr));
@@ -155,6 +163,7 @@ describe("the status page in Chromium", () => {
 
   afterAll(async () => {
     await controller?.stop();
+    await receiver.stop();
     await browser?.close();
     await dc?.stop();
     repo?.remove();
@@ -272,6 +281,27 @@ describe("the status page in Chromium", () => {
       (await rows(page)).map((r) => `${r.kind}/${r.name}/${r.state}`).sort(),
     );
     await page.close();
+  });
+
+  it("notifies the webhook once that the group became Stalled, in Slack's format", async () => {
+    const stalledGroup = (): string[] =>
+      receiver.received.map((r) => String(r.body["text"])).filter((t) => t.includes("gmsa-ghost-hosts"));
+    await waitFor("the Stalled notification", () => (stalledGroup().length > 0 ? true : undefined));
+    expect(stalledGroup()[0]?.split("\n")[0]).toBe(
+      "*gmsa-gitops: ADGroup gmsa-ghost-hosts is Stalled: it needs a change in Git or AD*",
+    );
+    // Further cycles (every 2 s) keep it Stalled: no second notification.
+    const cycles = (await (await fetch(`${controller.url}/api/status`)).json()) as {
+      controller: { lastReconcile: { startedAt: string } };
+    };
+    await waitFor("two more reconciles", async () => {
+      const now = (await (await fetch(`${controller.url}/api/status`)).json()) as typeof cycles;
+      return Date.parse(now.controller.lastReconcile.startedAt) >
+        Date.parse(cycles.controller.lastReconcile.startedAt) + 3000
+        ? true
+        : undefined;
+    });
+    expect(stalledGroup()).toHaveLength(1);
   });
 
   it("keeps a screenshot of the page when GMSA_GITOPS_SCREENSHOT names a file", async () => {

@@ -53,6 +53,8 @@ export interface ControllerDeps {
   readonly jitterFraction?: number;
   readonly now?: () => Date;
   readonly random?: () => number;
+  /** Called after every status update (each resource, each cycle) with the status before it; must not throw. */
+  readonly onStatusChange?: (previous: ResourceStatus | undefined, next: ResourceStatus) => void;
 }
 
 /** Why the revision in force is not the newest one. */
@@ -398,6 +400,7 @@ export class Controller {
       },
       now,
     );
+    this.#deps.onStatusChange?.(previous, status);
     metrics.setDrift("HostBinding", name, o.plan.drift);
     if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
     this.#publishConditions(status);
@@ -481,6 +484,7 @@ export class Controller {
         },
         now,
       );
+      this.#deps.onStatusChange?.(previous, status);
       metrics.setDrift(rp.resource.kind, rp.resource.name, rp.drift);
       this.#publishConditions(status);
     }
