@@ -2,6 +2,7 @@
 // realistic /api/status, through `main` for output and exit codes, and through the real bin
 // in a child process for what a shell sees when the controller cannot be reached.
 import { execFile } from "node:child_process";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -216,6 +217,29 @@ describe("gmsa-gitops status", () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe(`gmsa-gitops status: cannot reach http://127.0.0.1:${port}/api/status: ECONNREFUSED\n`);
+  });
+
+  it("sends the credentials of --url as basic auth to a proxy that asks for them", async () => {
+    const proxy = createHttpServer((req, res) => {
+      const expected = `Basic ${Buffer.from("sre:pa ss@word").toString("base64")}`;
+      if (req.headers.authorization !== expected) res.writeHead(401).end();
+      else res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(realistic(false)));
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const { port } = proxy.address() as AddressInfo;
+    try {
+      const ok = await status("--url", `http://sre:pa%20ss%40word@127.0.0.1:${port}/gmsa/`, "--kind", "KdsRootKey");
+      expect(ok.code).toBe(0);
+      const refused = await status("--url", `http://sre:wrong@127.0.0.1:${port}/gmsa/`);
+      expect(refused).toEqual({
+        code: 2,
+        out: "",
+        err: `gmsa-gitops status: http://127.0.0.1:${port}/gmsa/api/status answered HTTP 401\n`,
+      });
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
   });
 
   it("says so when the URL answers something that is not a controller", async () => {
