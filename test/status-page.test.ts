@@ -304,6 +304,25 @@ describe("the status page in Chromium", () => {
     expect(stalledGroup()).toHaveLength(1);
   });
 
+  it("notifies the webhook when drift made by hand in AD was corrected, with old → new", async () => {
+    await dc.ldap("ldapmodify", [], {
+      input: [
+        `dn: CN=gMSA-Reports,CN=Managed Service Accounts,${dc.baseDn}`,
+        "changetype: modify",
+        "replace: description",
+        "description: edited by hand",
+        "",
+      ].join("\n"),
+    });
+    const text = await waitFor("the DriftCorrected notification", () =>
+      receiver.received.map((r) => String(r.body["text"])).find((t) => t.includes("gmsa-reports drifted")),
+    );
+    expect(text.split("\n")[0]).toBe(
+      "*gmsa-gitops: GroupManagedServiceAccount gmsa-reports drifted and was corrected*",
+    );
+    expect(text).toContain("• *description*: edited by hand → Reporting web site (IIS app pool ReportsPool)");
+  });
+
   it("keeps a screenshot of the page when GMSA_GITOPS_SCREENSHOT names a file", async () => {
     const page = await open();
     const buffer = await page.screenshot({ fullPage: true });
