@@ -68,7 +68,10 @@ const corrected = (name: string, at = t0) =>
     at,
     {
       drift: ["attribute"],
-      changes: [{ attribute: "description", from: "<b>edited by hand</b> & more", to: "Computers for service1" }],
+      changes: [
+        { attribute: "description", from: "<b>edited by hand</b> & more", to: "Computers for service1" },
+        { attribute: "info", from: "see [here](https://evil.example)", to: undefined },
+      ],
     },
   );
 
@@ -144,6 +147,7 @@ describe("webhook notifications", () => {
     expect(receiver.received[0]?.body["message"]).toBe("insufficient access rights");
     expect(receiver.received[1]?.body["changes"]).toEqual([
       { attribute: "description", from: "<b>edited by hand</b> & more", to: "Computers for service1" },
+      { attribute: "info", from: "see [here](https://evil.example)", to: null },
     ]);
   });
 
@@ -173,6 +177,11 @@ describe("webhook notifications", () => {
         expect(facts?.["facts"]).toContainEqual({
           title: "description",
           value: "<b>edited by hand</b> & more → Computers for service1",
+        });
+        // A Markdown link from AD stays text.
+        expect(facts?.["facts"]).toContainEqual({
+          title: "info",
+          value: "see [here]\u200b(https://evil.example) → (none)",
         });
       },
     ],

@@ -30,7 +30,11 @@ const examples = join(root, "examples");
 function chromiumPath(): string {
   const fromEnv = process.env["CHROMIUM_PATH"];
   if (fromEnv) return fromEnv;
-  return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
+  try {
+    return execFileSync("sh", ["-c", "command -v chromium"], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error("chromium is not installed: run `bash scripts/install-test-deps.sh apt` (or set CHROMIUM_PATH)");
+  }
 }
 
 /** HTML from Git: in the gMSA's description, so it is written to AD and compared against it. */

@@ -82,11 +82,12 @@ async function fetchStatus(url: URL, timeoutMs: number): Promise<unknown> {
   try {
     res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs), headers });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause;
+    // The URL fetched holds no credentials, so the cause's message cannot quote them.
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const why =
       (error as Error).name === "TimeoutError"
         ? `no answer within ${timeoutMs / 1000} s`
-        : (cause?.code ?? (error instanceof Error ? error.message.split(url.href).join(target) : "request failed"));
+        : (cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : "request failed"));
     throw new Unreachable(`cannot reach ${target}: ${why}`);
   }
   const body = await res.text().catch(() => "");

@@ -66,6 +66,12 @@ function details(n: Notification): { title: string; value: string }[] {
 /** Slack treats &, < and > as markup in `text`; its documentation asks for exactly these escapes. */
 const slackEscape = (text: string): string => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/**
+ * Teams renders Markdown in card text: a value from AD such as `[Reset password](https://…)`
+ * would become a link. A zero-width space between `]` and `(` keeps it text.
+ */
+const teamsText = (text: string): string => text.replace(/\]\(/g, "]\u200b(");
+
 /** The request body for `format`. */
 export function notificationBody(n: Notification, format: NotificationFormat): unknown {
   switch (format) {
@@ -91,12 +97,15 @@ export function notificationBody(n: Notification, format: NotificationFormat): u
               body: [
                 {
                   type: "TextBlock",
-                  text: headline(n),
+                  text: teamsText(headline(n)),
                   weight: "Bolder",
                   wrap: true,
                   color: n.event === "DriftCorrected" ? "Warning" : "Attention",
                 },
-                { type: "FactSet", facts: details(n) },
+                {
+                  type: "FactSet",
+                  facts: details(n).map((f) => ({ title: teamsText(f.title), value: teamsText(f.value) })),
+                },
               ],
             },
           },
