@@ -16,7 +16,12 @@ export interface PageOptions {
   readonly now: Date;
   /** Seconds between automatic reloads. */
   readonly refreshSeconds: number;
+  /** Most resource rows rendered (default 500); the rest are counted, and filters reach them. */
+  readonly maxRows?: number;
 }
+
+/** Problems first: Stalled, then not Ready, then Unknown, then Ready; stable within each. */
+const ORDER: Readonly<Record<ResourceView["state"], number>> = { Stalled: 0, NotReady: 1, Unknown: 2, Ready: 3 };
 
 /** The page's Content-Security-Policy: no script, no external anything, styles only inline. */
 export const PAGE_CSP =
@@ -79,15 +84,16 @@ function resourceRow(r: ResourceView, now: Date): string {
 <td class="name">${e(r.name)}${r.observeOnly ? ` ${badge("muted", "observe")}` : ""}${where}</td>
 <td class="state">${badge(r.state, r.state === "NotReady" ? "Not ready" : r.state)} ${extra}</td>
 <td class="reason">${e(h.reason)}</td>
-<td class="message headline">${e(h.message)}<details><summary>conditions</summary>${conditionTable(r.conditions, now)}</details></td>
+<td class="message headline">${e(h.message)}${r.state === "Ready" ? "" : `<details><summary>conditions</summary>${conditionTable(r.conditions, now)}</details>`}</td>
 <td class="last-drift">${lastDrift(r, now)}</td>
 <td>${when(r.lastObservedAt, now)}<div class="muted small" title="last applied revision">${e(short(r.lastAppliedRevision))}</div></td>
 </tr>`;
 }
 
-function hostSection(resources: readonly ResourceView[], now: Date): string {
-  const bindings = resources.filter((r) => r.kind === "HostBinding");
-  if (bindings.length === 0) return "";
+function hostSection(resources: readonly ResourceView[], now: Date, maxRows: number): string {
+  const all = resources.filter((r) => r.kind === "HostBinding");
+  if (all.length === 0) return "";
+  const bindings = all.slice(0, maxRows);
   const yesNo = (v: boolean | null): string => (v === null ? "-" : v ? "yes" : "no");
   const rows = bindings
     .map((r) => {
@@ -98,7 +104,7 @@ function hostSection(resources: readonly ResourceView[], now: Date): string {
   return `<h2 id="hosts">Hosts</h2>
 <table><thead><tr><th>Host</th><th>Binding</th><th>Reachable</th><th>Password retrievable</th><th>State</th><th>Message</th><th>Observed</th></tr></thead>
 <tbody>
-${rows}
+${rows}${all.length > bindings.length ? `\n<tr><td colspan="7" class="muted">${all.length - bindings.length} more bindings not shown</td></tr>` : ""}
 </tbody></table>`;
 }
 
@@ -168,14 +174,22 @@ nav a{margin-right:1em}footer{margin-top:2em}
 
 /**
  * Renders the whole page. Pure: the same status, filter and clock give the same HTML.
- * Counts in the heading are over every resource; the table shows the filtered ones.
+ * Counts in the heading are over every resource; the table shows the filtered ones, problems
+ * first, at most `maxRows` of them (a page that reloads every few seconds must stay small).
+ * Conditions are detailed for resources that are not Ready; /api/status has them all.
  */
 export function renderStatusPage(s: StatusView, options: PageOptions): string {
   const { now, filter } = options;
-  const shown = filterResources(s.resources, filter);
+  const matching = filterResources(s.resources, filter).sort((a, b) => ORDER[a.state] - ORDER[b.state]);
+  const maxRows = options.maxRows ?? 500;
+  const shown = matching.slice(0, maxRows);
   const count = (state: string): number => s.resources.filter((r) => r.state === state).length;
   const notReady = s.resources.length - count("Ready");
-  const rows = shown.map((r) => resourceRow(r, now)).join("\n");
+  const more =
+    matching.length > shown.length
+      ? `<tr><td colspan="7" class="muted" id="more">${matching.length - shown.length} more resources not shown (the first ${shown.length}, problems first): filter by kind or not Ready, or read <a href="api/status">/api/status</a></td></tr>`
+      : "";
+  const rows = shown.map((r) => resourceRow(r, now)).join("\n") + more;
   const empty =
     shown.length === 0
       ? `<tr><td colspan="7" class="muted">${s.resources.length === 0 ? "no resources reported yet" : "no resource matches the filter"}</td></tr>`
@@ -201,7 +215,7 @@ ${filterForm(s, filter)}
 <tbody>
 ${rows}${empty}
 </tbody></table>
-${hostSection(s.resources, now)}
+${hostSection(matching, now, maxRows)}
 <footer class="muted small">Rendered ${e(now.toISOString())}; reloads every ${e(String(options.refreshSeconds))} s.</footer>
 </body>
 </html>
