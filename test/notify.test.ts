@@ -243,6 +243,21 @@ describe("webhook notifications", () => {
     noToken();
   });
 
+  it("does not hold up stopping: close() gives a hanging receiver a grace period, then drops the rest", async () => {
+    receiver.respond = () => undefined; // never answers
+    const n = notifier({ timeoutMs: 60_000 });
+    for (let i = 0; i < 4; i++) n.observe(ready(`gmsa-k${i}`), stalled(`gmsa-k${i}`));
+    const t = performance.now();
+    await n.close(300);
+    expect(performance.now() - t).toBeLessThan(5_000);
+    expect(lines.find((l) => l.msg === "notify: stopping; notifications not sent")?.obj["dropped"]).toBe(4);
+    // Closed: nothing more is taken.
+    n.observe(ready("gmsa-k9"), stalled("gmsa-k9"));
+    await n.flush();
+    expect(receiver.received.map((r) => r.body["name"])).toEqual(["gmsa-k0"]);
+    noToken();
+  });
+
   it("logs a refused call or an unreachable receiver as a warning, without the token", async () => {
     receiver.respond = (res) => res.writeHead(500).end(`echo ${TOKEN}`);
     const n = notifier();

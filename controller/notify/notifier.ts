@@ -82,6 +82,8 @@ export class Notifier {
   #dropped = 0;
   #sending: Promise<void> | undefined;
   #closed = false;
+  /** Aborts the call in flight when close() runs out of time. */
+  readonly #stop = new AbortController();
 
   constructor(options: NotifierOptions) {
     this.#options = options;
@@ -106,10 +108,24 @@ export class Notifier {
     while (this.#sending) await this.#sending;
   }
 
-  /** Stops taking notifications and waits for the queue (each send has its timeout). */
-  async close(): Promise<void> {
+  /**
+   * Stops taking notifications and lets the queue drain for at most `graceMs` (default 5 s):
+   * a stopping controller must not wait for a hanging receiver (Kubernetes gives it 30 s in
+   * all). What is still queued or in flight then is dropped, and the count logged.
+   */
+  async close(graceMs = 5_000): Promise<void> {
     this.#closed = true;
-    await this.flush();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), graceMs)));
+    const outcome = await Promise.race([this.flush().then(() => "done" as const), late]);
+    clearTimeout(timer);
+    if (outcome === "late") {
+      const dropped = this.#queue.length + 1;
+      this.#queue.length = 0;
+      this.#stop.abort();
+      await this.flush();
+      this.#options.logger.warn({ dropped }, "notify: stopping; notifications not sent");
+    }
   }
 
   #enqueue(event: NotificationEvent, s: ResourceStatus): void {
@@ -166,7 +182,7 @@ export class Notifier {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(notificationBody(n, format)),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), this.#stop.signal]),
         redirect: "error",
       });
       await res.arrayBuffer().catch(() => undefined);
@@ -175,7 +191,12 @@ export class Notifier {
     } catch (error) {
       const e = error as Error & { cause?: { code?: string } };
       // The message of a failed fetch may quote the URL: report the code or the kind of failure only.
-      const why = e.name === "TimeoutError" ? `no answer within ${timeoutMs / 1000} s` : (e.cause?.code ?? e.name);
+      const why =
+        e.name === "TimeoutError"
+          ? `no answer within ${timeoutMs / 1000} s`
+          : this.#stop.signal.aborted
+            ? "stopping"
+            : (e.cause?.code ?? e.name);
       logger.warn({ ...fields, err: why }, "notify: webhook call failed");
     }
   }
