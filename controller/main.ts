@@ -12,6 +12,7 @@ import { directoryOpener, localHostSettings, sshHostSettings } from "./clients.t
 import type { Config } from "./config/index.ts";
 import { createMetricsRecorder } from "./metrics/index.ts";
 import type { MetricsRecorder } from "./metrics/index.ts";
+import { Notifier, redactUrl } from "./notify/index.ts";
 import { Controller } from "./reconcile/loop.ts";
 import type { Source } from "./reconcile/loop.ts";
 import { startServer } from "./server/index.ts";
@@ -123,8 +124,20 @@ export async function startController(
     : config.hosts
       ? await sshHostSettings(config.hosts)
       : undefined;
+  const notifier = config.notify
+    ? new Notifier({
+        url: config.notify.url,
+        format: config.notify.format,
+        perResourceIntervalMs: config.notify.minIntervalMs,
+        maxPerMinute: config.notify.maxPerMinute,
+        timeoutMs: config.notify.timeoutMs,
+        sourceUrl: redact(source.url),
+        logger,
+      })
+    : undefined;
   const controller = new Controller({
     source,
+    ...(notifier ? { onStatusChange: (previous, next) => notifier.observe(previous, next) } : {}),
     ...(hosts ? { hosts } : {}),
     ...(agent ? { onlyHost: agent.host } : {}),
     metrics,
@@ -179,6 +192,7 @@ export async function startController(
       source: redact(source.url),
       mode: config.policy.mode,
       intervalSeconds: config.intervalMs / 1000,
+      ...(config.notify ? { notify: `${config.notify.format} to ${redactUrl(config.notify.url)}` } : {}),
     },
     "controller started",
   );
@@ -193,6 +207,7 @@ export async function startController(
         await watch?.close();
         await running.stop();
         await server.close();
+        await notifier?.close();
         logger.info({}, "stopped");
       })()),
   };

@@ -7,7 +7,7 @@
 #
 # Sections:
 #   apt         Debian packages from the machine's own archive (ldap-utils, openssh, promtool,
-#               systemd-analyze, ...)
+#               systemd-analyze, chromium, ...)
 #   samba-root  a Debian-stable root holding Samba >= 4.21 (the first Samba that generates gMSA
 #               passwords; Debian 12 ships 4.17), built once into $GMSA_SAMBA_ROOT
 #               (default /var/cache/gmsa-gitops/samba-root). test/harness/samba.ts runs the
@@ -23,7 +23,8 @@ MARKER="$SAMBA_ROOT/.gmsa-gitops-root-complete"
 # packages since Samba 4.20 in Debian; python3-markdown is only a Recommends of samba but
 # samba-tool's domain level commands import it (and exit 0 when it is missing).
 ROOT_PACKAGES=(samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind krb5-user ldap-utils python3-markdown)
-HOST_PACKAGES=(debootstrap ldap-utils iproute2 util-linux openssl ca-certificates git openssh-server openssh-client prometheus gnupg systemd)
+# chromium: the status page test drives it headless through playwright-core (no browser download).
+HOST_PACKAGES=(debootstrap ldap-utils iproute2 util-linux openssl ca-certificates git openssh-server openssh-client prometheus gnupg chromium systemd)
 
 step() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }

@@ -34,4 +34,9 @@ export const COMMANDS: readonly LazyCommand[] = [
     summary: "run on a Windows host: reconcile only this host's bindings with the local PowerShell",
     load: async () => (await import("./run.ts")).agentCommand,
   },
+  {
+    name: "status",
+    summary: "show a running controller's resources and conditions (exit 0 all Ready, 1 not)",
+    load: async () => (await import("./status.ts")).statusCommand,
+  },
 ];

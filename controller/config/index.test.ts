@@ -47,6 +47,34 @@ describe("loadConfig", () => {
     expect(r.config.policy.deletionBudget).toBe(9);
   });
 
+  it("reads the notification webhook URL from a file or the environment, never quoting it in an error", () => {
+    const none = loadConfig({ flags: base, env: {} });
+    expect(none.ok && none.config.notify).toBeUndefined();
+
+    const urlFile = join(dir, "notify-url");
+    writeFileSync(urlFile, "https://hooks.slack.com/services/T0/B0/s3cretT0ken\n");
+    const fromFile = loadConfig({ flags: { ...base, "notify-url-file": urlFile, "notify-format": "slack" }, env: {} });
+    if (!fromFile.ok) throw new Error(JSON.stringify(fromFile.errors));
+    expect(fromFile.config.notify).toEqual({
+      url: "https://hooks.slack.com/services/T0/B0/s3cretT0ken",
+      format: "slack",
+      minIntervalMs: 600_000,
+      maxPerMinute: 20,
+      timeoutMs: 10_000,
+    });
+
+    const fromEnv = loadConfig({
+      flags: base,
+      env: { GMSA_GITOPS_NOTIFY_URL: "http://receiver:8080/x", GMSA_GITOPS_NOTIFY_MIN_INTERVAL: "1m" },
+    });
+    expect(fromEnv.ok && fromEnv.config.notify).toMatchObject({ url: "http://receiver:8080/x", minIntervalMs: 60_000 });
+
+    const bad = loadConfig({ flags: base, env: { GMSA_GITOPS_NOTIFY_URL: "hooks.slack.com/s3cretT0ken" } });
+    expect(bad.ok).toBe(false);
+    expect(JSON.stringify(!bad.ok && bad.errors)).not.toContain("s3cretT0ken");
+    expect(!bad.ok && bad.errors[0]?.source).toBe("GMSA_GITOPS_NOTIFY_URL");
+  });
+
   it("accepts the bind password from the environment", () => {
     const r = loadConfig({
       flags: { "ldap-url": "ldaps://dc1", "bind-dn": "CN=svc" },

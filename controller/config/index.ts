@@ -9,6 +9,7 @@
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { NOTIFICATION_FORMATS } from "../notify/format.ts";
 import type { GitCredentials } from "../source/credentials.ts";
 
 /** How a setting is typed. */
@@ -339,6 +340,49 @@ export const SETTINGS: readonly Setting[] = [
     description: "NetBIOS domain name for DOMAIN\\account$ identities",
     defaultText: "the first DC= of the base DN, upper-cased",
   },
+  {
+    key: "notify.urlFile",
+    flag: "notify-url-file",
+    env: "GMSA_GITOPS_NOTIFY_URL_FILE",
+    type: "string",
+    path: true,
+    secretFile: true,
+    description:
+      "run: file holding the webhook URL to POST notifications to (Stalled, failed apply, drift corrected); it may carry a token, so GMSA_GITOPS_NOTIFY_URL also works but no flag takes the URL itself",
+  },
+  {
+    key: "notify.format",
+    flag: "notify-format",
+    env: "GMSA_GITOPS_NOTIFY_FORMAT",
+    type: "enum",
+    values: NOTIFICATION_FORMATS,
+    description: "run: notification body: generic JSON, a Slack message, or a Teams Adaptive Card",
+    default: "json",
+  },
+  {
+    key: "notify.minInterval",
+    flag: "notify-min-interval",
+    env: "GMSA_GITOPS_NOTIFY_MIN_INTERVAL",
+    type: "duration",
+    description: "run: at most one notification per resource and event within this time",
+    default: "10m",
+  },
+  {
+    key: "notify.maxPerMinute",
+    flag: "notify-max-per-minute",
+    env: "GMSA_GITOPS_NOTIFY_MAX_PER_MINUTE",
+    type: "integer",
+    description: "run: at most this many notifications per minute in all; more are dropped and logged",
+    default: 20,
+  },
+  {
+    key: "notify.timeout",
+    flag: "notify-timeout",
+    env: "GMSA_GITOPS_NOTIFY_TIMEOUT",
+    type: "duration",
+    description: "run: timeout of one webhook call",
+    default: "10s",
+  },
 ];
 
 /** Settings for the LDAP connection. The password is resolved, never logged. */
@@ -382,8 +426,19 @@ export interface HostsConfig {
   readonly domain: string | undefined;
 }
 
+/** Outbound notifications; undefined when no webhook URL is configured. */
+export interface NotifyConfig {
+  /** May carry a token: never logged or put in an error whole. */
+  readonly url: string;
+  readonly format: "json" | "slack" | "teams";
+  readonly minIntervalMs: number;
+  readonly maxPerMinute: number;
+  readonly timeoutMs: number;
+}
+
 /** The validated configuration. */
 export interface Config {
+  readonly notify: NotifyConfig | undefined;
   readonly hosts: HostsConfig | undefined;
   /** NetBIOS domain override (also used by the agent). */
   readonly netbiosDomain: string | undefined;
@@ -775,10 +830,12 @@ export function loadConfig(input: ConfigInput): ConfigResult {
   const hosts = hostsSection(get, errors);
   const intervalMs = get.value<number>("interval")!;
   if (intervalMs < 1000) errors.push({ source: "--interval", message: "must be at least 1s" });
+  const notify = notifySection(get, env, errors);
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
     config: {
+      notify,
       hosts,
       netbiosDomain: get.value<string>("hosts.domain"),
       hostShell: get.value<string>("hosts.shell"),
@@ -798,5 +855,47 @@ export function loadConfig(input: ConfigInput): ConfigResult {
         adopt: get.value<boolean>("policy.adopt")!,
       },
     },
+  };
+}
+
+/** The notification settings; the URL comes from a file or GMSA_GITOPS_NOTIFY_URL, and no error quotes it. */
+function notifySection(
+  get: Lookup,
+  env: Readonly<Record<string, string | undefined>>,
+  errors: ConfigError[],
+): NotifyConfig | undefined {
+  const file = get.value<string>("notify.urlFile");
+  let url = env["GMSA_GITOPS_NOTIFY_URL"];
+  let source = "GMSA_GITOPS_NOTIFY_URL";
+  if (file !== undefined) {
+    source = "--notify-url-file";
+    try {
+      url = readFileSync(file, "utf8").trim();
+    } catch (error) {
+      errors.push({ source, message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}` });
+      return undefined;
+    }
+  }
+  if (url === undefined || url === "") {
+    if (file !== undefined) errors.push({ source, message: `${file} is empty` });
+    return undefined;
+  }
+  if (!/^https?:\/\/[^\s]+$/i.test(url)) {
+    errors.push({
+      source,
+      message: "must hold an http:// or https:// URL (the value is not shown: it may hold a token)",
+    });
+    return undefined;
+  }
+  const maxPerMinute = get.value<number>("notify.maxPerMinute")!;
+  if (maxPerMinute < 1) errors.push({ source: "--notify-max-per-minute", message: "must be at least 1" });
+  const timeoutMs = get.value<number>("notify.timeout")!;
+  if (timeoutMs < 100) errors.push({ source: "--notify-timeout", message: "must be at least 100ms" });
+  return {
+    url,
+    format: get.value<NotifyConfig["format"]>("notify.format")!,
+    minIntervalMs: get.value<number>("notify.minInterval")!,
+    maxPerMinute,
+    timeoutMs,
   };
 }

@@ -41,6 +41,8 @@ export interface ControllerDeps {
   readonly jitterFraction?: number;
   readonly now?: () => Date;
   readonly random?: () => number;
+  /** Called after every status update (each resource, each cycle) with the status before it; must not throw. */
+  readonly onStatusChange?: (previous: ResourceStatus | undefined, next: ResourceStatus) => void;
 }
 
 /** The controller's own status, beside the resources'. */
@@ -86,7 +88,7 @@ export class Controller {
     this.#now = deps.now ?? (() => new Date());
     this.#backoff = new Backoff(deps.random ?? Math.random);
     this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
-    this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger);
+    this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger, deps.onStatusChange);
   }
 
   /** True once one reconcile has run to the end (success or partial). */

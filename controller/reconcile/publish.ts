@@ -76,11 +76,19 @@ export class CyclePublisher {
   readonly #logger: Logger;
   /** Host → the accounts it had retrievability series for, so a removed host's series go too. */
   #hosts = new Map<string, Set<string>>();
+  readonly #onChange: ((previous: ResourceStatus | undefined, next: ResourceStatus) => void) | undefined;
 
-  constructor(statuses: StatusStore, metrics: MetricsRecorder, logger: Logger) {
+  /** `onChange` sees every status update with the status before it (notifications); it must not throw. */
+  constructor(
+    statuses: StatusStore,
+    metrics: MetricsRecorder,
+    logger: Logger,
+    onChange?: (previous: ResourceStatus | undefined, next: ResourceStatus) => void,
+  ) {
     this.#statuses = statuses;
     this.#metrics = metrics;
     this.#logger = logger;
+    this.#onChange = onChange;
   }
 
   /** One action's result, as it completes: the actions counter and a log line. */
@@ -137,7 +145,17 @@ export class CyclePublisher {
       const name = o.plan.resource.name;
       keep.add(`HostBinding/${name}`);
       this.#resource(
-        { kind: "HostBinding", name, dn: null, source: sourceOf(desired, o.plan.resource) },
+        {
+          kind: "HostBinding",
+          name,
+          dn: null,
+          source: sourceOf(desired, o.plan.resource),
+          host: {
+            name: o.host,
+            reachable: o.error ? false : o.result ? true : null,
+            retrievable: o.retrievable ?? null,
+          },
+        },
         { entry: o.plan, attempts: hostAttempts(o), executed: input.enforce && !o.plan.observeOnly, revision, now },
         drifted,
       );
@@ -195,7 +213,7 @@ export class CyclePublisher {
 
   /** Summarises one resource's cycle into its status, and publishes its metrics and log lines. */
   #resource(
-    identity: Pick<ResourceStatus, "kind" | "name" | "dn" | "source">,
+    identity: Pick<ResourceStatus, "kind" | "name" | "dn" | "source" | "host">,
     cycle: Cycle,
     drifted: Record<ResourceKind, number>,
   ): void {
@@ -207,6 +225,7 @@ export class CyclePublisher {
       if (!previous?.drift.length) this.#logger.info({ kind, resource: name, drift: summary.drift }, "drift detected");
     }
     const status = this.#statuses.update({ ...identity, ...summary }, cycle.now);
+    this.#onChange?.(previous, status);
     const fixed = summary.lastDrift;
     if (fixed !== null && fixed.correctedAt === cycle.now.toISOString()) {
       // Evidence that lasts: the counter, and one warn line naming each attribute old → new

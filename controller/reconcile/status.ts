@@ -46,6 +46,13 @@ export interface ResourceStatus {
   readonly lastDrift: LastDrift | null;
   /** When the next attempt is due (back-off or a known waiting time), if it is not the next cycle. */
   readonly nextAttemptAt: string | null;
+  /** HostBindings: the host, whether it answered, and whether it can retrieve the password. */
+  readonly host?: {
+    readonly name: string;
+    /** null when the host was not contacted this cycle (its gMSA or computer is not in AD yet). */
+    readonly reachable: boolean | null;
+    readonly retrievable: "yes" | "no" | "pending" | null;
+  };
 }
 
 /** A condition before its transition time is known. */

@@ -1,7 +1,7 @@
 /**
- * The controller's HTTP surface on node:http: Prometheus scrape, liveness, readiness, a JSON
- * status page and the Git webhook that triggers a reconcile. No framework: five routes do
- * not need one, and every byte of the webhook body is under our control (size cap, raw bytes
+ * The controller's HTTP surface on node:http: Prometheus scrape, liveness, readiness, the
+ * status as JSON and as an HTML page, and the Git webhook that triggers a reconcile. No
+ * framework: six routes do not need one, and every byte of the webhook body is under our control (size cap, raw bytes
  * for the HMAC).
  */
 import { createServer } from "node:http";
@@ -9,6 +9,8 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import type { AddressInfo } from "node:net";
 import type { MetricsRecorder } from "../metrics/index.ts";
 import { localUrl, parseListenAddress } from "./address.ts";
+import { PAGE_CSP, renderStatusPage } from "./page.ts";
+import { readStatusView } from "./status-view.ts";
 
 /** What the HTTP server asks of the controller loop. */
 export interface StatusProvider {
@@ -48,6 +50,10 @@ export interface ServerOptions {
   readonly logger?: ServerLogger;
   /** Largest webhook body accepted, in bytes (default 1 MiB); larger is 413. */
   readonly maxBodyBytes?: number;
+  /** Seconds between the status page's automatic reloads (default 10). */
+  readonly pageRefreshSeconds?: number;
+  /** The clock the status page shows ages against (default: the system clock). */
+  readonly now?: () => Date;
 }
 
 /** A running server. */
@@ -133,10 +139,13 @@ function readBody(req: IncomingMessage, max: number): Promise<BodyResult> {
 
 const drainFactor = 16;
 
+/** A checkbox or flag in a query string: present and not "0"/"false"/"no". */
+const isOn = (v: string | null): boolean => v !== null && !/^(0|false|no)$/i.test(v);
+
 /**
  * Starts the HTTP server and resolves once it listens.
  *
- * Routes: `GET /metrics`, `GET /healthz` (200 while the process serves), `GET /readyz` (200
+ * Routes: `GET /` (the HTML status page; `?kind=K` and `?notReady=1` filter it), `GET /metrics`, `GET /healthz` (200 while the process serves), `GET /readyz` (200
  * once `status.ready()`, else 503), `GET /api/status` (JSON), `POST /hooks/git` (size-capped
  * raw body → verify → 202 and `onTrigger()`, or 401 without a trigger; 404 without a webhook).
  * HEAD is accepted wherever GET is. Unknown paths are 404, wrong methods 405 with `Allow`.
@@ -149,6 +158,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { metrics, status, webhook } = options;
 
   const routes = new Map<string, Route>([
+    [
+      "/",
+      {
+        methods: ["GET", "HEAD"],
+        handler: (req, res) => {
+          const query = new URL(req.url ?? "/", "http://localhost").searchParams;
+          const kind = query.get("kind") ?? "";
+          const html = renderStatusPage(readStatusView(status.status()), {
+            filter: { kind: kind === "" ? undefined : kind, notReady: isOn(query.get("notReady")) },
+            now: (options.now ?? (() => new Date()))(),
+            refreshSeconds: options.pageRefreshSeconds ?? 10,
+          });
+          send(res, 200, "text/html; charset=utf-8", html, {
+            "Content-Security-Policy": PAGE_CSP,
+            "Referrer-Policy": "no-referrer",
+          });
+        },
+      },
+    ],
     [
       "/metrics",
       {

@@ -1,0 +1,10 @@
+/** Outbound webhook notifications on Stalled, failed applies and corrected drift. */
+export { Notifier, redactUrl, transitions, type NotifierOptions, type NotifyLogger } from "./notifier.ts";
+export {
+  headline,
+  NOTIFICATION_FORMATS,
+  notificationBody,
+  type Notification,
+  type NotificationEvent,
+  type NotificationFormat,
+} from "./format.ts";

@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { renderStatusPage } from "./page.ts";
+import { readStatusView } from "./status-view.ts";
+
+const now = new Date("2026-01-01T12:00:00Z");
+const at = now.toISOString();
+const res = (name: string, ready: string, stalled = false) => ({
+  kind: "ADGroup",
+  name,
+  conditions: [
+    { type: "Ready", status: ready, reason: "R", message: "", lastTransitionTime: at },
+    { type: "Stalled", status: stalled ? "True" : "False", reason: "R", message: "", lastTransitionTime: at },
+  ],
+  lastObservedAt: at,
+});
+
+const names = (html: string): string[] =>
+  [...html.matchAll(/<tr class="resource [^"]*" data-kind="[^"]*" data-name="([^"]*)"/g)].map((m) => m[1]!);
+
+describe("renderStatusPage", () => {
+  const view = readStatusView({
+    resources: [
+      res("a-ok", "True"),
+      res("b-unknown", "Unknown"),
+      res("c-stuck", "False", true),
+      res("d-failing", "False"),
+    ],
+  });
+
+  it("lists problems first: Stalled, not Ready, Unknown, then Ready", () => {
+    const html = renderStatusPage(view, { filter: {}, now, refreshSeconds: 10 });
+    expect(names(html)).toEqual(["c-stuck", "d-failing", "b-unknown", "a-ok"]);
+  });
+
+  it("renders at most maxRows rows and says how many more there are", () => {
+    const html = renderStatusPage(view, { filter: {}, now, refreshSeconds: 10, maxRows: 2 });
+    expect(names(html)).toEqual(["c-stuck", "d-failing"]);
+    expect(html).toContain(`<td colspan="7" class="muted" id="more">2 more resources not shown`);
+    expect(html).toContain("4 resources: 1 Ready, 3 not Ready (1 Stalled)");
+  });
+
+  it("details conditions only for resources that are not Ready", () => {
+    const html = renderStatusPage(view, { filter: {}, now, refreshSeconds: 10 });
+    expect(html.match(/<details>/g)).toHaveLength(3);
+  });
+});
