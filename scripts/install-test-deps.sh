@@ -22,7 +22,7 @@ MARKER="$SAMBA_ROOT/.gmsa-gitops-root-complete"
 # packages since Samba 4.20 in Debian; python3-markdown is only a Recommends of samba but
 # samba-tool's domain level commands import it (and exit 0 when it is missing).
 ROOT_PACKAGES=(samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind krb5-user ldap-utils python3-markdown)
-HOST_PACKAGES=(debootstrap ldap-utils iproute2 util-linux openssl ca-certificates git openssh-server openssh-client prometheus gnupg)
+HOST_PACKAGES=(debootstrap ldap-utils iproute2 util-linux openssl ca-certificates git openssh-server openssh-client prometheus gnupg gcc libc6-dev)
 
 step() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }
