@@ -24,7 +24,8 @@ MARKER="$SAMBA_ROOT/.gmsa-gitops-root-complete"
 # samba-tool's domain level commands import it (and exit 0 when it is missing).
 ROOT_PACKAGES=(samba samba-ad-dc samba-ad-provision samba-dsdb-modules winbind krb5-user ldap-utils python3-markdown)
 # chromium: the status page test drives it headless through playwright-core (no browser download).
-HOST_PACKAGES=(debootstrap ldap-utils iproute2 util-linux openssl ca-certificates git openssh-server openssh-client prometheus gnupg chromium systemd)
+# gcc, libc6-dev: the netapi32 double of the host tests is a small C library.
+HOST_PACKAGES=(debootstrap ldap-utils iproute2 util-linux openssl ca-certificates git openssh-server openssh-client prometheus gnupg chromium systemd gcc libc6-dev)
 
 step() { printf '\n==> %s\n' "$*"; }
 info() { printf '    %s\n' "$*"; }

@@ -1,6 +1,7 @@
-// Retrievability asked of a real Samba AD DC: the Test-ADServiceAccount double binds as the
-// host's computer account (HOST$) and reads the gMSA's msDS-ManagedPassword over LDAPS, which
-// Samba serves only to principals msDS-GroupMSAMembership allows. The gMSA and its group are
+// Retrievability asked of a real Samba AD DC: the script calls NetQueryServiceAccount through
+// P/Invoke, and the netapi32 double answers by binding as the host's computer account (HOST$)
+// and reading the gMSA's msDS-ManagedPassword over LDAPS, which Samba serves only to principals
+// msDS-GroupMSAMembership allows. The gMSA and its group are
 // made here with ldapadd (independently of the controller's directory writer).
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -80,6 +81,7 @@ async function newHost(
   await writeFile(passwordFile, password, { mode: 0o600 });
   const state = sampleHost(name);
   state.ad = { url: dc.url, caFile: dc.caFile, baseDn: dc.baseDn, bindDn: dn, passwordFile, command: ["ldapsearch"] };
+  state.principals = state.principals.filter((p) => p.gmsa !== true);
   edit(state);
   const statePath = join(sshd.dir, `${name}.json`);
   await writeHostState(statePath, state);

@@ -1,12 +1,13 @@
 // HostBindings through the whole reconcile: a real Samba DC, a real sshd running real pwsh with
-// the Windows doubles (whose Test-ADServiceAccount asks the DC), the controller loop, and the
+// the Windows doubles (whose NetQueryServiceAccount asks the DC), the controller loop, and the
 // agent. Host state is checked in the doubles' JSON files, AD with ldapsearch.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectDirectory } from "../controller/directory/index.ts";
 import { directorySession } from "../controller/clients.ts";
+import { connectDirectory } from "../controller/directory/index.ts";
+import { parseSid } from "../controller/directory/sid.ts";
 import { createSshDriver } from "../controller/hosts/index.ts";
 import { startController } from "../controller/main.ts";
 import { loadConfig } from "../controller/config/index.ts";
@@ -29,17 +30,39 @@ import type { Sshd } from "./harness/sshd.ts";
 const examples = join(import.meta.dirname, "..", "examples");
 const HOSTS = ["SERVER1", "SERVER2", "WEB1", "WEB2"] as const;
 const silent = pino({ level: "silent" });
+const ADMIN_SID = "S-1-5-21-7-8-9-500";
+
+/** The objectSid of an account, read from the DC (an independent path from the host doubles). */
+async function accountSid(sam: string): Promise<string> {
+  const out = await dc.ldap("ldapsearch", ["-LLL", "-b", dc.baseDn, `(sAMAccountName=${sam})`, "objectSid"]);
+  const b64 = /^objectSid:: (\S+)$/m.exec(out)?.[1];
+  if (b64 === undefined) throw new Error(`no objectSid for ${sam}`);
+  return parseSid(Buffer.from(b64, "base64"));
+}
 
 let dc: Dc;
 let sshd: Sshd;
 const statePath = (host: string): string => join(sshd.dir, `${host}.json`);
+/** Each host's state as the tests start. */
+const initial = new Map<string, DoubleHostState>();
 
 /** A Windows host as the examples expect it: identities still on their old values. */
 function hostState(host: string, dn: string, passwordFile: string): DoubleHostState {
   const s = sampleHost(host);
-  s.ad = { url: dc.url, caFile: dc.caFile, baseDn: dc.baseDn, bindDn: dn, passwordFile, command: ["ldapsearch"] };
+  s.ad = {
+    url: dc.url,
+    caFile: dc.caFile,
+    baseDn: dc.baseDn,
+    bindDn: dn,
+    passwordFile,
+    command: ["ldapsearch"],
+    domain: dc.domain,
+  };
+  // The gMSAs are the DC's own: their SIDs are looked up there, as LSA would.
+  s.principals = s.principals.filter((p) => p.gmsa !== true);
   s.services = [{ Name: "Service1", StartName: "LocalSystem", State: "Running" }];
-  s.localGroups = { Administrators: [`${host}\\Administrator`], IIS_IUSRS: [] };
+  s.localGroups = { Administrators: [ADMIN_SID], IIS_IUSRS: [] };
+  s.localGroupSids = { Administrators: "S-1-5-32-544", IIS_IUSRS: "S-1-5-32-568" };
   return s;
 }
 
@@ -50,6 +73,7 @@ beforeAll(async () => {
     const dn = await dc.addComputer(host, password);
     const passwordFile = join(sshd.dir, `${host}.password`);
     await writeFile(passwordFile, password, { mode: 0o600 });
+    initial.set(host, hostState(host, dn, passwordFile));
     await writeHostState(statePath(host), hostState(host, dn, passwordFile));
   }
 }, 300_000);
@@ -63,51 +87,7 @@ async function highestUsn(): Promise<string> {
   return /highestCommittedUSN: (\d+)/.exec(out)?.[1] ?? "";
 }
 
-describe("the agent", () => {
-  it("reconciles its own host's bindings and no others, and never writes to AD", async () => {
-    const before = await highestUsn();
-    const server1Before = await readHostState(statePath("SERVER1"));
-    const config = loadConfig({ flags: { repo: examples, listen: "127.0.0.1:0", interval: "1h" }, env: {} });
-    if (!config.ok) throw new Error(JSON.stringify(config.errors));
-    const agent = await startController(config.config, silent, {
-      host: "WEB1",
-      domain: dc.domain,
-      shell: launcherCommand(statePath("WEB1")).join(" "),
-    });
-    try {
-      await expect.poll(() => agent.controller.ready(), { timeout: 120_000, interval: 500 }).toBe(true);
-      const web1 = await readHostState(statePath("WEB1"));
-      expect(web1.appPools.find((p) => p.Name === "ReportsPool")).toMatchObject({
-        IdentityType: "SpecificUser",
-        UserName: `${dc.domain}\\gMSA-Reports$`,
-      });
-      expect(web1.localGroups["IIS_IUSRS"]).toContain(`${dc.domain}\\gMSA-Reports$`);
-      // Other hosts' files were not touched; nor was AD.
-      expect((await readHostState(statePath("WEB2"))).appPools[0]?.IdentityType).toBe("ApplicationPoolIdentity");
-      expect(await readHostState(statePath("SERVER1"))).toEqual(server1Before);
-      // The only AD object that changed is WEB1's own account: its logon (the Test-ADServiceAccount
-      // double binds as WEB1$) updates logon bookkeeping. The agent itself has no AD connection.
-      const changed = await dc.ldap("ldapsearch", [
-        "-LLL",
-        "-b",
-        dc.baseDn,
-        `(uSNChanged>=${Number(before) + 1})`,
-        "sAMAccountName",
-      ]);
-      const others = [...changed.matchAll(/^sAMAccountName: (.*)$/gm)].map((m) => m[1]).filter((n) => n !== "WEB1$");
-      expect(others).toEqual([]);
-      expect(changed).not.toMatch(/^dn: CN=gMSA-Reports/m);
-      const status = agent.controller.status();
-      expect(status.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(["HostBinding/web1-reports"]);
-      const metrics = await agent.metrics.metricsText();
-      expect(metrics).toMatch(/gmsa_gitops_managed_resources\{kind="HostBinding"\} 1/);
-    } finally {
-      await agent.stop();
-    }
-  });
-});
-
-describe("the controller with hosts over ssh", () => {
+describe("the controller with hosts over ssh", { timeout: 300_000 }, () => {
   it("fixes the hosts in the cycle that creates their gMSA, reports drift made on a host and heals it", async () => {
     const metrics = createMetricsRecorder();
     const local = createLocalSource(examples);
@@ -149,7 +129,7 @@ describe("the controller with hosts over ssh", () => {
     const identity = `${dc.domain}\\MSA-service1$`;
     expect(server1.services[0]).toMatchObject({ StartName: identity });
     expect(server1.tasks[0]).toMatchObject({ UserId: identity, LogonType: "Password", RunLevel: "Highest" });
-    expect(server1.localGroups["Administrators"]).toContain(identity);
+    expect(server1.localGroups["Administrators"]).toContain(await accountSid("MSA-service1$"));
     expect(binding().drift).toEqual(["host-group", "host-right", "host-service", "host-task"]);
     expect(ready()).toMatchObject({ status: "True", reason: "DriftCorrected" });
     const text = await metrics.metricsText();
@@ -173,5 +153,56 @@ describe("the controller with hosts over ssh", () => {
       /gmsa_gitops_resource_drift\{kind="HostBinding",name="server1-service1",drift_type="host-service"\} 1/,
     );
     expect((await readHostState(statePath("SERVER1"))).services[0]?.StartName).toBe(identity);
+  });
+});
+
+// After the controller test, so that the gMSAs exist in AD: a host switches an identity only once
+// it can retrieve the password.
+describe("the agent", { timeout: 300_000 }, () => {
+  it("reconciles its own host's bindings and no others, and never writes to AD", async () => {
+    // WEB1 as it was before the controller fixed it.
+    const web1 = initial.get("WEB1");
+    if (web1 === undefined) throw new Error("no WEB1");
+    await writeHostState(statePath("WEB1"), web1);
+    const before = await highestUsn();
+    const server1Before = await readHostState(statePath("SERVER1"));
+    const web2Before = await readHostState(statePath("WEB2"));
+    const config = loadConfig({ flags: { repo: examples, listen: "127.0.0.1:0", interval: "1h" }, env: {} });
+    if (!config.ok) throw new Error(JSON.stringify(config.errors));
+    const agent = await startController(config.config, silent, {
+      host: "WEB1",
+      domain: dc.domain,
+      shell: launcherCommand(statePath("WEB1")).join(" "),
+    });
+    try {
+      await expect.poll(() => agent.controller.ready(), { timeout: 120_000, interval: 500 }).toBe(true);
+      const fixed = await readHostState(statePath("WEB1"));
+      expect(fixed.appPools.find((p) => p.Name === "ReportsPool")).toMatchObject({
+        IdentityType: "SpecificUser",
+        UserName: `${dc.domain}\\gMSA-Reports$`,
+      });
+      expect(fixed.localGroups["IIS_IUSRS"]).toContain(await accountSid("gMSA-Reports$"));
+      // Other hosts' files were not touched; nor was AD.
+      expect(await readHostState(statePath("WEB2"))).toEqual(web2Before);
+      expect(await readHostState(statePath("SERVER1"))).toEqual(server1Before);
+      // The only AD object that changed is WEB1's own account: its logon (the NetQueryServiceAccount
+      // double binds as WEB1$) updates logon bookkeeping. The agent itself has no AD connection.
+      const changed = await dc.ldap("ldapsearch", [
+        "-LLL",
+        "-b",
+        dc.baseDn,
+        `(uSNChanged>=${Number(before) + 1})`,
+        "sAMAccountName",
+      ]);
+      const others = [...changed.matchAll(/^sAMAccountName: (.*)$/gm)].map((m) => m[1]).filter((n) => n !== "WEB1$");
+      expect(others).toEqual([]);
+      expect(changed).not.toMatch(/^dn: CN=gMSA-Reports/m);
+      const status = agent.controller.status();
+      expect(status.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(["HostBinding/web1-reports"]);
+      const metrics = await agent.metrics.metricsText();
+      expect(metrics).toMatch(/gmsa_gitops_managed_resources\{kind="HostBinding"\} 1/);
+    } finally {
+      await agent.stop();
+    }
   });
 });

@@ -7,69 +7,33 @@ import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { BindingRequest, HostDriver, HostRequest, HostResult, HostTarget } from "../controller/hosts/index.ts";
-import {
-  bindingRequest,
-  createLocalDriver,
-  createSshDriver,
-  HostError,
-  rightsHeld,
-  runFleet,
-} from "../controller/hosts/index.ts";
+import type { HostDriver, HostRequest, HostResult } from "../controller/hosts/index.ts";
+import { bindingRequest, createLocalDriver, createSshDriver, rightsHeld, runFleet } from "../controller/hosts/index.ts";
 import type { DoubleHostState } from "./harness/pwsh-doubles/state.ts";
-import {
-  launcherCommand,
-  launcherShell,
-  readHostState,
-  sampleHost,
-  writeHostState,
-} from "./harness/pwsh-doubles/state.ts";
-import { makeKey, startSshd } from "./harness/sshd.ts";
+import { ADMIN_SID, launcherCommand, readHostState, SERVICE1_SID } from "./harness/pwsh-doubles/state.ts";
+import type { SshHostLab } from "./harness/ssh-hosts.ts";
+import { hostRequest, rejection, startSshHostLab } from "./harness/ssh-hosts.ts";
+import { makeKey } from "./harness/sshd.ts";
 import type { Sshd } from "./harness/sshd.ts";
 
 const exec = promisify(execFile);
 const IDENTITY = "COMPANY\\MSA-service1$";
 
+let lab: SshHostLab;
 let sshd: Sshd;
 let driver: HostDriver;
-let hostCount = 0;
 
 beforeAll(async () => {
-  sshd = await startSshd();
-  driver = await createSshDriver({
-    privateKeyPath: sshd.clientKeyPath,
-    knownHostsPath: sshd.knownHostsPath,
-    username: sshd.username,
-    commandTimeoutMs: 90_000,
-  });
+  lab = await startSshHostLab("SERVER", 90_000);
+  ({ sshd, driver } = lab);
 });
 
 afterAll(async () => {
-  await sshd?.stop();
+  await lab?.stop();
 });
 
-/** A fresh test host (its own state file) reachable through the sshd. */
-async function newHost(
-  edit: (s: DoubleHostState) => void = () => undefined,
-): Promise<{ target: HostTarget; statePath: string }> {
-  const computer = `SERVER${++hostCount}`;
-  const state = sampleHost(computer);
-  state.retrievable = { "MSA-service1": true };
-  edit(state);
-  const statePath = join(sshd.dir, `${computer}.json`);
-  await writeHostState(statePath, state);
-  const target: HostTarget = {
-    host: computer,
-    address: sshd.address,
-    port: sshd.port,
-    shell: launcherShell(statePath),
-  };
-  return { target, statePath };
-}
-
-function request(target: HostTarget, mode: HostRequest["mode"], bindings: BindingRequest[]): HostRequest {
-  return { version: 1, mode, host: target.host, domain: "COMPANY", bindings };
-}
+const newHost = (edit?: (s: DoubleHostState) => void): ReturnType<SshHostLab["newHost"]> => lab.newHost(edit);
+const request = hostRequest;
 
 function items(result: HostResult): { item: string; name: string; action: string; reason?: string }[] {
   return (result.bindings[0]?.items ?? []).map((i) => ({
@@ -80,16 +44,6 @@ function items(result: HostResult): { item: string; name: string; action: string
   }));
 }
 
-async function rejection(p: Promise<unknown>): Promise<HostError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof HostError) return e;
-    throw e;
-  }
-  throw new Error("expected a HostError");
-}
-
 const fullBinding = bindingRequest("server-service1", "MSA-service1", {
   localGroups: ["Administrators"],
   logonRights: ["SeServiceLogonRight", "SeBatchLogonRight"],
@@ -98,7 +52,7 @@ const fullBinding = bindingRequest("server-service1", "MSA-service1", {
   iisAppPools: [{ name: "ReportsPool" }],
 });
 
-describe("host script over ssh", () => {
+describe("host script over ssh", { timeout: 300_000 }, () => {
   it("observe reports drift, apply fixes it on the host, and a second observe finds none", async () => {
     const { target, statePath } = await newHost();
     const before = await readHostState(statePath);
@@ -135,11 +89,14 @@ describe("host script over ssh", () => {
     expect(applied.bindings[0]?.items.find((i) => i.item === "iisAppPool")?.restarted).toBe(true);
 
     const host = await readHostState(statePath);
-    expect(host.localGroups["Administrators"]).toEqual([`${target.host}\\Administrator`, IDENTITY]);
-    expect(host.rights["SeServiceLogonRight"]).toEqual(["*S-1-5-80-0", IDENTITY]);
-    expect(host.rights["SeBatchLogonRight"]).toEqual(["*S-1-5-32-544", "*S-1-5-32-551", IDENTITY]);
+    // Windows keeps members and right holders as SIDs.
+    expect(host.localGroups["Administrators"]).toEqual([ADMIN_SID, SERVICE1_SID]);
+    expect(host.rights["SeServiceLogonRight"]).toEqual(["*S-1-5-80-0", `*${SERVICE1_SID}`]);
+    expect(host.rights["SeBatchLogonRight"]).toEqual(["*S-1-5-32-544", "*S-1-5-32-551", `*${SERVICE1_SID}`]);
     const service = host.services.find((s) => s.Name === "MyService");
-    expect(service).toMatchObject({ StartName: IDENTITY, LastStartPassword: "", Restarts: 1 });
+    expect(service).toMatchObject({ StartName: IDENTITY, State: "Running", Restarts: 1 });
+    // No password at all (NULL) for a managed account.
+    expect(service && "LastStartPassword" in service).toBe(false);
     expect(host.services.find((s) => s.Name === "Spooler")).toEqual({
       Name: "Spooler",
       StartName: "LocalSystem",
@@ -175,6 +132,8 @@ describe("host script over ssh", () => {
     expect(
       result.bindings[0]?.items.filter((i) => i.item !== "retrievable").map((i) => [i.name, i.action, i.restarted]),
     ).toEqual([
+      // Not in the manifest, but Windows needs it for a service: granted anyway.
+      ["SeServiceLogonRight", "changed", undefined],
       ["MyService", "changed", false],
       ["Stopped", "changed", false],
       ["ReportsPool", "changed", false],
@@ -215,7 +174,7 @@ describe("host script over ssh", () => {
       { observeOnly: true },
     );
     const result = await driver.run(target, request(target, "apply", [enforced, watched]));
-    expect(result.bindings.map((b) => [b.name, b.items[1]?.name, b.items[1]?.action])).toEqual([
+    expect(result.bindings.map((b) => [b.name, b.items[2]?.name, b.items[2]?.action])).toEqual([
       ["enforced", "MyService", "changed"],
       ["watched", "Spooler", "would-change"],
     ]);
@@ -228,7 +187,7 @@ describe("host script over ssh", () => {
 
   it("a failing command, a missing service and a refused change fail only their own items", async () => {
     const { target, statePath } = await newHost((s) => {
-      s.failOn = ["Get-LocalGroupMember"];
+      s.failOn = ["NetLocalGroupGetMembers"];
       s.services.push({ Name: "Refuses", StartName: "LocalSystem", State: "Running", changeReturnValue: 22 });
     });
     const binding = bindingRequest("b", "MSA-service1", {
@@ -245,8 +204,15 @@ describe("host script over ssh", () => {
     const got = result.bindings[0]?.items.map((i) => [i.item, i.name, i.action, i.reason, i.error]);
     expect(got).toEqual([
       ["retrievable", "MSA-service1", "none", undefined, undefined],
-      ["localGroup", "Administrators", "failed", "Error", "Get-LocalGroupMember failed (injected by the test double)"],
+      [
+        "localGroup",
+        "Administrators",
+        "failed",
+        "Error",
+        expect.stringMatching(/^NetLocalGroupGetMembers failed with error 5 /),
+      ],
       ["logonRight", "SeServiceLogonRight", "changed", "Missing", undefined],
+      ["logonRight", "SeBatchLogonRight", "changed", "Missing", undefined],
       ["service", "NoSuchService", "failed", "NotFound", "no service named 'NoSuchService' on this host"],
       ["service", "Refuses", "failed", "Error", "Win32_Service.Change returned 22 (invalid service account)"],
       ["service", "MyService", "changed", "WrongIdentity", undefined],
@@ -284,6 +250,7 @@ describe("host script over ssh", () => {
         { Name: "SvcOther", StartName: "LocalSystem", State: "Running" },
       ];
       s.localGroups = { [evil.group]: [], Administrators: [] };
+      s.localGroupSids = { [evil.group]: "S-1-5-21-7-8-9-1001", Administrators: "S-1-5-32-544" };
       s.tasks = [
         { TaskName: evil.task, TaskPath: "\\", UserId: "SYSTEM", LogonType: "ServiceAccount", RunLevel: "Limited" },
       ];
@@ -302,6 +269,8 @@ describe("host script over ssh", () => {
     expect(result.bindings[0]?.items.map((i) => [i.name, i.action])).toEqual([
       ["MSA-service1", "none"],
       [evil.group, "changed"],
+      ["SeServiceLogonRight", "changed"],
+      ["SeBatchLogonRight", "changed"],
       [evil.quote, "changed"],
       [evil.subexpr, "changed"],
       [evil.backtick, "changed"],
@@ -322,7 +291,7 @@ describe("host script over ssh", () => {
       [evil.wildcard, IDENTITY, 1],
       ["SvcOther", "LocalSystem", 0],
     ]);
-    expect(host.localGroups).toEqual({ [evil.group]: [IDENTITY], Administrators: [] });
+    expect(host.localGroups).toEqual({ [evil.group]: [SERVICE1_SID], Administrators: [] });
     expect(host.tasks[0]).toMatchObject({ TaskName: evil.task, UserId: IDENTITY });
     expect(host.appPools.map((p) => [p.Name, p.UserName, p.Recycles ?? 0])).toEqual([
       [evil.pool, IDENTITY, 1],
@@ -464,6 +433,6 @@ describe("host script through the local driver", () => {
       { item: "retrievable", name: "MSA-service1", action: "none" },
       { item: "localGroup", name: "Administrators", action: "changed", reason: "NotMember" },
     ]);
-    expect((await readHostState(statePath)).localGroups["Administrators"]).toContain(IDENTITY);
+    expect((await readHostState(statePath)).localGroups["Administrators"]).toContain(SERVICE1_SID);
   });
 });

@@ -98,7 +98,7 @@ export type ItemKind = "retrievable" | "localGroup" | "logonRight" | "service" |
 /**
  * none: in sync. changed: apply fixed it. would-change: observe found drift. failed: could not
  * observe or fix (see error). pending: waiting for something that will happen on its own (a
- * fresh Kerberos ticket).
+ * fresh Kerberos ticket, or an identity switch waiting for the host to retrieve the password).
  */
 export type ItemAction = "none" | "changed" | "would-change" | "failed" | "pending";
 
@@ -106,6 +106,10 @@ export type ItemAction = "none" | "changed" | "would-change" | "failed" | "pendi
  * Why an item is not in sync (closed set, usable as a metric label). Absent when in sync.
  * RevokedByPolicy: a logon right granted before is gone (a GPO took it away).
  * TicketNotRefreshed: the host is allowed but still holds a Kerberos ticket from before.
+ * WaitingForRetrieval: an identity switch waits until the host can retrieve the password.
+ * DefinedByPolicy: a GPO defines the logon right without the account; never written locally.
+ * DeniedByPolicy: a deny right (SeDenyServiceLogonRight / SeDenyBatchLogonRight) lists the account.
+ * NoLogonRight: an identity switch not made because the account lacks the logon right.
  */
 export type ItemReason =
   | "NotRetrievable"
@@ -115,6 +119,10 @@ export type ItemReason =
   | "RevokedByPolicy"
   | "WrongIdentity"
   | "NotFound"
+  | "WaitingForRetrieval"
+  | "DefinedByPolicy"
+  | "DeniedByPolicy"
+  | "NoLogonRight"
   | "Error";
 
 /** The observed and desired state of one item, and what was (or would be) done. */
@@ -162,7 +170,10 @@ export interface HostResult {
 /** The script's answer to a request it refused before touching anything. */
 export interface HostRequestError {
   readonly version: number;
-  readonly error: { readonly code: "BadRequest" | "UnsupportedVersion" | "Internal"; readonly message: string };
+  readonly error: {
+    readonly code: "BadRequest" | "UnsupportedVersion" | "ConstrainedLanguage" | "Internal";
+    readonly message: string;
+  };
 }
 
 /** The subset of HostBinding.spec (crds/hostbindings.yaml) that reaches the host. */

@@ -16,11 +16,18 @@
   The request arrives either as -RequestJson (the ssh bootstrap decodes it from stdin and passes
   it as a parameter value) or, without that parameter, on stdin (local agent).
 
-  The Windows-only commands this script calls (Test-ADServiceAccount, Get-/Add-LocalGroupMember,
-  secedit, klist, Get-CimInstance/Invoke-CimMethod, Restart-Service, Get-/Set-ScheduledTask,
-  New-ScheduledTaskPrincipal, Get-/Reset-IISServerManager) are called by their plain names, so
-  the Linux test doubles (functions, which PowerShell resolves before cmdlets and executables)
-  stand in for them without any change to this file.
+  What it asks Windows, and through what:
+    - the machine's LSA and SAM through P/Invoke (Add-Type, netapi32/advapi32):
+      NetQueryServiceAccount, LookupAccountName/Sid, NetLocalGroupGetMembers/AddMembers;
+    - cmdlets: Get-CimInstance (Win32_Service, RSoP), Invoke-CimMethod, Restart-Service,
+      Get-/Set-ScheduledTask, New-ScheduledTaskPrincipal; Test-ADServiceAccount only as the
+      fallback when Add-Type is not allowed;
+    - native commands: secedit, klist (exit code decides; stderr is kept as text);
+    - IIS: Microsoft.Web.Administration.dll from %windir%\System32\inetsrv.
+  All by their plain names and Windows' own signatures, so the Linux test doubles (a module on
+  PSModulePath, native libraries on LD_LIBRARY_PATH, an assembly under $env:windir) stand in
+  for them without any change to this file. controller/hosts/README.md lists the Windows
+  behaviour each part relies on.
 #>
 param([string]$RequestJson)
 
@@ -29,7 +36,7 @@ $ProgressPreference = 'SilentlyContinue'
 $WarningPreference = 'SilentlyContinue'
 $InformationPreference = 'SilentlyContinue'
 $VerbosePreference = 'SilentlyContinue'
-Set-StrictMode -Version 2.0
+Set-StrictMode -Version Latest
 
 # Must equal HOST_CONTRACT_VERSION in contract.ts.
 $ContractVersion = 1
@@ -207,44 +214,336 @@ function New-ResultItem {
 # One line, bounded: error text goes into conditions and logs.
 function Format-ErrorText($ErrorRecord) {
   $m = $ErrorRecord
-  if ($ErrorRecord -is [System.Management.Automation.ErrorRecord]) { $m = $ErrorRecord.Exception.Message }
-  elseif ($ErrorRecord -is [System.Exception]) { $m = $ErrorRecord.Message }
+  $e = $null
+  if ($ErrorRecord -is [System.Management.Automation.ErrorRecord]) { $e = $ErrorRecord.Exception }
+  elseif ($ErrorRecord -is [System.Exception]) { $e = $ErrorRecord }
+  # A .NET method's exception comes wrapped ("Exception calling X with N argument(s)"): its own
+  # message says more.
+  while ($e -is [System.Management.Automation.MethodInvocationException] -and $null -ne $e.InnerException) { $e = $e.InnerException }
+  if ($null -ne $e) { $m = $e.Message }
   $m = ([string]$m) -replace '\s+', ' '
   if ($m.Length -gt 500) { $m = $m.Substring(0, 500) + '...' }
   return $m.Trim()
 }
 
-function Test-SameIdentity([string]$Observed, $Ctx, [string]$Account) {
-  if ([string]::IsNullOrEmpty($Observed)) { return $false }
-  # Windows shows a gMSA as DOMAIN\name$; Task Scheduler sometimes drops the domain.
-  return ($Observed -eq "$($Ctx.Domain)\$Account`$" -or $Observed -eq "$Account`$")
+# ---------------------------------------------------------------------------------------------
+# Win32 through P/Invoke (Add-Type): the machine's own LSA and SAM, which a non-interactive ssh
+# logon can ask without network credentials (no Kerberos double hop), with no RSAT module.
+# C# 5 and .NET Framework 4.x APIs only: Windows PowerShell 5.1 compiles this with the
+# Framework's csc. The helper calls the Win32 functions with Windows' own signatures.
+# ---------------------------------------------------------------------------------------------
+
+$NativeSource = @'
+using System;
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace GmsaGitops
+{
+    public static class HostNative1
+    {
+        [DllImport("netapi32.dll", CharSet = CharSet.Unicode)]
+        private static extern int NetQueryServiceAccount(string serverName, string accountName, uint infoLevel, out IntPtr buffer);
+
+        [DllImport("netapi32.dll")]
+        private static extern int NetApiBufferFree(IntPtr buffer);
+
+        [DllImport("netapi32.dll", CharSet = CharSet.Unicode)]
+        private static extern int NetLocalGroupGetMembers(string serverName, string localGroupName, int level, out IntPtr bufPtr, int prefMaxLen, out int entriesRead, out int totalEntries, IntPtr resumeHandle);
+
+        [DllImport("netapi32.dll", CharSet = CharSet.Unicode)]
+        private static extern int NetLocalGroupAddMembers(string serverName, string groupName, int level, IntPtr buf, int totalEntries);
+
+        [DllImport("advapi32.dll", CharSet = CharSet.Unicode, SetLastError = true)]
+        private static extern bool LookupAccountNameW(string systemName, string accountName, byte[] sid, ref int cbSid, StringBuilder domainName, ref int cchDomainName, out int use);
+
+        [DllImport("advapi32.dll", CharSet = CharSet.Unicode, SetLastError = true)]
+        private static extern bool LookupAccountSidW(string systemName, byte[] sid, StringBuilder name, ref int cchName, StringBuilder domainName, ref int cchDomainName, out int use);
+
+        private const int ERROR_INSUFFICIENT_BUFFER = 122;
+        private const int ERROR_NONE_MAPPED = 1332;
+        private const int ERROR_MEMBER_IN_ALIAS = 1378;
+
+        private static Exception Fail(string call, int code)
+        {
+            return new Win32Exception(code, call + " failed with error " + code + " (" + new Win32Exception(code).Message + ")");
+        }
+
+        // MSA_INFO_STATE of ACCOUNT$ as this machine's LSA sees it (it asks the DC as the computer).
+        public static int QueryServiceAccount(string account)
+        {
+            IntPtr buffer;
+            int status = NetQueryServiceAccount(null, account, 0, out buffer);
+            if (status != 0) throw Fail("NetQueryServiceAccount", status);
+            try { return Marshal.ReadInt32(buffer); }
+            finally { NetApiBufferFree(buffer); }
+        }
+
+        // The SID a name stands for (DOMAIN\name, name, UPN, BUILTIN\group), or null when none does.
+        public static string NameToSid(string name)
+        {
+            byte[] sid = new byte[68];
+            int cbSid = sid.Length;
+            StringBuilder domain = new StringBuilder(256);
+            int cchDomain = domain.Capacity;
+            int use;
+            if (!LookupAccountNameW(null, name, sid, ref cbSid, domain, ref cchDomain, out use))
+            {
+                int error = Marshal.GetLastWin32Error();
+                if (error == ERROR_NONE_MAPPED) return null;
+                if (error != ERROR_INSUFFICIENT_BUFFER) throw Fail("LookupAccountName", error);
+                sid = new byte[cbSid];
+                domain = new StringBuilder(cchDomain);
+                if (!LookupAccountNameW(null, name, sid, ref cbSid, domain, ref cchDomain, out use))
+                    throw Fail("LookupAccountName", Marshal.GetLastWin32Error());
+            }
+            return SidToString(sid, 0);
+        }
+
+        // The name of a SID, as { domain, name }, or null when it does not resolve (an orphan).
+        public static string[] SidToName(string sidText)
+        {
+            byte[] sid = SidFromString(sidText);
+            StringBuilder name = new StringBuilder(256);
+            StringBuilder domain = new StringBuilder(256);
+            int cchName = name.Capacity;
+            int cchDomain = domain.Capacity;
+            int use;
+            if (!LookupAccountSidW(null, sid, name, ref cchName, domain, ref cchDomain, out use))
+            {
+                int error = Marshal.GetLastWin32Error();
+                if (error == ERROR_NONE_MAPPED) return null;
+                if (error != ERROR_INSUFFICIENT_BUFFER) throw Fail("LookupAccountSid", error);
+                name = new StringBuilder(cchName);
+                domain = new StringBuilder(cchDomain);
+                if (!LookupAccountSidW(null, sid, name, ref cchName, domain, ref cchDomain, out use))
+                    throw Fail("LookupAccountSid", Marshal.GetLastWin32Error());
+            }
+            return new string[] { domain.ToString(), name.ToString() };
+        }
+
+        // The SIDs of a local group's members (level 0: SIDs only, so orphaned SIDs are listed too).
+        public static string[] LocalGroupMembers(string group)
+        {
+            IntPtr buffer;
+            int read;
+            int total;
+            int status = NetLocalGroupGetMembers(null, group, 0, out buffer, -1, out read, out total, IntPtr.Zero);
+            if (status != 0) throw Fail("NetLocalGroupGetMembers", status);
+            try
+            {
+                string[] sids = new string[read];
+                for (int i = 0; i < read; i++)
+                {
+                    IntPtr psid = Marshal.ReadIntPtr(buffer, i * IntPtr.Size);
+                    byte[] head = new byte[8];
+                    Marshal.Copy(psid, head, 0, 8);
+                    byte[] sid = new byte[8 + 4 * head[1]];
+                    Marshal.Copy(psid, sid, 0, sid.Length);
+                    sids[i] = SidToString(sid, 0);
+                }
+                return sids;
+            }
+            finally { NetApiBufferFree(buffer); }
+        }
+
+        // Adds a member by SID; false when it already was one.
+        public static bool LocalGroupAddMember(string group, string sidText)
+        {
+            byte[] sid = SidFromString(sidText);
+            IntPtr block = Marshal.AllocHGlobal(IntPtr.Size + sid.Length);
+            try
+            {
+                IntPtr psid = IntPtr.Add(block, IntPtr.Size);
+                Marshal.Copy(sid, 0, psid, sid.Length);
+                Marshal.WriteIntPtr(block, psid);
+                int status = NetLocalGroupAddMembers(null, group, 0, block, 1);
+                if (status == ERROR_MEMBER_IN_ALIAS) return false;
+                if (status != 0) throw Fail("NetLocalGroupAddMembers", status);
+                return true;
+            }
+            finally { Marshal.FreeHGlobal(block); }
+        }
+
+        public static string SidToString(byte[] sid, int offset)
+        {
+            ulong authority = 0;
+            for (int i = 2; i < 8; i++) authority = (authority << 8) | sid[offset + i];
+            StringBuilder sb = new StringBuilder("S-" + sid[offset] + "-" + authority);
+            for (int i = 0; i < sid[offset + 1]; i++)
+                sb.Append("-").Append(BitConverter.ToUInt32(sid, offset + 8 + 4 * i));
+            return sb.ToString();
+        }
+
+        public static byte[] SidFromString(string text)
+        {
+            string[] parts = text.Split('-');
+            if (parts.Length < 3 || parts[0] != "S" || parts[1] != "1") throw new ArgumentException("not a SID: " + text);
+            int count = parts.Length - 3;
+            byte[] sid = new byte[8 + 4 * count];
+            ulong authority = ulong.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture);
+            sid[0] = 1;
+            sid[1] = (byte)count;
+            for (int i = 0; i < 6; i++) sid[2 + i] = (byte)(authority >> (8 * (5 - i)));
+            for (int i = 0; i < count; i++)
+            {
+                uint sub = uint.Parse(parts[3 + i], System.Globalization.CultureInfo.InvariantCulture);
+                byte[] b = BitConverter.GetBytes(sub);
+                Array.Copy(b, 0, sid, 8 + 4 * i, 4);
+            }
+            return sid;
+        }
+    }
+}
+'@
+
+# Compiling costs seconds (csc on 5.1, Roslyn on 7), so the assembly is kept per source and
+# PowerShell edition in the user's LocalApplicationData, which only that user (SYSTEM: only
+# administrators) can write; never in %TEMP%, which for SYSTEM is C:\Windows\Temp, where any
+# user could plant a DLL under the predictable name.
+function Import-NativeHelper {
+  if ('GmsaGitops.HostNative1' -as [type]) { return }
+  $sha = [System.Security.Cryptography.SHA256]::Create()
+  try { $hash = [System.BitConverter]::ToString($sha.ComputeHash([System.Text.Encoding]::UTF8.GetBytes($NativeSource))).Replace('-', '').Substring(0, 16) }
+  finally { $sha.Dispose() }
+  $dir = [System.IO.Path]::Combine([Environment]::GetFolderPath('LocalApplicationData'), 'gmsa-gitops')
+  $dll = [System.IO.Path]::Combine($dir, "native-$hash-$($PSVersionTable.PSEdition).dll")
+  if (-not [System.IO.File]::Exists($dll)) {
+    $null = [System.IO.Directory]::CreateDirectory($dir)
+    $tmp = "$dll.$PID.tmp"
+    Add-Type -TypeDefinition $NativeSource -Language CSharp -OutputAssembly $tmp -OutputType Library
+    try { [System.IO.File]::Move($tmp, $dll) }
+    catch { try { [System.IO.File]::Delete($tmp) } catch { $null = $_ }; if (-not [System.IO.File]::Exists($dll)) { throw } }
+  }
+  Add-Type -Path $dll
+}
+
+# Loads the helper once per process. False when P/Invoke is not allowed here (no compiler, or
+# a policy blocks Add-Type): the script then falls back (see Test-Account) and compares names.
+function Initialize-Native($Ctx) {
+  if ($null -eq $Ctx.Native) {
+    try {
+      Import-NativeHelper
+      $Ctx.Native = $true
+    }
+    catch {
+      $Ctx.Native = $false
+      $Ctx.NativeError = Format-ErrorText $_
+    }
+  }
+  return $Ctx.Native
 }
 
 # ---------------------------------------------------------------------------------------------
-# Retrievability (Test-ADServiceAccount) and the fresh-ticket wait
+# Identities: compared by SID. Windows shows one principal as acct$, DOMAIN\acct$, a UPN or a
+# SID depending on the API and the version; only the SID is the same everywhere.
 # ---------------------------------------------------------------------------------------------
 
-function Test-Account([string]$Account) {
-  # Test-ADServiceAccount warns (and returns False) when the host may not retrieve the password.
+# The SID of a name or SID string, or $null when it does not resolve (cached per run).
+function Resolve-Sid([string]$Text, $Ctx) {
+  if ([string]::IsNullOrEmpty($Text)) { return $null }
+  $t = $Text.TrimStart('*')
+  if ($t -match '^S-1-\d+(-\d+)+$') { return $t.ToUpperInvariant() }
+  if (-not (Initialize-Native $Ctx)) { return $null }
+  if (-not $Ctx.Sids.ContainsKey($t)) { $Ctx.Sids[$t] = [GmsaGitops.HostNative1]::NameToSid($t) }
+  return $Ctx.Sids[$t]
+}
+
+# The gMSA's SID (throws when the domain does not know the account: nothing can be compared).
+function Get-AccountSid($B, $Ctx) {
+  return Resolve-Sid "$($Ctx.Domain)\$($B.Account)`$" $Ctx
+}
+
+# Observed principal vs the binding's account: by SID when both resolve; by name otherwise
+# (P/Invoke not allowed), accepting DOMAIN\acct$, acct$ and acct$@<any DNS domain>.
+function Test-SameIdentity([string]$Observed, $Ctx, $B) {
+  if ([string]::IsNullOrEmpty($Observed)) { return $false }
+  $want = Get-AccountSid $B $Ctx
+  if ($want) {
+    $got = Resolve-Sid $Observed $Ctx
+    if ($got) { return ($got -eq $want) }
+  }
+  $name = "$($B.Account)`$"
+  return ($Observed -eq "$($Ctx.Domain)\$name" -or $Observed -eq $name -or $Observed.StartsWith("$name@", [System.StringComparison]::OrdinalIgnoreCase))
+}
+
+# ---------------------------------------------------------------------------------------------
+# Native commands (secedit, klist). Windows PowerShell 5.1 turns a native command's redirected
+# stderr line into an error record, which $ErrorActionPreference = 'Stop' makes terminating, so
+# the exit code would be lost: run them with 'Continue', keep stderr as text, and decide on
+# $LASTEXITCODE alone.
+# ---------------------------------------------------------------------------------------------
+
+function Invoke-Native([string]$Exe, [string[]]$ArgList, [int[]]$OkCodes = @(0)) {
+  $global:LASTEXITCODE = 0
+  $lines = New-Object System.Collections.Generic.List[string]
+  $eap = $ErrorActionPreference
+  $ErrorActionPreference = 'Continue'
+  try {
+    foreach ($o in @(& $Exe @ArgList 2>&1)) {
+      if ($o -is [System.Management.Automation.ErrorRecord]) { $lines.Add([string]$o.Exception.Message) }
+      else { $lines.Add([string]$o) }
+    }
+  }
+  finally { $ErrorActionPreference = $eap }
+  $code = [int]$LASTEXITCODE
+  $text = Format-ErrorText (($lines | Where-Object { $_.Trim().Length -gt 0 }) -join ' ')
+  if ($OkCodes -notcontains $code) {
+    if ($text) { throw "$Exe $($ArgList[0]) failed with exit code ${code}: $text" }
+    throw "$Exe $($ArgList[0]) failed with exit code $code"
+  }
+  return @{ Code = $code; Text = $text }
+}
+
+# ---------------------------------------------------------------------------------------------
+# Retrievability (NetQueryServiceAccount) and the fresh-ticket wait
+# ---------------------------------------------------------------------------------------------
+
+# MSA_INFO_STATE (lmaccess.h)
+$MsaInfoNotExist = 1
+$MsaInfoNotService = 2
+$MsaInfoCannotInstall = 3
+$MsaInfoCanInstall = 4
+$MsaInfoInstalled = 5
+
+# Returns the MSA_INFO_STATE. NetQueryServiceAccount runs in LSA as the computer account: it
+# needs neither RSAT nor ADWS nor the caller's network credentials (an ssh key logon has none).
+# Only when P/Invoke is not allowed: Test-ADServiceAccount (RSAT-AD-PowerShell, ADWS, which an
+# ssh key logon cannot reach without credential delegation; the local agent as SYSTEM can).
+function Test-Account([string]$Account, $Ctx) {
+  if (Initialize-Native $Ctx) { return [GmsaGitops.HostNative1]::QueryServiceAccount("$Account`$") }
   $r = @(Test-ADServiceAccount -Identity $Account -WarningAction SilentlyContinue)
-  if ($r.Count -eq 0) { throw 'Test-ADServiceAccount returned nothing' }
-  return ($r[$r.Count - 1] -eq $true)
+  if ($r.Count -eq 0) { throw "Test-ADServiceAccount returned nothing (P/Invoke is not allowed here: $($Ctx.NativeError))" }
+  if ($r[$r.Count - 1] -eq $true) { return $MsaInfoInstalled }
+  return $MsaInfoCannotInstall
 }
 
 function Invoke-TicketPurge {
   # LUID 0x3e7 is the machine account (SYSTEM): its TGT still carries the groups the computer
   # belonged to when it was issued, so a host just added to the allowed group needs a new one.
-  $null = klist -li 0x3e7 purge
-  if ($LASTEXITCODE -ne 0) { throw "klist -li 0x3e7 purge failed with exit code $LASTEXITCODE" }
+  $null = Invoke-Native 'klist' @('-li', '0x3e7', 'purge')
 }
 
 function Invoke-Retrievable($B, $Ctx, $Items) {
   $account = $B.Account
   try {
-    if (Test-Account $account) {
+    $state = Test-Account $account $Ctx
+    if ($state -eq $MsaInfoCanInstall -or $state -eq $MsaInfoInstalled) {
       $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $true -Desired $true -Action 'none'))
       return $true
     }
+    if ($state -eq $MsaInfoNotExist) {
+      $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $false -Desired $true -Action 'failed' -Reason 'NotFound' `
+            -ErrorText "this host's domain controller knows no account '$account`$' (MsaInfoNotExist)"))
+      return $false
+    }
+    if ($state -eq $MsaInfoNotService) {
+      $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $false -Desired $true -Action 'failed' -Reason 'Error' `
+            -ErrorText "'$account`$' is not a managed service account (MsaInfoNotService)"))
+      return $false
+    }
+    if ($state -ne $MsaInfoCannotInstall) { throw "NetQueryServiceAccount returned the unknown state $state" }
     if (-not $B.RecentlyAllowed) {
       $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $false -Desired $true -Action 'failed' -Reason 'NotRetrievable' `
             -ErrorText 'this host may not retrieve the password: it is not allowed by the gMSA''s msDS-GroupMSAMembership (directly or through a group), or it does not support the account''s Kerberos encryption types'))
@@ -252,7 +551,8 @@ function Invoke-Retrievable($B, $Ctx, $Items) {
     }
     if ($B.Mode -eq 'apply' -and $B.PurgeKerberosTickets) {
       Invoke-TicketPurge
-      if (Test-Account $account) {
+      $state = Test-Account $account $Ctx
+      if ($state -eq $MsaInfoCanInstall -or $state -eq $MsaInfoInstalled) {
         $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $false -Desired $true -Action 'changed' -Reason 'TicketNotRefreshed'))
         return $true
       }
@@ -267,22 +567,63 @@ function Invoke-Retrievable($B, $Ctx, $Items) {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Local groups
+# Local groups: by SID (NetLocalGroupGetMembers level 0 lists SIDs, orphaned ones included,
+# where Get-LocalGroupMember throws). A group is named by its name on this host, its SID, or
+# the English name of a built-in group, which is resolved through its well-known SID (on a
+# German server "Administrators" is "Administratoren").
 # ---------------------------------------------------------------------------------------------
 
-function Invoke-LocalGroup([string]$Group, $Identity, $B, $Ctx, $Items) {
+$BuiltinGroupSids = @{
+  'Administrators'                      = 'S-1-5-32-544'
+  'Users'                               = 'S-1-5-32-545'
+  'Guests'                              = 'S-1-5-32-546'
+  'Power Users'                         = 'S-1-5-32-547'
+  'Backup Operators'                    = 'S-1-5-32-551'
+  'Replicator'                          = 'S-1-5-32-552'
+  'Remote Desktop Users'                = 'S-1-5-32-555'
+  'Network Configuration Operators'     = 'S-1-5-32-556'
+  'Performance Monitor Users'           = 'S-1-5-32-558'
+  'Performance Log Users'               = 'S-1-5-32-559'
+  'Distributed COM Users'               = 'S-1-5-32-562'
+  'IIS_IUSRS'                           = 'S-1-5-32-568'
+  'Cryptographic Operators'             = 'S-1-5-32-569'
+  'Event Log Readers'                   = 'S-1-5-32-573'
+  'Certificate Service DCOM Access'     = 'S-1-5-32-574'
+  'RDS Remote Access Servers'           = 'S-1-5-32-575'
+  'RDS Endpoint Servers'                = 'S-1-5-32-576'
+  'RDS Management Servers'              = 'S-1-5-32-577'
+  'Hyper-V Administrators'              = 'S-1-5-32-578'
+  'Access Control Assistance Operators' = 'S-1-5-32-579'
+  'Remote Management Users'             = 'S-1-5-32-580'
+  'Storage Replica Administrators'      = 'S-1-5-32-582'
+}
+
+# The group's name on this host (what the NetLocalGroup* calls take).
+function Resolve-LocalGroupName([string]$Group) {
+  $sid = $null
+  if ($Group -match '^S-1-5-32-\d+$') { $sid = $Group }
+  else { foreach ($k in $BuiltinGroupSids.Keys) { if ($k -eq $Group) { $sid = $BuiltinGroupSids[$k] } } }
+  if (-not $sid) { return $Group }
+  $n = [GmsaGitops.HostNative1]::SidToName($sid)
+  if ($null -eq $n) { throw "this host has no local group with the SID $sid ($Group)" }
+  return $n[1]
+}
+
+function Invoke-LocalGroup([string]$Group, $B, $Ctx, $Items) {
   try {
-    $members = @(Get-LocalGroupMember -Name $Group)
-    $isMember = $false
-    foreach ($m in $members) { if (Test-SameIdentity ([string]$m.Name) $Ctx $B.Account) { $isMember = $true } }
-    if ($isMember) {
+    if (-not (Initialize-Native $Ctx)) { throw "local groups need P/Invoke, which is not allowed here: $($Ctx.NativeError)" }
+    $sid = Get-AccountSid $B $Ctx
+    if (-not $sid) { throw "the account $($Ctx.Domain)\$($B.Account)`$ does not resolve to a SID on this host" }
+    $local = Resolve-LocalGroupName $Group
+    $members = @([GmsaGitops.HostNative1]::LocalGroupMembers($local))
+    if ($members -contains $sid) {
       $Items.Add((New-ResultItem -Item 'localGroup' -Name $Group -Observed $true -Desired $true -Action 'none'))
     }
     elseif ($B.Mode -eq 'observe') {
       $Items.Add((New-ResultItem -Item 'localGroup' -Name $Group -Observed $false -Desired $true -Action 'would-change' -Reason 'NotMember'))
     }
     else {
-      Add-LocalGroupMember -Name $Group -Member $Identity
+      $null = [GmsaGitops.HostNative1]::LocalGroupAddMember($local, $sid)
       $Items.Add((New-ResultItem -Item 'localGroup' -Name $Group -Observed $false -Desired $true -Action 'changed' -Reason 'NotMember'))
     }
   }
@@ -292,8 +633,17 @@ function Invoke-LocalGroup([string]$Group, $Identity, $B, $Ctx, $Items) {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Logon rights through the security policy (secedit export / configure)
+# Logon rights through the security policy (secedit export / configure), after asking RSoP
+# whether a GPO defines the right (a GPO's list wins at the next policy refresh, so a local
+# write would only flap)
 # ---------------------------------------------------------------------------------------------
+
+# Each logon right and the right that denies it (deny wins over allow).
+$DenyRights = @{ SeServiceLogonRight = 'SeDenyServiceLogonRight'; SeBatchLogonRight = 'SeDenyBatchLogonRight' }
+
+# secedit's exit code 3: "warnings occurred for some attributes" (typically an entry it could
+# not resolve, on a right we did not touch); the read-back decides whether ours is in place.
+$SeceditOkCodes = @(0, 3)
 
 function New-WorkDir {
   # .NET calls rather than New-Item/Remove-Item: the same on both PowerShells, and cheaper to start.
@@ -311,8 +661,7 @@ function Get-UserRights {
   $dir = New-WorkDir
   try {
     $cfg = [System.IO.Path]::Combine($dir, 'rights.inf')
-    $null = secedit /export /cfg $cfg /areas USER_RIGHTS /quiet
-    if ($LASTEXITCODE -ne 0) { throw "secedit /export failed with exit code $LASTEXITCODE" }
+    $null = Invoke-Native 'secedit' @('/export', '/cfg', $cfg, '/areas', 'USER_RIGHTS', '/quiet') $SeceditOkCodes
     $rights = @{}
     $inSection = $false
     foreach ($line in [System.IO.File]::ReadAllLines($cfg)) {
@@ -338,39 +687,68 @@ function Set-UserRight([string]$Right, $Entries) {
     $db = [System.IO.Path]::Combine($dir, 'rights.sdb')
     $text = "[Unicode]`r`nUnicode=yes`r`n[Version]`r`nsignature=`"`$CHICAGO`$`"`r`nRevision=1`r`n[Privilege Rights]`r`n$Right = $($Entries -join ',')`r`n"
     [System.IO.File]::WriteAllText($cfg, $text, [System.Text.Encoding]::Unicode)
-    $null = secedit /configure /db $db /cfg $cfg /areas USER_RIGHTS /quiet
-    if ($LASTEXITCODE -ne 0) { throw "secedit /configure failed with exit code $LASTEXITCODE" }
+    $null = Invoke-Native 'secedit' @('/configure', '/db', $db, '/cfg', $cfg, '/areas', 'USER_RIGHTS', '/quiet') $SeceditOkCodes
   }
   finally { Remove-WorkDir $dir }
 }
 
-function Resolve-AccountSid([string]$Identity) {
-  try {
-    $nt = New-Object System.Security.Principal.NTAccount $Identity
-    return $nt.Translate([System.Security.Principal.SecurityIdentifier]).Value
-  }
-  catch {
-    # Not resolvable here (no domain connectivity, or not Windows): entries are matched by name.
-    return $null
-  }
+function Test-HoldsRight($Entries, $B, $Ctx) {
+  foreach ($e in $Entries) { if (Test-SameIdentity ([string]$e) $Ctx $B) { return $true } }
+  return $false
 }
 
-function Test-HoldsRight($Entries, [string]$Sid, $Ctx, [string]$Account) {
-  foreach ($e in $Entries) {
-    if ($Sid -and $e -eq "*$Sid") { return $true }
-    if (Test-SameIdentity $e $Ctx $Account) { return $true }
+# Rights a GPO defines on this host: right -> @{ Gpo = name; Accounts = entries }, from RSoP
+# (RSOP_UserPrivilegeRight, precedence 1 = the winning GPO). A host that never applied a GPO has
+# no RSoP namespace: nothing is defined by policy then.
+function Get-PolicyRights($Ctx) {
+  if ($null -eq $Ctx.PolicyRights) {
+    $map = @{}
+    $gpoNames = @{}
+    try { $rows = @(Get-CimInstance -Namespace 'root\rsop\computer' -ClassName RSOP_UserPrivilegeRight) }
+    catch {
+      $rows = @()
+      if ((Format-ErrorText $_) -notmatch 'Invalid namespace') { $Ctx.PolicyRightsError = Format-ErrorText $_ }
+    }
+    if ($rows.Count -gt 0) {
+      foreach ($g in @(Get-CimInstance -Namespace 'root\rsop\computer' -ClassName RSOP_GPO)) { $gpoNames[[string]$g.id] = [string]$g.name }
+    }
+    foreach ($r in $rows) {
+      if ([int]$r.precedence -ne 1) { continue }
+      $gpo = [string]$r.GPOID
+      if ($gpoNames.ContainsKey($gpo)) { $gpo = $gpoNames[$gpo] }
+      $map[[string]$r.UserRight] = @{ Gpo = $gpo; Accounts = @($r.AccountList) }
+    }
+    $Ctx.PolicyRights = $map
   }
-  return $false
+  return $Ctx.PolicyRights
 }
 
 function Invoke-LogonRight([string]$Right, $Identity, $B, $Ctx, $Items) {
   try {
-    if ($null -eq $Ctx.Sids[$Identity]) { $Ctx.Sids[$Identity] = [string](Resolve-AccountSid $Identity) }
-    $sid = $Ctx.Sids[$Identity]
     $rights = Get-UserRights
+    $policy = Get-PolicyRights $Ctx
+    if ($Ctx.PolicyRightsError) { throw "cannot read group policy (RSoP): $($Ctx.PolicyRightsError)" }
     $entries = New-Object System.Collections.Generic.List[string]
     if ($rights.ContainsKey($Right)) { $entries = $rights[$Right] }
-    if (Test-HoldsRight $entries $sid $Ctx $B.Account) {
+    $holds = Test-HoldsRight $entries $B $Ctx
+    $deny = $DenyRights[$Right]
+    if ($rights.ContainsKey($deny) -and (Test-HoldsRight $rights[$deny] $B $Ctx)) {
+      $Items.Add((New-ResultItem -Item 'logonRight' -Name $deny -Observed $true -Desired $false -Action 'failed' -Reason 'DeniedByPolicy' `
+            -ErrorText "$deny lists $Identity, and a deny right wins over $Right; remove it there (usually a GPO)"))
+    }
+    if ($policy.ContainsKey($Right)) {
+      $gpo = $policy[$Right]
+      if (Test-HoldsRight $gpo.Accounts $B $Ctx) {
+        $Items.Add((New-ResultItem -Item 'logonRight' -Name $Right -Observed $holds -Desired $true -Action 'none'))
+        return
+      }
+      # Never written: secedit would change LSA now, and the GPO would put its list back at the
+      # next refresh (up to 16 hours later), so the right would flap.
+      $Items.Add((New-ResultItem -Item 'logonRight' -Name $Right -Observed $holds -Desired $true -Action 'failed' -Reason 'DefinedByPolicy' `
+            -ErrorText "$Right is defined by the GPO '$($gpo.Gpo)', which does not list $Identity; add it to that GPO (a local change would be undone at the next policy refresh)"))
+      return
+    }
+    if ($holds) {
       $Items.Add((New-ResultItem -Item 'logonRight' -Name $Right -Observed $true -Desired $true -Action 'none'))
       return
     }
@@ -383,22 +761,49 @@ function Invoke-LogonRight([string]$Right, $Identity, $B, $Ctx, $Items) {
       $Items.Add((New-ResultItem -Item 'logonRight' -Name $Right -Observed $false -Desired $true -Action 'would-change' -Reason $reason))
       return
     }
+    $sid = Get-AccountSid $B $Ctx
     $entry = $Identity
     if ($sid) { $entry = "*$sid" }
     $new = New-Object System.Collections.Generic.List[string]
     foreach ($e in $entries) { $new.Add($e) }
     $new.Add($entry)
     Set-UserRight $Right $new
-    # Read back: secedit can succeed while a domain policy keeps the right's list in force.
+    # Read back: secedit can end "with warnings" and still have set nothing.
     $after = Get-UserRights
-    if (-not ($after.ContainsKey($Right) -and (Test-HoldsRight $after[$Right] $sid $Ctx $B.Account))) {
-      throw "secedit reported success but $Right does not list $Identity afterwards (a domain policy may define this right)"
+    if (-not ($after.ContainsKey($Right) -and (Test-HoldsRight $after[$Right] $B $Ctx))) {
+      throw "secedit reported success but $Right does not list $Identity afterwards"
     }
     $Items.Add((New-ResultItem -Item 'logonRight' -Name $Right -Observed $false -Desired $true -Action 'changed' -Reason $reason))
   }
   catch {
     $Items.Add((New-ResultItem -Item 'logonRight' -Name $Right -Observed $null -Desired $true -Action 'failed' -Reason 'Error' -ErrorText (Format-ErrorText $_)))
   }
+}
+
+# Whether an identity switch may go ahead: only when this host can retrieve the password and the
+# account holds the logon right Windows checks (a service restarted as a gMSA it cannot log on
+# as stays stopped with 1069; an app pool answers 503; a task fails). Returns $null when it may,
+# else the item to report instead (the object keeps its current identity).
+function Get-SwitchBlocker([string]$Kind, [string]$Name, $Observed, $Desired, [string]$Right, $B, $Items) {
+  if ($B.Retrievable -ne $true) {
+    $why = 'this host cannot retrieve the password (see the retrievable item)'
+    if ($B.Retrievable -eq 'pending') { $why = 'this host is allowed but still waits for a fresh Kerberos ticket' }
+    return (New-ResultItem -Item $Kind -Name $Name -Observed $Observed -Desired $Desired -Action 'pending' -Reason 'WaitingForRetrieval' `
+        -ErrorText "not switched yet: $why; switching now would leave it unable to log on")
+  }
+  if ($Right) {
+    foreach ($i in $Items) {
+      if ($i['item'] -eq 'logonRight' -and $i['name'] -eq $Right -and $i['action'] -ne 'none' -and $i['action'] -ne 'changed') {
+        return (New-ResultItem -Item $Kind -Name $Name -Observed $Observed -Desired $Desired -Action 'failed' -Reason 'NoLogonRight' `
+            -ErrorText "not switched: the account does not hold $Right on this host (see that item), so it could not log on")
+      }
+      if ($i['item'] -eq 'logonRight' -and $i['name'] -eq $DenyRights[$Right] -and $i['action'] -eq 'failed') {
+        return (New-ResultItem -Item $Kind -Name $Name -Observed $Observed -Desired $Desired -Action 'failed' -Reason 'NoLogonRight' `
+            -ErrorText "not switched: $($DenyRights[$Right]) denies the account on this host (see that item), so it could not log on")
+      }
+    }
+  }
+  return $null
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -422,7 +827,7 @@ function Invoke-Service($S, $Identity, $B, $Ctx, $Items) {
     }
     $svc = $found[0]
     $observed = [string]$svc.StartName
-    if (Test-SameIdentity $observed $Ctx $B.Account) {
+    if (Test-SameIdentity $observed $Ctx $B) {
       $Items.Add((New-ResultItem -Item 'service' -Name $name -Observed $observed -Desired $Identity -Action 'none'))
       return
     }
@@ -430,8 +835,11 @@ function Invoke-Service($S, $Identity, $B, $Ctx, $Items) {
       $Items.Add((New-ResultItem -Item 'service' -Name $name -Observed $observed -Desired $Identity -Action 'would-change' -Reason 'WrongIdentity'))
       return
     }
-    # A gMSA logs on with an empty password: Windows fetches the managed password itself.
-    $r = Invoke-CimMethod -InputObject $svc -MethodName Change -Arguments @{ StartName = $Identity; StartPassword = '' }
+    $blocker = Get-SwitchBlocker 'service' $name $observed $Identity 'SeServiceLogonRight' $B $Items
+    if ($blocker) { $Items.Add($blocker); return }
+    # No StartPassword at all: CIM then passes NULL, which is what ChangeServiceConfig needs for
+    # a managed service account (an empty string is "the password is empty" and is refused).
+    $r = Invoke-CimMethod -InputObject $svc -MethodName Change -Arguments @{ StartName = $Identity }
     $code = [int]$r.ReturnValue
     if ($code -ne 0) {
       $why = $ServiceChangeCodes[$code]
@@ -447,7 +855,7 @@ function Invoke-Service($S, $Identity, $B, $Ctx, $Items) {
       }
       catch {
         $Items.Add((New-ResultItem -Item 'service' -Name $name -Observed $observed -Desired $Identity -Action 'failed' -Reason 'WrongIdentity' -Restarted $false `
-              -ErrorText ("the logon account was changed, but the restart failed, so the service still runs as $observed until it restarts: " + (Format-ErrorText $_))))
+              -ErrorText ("the logon account was changed, but the restart failed: " + (Format-ErrorText $_))))
         return
       }
     }
@@ -484,7 +892,7 @@ function Invoke-ScheduledTask($T, $Identity, $B, $Ctx, $Items) {
     $task = $found[0]
     $p = $task.Principal
     $observed = Format-TaskPrincipal ([string]$p.UserId) ([string]$p.LogonType) ([string]$p.RunLevel)
-    if ((Test-SameIdentity ([string]$p.UserId) $Ctx $B.Account) -and [string]$p.LogonType -eq 'Password' -and [string]$p.RunLevel -eq $T.RunLevel) {
+    if ((Test-SameIdentity ([string]$p.UserId) $Ctx $B) -and [string]$p.LogonType -eq 'Password' -and [string]$p.RunLevel -eq $T.RunLevel) {
       $Items.Add((New-ResultItem -Item 'scheduledTask' -Name $label -Observed $observed -Desired $desired -Action 'none'))
       return
     }
@@ -492,6 +900,8 @@ function Invoke-ScheduledTask($T, $Identity, $B, $Ctx, $Items) {
       $Items.Add((New-ResultItem -Item 'scheduledTask' -Name $label -Observed $observed -Desired $desired -Action 'would-change' -Reason 'WrongIdentity'))
       return
     }
+    $blocker = Get-SwitchBlocker 'scheduledTask' $label $observed $desired 'SeBatchLogonRight' $B $Items
+    if ($blocker) { $Items.Add($blocker); return }
     # LogonType Password with no password: Task Scheduler retrieves the gMSA's managed password.
     $principal = New-ScheduledTaskPrincipal -UserId $Identity -LogonType Password -RunLevel $T.RunLevel
     $null = Set-ScheduledTask -TaskName $task.TaskName -TaskPath $task.TaskPath -Principal $principal
@@ -503,19 +913,28 @@ function Invoke-ScheduledTask($T, $Identity, $B, $Ctx, $Items) {
 }
 
 # ---------------------------------------------------------------------------------------------
-# IIS application pools (IISAdministration: a ServerManager, looked up by exact name)
+# IIS application pools: Microsoft.Web.Administration.dll, loaded from %windir%\System32\inetsrv
+# directly. Not the IISAdministration module: it is a Windows PowerShell module, and under
+# PowerShell 7 it runs through the compatibility layer, which hands back a deserialized
+# ServerManager that cannot commit. The assembly works the same in both editions.
 # ---------------------------------------------------------------------------------------------
 
 function Get-FreshServerManager {
+  if (-not ('Microsoft.Web.Administration.ServerManager' -as [type])) {
+    if (-not $env:windir) { throw 'IIS is not installed on this host (no %windir%)' }
+    $dll = [System.IO.Path]::Combine($env:windir, 'System32', 'inetsrv', 'Microsoft.Web.Administration.dll')
+    if (-not [System.IO.File]::Exists($dll)) { throw "IIS is not installed on this host ($dll is missing)" }
+    $null = [System.Reflection.Assembly]::LoadFrom($dll)
+  }
   # After CommitChanges a ServerManager's objects are read-only ("The configuration object is
-  # read only, because it has been committed"): start from a fresh one for every pool.
-  Reset-IISServerManager -Confirm:$false
-  return Get-IISServerManager
+  # read only, because it has been committed"): a fresh one for every pool.
+  return New-Object Microsoft.Web.Administration.ServerManager
 }
 
 function Invoke-AppPool($P, $Identity, $B, $Ctx, $Items) {
   $name = $P.Name
   $desired = "SpecificUser $Identity"
+  $sm = $null
   try {
     $sm = Get-FreshServerManager
     $pool = $sm.ApplicationPools[$name]
@@ -527,7 +946,7 @@ function Invoke-AppPool($P, $Identity, $B, $Ctx, $Items) {
     $user = [string]$pool.ProcessModel.UserName
     $observed = $type
     if ($type -eq 'SpecificUser') { $observed = "SpecificUser $user" }
-    if ($type -eq 'SpecificUser' -and (Test-SameIdentity $user $Ctx $B.Account)) {
+    if ($type -eq 'SpecificUser' -and (Test-SameIdentity $user $Ctx $B)) {
       $Items.Add((New-ResultItem -Item 'iisAppPool' -Name $name -Observed $observed -Desired $desired -Action 'none'))
       return
     }
@@ -535,6 +954,8 @@ function Invoke-AppPool($P, $Identity, $B, $Ctx, $Items) {
       $Items.Add((New-ResultItem -Item 'iisAppPool' -Name $name -Observed $observed -Desired $desired -Action 'would-change' -Reason 'WrongIdentity'))
       return
     }
+    $blocker = Get-SwitchBlocker 'iisAppPool' $name $observed $desired $null $B $Items
+    if ($blocker) { $Items.Add($blocker); return }
     $pool.ProcessModel.IdentityType = 'SpecificUser'
     $pool.ProcessModel.UserName = $Identity
     $pool.ProcessModel.Password = ''
@@ -553,6 +974,7 @@ function Invoke-AppPool($P, $Identity, $B, $Ctx, $Items) {
   catch {
     $Items.Add((New-ResultItem -Item 'iisAppPool' -Name $name -Observed $null -Desired $desired -Action 'failed' -Reason 'Error' -ErrorText (Format-ErrorText $_)))
   }
+  finally { if ($null -ne $sm) { $sm.Dispose() } }
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -563,9 +985,17 @@ function Invoke-Binding($B, $Ctx) {
   $items = New-Object System.Collections.Generic.List[object]
   $identity = "$($Ctx.Domain)\$($B.Account)`$"
   $retrievable = Invoke-Retrievable $B $Ctx $items
+  $B.Retrievable = $retrievable
+  # Windows needs "Log on as a service" for a service and "Log on as a batch job" for a task:
+  # granted even when the manifest leaves them out.
+  $rights = New-Object System.Collections.Generic.List[string]
+  foreach ($r in $B.LogonRights) { $rights.Add($r) }
+  if ($B.Services.Count -gt 0 -and -not $rights.Contains('SeServiceLogonRight')) { $rights.Add('SeServiceLogonRight') }
+  if ($B.ScheduledTasks.Count -gt 0 -and -not $rights.Contains('SeBatchLogonRight')) { $rights.Add('SeBatchLogonRight') }
   # Items are independent: each has its own try/catch, so one failure never stops the others.
-  foreach ($g in $B.LocalGroups) { Invoke-LocalGroup $g $identity $B $Ctx $items }
-  foreach ($r in $B.LogonRights) { Invoke-LogonRight $r $identity $B $Ctx $items }
+  # Rights come before the identity switches, which check them.
+  foreach ($g in $B.LocalGroups) { Invoke-LocalGroup $g $B $Ctx $items }
+  foreach ($r in $rights) { Invoke-LogonRight $r $identity $B $Ctx $items }
   foreach ($s in $B.Services) { Invoke-Service $s $identity $B $Ctx $items }
   foreach ($t in $B.ScheduledTasks) { Invoke-ScheduledTask $t $identity $B $Ctx $items }
   foreach ($p in $B.IisAppPools) { Invoke-AppPool $p $identity $B $Ctx $items }
@@ -614,7 +1044,10 @@ function ConvertTo-AsciiJson($Object) {
   return $sb.ToString()
 }
 
-$ctx = @{ Domain = $null; Services = $null; Tasks = $null; Sids = @{}; Output = $null }
+$ctx = @{
+  Domain = $null; Services = $null; Tasks = $null; Sids = @{}; Output = $null
+  Native = $null; NativeError = $null; PolicyRights = $null; PolicyRightsError = $null
+}
 try {
   if (-not $PSBoundParameters.ContainsKey('RequestJson')) { $RequestJson = [Console]::In.ReadToEnd() }
   # Every stream of the work is discarded, so nothing a cmdlet prints can reach stdout; the

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { HostRequest } from "./contract.ts";
 import { bindingRequest } from "./contract.ts";
 import { HostError } from "./errors.ts";
-import { parseScriptOutput } from "./result.ts";
+import { decodeClixml, parseScriptOutput } from "./result.ts";
 
 const request: HostRequest = {
   version: 1,
@@ -72,6 +72,38 @@ describe("parseScriptOutput", () => {
     const e = fails("", 127, "sh: 1: powershell.exe: not found\n");
     expect([e.kind, e.failure]).toEqual(["ScriptFailed", "transient"]);
     expect(e.message).toContain("exited with code 127: sh: 1: powershell.exe: not found");
+  });
+
+  it("decodes the CLIXML Windows PowerShell writes to a redirected stderr", () => {
+    // As powershell.exe 5.1 writes it when started with -EncodedCommand.
+    const clixml =
+      "#< CLIXML\r\n" +
+      '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">' +
+      '<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T></TN></Obj>' +
+      '<S S="Error">Access to the path &apos;C:\\x&apos; is denied &amp; &lt;locked&gt;_x000D__x000A_</S>' +
+      '<S S="Error">At line:1 char:1_x000D__x000A_</S></Objs>';
+    const e = fails("", 1, clixml);
+    expect(e.kind).toBe("ScriptFailed");
+    expect(e.message).toContain("Access to the path 'C:\\x' is denied & <locked> At line:1 char:1");
+    expect(e.message).not.toMatch(/CLIXML|<Objs|_x000D_|&apos;/);
+    expect(decodeClixml("plain text\n")).toBe("plain text\n");
+  });
+
+  it("names the fix when the host runs PowerShell in Constrained Language Mode", () => {
+    const e = fails(
+      JSON.stringify({ version: 1, error: { code: "ConstrainedLanguage", message: "ConstrainedLanguage" } }),
+      3,
+    );
+    expect([e.kind, e.failure]).toEqual(["RequestRejected", "stalled"]);
+    expect(e.message).toContain("Constrained Language Mode");
+    expect(e.message).toContain("signed by a publisher the policy trusts");
+    // An older bootstrap fails on its first .NET call instead; the message is the same.
+    const old = fails(
+      "",
+      1,
+      "Cannot invoke method. Method invocation is supported only on core types in this language mode.",
+    );
+    expect(old.message).toContain("Constrained Language Mode");
   });
 
   it.each([

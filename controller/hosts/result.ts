@@ -32,6 +32,10 @@ const REASONS: ReadonlySet<string> = new Set<ItemReason>([
   "RevokedByPolicy",
   "WrongIdentity",
   "NotFound",
+  "WaitingForRetrieval",
+  "DefinedByPolicy",
+  "DeniedByPolicy",
+  "NoLogonRight",
   "Error",
 ]);
 
@@ -41,6 +45,43 @@ export interface ScriptOutput {
   readonly stderr: string;
   readonly exitCode: number | null;
 }
+
+/**
+ * Windows PowerShell (and pwsh) started with -EncodedCommand and a redirected stderr write their
+ * error stream as CLIXML: a `#< CLIXML` line and `<Objs>` with one `<S S="Error">` per line,
+ * XML-escaped, with control characters as `_xHHHH_`. Returns the plain text (other stderr lines
+ * kept, ANSI colours removed); text that is not CLIXML comes back unchanged.
+ */
+export function decodeClixml(stderr: string): string {
+  if (!stderr.includes("#< CLIXML")) return stderr;
+  const out: string[] = [];
+  for (const line of stderr.split(/\r?\n/)) {
+    if (line.trim() === "#< CLIXML") continue;
+    if (!line.includes("<Objs")) {
+      out.push(line);
+      continue;
+    }
+    for (const m of line.matchAll(/<S S="(?:Error|Warning)">([\s\S]*?)<\/S>/g)) {
+      const text = (m[1] ?? "")
+        .replace(/_x([0-9A-Fa-f]{4})_/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+        .replace(/&lt;/g, "<")
+        .replace(/&gt;/g, ">")
+        .replace(/&quot;/g, '"')
+        .replace(/&apos;/g, "'")
+        .replace(/&amp;/g, "&");
+      out.push(text);
+    }
+  }
+  // eslint-disable-next-line no-control-regex
+  return out.join("").replace(/\u001b\[[0-9;?]*[A-Za-z]/g, "");
+}
+
+/** What the operator must do when the host runs PowerShell in Constrained Language Mode. */
+export const CLM_HELP =
+  "PowerShell runs in Constrained Language Mode on this host (an AppLocker or WDAC policy in enforce mode), " +
+  "which blocks the .NET calls and Add-Type the host script needs; the fix is on the host's policy: " +
+  "exempt the account the controller logs on with, or run the script as a file signed by a publisher the " +
+  "policy trusts (signed scripts run in Full Language)";
 
 /** The end of a text, on one line, bounded: for error messages. */
 export function tail(text: string, max = 400): string {
@@ -112,7 +153,10 @@ export function parseScriptOutput(host: string, request: HostRequest, out: Scrip
     parsed = JSON.parse(last) as Json;
   } catch {
     const why = out.exitCode === 0 ? "printed no JSON result" : `exited with code ${String(out.exitCode)}`;
-    const stderr = tail(out.stderr);
+    const text = decodeClixml(out.stderr);
+    if (/supported only on core types in this language mode|ConstrainedLanguage/i.test(text))
+      throw new HostError("RequestRejected", host, CLM_HELP);
+    const stderr = tail(text);
     throw new HostError("ScriptFailed", host, `the host script ${why}${stderr ? `: ${stderr}` : ""}`);
   }
   if (!isObject(parsed)) throw new HostError("BadResult", host, "the host script's result is not a JSON object");
@@ -120,6 +164,7 @@ export function parseScriptOutput(host: string, request: HostRequest, out: Scrip
   if (isObject(err)) {
     const code = typeof err["code"] === "string" ? err["code"] : "Unknown";
     const message = typeof err["message"] === "string" ? err["message"] : "";
+    if (code === "ConstrainedLanguage") throw new HostError("RequestRejected", host, `${CLM_HELP} (${message})`);
     throw new HostError("RequestRejected", host, `the host script refused the request (${code}): ${message}`);
   }
   try {

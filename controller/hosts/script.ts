@@ -13,7 +13,17 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { HostRequest } from "./contract.ts";
 
+/**
+ * Constrained Language Mode (AppLocker or WDAC in enforce mode) blocks the .NET calls below, so
+ * the bootstrap first checks the language mode with core language only and answers with a
+ * request error instead of a stack of "method invocation is supported only on core types".
+ */
+const CLM_CHECK =
+  "if($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage'){" +
+  '\'{"version":1,"error":{"code":"ConstrainedLanguage","message":"\'+$ExecutionContext.SessionState.LanguageMode+\'"}}\';exit 3}';
+
 const BOOTSTRAP =
+  CLM_CHECK +
   "$ErrorActionPreference='Stop';" +
   "$i=[Console]::In;" +
   "$s=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($i.ReadLine()));" +
