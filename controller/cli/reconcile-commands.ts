@@ -223,6 +223,16 @@ async function runApply(argv: readonly string[], io: Io): Promise<number> {
   const held = heldBack(result.plan) + hosts.filter((h) => h.plan.blocker !== undefined).length;
   if (text) {
     if (!started) io.stdout(render(result.plan, "text"));
+    else {
+      // The plan was not printed (results were, as they came): say what was held back and why.
+      const heldLines = result.plan.resources
+        .filter((r) => r.blocker !== undefined && !r.observeOnly)
+        .map(
+          (r) =>
+            `  held    ${r.resource.kind}/${r.resource.name}: ${r.blocker!.outcome}: ${r.blocker!.reason}: ${r.blocker!.message}`,
+        );
+      if (heldLines.length > 0) io.stdout(`${heldLines.join("\n")}\n`);
+    }
     if (hosts.length > 0)
       io.stdout(`\nHosts:\n${hosts.map((h) => hostLine(h, prepared.config.policy.mode === "enforce")).join("\n")}\n`);
     io.stdout(
