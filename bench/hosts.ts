@@ -116,7 +116,7 @@ try {
         `max=${(percentile(d, 100) / 1000).toFixed(1)}s failed=${failed.length} pwsh-peak-rss=${(pwshPeak / 1024).toFixed(0)}MiB ` +
         `host-cpu-per-host=${cpuPerHost.toFixed(2)}s`,
     );
-    for (const f of failed) if (!f.ok) console.log(`  ${f.target.host}: ${f.error.kind} ${f.error.message}`);
+    for (const f of failed) if (!f.ok) console.log(`  ${f.target.host}: ${f.error.reason} ${f.error.message}`);
     return { wallMs, outcomes, cpuPerHost, pwshPeakKiB: pwshPeak };
   }
 

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import type { Logger as PinoLogger } from "pino";
 import { directoryOpener, localHostSettings, sshHostSettings } from "./clients.ts";
+import { REDACTED } from "./redact.ts";
 import type { Config } from "./config/index.ts";
 import { createMetricsRecorder } from "./metrics/index.ts";
 import type { MetricsRecorder } from "./metrics/index.ts";
@@ -45,7 +46,7 @@ export function createLogger(config: Config["log"], stream?: NodeJS.WritableStre
   const options = {
     level: config.level,
     base: { name: "gmsa-gitops" },
-    redact: { paths: REDACTED_FIELDS, censor: "[redacted]" },
+    redact: { paths: REDACTED_FIELDS, censor: REDACTED },
   };
   if (pretty && !stream)
     return pino({

@@ -305,18 +305,18 @@ describe("host script over ssh", { timeout: 300_000 }, () => {
     const { target, statePath } = await newHost();
     const bad = { ...request(target, "apply", [fullBinding]), version: 2 } as unknown as HostRequest;
     const e1 = await rejection(driver.run(target, bad));
-    expect([e1.kind, e1.failure]).toEqual(["RequestRejected", "stalled"]);
+    expect([e1.reason, e1.outcome]).toEqual(["RequestRejected", "stalled"]);
     expect(e1.message).toContain("UnsupportedVersion");
 
     const tooLong = request(target, "apply", [{ ...fullBinding, account: "MSA-much-too-long-name" }]);
     const e2 = await rejection(driver.run(target, tooLong));
-    expect(e2.kind).toBe("RequestRejected");
+    expect(e2.reason).toBe("RequestRejected");
     expect(e2.message).toContain("bindings[0].account");
 
     // A request for another machine that reaches this one (a stale DNS record) acts on nothing.
     const misdirected = { ...target, host: "OTHERHOST" };
     const e3 = await rejection(driver.run(misdirected, request(misdirected, "apply", [fullBinding])));
-    expect(e3.kind).toBe("RequestRejected");
+    expect(e3.reason).toBe("RequestRejected");
     expect(e3.message).toContain(`this is '${target.host}'`);
 
     expect((await readHostState(statePath)).events).toEqual([]);
@@ -339,7 +339,7 @@ describe("host script over ssh", { timeout: 300_000 }, () => {
     ]);
     const down = outcomes[1];
     if (down?.ok !== false) throw new Error("expected a failure");
-    expect([down.error.kind, down.error.failure]).toEqual(["Unreachable", "transient"]);
+    expect([down.error.reason, down.error.outcome]).toEqual(["Unreachable", "transient"]);
     expect(down.durationMs).toBeLessThan(2_000);
   });
 
@@ -356,7 +356,7 @@ describe("host script over ssh", { timeout: 300_000 }, () => {
       username: sshd.username,
     });
     const e1 = await rejection(mismatch.run(target, req));
-    expect([e1.kind, e1.failure]).toEqual(["HostKeyMismatch", "stalled"]);
+    expect([e1.reason, e1.outcome]).toEqual(["HostKeyMismatch", "stalled"]);
     expect(e1.message).toMatch(/presented host key SHA256:\S+, which known_hosts does not list/);
 
     const empty = join(sshd.dir, "known_hosts.empty");
@@ -367,7 +367,7 @@ describe("host script over ssh", { timeout: 300_000 }, () => {
       username: sshd.username,
     });
     const e2 = await rejection(unknown.run(target, req));
-    expect([e2.kind, e2.failure]).toEqual(["HostKeyUnknown", "stalled"]);
+    expect([e2.reason, e2.outcome]).toEqual(["HostKeyUnknown", "stalled"]);
 
     // ssh-keygen -H hashes host names as OpenSSH's HashKnownHosts does.
     const hashed = join(sshd.dir, "known_hosts.hashed");
@@ -393,7 +393,7 @@ describe("host script over ssh", { timeout: 300_000 }, () => {
       username: sshd.username,
     });
     const e = await rejection(d.run(target, request(target, "observe", [])));
-    expect([e.kind, e.failure]).toEqual(["AuthFailed", "stalled"]);
+    expect([e.reason, e.outcome]).toEqual(["AuthFailed", "stalled"]);
   });
 
   it("an aborted run ends at once as Aborted", async () => {
@@ -404,7 +404,7 @@ describe("host script over ssh", { timeout: 300_000 }, () => {
     const e = await rejection(
       driver.run({ ...target, shell: "sleep 30;true" }, request(target, "observe", []), controller.signal),
     );
-    expect(e.kind).toBe("Aborted");
+    expect(e.reason).toBe("Aborted");
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
@@ -418,7 +418,7 @@ describe("host script over ssh", { timeout: 300_000 }, () => {
     });
     const started = Date.now();
     const e = await rejection(d.run({ ...target, shell: "sleep 30;true" }, request(target, "observe", [])));
-    expect([e.kind, e.failure]).toEqual(["Timeout", "transient"]);
+    expect([e.reason, e.outcome]).toEqual(["Timeout", "transient"]);
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

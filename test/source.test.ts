@@ -163,7 +163,7 @@ describe("git source", () => {
     await mkdir(workDir);
     await writeFile(join(workDir, "notes.txt"), "keep me");
     const error = await syncError(source({ workDir }).sync());
-    expect(error).toMatchObject({ outcome: "stalled", kind: "checkout", reason: "WorkDirInvalid" });
+    expect(error).toMatchObject({ outcome: "stalled", step: "checkout", reason: "WorkDirInvalid" });
     expect(await readFile(join(workDir, "notes.txt"), "utf8")).toBe("keep me");
   });
 
@@ -171,19 +171,19 @@ describe("git source", () => {
     await writeFiles({ "x.yaml": "a: 1\n" });
     commitAndPush("one");
     const error = await syncError(source({ branch: "release" }).sync());
-    expect(error).toMatchObject({ outcome: "stalled", kind: "fetch", reason: "BranchNotFound" });
+    expect(error).toMatchObject({ outcome: "stalled", step: "fetch", reason: "BranchNotFound" });
   });
 
   it("a missing sub-path is a stalled checkout error carrying the revision", async () => {
     await writeFiles({ "x.yaml": "a: 1\n" });
     const head = commitAndPush("one");
     const error = await syncError(source({ path: "nope" }).sync());
-    expect(error).toMatchObject({ outcome: "stalled", kind: "checkout", reason: "PathNotFound", revision: head });
+    expect(error).toMatchObject({ outcome: "stalled", step: "checkout", reason: "PathNotFound", revision: head });
   });
 
   it("an unreachable repository is a transient fetch error that keeps git's cause", async () => {
     const error = await syncError(source({ url: `file://${join(root, "missing.git")}` }).sync());
-    expect(error).toMatchObject({ outcome: "transient", kind: "fetch", reason: "FetchFailed" });
+    expect(error).toMatchObject({ outcome: "transient", step: "fetch", reason: "FetchFailed" });
     // Not only git's fixed hint ("Please make sure you have the correct access rights").
     expect(error.message).toContain("does not appear to be a git repository");
     expect(error.message).not.toContain("Please make sure");
@@ -194,7 +194,7 @@ describe("git source", () => {
     const src = source({ url: "https://deployer:s3cr3t-T0ken@127.0.0.1:1/org/repo.git" });
     expect(src.url).toBe("https://127.0.0.1:1/org/repo.git");
     const error = await syncError(src.sync());
-    expect(error).toMatchObject({ outcome: "transient", kind: "fetch" });
+    expect(error).toMatchObject({ outcome: "transient", step: "fetch" });
     expect(error.message).not.toContain("s3cr3t");
     expect(JSON.stringify(error)).not.toContain("s3cr3t");
     expect(error.message).toContain("127.0.0.1");
@@ -235,7 +235,7 @@ describe("git source", () => {
       const error = await syncError(
         source({ url: "ssh://git.example.invalid/repo.git", timeoutMs: 500, env: { GIT_SSH_COMMAND: slowSsh } }).sync(),
       );
-      expect(error).toMatchObject({ outcome: "transient", kind: "fetch", reason: "Timeout" });
+      expect(error).toMatchObject({ outcome: "transient", step: "fetch", reason: "Timeout" });
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
       const pid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
@@ -253,7 +253,7 @@ describe("git source", () => {
     await writeFiles({ "x.yaml": "a: 1\n" });
     commitAndPush("one");
     const error = await syncError(source({ env: { GIT_CONFIG_GLOBAL: join(root, "evil.gitconfig") } }).sync());
-    expect(error).toMatchObject({ outcome: "stalled", kind: "fetch", reason: "UnsafeGitEnvironment" });
+    expect(error).toMatchObject({ outcome: "stalled", step: "fetch", reason: "UnsafeGitEnvironment" });
   });
 
   it("symlinks in the repository are never followed, even when named .yaml", async () => {
@@ -304,7 +304,7 @@ describe("SSH commit signatures", () => {
     await writeFiles({ "x.yaml": "a: 2\n" });
     const unsigned = commitAndPush("unsigned");
     const error = await syncError(src.sync());
-    expect(error).toMatchObject({ outcome: "stalled", kind: "verify", reason: "SignatureInvalid", revision: unsigned });
+    expect(error).toMatchObject({ outcome: "stalled", step: "verify", reason: "SignatureInvalid", revision: unsigned });
   });
 
   it("a commit signed by a key missing from the allowed signers is refused", async () => {
@@ -316,7 +316,7 @@ describe("SSH commit signatures", () => {
     await writeFiles({ "x.yaml": "a: 1\n" });
     const head = commitAndPush("signed by a stranger", { sign: signWith(stranger.key) });
     const error = await syncError(source({ verify: { mode: "ssh", allowedSignersFile } }).sync());
-    expect(error).toMatchObject({ outcome: "stalled", kind: "verify", reason: "SignatureInvalid", revision: head });
+    expect(error).toMatchObject({ outcome: "stalled", step: "verify", reason: "SignatureInvalid", revision: head });
   });
 
   it("a missing allowed-signers file is a stalled verification error", async () => {
@@ -324,7 +324,7 @@ describe("SSH commit signatures", () => {
     commitAndPush("one");
     const allowedSignersFile = join(root, "absent");
     const error = await syncError(source({ verify: { mode: "ssh", allowedSignersFile } }).sync());
-    expect(error).toMatchObject({ outcome: "stalled", kind: "verify", reason: "VerificationConfigInvalid" });
+    expect(error).toMatchObject({ outcome: "stalled", step: "verify", reason: "VerificationConfigInvalid" });
   });
 });
 
@@ -366,7 +366,7 @@ describe.runIf(hasGpg)("GPG commit signatures", () => {
 
     await writeFiles({ "x.yaml": "a: 2\n" });
     const unsigned = commitAndPush("unsigned");
-    expect(await syncError(src.sync())).toMatchObject({ outcome: "stalled", kind: "verify", revision: unsigned });
+    expect(await syncError(src.sync())).toMatchObject({ outcome: "stalled", step: "verify", revision: unsigned });
 
     const sshKey = join(root, "ssh-signer");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", sshKey], { stdio: "ignore" });
@@ -387,6 +387,6 @@ describe.runIf(hasGpg)("GPG commit signatures", () => {
     const sign = ["-c", "gpg.format=openpgp", "-c", "user.signingkey=dev@example.com", "-c", "commit.gpgsign=true"];
     const head = commitAndPush("signed", { sign, env: { GNUPGHOME: signer } });
     const error = await syncError(source({ verify: { mode: "gpg", keyringDir } }).sync());
-    expect(error).toMatchObject({ outcome: "stalled", kind: "verify", reason: "SignatureInvalid", revision: head });
+    expect(error).toMatchObject({ outcome: "stalled", step: "verify", reason: "SignatureInvalid", revision: head });
   });
 });

@@ -142,7 +142,7 @@ function heldBack(plan: Plan): number {
 
 function hostLine(o: HostBindingOutcome, applied: boolean): string {
   const what = `host HostBinding/${o.plan.resource.name} on ${o.host}`;
-  if (o.error) return `  FAILED  ${what} (${o.error.failure}): ${o.error.message}`;
+  if (o.error) return `  FAILED  ${what} (${o.error.outcome}): ${o.error.message}`;
   if (o.plan.blocker) return `  waiting ${what}: ${o.plan.blocker.message}`;
   const failed = o.result?.items.filter((i) => i.action === "failed") ?? [];
   if (failed.length > 0) return `  FAILED  ${what}: ${o.plan.notes.join("; ")}`;

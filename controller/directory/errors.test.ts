@@ -13,7 +13,8 @@ import {
   UnwillingToPerformError,
 } from "ldapts";
 import type { FailureOutcome } from "./errors.ts";
-import { DirectoryError, hasResultCode, redact, toDirectoryError } from "./errors.ts";
+import { DirectoryError, hasResultCode, toDirectoryError } from "./errors.ts";
+import { REDACTED, redact } from "../redact.ts";
 
 const PASSWORD = "S3cret!Pass";
 const BIND_DN = "CN=svc-gitops,CN=Users,DC=example,DC=com";
@@ -239,7 +240,7 @@ describe("toDirectoryError", () => {
     for (const text of [String(mapped), mapped.stack ?? "", JSON.stringify(mapped)]) {
       expect(text).not.toContain(PASSWORD);
     }
-    expect(mapped.message).toContain("[REDACTED]");
+    expect(mapped.message).toContain(REDACTED);
     expect(mapped.cause).toBeUndefined();
   });
 
@@ -268,6 +269,6 @@ describe("toDirectoryError", () => {
 
 describe("redact", () => {
   it("replaces every occurrence of every secret", () => {
-    expect(redact("a pw b pw", ["pw", ""])).toBe("a [REDACTED] b [REDACTED]");
+    expect(redact("a pw b pw", ["pw", ""])).toBe(`a ${REDACTED} b ${REDACTED}`);
   });
 });

@@ -1,6 +1,7 @@
 // One typed error for everything that goes wrong talking to AD. The reconcile loop decides
 // retry policy from `outcome` alone (stalled / waiting / transient, by type, never by parsing
 // messages), so the mapping below is by LDAP result code and error class.
+import { redact } from "../redact.ts";
 
 /**
  * How the caller should react: `transient` (retry with backoff), `stalled` (a person must fix
@@ -93,15 +94,6 @@ export interface ErrorContext {
   bindDn?: string;
   /** Strings that must never appear in the result (the bind password). */
   secrets?: readonly string[];
-}
-
-/** Replaces every occurrence of each secret with "[REDACTED]". */
-export function redact(text: string, secrets: readonly string[] | undefined): string {
-  let out = text;
-  for (const secret of secrets ?? []) {
-    if (secret.length > 0) out = out.split(secret).join("[REDACTED]");
-  }
-  return out;
 }
 
 interface CodeRule {

@@ -1,11 +1,13 @@
 /**
- * Typed host failures. The reconcile loop decides by `failure`, never by parsing messages:
+ * Typed host failures, in the shared failure vocabulary (vocabulary.ts `Failure`): the reconcile
+ * loop decides by `outcome`, never by parsing messages:
  * `transient` is retried with backoff, `stalled` waits for a person (a changed host
  * key, a refused key, a request the script rejects).
  */
+import type { Failure, Outcome } from "../vocabulary.ts";
 
-/** What went wrong talking to a host. */
-export type HostErrorKind =
+/** What went wrong talking to a host: the error's `reason`. */
+export type HostErrorReason =
   /** TCP connect refused or the address does not resolve/route. */
   | "Unreachable"
   /** Connect (handshake + authentication) or the command took longer than allowed. */
@@ -27,10 +29,10 @@ export type HostErrorKind =
   /** A bug on our side (an exception that is none of the above). */
   | "Internal";
 
-/** Same words as the reconcile layer's outcomes: retry with backoff, or wait for a person. */
-export type HostFailure = "transient" | "stalled";
+/** The outcomes a host failure can have: retry with back-off, or wait for a person. */
+export type HostErrorOutcome = Extract<Outcome, "transient" | "stalled">;
 
-const FAILURE: Readonly<Record<HostErrorKind, HostFailure>> = {
+const OUTCOME: Readonly<Record<HostErrorReason, HostErrorOutcome>> = {
   Unreachable: "transient",
   Timeout: "transient",
   HostKeyUnknown: "stalled",
@@ -47,17 +49,17 @@ const FAILURE: Readonly<Record<HostErrorKind, HostFailure>> = {
  * A failure to get a result from one host. Its message names the host and the cause and never
  * carries key material or passwords (none reach this layer's messages).
  */
-export class HostError extends Error {
-  readonly kind: HostErrorKind;
-  readonly failure: HostFailure;
+export class HostError extends Error implements Failure {
+  readonly reason: HostErrorReason;
+  readonly outcome: HostErrorOutcome;
   /** The host's computer name (HostTarget.host). */
   readonly host: string;
 
-  constructor(kind: HostErrorKind, host: string, message: string, options?: { cause?: unknown }) {
+  constructor(reason: HostErrorReason, host: string, message: string, options?: { cause?: unknown }) {
     super(`${host}: ${message}`, options);
     this.name = "HostError";
-    this.kind = kind;
-    this.failure = FAILURE[kind];
+    this.reason = reason;
+    this.outcome = OUTCOME[reason];
     this.host = host;
   }
 }

@@ -52,11 +52,11 @@ describe("runFleet", () => {
     expect(finished).toEqual(["DOWN1", "A", "B", "C", "SLOW"]);
     const down = outcomes[1];
     expect(down?.ok).toBe(false);
-    if (down?.ok === false) expect([down.error.kind, down.error.failure]).toEqual(["Unreachable", "transient"]);
+    if (down?.ok === false) expect([down.error.reason, down.error.outcome]).toEqual(["Unreachable", "transient"]);
   });
 
   it("turns an unexpected exception into an Internal HostError outcome instead of rejecting", async () => {
     const outcomes = await runFleet(fakeDriver({}), [job("BUG1"), job("A")], { concurrency: 1 });
-    expect(outcomes.map((o) => (o.ok ? "ok" : o.error.kind))).toEqual(["Internal", "ok"]);
+    expect(outcomes.map((o) => (o.ok ? "ok" : o.error.reason))).toEqual(["Internal", "ok"]);
   });
 });

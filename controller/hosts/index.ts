@@ -6,7 +6,7 @@
 export * from "./contract.ts";
 export type { HostDriver, HostTarget } from "./driver.ts";
 export { HostError, toHostError } from "./errors.ts";
-export type { HostErrorKind, HostFailure } from "./errors.ts";
+export type { HostErrorReason, HostErrorOutcome } from "./errors.ts";
 export { runFleet } from "./fleet.ts";
 export type { FleetJob, FleetOptions, FleetOutcome } from "./fleet.ts";
 export { createLocalDriver, defaultLocalCommand } from "./local.ts";

@@ -62,7 +62,7 @@ describe("parseScriptOutput", () => {
     const e = fails(
       JSON.stringify({ version: 1, error: { code: "BadRequest", message: "request.mode must be observe or apply" } }),
     );
-    expect([e.kind, e.failure]).toEqual(["RequestRejected", "stalled"]);
+    expect([e.reason, e.outcome]).toEqual(["RequestRejected", "stalled"]);
     expect(e.message).toBe(
       "SERVER1: the host script refused the request (BadRequest): request.mode must be observe or apply",
     );
@@ -70,7 +70,7 @@ describe("parseScriptOutput", () => {
 
   it("reports a process that ended without JSON as ScriptFailed with the end of stderr", () => {
     const e = fails("", 127, "sh: 1: powershell.exe: not found\n");
-    expect([e.kind, e.failure]).toEqual(["ScriptFailed", "transient"]);
+    expect([e.reason, e.outcome]).toEqual(["ScriptFailed", "transient"]);
     expect(e.message).toContain("exited with code 127: sh: 1: powershell.exe: not found");
   });
 
@@ -123,7 +123,7 @@ describe("parseScriptOutput", () => {
     ],
   ])("refuses a result for %s as BadResult", (_what, body, message) => {
     const e = fails(JSON.stringify(body));
-    expect([e.kind, e.failure]).toEqual(["BadResult", "stalled"]);
+    expect([e.reason, e.outcome]).toEqual(["BadResult", "stalled"]);
     expect(e.message).toContain(message);
   });
 });

@@ -275,10 +275,7 @@ function bindingOutcome(
  * change is one attempt.
  */
 export function hostAttempts(o: HostBindingOutcome): Attempt[] {
-  if (o.error)
-    return [
-      { status: "failed", outcome: o.error.failure === "stalled" ? "stalled" : "transient", message: o.error.message },
-    ];
+  if (o.error) return [{ status: "failed", outcome: o.error.outcome, message: o.error.message }];
   return (o.result?.items ?? []).flatMap((item): Attempt[] => {
     if (item.action === "changed") return [{ status: "applied" }];
     if (item.action === "failed")

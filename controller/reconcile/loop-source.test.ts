@@ -43,7 +43,7 @@ const cause =
 describe("source failures in the log", () => {
   it("before any revision was loaded, a failed fetch says none is in force and keeps git's cause", async () => {
     const { controller, warnings } = controllerWith(() =>
-      Promise.reject(new SourceError({ outcome: "transient", kind: "fetch", reason: "FetchFailed", message: cause })),
+      Promise.reject(new SourceError({ outcome: "transient", step: "fetch", reason: "FetchFailed", message: cause })),
     );
     await controller.reconcile();
 
@@ -72,7 +72,7 @@ describe("source failures in the log", () => {
     const { controller, warnings } = controllerWith(() =>
       fail
         ? Promise.reject(
-            new SourceError({ outcome: "transient", kind: "fetch", reason: "FetchFailed", message: cause }),
+            new SourceError({ outcome: "transient", step: "fetch", reason: "FetchFailed", message: cause }),
           )
         : Promise.resolve({ revision: "b".repeat(40), files: [], fetchedAt: new Date() }),
     );

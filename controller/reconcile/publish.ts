@@ -164,7 +164,8 @@ export class CyclePublisher {
     }
     for (const h of pass.hosts?.hosts ?? []) {
       metrics.setHostReachable(h.host, h.reachable);
-      if (h.error) this.#logger.warn({ host: h.host, kind: h.error.kind, err: h.error.message }, "host not reconciled");
+      if (h.error)
+        this.#logger.warn({ host: h.host, reason: h.error.reason, err: h.error.message }, "host not reconciled");
     }
     if (pass.hosts) this.#forgetHosts(hosts);
     for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);

@@ -26,12 +26,15 @@ describe("redact", () => {
 
   it("removes credentials passed in a query string or fragment, whatever the parameter's case", () => {
     const cases: Array<[string, string]> = [
-      ["https://gitlab.example/a.git?private_token=glpat-abc123", "https://gitlab.example/a.git?private_token=***"],
-      ["https://h/x?ref=main&access_token=ya29.a0Af&b=1", "https://h/x?ref=main&access_token=***&b=1"],
-      ["https://h/x?Password=hunter22", "https://h/x?Password=***"],
-      ["https://h/x?api_key=k3y;token=t0k", "https://h/x?api_key=***;token=***"],
-      ["https://h/cb#access_token=abc&state=xyz", "https://h/cb#access_token=***&state=xyz"],
-      ["'https://u:p4ss@h/x?oauth_token=abc'", "'https://h/x?oauth_token=***'"],
+      [
+        "https://gitlab.example/a.git?private_token=glpat-abc123",
+        "https://gitlab.example/a.git?private_token=[redacted]",
+      ],
+      ["https://h/x?ref=main&access_token=ya29.a0Af&b=1", "https://h/x?ref=main&access_token=[redacted]&b=1"],
+      ["https://h/x?Password=hunter22", "https://h/x?Password=[redacted]"],
+      ["https://h/x?api_key=k3y;token=t0k", "https://h/x?api_key=[redacted];token=[redacted]"],
+      ["https://h/cb#access_token=abc&state=xyz", "https://h/cb#access_token=[redacted]&state=xyz"],
+      ["'https://u:p4ss@h/x?oauth_token=abc'", "'https://h/x?oauth_token=[redacted]'"],
       ["https://h/x?ref=main&page=2", "https://h/x?ref=main&page=2"],
     ];
     for (const [text, expected] of cases) expect(redact(text), text).toBe(expected);
@@ -44,7 +47,7 @@ describe("a Git source with a token in its URL's query string", () => {
     const workDir = await mkdtemp(join(tmpdir(), "gmsa-redact-"));
     onTestFinished(() => rm(workDir, { recursive: true, force: true }));
     const source = createGitSource({ url, workDir, timeoutMs: 20_000 });
-    expect(source.url).toBe("https://127.0.0.1:1/group/repo.git?private_token=***&access_token=***");
+    expect(source.url).toBe("https://127.0.0.1:1/group/repo.git?private_token=[redacted]&access_token=[redacted]");
     const error: unknown = await source.sync().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceError);
     expect((error as SourceError).message).toContain("127.0.0.1:1/group/repo.git");
@@ -66,12 +69,12 @@ describe("SourceError", () => {
   it("carries outcome, kind, reason and revision for the loop to branch on", () => {
     const error = new SourceError({
       outcome: "stalled",
-      kind: "verify",
+      step: "verify",
       reason: "SignatureInvalid",
       message: "unsigned",
       revision: "a".repeat(40),
     });
     expect(error).toBeInstanceOf(Error);
-    expect(error).toMatchObject({ name: "SourceError", outcome: "stalled", kind: "verify", revision: "a".repeat(40) });
+    expect(error).toMatchObject({ name: "SourceError", outcome: "stalled", step: "verify", revision: "a".repeat(40) });
   });
 });

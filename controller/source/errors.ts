@@ -5,11 +5,14 @@
  * (docs/decisions/source.md): "transient" is retried with backoff, "stalled" waits for a person.
  */
 
+import { credentialParameter, redact } from "../redact.ts";
+import type { Failure, Outcome } from "../vocabulary.ts";
+
 /** What the caller should do about a failure: retry with backoff, or wait for a change in Git or config. */
-export type SourceOutcome = "transient" | "stalled";
+export type SourceOutcome = Extract<Outcome, "transient" | "stalled">;
 
 /** Which step failed. */
-export type SourceErrorKind = "fetch" | "verify" | "checkout";
+export type SourceErrorStep = "fetch" | "verify" | "checkout";
 
 /** Why, as a CamelCase reason fit for a condition; a closed set. */
 export type SourceErrorReason =
@@ -27,7 +30,7 @@ export type SourceErrorReason =
 /** Fields of a SourceError; `revision` is set whenever a commit was fetched before the failure. */
 export interface SourceErrorInit {
   outcome: SourceOutcome;
-  kind: SourceErrorKind;
+  step: SourceErrorStep;
   reason: SourceErrorReason;
   message: string;
   revision?: string;
@@ -38,9 +41,9 @@ export interface SourceErrorInit {
  * and put in a condition as is. It carries no `cause`: a wrapped git error could hold the raw
  * URL with its credentials.
  */
-export class SourceError extends Error {
+export class SourceError extends Error implements Failure {
   readonly outcome: SourceOutcome;
-  readonly kind: SourceErrorKind;
+  readonly step: SourceErrorStep;
   readonly reason: SourceErrorReason;
   /** The commit that failed (e.g. an unsigned HEAD), so the loop can report it and keep the last good one. */
   readonly revision: string | undefined;
@@ -49,7 +52,7 @@ export class SourceError extends Error {
     super(init.message);
     this.name = "SourceError";
     this.outcome = init.outcome;
-    this.kind = init.kind;
+    this.step = init.step;
     this.reason = init.reason;
     this.revision = init.revision;
   }
@@ -62,43 +65,22 @@ export class SourceError extends Error {
  */
 export function fetchFailureReason(error: unknown): "network" | "verify" | "other" {
   if (!(error instanceof SourceError)) return "other";
-  if (error.kind === "verify") return "verify";
+  if (error.step === "verify") return "verify";
   return error.reason === "FetchFailed" || error.reason === "Timeout" || error.reason === "BranchNotFound"
     ? "network"
     : "other";
 }
 
-// scheme://userinfo@host: userinfo may be "user:password" or a bare token ("https://ghp_x@github.com").
-const urlUserinfo = /\b([a-z][a-z0-9+.-]*:\/\/)[^/@\s'"]+@/gi;
-
-// A query or fragment parameter whose name says it holds a credential: GitLab's
-// ?private_token=, OAuth's access_token (also in a #fragment), ?password=, ?api_key=, a
-// pre-signed URL's signature. Over-matching a harmless parameter only hides its value.
-const credentialParameter =
-  /([?&;#][^=&;#\s'"]*(?:token|passw|pwd|secret|key|auth|sig|credential)[^=&;#\s'"]*=)[^&;#\s'"]+/gi;
+/** Credentials in text are scrubbed by the one shared `redact` (controller/redact.ts). */
+export { redact };
 
 /**
- * Removes credentials from any text before it is logged or shown: `user:password@` (and a bare
- * `token@`) from every `scheme://` URL, and the value of every query or fragment parameter
- * named like a credential (`?private_token=`, `access_token`, `password`, `api_key`...),
- * replaced by `***`. scp-like `git@host:path` is left alone: it cannot hold a password.
- * Values known to be secret but found outside a URL are for `hideSecrets`.
- */
-export function redact(text: string): string {
-  return text.replace(urlUserinfo, "$1").replace(credentialParameter, "$1***");
-}
-
-/**
- * Replaces each of `secrets` (e.g. the raw and percent-decoded userinfo of the configured
- * URL, which git may print on its own) wherever it appears in `text`, by `***`.
+ * Replaces each of `secrets` (e.g. the raw and percent-decoded userinfo of the configured URL,
+ * which git may print on its own) wherever it appears in `text`. Values under 4 characters are
+ * left: a user name like "git" would blank ordinary words.
  */
 export function hideSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    // Short values ("git", "x") would blank ordinary words; they are not secrets worth hiding.
-    if (secret.length >= 4) out = out.split(secret).join("***");
-  }
-  return out;
+  return redact(text, secrets, 4);
 }
 
 /**

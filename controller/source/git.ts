@@ -105,7 +105,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     } catch (error: unknown) {
       throw fail({
         outcome: "stalled",
-        kind: "checkout",
+        step: "checkout",
         reason: "WorkDirInvalid",
         message: `cannot create work directory ${workDir}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
       });
@@ -121,7 +121,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         if (deadline.aborted) {
           throw fail({
             outcome: "transient",
-            kind: "fetch",
+            step: "fetch",
             reason: "Timeout",
             message: `sync of ${safeUrl} timed out after ${timeoutMs} ms`,
           });
@@ -129,7 +129,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         if (error instanceof GitPluginError && (error.plugin === "unsafe" || error.plugin === "allowEnvironment")) {
           throw fail({
             outcome: "stalled",
-            kind: "fetch",
+            step: "fetch",
             reason: "UnsafeGitEnvironment",
             message: `git refused the configured environment: ${error.message}`,
           });
@@ -137,7 +137,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         if (error instanceof GitExit) throw onExit(error);
         throw fail({
           outcome: "transient",
-          kind: "fetch",
+          step: "fetch",
           reason: "FetchFailed",
           message: `git failed: ${error instanceof Error ? error.message : String(error)}`,
         });
@@ -155,13 +155,13 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         e.exitCode === 2
           ? fail({
               outcome: "stalled",
-              kind: "fetch",
+              step: "fetch",
               reason: "BranchNotFound",
               message: `branch ${branch} not found in ${safeUrl}`,
             })
           : fail({
               outcome: "transient",
-              kind: "fetch",
+              step: "fetch",
               reason: "FetchFailed",
               message: `cannot list ${safeUrl}: ${lastLines(e.message)}`,
             }),
@@ -170,7 +170,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     if (remoteHead === undefined) {
       throw fail({
         outcome: "stalled",
-        kind: "fetch",
+        step: "fetch",
         reason: "BranchNotFound",
         message: `branch ${branch} not found in ${safeUrl}`,
       });
@@ -194,7 +194,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         (e) =>
           fail({
             outcome: "transient",
-            kind: "fetch",
+            step: "fetch",
             reason: "FetchFailed",
             message: `cannot fetch ${branch} from ${safeUrl}: ${lastLines(e.message)}`,
           }),
@@ -203,7 +203,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       if (revision === undefined) {
         throw fail({
           outcome: "transient",
-          kind: "fetch",
+          step: "fetch",
           reason: "FetchFailed",
           message: `fetch of ${branch} from ${safeUrl} left no commit`,
         });
@@ -221,7 +221,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       (e) =>
         fail({
           outcome: "transient",
-          kind: "checkout",
+          step: "checkout",
           reason: "ReadFailed",
           message: `cannot read commit ${head}: ${lastLines(e.message)}`,
           revision: head,
@@ -263,7 +263,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         if (!(retry instanceof SourceError)) throw retry;
         throw fail({
           outcome: "transient",
-          kind: "checkout",
+          step: "checkout",
           reason: "CloneCorrupt",
           message: `the clone in ${workDir} was corrupt (${damage}); it was removed, and cloning again failed: ${retry.message}`,
           ...(retry.revision !== undefined ? { revision: retry.revision } : {}),
@@ -343,7 +343,7 @@ async function ensureBareRepository(workDir: string, git: SimpleGit, run: Run, f
       (e) =>
         fail({
           outcome: "stalled",
-          kind: "checkout",
+          step: "checkout",
           reason: "WorkDirInvalid",
           message: `cannot create a repository in ${workDir}: ${lastLines(e.message)}`,
         }),
@@ -355,7 +355,7 @@ async function ensureBareRepository(workDir: string, git: SimpleGit, run: Run, f
   if (!isBare) {
     throw fail({
       outcome: "stalled",
-      kind: "checkout",
+      step: "checkout",
       reason: "WorkDirInvalid",
       message: `work directory ${workDir} is not empty and not a bare repository made by this source`,
     });
@@ -386,7 +386,7 @@ async function verifyCommit(git: SimpleGit, revision: string, verify: VerifyOpti
   } catch {
     throw fail({
       outcome: "stalled",
-      kind: "verify",
+      step: "verify",
       reason: "VerificationConfigInvalid",
       message: `${verify.mode === "ssh" ? "allowed signers file" : "GPG keyring directory"} ${anchor} is not usable`,
       revision,
@@ -401,7 +401,7 @@ async function verifyCommit(git: SimpleGit, revision: string, verify: VerifyOpti
     (e) =>
       fail({
         outcome: "transient",
-        kind: "checkout",
+        step: "checkout",
         reason: "ReadFailed",
         message: `cannot read commit ${revision}: ${lastLines(e.message)}`,
         revision,
@@ -412,7 +412,7 @@ async function verifyCommit(git: SimpleGit, revision: string, verify: VerifyOpti
   if (!headers.includes(`\ngpgsig ${armour}`) && !headers.includes(`\ngpgsig-sha256 ${armour}`)) {
     throw fail({
       outcome: "stalled",
-      kind: "verify",
+      step: "verify",
       reason: "SignatureInvalid",
       message: `commit ${revision} has no ${verify.mode.toUpperCase()} signature`,
       revision,
@@ -430,7 +430,7 @@ async function verifyCommit(git: SimpleGit, revision: string, verify: VerifyOpti
     (e) =>
       fail({
         outcome: "stalled",
-        kind: "verify",
+        step: "verify",
         reason: "SignatureInvalid",
         message: `signature of commit ${revision} is not valid for the configured ${verify.mode} keys${
           e.message.trim() ? `: ${lastLines(e.message)}` : ""
@@ -495,7 +495,7 @@ async function readManifests(
   const notFound = () =>
     fail({
       outcome: "stalled",
-      kind: "checkout",
+      step: "checkout",
       reason: "PathNotFound",
       message: `path ${subPath} is not a directory at revision ${revision}`,
       revision,
@@ -509,7 +509,7 @@ async function readManifests(
     (e) =>
       fail({
         outcome: "transient",
-        kind: "checkout",
+        step: "checkout",
         reason: "ReadFailed",
         message: `cannot list ${tree}: ${lastLines(e.message)}`,
         revision,
@@ -547,7 +547,7 @@ async function readManifests(
   } catch (error) {
     throw fail({
       outcome: "transient",
-      kind: "checkout",
+      step: "checkout",
       reason: "ReadFailed",
       message: `cannot read the manifests of ${revision}: ${lastLines(error instanceof Error ? error.message : String(error))}`,
       revision,

@@ -6,7 +6,7 @@
 export { gitCredentialEnv } from "./credentials.ts";
 export type { GitCredentials } from "./credentials.ts";
 export { SourceError, fetchFailureReason, hideSecrets, redact } from "./errors.ts";
-export type { SourceErrorInit, SourceErrorKind, SourceErrorReason, SourceOutcome } from "./errors.ts";
+export type { SourceErrorInit, SourceErrorStep, SourceErrorReason, SourceOutcome } from "./errors.ts";
 export { createGitSource } from "./git.ts";
 export type { GitSource, GitSourceOptions, VerifyOptions } from "./git.ts";
 export { createLocalSource, localRevision } from "./local.ts";

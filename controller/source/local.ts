@@ -54,7 +54,7 @@ async function readLocal(root: string): Promise<Snapshot> {
     if (isErrno(error, "ENOENT") || isErrno(error, "ENOTDIR")) {
       throw new SourceError({
         outcome: "stalled",
-        kind: "checkout",
+        step: "checkout",
         reason: "PathNotFound",
         message: `local source ${root} is not a directory`,
       });
