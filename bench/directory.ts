@@ -25,7 +25,8 @@ import {
   directoryWriter,
   GMSA_ATTRIBUTES,
   GROUP_ATTRIBUTES,
-  MANAGED_MARKER,
+  MARKER_PREFIX,
+  OwnershipKey,
 } from "../controller/directory/index.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
 import { loadManifests } from "../controller/manifests/index.ts";
@@ -47,7 +48,8 @@ import type { RepoShape } from "./lib/repo.ts";
 import { computersLdif, writeRepo } from "./lib/repo.ts";
 
 /** The configuration's defaults: enforce, no prune, no adoption. */
-const policy: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
+const OWNER = new OwnershipKey("bench", Buffer.from("bench-ownership-key-0123456789abcdef"));
+const policy: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER };
 
 const { values: flags } = parseArgs({
   options: {
@@ -165,7 +167,7 @@ function assertCreates(plan: Plan, n: number): void {
 }
 
 async function applyAll(plan: Plan, writer: DirectoryWriter): Promise<number> {
-  const result = await applyPlan(plan, writer, { now: new Date() });
+  const result = await applyPlan(plan, writer, { now: new Date(), owner: OWNER });
   const failed = result.results.filter((r) => r.status !== "applied");
   assert.equal(failed.length, 0, `apply: ${failed.length} action(s) failed, first: ${failed[0]?.message ?? ""}`);
   return result.results.length;
@@ -319,7 +321,7 @@ async function main(): Promise<number> {
       dc.baseDn,
       "-s",
       "sub",
-      `(&(objectClass=group)(adminDescription=${MANAGED_MARKER}))`,
+      `(&(objectClass=group)(adminDescription=${MARKER_PREFIX}*))`,
       ...GROUP_ATTRIBUTES,
     ];
     const ours: PlanTimes[] = [];

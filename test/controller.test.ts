@@ -14,7 +14,7 @@ import { Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
 import { loadConfig } from "../controller/config/index.ts";
-import { MANAGED_MARKER } from "../controller/directory/index.ts";
+
 import { createLogger, startController } from "../controller/main.ts";
 import type { RunningController } from "../controller/main.ts";
 import { createGitRepo } from "./harness/git-repo.ts";
@@ -164,6 +164,7 @@ describe("the controller against Samba and Git", () => {
     "bind-dn": dc.adminDn,
     "bind-password-file": dc.passwordFile,
     "ca-file": dc.caFile,
+    "ownership-key-file": dc.ownershipKeyFile,
   });
 
   function tempDir(prefix: string): string {
@@ -549,6 +550,8 @@ describe("the controller against Samba and Git", () => {
         join(files, "wrong"),
         "--ca-file",
         dc.caFile,
+        "--ownership-key-file",
+        dc.ownershipKeyFile,
         "--git-url",
         r.url,
         "--work-dir",
@@ -700,7 +703,7 @@ describe("the controller against Samba and Git", () => {
       for (const entry of entries) {
         const name = attr(entry, "sAMAccountName")[0];
         expect(attr(entry, "userAccountControl"), name).toEqual(["4096"]);
-        expect(attr(entry, "adminDescription"), name).toEqual([MANAGED_MARKER]);
+        expect(attr(entry, "adminDescription")[0], name).toMatch(/^gmsa-gitops:v2:default:[\w-]{43}$/);
         expect(attr(entry, "msDS-ManagedPasswordInterval"), name).toEqual(["30"]);
         expect(attr(entry, "msDS-GroupMSAMembership"), name).toHaveLength(1);
       }

@@ -9,6 +9,7 @@
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { MIN_OWNERSHIP_KEY_BYTES, OWNER_ID_PATTERN, OwnershipKey } from "../directory/index.ts";
 import type { GitCredentials } from "../source/credentials.ts";
 
 /** How a setting is typed. */
@@ -127,6 +128,23 @@ export const SETTINGS: readonly Setting[] = [
     env: "GMSA_GITOPS_ADOPT",
     type: "boolean",
     description: "take over existing unmarked objects that have a managed name",
+  },
+  {
+    key: "ownership.ownerId",
+    flag: "owner-id",
+    env: "GMSA_GITOPS_OWNER_ID",
+    type: "string",
+    description:
+      "this controller's id in the ownership marker; controllers sharing a domain need different ids (default: default)",
+  },
+  {
+    key: "ownership.keyFile",
+    flag: "ownership-key-file",
+    env: "GMSA_GITOPS_OWNERSHIP_KEY_FILE",
+    type: "string",
+    path: true,
+    secretFile: true,
+    description: `file holding the secret key (at least ${MIN_OWNERSHIP_KEY_BYTES} bytes) that signs the ownership marker; required by plan, apply and run (GMSA_GITOPS_OWNERSHIP_KEY also works)`,
   },
   {
     key: "source.url",
@@ -376,6 +394,8 @@ export interface Config {
     readonly prune: boolean;
     readonly deletionBudget: number;
     readonly adopt: boolean;
+    /** Makes and checks the ownership marker; present whenever the directory is. */
+    readonly owner: OwnershipKey;
   };
 }
 
@@ -558,6 +578,64 @@ function gitCredentials(
   return { type: "https", username: pair.slice(0, colon), password: pair.slice(colon + 1) };
 }
 
+/** For commands that never touch AD: marks are never made or checked with it. */
+const NO_DIRECTORY_OWNER = new OwnershipKey("none", Buffer.alloc(MIN_OWNERSHIP_KEY_BYTES));
+
+/** The owner id and the key from its file; errors name the setting, never the key. */
+function ownershipKey(
+  get: <T>(key: string) => T | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  errors: ConfigError[],
+): OwnershipKey | undefined {
+  const ownerId = get<string>("ownership.ownerId") ?? "default";
+  if (!OWNER_ID_PATTERN.test(ownerId)) {
+    errors.push({
+      source: "--owner-id",
+      message: "must be 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit",
+    });
+    return undefined;
+  }
+  const file = get<string>("ownership.keyFile");
+  const inline = env["GMSA_GITOPS_OWNERSHIP_KEY"];
+  if (file === undefined && inline !== undefined && inline !== "") {
+    const key = Buffer.from(inline, "utf8");
+    if (key.length >= MIN_OWNERSHIP_KEY_BYTES) return new OwnershipKey(ownerId, key);
+    errors.push({
+      source: "GMSA_GITOPS_OWNERSHIP_KEY",
+      message: `holds ${key.length} bytes; an ownership key needs at least ${MIN_OWNERSHIP_KEY_BYTES}`,
+    });
+    return undefined;
+  }
+  if (file === undefined) {
+    errors.push({
+      source: "--ownership-key-file",
+      message: `is required (or GMSA_GITOPS_OWNERSHIP_KEY_FILE): a file of at least ${MIN_OWNERSHIP_KEY_BYTES} secret bytes, e.g. from \`openssl rand -base64 48\``,
+    });
+    return undefined;
+  }
+  let key: Buffer;
+  try {
+    key = readFileSync(file);
+  } catch (error) {
+    errors.push({
+      source: "--ownership-key-file",
+      message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+    });
+    return undefined;
+  }
+  // A trailing newline from `openssl rand -base64 48 > file` is not part of the key.
+  const text = key.toString("latin1").replace(/\r?\n$/, "");
+  key = Buffer.from(text, "latin1");
+  if (key.length < MIN_OWNERSHIP_KEY_BYTES) {
+    errors.push({
+      source: "--ownership-key-file",
+      message: `${file} holds ${key.length} bytes; an ownership key needs at least ${MIN_OWNERSHIP_KEY_BYTES}`,
+    });
+    return undefined;
+  }
+  return new OwnershipKey(ownerId, key);
+}
+
 /** Builds and validates the configuration. Reads the config file and the password file. */
 export function loadConfig(input: ConfigInput): ConfigResult {
   const env = input.env ?? process.env;
@@ -650,6 +728,7 @@ export function loadConfig(input: ConfigInput): ConfigResult {
         timeoutMs: get<number>("ldap.timeout") ?? 30_000,
       };
   }
+  const owner = directory !== undefined || input.require?.directory ? ownershipKey(get, env, errors) : undefined;
   let source: SourceConfig | undefined;
   const gitUrl = get<string>("source.url");
   const allowedSignersFile = get<string>("source.allowedSignersFile");
@@ -735,6 +814,8 @@ export function loadConfig(input: ConfigInput): ConfigResult {
         prune: get<boolean>("policy.prune") ?? false,
         deletionBudget: get<number>("policy.deletionBudget") ?? 5,
         adopt: get<boolean>("policy.adopt") ?? false,
+        // Without a directory nothing is ever marked (validate, the agent): a key that signs nothing.
+        owner: owner ?? NO_DIRECTORY_OWNER,
       },
     },
   };

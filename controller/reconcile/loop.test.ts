@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { ObservedKdsRootKey } from "../directory/index.ts";
 import { createMetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
-import { computer, emptyDirectory, fakeDirectory, kdsObserved } from "../../test/support/reconcile.ts";
+import { computer, emptyDirectory, fakeDirectory, kdsObserved, OWNER } from "../../test/support/reconcile.ts";
 import type { Logger } from "./loop.ts";
 import { Controller } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
@@ -69,7 +69,7 @@ function harness(
     openDirectory: dir.open,
     metrics,
     logger: silent,
-    policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+    policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
     intervalMs: INTERVAL,
     jitterFraction: 0,
     now: () => now,
@@ -162,7 +162,8 @@ describe("Controller across cycles", () => {
       Reconciling: "False/DriftCorrected",
       DriftDetected: "True/DriftCorrected",
     });
-    expect(h.dir.writes.map((w) => w.op)).toEqual(["add", "addMembers"]);
+    // add, then the ownership marker once the group has its objectGUID, then the members.
+    expect(h.dir.writes.map((w) => w.op)).toEqual(["add", "modify", "addMembers"]);
     expect(h.status("ADGroup", "app-hosts").lastAppliedRevision).toBe("rev-2");
     expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app-hosts".*type="Stalled"/)).toEqual([
       expect.stringMatching(/ 0$/),
@@ -308,7 +309,7 @@ describe("drift evidence", () => {
       openDirectory: h.dir.open,
       metrics: createMetricsRecorder(),
       logger: { ...silent, warn: (obj, msg) => void warnings.push({ obj, msg: msg ?? "" }) },
-      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
       intervalMs: INTERVAL,
     });
     await h.controller.reconcile();

@@ -13,7 +13,7 @@ import type {
   Resource,
 } from "../../controller/manifests/index.ts";
 import type { ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../../controller/directory/index.ts";
-import { encodeGroupMsaMembership, MANAGED_MARKER } from "../../controller/directory/index.ts";
+import { encodeGroupMsaMembership, OwnershipKey } from "../../controller/directory/index.ts";
 import type { DirectoryWriter, Modification } from "../../controller/directory/index.ts";
 import type { ObservedDirectory, Outcome } from "../../controller/reconcile/model.ts";
 import type { DirectorySession, OpenDirectory } from "../../controller/reconcile/pass.ts";
@@ -101,6 +101,13 @@ let nextRid = 1100;
 /** A fresh domain SID for a test object. */
 export const newSid = (): string => `S-1-5-21-1-2-3-${nextRid++}`;
 
+let nextGuid = 1;
+/** A fresh objectGUID (canonical text) for a test object. */
+export const newGuid = (): string => `00000000-0000-4000-8000-${(nextGuid++).toString(16).padStart(12, "0")}`;
+
+/** The owner id and key the unit tests' controller marks and checks objects with. */
+export const OWNER = new OwnershipKey("test", Buffer.from("unit-test-ownership-key-0123456789abcdef"));
+
 /** A computer as observe returns it. */
 export function computer(name: string): { dn: string; samAccountName: string; sid: string; dnsHostName: string } {
   return {
@@ -171,10 +178,12 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
       fail(dn);
       writes.push({ op: "add", dn, attributes: { ...attributes } });
       const sid = newSid();
+      const guid = newGuid();
       if (attributes["objectClass"] === "group") {
         groups.set(dn.toLowerCase(), {
           dn,
           sid,
+          guid,
           samAccountName: String(attributes["sAMAccountName"]),
           groupType: Number(attributes["groupType"]),
           description: text(attributes["description"]),
@@ -187,6 +196,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
         gmsas.set(dn.toLowerCase(), {
           dn,
           sid,
+          guid,
           samAccountName: String(attributes["sAMAccountName"]).replace(/\$$/, ""),
           dnsHostName: text(attributes["dNSHostName"]),
           description: text(attributes["description"]),
@@ -269,6 +279,10 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
       const o = groups.get(dn.toLowerCase()) ?? gmsas.get(dn.toLowerCase());
       return o ? Promise.resolve(o.sid) : Promise.reject(new Error(`no such object ${dn}`));
     },
+    readGuid(dn) {
+      const o = groups.get(dn.toLowerCase()) ?? gmsas.get(dn.toLowerCase());
+      return o?.guid ? Promise.resolve(o.guid) : Promise.reject(new Error(`no such object ${dn}`));
+    },
     createKdsRootKey({ effectiveImmediately, now }) {
       writes.push({ op: "createKdsRootKey", effectiveImmediately });
       const t = new Date(now.getTime() - (effectiveImmediately ? 10 * 3_600_000 + 300_000 : 0));
@@ -334,17 +348,19 @@ export function observedGmsa(
   sids: readonly string[],
   extra: Partial<ObservedGmsa> = {},
 ): ObservedGmsa {
+  const guid = newGuid();
   return {
     dn: `CN=${accountName},CN=Managed Service Accounts,${BASE}`,
     samAccountName: accountName,
     sid: newSid(),
+    guid,
     dnsHostName: `${accountName.toLowerCase()}.company.local`,
     servicePrincipalNames: [],
     encryptionTypes: 0x18,
     passwordIntervalDays: 30,
     groupMsaMembership: encodeGroupMsaMembership(sids),
     userAccountControl: 4096,
-    adminDescription: MANAGED_MARKER,
+    adminDescription: OWNER.markerFor(guid),
     managed: true,
     ...extra,
   };
@@ -356,13 +372,15 @@ export function observedGroup(
   members: readonly string[],
   extra: Partial<ObservedGroup> = {},
 ): ObservedGroup {
+  const guid = newGuid();
   return {
     dn: `CN=${accountName},CN=Users,${BASE}`,
     samAccountName: accountName,
     sid: newSid(),
+    guid,
     groupType: -2147483646,
     members: [...members],
-    adminDescription: MANAGED_MARKER,
+    adminDescription: OWNER.markerFor(guid),
     managed: true,
     ...extra,
   };
