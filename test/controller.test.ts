@@ -573,10 +573,22 @@ describe("the controller against Samba and Git", () => {
       // The wrong run must reach the bind (a valid revision is in force), not fail earlier.
       const bindFailure = await waitFor(
         "the wrong password's failed bind logged",
-        () => wrong.lines().find((l) => l.msg === "reconcile failed"),
+        () => wrong.lines().find((l) => l.msg === "the domain controller refused the bind account; backing off"),
         CLI_WAIT_MS,
       );
       expect(String(bindFailure["err"])).toContain("invalid credentials");
+      expect(bindFailure["reason"]).toBe("InvalidCredentials");
+      // It waits (5 min at least) before binding again, but not for a new password: the file is
+      // read again at each bind, and a change to it ends the back-off at once.
+      writeFileSync(join(files, "wrong"), dc.adminPassword, { mode: 0o600 });
+      await waitFor(
+        "the bind with the corrected password file",
+        () => wrong.lines().find((l) => l.msg === "bound to the domain controller again"),
+        CLI_WAIT_MS,
+      );
+      expect(
+        wrong.lines().filter((l) => l.msg === "the domain controller refused the bind account; backing off"),
+      ).toHaveLength(1);
       const started = await waitFor(
         "the controller started line",
         () => good.lines().find((l) => l.msg === "controller started"),

@@ -340,6 +340,12 @@ export interface DirectoryConfig {
   readonly url: string;
   readonly bindDn: string;
   readonly bindPassword: string;
+  /**
+   * Where bindPassword came from, when a file: the directory client reads it again at each
+   * connect, so a password rotated in the file (a Kubernetes Secret, a systemd credential) is
+   * used without a restart.
+   */
+  readonly bindPasswordFile: string | undefined;
   readonly caFile: string | undefined;
   readonly startTls: boolean;
   readonly insecurePlaintext: boolean;
@@ -721,6 +727,7 @@ export function loadConfig(input: ConfigInput): ConfigResult {
         url,
         bindDn,
         bindPassword,
+        bindPasswordFile: passwordFile,
         caFile: get<string>("ldap.caFile"),
         startTls,
         insecurePlaintext,

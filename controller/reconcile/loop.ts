@@ -6,9 +6,9 @@
  * at the end, by `summarize`.
  */
 import type { DesiredState } from "../manifests/index.ts";
-import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
+import type { ActionType, BindFailureReason, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
 import type { Kind } from "../vocabulary.ts";
-import { resourceKey } from "../vocabulary.ts";
+import { isFailure, resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
 import type { HostSettings } from "./hosts.ts";
 import { hostAttempts, hostMemory } from "./hosts.ts";
@@ -41,6 +41,25 @@ export interface ControllerDeps {
   readonly jitterFraction?: number;
   readonly now?: () => Date;
   readonly random?: () => number;
+  /**
+   * Back-off after the DC refused the bind account's credentials: the first wait, doubled on each
+   * refusal up to the cap (defaults: the larger of the interval and 5 min; 1 h or the interval).
+   */
+  readonly bindBackoff?: { readonly baseMs?: number; readonly capMs?: number };
+}
+
+/**
+ * The directory as the controller last found it: a condition of the controller itself. Stalled
+ * while the DC refuses the bind account's credentials; `nextAttemptAt` is when it binds again
+ * (sooner when the password file changes).
+ */
+export interface DirectoryCondition {
+  readonly type: "Stalled";
+  readonly status: "True" | "False" | "Unknown";
+  readonly reason: BindFailureReason | "Bound" | "NotAttempted";
+  readonly message: string;
+  readonly consecutiveFailures: number;
+  readonly nextAttemptAt: string | null;
 }
 
 /** The controller's own status, beside the resources'. */
@@ -54,10 +73,20 @@ export interface ControllerStatus {
     readonly error: string | null;
   } | null;
   readonly kdsRootKey: { readonly effective: boolean; readonly effectiveAt: string | null } | null;
+  /** Null for the host agent, which never talks to AD. */
+  readonly directory: DirectoryCondition | null;
 }
 
 const MIN_DELAY_MS = 1_000;
 const BACKOFF_BASE_MS = 5_000;
+const BIND_BACKOFF_MIN_BASE_MS = 5 * 60_000;
+const BIND_BACKOFF_CAP_MS = 60 * 60_000;
+
+/** The reason of a bind the DC refused for the credentials (LDAP 49), or undefined for any other failure. */
+function bindRefusal(error: unknown): BindFailureReason | undefined {
+  if (!isFailure(error)) return undefined;
+  return error.reason === "InvalidCredentials" || error.reason === "AccountLocked" ? error.reason : undefined;
+}
 
 function metricAction(action: Action): ActionType {
   switch (action.type) {
@@ -96,6 +125,9 @@ export class Controller {
   #completed = false;
   readonly #hostMemory = hostMemory();
   #consecutiveFailures = 0;
+  /** Set while the DC refuses the bind account: no bind before `nextAttemptAt` (ms). */
+  #bind: { failures: number; nextAttemptAt: number; reason: BindFailureReason; message: string } | undefined;
+  #bound = false;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -117,13 +149,88 @@ export class Controller {
         mode: this.#deps.policy.mode,
         lastReconcile: this.#lastReconcile,
         kdsRootKey: this.#kds,
+        directory: this.#directoryCondition(),
       },
       resources: this.#statuses.all(),
     };
   }
 
+  /**
+   * The bind credentials may have changed (the password file was written): the next cycle binds
+   * at once instead of waiting out the back-off. The caller triggers that cycle.
+   */
+  credentialsChanged(): void {
+    if (this.#bind === undefined || this.#bind.nextAttemptAt <= this.#now().getTime()) return;
+    this.#bind = { ...this.#bind, nextAttemptAt: this.#now().getTime() };
+    this.#deps.logger.info({}, "bind password changed: binding again now");
+  }
+
+  #directoryCondition(): DirectoryCondition | null {
+    if (!this.#deps.openDirectory) return null;
+    const b = this.#bind;
+    if (b)
+      return {
+        type: "Stalled",
+        status: "True",
+        reason: b.reason,
+        message: b.message,
+        consecutiveFailures: b.failures,
+        nextAttemptAt: new Date(b.nextAttemptAt).toISOString(),
+      };
+    return this.#bound
+      ? {
+          type: "Stalled",
+          status: "False",
+          reason: "Bound",
+          message: "bound",
+          consecutiveFailures: 0,
+          nextAttemptAt: null,
+        }
+      : {
+          type: "Stalled",
+          status: "Unknown",
+          reason: "NotAttempted",
+          message: "no bind attempted yet",
+          consecutiveFailures: 0,
+          nextAttemptAt: null,
+        };
+  }
+
+  /**
+   * The DC refused the bind account: wait exponentially longer before binding again, so a wrong
+   * password does not lock the account out under a domain lockout policy. One log line per
+   * change of reason; status and metrics carry the count and the next attempt. Returns when to bind again.
+   */
+  #bindFailed(reason: BindFailureReason, error: unknown, now: number): number {
+    const failures = (this.#bind?.failures ?? 0) + 1;
+    const base = this.#deps.bindBackoff?.baseMs ?? Math.max(this.#deps.intervalMs, BIND_BACKOFF_MIN_BASE_MS);
+    const cap = this.#deps.bindBackoff?.capMs ?? Math.max(this.#deps.intervalMs, BIND_BACKOFF_CAP_MS);
+    const wait = Math.min(cap, base * 2 ** Math.min(failures - 1, 30));
+    const changed = this.#bind?.reason !== reason;
+    this.#bind = { failures, nextAttemptAt: now + wait, reason, message: message(error) };
+    this.#bound = false;
+    this.#deps.metrics.directoryBindFailed(reason, wait / 1000);
+    const fields = { reason, failures, nextAttemptAt: new Date(now + wait).toISOString(), err: message(error) };
+    if (changed) this.#deps.logger.error(fields, "the domain controller refused the bind account; backing off");
+    return now + wait;
+  }
+
+  #bindSucceeded(): void {
+    if (this.#bind) {
+      this.#deps.logger.info({ failures: this.#bind.failures }, "bound to the domain controller again");
+      this.#deps.metrics.directoryBound();
+    }
+    this.#bind = undefined;
+    this.#bound = true;
+  }
+
   /** Runs one cycle: source → revision → one reconcile pass → status. Returns the next delay in ms. */
   async reconcile(signal?: AbortSignal): Promise<number> {
+    // While the DC refuses the bind account, no cycle binds before the back-off ends (a webhook
+    // or a change in Git does not shorten it; a new password file does: credentialsChanged).
+    const heldUntil = this.#bind?.nextAttemptAt;
+    if (heldUntil !== undefined && heldUntil > this.#now().getTime())
+      return Math.max(MIN_DELAY_MS, heldUntil - this.#now().getTime());
     const started = this.#now();
     const t0 = performance.now();
     let result: "success" | "failure" | "partial" = "success";
@@ -135,6 +242,7 @@ export class Controller {
       const desired = this.#source.desired!;
       const now = this.#now();
       const pass = await this.#pass(desired, now, signal);
+      if (this.#deps.openDirectory) this.#bindSucceeded();
       nextAt = this.#record(desired, pass, now);
       if (pass.afterApply) {
         this.#deps.logger.error(
@@ -152,6 +260,10 @@ export class Controller {
         // line on every clean shutdown and no backoff.
         error = "interrupted: stopping";
         this.#deps.logger.info({}, "reconcile interrupted: stopping");
+      } else if (bindRefusal(caught) !== undefined) {
+        // Not retried at the interval: each attempt is one more bad password for the lockout policy.
+        error = message(caught);
+        nextAt = this.#bindFailed(bindRefusal(caught)!, caught, this.#now().getTime());
       } else {
         error = message(caught);
         this.#consecutiveFailures++;
@@ -210,6 +322,8 @@ export class Controller {
 
   #nextDelay(nextAt: number | undefined): number {
     const now = this.#now().getTime();
+    if (this.#bind !== undefined && this.#bind.nextAttemptAt > now)
+      return Math.max(MIN_DELAY_MS, this.#bind.nextAttemptAt - now);
     if (this.#consecutiveFailures > 0) {
       const backoff = BACKOFF_BASE_MS * 2 ** (this.#consecutiveFailures - 1);
       return Math.max(MIN_DELAY_MS, Math.min(backoff, this.#deps.intervalMs));

@@ -15,6 +15,8 @@ import type {
 import type { ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../../controller/directory/index.ts";
 import { encodeGroupMsaMembership, OwnershipKey } from "../../controller/directory/index.ts";
 import type { DirectoryWriter, Modification } from "../../controller/directory/index.ts";
+import { InvalidCredentialsError } from "ldapts";
+import { toDirectoryError } from "../../controller/directory/index.ts";
 import type { ObservedDirectory, Outcome } from "../../controller/reconcile/model.ts";
 import type { DirectorySession, OpenDirectory } from "../../controller/reconcile/pass.ts";
 
@@ -300,13 +302,35 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
 }
 
 /**
+ * The error a bind with refused credentials gives, made the way the client makes it: ldapts's
+ * result-code error with Samba's (and Windows') diagnostic, through the directory's error mapping.
+ * `data` is the Win32 reason: 52e a wrong password, 775 a locked account.
+ */
+export function bindRefused(data: "52e" | "775", bindDn = `CN=svc,CN=Users,${BASE}`): Error {
+  return toDirectoryError(
+    new InvalidCredentialsError(
+      `80090308: LdapErr: DSID-0C0904DC, comment: AcceptSecurityContext error, data ${data}, v1db1 Code: 0x31`,
+    ),
+    { operation: "bind", bindDn, secrets: ["the-wrong-password"] },
+  );
+}
+
+/**
  * A directory the loop and the reconcile pass can open: reads come from the recording writer's
- * in-memory state, writes go through it. `down` makes opening fail like an unreachable DC.
+ * in-memory state, writes go through it. `down` makes opening fail like an unreachable DC,
+ * `refuseBind` like a DC refusing the credentials (LDAP 49); `binds` counts bind attempts.
  */
 export function fakeDirectory(start: ObservedDirectory) {
   const recording = recordingWriter(start);
-  const state = { down: false, opened: 0 };
+  const state: { down: boolean; opened: number; binds: number; refuseBind: "52e" | "775" | undefined } = {
+    down: false,
+    opened: 0,
+    binds: 0,
+    refuseBind: undefined,
+  };
   const open: OpenDirectory = () => {
+    state.binds++;
+    if (state.refuseBind !== undefined) return Promise.reject(bindRefused(state.refuseBind));
     if (state.down)
       return Promise.reject(
         Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:636"), {
