@@ -5,7 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
-import { decodeSecurityDescriptor, guidToString, OwnershipKey, parseSid } from "../controller/directory/index.ts";
+import {
+  connectDirectory,
+  decodeSecurityDescriptor,
+  guidToString,
+  OwnershipKey,
+  parseSid,
+} from "../controller/directory/index.ts";
 import { makeSelfSignedCa } from "./harness/ca.ts";
 import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
@@ -341,6 +347,20 @@ describe("plan and apply against Samba", () => {
     const forged = await search(dc, "(sAMAccountName=Forged-Group)", "adminDescription", "objectGUID", "description");
     expect(text(forged, "adminDescription")).toEqual([expectedMarker(forged)]);
     expect(text(forged, "description")).toEqual(["ours"]);
+
+    // Had a deletion reached the DC, its refusal is final: Stalled (no retry before Git changes).
+    const dir = await connectDirectory({
+      url: dc.url,
+      bindDn: dc.adminDn,
+      bindPassword: dc.adminPassword,
+      caFile: dc.caFile,
+    });
+    try {
+      await expect(dir.delete(administrators)).rejects.toMatchObject({ outcome: "stalled" });
+    } finally {
+      await dir.close();
+    }
+    expect(await state("Administrators")).toEqual(before.administrators);
 
     // Without --adopt, a manifest naming Domain Admins is not managed either.
     const plain = await cli(dc, "apply", repo);

@@ -6,4 +6,6 @@ export { loadManifests } from "./load.ts";
 export { isManifestPath, parseManifests } from "./parse.ts";
 export { API_VERSION, KINDS } from "./types.generated.ts";
 export { DEFAULT_MAX_FILE_BYTES } from "./types.ts";
+export { manifestWarnings } from "./warnings.ts";
+export type { ManifestWarning } from "./warnings.ts";
 export type * from "./types.ts";
