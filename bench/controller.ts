@@ -323,7 +323,7 @@ async function main(): Promise<number> {
     dc = await startDc();
     const domain = dc.realm.toLowerCase();
     const dcFlags = ["--ldap-url", dc.url, "--bind-dn", dc.adminDn, "--bind-password-file", dc.passwordFile];
-    dcFlags.push("--ca-file", dc.caFile);
+    dcFlags.push("--ca-file", dc.caFile, "--ownership-key-file", dc.ownershipKeyFile);
     writeFileSync(join(work, "computers.ldif"), computersLdif(dc.baseDn, domain));
     await dc.ldap("ldapadd", ["-f", join(work, "computers.ldif")]);
 

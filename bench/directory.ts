@@ -25,7 +25,9 @@ import {
   directoryWriter,
   GMSA_ATTRIBUTES,
   GROUP_ATTRIBUTES,
-  MANAGED_MARKER,
+  guidToString,
+  MARKER_PREFIX,
+  OwnershipKey,
 } from "../controller/directory/index.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
 import { loadManifests } from "../controller/manifests/index.ts";
@@ -47,7 +49,9 @@ import type { RepoShape } from "./lib/repo.ts";
 import { computersLdif, writeRepo } from "./lib/repo.ts";
 
 /** The configuration's defaults: enforce, no prune, no adoption. */
-const policy: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
+const OWNERSHIP_KEY = "bench-ownership-key-0123456789abcdef";
+const OWNER = new OwnershipKey("bench", Buffer.from(OWNERSHIP_KEY));
+const policy: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER };
 
 const { values: flags } = parseArgs({
   options: {
@@ -93,7 +97,8 @@ const WRITTEN_ATTRIBUTES = [
   "msDS-ManagedPasswordInterval",
   "msDS-SupportedEncryptionTypes",
   "msDS-GroupMSAMembership",
-  "adminDescription",
+  // Not adminDescription: apply writes the ownership marker after the add, bound to the
+  // object's own objectGUID, so no LDIF recorded beforehand can carry it.
   "servicePrincipalName",
   "description",
   "displayName",
@@ -165,7 +170,7 @@ function assertCreates(plan: Plan, n: number): void {
 }
 
 async function applyAll(plan: Plan, writer: DirectoryWriter): Promise<number> {
-  const result = await applyPlan(plan, writer, { now: new Date() });
+  const result = await applyPlan(plan, writer, { now: new Date(), owner: OWNER });
   const failed = result.results.filter((r) => r.status !== "applied");
   assert.equal(failed.length, 0, `apply: ${failed.length} action(s) failed, first: ${failed[0]?.message ?? ""}`);
   return result.results.length;
@@ -255,6 +260,8 @@ async function main(): Promise<number> {
     const domain = dc.realm.toLowerCase();
 
     // Two repositories: the seed (groups + accounts), and the seed plus one batch to create.
+    const keyFile = join(work, "ownership.key");
+    writeFileSync(keyFile, OWNERSHIP_KEY, { mode: 0o600 });
     const seedRepo = join(work, "seed");
     const createRepo = join(work, "create");
     writeRepo(seedRepo, SHAPE, [{ prefix: SEED_PREFIX, count: SHAPE.gmsas }], domain);
@@ -296,6 +303,35 @@ async function main(): Promise<number> {
         }),
       ),
     );
+    // Apply marks what it creates once the DC has assigned the objectGUID (the marker's MAC
+    // covers it); ldapadd cannot, so the seed is marked the same way afterwards, unmeasured.
+    const seededGuids = parseLdif(
+      (
+        await runLdapTool(
+          dc,
+          "ldapsearch",
+          [
+            "-E",
+            "pr=1000/noprompt",
+            "-b",
+            dc.baseDn,
+            "-s",
+            "sub",
+            "(objectClass=msDS-GroupManagedServiceAccount)",
+            "objectGUID",
+          ],
+          "capture",
+        )
+      ).stdout,
+    );
+    await dc.ldap("ldapmodify", [], {
+      input: [...seededGuids]
+        .map(([dn, attrs]) => {
+          const marker = OWNER.markerFor(guidToString(Buffer.from(attrs.get("objectguid")?.[0] ?? "", "hex")));
+          return `dn: ${dn}\nchangetype: modify\nreplace: adminDescription\nadminDescription: ${marker}\n-\n`;
+        })
+        .join("\n"),
+    });
     log(
       `seed: ${SHAPE.gmsas} gMSAs by ${SEED_WRITERS} concurrent ldapadd of apply's recorded LDIF in ${formatMs(seeded.ms)} ` +
         `(${formatMs(seeded.ms / SHAPE.gmsas)} each; the plan of these creations took ${formatMs(seedPlan.times.total)})`,
@@ -319,7 +355,7 @@ async function main(): Promise<number> {
       dc.baseDn,
       "-s",
       "sub",
-      `(&(objectClass=group)(adminDescription=${MANAGED_MARKER}))`,
+      `(&(objectClass=group)(adminDescription=${MARKER_PREFIX}*))`,
       ...GROUP_ATTRIBUTES,
     ];
     const ours: PlanTimes[] = [];
@@ -353,6 +389,10 @@ async function main(): Promise<number> {
       dc.passwordFile,
       "--ca-file",
       dc.caFile,
+      "--owner-id",
+      OWNER.ownerId,
+      "--ownership-key-file",
+      keyFile,
     ]);
     const idle = await runPlanProcess(dc, ["--idle"]);
     const cli = await runPlanProcess(dc, cliArgs);

@@ -3,9 +3,10 @@
  * session (options built here once, for `plan`, `apply`, `run`) and the host drivers. Used by the
  * composition root (main.ts) and the CLI's one-shot commands alike.
  */
+import { readFile } from "node:fs/promises";
 import type { DirectoryConfig, HostsConfig } from "./config/index.ts";
 import type { LdapDirectory, LdapOperationKind } from "./directory/index.ts";
-import { connectDirectory, directoryWriter } from "./directory/index.ts";
+import { connectDirectory, DirectoryError, directoryWriter } from "./directory/index.ts";
 import { createLocalDriver, createSshDriver } from "./hosts/index.ts";
 import type { HostSettings } from "./reconcile/hosts.ts";
 import type { DirectorySession, OpenDirectory } from "./reconcile/pass.ts";
@@ -24,6 +25,23 @@ export function directorySession(dir: LdapDirectory): DirectorySession {
   };
 }
 
+/**
+ * The bind password for one connect: read again from its file each time (a rotated password is
+ * picked up without a restart; a trailing newline is not part of it), else the configured value.
+ * A file that cannot be read is a stalled configuration error naming the file, never its content.
+ */
+export async function bindPassword(directory: DirectoryConfig): Promise<string> {
+  if (directory.bindPasswordFile === undefined) return directory.bindPassword;
+  try {
+    return (await readFile(directory.bindPasswordFile, "utf8")).replace(/\r?\n$/, "");
+  } catch (error) {
+    throw new DirectoryError(
+      `cannot read the bind password file ${directory.bindPasswordFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+      { outcome: "stalled", reason: "InvalidConfiguration", operation: "bind" },
+    );
+  }
+}
+
 /** Opens bound directory sessions for the configured DC; `onOperation` times each LDAP call. */
 export function directoryOpener(
   directory: DirectoryConfig,
@@ -35,7 +53,7 @@ export function directoryOpener(
         {
           url: directory.url,
           bindDn: directory.bindDn,
-          bindPassword: directory.bindPassword,
+          bindPassword: await bindPassword(directory),
           ...(directory.caFile ? { caFile: directory.caFile } : {}),
           startTls: directory.startTls,
           allowInsecurePlaintext: directory.insecurePlaintext,

@@ -4,6 +4,8 @@
  * that wires concrete clients together.
  */
 import { createHash } from "node:crypto";
+import { unwatchFile, watchFile } from "node:fs";
+import type { Stats } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -178,11 +180,21 @@ export async function startController(
       logger.error({ err: error instanceof Error ? error.message : String(error) }, "reconcile crashed"),
   });
   trigger = () => running.trigger();
+  // A new bind password (a rotated Secret, a fixed typo) ends the bind back-off at once. Polled
+  // by stat, which sees a Kubernetes Secret's symlink swap as well as an edit in place.
+  const passwordFile = directory?.bindPasswordFile;
+  const onPasswordFile = (now: Stats, before: Stats): void => {
+    if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
+    controller.credentialsChanged();
+    running.trigger();
+  };
+  if (passwordFile !== undefined) watchFile(passwordFile, { interval: 1000, persistent: false }, onPasswordFile);
   let watch: LocalWatch | undefined;
   try {
     watch = startWatch?.();
   } catch (error: unknown) {
     // Start-up is all or nothing: what already runs stops before the failure is reported.
+    if (passwordFile !== undefined) unwatchFile(passwordFile, onPasswordFile);
     await running.stop();
     await server.close();
     throw error;
@@ -206,6 +218,7 @@ export async function startController(
       (stopped ??= (async () => {
         logger.info({}, "stopping: finishing the action in flight");
         await watch?.close();
+        if (passwordFile !== undefined) unwatchFile(passwordFile, onPasswordFile);
         await running.stop();
         await server.close();
         await notifier?.close();

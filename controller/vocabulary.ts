@@ -85,6 +85,8 @@ export type BlockReason =
   | "KdsRootKeyNotEffective"
   | "PrincipalNotFound"
   | "NotOwned"
+  | "Protected"
+  | "OwnedByOtherController"
   | "ImmutableFieldChanged"
   | "DependencyNotReady"
   | "DeletionBudgetExhausted"

@@ -61,6 +61,7 @@ async function main(): Promise<void> {
         "bind-dn": dc.adminDn,
         "bind-password-file": dc.passwordFile,
         "ca-file": dc.caFile,
+        "ownership-key-file": dc.ownershipKeyFile,
         "git-url": `file://${repo}`,
         "work-dir": join(temp, "clone"),
         interval,

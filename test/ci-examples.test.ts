@@ -25,6 +25,7 @@ const SETTINGS: Record<string, string> = {
   GMSA_GITOPS_LDAP_URL: "ldaps://127.0.0.1:1", // nothing listens: connection refused
   GMSA_GITOPS_READONLY_BIND_DN: "CN=svc-gmsa-plan,OU=Service,DC=company,DC=local",
   GMSA_GITOPS_READONLY_BIND_PASSWORD: "not-a-real-password",
+  GMSA_GITOPS_OWNERSHIP_KEY: "not-a-real-ownership-key-0123456789abcdef",
   GMSA_GITOPS_REPOSITORY: "example/gmsa-gitops",
   GMSA_GITOPS_REF: "v0.1.0",
 };
@@ -169,7 +170,12 @@ function gitlabInvocations(text: string): Invocation[] {
   const config = parse(text) as Record<string, unknown>;
   const globals = (config["variables"] ?? {}) as Record<string, string>;
   // File-type variables arrive as a path; the others as their value.
-  const ci: Record<string, string> = { ...SETTINGS, GMSA_GITOPS_READONLY_BIND_PASSWORD: passwordFile() };
+  const { GMSA_GITOPS_OWNERSHIP_KEY: _key, ...settings } = SETTINGS;
+  const ci: Record<string, string> = {
+    ...settings,
+    GMSA_GITOPS_READONLY_BIND_PASSWORD: passwordFile(),
+    GMSA_GITOPS_OWNERSHIP_KEY_FILE: join(repo, ".ci", "ownership-key"),
+  };
   const found: Invocation[] = [];
   for (const [name, value] of Object.entries(config)) {
     if (["workflow", "stages", "variables", "default", "include"].includes(name)) continue;
@@ -222,6 +228,9 @@ beforeAll(() => {
   cpSync(join(EXAMPLES, "ci", GITLAB), join(repo, GITLAB));
   mkdirSync(join(repo, ".ci"));
   writeFileSync(passwordFile(), `${SETTINGS["GMSA_GITOPS_READONLY_BIND_PASSWORD"] ?? ""}\n`, { mode: 0o600 });
+  writeFileSync(join(repo, ".ci", "ownership-key"), `${SETTINGS["GMSA_GITOPS_OWNERSHIP_KEY"] ?? ""}\n`, {
+    mode: 0o600,
+  });
   renameSync(makeSelfSignedCa(join(repo, ".ci"), "test CA"), join(repo, ".ci", "company-ca.pem"));
 });
 

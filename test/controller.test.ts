@@ -14,7 +14,7 @@ import { Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
 import { loadConfig } from "../controller/config/index.ts";
-import { MANAGED_MARKER } from "../controller/directory/index.ts";
+
 import { createLogger, startController } from "../controller/main.ts";
 import type { RunningController } from "../controller/main.ts";
 import { createGitRepo } from "./harness/git-repo.ts";
@@ -164,6 +164,7 @@ describe("the controller against Samba and Git", () => {
     "bind-dn": dc.adminDn,
     "bind-password-file": dc.passwordFile,
     "ca-file": dc.caFile,
+    "ownership-key-file": dc.ownershipKeyFile,
   });
 
   function tempDir(prefix: string): string {
@@ -549,6 +550,8 @@ describe("the controller against Samba and Git", () => {
         join(files, "wrong"),
         "--ca-file",
         dc.caFile,
+        "--ownership-key-file",
+        dc.ownershipKeyFile,
         "--git-url",
         r.url,
         "--work-dir",
@@ -570,10 +573,22 @@ describe("the controller against Samba and Git", () => {
       // The wrong run must reach the bind (a valid revision is in force), not fail earlier.
       const bindFailure = await waitFor(
         "the wrong password's failed bind logged",
-        () => wrong.lines().find((l) => l.msg === "reconcile failed"),
+        () => wrong.lines().find((l) => l.msg === "the domain controller refused the bind account; backing off"),
         CLI_WAIT_MS,
       );
       expect(String(bindFailure["err"])).toContain("invalid credentials");
+      expect(bindFailure["reason"]).toBe("InvalidCredentials");
+      // It waits (5 min at least) before binding again, but not for a new password: the file is
+      // read again at each bind, and a change to it ends the back-off at once.
+      writeFileSync(join(files, "wrong"), dc.adminPassword, { mode: 0o600 });
+      await waitFor(
+        "the bind with the corrected password file",
+        () => wrong.lines().find((l) => l.msg === "bound to the domain controller again"),
+        CLI_WAIT_MS,
+      );
+      expect(
+        wrong.lines().filter((l) => l.msg === "the domain controller refused the bind account; backing off"),
+      ).toHaveLength(1);
       const started = await waitFor(
         "the controller started line",
         () => good.lines().find((l) => l.msg === "controller started"),
@@ -700,7 +715,7 @@ describe("the controller against Samba and Git", () => {
       for (const entry of entries) {
         const name = attr(entry, "sAMAccountName")[0];
         expect(attr(entry, "userAccountControl"), name).toEqual(["4096"]);
-        expect(attr(entry, "adminDescription"), name).toEqual([MANAGED_MARKER]);
+        expect(attr(entry, "adminDescription")[0], name).toMatch(/^gmsa-gitops:v2:default:[\w-]{43}$/);
         expect(attr(entry, "msDS-ManagedPasswordInterval"), name).toEqual(["30"]);
         expect(attr(entry, "msDS-GroupMSAMembership"), name).toHaveLength(1);
       }

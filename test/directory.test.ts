@@ -16,7 +16,7 @@ import {
   encodeGroupMsaMembership,
   encodeSid,
   filetimeToDate,
-  MANAGED_MARKER,
+  LEGACY_MARKER,
   parseSid,
 } from "../controller/directory/index.ts";
 import type { DirectoryOptions, LdapDirectory, LdapOperationKind } from "../controller/directory/index.ts";
@@ -64,7 +64,7 @@ function gmsaAttributes(
     "msDS-GroupMSAMembership": encodeGroupMsaMembership(allowedSids),
     servicePrincipalName: [`HTTP/${name.toLowerCase()}.${realm.toLowerCase()}`],
     description: "written by the directory integration test",
-    adminDescription: MANAGED_MARKER,
+    adminDescription: LEGACY_MARKER,
   };
 }
 
@@ -139,7 +139,7 @@ describe("the directory client against a Samba DC provisioned with a KDS root ke
       objectClass: "group",
       sAMAccountName: "GMSA-Svc1-Hosts",
       groupType: String(0x80000004 | 0), // domain local security group, as a signed 32-bit value
-      adminDescription: MANAGED_MARKER,
+      adminDescription: LEGACY_MARKER,
     });
     const groupSid = await dir.readSid(groupDn);
     const groupLdif = await search(dc, groupDn, "base", "objectSid", "groupType");
@@ -174,7 +174,7 @@ describe("the directory client against a Samba DC provisioned with a KDS root ke
       managed: true,
       groupType: -2147483644,
       members: [],
-      adminDescription: MANAGED_MARKER,
+      adminDescription: LEGACY_MARKER,
     });
     expect(gmsa).toMatchObject({
       dn: `CN=MSA-svc1,CN=Managed Service Accounts,${dc.baseDn}`,
@@ -251,7 +251,7 @@ describe("the directory client against a Samba DC provisioned with a KDS root ke
   test("a name with DN special characters is escaped on write and read back verbatim", async () => {
     const name = ' Hosts, Tier#1 + <x>; "q" = \\ ';
     const dn = childDn("CN", name, `CN=Users,${dc.baseDn}`);
-    await dir.add(dn, { objectClass: "group", sAMAccountName: "Tier1-Hosts", adminDescription: MANAGED_MARKER });
+    await dir.add(dn, { objectClass: "group", sAMAccountName: "Tier1-Hosts", adminDescription: LEGACY_MARKER });
     const ldif = await dc.ldap("ldapsearch", [
       "-b",
       `CN=Users,${dc.baseDn}`,

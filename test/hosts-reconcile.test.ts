@@ -26,6 +26,7 @@ import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
 import { startSshd } from "./harness/sshd.ts";
 import type { Sshd } from "./harness/sshd.ts";
+import { OWNER } from "./support/reconcile.ts";
 
 const examples = join(import.meta.dirname, "..", "examples");
 const HOSTS = ["SERVER1", "SERVER2", "WEB1", "WEB2"] as const;
@@ -101,7 +102,7 @@ describe("the controller with hosts over ssh", { timeout: 300_000 }, () => {
       source: { url: `file://${examples}`, sync: () => local.read() },
       metrics,
       logger: silent,
-      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
       intervalMs: 60_000,
       hosts: {
         driver,

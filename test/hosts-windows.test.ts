@@ -276,7 +276,7 @@ describe("errors from the host (items 9 and 10)", { timeout: 300_000 }, () => {
     const { target } = await newHost();
     const clm = { ...target, shell: launcherShell(join(sshd.dir, `${target.host}.json`), "pwsh", "clm") };
     const e = await rejection(driver.run(clm, request(clm, "observe", [bindingRequest("b", "MSA-service1", {})])));
-    expect([e.kind, e.failure]).toEqual(["RequestRejected", "stalled"]);
+    expect([e.reason, e.outcome]).toEqual(["RequestRejected", "stalled"]);
     expect(e.message).toContain("Constrained Language Mode");
     expect(e.message).toContain("signed");
   });

@@ -5,13 +5,33 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
-import { decodeSecurityDescriptor, MANAGED_MARKER, parseSid } from "../controller/directory/index.ts";
+import {
+  connectDirectory,
+  decodeSecurityDescriptor,
+  guidToString,
+  OwnershipKey,
+  parseSid,
+} from "../controller/directory/index.ts";
 import { makeSelfSignedCa } from "./harness/ca.ts";
 import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
 
 const examples = join(import.meta.dirname, "..", "examples");
+
+/** The ownership key every command of this file runs with (a file, as in production). */
+const OWNERSHIP_KEY = "reconcile-test-ownership-key-0123456789abcdef";
+const keyDir = mkdtempSync(join(tmpdir(), "gmsa-key-"));
+const keyFile = join(keyDir, "ownership.key");
+writeFileSync(keyFile, `${OWNERSHIP_KEY}\n`, { mode: 0o600 });
+const OWNER = new OwnershipKey("default", Buffer.from(OWNERSHIP_KEY));
+
+/** The marker the controller must have written on an entry, from its objectGUID as ldapsearch read it. */
+function expectedMarker(entry: string): string {
+  return OWNER.markerFor(guidToString(ldif(entry, "objectGUID")[0]!));
+}
+
+afterAll(() => rmSync(keyDir, { recursive: true, force: true }));
 
 async function cli(dc: Dc, command: string, repo: string, ...extra: string[]) {
   let stdout = "";
@@ -29,6 +49,8 @@ async function cli(dc: Dc, command: string, repo: string, ...extra: string[]) {
       dc.passwordFile,
       "--ca-file",
       dc.caFile,
+      "--ownership-key-file",
+      keyFile,
       ...extra,
     ],
     { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) },
@@ -86,9 +108,10 @@ describe("plan and apply against Samba", () => {
       "groupType",
       "member",
       "adminDescription",
+      "objectGUID",
     );
     expect(text(group, "groupType")).toEqual(["-2147483646"]);
-    expect(text(group, "adminDescription")).toEqual([MANAGED_MARKER]);
+    expect(text(group, "adminDescription")).toEqual([expectedMarker(group)]);
     expect(
       text(group, "member")
         .map((m) => m.split(",")[0])
@@ -108,13 +131,14 @@ describe("plan and apply against Samba", () => {
       "pwdLastSet",
       "adminDescription",
       "description",
+      "objectGUID",
     );
     expect(text(account, "objectClass")).toContain("msDS-GroupManagedServiceAccount");
     expect(text(account, "userAccountControl")).toEqual(["4096"]);
     expect(text(account, "dNSHostName")).toEqual(["service1.company.local"]);
     expect(text(account, "msDS-SupportedEncryptionTypes")).toEqual(["24"]);
     expect(text(account, "msDS-ManagedPasswordInterval")).toEqual(["30"]);
-    expect(text(account, "adminDescription")).toEqual([MANAGED_MARKER]);
+    expect(text(account, "adminDescription")).toEqual([expectedMarker(account)]);
     // Samba 4.21+ generated the managed password, so the account is usable.
     expect(Number(text(account, "pwdLastSet")[0])).toBeGreaterThan(0);
     const sd = decodeSecurityDescriptor(ldif(account, "msDS-GroupMSAMembership")[0]!);
@@ -238,6 +262,110 @@ describe("plan and apply against Samba", () => {
     expect(text(await search(dc, "(sAMAccountName=GMSA-Reports-Hosts)", "cn"), "cn")).toHaveLength(0);
     // The unmarked group was never a prune candidate.
     expect(text(await search(dc, "(sAMAccountName=Team-Owned)", "cn"), "cn")).toHaveLength(1);
+  });
+
+  it("forged markers on a group, Domain Admins and Administrators: prune deletes none, adopt changes no protected object", async () => {
+    // A genuine marker, copied from an object the controller made, is the strongest forgery.
+    const genuine = text(
+      await search(dc, "(sAMAccountName=GMSA-Service1-Hosts)", "adminDescription"),
+      "adminDescription",
+    )[0]!;
+    expect(genuine).toMatch(/^gmsa-gitops:v2:default:/);
+    await dc.ldap("ldapadd", [], {
+      input: [
+        `dn: CN=Forged-Group,CN=Users,${dc.baseDn}`,
+        "objectClass: group",
+        "sAMAccountName: Forged-Group",
+        "",
+      ].join("\n"),
+    });
+    const forge = (dn: string, value: string): string =>
+      [`dn: ${dn}`, "changetype: modify", "replace: adminDescription", `adminDescription: ${value}`, "-", ""].join(
+        "\n",
+      );
+    const domainAdmins = `CN=Domain Admins,CN=Users,${dc.baseDn}`;
+    const administrators = `CN=Administrators,CN=Builtin,${dc.baseDn}`;
+    await dc.ldap("ldapmodify", [], {
+      input: [
+        forge(`CN=Forged-Group,CN=Users,${dc.baseDn}`, "gmsa-gitops:managed"),
+        forge(domainAdmins, genuine),
+        forge(administrators, "gmsa-gitops:managed"),
+      ].join("\n"),
+    });
+    const state = async (name: string) => {
+      const entry = await dc.ldap("ldapsearch", [
+        "-b",
+        dc.baseDn,
+        "-s",
+        "sub",
+        `(sAMAccountName=${name})`,
+        "uSNChanged",
+        "groupType",
+        "member",
+      ]);
+      return {
+        usn: text(entry, "uSNChanged"),
+        groupType: text(entry, "groupType"),
+        member: text(entry, "member").sort(),
+      };
+    };
+    const before = {
+      forged: await state("Forged-Group"),
+      domainAdmins: await state("Domain Admins"),
+      administrators: await state("Administrators"),
+    };
+    expect(before.forged.usn).toHaveLength(1);
+
+    // Everything in Git but these three: prune may delete only objects with a valid marker of ours.
+    const plan = await cli(dc, "plan", examples, "--prune", "--deletion-budget", "100");
+    expect(plan.stdout).not.toMatch(/- ADGroup\/(forged-group|domain admins|administrators)/i);
+    const pruned = await cli(dc, "apply", examples, "--prune", "--deletion-budget", "100");
+    expect(pruned.stderr).toBe("");
+    expect(await state("Forged-Group")).toEqual(before.forged);
+    expect(await state("Domain Admins")).toEqual(before.domainAdmins);
+    expect(await state("Administrators")).toEqual(before.administrators);
+
+    // Manifests naming them, with --adopt: the protected ones are shown as such and left alone;
+    // the forged group is adopted and re-marked with a marker bound to its own objectGUID.
+    const repo = repoFrom({
+      "g.yaml": [
+        "apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata: { name: admins }\nspec: { accountName: Administrators, scope: Global, path: CN=Builtin, membership: exact }",
+        "apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata: { name: domain-admins }\nspec: { accountName: Domain Admins, membership: exact, description: ours }",
+        "apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata: { name: forged }\nspec: { accountName: Forged-Group, description: ours }",
+      ].join("\n---\n"),
+    });
+    temp.push(repo);
+    const adoptPlan = await cli(dc, "plan", repo, "--adopt");
+    expect(adoptPlan.stdout).toMatch(
+      /! ADGroup\/admins[^\n]*\n\s+! protected: CN=Administrators,CN=Builtin,[^\n]*is never touched/,
+    );
+    expect(adoptPlan.stdout).toMatch(/! ADGroup\/domain-admins[^\n]*\n\s+! protected: [^\n]*isCriticalSystemObject/);
+    const adopted = await cli(dc, "apply", repo, "--adopt");
+    expect(adopted.code).toBe(4); // held back: the protected ones
+    expect(await state("Domain Admins")).toEqual(before.domainAdmins);
+    expect(await state("Administrators")).toEqual(before.administrators);
+    const forged = await search(dc, "(sAMAccountName=Forged-Group)", "adminDescription", "objectGUID", "description");
+    expect(text(forged, "adminDescription")).toEqual([expectedMarker(forged)]);
+    expect(text(forged, "description")).toEqual(["ours"]);
+
+    // Had a deletion reached the DC, its refusal is final: Stalled (no retry before Git changes).
+    const dir = await connectDirectory({
+      url: dc.url,
+      bindDn: dc.adminDn,
+      bindPassword: dc.adminPassword,
+      caFile: dc.caFile,
+    });
+    try {
+      await expect(dir.delete(administrators)).rejects.toMatchObject({ outcome: "stalled" });
+    } finally {
+      await dir.close();
+    }
+    expect(await state("Administrators")).toEqual(before.administrators);
+
+    // Without --adopt, a manifest naming Domain Admins is not managed either.
+    const plain = await cli(dc, "apply", repo);
+    expect(plain.stdout).toMatch(/Protected|protected/);
+    expect(await state("Domain Admins")).toEqual(before.domainAdmins);
   });
 
   it("a group blocked by a missing computer gets no write at all, and plan and apply say so", async () => {

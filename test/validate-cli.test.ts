@@ -189,3 +189,33 @@ describe("gmsa-gitops validate on a hostile folder", () => {
     ]);
   });
 });
+
+describe("validate warnings", () => {
+  it("warns, without failing, when a manifest names a well-known account (text, json, github)", async () => {
+    const dir = join(FIXTURES, "protected");
+    const text = await run(["validate", dir]);
+    expect(text.code).toBe(0);
+    const warning = (name: string): string =>
+      `spec.accountName: ${JSON.stringify(name)} is one of the domain's well-known accounts; gmsa-gitops never touches it (plan reports it as protected)`;
+    expect(text.stdout.split("\n")).toEqual([
+      `groups.yaml:2:1: warning: ${warning("Domain Admins")}`,
+      `groups.yaml:10:1: warning: ${warning("administrators")}`,
+      "valid: 1 file, 3 ADGroup, 0 GroupManagedServiceAccount, 0 HostBinding, 0 KdsRootKey",
+      "",
+    ]);
+    const json = await run(["validate", dir, "--format", "json"]);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      valid: true,
+      warnings: [
+        { file: "groups.yaml", line: 2, column: 1, path: "spec.accountName", code: "protected-account" },
+        { file: "groups.yaml", line: 10, column: 1, path: "spec.accountName", code: "protected-account" },
+      ],
+    });
+    const github = await run(["validate", "test/fixtures/manifests/protected", "--format", "github"]);
+    expect(github.code).toBe(0);
+    expect(github.stdout).toContain(
+      "::warning file=test/fixtures/manifests/protected/groups.yaml,line=2,col=1,title=gmsa-gitops protected-account::",
+    );
+  });
+});

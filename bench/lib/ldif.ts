@@ -63,12 +63,16 @@ export function recordingWriter(): RecordingWriter {
         dns.push(dn);
         return Promise.resolve();
       },
-      modify: unexpected("modify"),
+      // Apply marks each object it creates once the DC has given it an objectGUID (add, read the
+      // GUID, write the marker): the seeded entries carry no marker, and the bench plans creates only.
+      modify: (_dn, changes) =>
+        changes.every((c) => c.attribute === "adminDescription") ? Promise.resolve() : unexpected("modify")(),
       move: unexpected("move"),
       delete: unexpected("delete"),
       addMembers: unexpected("add members"),
       removeMembers: unexpected("remove members"),
       readSid: unexpected("read a SID"),
+      readGuid: () => Promise.resolve("00000000-0000-0000-0000-000000000000"),
       createKdsRootKey: unexpected("create a KDS root key"),
     },
   };

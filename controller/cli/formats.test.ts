@@ -41,10 +41,10 @@ async function validate(dir: string, format: string): Promise<Run> {
 }
 
 /** What `--format json` says: the reference every other format is compared with. */
-async function reference(dir: string): Promise<{ code: number; errors: ManifestError[] }> {
+async function reference(dir: string): Promise<{ code: number; errors: ManifestError[]; warnings: ManifestError[] }> {
   const run = await validate(dir, "json");
-  const parsed = JSON.parse(run.stdout) as { valid: boolean; errors?: ManifestError[] };
-  return { code: run.code, errors: parsed.errors ?? [] };
+  const parsed = JSON.parse(run.stdout) as { valid: boolean; errors?: ManifestError[]; warnings?: ManifestError[] };
+  return { code: run.code, errors: parsed.errors ?? [], warnings: parsed.warnings ?? [] };
 }
 
 /** The path a CI system sees: relative to the working directory (the repository root here). */
@@ -87,7 +87,7 @@ const scratch = mkdtempSync(join(tmpdir(), "gmsa-formats-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe("validate --format github", () => {
-  it("prints one ::error workflow command per error that parses back to the json format's file, line, column and message", async () => {
+  it("prints one ::error (::warning) workflow command per error (warning) that parses back to the json format's file, line, column and message", async () => {
     let total = 0;
     for (const dir of DIRS) {
       const folder = relative(ROOT, dir);
@@ -99,8 +99,13 @@ describe("validate --format github", () => {
       expect(
         parsed.map((p) => [p.command, p.props["file"], Number(p.props["line"]), Number(p.props["col"]), p.message]),
         folder,
-      ).toEqual(ref.errors.map((e) => ["error", ciPath(dir, e.file), e.line, e.column, e.message]));
-      expect(parsed.map((p) => p.props["title"])).toEqual(ref.errors.map((e) => `gmsa-gitops ${e.code}`));
+      ).toEqual([
+        ...ref.errors.map((e) => ["error", ciPath(dir, e.file), e.line, e.column, e.message]),
+        ...ref.warnings.map((e) => ["warning", ciPath(dir, e.file), e.line, e.column, e.message]),
+      ]);
+      expect(parsed.map((p) => p.props["title"])).toEqual(
+        [...ref.errors, ...ref.warnings].map((e) => `gmsa-gitops ${e.code}`),
+      );
       total += ref.errors.length;
     }
     expect(total).toBeGreaterThan(20);

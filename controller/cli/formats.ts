@@ -7,7 +7,7 @@
  * directory) in front, because a CI system resolves them from the repository root, where the job
  * runs: `validate manifests` reports `manifests/team-a/app.yaml`, not `team-a/app.yaml`.
  */
-import type { ErrorCode, ManifestError } from "../manifests/index.ts";
+import type { ErrorCode, ManifestError, ManifestWarning } from "../manifests/index.ts";
 
 /** What a report is made of. */
 export interface ValidationReport {
@@ -90,15 +90,28 @@ export function escapeProperty(text: string): string {
 
 /** One `::error file=…,line=…,col=…,title=…::message` line per error. */
 export function renderGithub(report: ValidationReport): string {
-  return report.errors
+  return githubCommands("error", report.base, report.errors);
+}
+
+/** The same, `::warning`, for findings that do not fail validate. */
+export function renderGithubWarnings(base: string, warnings: readonly ManifestWarning[]): string {
+  return githubCommands("warning", base, warnings);
+}
+
+function githubCommands(
+  command: "error" | "warning",
+  base: string,
+  findings: ReadonlyArray<Pick<ManifestError, "file" | "line" | "column" | "message"> & { code: string }>,
+): string {
+  return findings
     .map((e) => {
       const props = [
-        `file=${escapeProperty(reportPath(report.base, e.file))}`,
+        `file=${escapeProperty(reportPath(base, e.file))}`,
         `line=${e.line}`,
         `col=${e.column}`,
         `title=${escapeProperty(`gmsa-gitops ${e.code}`)}`,
       ];
-      return `::error ${props.join(",")}::${escapeData(e.message)}\n`;
+      return `::${command} ${props.join(",")}::${escapeData(e.message)}\n`;
     })
     .join("");
 }

@@ -6,11 +6,11 @@
 import { stat } from "node:fs/promises";
 import { relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
-import { KINDS, loadManifests } from "../manifests/index.ts";
-import type { DesiredState, Kind, LoadResult } from "../manifests/index.ts";
+import { KINDS, loadManifests, manifestWarnings } from "../manifests/index.ts";
+import type { DesiredState, Kind, LoadResult, ManifestWarning } from "../manifests/index.ts";
 import type { Command, Io } from "./command.ts";
 import { EXIT } from "./command.ts";
-import { renderGithub, renderJunit, renderSarif } from "./formats.ts";
+import { renderGithub, renderGithubWarnings, renderJunit, renderSarif } from "./formats.ts";
 import type { ValidationReport } from "./formats.ts";
 import { version } from "./main.ts";
 
@@ -45,6 +45,10 @@ Options:
                  FILE relative to the working directory
                  (github, sarif and junit print the error count on stderr)
   -h, --help     show this help
+
+Warnings (a manifest naming one of the domain's well-known accounts, such as Domain Admins,
+which gmsa-gitops never touches) are printed as FILE:LINE:COL: warning: message (json: "warnings";
+github: ::warning) and never change the exit code.
 
 Exit codes: 0 valid, 1 invalid, 2 usage error (bad option, DIR not a folder).
 `;
@@ -82,9 +86,12 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
     return EXIT.usage;
   }
   const result = await loadManifests(dir);
+  // Warnings never fail validate: they are printed beside a valid result (errors come first).
+  const warnings = result.ok ? manifestWarnings(result.desired) : [];
   if (format === "json") {
-    io.stdout(`${JSON.stringify(toJson(result))}\n`);
+    io.stdout(`${JSON.stringify(toJson(result, warnings))}\n`);
   } else if (format === "text") {
+    for (const w of warnings) io.stdout(`${w.file}:${w.line}:${w.column}: warning: ${w.message}\n`);
     if (result.ok) io.stdout(`${summary(result.desired, result.files)}\n`);
     for (const e of result.ok ? [] : result.errors)
       io.stdout(`${printable(e.file)}:${e.line}:${e.column}: ${e.message}\n`);
@@ -97,6 +104,7 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
     };
     const render = format === "github" ? renderGithub : format === "sarif" ? renderSarif : renderJunit;
     io.stdout(render(report));
+    if (format === "github") io.stdout(renderGithubWarnings(report.base, warnings));
     if (result.ok && format === "github") io.stderr(`${summary(result.desired, result.files)}\n`);
   }
   if (!result.ok && format !== "json") {
@@ -145,9 +153,14 @@ function counts(desired: DesiredState): Record<Kind, number> {
   };
 }
 
-function toJson(result: LoadResult): unknown {
+function toJson(result: LoadResult, warnings: readonly ManifestWarning[]): unknown {
   if (!result.ok) return { valid: false, errors: result.errors };
-  return { valid: true, files: result.files, resources: counts(result.desired) };
+  return {
+    valid: true,
+    files: result.files,
+    resources: counts(result.desired),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
 }
 
 /** "valid: 5 files, 2 ADGroup, 2 GroupManagedServiceAccount, 3 HostBinding, 1 KdsRootKey". */

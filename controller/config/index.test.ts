@@ -9,8 +9,16 @@ import { loadConfig, parseDuration } from "./index.ts";
 const dir = mkdtempSync(join(tmpdir(), "gmsa-config-"));
 const passwordFile = join(dir, "pw");
 writeFileSync(passwordFile, "S3cret-Bind-Pw!\n");
+const keyFile = join(dir, "key");
+const KEY = "config-test-ownership-key-0123456789abcdef";
+writeFileSync(keyFile, `${KEY}\n`);
 
-const base = { "ldap-url": "ldaps://dc1:636", "bind-dn": "CN=svc,DC=x", "bind-password-file": passwordFile };
+const base = {
+  "ldap-url": "ldaps://dc1:636",
+  "bind-dn": "CN=svc,DC=x",
+  "bind-password-file": passwordFile,
+  "ownership-key-file": keyFile,
+};
 
 describe("loadConfig", () => {
   it("reads the password file without its trailing newline and defaults to the safe policy", () => {
@@ -21,14 +29,43 @@ describe("loadConfig", () => {
       bindPassword: "S3cret-Bind-Pw!",
       timeoutMs: 30_000,
     });
-    expect(r.config.policy).toEqual({ mode: "enforce", prune: false, deletionBudget: 5, adopt: false });
+    expect(r.config.policy).toMatchObject({ mode: "enforce", prune: false, deletionBudget: 5, adopt: false });
+    expect(r.config.policy.owner.ownerId).toBe("default");
+  });
+
+  it("plan, apply and run need an ownership key: missing, unreadable or short is a clear error naming no secret", () => {
+    const { "ownership-key-file": _k, ...noKey } = base;
+    const cases: Array<[Record<string, string>, Record<string, string>, RegExp]> = [
+      [noKey, {}, /--ownership-key-file: is required/],
+      [
+        { ...base, "ownership-key-file": join(dir, "absent") },
+        {},
+        /--ownership-key-file: cannot read .*absent: ENOENT/,
+      ],
+      [{ ...base, "ownership-key-file": passwordFile }, {}, /--ownership-key-file: .* holds 15 bytes; .* at least 32/],
+      [{ ...base, "owner-id": "Team A" }, {}, /--owner-id: must be/],
+      [noKey, { GMSA_GITOPS_OWNERSHIP_KEY: "short" }, /GMSA_GITOPS_OWNERSHIP_KEY: holds 5 bytes/],
+    ];
+    for (const [flags, env, want] of cases) {
+      const r = loadConfig({ flags, env, require: { directory: true } });
+      expect(r.ok).toBe(false);
+      const text = r.ok ? "" : r.errors.map((e) => `${e.source}: ${e.message}`).join("\n");
+      expect(text).toMatch(want);
+      expect(text).not.toContain("S3cret-Bind-Pw!");
+    }
+    const fromEnv = loadConfig({ flags: noKey, env: { GMSA_GITOPS_OWNERSHIP_KEY: KEY }, require: { directory: true } });
+    expect(fromEnv.ok && fromEnv.config.policy.owner.ownerId).toBe("default");
+    // The key never shows in the configuration's JSON (status pages, debug dumps).
+    const ok = loadConfig({ flags: { ...base, "owner-id": "team-a" }, env: {} });
+    expect(ok.ok && JSON.stringify(ok.config)).not.toContain(KEY);
+    expect(ok.ok && ok.config.policy.owner.ownerId).toBe("team-a");
   });
 
   it("takes settings from a file, the environment and flags, flags winning over the environment over the file", () => {
     const file = join(dir, "config.yaml");
     writeFileSync(
       file,
-      "ldap:\n  url: ldaps://from-file:636\n  bindDn: CN=file\n  bindPasswordFile: pw\npolicy:\n  mode: observe\n  deletionBudget: 2\ninterval: 5m\n",
+      "ldap:\n  url: ldaps://from-file:636\n  bindDn: CN=file\n  bindPasswordFile: pw\nownership:\n  keyFile: key\npolicy:\n  mode: observe\n  deletionBudget: 2\ninterval: 5m\n",
     );
     const fromFile = loadConfig({ flags: {}, env: {}, configFile: file });
     if (!fromFile.ok) throw new Error(JSON.stringify(fromFile.errors));
@@ -77,7 +114,7 @@ describe("loadConfig", () => {
 
   it("accepts the bind password from the environment", () => {
     const r = loadConfig({
-      flags: { "ldap-url": "ldaps://dc1", "bind-dn": "CN=svc" },
+      flags: { "ldap-url": "ldaps://dc1", "bind-dn": "CN=svc", "ownership-key-file": keyFile },
       env: { GMSA_GITOPS_BIND_PASSWORD: "from-env" },
     });
     expect(r.ok && r.config.directory?.bindPassword).toBe("from-env");

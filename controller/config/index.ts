@@ -9,6 +9,7 @@
 import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { MIN_OWNERSHIP_KEY_BYTES, OWNER_ID_PATTERN, OwnershipKey } from "../directory/index.ts";
 import { NOTIFICATION_FORMATS } from "../notify/format.ts";
 import type { GitCredentials } from "../source/credentials.ts";
 
@@ -141,6 +142,23 @@ export const SETTINGS: readonly Setting[] = [
     type: "boolean",
     description: "take over existing unmarked objects that have a managed name",
     default: false,
+  },
+  {
+    key: "ownership.ownerId",
+    flag: "owner-id",
+    env: "GMSA_GITOPS_OWNER_ID",
+    type: "string",
+    description: "this controller's id in the ownership marker; controllers sharing a domain need different ids",
+    default: "default",
+  },
+  {
+    key: "ownership.keyFile",
+    flag: "ownership-key-file",
+    env: "GMSA_GITOPS_OWNERSHIP_KEY_FILE",
+    type: "string",
+    path: true,
+    secretFile: true,
+    description: `file holding the secret key (at least ${MIN_OWNERSHIP_KEY_BYTES} bytes) that signs the ownership marker; required by plan, apply and run (GMSA_GITOPS_OWNERSHIP_KEY also works)`,
   },
   {
     key: "source.url",
@@ -390,6 +408,12 @@ export interface DirectoryConfig {
   readonly url: string;
   readonly bindDn: string;
   readonly bindPassword: string;
+  /**
+   * Where bindPassword came from, when a file: the directory client reads it again at each
+   * connect, so a password rotated in the file (a Kubernetes Secret, a systemd credential) is
+   * used without a restart.
+   */
+  readonly bindPasswordFile: string | undefined;
   readonly caFile: string | undefined;
   readonly startTls: boolean;
   readonly insecurePlaintext: boolean;
@@ -455,6 +479,8 @@ export interface Config {
     readonly prune: boolean;
     readonly deletionBudget: number;
     readonly adopt: boolean;
+    /** Makes and checks the ownership marker; present whenever the directory is. */
+    readonly owner: OwnershipKey;
   };
 }
 
@@ -734,6 +760,7 @@ function directorySection(
     url,
     bindDn,
     bindPassword,
+    bindPasswordFile: passwordFile,
     caFile: get.value<string>("ldap.caFile"),
     startTls,
     insecurePlaintext,
@@ -816,6 +843,64 @@ function hostsSection(get: Lookup, errors: ConfigError[]): HostsConfig | undefin
   };
 }
 
+/** For commands that never touch AD: marks are never made or checked with it. */
+const NO_DIRECTORY_OWNER = new OwnershipKey("none", Buffer.alloc(MIN_OWNERSHIP_KEY_BYTES));
+
+/** The owner id and the key from its file; errors name the setting, never the key. */
+function ownershipKey(
+  get: Lookup,
+  env: Readonly<Record<string, string | undefined>>,
+  errors: ConfigError[],
+): OwnershipKey | undefined {
+  const ownerId = get.value<string>("ownership.ownerId")!;
+  if (!OWNER_ID_PATTERN.test(ownerId)) {
+    errors.push({
+      source: "--owner-id",
+      message: "must be 1-63 lower-case letters, digits and '-', starting and ending with a letter or digit",
+    });
+    return undefined;
+  }
+  const file = get.value<string>("ownership.keyFile");
+  const inline = env["GMSA_GITOPS_OWNERSHIP_KEY"];
+  if (file === undefined && inline !== undefined && inline !== "") {
+    const key = Buffer.from(inline, "utf8");
+    if (key.length >= MIN_OWNERSHIP_KEY_BYTES) return new OwnershipKey(ownerId, key);
+    errors.push({
+      source: "GMSA_GITOPS_OWNERSHIP_KEY",
+      message: `holds ${key.length} bytes; an ownership key needs at least ${MIN_OWNERSHIP_KEY_BYTES}`,
+    });
+    return undefined;
+  }
+  if (file === undefined) {
+    errors.push({
+      source: "--ownership-key-file",
+      message: `is required (or GMSA_GITOPS_OWNERSHIP_KEY_FILE): a file of at least ${MIN_OWNERSHIP_KEY_BYTES} secret bytes, e.g. from \`openssl rand -base64 48\``,
+    });
+    return undefined;
+  }
+  let key: Buffer;
+  try {
+    key = readFileSync(file);
+  } catch (error) {
+    errors.push({
+      source: "--ownership-key-file",
+      message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+    });
+    return undefined;
+  }
+  // A trailing newline from `openssl rand -base64 48 > file` is not part of the key.
+  const text = key.toString("latin1").replace(/\r?\n$/, "");
+  key = Buffer.from(text, "latin1");
+  if (key.length < MIN_OWNERSHIP_KEY_BYTES) {
+    errors.push({
+      source: "--ownership-key-file",
+      message: `${file} holds ${key.length} bytes; an ownership key needs at least ${MIN_OWNERSHIP_KEY_BYTES}`,
+    });
+    return undefined;
+  }
+  return new OwnershipKey(ownerId, key);
+}
+
 /**
  * Builds one validated Config: the settings layered (file, environment, flags; defaults from
  * SETTINGS), then one builder per section. Every problem is collected; none names a secret.
@@ -828,6 +913,7 @@ export function loadConfig(input: ConfigInput): ConfigResult {
   const source = sourceSection(get, errors);
   const server = serverSection(get, errors);
   const hosts = hostsSection(get, errors);
+  const owner = directory !== undefined || input.require?.directory ? ownershipKey(get, env, errors) : undefined;
   const intervalMs = get.value<number>("interval")!;
   if (intervalMs < 1000) errors.push({ source: "--interval", message: "must be at least 1s" });
   const notify = notifySection(get, env, errors);
@@ -853,6 +939,8 @@ export function loadConfig(input: ConfigInput): ConfigResult {
         prune: get.value<boolean>("policy.prune")!,
         deletionBudget: get.value<number>("policy.deletionBudget")!,
         adopt: get.value<boolean>("policy.adopt")!,
+        // Without a directory nothing is ever marked (validate, the agent): a key that signs nothing.
+        owner: owner ?? NO_DIRECTORY_OWNER,
       },
     },
   };

@@ -27,7 +27,6 @@ import {
   groupFromEntry,
   KDS_ROOT_KEY_ATTRIBUTES,
   kdsRootKeyFromEntry,
-  MANAGED_MARKER,
   MEMBER_RANGE_SIZE,
   memberRange,
   MissingAttributeError,
@@ -35,6 +34,7 @@ import {
   principalFromEntry,
   values,
 } from "./observed.ts";
+import { guidToString, MARKER_PREFIX } from "./ownership.ts";
 import { encodeSid, parseSid } from "./sid.ts";
 
 /** The LDAP operations reported to `onOperation` (StartTLS and modify-DN count as bind and modify). */
@@ -106,6 +106,8 @@ export interface DirectoryWriter {
   addMembers(groupDn: string, memberDns: readonly string[]): Promise<void>;
   removeMembers(groupDn: string, memberDns: readonly string[]): Promise<void>;
   readSid(dn: string): Promise<string>;
+  /** objectGUID of one object, canonical text: what the ownership marker's MAC covers. */
+  readGuid(dn: string): Promise<string>;
   createKdsRootKey(options: CreateKdsRootKeyOptions): Promise<string>;
 }
 
@@ -211,17 +213,27 @@ export class LdapDirectory {
 
   /** objectSid of one object, e.g. one just created. Throws a stalled NoSuchObject error if absent. */
   async readSid(dn: string): Promise<string> {
-    const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: ["objectSid"] });
-    const sid = entry ? values(entry, "objectSid")[0] : undefined;
-    if (!Buffer.isBuffer(sid)) {
-      throw new DirectoryError(`search ${dn} failed: the object has no objectSid`, {
+    return parseSid(await this.#readBinary(dn, "objectSid"));
+  }
+
+  /** objectGUID of one object (canonical text). Throws a stalled NoSuchObject error if absent. */
+  async readGuid(dn: string): Promise<string> {
+    return guidToString(await this.#readBinary(dn, "objectGUID"));
+  }
+
+  /** One binary attribute of one object; a stalled NoSuchObject error when the object has none. */
+  async #readBinary(dn: string, attribute: "objectSid" | "objectGUID"): Promise<Buffer> {
+    const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: [attribute] });
+    const value = entry ? values(entry, attribute)[0] : undefined;
+    if (!Buffer.isBuffer(value)) {
+      throw new DirectoryError(`search ${dn} failed: the object has no ${attribute}`, {
         outcome: "stalled",
         reason: "NoSuchObject",
         operation: "search",
         dn,
       });
     }
-    return parseSid(sid);
+    return value;
   }
 
   #convert<T>(entries: Entry[], convert: (e: Entry) => T): T[] {
@@ -261,8 +273,9 @@ export class LdapDirectory {
     if (chunks.length === 0) chunks.push([]);
     for (const [index, names] of chunks.entries()) {
       const alternatives = names.map((n) => `(sAMAccountName=${escapeFilterValue(n)})`);
-      // The marker clause rides on the first chunk only; one search when names are few.
-      if (index === 0) alternatives.push(`(adminDescription=${escapeFilterValue(MANAGED_MARKER)})`);
+      // The marker clause rides on the first chunk only; one search when names are few. Any
+      // gmsa-gitops marker matches: whether it proves anything is decided by diff (ownership.ts).
+      if (index === 0) alternatives.push(`(adminDescription=${escapeFilterValue(MARKER_PREFIX)}*)`);
       const entries = await this.#search(baseDn, {
         scope: "sub",
         filter: `(&(objectClass=group)(|${alternatives.join("")}))`,
@@ -625,6 +638,7 @@ export function directoryWriter(dir: LdapDirectory): DirectoryWriter {
     addMembers: async (groupDn, memberDns) => void (await dir.addMembers(groupDn, memberDns)),
     removeMembers: async (groupDn, memberDns) => void (await dir.removeMembers(groupDn, memberDns)),
     readSid: (dn) => dir.readSid(dn),
+    readGuid: (dn) => dir.readGuid(dn),
     createKdsRootKey: (options) => dir.createKdsRootKey(options),
   };
 }

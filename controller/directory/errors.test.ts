@@ -94,6 +94,16 @@ describe("toDirectoryError", () => {
       resultCode: 49,
     },
     {
+      name: "a locked account (49, data 775)",
+      err: new InvalidCredentialsError(
+        "80090308: LdapErr: DSID-0C0903A9, comment: AcceptSecurityContext error, data 775, v1db1",
+      ),
+      operation: "bind",
+      outcome: "stalled",
+      reason: "AccountLocked",
+      resultCode: 49,
+    },
+    {
       name: "insufficient access (50)",
       err: new InsufficientAccessError(),
       operation: "modify",

@@ -25,6 +25,7 @@ export type DirectoryErrorReason =
   | "PlaintextRefused"
   | "InvalidConfiguration"
   | "InvalidCredentials"
+  | "AccountLocked"
   | "ConfidentialityRequired"
   | "InsufficientAccess"
   | "NoSuchObject"
@@ -240,9 +241,12 @@ export function toDirectoryError(err: unknown, ctx: ErrorContext): DirectoryErro
       );
     }
     if (resultCode === 49) {
+      // AD puts the Win32 reason in the diagnostic ("AcceptSecurityContext error, data 775"):
+      // 775 is ERROR_ACCOUNT_LOCKED_OUT, the one case a person must unlock before any retry helps.
+      const locked = /\bdata 775\b/i.test(said);
       return make(
         "stalled",
-        "InvalidCredentials",
+        locked ? "AccountLocked" : "InvalidCredentials",
         `bind as ${ctx.bindDn ?? ctx.dn ?? "(unknown DN)"} failed: invalid credentials (LDAP 49${serverSaid})`,
         resultCode,
       );

@@ -5,12 +5,12 @@ import {
   gmsaFromEntry,
   groupFromEntry,
   kdsRootKeyFromEntry,
-  MANAGED_MARKER,
   memberRange,
   MissingAttributeError,
   parseGeneralizedTime,
   principalFromEntry,
 } from "./observed.ts";
+import { LEGACY_MARKER } from "./ownership.ts";
 import { encodeGroupMsaMembership } from "./security-descriptor.ts";
 import { encodeSid } from "./sid.ts";
 
@@ -33,7 +33,7 @@ describe("gmsaFromEntry", () => {
       "msDS-GroupMSAMembership": sd,
       userAccountControl: "4096",
       pwdLastSet: "133485408000000000",
-      adminDescription: MANAGED_MARKER,
+      adminDescription: LEGACY_MARKER,
       whenChanged: "20250601120000.0Z",
     };
     expect(gmsaFromEntry(entry)).toEqual({
@@ -49,18 +49,18 @@ describe("gmsaFromEntry", () => {
       groupMsaMembership: sd,
       userAccountControl: 4096,
       pwdLastSet: new Date("2024-01-01T00:00:00.000Z"),
-      adminDescription: MANAGED_MARKER,
+      adminDescription: LEGACY_MARKER,
       managed: true,
       whenChanged: new Date("2025-06-01T12:00:00.000Z"),
     });
   });
 
-  it("a gMSA without the exact marker is unmanaged and optional fields stay absent", () => {
+  it("a gMSA without a gmsa-gitops marker is unmanaged and optional fields stay absent", () => {
     const g = gmsaFromEntry({
       dn: DN,
       samaccountname: "x$",
       objectSid: encodeSid(SID),
-      adminDescription: "gmsa-gitops:managed ",
+      adminDescription: "gmsa-gitops managed",
       pwdLastSet: "0",
     });
     expect(g).toEqual({
@@ -68,7 +68,7 @@ describe("gmsaFromEntry", () => {
       samAccountName: "x",
       sid: SID,
       servicePrincipalNames: [],
-      adminDescription: "gmsa-gitops:managed ",
+      adminDescription: "gmsa-gitops managed",
       managed: false,
     });
   });

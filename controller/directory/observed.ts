@@ -1,13 +1,22 @@
 // What the controller reads from AD, and the pure conversion from ldapts search entries to it.
 import type { Entry } from "ldapts";
 import { filetimeToDate } from "./kds.ts";
+import { guidToString, MARKER_PREFIX } from "./ownership.ts";
 import { parseSid } from "./sid.ts";
 
-/** adminDescription value on every object the controller creates; only these are ever deleted. */
-export const MANAGED_MARKER = "gmsa-gitops:managed";
+/**
+ * What the never-touch rules and the ownership marker need of an object, read with it:
+ * objectGUID (the identity the marker's MAC covers), isCriticalSystemObject and adminCount.
+ */
+export interface ObjectGuard {
+  /** objectGUID, canonical text (ownership.ts guidToString); undefined when unreadable. */
+  guid?: string | undefined;
+  isCriticalSystemObject?: boolean | undefined;
+  adminCount?: number | undefined;
+}
 
 /** A group managed service account as read from AD. */
-export interface ObservedGmsa {
+export interface ObservedGmsa extends ObjectGuard {
   dn: string;
   /** sAMAccountName without the trailing "$". */
   samAccountName: string;
@@ -26,13 +35,13 @@ export interface ObservedGmsa {
   /** When the DC last generated the managed password; undefined when 0 (never). */
   pwdLastSet?: Date | undefined;
   adminDescription?: string | undefined;
-  /** True exactly when adminDescription equals MANAGED_MARKER. */
+  /** True when adminDescription carries a gmsa-gitops marker (proven or not: see ownership.ts). */
   managed: boolean;
   whenChanged?: Date | undefined;
 }
 
 /** A security group as read from AD. */
-export interface ObservedGroup {
+export interface ObservedGroup extends ObjectGuard {
   dn: string;
   samAccountName: string;
   sid: string;
@@ -97,6 +106,9 @@ export const GMSA_ATTRIBUTES = [
   "pwdLastSet",
   "adminDescription",
   "whenChanged",
+  "objectGUID",
+  "isCriticalSystemObject",
+  "adminCount",
 ];
 
 /** Values per ranged read of "member": AD's default MaxValRange. */
@@ -114,6 +126,9 @@ export const GROUP_ATTRIBUTES = [
   "description",
   `member;range=0-${MEMBER_RANGE_SIZE - 1}`,
   "adminDescription",
+  "objectGUID",
+  "isCriticalSystemObject",
+  "adminCount",
 ];
 
 /** Attributes read for computers. */
@@ -194,6 +209,18 @@ function withoutDollar(name: string): string {
   return name.endsWith("$") ? name.slice(0, -1) : name;
 }
 
+function guard(entry: Entry): ObjectGuard {
+  const guid = values(entry, "objectGUID")[0];
+  const critical = text(entry, "isCriticalSystemObject");
+  return {
+    guid: Buffer.isBuffer(guid) && guid.length === 16 ? guidToString(guid) : undefined,
+    isCriticalSystemObject: critical === undefined ? undefined : critical.toUpperCase() === "TRUE",
+    adminCount: integer(entry, "adminCount"),
+  };
+}
+
+const marked = (adminDescription: string | undefined): boolean => adminDescription?.startsWith(MARKER_PREFIX) ?? false;
+
 /** Parses GeneralizedTime as AD writes it ("20250601120000.0Z"). */
 export function parseGeneralizedTime(value: string): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:[.,](\d+))?Z$/.exec(value.trim());
@@ -213,7 +240,8 @@ export function gmsaFromEntry(entry: Entry): ObservedGmsa {
     samAccountName: withoutDollar(required(entry, "sAMAccountName")),
     sid: sidOf(entry),
     servicePrincipalNames: texts(entry, "servicePrincipalName").sort(),
-    managed: adminDescription === MANAGED_MARKER,
+    managed: marked(adminDescription),
+    ...guard(entry),
     dnsHostName: text(entry, "dNSHostName"),
     description: text(entry, "description"),
     displayName: text(entry, "displayName"),
@@ -240,7 +268,8 @@ export function groupFromEntry(entry: Entry): ObservedGroup {
     sid: sidOf(entry),
     groupType: integer(entry, "groupType") ?? 0,
     members: range ? range.values : texts(entry, "member"),
-    managed: adminDescription === MANAGED_MARKER,
+    managed: marked(adminDescription),
+    ...guard(entry),
     description: text(entry, "description"),
     adminDescription,
   };

@@ -83,7 +83,7 @@ describe("parseScriptOutput", () => {
       '<S S="Error">Access to the path &apos;C:\\x&apos; is denied &amp; &lt;locked&gt;_x000D__x000A_</S>' +
       '<S S="Error">At line:1 char:1_x000D__x000A_</S></Objs>';
     const e = fails("", 1, clixml);
-    expect(e.kind).toBe("ScriptFailed");
+    expect(e.reason).toBe("ScriptFailed");
     expect(e.message).toContain("Access to the path 'C:\\x' is denied & <locked> At line:1 char:1");
     expect(e.message).not.toMatch(/CLIXML|<Objs|_x000D_|&apos;/);
     expect(decodeClixml("plain text\n")).toBe("plain text\n");
@@ -94,7 +94,7 @@ describe("parseScriptOutput", () => {
       JSON.stringify({ version: 1, error: { code: "ConstrainedLanguage", message: "ConstrainedLanguage" } }),
       3,
     );
-    expect([e.kind, e.failure]).toEqual(["RequestRejected", "stalled"]);
+    expect([e.reason, e.outcome]).toEqual(["RequestRejected", "stalled"]);
     expect(e.message).toContain("Constrained Language Mode");
     expect(e.message).toContain("signed by a publisher the policy trusts");
     // An older bootstrap fails on its first .NET call instead; the message is the same.

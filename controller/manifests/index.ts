@@ -8,4 +8,6 @@ export { fileTooLarge, isManifestPath, MAX_FOLDER_DEPTH, readManifestTree, refus
 export type { ManifestTree } from "./tree.ts";
 export { API_VERSION, KINDS } from "./types.generated.ts";
 export { DEFAULT_MAX_FILE_BYTES } from "./types.ts";
+export { manifestWarnings } from "./warnings.ts";
+export type { ManifestWarning } from "./warnings.ts";
 export type * from "./types.ts";

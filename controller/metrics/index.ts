@@ -5,6 +5,7 @@ export {
   metricPrefix,
   resourceKinds,
   type ActionType,
+  type BindFailureReason,
   type ConditionType,
   type DriftType,
   type FetchFailureReason,

@@ -72,6 +72,8 @@ export const actionTypesByKind: Readonly<Record<ResourceKind, readonly ActionTyp
 export type OperationResult = "success" | "failure";
 /** Why fetching the Git source failed: the remote, the signature check, or our side (a damaged clone, a bad path). */
 export type FetchFailureReason = "network" | "verify" | "other";
+/** Why the directory refused the bind account: a wrong password (LDAP 49, data 52e) or a locked account (data 775). */
+export type BindFailureReason = "InvalidCredentials" | "AccountLocked";
 /** Why a fetched revision was not put in force. */
 export type RevisionRejectReason = "invalid" | "unverified";
 /** The LDAP operations the directory client times. */
@@ -89,6 +91,7 @@ const reconcileResults: readonly ReconcileResult[] = ["success", "failure", "par
 const operationResults: readonly OperationResult[] = ["success", "failure"];
 const fetchFailureReasons: readonly FetchFailureReason[] = ["network", "verify", "other"];
 const revisionRejectReasons: readonly RevisionRejectReason[] = ["invalid", "unverified"];
+const bindFailureReasons: readonly BindFailureReason[] = ["InvalidCredentials", "AccountLocked"];
 const retrievableStates: readonly RetrievableState[] = ["yes", "no", "pending"];
 
 /** Metric names share this prefix. */
@@ -133,6 +136,14 @@ export interface MetricsRecorder {
   fetchSucceeded(at: Date): void;
   /** `gmsa_gitops_source_fetch_failures_total{reason}`. */
   fetchFailed(reason: FetchFailureReason): void;
+  /**
+   * The DC refused the bind account: `gmsa_gitops_directory_bind_failures_total{reason}`, and
+   * `gmsa_gitops_directory_bind_backoff_seconds`, how long the controller now waits before it
+   * binds again (0 once a bind succeeds: see `directoryBound`).
+   */
+  directoryBindFailed(reason: BindFailureReason, backoffSeconds: number): void;
+  /** A bind succeeded: the back-off gauge returns to 0. */
+  directoryBound(): void;
   /** `gmsa_gitops_source_revision_rejected_total{reason}`. */
   revisionRejected(reason: RevisionRejectReason): void;
   /** `gmsa_gitops_source_stale`: 1 while a newer revision is rejected and the last good one stays in force. */
@@ -274,6 +285,17 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     labelNames: ["reason"],
     registers,
   });
+  const bindFailures = new Counter({
+    name: `${metricPrefix}directory_bind_failures_total`,
+    help: "Binds the domain controller refused for the bind account's credentials, by reason.",
+    labelNames: ["reason"],
+    registers,
+  });
+  const bindBackoff = new Gauge({
+    name: `${metricPrefix}directory_bind_backoff_seconds`,
+    help: "Seconds the controller waits before binding again after refused credentials (0: not backing off).",
+    registers,
+  });
   const revisionsRejected = new Counter({
     name: `${metricPrefix}source_revision_rejected_total`,
     help: "Fetched revisions not put in force, by reason.",
@@ -351,6 +373,8 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       for (const result of operationResults) actions.inc({ kind, action, result }, 0);
   }
   for (const reason of fetchFailureReasons) fetchFailures.inc({ reason }, 0);
+  for (const reason of bindFailureReasons) bindFailures.inc({ reason }, 0);
+  bindBackoff.set(0);
   for (const kind of resourceKinds) {
     for (const type of driftTypesByKind[kind]) {
       if (!neverCorrected.has(type)) driftCorrections.inc({ kind, drift_type: type }, 0);
@@ -436,6 +460,15 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     fetchFailed(reason) {
       fetchFailures.inc({ reason });
+    },
+
+    directoryBindFailed(reason, backoffSeconds) {
+      bindFailures.inc({ reason });
+      bindBackoff.set(backoffSeconds);
+    },
+
+    directoryBound() {
+      bindBackoff.set(0);
     },
 
     revisionRejected(reason) {

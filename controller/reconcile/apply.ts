@@ -2,8 +2,8 @@
  * apply: the only writer. Executes a plan's actions in order through a narrow directory port,
  * continuing past a failed resource to those that do not depend on it.
  */
-import type { DirectoryWriter, Modification } from "../directory/index.ts";
-import { encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
+import type { DirectoryWriter, Modification, OwnershipKey } from "../directory/index.ts";
+import { encodeGroupMsaMembership } from "../directory/index.ts";
 import type { Action, Outcome, Plan, PrincipalTarget, ResourceRef } from "./model.ts";
 
 /** The result of one action. */
@@ -22,10 +22,11 @@ export interface ApplyResult {
   readonly aborted: boolean;
 }
 
-/** Options: clock, marker, cancellation, and a hook called after each action (metrics, logs). */
+/** Options: clock, ownership key, cancellation, and a hook called after each action (metrics, logs). */
 export interface ApplyOptions {
   readonly now: Date;
-  readonly marker?: string;
+  /** Marks what apply creates (the marker is bound to the new object's objectGUID). */
+  readonly owner: OwnershipKey;
   readonly signal?: AbortSignal;
   readonly onResult?: (result: ActionResult) => void;
 }
@@ -52,7 +53,7 @@ const key = (r: ResourceRef): string => `${r.kind}/${r.name}`;
  * between actions, so the action in flight always completes.
  */
 export async function applyPlan(plan: Plan, writer: DirectoryWriter, options: ApplyOptions): Promise<ApplyResult> {
-  const marker = options.marker ?? MANAGED_MARKER;
+  const { owner } = options;
   const results: ActionResult[] = [];
   const failed = new Set<string>();
   /** Repo groups created in this run: name → DN and SID. */
@@ -88,7 +89,7 @@ export async function applyPlan(plan: Plan, writer: DirectoryWriter, options: Ap
         continue;
       }
       try {
-        await execute(action, writer, { marker, now: options.now, resolve, created });
+        await execute(action, writer, { owner, now: options.now, resolve, created });
         record({ action, status: "applied" });
       } catch (error) {
         failed.add(k);
@@ -124,10 +125,20 @@ function dependencies(action: Action): string[] {
 }
 
 interface ExecContext {
-  readonly marker: string;
+  readonly owner: OwnershipKey;
   readonly now: Date;
   readonly resolve: (targets: readonly PrincipalTarget[]) => { dn: string; sid: string }[];
   readonly created: Map<string, { dn: string; sid: string }>;
+}
+
+/**
+ * Writes the ownership marker on an object just added. The marker's MAC covers the objectGUID,
+ * which the DC assigns at the add, so marking is a second write: should it fail, the object stays
+ * unmarked and the next plan reports it as a conflict (fail safe: never treated as ours unproven).
+ */
+async function mark(dn: string, writer: DirectoryWriter, ctx: ExecContext): Promise<void> {
+  const marker = ctx.owner.markerFor(await writer.readGuid(dn));
+  await writer.modify(dn, [{ operation: "replace", attribute: "adminDescription", values: [marker] }]);
 }
 
 async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext): Promise<void> {
@@ -145,10 +156,10 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         objectClass: "group",
         sAMAccountName: action.accountName,
         groupType: String(action.groupType),
-        adminDescription: ctx.marker,
       };
       if (action.description !== undefined) attributes["description"] = action.description;
       await writer.add(action.dn, attributes);
+      await mark(action.dn, writer, ctx);
       ctx.created.set(action.resource.name, { dn: action.dn, sid: await writer.readSid(action.dn) });
       return;
     }
@@ -162,7 +173,8 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
             ? { operation: "replace", attribute: "description", values: [] }
             : { operation: "replace", attribute: "description", values: [action.description] },
         );
-      if (action.adopt) changes.push({ operation: "replace", attribute: "adminDescription", values: [ctx.marker] });
+      if (action.adopt && action.marker !== undefined)
+        changes.push({ operation: "replace", attribute: "adminDescription", values: [action.marker] });
       if (changes.length > 0) await writer.modify(action.dn, changes);
       return;
     }
@@ -186,13 +198,13 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         "msDS-ManagedPasswordInterval": String(action.passwordIntervalDays),
         "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),
         "msDS-GroupMSAMembership": encodeGroupMsaMembership(principals.map((p) => p.sid)),
-        adminDescription: ctx.marker,
       };
       if (action.servicePrincipalNames.length > 0)
         attributes["servicePrincipalName"] = [...action.servicePrincipalNames];
       if (action.description !== undefined && action.description !== "") attributes["description"] = action.description;
       if (action.displayName !== undefined && action.displayName !== "") attributes["displayName"] = action.displayName;
       await writer.add(action.dn, attributes);
+      await mark(action.dn, writer, ctx);
       return;
     }
     case "update-gmsa": {

@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { createMetricsRecorder } from "../metrics/index.ts";
 import { SourceError } from "../source/index.ts";
 import type { Snapshot } from "../source/index.ts";
+import { OWNER } from "../../test/support/reconcile.ts";
 import { Controller } from "./loop.ts";
 
 interface Line {
@@ -30,7 +31,7 @@ function controllerWith(sync: () => Promise<Snapshot>) {
     source: { url: "https://git.company.local/ad/gmsa.git", sync },
     metrics: createMetricsRecorder(),
     logger: pino({ level: "info" }, stream),
-    policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+    policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
     intervalMs: 60_000,
     openDirectory: () => Promise.reject(new Error("no directory in this test")),
   });

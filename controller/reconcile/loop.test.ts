@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { ObservedKdsRootKey } from "../directory/index.ts";
 import { createMetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
-import { computer, emptyDirectory, fakeDirectory, kdsObserved } from "../../test/support/reconcile.ts";
+import { computer, emptyDirectory, fakeDirectory, kdsObserved, OWNER } from "../../test/support/reconcile.ts";
 import type { Logger } from "./loop.ts";
 import { Controller } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
@@ -69,7 +69,7 @@ function harness(
     openDirectory: dir.open,
     metrics,
     logger: silent,
-    policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+    policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
     intervalMs: INTERVAL,
     jitterFraction: 0,
     now: () => now,
@@ -162,7 +162,8 @@ describe("Controller across cycles", () => {
       Reconciling: "False/DriftCorrected",
       DriftDetected: "True/DriftCorrected",
     });
-    expect(h.dir.writes.map((w) => w.op)).toEqual(["add", "addMembers"]);
+    // add, then the ownership marker once the group has its objectGUID, then the members.
+    expect(h.dir.writes.map((w) => w.op)).toEqual(["add", "modify", "addMembers"]);
     expect(h.status("ADGroup", "app-hosts").lastAppliedRevision).toBe("rev-2");
     expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app-hosts".*type="Stalled"/)).toEqual([
       expect.stringMatching(/ 0$/),
@@ -308,7 +309,7 @@ describe("drift evidence", () => {
       openDirectory: h.dir.open,
       metrics: createMetricsRecorder(),
       logger: { ...silent, warn: (obj, msg) => void warnings.push({ obj, msg: msg ?? "" }) },
-      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false },
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
       intervalMs: INTERVAL,
     });
     await h.controller.reconcile();
@@ -329,5 +330,93 @@ describe("drift evidence", () => {
         changes: [{ attribute: "description", from: "again", to: "v1" }],
       }),
     });
+  });
+});
+
+describe("a bind the DC refuses (LDAP 49)", () => {
+  it("backs off exponentially to a cap, says so once in the log, in status and metrics, and binds at once on new credentials", async () => {
+    let now = new Date("2026-01-01T00:00:00Z");
+    const dir = fakeDirectory(emptyDirectory(now, { computers: [computer("SERVER1")] }));
+    const lines: Array<{ level: string; msg: string | undefined; obj: object }> = [];
+    const log =
+      (level: string) =>
+      (obj: object, msg?: string): void =>
+        void lines.push({ level, msg, obj });
+    const metrics = createMetricsRecorder();
+    const controller = new Controller({
+      source: fakeSource({ "g.yaml": groupYaml("ours") }),
+      openDirectory: dir.open,
+      metrics,
+      logger: { info: log("info"), warn: log("warn"), error: log("error") },
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
+      intervalMs: INTERVAL,
+      jitterFraction: 0,
+      now: () => now,
+      random: () => 0.5,
+    });
+    const metric = async (name: string): Promise<string[]> =>
+      (await metrics.metricsText()).split("\n").filter((l) => l.startsWith(name));
+    const advance = (ms: number): void => void (now = new Date(now.getTime() + ms));
+
+    dir.state.refuseBind = "52e";
+    const waits: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const wait = await controller.reconcile();
+      waits.push(wait / 1000);
+      // A webhook or a push in between does not bind again before the wait is over.
+      advance(30_000);
+      expect(await controller.reconcile()).toBe(wait - 30_000);
+      advance(wait - 30_000);
+    }
+    expect(waits).toEqual([300, 600, 1200, 2400, 3600, 3600, 3600]);
+    expect(dir.state.binds).toBe(7);
+    const errors = lines.filter((l) => l.level === "error");
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({ obj: { reason: "InvalidCredentials", failures: 1 } });
+    expect(await metric("gmsa_gitops_directory_bind_failures_total")).toEqual([
+      'gmsa_gitops_directory_bind_failures_total{reason="InvalidCredentials"} 7',
+      'gmsa_gitops_directory_bind_failures_total{reason="AccountLocked"} 0',
+    ]);
+    expect(await metric("gmsa_gitops_directory_bind_backoff_seconds ")).toEqual([
+      "gmsa_gitops_directory_bind_backoff_seconds 3600",
+    ]);
+    expect(controller.status().controller.directory).toEqual({
+      type: "Stalled",
+      status: "True",
+      reason: "InvalidCredentials",
+      message: expect.stringMatching(
+        /bind as CN=svc,CN=Users,DC=company,DC=local failed: invalid credentials \(LDAP 49/,
+      ),
+      consecutiveFailures: 7,
+      nextAttemptAt: now.toISOString(), // the loop above waited the last back-off out
+    });
+    expect(JSON.stringify(controller.status())).not.toContain("the-wrong-password");
+
+    // The account got locked meanwhile: a new reason is a new log line.
+    advance(3_600_000);
+    dir.state.refuseBind = "775";
+    await controller.reconcile();
+    expect(lines.filter((l) => l.level === "error").map((l) => (l.obj as { reason: string }).reason)).toEqual([
+      "InvalidCredentials",
+      "AccountLocked",
+    ]);
+
+    // A new password file: the next cycle binds at once, and the condition clears.
+    dir.state.refuseBind = undefined;
+    advance(60_000);
+    expect(await controller.reconcile()).toBeGreaterThan(60_000); // still held: nothing changed
+    expect(dir.state.binds).toBe(8);
+    controller.credentialsChanged();
+    expect(await controller.reconcile()).toBe(INTERVAL);
+    expect(dir.state.binds).toBe(9);
+    expect(controller.status().controller.directory).toMatchObject({
+      status: "False",
+      reason: "Bound",
+      nextAttemptAt: null,
+    });
+    expect(await metric("gmsa_gitops_directory_bind_backoff_seconds ")).toEqual([
+      "gmsa_gitops_directory_bind_backoff_seconds 0",
+    ]);
+    expect(lines.filter((l) => l.msg === "bound to the domain controller again")).toHaveLength(1);
   });
 });

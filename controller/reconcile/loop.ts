@@ -9,13 +9,15 @@ import type { DesiredState } from "../manifests/index.ts";
 import type { MetricsRecorder } from "../metrics/index.ts";
 import { resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
+import type { BindBackoffOptions, DirectoryCondition } from "./bind.ts";
+import { BindGuard, bindRefusal } from "./bind.ts";
 import type { HostSettings } from "./hosts.ts";
 import { hostMemory } from "./hosts.ts";
 import type { Plan, ResourcePlan } from "./model.ts";
 import type { OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 import type { Policy } from "./plan.ts";
-import { CyclePublisher } from "./publish.ts";
+import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
 import { Backoff, jitter } from "./schedule.ts";
@@ -23,6 +25,7 @@ import type { ResourceStatus } from "./status.ts";
 import { StatusStore } from "./status.ts";
 
 export type { Logger, RejectedRevision, Source, SourceStatus } from "./revision.ts";
+export type { DirectoryCondition } from "./bind.ts";
 
 /** Everything the loop needs, passed in: no module-level singletons, so tests pass fakes. */
 export interface ControllerDeps {
@@ -43,6 +46,8 @@ export interface ControllerDeps {
   readonly random?: () => number;
   /** Called after every status update (each resource, each cycle) with the status before it; must not throw. */
   readonly onStatusChange?: (previous: ResourceStatus | undefined, next: ResourceStatus) => void;
+  /** Back-off after the DC refused the bind account's credentials (defaults in bind.ts). */
+  readonly bindBackoff?: BindBackoffOptions;
 }
 
 /** The controller's own status, beside the resources'. */
@@ -56,6 +61,8 @@ export interface ControllerStatus {
     readonly error: string | null;
   } | null;
   readonly kdsRootKey: { readonly effective: boolean; readonly effectiveAt: string | null } | null;
+  /** Null for the host agent, which never talks to AD. */
+  readonly directory: DirectoryCondition | null;
 }
 
 const MIN_DELAY_MS = 1_000;
@@ -81,6 +88,7 @@ export class Controller {
   #kds: ControllerStatus["kdsRootKey"] = null;
   #completed = false;
   readonly #hostMemory = hostMemory();
+  readonly #bind: BindGuard;
   #consecutiveFailures = 0;
 
   constructor(deps: ControllerDeps) {
@@ -89,6 +97,12 @@ export class Controller {
     this.#backoff = new Backoff(deps.random ?? Math.random);
     this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
     this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger, deps.onStatusChange);
+    this.#bind = new BindGuard(deps.metrics, deps.logger, deps.intervalMs, deps.bindBackoff);
+  }
+
+  /** The bind password file changed: the next cycle (the caller triggers it) binds at once. */
+  credentialsChanged(): void {
+    this.#bind.credentialsChanged(this.#now().getTime());
   }
 
   /** True once one reconcile has run to the end (success or partial). */
@@ -104,6 +118,7 @@ export class Controller {
         mode: this.#deps.policy.mode,
         lastReconcile: this.#lastReconcile,
         kdsRootKey: this.#kds,
+        directory: this.#deps.openDirectory ? this.#bind.condition() : null,
       },
       resources: this.#statuses.all(),
     };
@@ -111,6 +126,10 @@ export class Controller {
 
   /** Runs one cycle: source → revision → one reconcile pass → status. Returns the next delay in ms. */
   async reconcile(signal?: AbortSignal): Promise<number> {
+    // While the DC refuses the bind account, no cycle binds before the back-off ends (a new
+    // password file does shorten it: credentialsChanged).
+    const heldUntil = this.#bind.heldUntil(this.#now().getTime());
+    if (heldUntil !== undefined) return Math.max(MIN_DELAY_MS, heldUntil - this.#now().getTime());
     const started = this.#now();
     const t0 = performance.now();
     let result: "success" | "failure" | "partial" = "success";
@@ -122,6 +141,7 @@ export class Controller {
       const desired = this.#source.desired!;
       const now = this.#now();
       const pass = await this.#pass(desired, now, signal);
+      if (this.#deps.openDirectory) this.#bind.succeeded();
       const published = this.#publish.cycle({
         desired,
         pass,
@@ -140,7 +160,7 @@ export class Controller {
           "reconcile stopped after apply; the host side did not run",
         );
       }
-      if (!this.#healthy(pass)) result = "partial";
+      if (!cycleHealthy(pass, this.#statuses)) result = "partial";
       this.#consecutiveFailures = 0;
       this.#completed = true;
     } catch (caught) {
@@ -150,6 +170,9 @@ export class Controller {
         // line on every clean shutdown and no backoff.
         error = "interrupted: stopping";
         this.#deps.logger.info({}, "reconcile interrupted: stopping");
+      } else if (bindRefusal(caught) !== undefined) {
+        error = message(caught);
+        nextAt = this.#bind.failed(bindRefusal(caught)!, caught, this.#now().getTime());
       } else {
         error = message(caught);
         this.#consecutiveFailures++;
@@ -195,20 +218,10 @@ export class Controller {
     }
   }
 
-  /** True when every action applied, every host answered and no resource is stalled or failing. */
-  #healthy(pass: PassResult): boolean {
-    if (pass.aborted || pass.afterApply) return false;
-    if (pass.results.some((r) => r.status !== "applied")) return false;
-    if (pass.hosts?.hosts.some((h) => !h.reachable)) return false;
-    return this.#statuses
-      .all()
-      .every(
-        (s) => !s.conditions.some((c) => (c.type === "Stalled" || c.type === "ApplyFailed") && c.status === "True"),
-      );
-  }
-
   #nextDelay(nextAt: number | undefined): number {
     const now = this.#now().getTime();
+    const held = this.#bind.heldUntil(now);
+    if (held !== undefined) return Math.max(MIN_DELAY_MS, held - now);
     if (this.#consecutiveFailures > 0) {
       const backoff = BACKOFF_BASE_MS * 2 ** (this.#consecutiveFailures - 1);
       return Math.max(MIN_DELAY_MS, Math.min(backoff, this.#deps.intervalMs));

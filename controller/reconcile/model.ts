@@ -69,6 +69,8 @@ export type Action =
       readonly groupTypeSteps: readonly number[];
       readonly description?: string | null;
       readonly adopt: boolean;
+      /** With adopt: the ownership marker to write (bound to the group's objectGUID). */
+      readonly marker?: string;
       readonly changes: readonly AttributeChange[];
     }
   | {

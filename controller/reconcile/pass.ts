@@ -95,7 +95,7 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
       if (input.write) {
         const applied = await applyPlan(plan, session.writer, {
           now,
-          ...(policy.marker ? { marker: policy.marker } : {}),
+          owner: policy.owner,
           ...(signal ? { signal } : {}),
           ...(input.onResult ? { onResult: input.onResult } : {}),
         });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decodeSecurityDescriptor, encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
+import { decodeSecurityDescriptor, encodeGroupMsaMembership, OwnershipKey } from "../directory/index.ts";
 import { applyPlan } from "./apply.ts";
 import { countActions } from "./model.ts";
 import type { Plan, ResourcePlan } from "./model.ts";
@@ -17,12 +17,13 @@ import {
   kdsObserved,
   observedGmsa,
   observedGroup,
+  OWNER,
   recordingWriter,
 } from "../../test/support/reconcile.ts";
 
 const now = new Date("2026-11-25T12:00:00Z");
 /** The configuration's defaults: enforce, never prune, at most 5 deletions when prune is on, no adoption. */
-const DEFAULT_POLICY: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false };
+const DEFAULT_POLICY: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER };
 const server1 = computer("SERVER1");
 const server2 = computer("SERVER2");
 
@@ -54,7 +55,7 @@ async function converge(desired: ReturnType<typeof exampleDesired>, policy: Poli
   const start = emptyDirectory(now, { computers: [server1, server2] });
   const rec = recordingWriter(start);
   const first = planDirectory(desired, start, policy, now);
-  const result = await applyPlan(first, rec.writer, { now });
+  const result = await applyPlan(first, rec.writer, { now, owner: OWNER });
   return { rec, first, result };
 }
 
@@ -83,8 +84,14 @@ describe("plan against an empty directory", () => {
         userAccountControl: "4096",
         "msDS-SupportedEncryptionTypes": "24",
         "msDS-ManagedPasswordInterval": "30",
-        adminDescription: MANAGED_MARKER,
       },
+    });
+    // Marked once the DC has given it an objectGUID: the MAC covers that GUID.
+    const account = rec.observed().gmsas[0]!;
+    expect(rec.writes).toContainEqual({
+      op: "modify",
+      dn: account.dn,
+      changes: [{ operation: "replace", attribute: "adminDescription", values: [OWNER.markerFor(account.guid!)] }],
     });
     // The descriptor names the group created earlier in the same run.
     const hostsSid = rec.observed().groups[0]!.sid;
@@ -124,7 +131,7 @@ describe("hand edits in AD", () => {
     };
     const plan = planDirectory(exampleDesired(), edited, DEFAULT_POLICY, now);
     const rec = recordingWriter(edited);
-    await applyPlan(plan, rec.writer, { now });
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
     expect(rec.writes).toEqual([
       {
         op: "modify",
@@ -144,7 +151,7 @@ describe("hand edits in AD", () => {
     const plan = planDirectory(exampleDesired(), edited, DEFAULT_POLICY, now);
     expect(find(plan, "ADGroup", "hosts").actions.map((a) => a.type)).toEqual(["add-members", "remove-members"]);
     const rec = recordingWriter(edited);
-    await applyPlan(plan, rec.writer, { now });
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
     expect(rec.writes.map((w) => [w.op, "members" in w ? w.members : []])).toEqual([
       ["addMembers", [server2.dn]],
       ["removeMembers", [stranger]],
@@ -186,7 +193,7 @@ describe("placement", () => {
     const observed = emptyDirectory(now, { gmsas: [elsewhere] });
     const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
     const rec = recordingWriter(observed);
-    await applyPlan(plan, rec.writer, { now });
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
     const target = `CN=Svc,CN=Managed Service Accounts,${BASE}`;
     expect(rec.writes.map((w) => [w.op, "dn" in w ? w.dn : ""])).toEqual([
       ["move", `CN=Svc,OU=Old,${BASE}`],
@@ -207,19 +214,125 @@ describe("ownership", () => {
     expect([...r.drift]).toEqual(["conflict"]);
     expect(r.blocker?.reason).toBe("NotOwned");
     const rec = recordingWriter(observed);
-    await applyPlan(plan, rec.writer, { now });
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
     expect(rec.writes).toEqual([]);
   });
 
   it("with adoption the marker is stamped on the object", () => {
     const desired = desiredOf(gmsa("svc", { accountName: "Svc" }));
-    const observed = emptyDirectory(now, {
-      gmsas: [observedGmsa("Svc", [], { adminDescription: undefined, managed: false })],
-    });
-    const plan = planDirectory(desired, observed, { ...DEFAULT_POLICY, adopt: true }, now);
+    const account = observedGmsa("Svc", [], { adminDescription: undefined, managed: false });
+    const plan = planDirectory(
+      desired,
+      emptyDirectory(now, { gmsas: [account] }),
+      { ...DEFAULT_POLICY, adopt: true },
+      now,
+    );
     const action = find(plan, "GroupManagedServiceAccount", "svc").actions[0];
-    expect(action).toMatchObject({ type: "update-gmsa", adopt: true, set: { adminDescription: MANAGED_MARKER } });
+    expect(action).toMatchObject({
+      type: "update-gmsa",
+      adopt: true,
+      set: { adminDescription: OWNER.markerFor(account.guid!) },
+    });
   });
+
+  // Anyone who may write adminDescription could write these; none of them makes an object ours.
+  const forgeries: Array<[string, (guid: string) => string]> = [
+    ["the pre-v2 marker", () => "gmsa-gitops:managed"],
+    ["a v2 marker with a made-up MAC", () => "gmsa-gitops:v2:test:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"],
+    ["a valid marker copied from another object", () => OWNER.markerFor("11111111-2222-4333-8444-555555555555")],
+    [
+      "a marker made with another key",
+      (guid) => new OwnershipKey("test", Buffer.from("another-key-another-key-another-key!")).markerFor(guid),
+    ],
+  ];
+  for (const [what, forge] of forgeries) {
+    it(`${what} is a conflict: never written, never pruned, re-marked by --adopt`, async () => {
+      const g = observedGroup("Forged", [], {});
+      const forged = { ...g, adminDescription: forge(g.guid!) };
+      const observed = emptyDirectory(now, { groups: [forged] });
+      const managed = desiredOf(group("forged", { accountName: "Forged", membership: "exact" }));
+      const plan = planDirectory(managed, observed, DEFAULT_POLICY, now);
+      expect(find(plan, "ADGroup", "forged").blocker?.reason).toBe("NotOwned");
+      const pruned = planDirectory(
+        desiredOf(group("other", { accountName: "Other" })),
+        observed,
+        {
+          ...DEFAULT_POLICY,
+          prune: true,
+        },
+        now,
+      );
+      expect(pruned.resources.some((r) => r.drift.has("unexpected"))).toBe(false);
+      const rec = recordingWriter(observed);
+      await applyPlan(plan, rec.writer, { now, owner: OWNER });
+      expect(rec.writes).toEqual([]);
+      const adopted = planDirectory(managed, observed, { ...DEFAULT_POLICY, adopt: true }, now);
+      expect(find(adopted, "ADGroup", "forged").actions).toEqual([
+        expect.objectContaining({ type: "update-group", adopt: true, marker: OWNER.markerFor(g.guid!) }),
+      ]);
+    });
+  }
+
+  it("an object of another owner id is never touched, not even with --adopt or --prune", () => {
+    const other = new OwnershipKey("team-b", Buffer.from("team-b-ownership-key-0123456789abcdef"));
+    const g = observedGroup("Theirs", []);
+    const theirs = { ...g, adminDescription: other.markerFor(g.guid!) };
+    const observed = emptyDirectory(now, { groups: [theirs] });
+    const policy = { ...DEFAULT_POLICY, adopt: true, prune: true };
+    const plan = planDirectory(desiredOf(group("theirs", { accountName: "Theirs" })), observed, policy, now);
+    expect(find(plan, "ADGroup", "theirs")).toMatchObject({
+      actions: [],
+      blocker: { outcome: "stalled", reason: "OwnedByOtherController" },
+    });
+    const pruned = planDirectory(desiredOf(group("x", { accountName: "X" })), observed, policy, now);
+    expect(pruned.resources.filter((r) => r.drift.has("unexpected"))).toEqual([]);
+  });
+});
+
+describe("protected objects", () => {
+  const domainAdmins = observedGroup("Domain Admins", [], {
+    sid: "S-1-5-21-1-2-3-512",
+    isCriticalSystemObject: true,
+    adminCount: 1,
+  });
+  const administrators = observedGroup("Administrators", [], {
+    dn: `CN=Administrators,CN=Builtin,${BASE}`,
+    sid: "S-1-5-32-544",
+    groupType: -2147483643,
+  });
+  const cases: Array<[string, ReturnType<typeof observedGroup>, RegExp]> = [
+    ["Domain Admins (critical, adminCount, RID 512)", domainAdmins, /isCriticalSystemObject/],
+    ["Administrators (CN=Builtin, S-1-5-32-544)", administrators, /builtin/i],
+    ["a group with adminCount=1", observedGroup("Ops", [], { adminCount: 1 }), /adminCount/],
+    ["a group with a well-known RID", observedGroup("Rid", [], { sid: "S-1-5-21-1-2-3-520" }), /RID 520/],
+    [
+      "a group in CN=System",
+      observedGroup("Sys", [], { dn: `CN=Sys,CN=System,${BASE}` }),
+      /built-in container CN=System/,
+    ],
+  ];
+  for (const [what, object, why] of cases) {
+    it(`${what} is protected: marker and --adopt are ignored, prune never deletes it`, async () => {
+      // Even a marker this controller made itself does not help.
+      const marked = { ...object, adminDescription: OWNER.markerFor(object.guid!) };
+      const observed = emptyDirectory(now, { groups: [marked] });
+      const desired = desiredOf(group("g", { accountName: object.samAccountName, membership: "exact" }));
+      const policy = { ...DEFAULT_POLICY, adopt: true, prune: true };
+      const plan = planDirectory(desired, observed, policy, now);
+      const r = find(plan, "ADGroup", "g");
+      expect(r.actions).toEqual([]);
+      expect(r.blocker).toMatchObject({ outcome: "stalled", reason: "Protected", message: expect.stringMatching(why) });
+      expect(renderText(plan)).toMatch(/! protected: /);
+      const pruned = planDirectory(desiredOf(group("x", { accountName: "X" })), observed, policy, now);
+      expect(pruned.resources.flatMap((p) => p.actions)).not.toContainEqual(
+        expect.objectContaining({ type: "delete" }),
+      );
+      const rec = recordingWriter(observed);
+      await applyPlan(pruned, rec.writer, { now, owner: OWNER });
+      await applyPlan(plan, rec.writer, { now, owner: OWNER });
+      expect(rec.writes.filter((w) => "dn" in w && w.dn === object.dn)).toEqual([]);
+    });
+  }
 });
 
 describe("prune", () => {
@@ -309,7 +422,7 @@ describe("modes and failures", () => {
     expect(plan.resources.every((r) => r.observeOnly)).toBe(true);
     expect(countActions(plan)).toBe(0);
     const rec = recordingWriter(start);
-    await applyPlan(plan, rec.writer, { now });
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
     expect(rec.writes).toEqual([]);
   });
 
@@ -321,7 +434,10 @@ describe("modes and failures", () => {
     );
     const start = emptyDirectory(now, { computers: [server1] });
     const rec = recordingWriter(start, /^CN=Hosts,/);
-    const result = await applyPlan(planDirectory(desired, start, DEFAULT_POLICY, now), rec.writer, { now });
+    const result = await applyPlan(planDirectory(desired, start, DEFAULT_POLICY, now), rec.writer, {
+      now,
+      owner: OWNER,
+    });
     expect(result.results.map((r) => [r.action.type, r.action.resource.name, r.status])).toEqual([
       ["create-group", "hosts", "failed"],
       ["add-members", "hosts", "skipped"],
@@ -336,6 +452,7 @@ describe("modes and failures", () => {
     const controller = new AbortController();
     const rec = recordingWriter(start);
     const result = await applyPlan(planDirectory(exampleDesired(), start, DEFAULT_POLICY, now), rec.writer, {
+      owner: OWNER,
       now,
       signal: controller.signal,
       onResult: () => controller.abort(),

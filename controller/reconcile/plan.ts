@@ -4,6 +4,7 @@
  * prune on a revision with no manifests.
  */
 import { kdsState } from "../directory/index.ts";
+import type { OwnershipKey } from "../directory/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
 import { diffDirectory } from "./diff/index.ts";
 import type { ResourceDiff } from "./diff/index.ts";
@@ -19,8 +20,8 @@ export interface Policy {
   readonly deletionBudget: number;
   /** Take over unmarked objects with a managed name instead of reporting a conflict. */
   readonly adopt: boolean;
-  /** Ownership marker written to adminDescription (default: the directory's marker). */
-  readonly marker?: string;
+  /** Makes and checks the ownership marker in adminDescription (owner id + key). */
+  readonly owner: OwnershipKey;
 }
 
 function resourceCount(desired: DesiredState): number {
@@ -84,10 +85,6 @@ export function planFromDiff(
 
 /** diff + plan in one call: what `gmsa-gitops plan` prints and `apply` executes. */
 export function planDirectory(desired: DesiredState, observed: ObservedDirectory, policy: Policy, now: Date): Plan {
-  const diffs = diffDirectory(desired, observed, {
-    now,
-    adopt: policy.adopt,
-    ...(policy.marker ? { marker: policy.marker } : {}),
-  });
+  const diffs = diffDirectory(desired, observed, { now, adopt: policy.adopt, owner: policy.owner });
   return planFromDiff(diffs, desired, observed, policy, now);
 }

@@ -247,3 +247,16 @@ export class CyclePublisher {
     this.conditions(status);
   }
 }
+
+/**
+ * True when every action applied, every host answered and no resource is stalled or failing:
+ * a cycle that leaves a resource Stalled or ApplyFailed counts as `partial`, not `success`.
+ */
+export function cycleHealthy(pass: PassResult, statuses: StatusStore): boolean {
+  if (pass.aborted || pass.afterApply) return false;
+  if (pass.results.some((r) => r.status !== "applied")) return false;
+  if (pass.hosts?.hosts.some((h) => !h.reachable)) return false;
+  return statuses
+    .all()
+    .every((s) => !s.conditions.some((c) => (c.type === "Stalled" || c.type === "ApplyFailed") && c.status === "True"));
+}

@@ -65,7 +65,8 @@ function resourceLines(r: ResourcePlan): string[] {
   const lines = [`${symbolOf(r)} ${r.resource.kind}/${r.resource.name}${r.dn ? `  (${r.dn})` : ""}`];
   for (const c of r.changes) lines.push(`    ${changeLine(c)}`);
   if (r.observeOnly && r.changes.length > 0) lines.push("    # observe mode: reported, not changed");
-  if (r.blocker) lines.push(`    # ${r.blocker.outcome}: ${r.blocker.reason}: ${r.blocker.message}`);
+  if (r.blocker?.reason === "Protected") lines.push(`    ! protected: ${r.blocker.message}`);
+  else if (r.blocker) lines.push(`    # ${r.blocker.outcome}: ${r.blocker.reason}: ${r.blocker.message}`);
   for (const n of r.notes) lines.push(`    # ${n}`);
   return lines;
 }

@@ -51,6 +51,8 @@ export interface Dc {
   readonly adminPassword: string;
   /** File holding adminPassword, without a trailing newline (mode 0600; usable with ldapsearch -y). */
   readonly passwordFile: string;
+  /** A fresh ownership key for the controller (--ownership-key-file), one per DC, mode 0600. */
+  readonly ownershipKeyFile: string;
   /** The DC's temp folder (certificates, logs, Samba's databases). */
   readonly dir: string;
   /**
@@ -351,6 +353,7 @@ class SambaDc implements Dc {
   readonly adminDn: string;
   readonly adminPassword: string;
   readonly passwordFile: string;
+  readonly ownershipKeyFile: string;
   readonly dir: string;
   readonly #root: string;
   readonly #child: ChildProcess;
@@ -377,6 +380,7 @@ class SambaDc implements Dc {
     this.adminDn = `CN=Administrator,CN=Users,${this.baseDn}`;
     this.adminPassword = fields.adminPassword;
     this.passwordFile = join(fields.dir, "admin.password");
+    this.ownershipKeyFile = join(fields.dir, "ownership.key");
     this.#root = fields.root;
     this.#child = fields.child;
     this.#pgid = fields.pgid;
@@ -456,6 +460,7 @@ class SambaDc implements Dc {
 function prepareDcDir(dir: string, adminPassword: string): void {
   for (const sub of ["log", "run", "tls", "samba"]) mkdirSync(join(dir, sub), { recursive: true });
   writeFileSync(join(dir, "admin.password"), adminPassword, { mode: 0o600 });
+  writeFileSync(join(dir, "ownership.key"), `${randomBytes(48).toString("base64")}\n`, { mode: 0o600 });
   writeFileSync(join(dir, "ldap.conf"), `TLS_CACERT ${join(dir, "tls", "ca.pem")}\nTLS_REQCERT demand\n`);
   writeFileSync(join(dir, "dc.sh"), DC_SCRIPT, { mode: 0o700 });
 }

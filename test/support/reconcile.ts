@@ -13,8 +13,10 @@ import type {
   Resource,
 } from "../../controller/manifests/index.ts";
 import type { ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../../controller/directory/index.ts";
-import { encodeGroupMsaMembership, MANAGED_MARKER } from "../../controller/directory/index.ts";
+import { encodeGroupMsaMembership, OwnershipKey } from "../../controller/directory/index.ts";
 import type { DirectoryWriter, Modification } from "../../controller/directory/index.ts";
+import { InvalidCredentialsError } from "ldapts";
+import { toDirectoryError } from "../../controller/directory/index.ts";
 import type { ObservedDirectory, Outcome } from "../../controller/reconcile/model.ts";
 import type { DirectorySession, OpenDirectory } from "../../controller/reconcile/pass.ts";
 
@@ -101,6 +103,13 @@ let nextRid = 1100;
 /** A fresh domain SID for a test object. */
 export const newSid = (): string => `S-1-5-21-1-2-3-${nextRid++}`;
 
+let nextGuid = 1;
+/** A fresh objectGUID (canonical text) for a test object. */
+export const newGuid = (): string => `00000000-0000-4000-8000-${(nextGuid++).toString(16).padStart(12, "0")}`;
+
+/** The owner id and key the unit tests' controller marks and checks objects with. */
+export const OWNER = new OwnershipKey("test", Buffer.from("unit-test-ownership-key-0123456789abcdef"));
+
 /** A computer as observe returns it. */
 export function computer(name: string): { dn: string; samAccountName: string; sid: string; dnsHostName: string } {
   return {
@@ -171,10 +180,12 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
       fail(dn);
       writes.push({ op: "add", dn, attributes: { ...attributes } });
       const sid = newSid();
+      const guid = newGuid();
       if (attributes["objectClass"] === "group") {
         groups.set(dn.toLowerCase(), {
           dn,
           sid,
+          guid,
           samAccountName: String(attributes["sAMAccountName"]),
           groupType: Number(attributes["groupType"]),
           description: text(attributes["description"]),
@@ -187,6 +198,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
         gmsas.set(dn.toLowerCase(), {
           dn,
           sid,
+          guid,
           samAccountName: String(attributes["sAMAccountName"]).replace(/\$$/, ""),
           dnsHostName: text(attributes["dNSHostName"]),
           description: text(attributes["description"]),
@@ -269,6 +281,10 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
       const o = groups.get(dn.toLowerCase()) ?? gmsas.get(dn.toLowerCase());
       return o ? Promise.resolve(o.sid) : Promise.reject(new Error(`no such object ${dn}`));
     },
+    readGuid(dn) {
+      const o = groups.get(dn.toLowerCase()) ?? gmsas.get(dn.toLowerCase());
+      return o?.guid ? Promise.resolve(o.guid) : Promise.reject(new Error(`no such object ${dn}`));
+    },
     createKdsRootKey({ effectiveImmediately, now }) {
       writes.push({ op: "createKdsRootKey", effectiveImmediately });
       const t = new Date(now.getTime() - (effectiveImmediately ? 10 * 3_600_000 + 300_000 : 0));
@@ -286,13 +302,35 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
 }
 
 /**
+ * The error a bind with refused credentials gives, made the way the client makes it: ldapts's
+ * result-code error with Samba's (and Windows') diagnostic, through the directory's error mapping.
+ * `data` is the Win32 reason: 52e a wrong password, 775 a locked account.
+ */
+export function bindRefused(data: "52e" | "775", bindDn = `CN=svc,CN=Users,${BASE}`): Error {
+  return toDirectoryError(
+    new InvalidCredentialsError(
+      `80090308: LdapErr: DSID-0C0904DC, comment: AcceptSecurityContext error, data ${data}, v1db1 Code: 0x31`,
+    ),
+    { operation: "bind", bindDn, secrets: ["the-wrong-password"] },
+  );
+}
+
+/**
  * A directory the loop and the reconcile pass can open: reads come from the recording writer's
- * in-memory state, writes go through it. `down` makes opening fail like an unreachable DC.
+ * in-memory state, writes go through it. `down` makes opening fail like an unreachable DC,
+ * `refuseBind` like a DC refusing the credentials (LDAP 49); `binds` counts bind attempts.
  */
 export function fakeDirectory(start: ObservedDirectory) {
   const recording = recordingWriter(start);
-  const state = { down: false, opened: 0 };
+  const state: { down: boolean; opened: number; binds: number; refuseBind: "52e" | "775" | undefined } = {
+    down: false,
+    opened: 0,
+    binds: 0,
+    refuseBind: undefined,
+  };
   const open: OpenDirectory = () => {
+    state.binds++;
+    if (state.refuseBind !== undefined) return Promise.reject(bindRefused(state.refuseBind));
     if (state.down)
       return Promise.reject(
         Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:636"), {
@@ -334,17 +372,19 @@ export function observedGmsa(
   sids: readonly string[],
   extra: Partial<ObservedGmsa> = {},
 ): ObservedGmsa {
+  const guid = newGuid();
   return {
     dn: `CN=${accountName},CN=Managed Service Accounts,${BASE}`,
     samAccountName: accountName,
     sid: newSid(),
+    guid,
     dnsHostName: `${accountName.toLowerCase()}.company.local`,
     servicePrincipalNames: [],
     encryptionTypes: 0x18,
     passwordIntervalDays: 30,
     groupMsaMembership: encodeGroupMsaMembership(sids),
     userAccountControl: 4096,
-    adminDescription: MANAGED_MARKER,
+    adminDescription: OWNER.markerFor(guid),
     managed: true,
     ...extra,
   };
@@ -356,13 +396,15 @@ export function observedGroup(
   members: readonly string[],
   extra: Partial<ObservedGroup> = {},
 ): ObservedGroup {
+  const guid = newGuid();
   return {
     dn: `CN=${accountName},CN=Users,${BASE}`,
     samAccountName: accountName,
     sid: newSid(),
+    guid,
     groupType: -2147483646,
     members: [...members],
-    adminDescription: MANAGED_MARKER,
+    adminDescription: OWNER.markerFor(guid),
     managed: true,
     ...extra,
   };

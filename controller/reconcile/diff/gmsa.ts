@@ -17,6 +17,8 @@ import type { Action, AttributeChange, Blocker, DriftType, PrincipalTarget, Reso
 import { kdsBlocker } from "./kds.ts";
 import { lower, resolveRefs, sidLabel, withoutGmsa } from "./references.ts";
 import type { Context, Resolved } from "./references.ts";
+import { claim } from "./ownership.ts";
+import type { Claim } from "./ownership.ts";
 import { conflict, moveIfElsewhere, principalNotFound, resourceDiff, sorted } from "./resource-diff.ts";
 import type { Mode, ResourceDiff } from "./resource-diff.ts";
 
@@ -27,9 +29,9 @@ export function diffGmsa(name: string, spec: GroupManagedServiceAccountSpec, mod
   const observed = ctx.gmsaBySam.get(lower(spec.accountName));
   const resolved = resolveRefs(spec.principalsAllowedToRetrieveManagedPassword, ctx);
   if (!observed) return createGmsa(resource, dn, spec, resolved, mode, ctx);
-  const owned = observed.adminDescription === ctx.marker;
-  if (!owned && !ctx.options.adopt) return conflict(resource, observed.dn, mode);
-  return updateGmsa(resource, dn, spec, observed, resolved, owned, mode, ctx);
+  const verdict = claim(observed, ctx);
+  if (verdict.status === "blocked") return conflict(resource, observed.dn, mode, verdict.blocker);
+  return updateGmsa(resource, dn, spec, observed, resolved, verdict, mode, ctx);
 }
 
 function createGmsa(
@@ -81,7 +83,7 @@ function updateGmsa(
   spec: GroupManagedServiceAccountSpec,
   observed: ObservedGmsa,
   { targets, missing }: Resolved,
-  owned: boolean,
+  verdict: Exclude<Claim, { status: "blocked" }>,
   mode: Mode,
   ctx: Context,
 ): ResourceDiff {
@@ -91,10 +93,11 @@ function updateGmsa(
   const notes: string[] = [];
   let blocker: Blocker | undefined;
 
-  if (!owned) {
-    set["adminDescription"] = ctx.marker;
-    changes.push({ attribute: "adminDescription", from: observed.adminDescription, to: ctx.marker });
-    notes.push("adopted: the ownership marker will be added");
+  const owned = verdict.status === "ours";
+  if (verdict.status === "adopt") {
+    set["adminDescription"] = verdict.marker;
+    changes.push({ attribute: "adminDescription", from: observed.adminDescription, to: verdict.marker });
+    notes.push(`adopted (${verdict.why}): the ownership marker will be written`);
   }
   if (lower(observed.dnsHostName ?? "") !== lower(spec.dnsHostName)) {
     drift.add("attribute");

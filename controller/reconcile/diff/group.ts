@@ -5,6 +5,8 @@ import { accountDn, describeGroupType, groupTypeFor, groupTypeSteps, normalizeDn
 import type { Action, AttributeChange, Blocker, DriftType, PrincipalTarget, ResourceRef } from "../model.ts";
 import { lower, memberLabel, resolveRefs } from "./references.ts";
 import type { Context } from "./references.ts";
+import { claim } from "./ownership.ts";
+import type { Claim } from "./ownership.ts";
 import { conflict, moveIfElsewhere, principalNotFound, resourceDiff, sorted } from "./resource-diff.ts";
 import type { Mode, ResourceDiff } from "./resource-diff.ts";
 
@@ -16,9 +18,9 @@ export function diffGroup(name: string, spec: ADGroupSpec, mode: Mode, ctx: Cont
   const { targets, missing } = resolveRefs(spec.members, ctx);
   const blocker = missing.length > 0 ? principalNotFound(missing) : undefined;
   if (!observed) return createGroup(resource, dn, spec, targets, blocker, mode);
-  const owned = observed.adminDescription === ctx.marker;
-  if (!owned && !ctx.options.adopt) return conflict(resource, observed.dn, mode);
-  return updateGroup(resource, dn, spec, observed, { targets, missing, owned, blocker, mode }, ctx);
+  const verdict = claim(observed, ctx);
+  if (verdict.status === "blocked") return conflict(resource, observed.dn, mode, verdict.blocker);
+  return updateGroup(resource, dn, spec, observed, { targets, missing, verdict, blocker, mode }, ctx);
 }
 
 function createGroup(
@@ -62,7 +64,7 @@ function createGroup(
 interface Resolution {
   readonly targets: readonly PrincipalTarget[];
   readonly missing: readonly string[];
-  readonly owned: boolean;
+  readonly verdict: Exclude<Claim, { status: "blocked" }>;
   readonly blocker: Blocker | undefined;
   readonly mode: Mode;
 }
@@ -72,7 +74,7 @@ function updateGroup(
   dn: string,
   spec: ADGroupSpec,
   observed: ObservedGroup,
-  { targets, missing, owned, blocker, mode }: Resolution,
+  { targets, missing, verdict, blocker, mode }: Resolution,
   ctx: Context,
 ): ResourceDiff {
   const drift = new Set<DriftType>();
@@ -82,9 +84,10 @@ function updateGroup(
   const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes);
 
   const updateChanges: AttributeChange[] = [];
-  if (!owned) {
-    updateChanges.push({ attribute: "adminDescription", from: observed.adminDescription, to: ctx.marker });
-    notes.push("adopted: the ownership marker will be added");
+  const marker = verdict.status === "adopt" ? verdict.marker : undefined;
+  if (verdict.status === "adopt") {
+    updateChanges.push({ attribute: "adminDescription", from: observed.adminDescription, to: verdict.marker });
+    notes.push(`adopted (${verdict.why}): the ownership marker will be written`);
   }
   const wantType = groupTypeFor(spec.scope);
   const steps = groupTypeSteps(observed.groupType, wantType);
@@ -114,7 +117,8 @@ function updateGroup(
       dn: currentDn,
       groupTypeSteps: steps,
       ...(description !== undefined ? { description } : {}),
-      adopt: !owned,
+      adopt: marker !== undefined,
+      ...(marker !== undefined ? { marker } : {}),
       changes: updateChanges,
     });
   }

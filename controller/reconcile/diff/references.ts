@@ -4,8 +4,8 @@
  * objects apply will write, or to repository groups apply creates first.
  */
 import type { DesiredState } from "../../manifests/index.ts";
-import type { KdsState, ObservedGmsa, ObservedGroup } from "../../directory/index.ts";
-import { KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS, kdsState, MANAGED_MARKER, normalizeDn } from "../../directory/index.ts";
+import type { KdsState, ObservedGmsa, ObservedGroup, OwnershipKey } from "../../directory/index.ts";
+import { KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS, kdsState, normalizeDn } from "../../directory/index.ts";
 import type { ObservedDirectory, PrincipalTarget } from "../model.ts";
 
 /** Inputs diff needs besides the two states. */
@@ -13,8 +13,8 @@ export interface DiffOptions {
   readonly now: Date;
   /** Take over unmarked objects that have a managed name (stamping the marker), instead of reporting a conflict. */
   readonly adopt: boolean;
-  /** Ownership marker value in adminDescription. */
-  readonly marker?: string;
+  /** The owner id and key that make and check the ownership marker (diff/ownership.ts). */
+  readonly owner: OwnershipKey;
 }
 
 /** Both states, the options, and the lookups every kind's diff uses. Built once per diff. */
@@ -22,7 +22,8 @@ export interface Context {
   readonly desired: DesiredState;
   readonly observed: ObservedDirectory;
   readonly options: DiffOptions;
-  readonly marker: string;
+  /** Normalised DNs of the containers the manifests name as their path (built-in ones become writable). */
+  readonly allowedContainers: ReadonlySet<string>;
   readonly kds: KdsState;
   /** KDS state after this plan (a key created with effectiveImmediately counts as effective). */
   readonly kdsAfterPlan: KdsState;
@@ -36,6 +37,12 @@ export interface Context {
   /** Repo group name → accountName. */
   readonly repoGroupAccount: ReadonlyMap<string, string>;
 }
+
+/**
+ * The CRDs' default paths (gMSAs, groups): always allowed, so that what a revision created there
+ * can still be pruned after its last manifest left.
+ */
+const DEFAULT_PATHS = ["CN=Managed Service Accounts", "CN=Users"];
 
 /** The lookup key of an account name: AD compares sAMAccountName without regard to case. */
 export const lower = (s: string): string => s.toLowerCase();
@@ -59,7 +66,11 @@ export function buildContext(desired: DesiredState, observed: ObservedDirectory,
     desired,
     observed,
     options,
-    marker: options.marker ?? MANAGED_MARKER,
+    allowedContainers: new Set(
+      [...DEFAULT_PATHS, ...[...desired.gmsas.values(), ...desired.groups.values()].map((r) => r.spec.path)].map(
+        (path) => normalizeDn(`${path},${observed.baseDn}`),
+      ),
+    ),
     kds,
     kdsAfterPlan,
     gmsaBySam: new Map(observed.gmsas.map((g) => [lower(g.samAccountName), g])),

@@ -59,16 +59,9 @@ export function principalNotFound(missing: readonly string[]): Blocker {
   return { outcome: "stalled", reason: "PrincipalNotFound", message: `not found in AD: ${missing.join(", ")}` };
 }
 
-/** An unmarked object with a managed name, not adopted: reported, never written. */
-export function conflict(resource: ResourceRef, dn: string, mode: Mode): ResourceDiff {
-  return resourceDiff(resource, dn, mode, {
-    drift: new Set(["conflict"]),
-    blocker: {
-      outcome: "stalled",
-      reason: "NotOwned",
-      message: `${dn} exists but was not created by gmsa-gitops (no ownership marker); it is left alone unless adoption is enabled`,
-    },
-  });
+/** An object with a managed name the controller may not write (see ownership.ts): reported, never written. */
+export function conflict(resource: ResourceRef, dn: string, mode: Mode, blocker: Blocker): ResourceDiff {
+  return resourceDiff(resource, dn, mode, { drift: new Set(["conflict"]), blocker });
 }
 
 /**
