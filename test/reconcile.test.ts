@@ -4,37 +4,16 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../controller/cli/main.ts";
 import { decodeSecurityDescriptor, MANAGED_MARKER, parseSid } from "../controller/directory/index.ts";
 import { makeSelfSignedCa } from "./harness/ca.ts";
 import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
+import { dcCommand } from "./support/cli.ts";
 
 const examples = join(import.meta.dirname, "..", "examples");
 
-async function cli(dc: Dc, command: string, repo: string, ...extra: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(
-    [
-      command,
-      "--repo",
-      repo,
-      "--ldap-url",
-      dc.url,
-      "--bind-dn",
-      dc.adminDn,
-      "--bind-password-file",
-      dc.passwordFile,
-      "--ca-file",
-      dc.caFile,
-      ...extra,
-    ],
-    { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) },
-  );
-  return { code, stdout, stderr };
-}
+const cli = dcCommand;
 
 async function search(dc: Dc, filter: string, ...attributes: string[]): Promise<string> {
   return dc.ldap("ldapsearch", ["-b", dc.baseDn, "-s", "sub", filter, ...attributes]);
@@ -166,14 +145,15 @@ describe("plan and apply against Samba", () => {
     const plan = await cli(dc, "plan", examples);
     expect(plan.code).toBe(2);
     expect(plan.stdout).toContain('~ description: "edited by hand" → "Service1 batch jobs and Windows service"');
-    expect(plan.stdout).toContain("~ servicePrincipalName: [HOST/rogue.company.local] → []");
+    // SPNs are additive unless the manifest says exact: an SPN registered outside Git stays.
+    expect(plan.stdout).not.toContain("HOST/rogue");
     expect(plan.stdout).toContain("~ member: [SERVER1$] → [SERVER1$, SERVER2$]");
     expect(plan.stdout).toContain("+ GroupManagedServiceAccount/gmsa-reports");
 
     expect((await cli(dc, "apply", examples)).code).toBe(0);
     const account = await search(dc, "(sAMAccountName=MSA-service1$)", "description", "servicePrincipalName");
     expect(text(account, "description")).toEqual(["Service1 batch jobs and Windows service"]);
-    expect(text(account, "servicePrincipalName")).toEqual([]);
+    expect(text(account, "servicePrincipalName")).toEqual(["HOST/rogue.company.local"]);
     const group = await search(dc, "(sAMAccountName=GMSA-Service1-Hosts)", "member");
     expect(text(group, "member")).toHaveLength(2);
     expect(text(await search(dc, "(sAMAccountName=gMSA-Reports$)", "cn"), "cn")).toEqual(["gMSA-Reports"]);

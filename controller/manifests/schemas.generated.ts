@@ -103,6 +103,36 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
             enum: ["exact", "additive"],
             default: "additive",
           },
+          removeMembers: {
+            type: "array",
+            description:
+              "Members removed from the group when present, whatever membership says; for taking one member out of a group that also holds members this repository does not list (DSC's MembersToExclude, Ansible's remove). A member cannot be both listed in members and removed; one that does not exist in AD has nothing to remove.",
+            default: [],
+            maxItems: 5000,
+            items: {
+              type: "object",
+              description: "Exactly one of computer or group.",
+              additionalProperties: false,
+              minProperties: 1,
+              maxProperties: 1,
+              properties: {
+                computer: {
+                  type: "string",
+                  description:
+                    "Name of an existing computer account (sAMAccountName without '$'); checked at plan time.",
+                  minLength: 1,
+                  maxLength: 15,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                group: {
+                  type: "string",
+                  description: "metadata.name of another ADGroup resource in this repository (nesting).",
+                  pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                  maxLength: 63,
+                },
+              },
+            },
+          },
           mode: {
             type: "string",
             description:
@@ -211,6 +241,51 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
               },
             },
           },
+          principalsPolicy: {
+            type: "string",
+            description:
+              "Who owns the list of password readers. exact (the default) makes msDS-GroupMSAMembership allow exactly the listed principals, revoking any other; additive adds the listed principals and keeps readers granted outside this repository. Either way, principals in removePrincipals are revoked.",
+            enum: ["exact", "additive"],
+            default: "exact",
+          },
+          removePrincipals: {
+            type: "array",
+            description:
+              "Principals whose right to retrieve the password is revoked when they have it, for taking one reader away from an additive list. A principal cannot be both listed in principalsAllowedToRetrieveManagedPassword and removed; one that does not exist in AD has nothing to revoke.",
+            default: [],
+            maxItems: 1000,
+            items: {
+              type: "object",
+              description: "Exactly one of group, externalGroup or computer.",
+              additionalProperties: false,
+              minProperties: 1,
+              maxProperties: 1,
+              properties: {
+                group: {
+                  type: "string",
+                  description: "metadata.name of an ADGroup resource in this repository.",
+                  pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                  maxLength: 63,
+                },
+                externalGroup: {
+                  type: "string",
+                  description:
+                    "sAMAccountName of a security group that exists in AD and is not managed by this repository; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 64,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                computer: {
+                  type: "string",
+                  description:
+                    "Name of an existing computer account (sAMAccountName without '$'); never managed here; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 15,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+              },
+            },
+          },
           kerberosEncryptionTypes: {
             type: "array",
             description:
@@ -230,6 +305,26 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
             type: "array",
             description:
               "Service principal names (servicePrincipalName), each service-class/host[:port][/service-name]. Must be unique across all accounts in the repository.",
+            default: [],
+            maxItems: 1000,
+            "x-kubernetes-list-type": "set",
+            items: {
+              type: "string",
+              maxLength: 512,
+              pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[^\\s/]+)?$",
+            },
+          },
+          servicePrincipalNamesPolicy: {
+            type: "string",
+            description:
+              "Who owns the account's SPN list. additive (the default) registers the listed SPNs and leaves every other SPN alone, so SPNs a service registers itself (SQL Server's MSSQLSvc/...) are never removed unasked; exact also removes every SPN that is not listed.",
+            enum: ["additive", "exact"],
+            default: "additive",
+          },
+          removeServicePrincipalNames: {
+            type: "array",
+            description:
+              "SPNs removed from the account when it has them, whatever servicePrincipalNamesPolicy says; for taking one SPN away without owning the whole list. An SPN cannot be both listed in servicePrincipalNames and removed.",
             default: [],
             maxItems: 1000,
             "x-kubernetes-list-type": "set",

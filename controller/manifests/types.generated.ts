@@ -47,6 +47,13 @@ export interface ADGroupSpec {
    */
   membership: "exact" | "additive";
   /**
+   * Members removed from the group when present, whatever membership says; for taking one member out
+   * of a group that also holds members this repository does not list (DSC's MembersToExclude,
+   * Ansible's remove). A member cannot be both listed in members and removed; one that does not
+   * exist in AD has nothing to remove. Default: `[]`.
+   */
+  removeMembers: GroupMemberRef[];
+  /**
    * Enforce applies fixes for this resource; Observe only reports drift. When absent, the
    * controller's global mode applies.
    */
@@ -97,6 +104,20 @@ export interface GroupManagedServiceAccountSpec {
    */
   principalsAllowedToRetrieveManagedPassword: PrincipalRef[];
   /**
+   * Who owns the list of password readers. exact (the default) makes msDS-GroupMSAMembership allow
+   * exactly the listed principals, revoking any other; additive adds the listed principals and keeps
+   * readers granted outside this repository. Either way, principals in removePrincipals are revoked.
+   * Default: `"exact"`.
+   */
+  principalsPolicy: "exact" | "additive";
+  /**
+   * Principals whose right to retrieve the password is revoked when they have it, for taking one
+   * reader away from an additive list. A principal cannot be both listed in
+   * principalsAllowedToRetrieveManagedPassword and removed; one that does not exist in AD has
+   * nothing to revoke. Default: `[]`.
+   */
+  removePrincipals: PrincipalRef[];
+  /**
    * Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless
    * allowWeakEncryption is true. Default: `["AES128","AES256"]`.
    */
@@ -111,6 +132,18 @@ export interface GroupManagedServiceAccountSpec {
    * Must be unique across all accounts in the repository. Default: `[]`.
    */
   servicePrincipalNames: string[];
+  /**
+   * Who owns the account's SPN list. additive (the default) registers the listed SPNs and leaves
+   * every other SPN alone, so SPNs a service registers itself (SQL Server's MSSQLSvc/...) are never
+   * removed unasked; exact also removes every SPN that is not listed. Default: `"additive"`.
+   */
+  servicePrincipalNamesPolicy: "additive" | "exact";
+  /**
+   * SPNs removed from the account when it has them, whatever servicePrincipalNamesPolicy says; for
+   * taking one SPN away without owning the whole list. An SPN cannot be both listed in
+   * servicePrincipalNames and removed. Default: `[]`.
+   */
+  removeServicePrincipalNames: string[];
   /**
    * Days between password changes (msDS-ManagedPasswordInterval). Fixed when the account is created;
    * a different value on an existing account is reported as needing replacement and only acted on

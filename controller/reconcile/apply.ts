@@ -64,9 +64,10 @@ export async function applyPlan(plan: Plan, writer: DirectoryWriter, options: Ap
     options.onResult?.(r);
   };
 
-  const resolve = (targets: readonly PrincipalTarget[]): { dn: string; sid: string }[] =>
+  const resolve = (targets: readonly PrincipalTarget[]): { dn: string | undefined; sid: string }[] =>
     targets.map((t) => {
       if (t.type === "object") return { dn: t.dn, sid: t.sid };
+      if (t.type === "sid") return { dn: undefined, sid: t.sid };
       const c = created.get(t.name);
       if (!c) throw new DependencyError(t.name);
       return c;
@@ -126,7 +127,7 @@ function dependencies(action: Action): string[] {
 interface ExecContext {
   readonly marker: string;
   readonly now: Date;
-  readonly resolve: (targets: readonly PrincipalTarget[]) => { dn: string; sid: string }[];
+  readonly resolve: (targets: readonly PrincipalTarget[]) => { dn: string | undefined; sid: string }[];
   readonly created: Map<string, { dn: string; sid: string }>;
 }
 
@@ -169,7 +170,11 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
     case "add-members":
       await writer.addMembers(
         action.dn,
-        ctx.resolve(action.members).map((m) => m.dn),
+        ctx.resolve(action.members).map((m) => {
+          // Diff names group members by DN; a reader known only by SID never becomes a member.
+          if (m.dn === undefined) throw new Error(`member ${m.sid} has no DN`);
+          return m.dn;
+        }),
       );
       return;
     case "remove-members":

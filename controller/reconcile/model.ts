@@ -30,10 +30,15 @@ export interface AttributeChange {
   readonly to: string | readonly string[] | undefined;
 }
 
-/** A principal or member as apply must write it: a DN/SID already known, or a repo group resolved at apply time. */
+/**
+ * A principal or member as apply must write it: a DN/SID already known, a repo group resolved at
+ * apply time, or a password reader known only by the SID in the descriptor (kept by an additive
+ * reader policy; never a group member, which needs a DN).
+ */
 export type PrincipalTarget =
   | { readonly type: "object"; readonly dn: string; readonly sid: string; readonly label: string }
-  | { readonly type: "repo-group"; readonly name: string; readonly label: string };
+  | { readonly type: "repo-group"; readonly name: string; readonly label: string }
+  | { readonly type: "sid"; readonly sid: string; readonly label: string };
 
 /**
  * A reason a resource gets no write in this cycle. `stalled` waits for a person (a change in Git

@@ -24,10 +24,12 @@ export function referencedNames(desired: DesiredState): { groups: string[]; comp
   const computers = new Set<string>();
   for (const g of desired.groups.values()) {
     groups.add(g.spec.accountName);
-    for (const m of g.spec.members) if (m.computer !== undefined) computers.add(m.computer);
+    // Members to remove are read too: only an object read can be found among the members.
+    for (const m of [...g.spec.members, ...g.spec.removeMembers])
+      if (m.computer !== undefined) computers.add(m.computer);
   }
   for (const g of desired.gmsas.values())
-    for (const p of g.spec.principalsAllowedToRetrieveManagedPassword) {
+    for (const p of [...g.spec.principalsAllowedToRetrieveManagedPassword, ...g.spec.removePrincipals]) {
       if (p.externalGroup !== undefined) groups.add(p.externalGroup);
       if (p.computer !== undefined) computers.add(p.computer);
     }

@@ -36,9 +36,13 @@ export function gmsa(
     spec: {
       dnsHostName: `${spec.accountName.toLowerCase()}.company.local`,
       principalsAllowedToRetrieveManagedPassword: [],
+      principalsPolicy: "exact",
+      removePrincipals: [],
       kerberosEncryptionTypes: ["AES128", "AES256"],
       allowWeakEncryption: false,
       servicePrincipalNames: [],
+      servicePrincipalNamesPolicy: "additive",
+      removeServicePrincipalNames: [],
       managedPasswordIntervalInDays: 30,
       allowReplacement: false,
       path: "CN=Managed Service Accounts",
@@ -59,7 +63,15 @@ export function group(
     source,
     labels: {},
     annotations: {},
-    spec: { scope: "Global", path: "CN=Users", members: [], membership: "additive", suspend: false, ...spec },
+    spec: {
+      scope: "Global",
+      path: "CN=Users",
+      members: [],
+      membership: "additive",
+      removeMembers: [],
+      suspend: false,
+      ...spec,
+    },
   };
 }
 

@@ -125,34 +125,33 @@ function updateGmsa(
     });
   }
 
-  const haveSpns = new Map(observed.servicePrincipalNames.map((s) => [lower(s), s]));
-  const wantSpns = new Map(spec.servicePrincipalNames.map((s) => [lower(s), s]));
-  const addSpns = [...wantSpns].filter(([k]) => !haveSpns.has(k)).map(([, v]) => v);
-  const removeSpns = [...haveSpns].filter(([k]) => !wantSpns.has(k)).map(([, v]) => v);
+  const { addSpns, removeSpns } = spnChanges(spec, observed.servicePrincipalNames);
   if (addSpns.length > 0 || removeSpns.length > 0) {
     drift.add("spn");
+    const removed = new Set(removeSpns.map(lower));
     changes.push({
       attribute: "servicePrincipalName",
       from: sorted(observed.servicePrincipalNames),
-      to: sorted(spec.servicePrincipalNames),
+      to: sorted([...observed.servicePrincipalNames.filter((s) => !removed.has(lower(s))), ...addSpns]),
     });
   }
 
   let principals: PrincipalTarget[] | undefined;
   const readers = observed.groupMsaMembership ? allowedReaders(observed.groupMsaMembership) : new Set<string>();
-  const wantSids = new Set(targets.flatMap((t) => (t.type === "object" ? [t.sid] : [])));
-  const pending = targets.some((t) => t.type === "repo-group");
+  const wanted = wantedReaders(spec, readers, targets, ctx);
+  const wantSids = new Set(wanted.flatMap((t) => (t.type === "repo-group" ? [] : [t.sid])));
+  const pending = wanted.some((t) => t.type === "repo-group");
   const sameReaders = !pending && readers.size === wantSids.size && [...wantSids].every((s) => readers.has(s));
   if (missing.length > 0) {
     // Rewriting the descriptor without a principal we cannot find would silently revoke it.
     blocker = principalNotFound(missing);
   } else if (!sameReaders) {
     drift.add("principals");
-    principals = targets;
+    principals = wanted;
     changes.push({
       attribute: "msDS-GroupMSAMembership",
       from: sorted([...readers].map((sid) => sidLabel(sid, ctx))),
-      to: sorted(targets.map((t) => t.label)),
+      to: sorted(wanted.map((t) => t.label)),
     });
   }
 
@@ -203,4 +202,48 @@ function updateGmsa(
     });
   }
   return resourceDiff(resource, observed.dn, mode, { drift, changes, fixes, blocker, notes });
+}
+
+/**
+ * SPNs to add and remove, compared case-insensitively as AD does: the listed ones are added;
+ * `exact` removes every other, `additive` (the default) only those in removeServicePrincipalNames,
+ * so an SPN a service registered itself (SQL Server's MSSQLSvc/...) stays unless asked.
+ */
+function spnChanges(
+  spec: GroupManagedServiceAccountSpec,
+  observed: readonly string[],
+): { addSpns: string[]; removeSpns: string[] } {
+  const have = new Set(observed.map(lower));
+  const want = new Set(spec.servicePrincipalNames.map(lower));
+  const unwanted = new Set(spec.removeServicePrincipalNames.map(lower));
+  const addSpns = [...new Map(spec.servicePrincipalNames.map((s) => [lower(s), s])).values()].filter(
+    (s) => !have.has(lower(s)),
+  );
+  const removeSpns = observed.filter((s) =>
+    spec.servicePrincipalNamesPolicy === "exact" ? !want.has(lower(s)) : unwanted.has(lower(s)),
+  );
+  return { addSpns, removeSpns };
+}
+
+/**
+ * The readers msDS-GroupMSAMembership must allow: the listed principals, plus, when the policy
+ * is `additive`, every reader AD already allows, less those in removePrincipals (matched by SID;
+ * a removed principal AD does not know has nothing to revoke).
+ */
+function wantedReaders(
+  spec: GroupManagedServiceAccountSpec,
+  readers: ReadonlySet<string>,
+  targets: readonly PrincipalTarget[],
+  ctx: Context,
+): PrincipalTarget[] {
+  const revoked = new Set(
+    resolveRefs(spec.removePrincipals, ctx).targets.flatMap((t) => (t.type === "object" ? [t.sid] : [])),
+  );
+  const wanted = targets.filter((t) => t.type !== "object" || !revoked.has(t.sid));
+  if (spec.principalsPolicy === "additive") {
+    const listed = new Set(wanted.flatMap((t) => (t.type === "object" ? [t.sid] : [])));
+    for (const sid of readers)
+      if (!listed.has(sid) && !revoked.has(sid)) wanted.push({ type: "sid", sid, label: sidLabel(sid, ctx) });
+  }
+  return wanted;
 }
