@@ -113,4 +113,36 @@ ${accountLines}`);
     expect(members.map((m) => m.split(",")[0]).sort()).toEqual(["CN=SQL1", "CN=SQL2"]);
     expect((await cli(dc, "plan", second)).code).toBe(0);
   });
+
+  it("a gMSA disabled by hand is reported and enabled again; enabled: false disables it", async () => {
+    const dn = `CN=gMSA-Batch,CN=Managed Service Accounts,${dc.baseDn}`;
+    const account = (enabled: string): string =>
+      repo(`${HEADER}kind: GroupManagedServiceAccount
+metadata: { name: batch }
+spec:
+  accountName: gMSA-Batch
+  dnsHostName: batch.company.local
+  principalsAllowedToRetrieveManagedPassword: [{ computer: SQL1 }]
+${enabled}`);
+    const uac = async (): Promise<string[]> =>
+      text(await search("(sAMAccountName=gMSA-Batch$)", "userAccountControl"), "userAccountControl");
+    const enabled = account("");
+    expect((await cli(dc, "apply", enabled)).code).toBe(0);
+    expect(await uac()).toEqual(["4096"]);
+
+    await modify(`dn: ${dn}`, "changetype: modify", "replace: userAccountControl", "userAccountControl: 4098");
+    const plan = await cli(dc, "plan", enabled);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain('~ userAccountControl: "4098 (disabled)" → "4096 (enabled)"');
+    expect((await cli(dc, "apply", enabled)).code).toBe(0);
+    expect(await uac()).toEqual(["4096"]);
+
+    const disabled = account("  enabled: false\n");
+    expect((await cli(dc, "apply", disabled)).code).toBe(0);
+    expect(await uac()).toEqual(["4098"]);
+    // The objects of the test before are only prune candidates here; this account has converged.
+    const again = await cli(dc, "plan", disabled);
+    expect(again.stdout).toContain("deleted only with --prune");
+    expect(again.stdout).not.toContain("GroupManagedServiceAccount/batch");
+  });
 });

@@ -52,6 +52,7 @@ describe("a valid repository", () => {
       servicePrincipalNames: ["HTTP/service1.company.local"],
       servicePrincipalNamesPolicy: "additive",
       removeServicePrincipalNames: [],
+      enabled: true,
       principalsAllowedToRetrieveManagedPassword: [{ group: "gmsa-service1-hosts" }],
       principalsPolicy: "exact",
       removePrincipals: [],

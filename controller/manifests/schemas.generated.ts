@@ -334,6 +334,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
               pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[^\\s/]+)?$",
             },
           },
+          enabled: {
+            type: "boolean",
+            description:
+              "Whether the account may log on (userAccountControl without ACCOUNTDISABLE, 0x2). Managed as drift either way; an account disabled by hand in AD is reported and enabled again, one disabled here is disabled in AD. Disabling keeps the SID, the password and the hosts' access, so enabling it again is immediate.",
+            default: true,
+          },
           managedPasswordIntervalInDays: {
             type: "integer",
             description:

@@ -145,6 +145,13 @@ export interface GroupManagedServiceAccountSpec {
    */
   removeServicePrincipalNames: string[];
   /**
+   * Whether the account may log on (userAccountControl without ACCOUNTDISABLE, 0x2). Managed as
+   * drift either way; an account disabled by hand in AD is reported and enabled again, one disabled
+   * here is disabled in AD. Disabling keeps the SID, the password and the hosts' access, so enabling
+   * it again is immediate. Default: `true`.
+   */
+  enabled: boolean;
+  /**
    * Days between password changes (msDS-ManagedPasswordInterval). Fixed when the account is created;
    * a different value on an existing account is reported as needing replacement and only acted on
    * when allowReplacement is true. Default: `30`.

@@ -186,7 +186,7 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         objectClass: "msDS-GroupManagedServiceAccount",
         sAMAccountName: `${action.accountName}$`,
         // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount leaves a gMSA (docs/active-directory.md).
-        userAccountControl: "4096",
+        userAccountControl: String(action.userAccountControl),
         dNSHostName: action.dnsHostName,
         "msDS-ManagedPasswordInterval": String(action.passwordIntervalDays),
         "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),

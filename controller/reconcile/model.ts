@@ -99,6 +99,8 @@ export type Action =
       readonly encryptionTypes: number;
       readonly servicePrincipalNames: readonly string[];
       readonly passwordIntervalDays: number;
+      /** WORKSTATION_TRUST_ACCOUNT, with ACCOUNTDISABLE when the manifest says enabled: false. */
+      readonly userAccountControl: number;
       readonly description: string | undefined;
       readonly displayName: string | undefined;
       readonly principals: readonly PrincipalTarget[];

@@ -305,6 +305,43 @@ describe("who owns a list", () => {
   });
 });
 
+describe("enabled state", () => {
+  it("a gMSA disabled by hand is reported and enabled again", async () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc" }));
+    const observed = emptyDirectory(now, { gmsas: [observedGmsa("Svc", [], { userAccountControl: 4096 | 0x2 })] });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    const r = find(plan, "GroupManagedServiceAccount", "svc");
+    expect([...r.drift]).toEqual(["attribute"]);
+    expect(r.changes).toEqual([{ attribute: "userAccountControl", from: "4098 (disabled)", to: "4096 (enabled)" }]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now });
+    expect(rec.writes).toEqual([
+      {
+        op: "modify",
+        dn: `CN=Svc,CN=Managed Service Accounts,${BASE}`,
+        changes: [{ operation: "replace", attribute: "userAccountControl", values: ["4096"] }],
+      },
+    ]);
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+
+  it("enabled: false disables an existing account and creates a new one disabled", async () => {
+    const desired = desiredOf(
+      gmsa("svc", { accountName: "Svc", enabled: false }),
+      gmsa("new", { accountName: "New", enabled: false }),
+    );
+    const observed = emptyDirectory(now, { gmsas: [observedGmsa("Svc", [])] });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    expect(find(plan, "GroupManagedServiceAccount", "svc").changes).toEqual([
+      { attribute: "userAccountControl", from: "4096 (enabled)", to: "4098 (disabled)" },
+    ]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now });
+    expect(rec.writes.find((w) => w.op === "add")).toMatchObject({ attributes: { userAccountControl: "4098" } });
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+});
+
 describe("placement", () => {
   it("a gMSA found in another container is moved there, keeping its name, then updated at its new DN", async () => {
     const desired = desiredOf(gmsa("svc", { accountName: "Svc", description: "new" }));

@@ -42,6 +42,7 @@ export function gmsa(
       allowWeakEncryption: false,
       servicePrincipalNames: [],
       servicePrincipalNamesPolicy: "additive",
+      enabled: true,
       removeServicePrincipalNames: [],
       managedPasswordIntervalInDays: 30,
       allowReplacement: false,
@@ -207,7 +208,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
           encryptionTypes: Number(attributes["msDS-SupportedEncryptionTypes"]),
           passwordIntervalDays: Number(attributes["msDS-ManagedPasswordInterval"]),
           groupMsaMembership: attributes["msDS-GroupMSAMembership"] as Buffer,
-          userAccountControl: 4096,
+          userAccountControl: Number(attributes["userAccountControl"]),
           adminDescription: text(attributes["adminDescription"]),
           managed: true,
         });
@@ -230,6 +231,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
                 : g.servicePrincipalNames.filter((s) => !vals.includes(s));
           } else if (c.attribute === "msDS-GroupMSAMembership") g.groupMsaMembership = first as Buffer;
           else if (c.attribute === "msDS-SupportedEncryptionTypes") g.encryptionTypes = Number(first);
+          else if (c.attribute === "userAccountControl") g.userAccountControl = Number(first);
           else if (c.attribute === "dNSHostName") g.dnsHostName = text(first);
           else if (c.attribute === "description") g.description = text(first);
           else if (c.attribute === "displayName") g.displayName = text(first);

@@ -8,6 +8,9 @@ import type { ObservedGmsa } from "../../directory/index.ts";
 import {
   accountDn,
   allowedReaders,
+  describeUac,
+  WORKSTATION_TRUST_ACCOUNT,
+  withAccountEnabled,
   describeEncryptionTypes,
   encodeEncryptionTypes,
   MANAGED_ENCRYPTION_BITS,
@@ -47,6 +50,9 @@ function createGmsa(
     { attribute: "msDS-SupportedEncryptionTypes", from: undefined, to: spec.kerberosEncryptionTypes.join(",") },
     { attribute: "msDS-ManagedPasswordInterval", from: undefined, to: String(spec.managedPasswordIntervalInDays) },
   ];
+  const userAccountControl = withAccountEnabled(WORKSTATION_TRUST_ACCOUNT, spec.enabled);
+  if (!spec.enabled)
+    changes.push({ attribute: "userAccountControl", from: undefined, to: describeUac(userAccountControl) });
   if (spec.servicePrincipalNames.length > 0)
     changes.push({ attribute: "servicePrincipalName", from: undefined, to: spec.servicePrincipalNames });
   if (spec.description !== undefined) changes.push({ attribute: "description", from: undefined, to: spec.description });
@@ -62,6 +68,7 @@ function createGmsa(
     encryptionTypes: encodeEncryptionTypes(spec.kerberosEncryptionTypes),
     servicePrincipalNames: spec.servicePrincipalNames,
     passwordIntervalDays: spec.managedPasswordIntervalInDays,
+    userAccountControl,
     description: spec.description,
     displayName: spec.displayName,
     principals: targets,
@@ -111,6 +118,13 @@ function updateGmsa(
       set[attribute] = want === "" ? null : want;
       changes.push({ attribute, from: have, to: want === "" ? undefined : want });
     }
+  }
+  const uac = observed.userAccountControl ?? WORKSTATION_TRUST_ACCOUNT;
+  const wantUac = withAccountEnabled(uac, spec.enabled);
+  if (wantUac !== uac) {
+    drift.add("attribute");
+    set["userAccountControl"] = String(wantUac);
+    changes.push({ attribute: "userAccountControl", from: describeUac(uac), to: describeUac(wantUac) });
   }
   const encryption = encodeEncryptionTypes(spec.kerberosEncryptionTypes);
   const observedBits = observed.encryptionTypes ?? 0;
