@@ -145,4 +145,55 @@ ${enabled}`);
     expect(again.stdout).toContain("deleted only with --prune");
     expect(again.stdout).not.toContain("GroupManagedServiceAccount/batch");
   });
+
+  it("any principal reads the password and joins a group: user, gMSA, SID and DN, found in one search", async () => {
+    await dc.ldap("ldapadd", [], {
+      input: [`dn: CN=Jane Admin,CN=Users,${dc.baseDn}`, "objectClass: user", "sAMAccountName: jadmin", ""].join("\n"),
+    });
+    const web = `${HEADER}kind: GroupManagedServiceAccount
+metadata: { name: web }
+spec:
+  accountName: gMSA-Web
+  dnsHostName: web.company.local
+  principalsAllowedToRetrieveManagedPassword: [{ computer: SQL1 }]
+`;
+    expect((await cli(dc, "apply", repo(web))).code).toBe(0);
+    const sql2Sid = await sidOf("(sAMAccountName=SQL2$)");
+    const everyKind = repo(`${web}---
+${HEADER}kind: ADGroup
+metadata: { name: app-admins }
+spec:
+  accountName: App-Admins
+  members: [{ user: jadmin }, { serviceAccount: web }, { sid: ${sql2Sid} }]
+---
+${HEADER}kind: GroupManagedServiceAccount
+metadata: { name: app }
+spec:
+  accountName: gMSA-App
+  dnsHostName: app.company.local
+  principalsAllowedToRetrieveManagedPassword:
+    - user: jadmin
+    - serviceAccount: gMSA-Web
+    - sid: ${sql2Sid}
+    - dn: CN=OLDSQL,CN=Computers,${dc.baseDn}
+`);
+    const applied = await cli(dc, "apply", everyKind);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+
+    const members = text(await search("(sAMAccountName=App-Admins)", "member"), "member");
+    expect(members.map((m) => m.split(",")[0]).sort()).toEqual(["CN=Jane Admin", "CN=SQL2", "CN=gMSA-Web"]);
+    const account = await search("(sAMAccountName=gMSA-App$)", "msDS-GroupMSAMembership");
+    const sd = decodeSecurityDescriptor(ldif(account, "msDS-GroupMSAMembership")[0]!);
+    const expected = [
+      await sidOf("(sAMAccountName=jadmin)"),
+      await sidOf("(sAMAccountName=gMSA-Web$)"),
+      sql2Sid,
+      await sidOf("(sAMAccountName=OLDSQL$)"),
+    ];
+    expect(sd.aces.map((a) => a.sid).sort()).toEqual(expected.sort());
+    const again = await cli(dc, "plan", everyKind);
+    expect(again.stdout).not.toContain("GroupManagedServiceAccount/app");
+    expect(again.stdout).not.toContain("ADGroup/app-admins");
+  });
 });

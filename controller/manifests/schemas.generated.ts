@@ -69,12 +69,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           members: {
             type: "array",
             description:
-              "Members of the group. Each entry names exactly one of an existing computer account (computer) or another ADGroup resource in this repository (group).",
+              "Members of the group. Each entry names exactly one principal, either another ADGroup resource in this repository (group), or an existing group (externalGroup), computer, user, gMSA (serviceAccount), or any principal by SID or DN.",
             default: [],
             maxItems: 5000,
             items: {
               type: "object",
-              description: "Exactly one of computer or group.",
+              description: "Exactly one of computer, group, externalGroup, user, serviceAccount, sid or dn.",
               additionalProperties: false,
               minProperties: 1,
               maxProperties: 1,
@@ -92,6 +92,42 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                   description: "metadata.name of another ADGroup resource in this repository (nesting).",
                   pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
                   maxLength: 63,
+                },
+                externalGroup: {
+                  type: "string",
+                  description:
+                    "sAMAccountName of a group that exists in AD and is not managed by this repository; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 64,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
                 },
               },
             },
@@ -111,7 +147,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
             maxItems: 5000,
             items: {
               type: "object",
-              description: "Exactly one of computer or group.",
+              description: "Exactly one of computer, group, externalGroup, user, serviceAccount, sid or dn.",
               additionalProperties: false,
               minProperties: 1,
               maxProperties: 1,
@@ -129,6 +165,42 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                   description: "metadata.name of another ADGroup resource in this repository (nesting).",
                   pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
                   maxLength: 63,
+                },
+                externalGroup: {
+                  type: "string",
+                  description:
+                    "sAMAccountName of a group that exists in AD and is not managed by this repository; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 64,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
                 },
               },
             },
@@ -206,12 +278,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           principalsAllowedToRetrieveManagedPassword: {
             type: "array",
             description:
-              "Principals allowed to retrieve the managed password, written to msDS-GroupMSAMembership as one allow ACE each. Each entry names exactly one of an ADGroup resource in this repository (group), a group that already exists in AD (externalGroup), or an existing computer account (computer).",
+              "Principals allowed to retrieve the managed password, written to msDS-GroupMSAMembership as one allow ACE each. Each entry names exactly one principal, either an ADGroup resource in this repository (group), or an existing group (externalGroup), computer, user, gMSA (serviceAccount), or any principal by SID or DN.",
             default: [],
             maxItems: 1000,
             items: {
               type: "object",
-              description: "Exactly one of group, externalGroup or computer.",
+              description: "Exactly one of group, externalGroup, computer, user, serviceAccount, sid or dn.",
               additionalProperties: false,
               minProperties: 1,
               maxProperties: 1,
@@ -237,6 +309,34 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                   minLength: 1,
                   maxLength: 15,
                   pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
                 },
               },
             },
@@ -256,7 +356,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
             maxItems: 1000,
             items: {
               type: "object",
-              description: "Exactly one of group, externalGroup or computer.",
+              description: "Exactly one of group, externalGroup, computer, user, serviceAccount, sid or dn.",
               additionalProperties: false,
               minProperties: 1,
               maxProperties: 1,
@@ -282,6 +382,34 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                   minLength: 1,
                   maxLength: 15,
                   pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
                 },
               },
             },

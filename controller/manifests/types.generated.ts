@@ -10,12 +10,88 @@ export const KINDS = ["ADGroup", "GroupManagedServiceAccount", "HostBinding", "K
 /** One of the resource kinds defined in crds/. */
 export type Kind = (typeof KINDS)[number];
 
-/** Exactly one of computer or group. */
+/** Exactly one of computer, group, externalGroup, user, serviceAccount, sid or dn. */
 export type GroupMemberRef =
   /** Name of an existing computer account (sAMAccountName without '$'); checked at plan time. */
-  | { computer: string; group?: never }
+  | {
+      computer: string;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
   /** metadata.name of another ADGroup resource in this repository (nesting). */
-  | { group: string; computer?: never };
+  | {
+      group: string;
+      computer?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * sAMAccountName of a group that exists in AD and is not managed by this repository; checked at
+   * plan time.
+   */
+  | {
+      externalGroup: string;
+      computer?: never;
+      group?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /** sAMAccountName of an existing user account; checked at plan time. */
+  | {
+      user: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository
+   * or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account
+   * must exist in AD when the plan is made.
+   */
+  | {
+      serviceAccount: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such
+   * as one of a trusted domain through its foreign security principal.
+   */
+  | {
+      sid: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      dn?: never;
+    }
+  /** The distinguishedName of an existing principal; checked at plan time. */
+  | {
+      dn: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+    };
 
 /**
  * The spec of kind ADGroup, with defaults applied. The desired state of the group in Active
@@ -37,8 +113,9 @@ export interface ADGroupSpec {
    */
   path: string;
   /**
-   * Members of the group. Each entry names exactly one of an existing computer account (computer) or
-   * another ADGroup resource in this repository (group). Default: `[]`.
+   * Members of the group. Each entry names exactly one principal, either another ADGroup resource in
+   * this repository (group), or an existing group (externalGroup), computer, user, gMSA
+   * (serviceAccount), or any principal by SID or DN. Default: `[]`.
    */
   members: GroupMemberRef[];
   /**
@@ -65,20 +142,91 @@ export interface ADGroupSpec {
   suspend: boolean;
 }
 
-/** Exactly one of group, externalGroup or computer. */
+/** Exactly one of group, externalGroup, computer, user, serviceAccount, sid or dn. */
 export type PrincipalRef =
   /** metadata.name of an ADGroup resource in this repository. */
-  | { group: string; externalGroup?: never; computer?: never }
+  | {
+      group: string;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
   /**
    * sAMAccountName of a security group that exists in AD and is not managed by this repository;
    * checked at plan time.
    */
-  | { externalGroup: string; group?: never; computer?: never }
+  | {
+      externalGroup: string;
+      group?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
   /**
    * Name of an existing computer account (sAMAccountName without '$'); never managed here; checked
    * at plan time.
    */
-  | { computer: string; group?: never; externalGroup?: never };
+  | {
+      computer: string;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /** sAMAccountName of an existing user account; checked at plan time. */
+  | {
+      user: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository
+   * or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account
+   * must exist in AD when the plan is made.
+   */
+  | {
+      serviceAccount: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such
+   * as one of a trusted domain through its foreign security principal.
+   */
+  | {
+      sid: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      dn?: never;
+    }
+  /** The distinguishedName of an existing principal; checked at plan time. */
+  | {
+      dn: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+    };
 
 /**
  * The spec of kind GroupManagedServiceAccount, with defaults applied. The desired state of the
@@ -98,9 +246,9 @@ export interface GroupManagedServiceAccountSpec {
   dnsHostName: string;
   /**
    * Principals allowed to retrieve the managed password, written to msDS-GroupMSAMembership as one
-   * allow ACE each. Each entry names exactly one of an ADGroup resource in this repository (group),
-   * a group that already exists in AD (externalGroup), or an existing computer account (computer).
-   * Default: `[]`.
+   * allow ACE each. Each entry names exactly one principal, either an ADGroup resource in this
+   * repository (group), or an existing group (externalGroup), computer, user, gMSA (serviceAccount),
+   * or any principal by SID or DN. Default: `[]`.
    */
   principalsAllowedToRetrieveManagedPassword: PrincipalRef[];
   /**

@@ -3,7 +3,13 @@
  * and what would be done about it (actions). Everything here is plain data, so `diff` and
  * `plan` stay pure and their results can be printed, serialised and compared in tests.
  */
-import type { ObservedComputer, ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
+import type {
+  ObservedComputer,
+  ObservedGmsa,
+  ObservedGroup,
+  ObservedKdsRootKey,
+  ResolvedPrincipal,
+} from "../directory/index.ts";
 import type { BlockReason, DriftType, Outcome, ResourceRef } from "../vocabulary.ts";
 
 export type { BlockReason, DriftType, Kind, Outcome, ResourceRef } from "../vocabulary.ts";
@@ -19,6 +25,8 @@ export interface ObservedDirectory {
   /** Computer accounts referenced by the repository. */
   readonly computers: readonly ObservedComputer[];
   readonly kdsRootKeys: readonly ObservedKdsRootKey[];
+  /** Principals the repository names by user name, SID or DN (users, foreign principals...). */
+  readonly principals: readonly ResolvedPrincipal[];
   /** Names of SIDs found in security descriptors that are none of the above (for display only). */
   readonly sidNames: ReadonlyMap<string, string>;
 }

@@ -305,6 +305,42 @@ describe("who owns a list", () => {
   });
 });
 
+describe("any principal", () => {
+  it("a user, a gMSA and a SID resolve from what observe read; a user AD lacks stalls the account, revoking no one", () => {
+    const jane = {
+      dn: `CN=Jane,CN=Users,${BASE}`,
+      sid: "S-1-5-21-1-2-3-5001",
+      samAccountName: "jane",
+      objectClass: "user",
+    };
+    const web = observedGmsa("gMSA-Web", []);
+    const desired = (user: string) =>
+      desiredOf(
+        gmsa("web", { accountName: "gMSA-Web" }),
+        gmsa("app", {
+          accountName: "App",
+          principalsAllowedToRetrieveManagedPassword: [{ user }, { serviceAccount: "web" }, { sid: server1.sid }],
+        }),
+      );
+    const observed = emptyDirectory(now, {
+      computers: [server1],
+      gmsas: [web, observedGmsa("App", [])],
+      principals: [jane],
+    });
+    const ok = find(planDirectory(desired("JANE"), observed, DEFAULT_POLICY, now), "GroupManagedServiceAccount", "app");
+    expect(ok.changes).toEqual([
+      { attribute: "msDS-GroupMSAMembership", from: [], to: ["gMSA-Web$", "jane", "SERVER1$"] },
+    ]);
+    const typo = find(
+      planDirectory(desired("jnae"), observed, DEFAULT_POLICY, now),
+      "GroupManagedServiceAccount",
+      "app",
+    );
+    expect(typo.blocker).toMatchObject({ reason: "PrincipalNotFound", message: "not found in AD: user jnae" });
+    expect(typo.actions).toEqual([]);
+  });
+});
+
 describe("enabled state", () => {
   it("a gMSA disabled by hand is reported and enabled again", async () => {
     const desired = desiredOf(gmsa("svc", { accountName: "Svc" }));

@@ -139,6 +139,7 @@ export function emptyDirectory(now: Date, extra: Partial<ObservedDirectory> = {}
     groups: [],
     computers: [],
     kdsRootKeys: [kdsObserved(now, 11)],
+    principals: [],
     sidNames: new Map(),
     ...extra,
   };
@@ -334,6 +335,15 @@ export function fakeDirectory(start: ObservedDirectory) {
         ),
       readKdsRootKeys: () => Promise.resolve([...now().kdsRootKeys]),
       resolveSids: () => Promise.resolve(new Map<string, string>()),
+      readPrincipals: (_base, names) =>
+        Promise.resolve(
+          now().principals.filter(
+            (p) =>
+              names.samAccountNames.some((n) => n.toLowerCase() === p.samAccountName.toLowerCase()) ||
+              names.sids.includes(p.sid) ||
+              names.dns.some((d) => d.toLowerCase() === p.dn.toLowerCase()),
+          ),
+        ),
       writer: recording.writer,
       close: () => Promise.resolve(),
     };
