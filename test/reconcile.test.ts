@@ -50,7 +50,7 @@ describe("plan and apply against Samba", () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toContain("+ GroupManagedServiceAccount/msa-service1");
     expect(r.stdout).toContain("+ ADGroup/gmsa-service1-hosts");
-    expect(r.stdout).toMatch(/Plan: 4 to create, 0 to update, 0 to delete\.\n$/);
+    expect(r.stdout).toMatch(/Plan: 5 to create, 0 to update, 0 to delete\.\n$/);
   });
 
   it("applies the examples: attributes, descriptor, groups and members as ldapsearch sees them", async () => {
@@ -189,6 +189,7 @@ describe("plan and apply against Samba", () => {
     const withoutReports = repoFrom({});
     cpSync(join(examples, "kds"), join(withoutReports, "kds"), { recursive: true });
     cpSync(join(examples, "service1"), join(withoutReports, "service1"), { recursive: true });
+    cpSync(join(examples, "sql"), join(withoutReports, "sql"), { recursive: true });
     const empty = repoFrom({});
     temp.push(withoutReports, empty);
 
@@ -297,7 +298,7 @@ describe("without an effective KDS root key", () => {
     // effective, and apply's exit code says so (4: held back), not "all applied".
     const applied = await cli(dc, "apply", examples);
     expect(applied.code).toBe(4);
-    expect(applied.stdout).toMatch(/Apply: \d+ succeeded, 0 failed or skipped, 2 held back\./);
+    expect(applied.stdout).toMatch(/Apply: \d+ succeeded, 0 failed or skipped, 3 held back\./);
     const keys = await dc.ldap("ldapsearch", ["-b", dc.configDn, "(objectClass=msKds-ProvRootKey)", "cn"]);
     expect(text(keys, "cn")).toHaveLength(1);
     expect(text(await search(dc, "(sAMAccountName=GMSA-Service1-Hosts)", "cn"), "cn")).toHaveLength(1);
