@@ -196,4 +196,38 @@ spec:
     expect(again.stdout).not.toContain("GroupManagedServiceAccount/app");
     expect(again.stdout).not.toContain("ADGroup/app-admins");
   });
+
+  it("a new accountName renames the account in place: same objectSid and objectGUID, new sAMAccountName and CN", async () => {
+    const named = (accountName: string): string =>
+      repo(`${HEADER}kind: GroupManagedServiceAccount
+metadata: { name: reports-engine }
+spec:
+  accountName: ${accountName}
+  dnsHostName: engine.company.local
+  principalsAllowedToRetrieveManagedPassword: [{ computer: SQL1 }]
+`);
+    const identity = async (filter: string): Promise<string[]> => {
+      const entry = await search(filter, "objectSid", "objectGUID", "cn", "adminDisplayName");
+      return [...ldif(entry, "objectSid"), ...ldif(entry, "objectGUID")].map((b) => b.toString("hex"));
+    };
+    expect((await cli(dc, "apply", named("gMSA-Engine1"))).code).toBe(0);
+    const before = await identity("(sAMAccountName=gMSA-Engine1$)");
+    expect(before).toHaveLength(2);
+
+    const renamed = named("gMSA-Engine2");
+    const plan = await cli(dc, "plan", renamed);
+    expect(plan.stdout).toContain('~ sAMAccountName: "gMSA-Engine1$" → "gMSA-Engine2$"');
+    expect(plan.stdout).not.toContain("+ GroupManagedServiceAccount/reports-engine");
+    // Not a prune candidate either: the object still belongs to a resource in Git.
+    expect(plan.stdout).not.toContain("GroupManagedServiceAccount/gmsa-engine1");
+    const applied = await cli(dc, "apply", renamed);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+
+    expect(await identity("(sAMAccountName=gMSA-Engine2$)")).toEqual(before);
+    expect(await identity("(sAMAccountName=gMSA-Engine1$)")).toEqual([]);
+    const entry = await search("(sAMAccountName=gMSA-Engine2$)", "cn");
+    expect(text(entry, "cn")).toEqual(["gMSA-Engine2"]);
+    expect((await cli(dc, "plan", renamed)).stdout).not.toContain("GroupManagedServiceAccount/reports-engine");
+  });
 });

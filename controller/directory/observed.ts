@@ -26,6 +26,8 @@ export interface ObservedGmsa {
   /** When the DC last generated the managed password; undefined when 0 (never). */
   pwdLastSet?: Date | undefined;
   adminDescription?: string | undefined;
+  /** Which repository resource the object belongs to (see docs/decisions/renames.md). */
+  adminDisplayName?: string | undefined;
   /** True exactly when adminDescription equals MANAGED_MARKER. */
   managed: boolean;
   whenChanged?: Date | undefined;
@@ -96,6 +98,7 @@ export const GMSA_ATTRIBUTES = [
   "userAccountControl",
   "pwdLastSet",
   "adminDescription",
+  "adminDisplayName",
   "whenChanged",
 ];
 
@@ -223,6 +226,7 @@ export function gmsaFromEntry(entry: Entry): ObservedGmsa {
     userAccountControl: integer(entry, "userAccountControl"),
     pwdLastSet: pwd === undefined ? undefined : filetimeToDate(pwd),
     adminDescription,
+    adminDisplayName: text(entry, "adminDisplayName"),
     whenChanged: changed === undefined ? undefined : parseGeneralizedTime(changed),
   };
 }

@@ -263,7 +263,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           accountName: {
             type: "string",
             description:
-              "sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never only digits. LDAP filter and DN metacharacters are refused. Also the object's CN.",
+              "sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never only digits. LDAP filter and DN metacharacters are refused. Also the object's CN. Changing it renames the account in place (sAMAccountName, and the CN when it followed the name), keeping its SID, GUID and password.",
             minLength: 1,
             maxLength: 15,
             pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",

@@ -236,7 +236,9 @@ export interface GroupManagedServiceAccountSpec {
   /**
    * sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the
    * NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never
-   * only digits. LDAP filter and DN metacharacters are refused. Also the object's CN.
+   * only digits. LDAP filter and DN metacharacters are refused. Also the object's CN. Changing it
+   * renames the account in place (sAMAccountName, and the CN when it followed the name), keeping its
+   * SID, GUID and password.
    */
   accountName: string;
   /**

@@ -5,6 +5,7 @@
 import type { DirectoryWriter, Modification } from "../directory/index.ts";
 import { encodeGroupMsaMembership, MANAGED_MARKER } from "../directory/index.ts";
 import type { Action, Outcome, Plan, PrincipalTarget, ResourceRef } from "./model.ts";
+import { resourceKey } from "./ownership.ts";
 
 /** The result of one action. */
 export interface ActionResult {
@@ -192,6 +193,8 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),
         "msDS-GroupMSAMembership": encodeGroupMsaMembership(principals.map((p) => p.sid)),
         adminDescription: ctx.marker,
+        // Ties the object to its resource, so a new accountName renames it (docs/decisions/renames.md).
+        adminDisplayName: resourceKey(action.resource),
       };
       if (action.servicePrincipalNames.length > 0)
         attributes["servicePrincipalName"] = [...action.servicePrincipalNames];
@@ -221,6 +224,12 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
       if (changes.length > 0) await writer.modify(action.dn, changes);
       return;
     }
+    case "rename":
+      await writer.modify(action.dn, [
+        { operation: "replace", attribute: "sAMAccountName", values: [action.samAccountName] },
+      ]);
+      if (action.newDn !== action.dn) await writer.move(action.dn, action.newDn);
+      return;
     case "move":
       await writer.move(action.dn, action.newDn);
       return;

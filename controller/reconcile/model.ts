@@ -127,6 +127,15 @@ export type Action =
       readonly changes: readonly AttributeChange[];
     }
   | {
+      /** A new account name for an owned object found by its resource key: sAMAccountName, then the CN when it followed the name. */
+      readonly type: "rename";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly newDn: string;
+      readonly samAccountName: string;
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
       readonly type: "move";
       readonly resource: ResourceRef;
       readonly dn: string;

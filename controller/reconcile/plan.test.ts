@@ -341,6 +341,64 @@ describe("any principal", () => {
   });
 });
 
+describe("renames in place", () => {
+  const key = "gmsa-gitops:GroupManagedServiceAccount/svc";
+
+  it("a new accountName renames the owned gMSA found by its resource key: sAMAccountName, then the CN; nothing is pruned", async () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc-New", dnsHostName: "svc-old.company.local" }));
+    const old = observedGmsa("Svc-Old", [], { adminDisplayName: key });
+    const observed = emptyDirectory(now, { gmsas: [old] });
+    const plan = planDirectory(desired, observed, { ...DEFAULT_POLICY, prune: true }, now);
+    expect(plan.resources.map((r) => `${r.resource.kind}/${r.resource.name}`)).toEqual([
+      "GroupManagedServiceAccount/svc",
+    ]);
+    const r = find(plan, "GroupManagedServiceAccount", "svc");
+    expect(r.actions.map((a) => a.type)).toEqual(["rename"]);
+    expect(r.changes).toEqual([
+      { attribute: "sAMAccountName", from: "Svc-Old$", to: "Svc-New$" },
+      {
+        attribute: "distinguishedName",
+        from: `CN=Svc-Old,CN=Managed Service Accounts,${BASE}`,
+        to: `CN=Svc-New,CN=Managed Service Accounts,${BASE}`,
+      },
+    ]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now });
+    expect(rec.writes).toEqual([
+      {
+        op: "modify",
+        dn: `CN=Svc-Old,CN=Managed Service Accounts,${BASE}`,
+        changes: [{ operation: "replace", attribute: "sAMAccountName", values: ["Svc-New$"] }],
+      },
+      {
+        op: "move",
+        dn: `CN=Svc-Old,CN=Managed Service Accounts,${BASE}`,
+        newDn: `CN=Svc-New,CN=Managed Service Accounts,${BASE}`,
+      },
+    ]);
+    expect(rec.observed().gmsas.map((g) => g.sid)).toEqual([old.sid]);
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+
+  it("a CN that did not follow the name stays; an unowned object carrying the key is never renamed", () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc-New", dnsHostName: "svc-old.company.local" }));
+    const custom = observedGmsa("Svc-Old", [], {
+      adminDisplayName: key,
+      dn: `CN=SQL engine,CN=Managed Service Accounts,${BASE}`,
+    });
+    const r = find(
+      planDirectory(desired, emptyDirectory(now, { gmsas: [custom] }), DEFAULT_POLICY, now),
+      "GroupManagedServiceAccount",
+      "svc",
+    );
+    expect(r.changes).toEqual([{ attribute: "sAMAccountName", from: "Svc-Old$", to: "Svc-New$" }]);
+
+    const forged = observedGmsa("Theirs", [], { adminDisplayName: key, adminDescription: undefined, managed: false });
+    const plan = planDirectory(desired, emptyDirectory(now, { gmsas: [forged] }), DEFAULT_POLICY, now);
+    expect(find(plan, "GroupManagedServiceAccount", "svc").actions.map((a) => a.type)).toEqual(["create-gmsa"]);
+  });
+});
+
 describe("enabled state", () => {
   it("a gMSA disabled by hand is reported and enabled again", async () => {
     const desired = desiredOf(gmsa("svc", { accountName: "Svc" }));

@@ -233,6 +233,8 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
           } else if (c.attribute === "msDS-GroupMSAMembership") g.groupMsaMembership = first as Buffer;
           else if (c.attribute === "msDS-SupportedEncryptionTypes") g.encryptionTypes = Number(first);
           else if (c.attribute === "userAccountControl") g.userAccountControl = Number(first);
+          else if (c.attribute === "sAMAccountName") g.samAccountName = text(first)?.replace(/\$$/, "") ?? "";
+          else if (c.attribute === "adminDisplayName") g.adminDisplayName = text(first);
           else if (c.attribute === "dNSHostName") g.dnsHostName = text(first);
           else if (c.attribute === "description") g.description = text(first);
           else if (c.attribute === "displayName") g.displayName = text(first);

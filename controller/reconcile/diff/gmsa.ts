@@ -8,6 +8,9 @@ import type { ObservedGmsa } from "../../directory/index.ts";
 import {
   accountDn,
   allowedReaders,
+  childDn,
+  normalizeDn,
+  parentDn,
   describeUac,
   WORKSTATION_TRUST_ACCOUNT,
   withAccountEnabled,
@@ -17,6 +20,7 @@ import {
   withManagedEncryptionTypes,
 } from "../../directory/index.ts";
 import type { Action, AttributeChange, Blocker, DriftType, PrincipalTarget, ResourceRef } from "../model.ts";
+import { isOwned, resourceKey } from "../ownership.ts";
 import { kdsBlocker } from "./kds.ts";
 import { lower, resolveRefs, sidLabel, withoutGmsa } from "./references.ts";
 import type { Context, Resolved } from "./references.ts";
@@ -27,12 +31,49 @@ import type { Mode, ResourceDiff } from "./resource-diff.ts";
 export function diffGmsa(name: string, spec: GroupManagedServiceAccountSpec, mode: Mode, ctx: Context): ResourceDiff {
   const resource: ResourceRef = { kind: "GroupManagedServiceAccount", name };
   const dn = accountDn(spec.accountName, spec.path, ctx.observed.baseDn);
-  const observed = ctx.gmsaBySam.get(lower(spec.accountName));
   const resolved = resolveRefs(spec.principalsAllowedToRetrieveManagedPassword, ctx);
-  if (!observed) return createGmsa(resource, dn, spec, resolved, mode, ctx);
-  const owned = observed.adminDescription === ctx.marker;
+  const observed = ctx.gmsaBySam.get(lower(spec.accountName));
+  if (!observed) {
+    const renamed = renamedGmsa(resource, spec.accountName, ctx);
+    if (!renamed) return createGmsa(resource, dn, spec, resolved, mode, ctx);
+    const update = updateGmsa(resource, dn, spec, renamed.observed, resolved, true, mode, ctx);
+    return resourceDiff(resource, renamed.previousDn, mode, {
+      ...update,
+      drift: new Set([...update.drift, "attribute"]),
+      changes: [...renamed.changes, ...update.changes],
+      fixes: [renamed.action, ...update.fixes],
+    });
+  }
+  const owned = isOwned(observed, ctx.marker);
   if (!owned && !ctx.options.adopt) return conflict(resource, observed.dn, mode);
   return updateGmsa(resource, dn, spec, observed, resolved, owned, mode, ctx);
+}
+
+/**
+ * The owned gMSA of this resource under its previous account name, found by the resource key
+ * it carries (never by name), with the rename that gives it the new one: sAMAccountName, and
+ * the CN through a modify-DN when the CN followed the old name. objectSid and objectGUID stay.
+ */
+function renamedGmsa(
+  resource: ResourceRef,
+  accountName: string,
+  ctx: Context,
+): { observed: ObservedGmsa; previousDn: string; action: Action; changes: AttributeChange[] } | undefined {
+  const key = resourceKey(resource);
+  const previous = ctx.observed.gmsas.find((g) => g.adminDisplayName === key && isOwned(g, ctx.marker));
+  if (!previous) return undefined;
+  const cnFollows = normalizeDn(previous.dn).startsWith(`cn=${lower(previous.samAccountName)},`);
+  const newDn = cnFollows ? childDn("CN", accountName, parentDn(previous.dn)) : previous.dn;
+  const changes: AttributeChange[] = [
+    { attribute: "sAMAccountName", from: `${previous.samAccountName}$`, to: `${accountName}$` },
+  ];
+  if (newDn !== previous.dn) changes.push({ attribute: "distinguishedName", from: previous.dn, to: newDn });
+  return {
+    observed: { ...previous, dn: newDn, samAccountName: accountName },
+    previousDn: previous.dn,
+    action: { type: "rename", resource, dn: previous.dn, newDn, samAccountName: `${accountName}$`, changes },
+    changes,
+  };
 }
 
 function createGmsa(
@@ -100,6 +141,7 @@ function updateGmsa(
 
   if (!owned) {
     set["adminDescription"] = ctx.marker;
+    set["adminDisplayName"] = resourceKey(resource);
     changes.push({ attribute: "adminDescription", from: observed.adminDescription, to: ctx.marker });
     notes.push("adopted: the ownership marker will be added");
   }

@@ -3,6 +3,7 @@ import type { ADGroupSpec } from "../../manifests/index.ts";
 import type { ObservedGroup } from "../../directory/index.ts";
 import { accountDn, describeGroupType, groupTypeFor, groupTypeSteps, normalizeDn } from "../../directory/index.ts";
 import type { Action, AttributeChange, Blocker, DriftType, PrincipalTarget, ResourceRef } from "../model.ts";
+import { isOwned } from "../ownership.ts";
 import { lower, memberLabel, resolveRefs } from "./references.ts";
 import type { Context } from "./references.ts";
 import { conflict, moveIfElsewhere, principalNotFound, resourceDiff, sorted } from "./resource-diff.ts";
@@ -16,7 +17,7 @@ export function diffGroup(name: string, spec: ADGroupSpec, mode: Mode, ctx: Cont
   const { targets, missing } = resolveRefs(spec.members, ctx);
   const blocker = missing.length > 0 ? principalNotFound(missing) : undefined;
   if (!observed) return createGroup(resource, dn, spec, targets, blocker, mode);
-  const owned = observed.adminDescription === ctx.marker;
+  const owned = isOwned(observed, ctx.marker);
   if (!owned && !ctx.options.adopt) return conflict(resource, observed.dn, mode);
   return updateGroup(resource, dn, spec, observed, { targets, missing, owned, blocker, mode }, ctx);
 }
