@@ -20,6 +20,7 @@ export function directorySession(dir: LdapDirectory): DirectorySession {
     readComputers: (baseDn, names) => dir.readComputers(baseDn, names),
     readKdsRootKeys: (configDn) => dir.readKdsRootKeys(configDn),
     resolveSids: (baseDn, sids) => dir.resolveSids(baseDn, sids),
+    readPrincipals: (baseDn, names) => dir.readPrincipals(baseDn, names),
     writer: directoryWriter(dir),
     close: () => dir.close(),
   };

@@ -31,10 +31,15 @@ export interface Schema {
   maxProperties?: number;
 }
 
-/** Names for the item types of object lists; anything else gets `<Kind><Field>Item`. */
+/**
+ * Names for the item types of object lists; anything else gets `<Kind><Field>Item`. Two fields
+ * mapped to one name share the type, emitted once (a list and its `remove...` list).
+ */
 const ITEM_TYPE_NAMES: Record<string, string> = {
   "GroupManagedServiceAccount.principalsAllowedToRetrieveManagedPassword": "PrincipalRef",
+  "GroupManagedServiceAccount.removePrincipals": "PrincipalRef",
   "ADGroup.members": "GroupMemberRef",
+  "ADGroup.removeMembers": "GroupMemberRef",
   "HostBinding.services": "ServiceBinding",
   "HostBinding.scheduledTasks": "ScheduledTaskBinding",
   "HostBinding.iisAppPools": "IisAppPoolBinding",
@@ -104,6 +109,7 @@ function doc(schema: Schema, indent: string): string {
 /** Emits the type declarations of one kind's spec, named types first. */
 class Emitter {
   readonly named: string[] = [];
+  readonly #emitted = new Set<string>();
   readonly kind: string;
 
   constructor(kind: string) {
@@ -129,6 +135,8 @@ class Emitter {
       case "object": {
         if (schema.properties) {
           const name = ITEM_TYPE_NAMES[`${this.kind}.${hint}`] ?? `${this.kind}${pascal(hint)}Item`;
+          if (this.#emitted.has(name)) return name;
+          this.#emitted.add(name);
           const description = schema.description ?? `One entry of ${this.kind}.spec.${hint}.`;
           this.named.push(this.object({ ...schema, description }, name));
           return name;

@@ -283,7 +283,7 @@ describe("examples/ci", () => {
         if (format === "sarif") expect((JSON.parse(result.stdout) as { version: string }).version).toBe("2.1.0");
         if (format === "junit") expect(XMLValidator.validate(result.stdout), label).toBe(true);
         if (format === "github") expect(result.stdout, label).toBe("");
-        if (format === "text") expect(result.stdout, label).toMatch(/^valid: 5 files/);
+        if (format === "text") expect(result.stdout, label).toMatch(/^valid: 6 files/);
       } else {
         expect(argv[0], label).toBe("plan");
         // Arguments, settings, the CA file and the manifests were all accepted: what failed is

@@ -356,6 +356,41 @@ export class LdapDirectory {
     return out;
   }
 
+  /**
+   * Finds principals of any kind (users, groups, computers, gMSAs, foreign security principals)
+   * named by sAMAccountName, SID or DN, in one OR search per chunk of names rather than one
+   * search per name. Values go in as filter objects (SIDs as bytes), never through a filter
+   * string. Names not found are absent from the result.
+   */
+  async readPrincipals(
+    baseDn: string,
+    names: {
+      readonly samAccountNames: readonly string[];
+      readonly sids: readonly string[];
+      readonly dns: readonly string[];
+    },
+  ): Promise<ResolvedPrincipal[]> {
+    let filters: Filter[];
+    try {
+      filters = [
+        ...[...new Set(names.samAccountNames)].map(
+          (value) => new EqualityFilter({ attribute: "sAMAccountName", value }),
+        ),
+        ...[...new Set(names.sids)].map((sid) => new EqualityFilter({ attribute: "objectSid", value: encodeSid(sid) })),
+        ...[...new Set(names.dns)].map((value) => new EqualityFilter({ attribute: "distinguishedName", value })),
+      ];
+    } catch (err) {
+      throw toDirectoryError(err, { operation: "search", dn: baseDn });
+    }
+    const out: ResolvedPrincipal[] = [];
+    for (const part of chunk(filters, FILTER_CHUNK)) {
+      const filter = new OrFilter({ filters: part });
+      const entries = await this.#search(baseDn, { scope: "sub", filter, attributes: PRINCIPAL_ATTRIBUTES });
+      out.push(...this.#convert(entries, principalFromEntry));
+    }
+    return out;
+  }
+
   /** SID → sAMAccountName for the SIDs found under baseDn (see resolvePrincipals). */
   async resolveSids(baseDn: string, sids: readonly string[]): Promise<Map<string, string>> {
     const principals = await this.resolvePrincipals(baseDn, sids);

@@ -1,6 +1,7 @@
 // The directory module's public surface: AD over LDAP (client), what it observes, and the pure
 // codecs (SIDs, security descriptors, encryption types, group types, DNs and escaping, KDS keys,
 // error mapping).
+export * from "./account-control.ts";
 export * from "./client.ts";
 export * from "./dn.ts";
 export * from "./encryption-types.ts";

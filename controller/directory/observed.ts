@@ -35,6 +35,8 @@ export interface ObservedGmsa extends ObjectGuard {
   /** When the DC last generated the managed password; undefined when 0 (never). */
   pwdLastSet?: Date | undefined;
   adminDescription?: string | undefined;
+  /** Which repository resource the object belongs to (see docs/decisions/renames.md). */
+  adminDisplayName?: string | undefined;
   /** True when adminDescription carries a gmsa-gitops marker (proven or not: see ownership.ts). */
   managed: boolean;
   whenChanged?: Date | undefined;
@@ -105,6 +107,7 @@ export const GMSA_ATTRIBUTES = [
   "userAccountControl",
   "pwdLastSet",
   "adminDescription",
+  "adminDisplayName",
   "whenChanged",
   "objectGUID",
   "isCriticalSystemObject",
@@ -251,6 +254,7 @@ export function gmsaFromEntry(entry: Entry): ObservedGmsa {
     userAccountControl: integer(entry, "userAccountControl"),
     pwdLastSet: pwd === undefined ? undefined : filetimeToDate(pwd),
     adminDescription,
+    adminDisplayName: text(entry, "adminDisplayName"),
     whenChanged: changed === undefined ? undefined : parseGeneralizedTime(changed),
   };
 }

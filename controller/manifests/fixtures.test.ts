@@ -27,7 +27,7 @@ describe("the examples/ repository", () => {
   it("validates with zero errors", async () => {
     const result = await loadManifests(EXAMPLES);
     expect(positions(result)).toEqual([]);
-    expect(result.ok && result.files).toBe(5);
+    expect(result.ok && result.files).toBe(6);
   });
 });
 
@@ -50,7 +50,12 @@ describe("a valid repository", () => {
       accountName: "MSA-service1",
       dnsHostName: "service1.company.local",
       servicePrincipalNames: ["HTTP/service1.company.local"],
+      servicePrincipalNamesPolicy: "additive",
+      removeServicePrincipalNames: [],
+      enabled: true,
       principalsAllowedToRetrieveManagedPassword: [{ group: "gmsa-service1-hosts" }],
+      principalsPolicy: "exact",
+      removePrincipals: [],
       kerberosEncryptionTypes: ["AES128", "AES256"],
       allowWeakEncryption: false,
       managedPasswordIntervalInDays: 30,
@@ -195,6 +200,20 @@ describe("encryption", () => {
       "weak.yaml:8:37 weak-encryption spec.kerberosEncryptionTypes[1]",
       "weak.yaml:8:42 weak-encryption spec.kerberosEncryptionTypes[2]",
     ]);
+  });
+});
+
+describe("lists with removals", () => {
+  it("an entry both listed and removed fails at its removal line, SPNs and account names without regard to case", async () => {
+    const result = await load("removal");
+    expect(positions(result)).toEqual([
+      "lists.yaml:12:7 listed-and-removed spec.removeServicePrincipalNames[1]",
+      "lists.yaml:17:7 listed-and-removed spec.removePrincipals[0]",
+      "lists.yaml:31:7 listed-and-removed spec.removeMembers[1]",
+    ]);
+    expect(messages(result)[0]).toBe(
+      "spec.removeServicePrincipalNames[1]: this entry is also listed in servicePrincipalNames[0] (AD compares account names and SPNs without regard to case); an entry is either wanted or removed, so drop one of the two",
+    );
   });
 });
 

@@ -111,6 +111,24 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
       });
     }
 
+    const spnKeys = (spns: readonly string[]): string[] => spns.map((spn) => spn.toLowerCase());
+    listedAndRemoved(
+      c,
+      report,
+      "servicePrincipalNames",
+      spnKeys(spec.servicePrincipalNames),
+      "removeServicePrincipalNames",
+      spnKeys(spec.removeServicePrincipalNames),
+    );
+    listedAndRemoved(
+      c,
+      report,
+      "principalsAllowedToRetrieveManagedPassword",
+      spec.principalsAllowedToRetrieveManagedPassword.map(refKey),
+      "removePrincipals",
+      spec.removePrincipals.map(refKey),
+    );
+
     spec.principalsAllowedToRetrieveManagedPassword.forEach((ref, index) => {
       if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
         report(
@@ -123,6 +141,8 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
   }
 
   for (const c of input.groups.values()) {
+    const spec = c.resource.spec;
+    listedAndRemoved(c, report, "members", spec.members.map(refKey), "removeMembers", spec.removeMembers.map(refKey));
     c.resource.spec.members.forEach((ref, index) => {
       if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
         report(
@@ -174,6 +194,39 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
       `${spec.host} is not allowed to retrieve the password of GroupManagedServiceAccount "${spec.account}" (${where(account, ["metadata", "name"])}); ${fix}`,
     );
   }
+}
+
+/**
+ * How two references to the same principal compare: the kind of reference and the name, the
+ * name without regard to case for AD objects (sAMAccountName), exactly for repository names.
+ */
+function refKey(ref: PrincipalRef | GroupMemberRef): string {
+  const [kind, name] = Object.entries(ref)[0] as [string, string];
+  return kind === "group" ? `group:${name}` : `${kind}:${name.toLowerCase()}`;
+}
+
+/**
+ * An entry both listed and removed contradicts itself: apply would add it and take it away in
+ * turn. Reported at the removal, with the listed entry's position.
+ */
+function listedAndRemoved(
+  c: Checked<GmsaResource | GroupResource>,
+  report: (doc: YamlDocument, path: PathSegment[], code: ErrorCode, message: string) => void,
+  listName: string,
+  listed: readonly string[],
+  removeName: string,
+  removed: readonly string[],
+): void {
+  removed.forEach((key, index) => {
+    const at = listed.indexOf(key);
+    if (at < 0) return;
+    report(
+      c.doc(),
+      ["spec", removeName, index],
+      "listed-and-removed",
+      `this entry is also listed in ${listName}[${at}] (AD compares account names and SPNs without regard to case); an entry is either wanted or removed, so drop one of the two`,
+    );
+  });
 }
 
 function missing(kind: Kind, name: string, names: Iterable<string>, alternative: string | undefined): string {

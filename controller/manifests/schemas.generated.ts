@@ -69,12 +69,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           members: {
             type: "array",
             description:
-              "Members of the group. Each entry names exactly one of an existing computer account (computer) or another ADGroup resource in this repository (group).",
+              "Members of the group. Each entry names exactly one principal, either another ADGroup resource in this repository (group), or an existing group (externalGroup), computer, user, gMSA (serviceAccount), or any principal by SID or DN.",
             default: [],
             maxItems: 5000,
             items: {
               type: "object",
-              description: "Exactly one of computer or group.",
+              description: "Exactly one of computer, group, externalGroup, user, serviceAccount, sid or dn.",
               additionalProperties: false,
               minProperties: 1,
               maxProperties: 1,
@@ -93,6 +93,42 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                   pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
                   maxLength: 63,
                 },
+                externalGroup: {
+                  type: "string",
+                  description:
+                    "sAMAccountName of a group that exists in AD and is not managed by this repository; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 64,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
+                },
               },
             },
           },
@@ -102,6 +138,72 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
               "exact removes members that are not listed; additive only adds the listed members and leaves others alone.",
             enum: ["exact", "additive"],
             default: "additive",
+          },
+          removeMembers: {
+            type: "array",
+            description:
+              "Members removed from the group when present, whatever membership says; for taking one member out of a group that also holds members this repository does not list (DSC's MembersToExclude, Ansible's remove). A member cannot be both listed in members and removed; one that does not exist in AD has nothing to remove.",
+            default: [],
+            maxItems: 5000,
+            items: {
+              type: "object",
+              description: "Exactly one of computer, group, externalGroup, user, serviceAccount, sid or dn.",
+              additionalProperties: false,
+              minProperties: 1,
+              maxProperties: 1,
+              properties: {
+                computer: {
+                  type: "string",
+                  description:
+                    "Name of an existing computer account (sAMAccountName without '$'); checked at plan time.",
+                  minLength: 1,
+                  maxLength: 15,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                group: {
+                  type: "string",
+                  description: "metadata.name of another ADGroup resource in this repository (nesting).",
+                  pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                  maxLength: 63,
+                },
+                externalGroup: {
+                  type: "string",
+                  description:
+                    "sAMAccountName of a group that exists in AD and is not managed by this repository; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 64,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
+                },
+              },
+            },
           },
           mode: {
             type: "string",
@@ -161,7 +263,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           accountName: {
             type: "string",
             description:
-              "sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never only digits. LDAP filter and DN metacharacters are refused. Also the object's CN.",
+              "sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never only digits. LDAP filter and DN metacharacters are refused. Also the object's CN. Changing it renames the account in place (sAMAccountName, and the CN when it followed the name), keeping its SID, GUID and password.",
             minLength: 1,
             maxLength: 15,
             pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
@@ -176,12 +278,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           principalsAllowedToRetrieveManagedPassword: {
             type: "array",
             description:
-              "Principals allowed to retrieve the managed password, written to msDS-GroupMSAMembership as one allow ACE each. Each entry names exactly one of an ADGroup resource in this repository (group), a group that already exists in AD (externalGroup), or an existing computer account (computer).",
+              "Principals allowed to retrieve the managed password, written to msDS-GroupMSAMembership as one allow ACE each. Each entry names exactly one principal, either an ADGroup resource in this repository (group), or an existing group (externalGroup), computer, user, gMSA (serviceAccount), or any principal by SID or DN.",
             default: [],
             maxItems: 1000,
             items: {
               type: "object",
-              description: "Exactly one of group, externalGroup or computer.",
+              description: "Exactly one of group, externalGroup, computer, user, serviceAccount, sid or dn.",
               additionalProperties: false,
               minProperties: 1,
               maxProperties: 1,
@@ -207,6 +309,107 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                   minLength: 1,
                   maxLength: 15,
                   pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
+                },
+              },
+            },
+          },
+          principalsPolicy: {
+            type: "string",
+            description:
+              "Who owns the list of password readers. exact (the default) makes msDS-GroupMSAMembership allow exactly the listed principals, revoking any other; additive adds the listed principals and keeps readers granted outside this repository. Either way, principals in removePrincipals are revoked.",
+            enum: ["exact", "additive"],
+            default: "exact",
+          },
+          removePrincipals: {
+            type: "array",
+            description:
+              "Principals whose right to retrieve the password is revoked when they have it, for taking one reader away from an additive list. A principal cannot be both listed in principalsAllowedToRetrieveManagedPassword and removed; one that does not exist in AD has nothing to revoke.",
+            default: [],
+            maxItems: 1000,
+            items: {
+              type: "object",
+              description: "Exactly one of group, externalGroup, computer, user, serviceAccount, sid or dn.",
+              additionalProperties: false,
+              minProperties: 1,
+              maxProperties: 1,
+              properties: {
+                group: {
+                  type: "string",
+                  description: "metadata.name of an ADGroup resource in this repository.",
+                  pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                  maxLength: 63,
+                },
+                externalGroup: {
+                  type: "string",
+                  description:
+                    "sAMAccountName of a security group that exists in AD and is not managed by this repository; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 64,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                computer: {
+                  type: "string",
+                  description:
+                    "Name of an existing computer account (sAMAccountName without '$'); never managed here; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 15,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
                 },
               },
             },
@@ -238,6 +441,32 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
               maxLength: 512,
               pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[^\\s/]+)?$",
             },
+          },
+          servicePrincipalNamesPolicy: {
+            type: "string",
+            description:
+              "Who owns the account's SPN list. additive (the default) registers the listed SPNs and leaves every other SPN alone, so SPNs a service registers itself (SQL Server's MSSQLSvc/...) are never removed unasked; exact also removes every SPN that is not listed.",
+            enum: ["additive", "exact"],
+            default: "additive",
+          },
+          removeServicePrincipalNames: {
+            type: "array",
+            description:
+              "SPNs removed from the account when it has them, whatever servicePrincipalNamesPolicy says; for taking one SPN away without owning the whole list. An SPN cannot be both listed in servicePrincipalNames and removed.",
+            default: [],
+            maxItems: 1000,
+            "x-kubernetes-list-type": "set",
+            items: {
+              type: "string",
+              maxLength: 512,
+              pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[^\\s/]+)?$",
+            },
+          },
+          enabled: {
+            type: "boolean",
+            description:
+              "Whether the account may log on (userAccountControl without ACCOUNTDISABLE, 0x2). Managed as drift either way; an account disabled by hand in AD is reported and enabled again, one disabled here is disabled in AD. Disabling keeps the SID, the password and the hosts' access, so enabling it again is immediate.",
+            default: true,
           },
           managedPasswordIntervalInDays: {
             type: "integer",

@@ -10,12 +10,88 @@ export const KINDS = ["ADGroup", "GroupManagedServiceAccount", "HostBinding", "K
 /** One of the resource kinds defined in crds/. */
 export type Kind = (typeof KINDS)[number];
 
-/** Exactly one of computer or group. */
+/** Exactly one of computer, group, externalGroup, user, serviceAccount, sid or dn. */
 export type GroupMemberRef =
   /** Name of an existing computer account (sAMAccountName without '$'); checked at plan time. */
-  | { computer: string; group?: never }
+  | {
+      computer: string;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
   /** metadata.name of another ADGroup resource in this repository (nesting). */
-  | { group: string; computer?: never };
+  | {
+      group: string;
+      computer?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * sAMAccountName of a group that exists in AD and is not managed by this repository; checked at
+   * plan time.
+   */
+  | {
+      externalGroup: string;
+      computer?: never;
+      group?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /** sAMAccountName of an existing user account; checked at plan time. */
+  | {
+      user: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository
+   * or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account
+   * must exist in AD when the plan is made.
+   */
+  | {
+      serviceAccount: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such
+   * as one of a trusted domain through its foreign security principal.
+   */
+  | {
+      sid: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      dn?: never;
+    }
+  /** The distinguishedName of an existing principal; checked at plan time. */
+  | {
+      dn: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+    };
 
 /**
  * The spec of kind ADGroup, with defaults applied. The desired state of the group in Active
@@ -37,8 +113,9 @@ export interface ADGroupSpec {
    */
   path: string;
   /**
-   * Members of the group. Each entry names exactly one of an existing computer account (computer) or
-   * another ADGroup resource in this repository (group). Default: `[]`.
+   * Members of the group. Each entry names exactly one principal, either another ADGroup resource in
+   * this repository (group), or an existing group (externalGroup), computer, user, gMSA
+   * (serviceAccount), or any principal by SID or DN. Default: `[]`.
    */
   members: GroupMemberRef[];
   /**
@@ -46,6 +123,13 @@ export interface ADGroupSpec {
    * others alone. Default: `"additive"`.
    */
   membership: "exact" | "additive";
+  /**
+   * Members removed from the group when present, whatever membership says; for taking one member out
+   * of a group that also holds members this repository does not list (DSC's MembersToExclude,
+   * Ansible's remove). A member cannot be both listed in members and removed; one that does not
+   * exist in AD has nothing to remove. Default: `[]`.
+   */
+  removeMembers: GroupMemberRef[];
   /**
    * Enforce applies fixes for this resource; Observe only reports drift. When absent, the
    * controller's global mode applies.
@@ -58,20 +142,91 @@ export interface ADGroupSpec {
   suspend: boolean;
 }
 
-/** Exactly one of group, externalGroup or computer. */
+/** Exactly one of group, externalGroup, computer, user, serviceAccount, sid or dn. */
 export type PrincipalRef =
   /** metadata.name of an ADGroup resource in this repository. */
-  | { group: string; externalGroup?: never; computer?: never }
+  | {
+      group: string;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
   /**
    * sAMAccountName of a security group that exists in AD and is not managed by this repository;
    * checked at plan time.
    */
-  | { externalGroup: string; group?: never; computer?: never }
+  | {
+      externalGroup: string;
+      group?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
   /**
    * Name of an existing computer account (sAMAccountName without '$'); never managed here; checked
    * at plan time.
    */
-  | { computer: string; group?: never; externalGroup?: never };
+  | {
+      computer: string;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /** sAMAccountName of an existing user account; checked at plan time. */
+  | {
+      user: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository
+   * or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account
+   * must exist in AD when the plan is made.
+   */
+  | {
+      serviceAccount: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such
+   * as one of a trusted domain through its foreign security principal.
+   */
+  | {
+      sid: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      dn?: never;
+    }
+  /** The distinguishedName of an existing principal; checked at plan time. */
+  | {
+      dn: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+    };
 
 /**
  * The spec of kind GroupManagedServiceAccount, with defaults applied. The desired state of the
@@ -81,7 +236,9 @@ export interface GroupManagedServiceAccountSpec {
   /**
    * sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the
    * NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never
-   * only digits. LDAP filter and DN metacharacters are refused. Also the object's CN.
+   * only digits. LDAP filter and DN metacharacters are refused. Also the object's CN. Changing it
+   * renames the account in place (sAMAccountName, and the CN when it followed the name), keeping its
+   * SID, GUID and password.
    */
   accountName: string;
   /**
@@ -91,11 +248,25 @@ export interface GroupManagedServiceAccountSpec {
   dnsHostName: string;
   /**
    * Principals allowed to retrieve the managed password, written to msDS-GroupMSAMembership as one
-   * allow ACE each. Each entry names exactly one of an ADGroup resource in this repository (group),
-   * a group that already exists in AD (externalGroup), or an existing computer account (computer).
-   * Default: `[]`.
+   * allow ACE each. Each entry names exactly one principal, either an ADGroup resource in this
+   * repository (group), or an existing group (externalGroup), computer, user, gMSA (serviceAccount),
+   * or any principal by SID or DN. Default: `[]`.
    */
   principalsAllowedToRetrieveManagedPassword: PrincipalRef[];
+  /**
+   * Who owns the list of password readers. exact (the default) makes msDS-GroupMSAMembership allow
+   * exactly the listed principals, revoking any other; additive adds the listed principals and keeps
+   * readers granted outside this repository. Either way, principals in removePrincipals are revoked.
+   * Default: `"exact"`.
+   */
+  principalsPolicy: "exact" | "additive";
+  /**
+   * Principals whose right to retrieve the password is revoked when they have it, for taking one
+   * reader away from an additive list. A principal cannot be both listed in
+   * principalsAllowedToRetrieveManagedPassword and removed; one that does not exist in AD has
+   * nothing to revoke. Default: `[]`.
+   */
+  removePrincipals: PrincipalRef[];
   /**
    * Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless
    * allowWeakEncryption is true. Default: `["AES128","AES256"]`.
@@ -111,6 +282,25 @@ export interface GroupManagedServiceAccountSpec {
    * Must be unique across all accounts in the repository. Default: `[]`.
    */
   servicePrincipalNames: string[];
+  /**
+   * Who owns the account's SPN list. additive (the default) registers the listed SPNs and leaves
+   * every other SPN alone, so SPNs a service registers itself (SQL Server's MSSQLSvc/...) are never
+   * removed unasked; exact also removes every SPN that is not listed. Default: `"additive"`.
+   */
+  servicePrincipalNamesPolicy: "additive" | "exact";
+  /**
+   * SPNs removed from the account when it has them, whatever servicePrincipalNamesPolicy says; for
+   * taking one SPN away without owning the whole list. An SPN cannot be both listed in
+   * servicePrincipalNames and removed. Default: `[]`.
+   */
+  removeServicePrincipalNames: string[];
+  /**
+   * Whether the account may log on (userAccountControl without ACCOUNTDISABLE, 0x2). Managed as
+   * drift either way; an account disabled by hand in AD is reported and enabled again, one disabled
+   * here is disabled in AD. Disabling keeps the SID, the password and the hosts' access, so enabling
+   * it again is immediate. Default: `true`.
+   */
+  enabled: boolean;
   /**
    * Days between password changes (msDS-ManagedPasswordInterval). Fixed when the account is created;
    * a different value on an existing account is reported as needing replacement and only acted on

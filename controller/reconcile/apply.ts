@@ -5,6 +5,7 @@
 import type { DirectoryWriter, Modification, OwnershipKey } from "../directory/index.ts";
 import { encodeGroupMsaMembership } from "../directory/index.ts";
 import type { Action, Outcome, Plan, PrincipalTarget, ResourceRef } from "./model.ts";
+import { resourceTag } from "./ownership.ts";
 
 /** The result of one action. */
 export interface ActionResult {
@@ -65,9 +66,10 @@ export async function applyPlan(plan: Plan, writer: DirectoryWriter, options: Ap
     options.onResult?.(r);
   };
 
-  const resolve = (targets: readonly PrincipalTarget[]): { dn: string; sid: string }[] =>
+  const resolve = (targets: readonly PrincipalTarget[]): { dn: string | undefined; sid: string }[] =>
     targets.map((t) => {
       if (t.type === "object") return { dn: t.dn, sid: t.sid };
+      if (t.type === "sid") return { dn: undefined, sid: t.sid };
       const c = created.get(t.name);
       if (!c) throw new DependencyError(t.name);
       return c;
@@ -127,7 +129,7 @@ function dependencies(action: Action): string[] {
 interface ExecContext {
   readonly owner: OwnershipKey;
   readonly now: Date;
-  readonly resolve: (targets: readonly PrincipalTarget[]) => { dn: string; sid: string }[];
+  readonly resolve: (targets: readonly PrincipalTarget[]) => { dn: string | undefined; sid: string }[];
   readonly created: Map<string, { dn: string; sid: string }>;
 }
 
@@ -181,7 +183,11 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
     case "add-members":
       await writer.addMembers(
         action.dn,
-        ctx.resolve(action.members).map((m) => m.dn),
+        ctx.resolve(action.members).map((m) => {
+          // Diff names group members by DN; a reader known only by SID never becomes a member.
+          if (m.dn === undefined) throw new Error(`member ${m.sid} has no DN`);
+          return m.dn;
+        }),
       );
       return;
     case "remove-members":
@@ -193,11 +199,13 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         objectClass: "msDS-GroupManagedServiceAccount",
         sAMAccountName: `${action.accountName}$`,
         // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount leaves a gMSA (docs/active-directory.md).
-        userAccountControl: "4096",
+        userAccountControl: String(action.userAccountControl),
         dNSHostName: action.dnsHostName,
         "msDS-ManagedPasswordInterval": String(action.passwordIntervalDays),
         "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),
         "msDS-GroupMSAMembership": encodeGroupMsaMembership(principals.map((p) => p.sid)),
+        // Ties the object to its resource, so a new accountName renames it (docs/decisions/renames.md).
+        adminDisplayName: resourceTag(action.resource),
       };
       if (action.servicePrincipalNames.length > 0)
         attributes["servicePrincipalName"] = [...action.servicePrincipalNames];
@@ -228,6 +236,12 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
       if (changes.length > 0) await writer.modify(action.dn, changes);
       return;
     }
+    case "rename":
+      await writer.modify(action.dn, [
+        { operation: "replace", attribute: "sAMAccountName", values: [action.samAccountName] },
+      ]);
+      if (action.newDn !== action.dn) await writer.move(action.dn, action.newDn);
+      return;
     case "move":
       await writer.move(action.dn, action.newDn);
       return;

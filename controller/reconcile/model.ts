@@ -3,7 +3,13 @@
  * and what would be done about it (actions). Everything here is plain data, so `diff` and
  * `plan` stay pure and their results can be printed, serialised and compared in tests.
  */
-import type { ObservedComputer, ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
+import type {
+  ObservedComputer,
+  ObservedGmsa,
+  ObservedGroup,
+  ObservedKdsRootKey,
+  ResolvedPrincipal,
+} from "../directory/index.ts";
 import type { BlockReason, DriftType, Outcome, ResourceRef } from "../vocabulary.ts";
 
 export type { BlockReason, DriftType, Kind, Outcome, ResourceRef } from "../vocabulary.ts";
@@ -19,6 +25,8 @@ export interface ObservedDirectory {
   /** Computer accounts referenced by the repository. */
   readonly computers: readonly ObservedComputer[];
   readonly kdsRootKeys: readonly ObservedKdsRootKey[];
+  /** Principals the repository names by user name, SID or DN (users, foreign principals...). */
+  readonly principals: readonly ResolvedPrincipal[];
   /** Names of SIDs found in security descriptors that are none of the above (for display only). */
   readonly sidNames: ReadonlyMap<string, string>;
 }
@@ -30,10 +38,15 @@ export interface AttributeChange {
   readonly to: string | readonly string[] | undefined;
 }
 
-/** A principal or member as apply must write it: a DN/SID already known, or a repo group resolved at apply time. */
+/**
+ * A principal or member as apply must write it: a DN/SID already known, a repo group resolved at
+ * apply time, or a password reader known only by the SID in the descriptor (kept by an additive
+ * reader policy; never a group member, which needs a DN).
+ */
 export type PrincipalTarget =
   | { readonly type: "object"; readonly dn: string; readonly sid: string; readonly label: string }
-  | { readonly type: "repo-group"; readonly name: string; readonly label: string };
+  | { readonly type: "repo-group"; readonly name: string; readonly label: string }
+  | { readonly type: "sid"; readonly sid: string; readonly label: string };
 
 /**
  * A reason a resource gets no write in this cycle. `stalled` waits for a person (a change in Git
@@ -96,6 +109,8 @@ export type Action =
       readonly encryptionTypes: number;
       readonly servicePrincipalNames: readonly string[];
       readonly passwordIntervalDays: number;
+      /** WORKSTATION_TRUST_ACCOUNT, with ACCOUNTDISABLE when the manifest says enabled: false. */
+      readonly userAccountControl: number;
       readonly description: string | undefined;
       readonly displayName: string | undefined;
       readonly principals: readonly PrincipalTarget[];
@@ -111,6 +126,15 @@ export type Action =
       /** When present, msDS-GroupMSAMembership is rewritten (whole value) for these principals. */
       readonly principals?: readonly PrincipalTarget[];
       readonly adopt: boolean;
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      /** A new account name for an owned object found by its resource key: sAMAccountName, then the CN when it followed the name. */
+      readonly type: "rename";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly newDn: string;
+      readonly samAccountName: string;
       readonly changes: readonly AttributeChange[];
     }
   | {

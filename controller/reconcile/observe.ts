@@ -4,7 +4,13 @@
  * searches, not 5,000.
  */
 import type { DesiredState } from "../manifests/index.ts";
-import type { ObservedComputer, ObservedGmsa, ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
+import type {
+  ObservedComputer,
+  ObservedGmsa,
+  ObservedGroup,
+  ObservedKdsRootKey,
+  ResolvedPrincipal,
+} from "../directory/index.ts";
 import { allowedReaders } from "../directory/index.ts";
 import type { ObservedDirectory } from "./model.ts";
 
@@ -16,23 +22,54 @@ export interface DirectoryReader {
   readKdsRootKeys(configDn: string): Promise<ObservedKdsRootKey[]>;
   /** Names for SIDs (sAMAccountName), for SIDs seen in descriptors that nothing else named. */
   resolveSids(baseDn: string, sids: readonly string[]): Promise<Map<string, string>>;
+  /** Principals of any kind by sAMAccountName, SID or DN, in one search (not one per name). */
+  readPrincipals(baseDn: string, names: PrincipalNames): Promise<ResolvedPrincipal[]>;
+}
+
+/** Principals the repository names by user name, SID or DN. */
+export interface PrincipalNames {
+  readonly samAccountNames: readonly string[];
+  readonly sids: readonly string[];
+  readonly dns: readonly string[];
+}
+
+/** A reference to a principal, whichever list it sits in. */
+interface AnyRef {
+  readonly externalGroup?: string;
+  readonly computer?: string;
+  readonly user?: string;
+  readonly sid?: string;
+  readonly dn?: string;
 }
 
 /** Names the desired state refers to, by kind of AD object. */
-export function referencedNames(desired: DesiredState): { groups: string[]; computers: string[] } {
+export function referencedNames(desired: DesiredState): {
+  groups: string[];
+  computers: string[];
+  principals: PrincipalNames;
+} {
   const groups = new Set<string>();
   const computers = new Set<string>();
+  const users = new Set<string>();
+  const sids = new Set<string>();
+  const dns = new Set<string>();
+  const visit = (ref: AnyRef): void => {
+    if (ref.externalGroup !== undefined) groups.add(ref.externalGroup);
+    if (ref.computer !== undefined) computers.add(ref.computer);
+    if (ref.user !== undefined) users.add(ref.user);
+    if (ref.sid !== undefined) sids.add(ref.sid);
+    if (ref.dn !== undefined) dns.add(ref.dn);
+  };
   for (const g of desired.groups.values()) {
     groups.add(g.spec.accountName);
-    for (const m of g.spec.members) if (m.computer !== undefined) computers.add(m.computer);
+    // Members to remove are read too: only an object read can be found among the members.
+    [...g.spec.members, ...g.spec.removeMembers].forEach(visit);
   }
   for (const g of desired.gmsas.values())
-    for (const p of g.spec.principalsAllowedToRetrieveManagedPassword) {
-      if (p.externalGroup !== undefined) groups.add(p.externalGroup);
-      if (p.computer !== undefined) computers.add(p.computer);
-    }
+    [...g.spec.principalsAllowedToRetrieveManagedPassword, ...g.spec.removePrincipals].forEach(visit);
   for (const b of desired.bindings.values()) computers.add(b.spec.host);
-  return { groups: [...groups].sort(), computers: [...computers].sort() };
+  const principals = { samAccountNames: [...users].sort(), sids: [...sids].sort(), dns: [...dns].sort() };
+  return { groups: [...groups].sort(), computers: [...computers].sort(), principals };
 }
 
 /** Reads the observed directory for a desired state. */
@@ -42,11 +79,14 @@ export async function observeDirectory(
   scope: { baseDn: string; configDn: string },
 ): Promise<ObservedDirectory> {
   const names = referencedNames(desired);
-  const [gmsas, groups, computers, kdsRootKeys] = await Promise.all([
+  const { samAccountNames, sids, dns } = names.principals;
+  const anyPrincipal = samAccountNames.length + sids.length + dns.length > 0;
+  const [gmsas, groups, computers, kdsRootKeys, principals] = await Promise.all([
     reader.readGmsas(scope.baseDn),
     reader.readGroups(scope.baseDn, names.groups),
     reader.readComputers(scope.baseDn, names.computers),
     reader.readKdsRootKeys(scope.configDn),
+    anyPrincipal ? reader.readPrincipals(scope.baseDn, names.principals) : Promise.resolve([]),
   ]);
   const known = new Set<string>([...groups, ...computers, ...gmsas].map((o) => o.sid));
   const unknown = new Set<string>();
@@ -54,5 +94,14 @@ export async function observeDirectory(
     if (g.groupMsaMembership)
       for (const sid of allowedReaders(g.groupMsaMembership)) if (!known.has(sid)) unknown.add(sid);
   const sidNames = unknown.size > 0 ? await reader.resolveSids(scope.baseDn, [...unknown]) : new Map<string, string>();
-  return { baseDn: scope.baseDn, configDn: scope.configDn, gmsas, groups, computers, kdsRootKeys, sidNames };
+  return {
+    baseDn: scope.baseDn,
+    configDn: scope.configDn,
+    gmsas,
+    groups,
+    computers,
+    kdsRootKeys,
+    principals,
+    sidNames,
+  };
 }

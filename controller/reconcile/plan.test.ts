@@ -123,13 +123,19 @@ describe("hand edits in AD", () => {
     expect(renderText(plan)).toContain('~ description: "hacked" → "Service1"');
   });
 
-  it("an SPN added by hand is removed by value, never by replace", async () => {
+  it("with servicePrincipalNamesPolicy exact, an SPN added by hand is removed by value, never by replace", async () => {
     const observed = await converged();
     const edited = {
       ...observed,
       gmsas: observed.gmsas.map((g) => ({ ...g, servicePrincipalNames: [...g.servicePrincipalNames, "HOST/evil"] })),
     };
-    const plan = planDirectory(exampleDesired(), edited, DEFAULT_POLICY, now);
+    const desired = exampleDesired();
+    const svc1 = desired.gmsas.get("svc1")!;
+    const exact = desiredOf(
+      ...desired.groups.values(),
+      gmsa("svc1", { ...svc1.spec, servicePrincipalNamesPolicy: "exact" }),
+    );
+    const plan = planDirectory(exact, edited, DEFAULT_POLICY, now);
     const rec = recordingWriter(edited);
     await applyPlan(plan, rec.writer, { now, owner: OWNER });
     expect(rec.writes).toEqual([
@@ -183,6 +189,257 @@ describe("hand edits in AD", () => {
     const r = find(plan, "GroupManagedServiceAccount", "svc1");
     expect([...r.drift]).toEqual(["principals"]);
     expect(r.changes).toEqual([{ attribute: "msDS-GroupMSAMembership", from: [], to: ["GMSA-Service1-Hosts"] }]);
+  });
+});
+
+describe("who owns a list", () => {
+  const sqlSpns = ["MSSQLSvc/sql1.company.local", "MSSQLSvc/sql1.company.local:1433"];
+
+  it("SPNs a service registered itself stay when the manifest lists none (additive is the default)", () => {
+    const desired = desiredOf(gmsa("sql", { accountName: "gMSA-SQL1" }));
+    const observed = emptyDirectory(now, {
+      gmsas: [observedGmsa("gMSA-SQL1", [], { servicePrincipalNames: sqlSpns })],
+    });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    expect(countActions(plan)).toBe(0);
+    expect([...find(plan, "GroupManagedServiceAccount", "sql").drift]).toEqual([]);
+  });
+
+  it("additive SPNs: the listed SPN is added, a removeServicePrincipalNames entry is deleted by value, the rest stays", async () => {
+    const desired = desiredOf(
+      gmsa("sql", {
+        accountName: "gMSA-SQL1",
+        servicePrincipalNames: ["HTTP/reports.company.local"],
+        removeServicePrincipalNames: ["mssqlsvc/SQL1.company.local:1433"],
+      }),
+    );
+    const observed = emptyDirectory(now, {
+      gmsas: [observedGmsa("gMSA-SQL1", [], { servicePrincipalNames: sqlSpns })],
+    });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    expect(find(plan, "GroupManagedServiceAccount", "sql").changes).toEqual([
+      {
+        attribute: "servicePrincipalName",
+        from: sqlSpns,
+        to: ["HTTP/reports.company.local", "MSSQLSvc/sql1.company.local"],
+      },
+    ]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
+    expect(rec.writes).toEqual([
+      {
+        op: "modify",
+        dn: `CN=gMSA-SQL1,CN=Managed Service Accounts,${BASE}`,
+        changes: [
+          { operation: "add", attribute: "servicePrincipalName", values: ["HTTP/reports.company.local"] },
+          { operation: "delete", attribute: "servicePrincipalName", values: ["MSSQLSvc/sql1.company.local:1433"] },
+        ],
+      },
+    ]);
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+
+  it("additive readers keep a reader granted outside the repository; removePrincipals revokes one", async () => {
+    const tier0 = observedGroup("Tier0-Admins", [], { managed: false, adminDescription: undefined });
+    const legacy = computer("LEGACY1");
+    const desired = desiredOf(
+      gmsa("svc", {
+        accountName: "Svc",
+        principalsPolicy: "additive",
+        principalsAllowedToRetrieveManagedPassword: [{ computer: "SERVER1" }],
+        removePrincipals: [{ computer: "LEGACY1" }],
+      }),
+    );
+    const observed = emptyDirectory(now, {
+      computers: [server1, legacy],
+      groups: [tier0],
+      gmsas: [observedGmsa("Svc", [tier0.sid, legacy.sid])],
+    });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    expect(find(plan, "GroupManagedServiceAccount", "svc").changes).toEqual([
+      { attribute: "msDS-GroupMSAMembership", from: ["LEGACY1$", "Tier0-Admins"], to: ["SERVER1$", "Tier0-Admins"] },
+    ]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
+    const write = rec.writes[0] as unknown as { changes: { values: Buffer[] }[] };
+    const sd = decodeSecurityDescriptor(write.changes[0]!.values[0]!);
+    expect(sd.aces.map((a) => a.sid).sort()).toEqual([server1.sid, tier0.sid].sort());
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+
+  it("exact readers (the default) still revoke a reader the manifest does not list", () => {
+    const stranger = computer("STRANGER");
+    const desired = desiredOf(
+      gmsa("svc", { accountName: "Svc", principalsAllowedToRetrieveManagedPassword: [{ computer: "SERVER1" }] }),
+    );
+    const observed = emptyDirectory(now, {
+      computers: [server1, stranger],
+      gmsas: [observedGmsa("Svc", [server1.sid, stranger.sid])],
+    });
+    const r = find(planDirectory(desired, observed, DEFAULT_POLICY, now), "GroupManagedServiceAccount", "svc");
+    expect(r.changes).toEqual([
+      { attribute: "msDS-GroupMSAMembership", from: ["SERVER1$", "STRANGER$"], to: ["SERVER1$"] },
+    ]);
+  });
+
+  it("removeMembers takes one member out of an additive group and leaves the members it does not list", async () => {
+    const other = `CN=OTHER,CN=Computers,${BASE}`;
+    const desired = desiredOf(
+      group("g", { accountName: "G1", members: [{ computer: "SERVER1" }], removeMembers: [{ computer: "SERVER2" }] }),
+    );
+    const observed = emptyDirectory(now, {
+      computers: [server1, server2],
+      groups: [observedGroup("G1", [server1.dn, server2.dn, other])],
+    });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    expect(find(plan, "ADGroup", "g").changes).toEqual([
+      { attribute: "member", from: [other, "SERVER1$", "SERVER2$"], to: [other, "SERVER1$"] },
+    ]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
+    expect(rec.writes).toEqual([{ op: "removeMembers", dn: `CN=G1,CN=Users,${BASE}`, members: [server2.dn] }]);
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+
+  it("a member to remove that AD does not know blocks nothing and removes nothing", () => {
+    const desired = desiredOf(
+      group("g", { accountName: "G1", members: [{ computer: "SERVER1" }], removeMembers: [{ computer: "GONE" }] }),
+    );
+    const observed = emptyDirectory(now, { computers: [server1], groups: [observedGroup("G1", [server1.dn])] });
+    const r = find(planDirectory(desired, observed, DEFAULT_POLICY, now), "ADGroup", "g");
+    expect(r.blocker).toBeUndefined();
+    expect(r.actions).toEqual([]);
+  });
+});
+
+describe("any principal", () => {
+  it("a user, a gMSA and a SID resolve from what observe read; a user AD lacks stalls the account, revoking no one", () => {
+    const jane = {
+      dn: `CN=Jane,CN=Users,${BASE}`,
+      sid: "S-1-5-21-1-2-3-5001",
+      samAccountName: "jane",
+      objectClass: "user",
+    };
+    const web = observedGmsa("gMSA-Web", []);
+    const desired = (user: string) =>
+      desiredOf(
+        gmsa("web", { accountName: "gMSA-Web" }),
+        gmsa("app", {
+          accountName: "App",
+          principalsAllowedToRetrieveManagedPassword: [{ user }, { serviceAccount: "web" }, { sid: server1.sid }],
+        }),
+      );
+    const observed = emptyDirectory(now, {
+      computers: [server1],
+      gmsas: [web, observedGmsa("App", [])],
+      principals: [jane],
+    });
+    const ok = find(planDirectory(desired("JANE"), observed, DEFAULT_POLICY, now), "GroupManagedServiceAccount", "app");
+    expect(ok.changes).toEqual([
+      { attribute: "msDS-GroupMSAMembership", from: [], to: ["gMSA-Web$", "jane", "SERVER1$"] },
+    ]);
+    const typo = find(
+      planDirectory(desired("jnae"), observed, DEFAULT_POLICY, now),
+      "GroupManagedServiceAccount",
+      "app",
+    );
+    expect(typo.blocker).toMatchObject({ reason: "PrincipalNotFound", message: "not found in AD: user jnae" });
+    expect(typo.actions).toEqual([]);
+  });
+});
+
+describe("renames in place", () => {
+  const key = "gmsa-gitops:GroupManagedServiceAccount/svc";
+
+  it("a new accountName renames the owned gMSA found by its resource key: sAMAccountName, then the CN; nothing is pruned", async () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc-New", dnsHostName: "svc-old.company.local" }));
+    const old = observedGmsa("Svc-Old", [], { adminDisplayName: key });
+    const observed = emptyDirectory(now, { gmsas: [old] });
+    const plan = planDirectory(desired, observed, { ...DEFAULT_POLICY, prune: true }, now);
+    expect(plan.resources.map((r) => `${r.resource.kind}/${r.resource.name}`)).toEqual([
+      "GroupManagedServiceAccount/svc",
+    ]);
+    const r = find(plan, "GroupManagedServiceAccount", "svc");
+    expect(r.actions.map((a) => a.type)).toEqual(["rename"]);
+    expect(r.changes).toEqual([
+      { attribute: "sAMAccountName", from: "Svc-Old$", to: "Svc-New$" },
+      {
+        attribute: "distinguishedName",
+        from: `CN=Svc-Old,CN=Managed Service Accounts,${BASE}`,
+        to: `CN=Svc-New,CN=Managed Service Accounts,${BASE}`,
+      },
+    ]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
+    expect(rec.writes).toEqual([
+      {
+        op: "modify",
+        dn: `CN=Svc-Old,CN=Managed Service Accounts,${BASE}`,
+        changes: [{ operation: "replace", attribute: "sAMAccountName", values: ["Svc-New$"] }],
+      },
+      {
+        op: "move",
+        dn: `CN=Svc-Old,CN=Managed Service Accounts,${BASE}`,
+        newDn: `CN=Svc-New,CN=Managed Service Accounts,${BASE}`,
+      },
+    ]);
+    expect(rec.observed().gmsas.map((g) => g.sid)).toEqual([old.sid]);
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+
+  it("a CN that did not follow the name stays; an unowned object carrying the key is never renamed", () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc-New", dnsHostName: "svc-old.company.local" }));
+    const custom = observedGmsa("Svc-Old", [], {
+      adminDisplayName: key,
+      dn: `CN=SQL engine,CN=Managed Service Accounts,${BASE}`,
+    });
+    const r = find(
+      planDirectory(desired, emptyDirectory(now, { gmsas: [custom] }), DEFAULT_POLICY, now),
+      "GroupManagedServiceAccount",
+      "svc",
+    );
+    expect(r.changes).toEqual([{ attribute: "sAMAccountName", from: "Svc-Old$", to: "Svc-New$" }]);
+
+    const forged = observedGmsa("Theirs", [], { adminDisplayName: key, adminDescription: undefined, managed: false });
+    const plan = planDirectory(desired, emptyDirectory(now, { gmsas: [forged] }), DEFAULT_POLICY, now);
+    expect(find(plan, "GroupManagedServiceAccount", "svc").actions.map((a) => a.type)).toEqual(["create-gmsa"]);
+  });
+});
+
+describe("enabled state", () => {
+  it("a gMSA disabled by hand is reported and enabled again", async () => {
+    const desired = desiredOf(gmsa("svc", { accountName: "Svc" }));
+    const observed = emptyDirectory(now, { gmsas: [observedGmsa("Svc", [], { userAccountControl: 4096 | 0x2 })] });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    const r = find(plan, "GroupManagedServiceAccount", "svc");
+    expect([...r.drift]).toEqual(["attribute"]);
+    expect(r.changes).toEqual([{ attribute: "userAccountControl", from: "4098 (disabled)", to: "4096 (enabled)" }]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
+    expect(rec.writes).toEqual([
+      {
+        op: "modify",
+        dn: `CN=Svc,CN=Managed Service Accounts,${BASE}`,
+        changes: [{ operation: "replace", attribute: "userAccountControl", values: ["4096"] }],
+      },
+    ]);
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
+  });
+
+  it("enabled: false disables an existing account and creates a new one disabled", async () => {
+    const desired = desiredOf(
+      gmsa("svc", { accountName: "Svc", enabled: false }),
+      gmsa("new", { accountName: "New", enabled: false }),
+    );
+    const observed = emptyDirectory(now, { gmsas: [observedGmsa("Svc", [])] });
+    const plan = planDirectory(desired, observed, DEFAULT_POLICY, now);
+    expect(find(plan, "GroupManagedServiceAccount", "svc").changes).toEqual([
+      { attribute: "userAccountControl", from: "4096 (enabled)", to: "4098 (disabled)" },
+    ]);
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
+    expect(rec.writes.find((w) => w.op === "add")).toMatchObject({ attributes: { userAccountControl: "4098" } });
+    expect(countActions(planDirectory(desired, rec.observed(), DEFAULT_POLICY, now))).toBe(0);
   });
 });
 

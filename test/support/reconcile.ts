@@ -38,9 +38,14 @@ export function gmsa(
     spec: {
       dnsHostName: `${spec.accountName.toLowerCase()}.company.local`,
       principalsAllowedToRetrieveManagedPassword: [],
+      principalsPolicy: "exact",
+      removePrincipals: [],
       kerberosEncryptionTypes: ["AES128", "AES256"],
       allowWeakEncryption: false,
       servicePrincipalNames: [],
+      servicePrincipalNamesPolicy: "additive",
+      enabled: true,
+      removeServicePrincipalNames: [],
       managedPasswordIntervalInDays: 30,
       allowReplacement: false,
       path: "CN=Managed Service Accounts",
@@ -61,7 +66,15 @@ export function group(
     source,
     labels: {},
     annotations: {},
-    spec: { scope: "Global", path: "CN=Users", members: [], membership: "additive", suspend: false, ...spec },
+    spec: {
+      scope: "Global",
+      path: "CN=Users",
+      members: [],
+      membership: "additive",
+      removeMembers: [],
+      suspend: false,
+      ...spec,
+    },
   };
 }
 
@@ -135,6 +148,7 @@ export function emptyDirectory(now: Date, extra: Partial<ObservedDirectory> = {}
     groups: [],
     computers: [],
     kdsRootKeys: [kdsObserved(now, 11)],
+    principals: [],
     sidNames: new Map(),
     ...extra,
   };
@@ -207,7 +221,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
           encryptionTypes: Number(attributes["msDS-SupportedEncryptionTypes"]),
           passwordIntervalDays: Number(attributes["msDS-ManagedPasswordInterval"]),
           groupMsaMembership: attributes["msDS-GroupMSAMembership"] as Buffer,
-          userAccountControl: 4096,
+          userAccountControl: Number(attributes["userAccountControl"]),
           adminDescription: text(attributes["adminDescription"]),
           managed: true,
         });
@@ -230,6 +244,9 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
                 : g.servicePrincipalNames.filter((s) => !vals.includes(s));
           } else if (c.attribute === "msDS-GroupMSAMembership") g.groupMsaMembership = first as Buffer;
           else if (c.attribute === "msDS-SupportedEncryptionTypes") g.encryptionTypes = Number(first);
+          else if (c.attribute === "userAccountControl") g.userAccountControl = Number(first);
+          else if (c.attribute === "sAMAccountName") g.samAccountName = text(first)?.replace(/\$$/, "") ?? "";
+          else if (c.attribute === "adminDisplayName") g.adminDisplayName = text(first);
           else if (c.attribute === "dNSHostName") g.dnsHostName = text(first);
           else if (c.attribute === "description") g.description = text(first);
           else if (c.attribute === "displayName") g.displayName = text(first);
@@ -358,6 +375,15 @@ export function fakeDirectory(start: ObservedDirectory) {
         ),
       readKdsRootKeys: () => Promise.resolve([...now().kdsRootKeys]),
       resolveSids: () => Promise.resolve(new Map<string, string>()),
+      readPrincipals: (_base, names) =>
+        Promise.resolve(
+          now().principals.filter(
+            (p) =>
+              names.samAccountNames.some((n) => n.toLowerCase() === p.samAccountName.toLowerCase()) ||
+              names.sids.includes(p.sid) ||
+              names.dns.some((d) => d.toLowerCase() === p.dn.toLowerCase()),
+          ),
+        ),
       writer: recording.writer,
       close: () => Promise.resolve(),
     };

@@ -8,12 +8,17 @@ import type { ObservedGmsa } from "../../directory/index.ts";
 import {
   accountDn,
   allowedReaders,
+  describeUac,
+  WORKSTATION_TRUST_ACCOUNT,
+  withAccountEnabled,
   describeEncryptionTypes,
   encodeEncryptionTypes,
   MANAGED_ENCRYPTION_BITS,
   withManagedEncryptionTypes,
 } from "../../directory/index.ts";
 import type { Action, AttributeChange, Blocker, DriftType, PrincipalTarget, ResourceRef } from "../model.ts";
+import { resourceTag } from "../ownership.ts";
+import { renamedGmsa } from "./rename.ts";
 import { kdsBlocker } from "./kds.ts";
 import { lower, resolveRefs, sidLabel, withoutGmsa } from "./references.ts";
 import type { Context, Resolved } from "./references.ts";
@@ -26,9 +31,19 @@ import type { Mode, ResourceDiff } from "./resource-diff.ts";
 export function diffGmsa(name: string, spec: GroupManagedServiceAccountSpec, mode: Mode, ctx: Context): ResourceDiff {
   const resource: ResourceRef = { kind: "GroupManagedServiceAccount", name };
   const dn = accountDn(spec.accountName, spec.path, ctx.observed.baseDn);
-  const observed = ctx.gmsaBySam.get(lower(spec.accountName));
   const resolved = resolveRefs(spec.principalsAllowedToRetrieveManagedPassword, ctx);
-  if (!observed) return createGmsa(resource, dn, spec, resolved, mode, ctx);
+  const observed = ctx.gmsaBySam.get(lower(spec.accountName));
+  if (!observed) {
+    const renamed = renamedGmsa(resource, spec.accountName, ctx);
+    if (!renamed) return createGmsa(resource, dn, spec, resolved, mode, ctx);
+    const update = updateGmsa(resource, dn, spec, renamed.observed, resolved, { status: "ours" }, mode, ctx);
+    return resourceDiff(resource, renamed.previousDn, mode, {
+      ...update,
+      drift: new Set([...update.drift, "attribute"]),
+      changes: [...renamed.changes, ...update.changes],
+      fixes: [renamed.action, ...update.fixes],
+    });
+  }
   const verdict = claim(observed, ctx);
   if (verdict.status === "blocked") return conflict(resource, observed.dn, mode, verdict.blocker);
   return updateGmsa(resource, dn, spec, observed, resolved, verdict, mode, ctx);
@@ -49,6 +64,9 @@ function createGmsa(
     { attribute: "msDS-SupportedEncryptionTypes", from: undefined, to: spec.kerberosEncryptionTypes.join(",") },
     { attribute: "msDS-ManagedPasswordInterval", from: undefined, to: String(spec.managedPasswordIntervalInDays) },
   ];
+  const userAccountControl = withAccountEnabled(WORKSTATION_TRUST_ACCOUNT, spec.enabled);
+  if (!spec.enabled)
+    changes.push({ attribute: "userAccountControl", from: undefined, to: describeUac(userAccountControl) });
   if (spec.servicePrincipalNames.length > 0)
     changes.push({ attribute: "servicePrincipalName", from: undefined, to: spec.servicePrincipalNames });
   if (spec.description !== undefined) changes.push({ attribute: "description", from: undefined, to: spec.description });
@@ -64,6 +82,7 @@ function createGmsa(
     encryptionTypes: encodeEncryptionTypes(spec.kerberosEncryptionTypes),
     servicePrincipalNames: spec.servicePrincipalNames,
     passwordIntervalDays: spec.managedPasswordIntervalInDays,
+    userAccountControl,
     description: spec.description,
     displayName: spec.displayName,
     principals: targets,
@@ -96,6 +115,7 @@ function updateGmsa(
   const owned = verdict.status === "ours";
   if (verdict.status === "adopt") {
     set["adminDescription"] = verdict.marker;
+    set["adminDisplayName"] = resourceTag(resource);
     changes.push({ attribute: "adminDescription", from: observed.adminDescription, to: verdict.marker });
     notes.push(`adopted (${verdict.why}): the ownership marker will be written`);
   }
@@ -115,6 +135,13 @@ function updateGmsa(
       changes.push({ attribute, from: have, to: want === "" ? undefined : want });
     }
   }
+  const uac = observed.userAccountControl ?? WORKSTATION_TRUST_ACCOUNT;
+  const wantUac = withAccountEnabled(uac, spec.enabled);
+  if (wantUac !== uac) {
+    drift.add("attribute");
+    set["userAccountControl"] = String(wantUac);
+    changes.push({ attribute: "userAccountControl", from: describeUac(uac), to: describeUac(wantUac) });
+  }
   const encryption = encodeEncryptionTypes(spec.kerberosEncryptionTypes);
   const observedBits = observed.encryptionTypes ?? 0;
   if ((observedBits & MANAGED_ENCRYPTION_BITS) !== encryption || observed.encryptionTypes === undefined) {
@@ -128,34 +155,33 @@ function updateGmsa(
     });
   }
 
-  const haveSpns = new Map(observed.servicePrincipalNames.map((s) => [lower(s), s]));
-  const wantSpns = new Map(spec.servicePrincipalNames.map((s) => [lower(s), s]));
-  const addSpns = [...wantSpns].filter(([k]) => !haveSpns.has(k)).map(([, v]) => v);
-  const removeSpns = [...haveSpns].filter(([k]) => !wantSpns.has(k)).map(([, v]) => v);
+  const { addSpns, removeSpns } = spnChanges(spec, observed.servicePrincipalNames);
   if (addSpns.length > 0 || removeSpns.length > 0) {
     drift.add("spn");
+    const removed = new Set(removeSpns.map(lower));
     changes.push({
       attribute: "servicePrincipalName",
       from: sorted(observed.servicePrincipalNames),
-      to: sorted(spec.servicePrincipalNames),
+      to: sorted([...observed.servicePrincipalNames.filter((s) => !removed.has(lower(s))), ...addSpns]),
     });
   }
 
   let principals: PrincipalTarget[] | undefined;
   const readers = observed.groupMsaMembership ? allowedReaders(observed.groupMsaMembership) : new Set<string>();
-  const wantSids = new Set(targets.flatMap((t) => (t.type === "object" ? [t.sid] : [])));
-  const pending = targets.some((t) => t.type === "repo-group");
+  const wanted = wantedReaders(spec, readers, targets, ctx);
+  const wantSids = new Set(wanted.flatMap((t) => (t.type === "repo-group" ? [] : [t.sid])));
+  const pending = wanted.some((t) => t.type === "repo-group");
   const sameReaders = !pending && readers.size === wantSids.size && [...wantSids].every((s) => readers.has(s));
   if (missing.length > 0) {
     // Rewriting the descriptor without a principal we cannot find would silently revoke it.
     blocker = principalNotFound(missing);
   } else if (!sameReaders) {
     drift.add("principals");
-    principals = targets;
+    principals = wanted;
     changes.push({
       attribute: "msDS-GroupMSAMembership",
       from: sorted([...readers].map((sid) => sidLabel(sid, ctx))),
-      to: sorted(targets.map((t) => t.label)),
+      to: sorted(wanted.map((t) => t.label)),
     });
   }
 
@@ -206,4 +232,48 @@ function updateGmsa(
     });
   }
   return resourceDiff(resource, observed.dn, mode, { drift, changes, fixes, blocker, notes });
+}
+
+/**
+ * SPNs to add and remove, compared case-insensitively as AD does: the listed ones are added;
+ * `exact` removes every other, `additive` (the default) only those in removeServicePrincipalNames,
+ * so an SPN a service registered itself (SQL Server's MSSQLSvc/...) stays unless asked.
+ */
+function spnChanges(
+  spec: GroupManagedServiceAccountSpec,
+  observed: readonly string[],
+): { addSpns: string[]; removeSpns: string[] } {
+  const have = new Set(observed.map(lower));
+  const want = new Set(spec.servicePrincipalNames.map(lower));
+  const unwanted = new Set(spec.removeServicePrincipalNames.map(lower));
+  const addSpns = [...new Map(spec.servicePrincipalNames.map((s) => [lower(s), s])).values()].filter(
+    (s) => !have.has(lower(s)),
+  );
+  const removeSpns = observed.filter((s) =>
+    spec.servicePrincipalNamesPolicy === "exact" ? !want.has(lower(s)) : unwanted.has(lower(s)),
+  );
+  return { addSpns, removeSpns };
+}
+
+/**
+ * The readers msDS-GroupMSAMembership must allow: the listed principals, plus, when the policy
+ * is `additive`, every reader AD already allows, less those in removePrincipals (matched by SID;
+ * a removed principal AD does not know has nothing to revoke).
+ */
+function wantedReaders(
+  spec: GroupManagedServiceAccountSpec,
+  readers: ReadonlySet<string>,
+  targets: readonly PrincipalTarget[],
+  ctx: Context,
+): PrincipalTarget[] {
+  const revoked = new Set(
+    resolveRefs(spec.removePrincipals, ctx).targets.flatMap((t) => (t.type === "object" ? [t.sid] : [])),
+  );
+  const wanted = targets.filter((t) => t.type !== "object" || !revoked.has(t.sid));
+  if (spec.principalsPolicy === "additive") {
+    const listed = new Set(wanted.flatMap((t) => (t.type === "object" ? [t.sid] : [])));
+    for (const sid of readers)
+      if (!listed.has(sid) && !revoked.has(sid)) wanted.push({ type: "sid", sid, label: sidLabel(sid, ctx) });
+  }
+  return wanted;
 }

@@ -124,22 +124,24 @@ function updateGroup(
   }
 
   const have = new Map(observed.members.map((m) => [normalizeDn(m), m]));
-  const wantKnown = new Set(targets.flatMap((t) => (t.type === "object" ? [normalizeDn(t.dn)] : [])));
-  const toAdd = targets.filter((t) => t.type === "repo-group" || !have.has(normalizeDn(t.dn)));
+  const dnOf = (t: PrincipalTarget): string[] => (t.type === "object" ? [normalizeDn(t.dn)] : []);
+  const wantKnown = new Set(targets.flatMap(dnOf));
+  // A member to remove that AD does not know (or a repo group not created yet) is not a member.
+  const unwanted = new Set(resolveRefs(spec.removeMembers, ctx).targets.flatMap(dnOf));
+  const toAdd = targets.filter((t) => t.type !== "object" || !have.has(normalizeDn(t.dn)));
   // With a member we cannot find, exact membership would remove nothing wrongly, but we
-  // cannot be sure the list is complete: removals wait until every member resolves.
-  const toRemove =
-    spec.membership === "exact" && missing.length === 0
-      ? [...have].filter(([k]) => !wantKnown.has(k)).map(([, v]) => v)
-      : [];
+  // cannot be sure the list is complete: removals wait until every member resolves. Members
+  // named in removeMembers are named one by one, so they go whatever else is missing.
+  const exact = spec.membership === "exact" && missing.length === 0;
+  const toRemove = [...have].filter(([k]) => unwanted.has(k) || (exact && !wantKnown.has(k))).map(([, v]) => v);
   if (toAdd.length > 0 || toRemove.length > 0) {
     drift.add("membership");
-    const labels = sorted(targets.map((t) => t.label));
-    const observedLabels = observed.members.map((m) => memberLabel(m, ctx));
+    const removed = new Set(toRemove.map(normalizeDn));
+    const kept = observed.members.filter((m) => !removed.has(normalizeDn(m))).map((m) => memberLabel(m, ctx));
     const change: AttributeChange = {
       attribute: "member",
-      from: sorted(observedLabels),
-      to: spec.membership === "exact" ? labels : sorted(new Set([...observedLabels, ...labels])),
+      from: sorted(observed.members.map((m) => memberLabel(m, ctx))),
+      to: sorted(new Set([...kept, ...toAdd.map((t) => t.label)])),
     };
     changes.push(change);
     if (toAdd.length > 0)

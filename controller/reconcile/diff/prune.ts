@@ -4,6 +4,7 @@
  * prune, the budget), decided by plan. A protected object is never one, whatever its marker.
  */
 import type { ResourceRef } from "../model.ts";
+import { resourceTag } from "../ownership.ts";
 import { claim, prunable } from "./ownership.ts";
 import type { Claimable } from "./ownership.ts";
 import { lower } from "./references.ts";
@@ -16,10 +17,19 @@ export function pruneCandidates(ctx: Context): ResourceDiff[] {
   const { desired, observed } = ctx;
   // Suspended resources still count as desired: never prune what Git still lists.
   const wantedGmsas = new Set([...desired.gmsas.values()].map((g) => lower(g.spec.accountName)));
+  // A gMSA whose resource is still in Git under a new accountName is renamed, never pruned.
+  const gmsaKeys = new Set(
+    [...desired.gmsas.keys()].map((name) => resourceTag({ kind: "GroupManagedServiceAccount", name })),
+  );
   const wantedGroups = new Set([...desired.groups.values()].map((g) => lower(g.spec.accountName)));
   return [
     ...observed.gmsas
-      .filter((g) => prunable(g, ctx) && !wantedGmsas.has(lower(g.samAccountName)))
+      .filter(
+        (g) =>
+          prunable(g, ctx) &&
+          !wantedGmsas.has(lower(g.samAccountName)) &&
+          !(g.adminDisplayName !== undefined && gmsaKeys.has(g.adminDisplayName)),
+      )
       .map((g) => unexpected("GroupManagedServiceAccount", g, ctx)),
     ...observed.groups
       .filter((g) => prunable(g, ctx) && !wantedGroups.has(lower(g.samAccountName)))

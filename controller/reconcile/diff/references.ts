@@ -36,6 +36,20 @@ export interface Context {
   readonly labelByDn: ReadonlyMap<string, string>;
   /** Repo group name → accountName. */
   readonly repoGroupAccount: ReadonlyMap<string, string>;
+  /** Repo gMSA name → accountName. */
+  readonly repoGmsaAccount: ReadonlyMap<string, string>;
+  /** Every object read, by SID and by normalised DN, for `sid:` and `dn:` references. */
+  readonly bySid: ReadonlyMap<string, Found>;
+  readonly byDn: ReadonlyMap<string, Found>;
+  /** Users (objectClass user, not a computer) read by sAMAccountName, lower-cased. */
+  readonly userBySam: ReadonlyMap<string, Found>;
+}
+
+/** An object a reference resolved to. */
+interface Found {
+  readonly dn: string;
+  readonly sid: string;
+  readonly label: string;
 }
 
 /**
@@ -82,6 +96,24 @@ export function buildContext(desired: DesiredState, observed: ObservedDirectory,
       ...observed.computers.map((c) => [normalizeDn(c.dn), `${c.samAccountName}$`] as const),
     ]),
     repoGroupAccount: new Map([...desired.groups.values()].map((g) => [g.name, g.spec.accountName])),
+    repoGmsaAccount: new Map([...desired.gmsas.values()].map((g) => [g.name, g.spec.accountName])),
+    ...principalLookups(observed),
+  };
+}
+
+/** The lookups by SID, DN and user name over everything observe read. */
+function principalLookups(observed: ObservedDirectory): Pick<Context, "bySid" | "byDn" | "userBySam"> {
+  const all: Found[] = [
+    ...observed.groups.map((g) => ({ dn: g.dn, sid: g.sid, label: g.samAccountName })),
+    ...[...observed.computers, ...observed.gmsas].map((c) => ({ dn: c.dn, sid: c.sid, label: `${c.samAccountName}$` })),
+    ...observed.principals.map((p) => ({ dn: p.dn, sid: p.sid, label: p.samAccountName || p.dn })),
+  ];
+  // objectClass user also covers computers and gMSAs (subclasses): a `user:` reference means a person's or service's account.
+  const users = observed.principals.filter((p) => p.objectClass === "user" || p.objectClass === "inetOrgPerson");
+  return {
+    bySid: new Map(all.map((f) => [f.sid, f])),
+    byDn: new Map(all.map((f) => [normalizeDn(f.dn), f])),
+    userBySam: new Map(users.map((u) => [lower(u.samAccountName), { dn: u.dn, sid: u.sid, label: u.samAccountName }])),
   };
 }
 
@@ -100,7 +132,15 @@ export interface Resolved {
 
 /** Resolves principal/member references to DNs and SIDs, or to repo groups that apply creates first. */
 export function resolveRefs(
-  refs: ReadonlyArray<{ group?: string; externalGroup?: string; computer?: string }>,
+  refs: ReadonlyArray<{
+    group?: string;
+    externalGroup?: string;
+    computer?: string;
+    user?: string;
+    serviceAccount?: string;
+    sid?: string;
+    dn?: string;
+  }>,
   ctx: Context,
 ): Resolved {
   const targets: PrincipalTarget[] = [];
@@ -119,9 +159,34 @@ export function resolveRefs(
       const found = ctx.computerBySam.get(lower(ref.computer));
       if (found) targets.push({ type: "object", dn: found.dn, sid: found.sid, label: `${ref.computer}$` });
       else missing.push(`computer ${ref.computer}`);
+    } else {
+      const [kind, found] = otherPrincipal(ref, ctx);
+      if (found) targets.push({ type: "object", ...found });
+      else missing.push(kind);
     }
   }
   return { targets, missing };
+}
+
+/**
+ * A user, gMSA, SID or DN reference: what a person calls it (for "not found") and what it
+ * resolved to. A gMSA is named by its resource in this repository, else by its account name;
+ * it must exist in AD when the plan is made (gMSAs are created after groups and readers).
+ */
+function otherPrincipal(
+  ref: { user?: string; serviceAccount?: string; sid?: string; dn?: string },
+  ctx: Context,
+): [string, Found | undefined] {
+  if (ref.user !== undefined) return [`user ${ref.user}`, ctx.userBySam.get(lower(ref.user))];
+  if (ref.serviceAccount !== undefined) {
+    const account = ctx.repoGmsaAccount.get(ref.serviceAccount) ?? ref.serviceAccount;
+    const gmsa = ctx.gmsaBySam.get(lower(account));
+    const found = gmsa ? { dn: gmsa.dn, sid: gmsa.sid, label: `${gmsa.samAccountName}$` } : undefined;
+    return [`serviceAccount ${ref.serviceAccount}`, found];
+  }
+  if (ref.sid !== undefined) return [`sid ${ref.sid}`, ctx.bySid.get(ref.sid)];
+  const dn = ref.dn ?? "";
+  return [`dn ${dn}`, ctx.byDn.get(normalizeDn(dn))];
 }
 
 /** How a person names a member DN: its account name when the directory read it, else the DN. */
