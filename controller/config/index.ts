@@ -558,6 +558,16 @@ function gitCredentials(
   return { type: "https", username: pair.slice(0, colon), password: pair.slice(colon + 1) };
 }
 
+/**
+ * Whether the CLI colours its output: only on a terminal, and never when NO_COLOR is set to a
+ * non-empty value (https://no-color.org) or TERM is "dumb".
+ */
+export function colorWanted(isTTY: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (!isTTY) return false;
+  if ((env["NO_COLOR"] ?? "") !== "") return false;
+  return env["TERM"] !== "dumb";
+}
+
 /** Builds and validates the configuration. Reads the config file and the password file. */
 export function loadConfig(input: ConfigInput): ConfigResult {
   const env = input.env ?? process.env;

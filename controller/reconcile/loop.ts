@@ -21,6 +21,7 @@ import { RevisionInForce } from "./revision.ts";
 import { Backoff, jitter } from "./schedule.ts";
 import type { Cycle, ResourceStatus } from "./status.ts";
 import { StatusStore, summarize } from "./status.ts";
+import { resourceOf } from "./target.ts";
 
 export type { Logger, RejectedRevision, Source, SourceStatus } from "./revision.ts";
 
@@ -417,15 +418,6 @@ export class Controller {
 
 /** Where a resource is declared in the revision in force, for status. */
 function sourceOf(desired: DesiredState, ref: { kind: Kind; name: string }): ResourceStatus["source"] {
-  const res =
-    ref.kind === "GroupManagedServiceAccount"
-      ? desired.gmsas.get(ref.name)
-      : ref.kind === "ADGroup"
-        ? desired.groups.get(ref.name)
-        : ref.kind === "HostBinding"
-          ? desired.bindings.get(ref.name)
-          : desired.kdsRootKey?.name === ref.name
-            ? desired.kdsRootKey
-            : undefined;
+  const res = resourceOf(desired, ref);
   return res ? { file: res.source.file, line: res.source.line } : null;
 }
