@@ -19,6 +19,7 @@ export function directorySession(dir: LdapDirectory): DirectorySession {
     readComputers: (baseDn, names) => dir.readComputers(baseDn, names),
     readKdsRootKeys: (configDn) => dir.readKdsRootKeys(configDn),
     resolveSids: (baseDn, sids) => dir.resolveSids(baseDn, sids),
+    readChangeHistory: (dn, configDn) => dir.readChangeHistory(dn, configDn),
     writer: directoryWriter(dir),
     close: () => dir.close(),
   };

@@ -4,6 +4,14 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
+import { directoryOpener } from "../controller/clients.ts";
+import type { DesiredState } from "../controller/manifests/index.ts";
+import { loadManifests } from "../controller/manifests/index.ts";
+import { WriteLedger } from "../controller/reconcile/attribution.ts";
+import { hostMemory } from "../controller/reconcile/hosts.ts";
+import type { LastChange } from "../controller/reconcile/model.ts";
+import { reconcilePass } from "../controller/reconcile/pass.ts";
+import { summarize } from "../controller/reconcile/status.ts";
 import { ldifText as text } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
@@ -52,7 +60,9 @@ describe("plan for people, --target and explain against Samba", () => {
 
     const coloured = await cli(dc, ["plan", "--repo", examples], true);
     expect(coloured.stdout).toContain(`${ESC}32m+ GroupManagedServiceAccount/msa-service1`);
-    expect(coloured.stdout.replaceAll(`${ESC}0m`, "").replace(new RegExp(`${ESC.replace("[", "\\[")}\\d+m`, "g"), "")).toBe(r.stdout);
+    expect(
+      coloured.stdout.replaceAll(`${ESC}0m`, "").replace(new RegExp(`${ESC.replace("[", "\\[")}\\d+m`, "g"), ""),
+    ).toBe(r.stdout);
   });
 
   it("--target limits the plan and apply to a gMSA and the group it depends on", async () => {
@@ -118,5 +128,89 @@ describe("plan for people, --target and explain against Samba", () => {
     const missing = await cli(dc, ["explain", "ADGroup/nope", "--repo", examples]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("ADGroup/nope: no such resource");
+  });
+
+  it("a hand edit through ldapmodify is reported with its time, DC and version", async () => {
+    const dn = `CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}`;
+    const rootDse = await dc.ldap("ldapsearch", ["-b", "", "-s", "base", "(objectClass=*)", "dnsHostName"]);
+    const dcName = text(rootDse, "dnsHostName")[0]!;
+    const edit = async (value: string) => {
+      const before = Math.floor(Date.now() / 1000) * 1000;
+      await dc.ldap("ldapmodify", [], {
+        input: `dn: ${dn}\nchangetype: modify\nreplace: description\ndescription: ${value}\n-\n`,
+      });
+      return { before, after: Date.now() };
+    };
+    const first = await edit("second hand edit");
+    const r = await cli(dc, ["plan", "--repo", examples]);
+    const m = /~ description: "second hand edit" → .*\n {6}# last changed (\S+) on (\S+) \(version (\d+)\)\n/.exec(
+      r.stdout,
+    );
+    expect(m, r.stdout).not.toBeNull();
+    const [, time, where, version] = m!;
+    expect(where).toBe(dcName);
+    expect(Date.parse(time!)).toBeGreaterThanOrEqual(first.before);
+    expect(Date.parse(time!)).toBeLessThanOrEqual(first.after);
+
+    await edit("third hand edit");
+    const json = await cli(dc, ["plan", "--repo", examples, "--format", "json"]);
+    const doc = JSON.parse(json.stdout) as {
+      resources: { name: string; changes: { attribute: string; lastChange?: LastChange }[] }[];
+    };
+    const change = doc.resources
+      .find((x) => x.name === "msa-service1")
+      ?.changes.find((c) => c.attribute === "description");
+    expect(change?.lastChange).toMatchObject({ dc: dcName, version: Number(version) + 1, byController: null });
+  });
+
+  it("drift left by the controller's own write is told from a second writer's edit", async () => {
+    const dn = `CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}`;
+    const loaded = await loadManifests(examples);
+    if (!loaded.ok) throw new Error("examples do not load");
+    const withDescription = (description: string): DesiredState => {
+      const gmsas = new Map(loaded.desired.gmsas);
+      const g = gmsas.get("msa-service1")!;
+      gmsas.set("msa-service1", { ...g, spec: { ...g.spec, description } });
+      return { ...loaded.desired, gmsas };
+    };
+    const writes = new WriteLedger();
+    const openDirectory = directoryOpener({
+      url: dc.url,
+      bindDn: dc.adminDn,
+      bindPassword: dc.adminPassword,
+      caFile: dc.caFile,
+      startTls: false,
+      insecurePlaintext: false,
+      baseDn: undefined,
+      timeoutMs: 10_000,
+    });
+    const policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false } as const;
+    const run = (desired: DesiredState, write: boolean) =>
+      reconcilePass({ desired, policy, now: new Date(), write, openDirectory, hostMemory: hostMemory(), writes });
+    const description = (result: Awaited<ReturnType<typeof run>>) =>
+      result.plan.resources
+        .find((r) => r.resource.name === "msa-service1")
+        ?.changes.find((c) => c.attribute === "description");
+
+    // Git said "v2" and the controller wrote it; then Git went back: the drift is our own write.
+    const applied = await run(withDescription("Git revision 2"), true);
+    expect(applied.results.filter((r) => r.status === "applied").length).toBeGreaterThan(0);
+    expect(writes.size).toBeGreaterThan(0);
+    const ours = description(await run(loaded.desired, false));
+    expect(ours?.from).toBe("Git revision 2");
+    expect(ours?.lastChange?.byController).toBe(true);
+
+    // A second writer edits the same attribute: no longer ours.
+    await dc.ldap("ldapmodify", [], {
+      input: `dn: ${dn}\nchangetype: modify\nreplace: description\ndescription: someone else\n-\n`,
+    });
+    const result = await run(loaded.desired, false);
+    const theirs = description(result);
+    expect(theirs?.lastChange).toMatchObject({ byController: false, version: ours!.lastChange!.version! + 1 });
+
+    // Status keeps it: lastDrift.changes[].lastChange.
+    const entry = result.plan.resources.find((r) => r.resource.name === "msa-service1")!;
+    const summary = summarize({ entry, attempts: [], executed: false, revision: null, now: new Date() }, undefined);
+    expect(summary.lastDrift?.changes.find((c) => c.attribute === "description")?.lastChange?.byController).toBe(false);
   });
 });

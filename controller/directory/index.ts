@@ -9,5 +9,6 @@ export * from "./escape.ts";
 export * from "./group-type.ts";
 export * from "./kds.ts";
 export * from "./observed.ts";
+export * from "./replication.ts";
 export * from "./security-descriptor.ts";
 export * from "./sid.ts";

@@ -22,6 +22,7 @@ import { Backoff, jitter } from "./schedule.ts";
 import type { Cycle, ResourceStatus } from "./status.ts";
 import { StatusStore, summarize } from "./status.ts";
 import { resourceOf } from "./target.ts";
+import { WriteLedger } from "./attribution.ts";
 
 export type { Logger, RejectedRevision, Source, SourceStatus } from "./revision.ts";
 
@@ -96,6 +97,7 @@ export class Controller {
   #kds: ControllerStatus["kdsRootKey"] = null;
   #completed = false;
   readonly #hostMemory = hostMemory();
+  readonly #writes = new WriteLedger();
   #consecutiveFailures = 0;
 
   constructor(deps: ControllerDeps) {
@@ -180,6 +182,7 @@ export class Controller {
         now,
         write: true,
         hostMemory: this.#hostMemory,
+        writes: this.#writes,
         gate: (plan) => this.#gate(plan, now.getTime()),
         onResult: (r) => this.#logResult(r),
         ...(openDirectory ? { openDirectory } : {}),
@@ -320,7 +323,12 @@ export class Controller {
           kind,
           resource: name,
           drift: fixed.drift,
-          changes: fixed.changes.map((c) => ({ attribute: c.attribute, from: c.from ?? null, to: c.to ?? null })),
+          changes: fixed.changes.map((c) => ({
+            attribute: c.attribute,
+            from: c.from ?? null,
+            to: c.to ?? null,
+            ...(c.lastChange ? { lastChange: c.lastChange } : {}),
+          })),
         },
         "drift corrected",
       );
