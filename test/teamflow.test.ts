@@ -2,9 +2,12 @@
 // coloured only when asked, narrowed by --target (apply too, checked through ldapsearch), and
 // `explain` for one resource.
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
 import { directoryOpener } from "../controller/clients.ts";
+import { loadConfig } from "../controller/config/index.ts";
+import { createLogger, startController } from "../controller/main.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
 import { loadManifests } from "../controller/manifests/index.ts";
 import { WriteLedger } from "../controller/reconcile/attribution.ts";
@@ -18,11 +21,19 @@ import type { Dc } from "./harness/samba.ts";
 
 const examples = join(import.meta.dirname, "..", "examples");
 
+/** The settings that reach the test DC, as flag → value. */
+const dcSettings = (dc: Dc): Record<string, string> => ({
+  "ldap-url": dc.url,
+  "bind-dn": dc.adminDn,
+  "bind-password-file": dc.passwordFile,
+  "ca-file": dc.caFile,
+});
+
 async function cli(dc: Dc, argv: string[], color?: boolean) {
   let stdout = "";
   let stderr = "";
-  const dcFlags = ["--ldap-url", dc.url, "--bind-dn", dc.adminDn, "--bind-password-file", dc.passwordFile];
-  const code = await main([...argv, ...dcFlags, "--ca-file", dc.caFile], {
+  const dcFlags = Object.entries(dcSettings(dc)).flatMap(([k, v]) => [`--${k}`, v]);
+  const code = await main([...argv, ...dcFlags], {
     stdout: (s) => void (stdout += s),
     stderr: (s) => void (stderr += s),
     ...(color === undefined ? {} : { color }),
@@ -212,5 +223,97 @@ describe("plan for people, --target and explain against Samba", () => {
     const entry = result.plan.resources.find((r) => r.resource.name === "msa-service1")!;
     const summary = summarize({ entry, attempts: [], executed: false, revision: null, now: new Date() }, undefined);
     expect(summary.lastDrift?.changes.find((c) => c.attribute === "description")?.lastChange?.byController).toBe(false);
+  });
+
+  it("a running controller: password timestamps from what Samba maintains, the drift log line names the DC, explain --url", async () => {
+    const config = loadConfig({
+      flags: {
+        ...dcSettings(dc),
+        repo: examples,
+        listen: "127.0.0.1:0",
+        "log-format": "json",
+        interval: "2s",
+      },
+      env: {},
+    });
+    if (!config.ok) throw new Error(config.errors.map((e) => e.message).join("; "));
+    let logs = "";
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logs += chunk.toString("utf8");
+        done();
+      },
+    });
+    const running = await startController(config.config, createLogger(config.config.log, stream));
+    const until = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const v = await probe();
+        if (v !== undefined) return v;
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    const metric = async (name: string): Promise<number | undefined> => {
+      const body = await (await fetch(`${running.url}/metrics`)).text();
+      const m = new RegExp(`^${name}\\{name="msa-service1"\\} (\\S+)$`, "m").exec(body);
+      return m ? Number(m[1]) : undefined;
+    };
+    try {
+      // pwdLastSet as Samba keeps it, read through ldapsearch (FILETIME: 100 ns since 1601).
+      const entry = await dc.ldap("ldapsearch", [
+        "-b",
+        dc.baseDn,
+        "-s",
+        "sub",
+        "(sAMAccountName=MSA-service1$)",
+        "pwdLastSet",
+      ]);
+      const filetime = BigInt(text(entry, "pwdLastSet")[0]!);
+      const pwdLastSet = Number(filetime / 10_000n) / 1000 - 11_644_473_600;
+      expect(pwdLastSet).toBeGreaterThan(0);
+      const last = await until("the last-change timestamp", () =>
+        metric("gmsa_gitops_password_last_change_timestamp_seconds"),
+      );
+      expect(last).toBeCloseTo(pwdLastSet, 3);
+      expect(await metric("gmsa_gitops_password_next_change_timestamp_seconds")).toBeCloseTo(
+        pwdLastSet + 30 * 86_400,
+        3,
+      );
+
+      // A hand edit, corrected by the controller: the log line says where and when it was made.
+      const dn = `CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}`;
+      await dc.ldap("ldapmodify", [], {
+        input: `dn: ${dn}\nchangetype: modify\nreplace: description\ndescription: edited under a running controller\n-\n`,
+      });
+      const line = await until("a drift corrected line for msa-service1", () =>
+        Promise.resolve(
+          logs
+            .split("\n")
+            .filter((l) => l.includes('"drift corrected"') && l.includes('"msa-service1"'))
+            .map((l) => JSON.parse(l) as { changes: { attribute: string; lastChange?: LastChange }[] })
+            .find((l) => l.changes.some((c) => c.attribute === "description")),
+        ),
+      );
+      const lastChange = line.changes.find((c) => c.attribute === "description")?.lastChange;
+      expect(lastChange).toMatchObject({ dc: "DC1.company.local", byController: false, objectLevel: false });
+
+      const r = await cli(dc, [
+        "explain",
+        "GroupManagedServiceAccount/msa-service1",
+        "--repo",
+        examples,
+        "--url",
+        running.url,
+      ]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Conditions (from ${running.url}/api/status):`);
+      expect(r.stdout).toMatch(/Ready {9}True {4}\w+: .*\(since \d{4}-/);
+      expect(r.stdout).toMatch(/Last drift: attribute observed \S+, corrected \S+/);
+      expect(r.stdout).toContain("# last changed");
+    } finally {
+      await running.stop();
+    }
   });
 });

@@ -23,6 +23,7 @@ import type { Cycle, ResourceStatus } from "./status.ts";
 import { StatusStore, summarize } from "./status.ts";
 import { resourceOf } from "./target.ts";
 import { WriteLedger } from "./attribution.ts";
+import { passwordSchedule, RotationWatch } from "./rotation.ts";
 
 export type { Logger, RejectedRevision, Source, SourceStatus } from "./revision.ts";
 
@@ -98,6 +99,7 @@ export class Controller {
   #completed = false;
   readonly #hostMemory = hostMemory();
   readonly #writes = new WriteLedger();
+  readonly #rotations = new RotationWatch();
   #consecutiveFailures = 0;
 
   constructor(deps: ControllerDeps) {
@@ -380,7 +382,15 @@ export class Controller {
         drifted,
       );
       if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
+      const account = desired.gmsas.get(o.account)?.spec.accountName.toLowerCase();
+      const gmsa = pass.observed?.gmsas.find((g) => g.samAccountName.toLowerCase() === account);
+      metrics.setRetrievalAroundRotation(
+        o.host,
+        o.account,
+        this.#rotations.observe(`HostBinding/${name}`, gmsa?.pwdLastSet, o.retrievable),
+      );
     }
+    this.#rotations.retain(keep);
     for (const h of pass.hosts?.hosts ?? []) {
       metrics.setHostReachable(h.host, h.reachable);
       if (h.error)
@@ -419,6 +429,7 @@ export class Controller {
         g.name,
         o?.pwdLastSet && interval ? new Date(o.pwdLastSet.getTime() + interval * 86_400_000) : undefined,
       );
+      metrics.setPasswordTimes(g.name, passwordSchedule(o));
     }
     return nextAt;
   }
