@@ -43,6 +43,11 @@ async function cli(dc: Dc, argv: string[], color?: boolean) {
 
 const ESC = "\u001b[";
 
+async function highestUsn(dc: Dc): Promise<string> {
+  const out = await dc.ldap("ldapsearch", ["-b", "", "-s", "base", "(objectClass=*)", "highestCommittedUSN"]);
+  return text(out, "highestCommittedUSN")[0]!;
+}
+
 describe("plan for people, --target and explain against Samba", () => {
   let dc: Dc;
 
@@ -104,6 +109,19 @@ describe("plan for people, --target and explain against Samba", () => {
     const typo = await cli(dc, ["plan", "--repo", examples, "--target", "ADGroup/gmsa-servce1-hosts"]);
     expect(typo.code).toBe(2);
     expect(typo.stderr).toContain("--target ADGroup/gmsa-servce1-hosts: no such resource");
+    const usnBefore = await highestUsn(dc);
+    const apply = await cli(dc, [
+      "apply",
+      "--repo",
+      examples,
+      "--target",
+      "GroupManagedServiceAccount/gmsa-reports",
+      "--target",
+      "ADGroup/gmsa-servce1-hosts",
+    ]);
+    expect(apply.code).toBe(2);
+    expect(apply.stderr).toContain("--target ADGroup/gmsa-servce1-hosts: no such resource");
+    expect(await highestUsn(dc)).toBe(usnBefore);
     const bad = await cli(dc, ["plan", "--repo", examples, "--target", "Group/x"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("must be KIND/NAME with KIND one of ADGroup, GroupManagedServiceAccount");

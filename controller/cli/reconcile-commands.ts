@@ -167,7 +167,13 @@ export async function pass(
   const hosts = config.hosts && desired.bindings.size > 0 ? await sshHostSettings(config.hosts) : undefined;
   return reconcilePass({
     desired,
-    ...(targets ? { gate: (plan: Plan) => limitPlan(plan, targets.keys) } : {}),
+    // A target that names nothing (a typo) stops the whole run before any write.
+    ...(targets
+      ? {
+          gate: (plan: Plan) =>
+            limitPlan(plan, unknownTargets(desired, plan, targets.refs).length > 0 ? new Set() : targets.keys),
+        }
+      : {}),
     policy: config.policy,
     now: new Date(),
     write,
@@ -205,7 +211,7 @@ function render(plan: Plan, prepared: Prepared, io: Io): string {
   return renderText(plan, { sources, color: io.color === true });
 }
 
-/** A `--target` that names nothing (a typo): refused after the pass, which wrote nothing for it. */
+/** A `--target` that names nothing (a typo): refused; the gate let the pass write nothing at all. */
 function refuseUnknownTargets(prepared: Prepared, plan: Plan, io: Io): boolean {
   const unknown = prepared.targets ? unknownTargets(prepared.desired, plan, prepared.targets.refs) : [];
   for (const t of unknown)
