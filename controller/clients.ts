@@ -21,6 +21,7 @@ export function directorySession(dir: LdapDirectory): DirectorySession {
     readKdsRootKeys: (configDn) => dir.readKdsRootKeys(configDn),
     resolveSids: (baseDn, sids) => dir.resolveSids(baseDn, sids),
     readPrincipals: (baseDn, names) => dir.readPrincipals(baseDn, names),
+    readChangeHistory: (dn, configDn) => dir.readChangeHistory(dn, configDn),
     writer: directoryWriter(dir),
     close: () => dir.close(),
   };

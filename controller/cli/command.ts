@@ -4,6 +4,8 @@
 export interface Io {
   stdout(text: string): void;
   stderr(text: string): void;
+  /** True when stdout is a terminal that wants colour (decided once in `main`); tests leave it unset. */
+  readonly color?: boolean;
 }
 
 /**

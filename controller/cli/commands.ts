@@ -25,6 +25,11 @@ export const COMMANDS: readonly LazyCommand[] = [
     load: async () => (await import("./reconcile-commands.ts")).applyCommand,
   },
   {
+    name: "explain",
+    summary: "show one resource: desired vs observed, conditions, last drift and who changed AD",
+    load: async () => (await import("./explain.ts")).explainCommand,
+  },
+  {
     name: "run",
     summary: "run the controller: watch Git, reconcile continuously, serve metrics and status",
     load: async () => (await import("./run.ts")).runCommand,

@@ -6,11 +6,13 @@ import { readFileSync } from "node:fs";
 import type { Command, Io, LazyCommand } from "./command.ts";
 import { EXIT } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
+import { colorWanted } from "../config/index.ts";
 
 /** The process's own streams. */
 const processIo: Io = {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
+  color: colorWanted(process.stdout.isTTY === true),
 };
 
 /** The version in package.json. */

@@ -22,6 +22,9 @@ import type { Plan } from "../reconcile/model.ts";
 import type { PassResult } from "../reconcile/pass.ts";
 import { reconcilePass } from "../reconcile/pass.ts";
 import { renderJson, renderMarkdown, renderText } from "../reconcile/render.ts";
+import { limitBindings, limitPlan, parseTarget, targetClosure, unknownTargets } from "../reconcile/target.ts";
+import type { ResourceRef } from "../vocabulary.ts";
+import { resourceKey } from "../vocabulary.ts";
 
 import type { Command, Io } from "./command.ts";
 import { EXIT } from "./command.ts";
@@ -32,11 +35,14 @@ export const APPLY_EXIT = { ...EXIT, partial: 3, heldBack: 4 } as const;
 const FORMATS = ["text", "json", "markdown"] as const;
 type Format = (typeof FORMATS)[number];
 
-/** Flags shared by plan and apply: every config setting, plus format and config file. */
-function options(extra: Record<string, { type: "boolean" | "string" }>) {
-  const opts: Record<string, { type: "boolean" | "string" }> = {
+type Option = { type: "boolean" | "string"; multiple?: boolean };
+
+/** Flags shared by plan and apply: every config setting, plus format, target and config file. */
+function options(extra: Record<string, Option>) {
+  const opts: Record<string, Option> = {
     config: { type: "string" },
     format: { type: "string" },
+    target: { type: "string", multiple: true },
     help: { type: "boolean" },
     ...extra,
   };
@@ -44,8 +50,12 @@ function options(extra: Record<string, { type: "boolean" | "string" }>) {
   return opts;
 }
 
-export const PLAN_USAGE = `Usage: gmsa-gitops plan --repo DIR [--format text|json|markdown] [settings]
-       gmsa-gitops apply --repo DIR [--dry-run] [--prune] [--format text|json] [settings]
+export const PLAN_USAGE = `Usage: gmsa-gitops plan --repo DIR [--format text|json|markdown] [--target KIND/NAME]... [settings]
+       gmsa-gitops apply --repo DIR [--dry-run] [--prune] [--format text|json] [--target KIND/NAME]... [settings]
+
+  --target KIND/NAME
+      only this resource and what it depends on in the repository (a gMSA's groups and the KDS
+      root key, a group's nested groups, a binding's gMSA); repeatable; limits the output and apply
 
 Settings (flag / environment variable / config-file key):
 ${SETTINGS.map((s) => `  --${s.flag ?? ""}${s.type === "boolean" ? "" : " VALUE"}\n      ${s.env}, ${s.key}: ${s.description}`).join("\n")}
@@ -62,29 +72,54 @@ function printManifestErrors(errors: readonly ManifestError[], io: Io): void {
   io.stderr(`gmsa-gitops: ${errors.length} error(s) in the manifests; nothing was read from or written to AD\n`);
 }
 
-interface Prepared {
+/** What plan and apply run with, once the arguments, settings and manifests are good. */
+export interface Prepared {
   readonly config: Config;
   readonly desired: DesiredState;
+  /** `KIND/NAME` → manifest file, for grouping the plan by team folder. */
+  readonly sources: ReadonlyMap<string, string>;
   readonly format: Format;
-  readonly values: Record<string, string | boolean | undefined>;
+  readonly values: Record<string, string | boolean | string[] | undefined>;
+  /** `--target`s, and the keys they select with their dependencies; undefined: everything. */
+  readonly targets: { readonly refs: readonly ResourceRef[]; readonly keys: ReadonlySet<string> } | undefined;
 }
 
-async function prepare(
+/** `KIND/NAME` → the manifest file each repository resource is written in. */
+export function sourcesOf(desired: DesiredState): Map<string, string> {
+  const all = [...desired.gmsas.values(), ...desired.groups.values(), ...desired.bindings.values()];
+  const sources = new Map<string, string>(all.map((r) => [resourceKey(r), r.source.file]));
+  if (desired.kdsRootKey) sources.set(resourceKey(desired.kdsRootKey), desired.kdsRootKey.source.file);
+  return sources;
+}
+
+/** Parses the arguments, loads the settings and the manifests; a number is the exit code to return. */
+export async function prepare(
   argv: readonly string[],
   io: Io,
-  extra: Record<string, { type: "boolean" | "string" }>,
+  extra: Record<string, Option>,
+  usage = PLAN_USAGE,
+  needDirectory = true,
 ): Promise<Prepared | number> {
   let parsed;
   try {
     parsed = parseArgs({ args: [...argv], options: options(extra), allowPositionals: false, strict: true });
   } catch (error) {
-    io.stderr(`gmsa-gitops: ${(error as Error).message}\n\n${PLAN_USAGE}`);
+    io.stderr(`gmsa-gitops: ${(error as Error).message}\n\n${usage}`);
     return EXIT.usage;
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (values["help"]) {
-    io.stdout(PLAN_USAGE);
+    io.stdout(usage);
     return 0;
+  }
+  const refs: ResourceRef[] = [];
+  for (const text of (values["target"] as string[] | undefined) ?? []) {
+    const ref = parseTarget(text);
+    if ("message" in ref) {
+      io.stderr(`gmsa-gitops: --target ${JSON.stringify(text)}: ${ref.message}\n`);
+      return EXIT.usage;
+    }
+    refs.push(ref);
   }
   const format = (values["format"] ?? "text") as Format;
   if (!FORMATS.includes(format)) {
@@ -92,9 +127,9 @@ async function prepare(
     return EXIT.usage;
   }
   const result = loadConfig({
-    flags: values,
+    flags: values as Record<string, string | boolean | undefined>,
     ...(typeof values["config"] === "string" ? { configFile: values["config"] } : {}),
-    require: { directory: true },
+    require: { directory: needDirectory },
   });
   if (!result.ok) {
     printConfigErrors(result.errors, io);
@@ -111,15 +146,34 @@ async function prepare(
     printManifestErrors(loaded.errors, io);
     return 1;
   }
-  return { config: result.config, desired: loaded.desired, format, values };
+  const desired = loaded.desired;
+  const targets = refs.length > 0 ? { refs, keys: targetClosure(desired, refs) } : undefined;
+  return { config: result.config, desired, sources: sourcesOf(desired), format, values, targets };
 }
 
-/** Runs the one reconcile pass with the command's settings: `write` for apply, not for plan. */
-async function pass(prepared: Prepared, write: boolean, onResult?: (r: ActionResult) => void): Promise<PassResult> {
-  const { config, desired } = prepared;
+/**
+ * Runs the one reconcile pass with the command's settings: `write` for apply, not for plan. With
+ * `--target`, the plan is narrowed before apply sees it (the gate) and only targeted host
+ * bindings run; AD is still read whole, so the rest of the domain is not mistaken for prune
+ * candidates.
+ */
+export async function pass(
+  prepared: Prepared,
+  write: boolean,
+  onResult?: (r: ActionResult) => void,
+): Promise<PassResult> {
+  const { config, targets } = prepared;
+  const desired = targets ? limitBindings(prepared.desired, targets.keys) : prepared.desired;
   const hosts = config.hosts && desired.bindings.size > 0 ? await sshHostSettings(config.hosts) : undefined;
   return reconcilePass({
     desired,
+    // A target that names nothing (a typo) stops the whole run before any write.
+    ...(targets
+      ? {
+          gate: (plan: Plan) =>
+            limitPlan(plan, unknownTargets(desired, plan, targets.refs).length > 0 ? new Set() : targets.keys),
+        }
+      : {}),
     policy: config.policy,
     now: new Date(),
     write,
@@ -150,8 +204,21 @@ function hostLine(o: HostBindingOutcome, applied: boolean): string {
   return `  ok      ${what}: ${o.plan.changes.length} item(s) ${verb}`;
 }
 
-function render(plan: Plan, format: Format): string {
-  return format === "json" ? renderJson(plan) : format === "markdown" ? renderMarkdown(plan) : renderText(plan);
+function render(plan: Plan, prepared: Prepared, io: Io): string {
+  const { format, sources } = prepared;
+  if (format === "json") return renderJson(plan);
+  if (format === "markdown") return renderMarkdown(plan, { sources });
+  return renderText(plan, { sources, color: io.color === true });
+}
+
+/** A `--target` that names nothing (a typo): refused; the gate let the pass write nothing at all. */
+function refuseUnknownTargets(prepared: Prepared, plan: Plan, io: Io): boolean {
+  const unknown = prepared.targets ? unknownTargets(prepared.desired, plan, prepared.targets.refs) : [];
+  for (const t of unknown)
+    io.stderr(
+      `gmsa-gitops: --target ${resourceKey(t)}: no such resource in the repository or in AD's managed objects\n`,
+    );
+  return unknown.length > 0;
 }
 
 function reportFailure(error: unknown, io: Io): number {
@@ -166,7 +233,8 @@ async function runPlan(argv: readonly string[], io: Io): Promise<number> {
   try {
     const result = await pass(prepared, false);
     const plan = withHosts(result.plan, result.hosts?.bindings ?? []);
-    io.stdout(render(plan, prepared.format));
+    if (refuseUnknownTargets(prepared, plan, io)) return EXIT.usage;
+    io.stdout(render(plan, prepared, io));
     return countActions(plan) > 0 || heldBack(plan) > 0 || plan.resources.some((r) => r.changes.length > 0) ? 2 : 0;
   } catch (error) {
     return reportFailure(error, io);
@@ -192,7 +260,9 @@ async function runApply(argv: readonly string[], io: Io): Promise<number> {
   if (prepared.values["dry-run"] === true) {
     try {
       const result = await pass(prepared, false);
-      io.stdout(render(withHosts(result.plan, result.hosts?.bindings ?? []), prepared.format));
+      const plan = withHosts(result.plan, result.hosts?.bindings ?? []);
+      if (refuseUnknownTargets(prepared, plan, io)) return EXIT.usage;
+      io.stdout(render(plan, prepared, io));
       io.stderr("gmsa-gitops: dry run: nothing was written\n");
       return 0;
     } catch (error) {
@@ -217,12 +287,13 @@ async function runApply(argv: readonly string[], io: Io): Promise<number> {
     // Nothing was written: the pass throws only before apply begins.
     return reportFailure(error, io);
   }
+  if (refuseUnknownTargets(prepared, result.plan, io)) return EXIT.usage;
   const hosts = result.hosts?.bindings ?? [];
   const hostFailures = hosts.filter((h) => h.error || h.result?.items.some((i) => i.action === "failed"));
   const failed = results.filter((r) => r.status !== "applied");
   const held = heldBack(result.plan) + hosts.filter((h) => h.plan.blocker !== undefined).length;
   if (text) {
-    if (!started) io.stdout(render(result.plan, "text"));
+    if (!started) io.stdout(render(result.plan, prepared, io));
     else {
       // The plan was not printed (results were, as they came): say what was held back and why.
       const heldLines = result.plan.resources

@@ -30,11 +30,14 @@ import {
   MEMBER_RANGE_SIZE,
   memberRange,
   MissingAttributeError,
+  parseGeneralizedTime,
   PRINCIPAL_ATTRIBUTES,
   principalFromEntry,
   values,
 } from "./observed.ts";
 import { guidToString, MARKER_PREFIX } from "./ownership.ts";
+import type { AttributeHistory } from "./replication.ts";
+import { guidText, parseReplMetaDataXml, parseReplPropertyMetaData } from "./replication.ts";
 import { encodeSid, parseSid } from "./sid.ts";
 
 /** The LDAP operations reported to `onOperation` (StartTLS and modify-DN count as bind and modify). */
@@ -418,6 +421,82 @@ export class LdapDirectory {
       throw err;
     }
     return this.#convert(entries, kdsRootKeyFromEntry);
+  }
+
+  /**
+   * Who last changed each reported attribute of one object: a second, targeted read, made only
+   * for drifted objects. Reads Windows' msDS-ReplAttributeMetaData / msDS-ReplValueMetaData and
+   * Samba's replPropertyMetaData in one base search; `member`, which Samba keeps no
+   * per-attribute record of over LDAP, falls back to the object's whenChanged (objectLevel).
+   * The originating DC is named by its DNS host name, from the DCs under CN=Sites (read once per
+   * connection).
+   */
+  async readChangeHistory(dn: string, configDn: string): Promise<AttributeHistory[]> {
+    const [entry] = await this.#search(dn, {
+      scope: "base",
+      paged: false,
+      attributes: ["msDS-ReplAttributeMetaData", "msDS-ReplValueMetaData", "replPropertyMetaData", "whenChanged"],
+    });
+    if (!entry) return [];
+    const xml = [...values(entry, "msDS-ReplAttributeMetaData"), ...values(entry, "msDS-ReplValueMetaData")].map((v) =>
+      v.toString(),
+    );
+    const blob = values(entry, "replPropertyMetaData")[0];
+    const found =
+      xml.length > 0 ? parseReplMetaDataXml(xml) : Buffer.isBuffer(blob) ? parseReplPropertyMetaData(blob) : [];
+    const history: AttributeHistory[] = [...found];
+    const changed = values(entry, "whenChanged")[0]?.toString();
+    const whenChanged = changed === undefined ? undefined : parseGeneralizedTime(changed);
+    if (!history.some((h) => h.attribute === "member") && whenChanged)
+      history.push({
+        attribute: "member",
+        time: whenChanged,
+        version: undefined,
+        invocationId: undefined,
+        dsaDn: undefined,
+        objectLevel: true,
+      });
+    const dcs = await this.#domainControllers(configDn);
+    return history.map((h) => {
+      const dc =
+        (h.invocationId !== undefined ? dcs.byInvocation.get(h.invocationId) : undefined) ??
+        (h.dsaDn !== undefined ? dcs.byDsa.get(h.dsaDn.toLowerCase()) : undefined);
+      return dc === undefined ? h : { ...h, dc };
+    });
+  }
+
+  #dcs: { byInvocation: Map<string, string>; byDsa: Map<string, string> } | undefined;
+
+  /** invocationId and NTDS Settings DN → DNS host name, for every DC of the forest. */
+  async #domainControllers(
+    configDn: string,
+  ): Promise<{ byInvocation: Map<string, string>; byDsa: Map<string, string> }> {
+    if (this.#dcs) return this.#dcs;
+    const sites = `CN=Sites,${configDn}`;
+    const servers = await this.#search(sites, {
+      scope: "sub",
+      filter: "(objectClass=server)",
+      attributes: ["dNSHostName", "cn"],
+    });
+    const hostOf = new Map(
+      servers.map((e) => [e.dn.toLowerCase(), (values(e, "dNSHostName")[0] ?? values(e, "cn")[0] ?? "").toString()]),
+    );
+    const dsas = await this.#search(sites, {
+      scope: "sub",
+      filter: "(objectClass=nTDSDSA)",
+      attributes: ["invocationId"],
+    });
+    const byInvocation = new Map<string, string>();
+    const byDsa = new Map<string, string>();
+    for (const e of dsas) {
+      const host = hostOf.get(e.dn.slice(e.dn.indexOf(",") + 1).toLowerCase());
+      if (host === undefined) continue;
+      byDsa.set(e.dn.toLowerCase(), host);
+      const id = values(e, "invocationId")[0];
+      if (Buffer.isBuffer(id) && id.length === 16) byInvocation.set(guidText(id), host);
+    }
+    this.#dcs = { byInvocation, byDsa };
+    return this.#dcs;
   }
 
   /** Adds an entry. Attribute values may be text or bytes. */

@@ -11,5 +11,6 @@ export * from "./group-type.ts";
 export * from "./kds.ts";
 export * from "./observed.ts";
 export * from "./ownership.ts";
+export * from "./replication.ts";
 export * from "./security-descriptor.ts";
 export * from "./sid.ts";

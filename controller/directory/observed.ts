@@ -91,6 +91,8 @@ export const BINARY_ATTRIBUTES = [
   "msKds-RootKeyData",
   "msKds-KDFParam",
   "msKds-SecretAgreementParam",
+  "replPropertyMetaData",
+  "invocationId",
 ];
 
 /** Attributes read for gMSAs. */

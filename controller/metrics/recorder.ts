@@ -160,6 +160,22 @@ export interface MetricsRecorder {
    * reconciles); negative once overdue. `undefined` removes it.
    */
   setPasswordChangeAt(account: string, at: Date | undefined): void;
+  /**
+   * `gmsa_gitops_password_last_change_timestamp_seconds{name}` and
+   * `gmsa_gitops_password_next_change_timestamp_seconds{name}`: pwdLastSet, and pwdLastSet plus
+   * the interval. `undefined` removes both (no password generated yet, or the gMSA is gone).
+   */
+  setPasswordTimes(account: string, times: { readonly last: Date; readonly next: Date } | undefined): void;
+  /**
+   * `gmsa_gitops_host_password_retrieval_around_rotation{host,account,when}`: 1 when the host
+   * could retrieve the password at its last check before (`when="before"`) or since
+   * (`when="after"`) the last rotation, 0 when it could not; absent while not known.
+   */
+  setRetrievalAroundRotation(
+    host: string,
+    account: string,
+    around: { readonly before: boolean | undefined; readonly after: boolean | undefined },
+  ): void;
   /** `gmsa_gitops_host_reachable{host}` 1/0. */
   setHostReachable(host: string, reachable: boolean): void;
   /** `gmsa_gitops_host_password_retrievable{host,account,state}`: a state set, 1 for the current state and 0 for the others. */
@@ -338,6 +354,24 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       for (const [name, deadline] of passwordDeadlines) this.set({ name }, (deadline - current) / 1000);
     },
   });
+  const passwordLastChange = new Gauge({
+    name: `${metricPrefix}password_last_change_timestamp_seconds`,
+    help: "When the DC last generated the gMSA's managed password (pwdLastSet), Unix seconds.",
+    labelNames: ["name"],
+    registers,
+  });
+  const passwordNextChange = new Gauge({
+    name: `${metricPrefix}password_next_change_timestamp_seconds`,
+    help: "When the gMSA's managed password is next due to change (pwdLastSet + interval), Unix seconds.",
+    labelNames: ["name"],
+    registers,
+  });
+  const retrievalAroundRotation = new Gauge({
+    name: `${metricPrefix}host_password_retrieval_around_rotation`,
+    help: "1 when the host could retrieve the gMSA's password at its last check before (when=before) or since (when=after) the last password rotation, else 0.",
+    labelNames: ["host", "account", "when"],
+    registers,
+  });
   const hostReachable = new Gauge({
     name: `${metricPrefix}host_reachable`,
     help: "1 when the controller could run the host script on the host, else 0.",
@@ -431,6 +465,10 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       for (const type of conditionSeries.get(key) ?? []) resourceCondition.remove({ kind, name, type });
       conditionSeries.delete(key);
       if (kind === "GroupManagedServiceAccount" && passwordDeadlines.has(name)) setPasswordDeadline(name, undefined);
+      if (kind === "GroupManagedServiceAccount") {
+        passwordLastChange.remove({ name });
+        passwordNextChange.remove({ name });
+      }
     },
 
     setDriftedByKind(counts) {
@@ -495,6 +533,30 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       setPasswordDeadline(account, at?.getTime());
     },
 
+    setPasswordTimes(account, times) {
+      const name = checkName("name", account);
+      if (times === undefined) {
+        passwordLastChange.remove({ name });
+        passwordNextChange.remove({ name });
+        return;
+      }
+      passwordLastChange.set({ name }, times.last.getTime() / 1000);
+      passwordNextChange.set({ name }, times.next.getTime() / 1000);
+    },
+
+    setRetrievalAroundRotation(host, account, around) {
+      checkName("host", host);
+      checkName("account", account);
+      const accounts = hostAccounts.get(host) ?? new Set<string>();
+      accounts.add(account);
+      hostAccounts.set(host, accounts);
+      for (const when of ["before", "after"] as const) {
+        const v = around[when];
+        if (v === undefined) retrievalAroundRotation.remove({ host, account, when });
+        else retrievalAroundRotation.set({ host, account, when }, v ? 1 : 0);
+      }
+    },
+
     setHostReachable(host, reachable) {
       hostReachable.set({ host: checkName("host", host) }, reachable ? 1 : 0);
     },
@@ -510,12 +572,14 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     forgetHostRetrievable(host, account) {
       for (const state of retrievableStates) hostRetrievable.remove({ host, account, state });
+      for (const when of ["before", "after"]) retrievalAroundRotation.remove({ host, account, when });
       hostAccounts.get(host)?.delete(account);
     },
 
     forgetHost(host) {
       for (const account of hostAccounts.get(host) ?? []) {
         for (const state of retrievableStates) hostRetrievable.remove({ host, account, state });
+        for (const when of ["before", "after"]) retrievalAroundRotation.remove({ host, account, when });
       }
       hostAccounts.delete(host);
       hostReachable.remove({ host });

@@ -23,6 +23,7 @@ import { RevisionInForce } from "./revision.ts";
 import { Backoff, jitter } from "./schedule.ts";
 import type { ResourceStatus } from "./status.ts";
 import { StatusStore } from "./status.ts";
+import { WriteLedger } from "./attribution.ts";
 
 export type { Logger, RejectedRevision, Source, SourceStatus } from "./revision.ts";
 export type { DirectoryCondition } from "./bind.ts";
@@ -89,6 +90,8 @@ export class Controller {
   #completed = false;
   readonly #hostMemory = hostMemory();
   readonly #bind: BindGuard;
+  /** What the controller wrote itself, to tell its changes from another writer's (attribution). */
+  readonly #writes = new WriteLedger();
   #consecutiveFailures = 0;
 
   constructor(deps: ControllerDeps) {
@@ -200,6 +203,7 @@ export class Controller {
         now,
         write: true,
         hostMemory: this.#hostMemory,
+        writes: this.#writes,
         gate: (plan) => this.#gate(plan, now.getTime()),
         onResult: (r) => this.#publish.actionDone(r),
         ...(openDirectory ? { openDirectory } : {}),

@@ -36,6 +36,22 @@ export interface AttributeChange {
   readonly attribute: string;
   readonly from: string | readonly string[] | undefined;
   readonly to: string | readonly string[] | undefined;
+  /** Who last changed the attribute in AD, from its replication metadata (drifted objects only). */
+  readonly lastChange?: LastChange;
+}
+
+/**
+ * When and where an attribute was last changed at its origin (reconcile/attribution.ts).
+ * `byController` is true when time and version are those the controller recorded after its own
+ * write, false when they are not, null when this process has no record of writes (a one-shot
+ * `plan`); `objectLevel` when only the object's whenChanged is known (member values on Samba).
+ */
+export interface LastChange {
+  readonly time: string;
+  readonly dc: string | null;
+  readonly version: number | null;
+  readonly byController: boolean | null;
+  readonly objectLevel: boolean;
 }
 
 /**

@@ -3,9 +3,11 @@
  * plan, (gate,) apply, then, when hosts are configured, the host side against AD as it is after
  * apply. The loop and the CLI differ only in what they do with the result.
  */
-import type { DirectoryWriter, RootDse } from "../directory/index.ts";
+import type { AttributeHistory, DirectoryWriter, RootDse } from "../directory/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
 import type { ActionResult } from "./apply.ts";
+import type { WriteLedger } from "./attribution.ts";
+import { attributeDrift, recordWrites } from "./attribution.ts";
 import { applyPlan } from "./apply.ts";
 import type { HostBindingOutcome, HostMemory, HostOutcome, HostSettings } from "./hosts.ts";
 import { reconcileHosts } from "./hosts.ts";
@@ -18,6 +20,8 @@ import { planDirectory } from "./plan.ts";
 /** A bound directory connection, as a pass uses it (the LDAP client provides it). */
 export interface DirectorySession extends DirectoryReader {
   rootDse(): Promise<Pick<RootDse, "defaultNamingContext" | "configurationNamingContext">>;
+  /** One object's replication metadata (who changed what); absent: drift is not attributed. */
+  readChangeHistory?(dn: string, configDn: string): Promise<AttributeHistory[]>;
   readonly writer: DirectoryWriter;
   close(): Promise<void>;
 }
@@ -38,6 +42,8 @@ export interface PassInput {
   readonly baseDn?: string;
   readonly hosts?: HostSettings;
   readonly hostMemory: HostMemory;
+  /** The controller's own writes (time and version), to tell its changes from a second writer's. */
+  readonly writes?: WriteLedger;
   /** Only the bindings of this host (the agent). */
   readonly onlyHost?: string;
   /** Turns a plan into the one to execute (the loop's back-off and stalled gate). */
@@ -91,6 +97,11 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
       observed = await observeDirectory(desired, session, scope);
       plan = planDirectory(desired, observed, policy, now);
       if (input.gate) plan = input.gate(plan);
+      // Who changed AD: a second read, of drifted objects only.
+      const history = session.readChangeHistory
+        ? (dn: string) => session.readChangeHistory!(dn, scope.configDn)
+        : undefined;
+      if (history) plan = await attributeDrift(plan, history, input.writes);
       forHosts = observed;
       if (input.write) {
         const applied = await applyPlan(plan, session.writer, {
@@ -101,6 +112,7 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
         });
         results = applied.results;
         aborted = applied.aborted;
+        if (history && input.writes) await recordWrites(results, history, input.writes);
         // Hosts come after AD: a gMSA created just now must be seen before a host is touched.
         if (input.hosts && desired.bindings.size > 0 && results.some((r) => r.status === "applied") && !aborted) {
           try {

@@ -15,6 +15,8 @@ import type { PassResult } from "./pass.ts";
 import type { Logger } from "./revision.ts";
 import type { Cycle, ResourceStatus, StatusStore } from "./status.ts";
 import { summarize } from "./status.ts";
+import { passwordSchedule, RotationWatch } from "./rotation.ts";
+import { resourceOf } from "./target.ts";
 
 /** What one published cycle tells the loop. */
 export interface Published {
@@ -56,16 +58,7 @@ function metricAction(action: Action): ActionType {
 
 /** Where a resource is declared in the revision in force, for status. */
 function sourceOf(desired: DesiredState, ref: { kind: Kind; name: string }): ResourceStatus["source"] {
-  const res =
-    ref.kind === "GroupManagedServiceAccount"
-      ? desired.gmsas.get(ref.name)
-      : ref.kind === "ADGroup"
-        ? desired.groups.get(ref.name)
-        : ref.kind === "HostBinding"
-          ? desired.bindings.get(ref.name)
-          : desired.kdsRootKey?.name === ref.name
-            ? desired.kdsRootKey
-            : undefined;
+  const res = resourceOf(desired, ref);
   return res ? { file: res.source.file, line: res.source.line } : null;
 }
 
@@ -76,6 +69,8 @@ export class CyclePublisher {
   readonly #logger: Logger;
   /** Host → the accounts it had retrievability series for, so a removed host's series go too. */
   #hosts = new Map<string, Set<string>>();
+  /** Per binding: could the host retrieve before and after the gMSA's last password change. */
+  readonly #rotations = new RotationWatch();
   readonly #onChange: ((previous: ResourceStatus | undefined, next: ResourceStatus) => void) | undefined;
 
   /** `onChange` sees every status update with the status before it (notifications); it must not throw. */
@@ -160,6 +155,13 @@ export class CyclePublisher {
         drifted,
       );
       if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
+      const account = desired.gmsas.get(o.account)?.spec.accountName.toLowerCase();
+      const gmsa = pass.observed?.gmsas.find((g) => g.samAccountName.toLowerCase() === account);
+      metrics.setRetrievalAroundRotation(
+        o.host,
+        o.account,
+        this.#rotations.observe(`HostBinding/${name}`, gmsa?.pwdLastSet, o.retrievable),
+      );
       hosts.set(o.host, (hosts.get(o.host) ?? new Set()).add(o.account));
     }
     for (const h of pass.hosts?.hosts ?? []) {
@@ -167,6 +169,7 @@ export class CyclePublisher {
       if (h.error)
         this.#logger.warn({ host: h.host, reason: h.error.reason, err: h.error.message }, "host not reconciled");
     }
+    this.#rotations.retain(keep);
     if (pass.hosts) this.#forgetHosts(hosts);
     for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);
     metrics.setDriftedByKind(drifted);
@@ -198,6 +201,7 @@ export class CyclePublisher {
         g.name,
         o?.pwdLastSet && interval ? new Date(o.pwdLastSet.getTime() + interval * 86_400_000) : undefined,
       );
+      metrics.setPasswordTimes(g.name, passwordSchedule(o));
     }
     return { keep, nextAt, kds: { effective: kds.effective, effectiveAt: kds.effectiveAt?.toISOString() ?? null } };
   }
@@ -238,7 +242,12 @@ export class CyclePublisher {
           kind,
           resource: name,
           drift: fixed.drift,
-          changes: fixed.changes.map((c) => ({ attribute: c.attribute, from: c.from ?? null, to: c.to ?? null })),
+          changes: fixed.changes.map((c) => ({
+            attribute: c.attribute,
+            from: c.from ?? null,
+            to: c.to ?? null,
+            ...(c.lastChange ? { lastChange: c.lastChange } : {}),
+          })),
         },
         "drift corrected",
       );

@@ -2,7 +2,7 @@
  * Renders a plan for people (text, like a terraform plan), for machines (JSON) and for a
  * pull-request comment (Markdown). Pure string building; the CLI prints.
  */
-import type { AttributeChange, Plan, ResourcePlan } from "./model.ts";
+import type { AttributeChange, LastChange, Plan, ResourcePlan } from "./model.ts";
 
 /** Counts shown in every format's summary. */
 export interface PlanSummary {
@@ -61,21 +61,112 @@ function summaryLine(s: PlanSummary): string {
   return `Plan: ${parts.join(", ")}.`;
 }
 
-function resourceLines(r: ResourcePlan): string[] {
-  const lines = [`${symbolOf(r)} ${r.resource.kind}/${r.resource.name}${r.dn ? `  (${r.dn})` : ""}`];
-  for (const c of r.changes) lines.push(`    ${changeLine(c)}`);
-  if (r.observeOnly && r.changes.length > 0) lines.push("    # observe mode: reported, not changed");
-  if (r.blocker?.reason === "Protected") lines.push(`    ! protected: ${r.blocker.message}`);
-  else if (r.blocker) lines.push(`    # ${r.blocker.outcome}: ${r.blocker.reason}: ${r.blocker.message}`);
-  for (const n of r.notes) lines.push(`    # ${n}`);
+/** How the text plan is laid out: where each resource is written, and whether to colour it. */
+export interface TextOptions {
+  /** `KIND/NAME` → the manifest file (relative to the repository); its top folder is the team's. */
+  readonly sources?: ReadonlyMap<string, string>;
+  /** ANSI colours: the CLI decides (a terminal, and NO_COLOR unset), never this module. */
+  readonly color?: boolean;
+}
+
+const ANSI = { green: "32", yellow: "33", red: "31", magenta: "35", dim: "2", bold: "1" } as const;
+type Paint = (style: keyof typeof ANSI, text: string) => string;
+const paintWith =
+  (color: boolean): Paint =>
+  (style, text) =>
+    color ? `\u001b[${ANSI[style]}m${text}\u001b[0m` : text;
+
+const SYMBOL_STYLE: Record<Symbol, keyof typeof ANSI> = {
+  "+": "green",
+  "~": "yellow",
+  "-": "red",
+  "!": "magenta",
+  " ": "dim",
+};
+
+/** One attribute change as text lines: the change, then who last changed it in AD when known. */
+export function changeText(c: AttributeChange): string[] {
+  return c.lastChange ? [changeLine(c), `# ${lastChangeText(c.lastChange)}`] : [changeLine(c)];
+}
+
+/** Who last changed an attribute, from the object's replication metadata, in one phrase. */
+export function lastChangeText(c: LastChange): string {
+  const what = c.objectLevel ? "object last changed" : "last changed";
+  const where = c.dc ? ` on ${c.dc}` : "";
+  const version = c.version !== null ? ` (version ${c.version})` : "";
+  const who = c.byController === null ? "" : c.byController ? ", by gmsa-gitops" : ", not by gmsa-gitops";
+  return `${what} ${c.time}${where}${version}${who}`;
+}
+
+function resourceLines(r: ResourcePlan, paint: Paint = paintWith(false)): string[] {
+  const sym = symbolOf(r);
+  const lines = [
+    `${paint(SYMBOL_STYLE[sym], `${sym} ${r.resource.kind}/${r.resource.name}`)}${r.dn ? paint("dim", `  (${r.dn})`) : ""}`,
+  ];
+  for (const c of r.changes) {
+    const line = changeLine(c);
+    lines.push(`    ${paint(SYMBOL_STYLE[line[0] as Symbol], line)}`);
+    if (c.lastChange) lines.push(`      ${paint("dim", `# ${lastChangeText(c.lastChange)}`)}`);
+  }
+  if (r.observeOnly && r.changes.length > 0) lines.push(`    ${paint("dim", "# observe mode: reported, not changed")}`);
+  if (r.blocker?.reason === "Protected") lines.push(`    ${paint("magenta", `! protected: ${r.blocker.message}`)}`);
+  else if (r.blocker)
+    lines.push(`    ${paint("magenta", `# ${r.blocker.outcome}: ${r.blocker.reason}: ${r.blocker.message}`)}`);
+  for (const n of r.notes) lines.push(`    ${paint("dim", `# ${n}`)}`);
   return lines;
 }
 
 const interesting = (r: ResourcePlan): boolean => r.changes.length > 0 || r.blocker !== undefined || r.notes.length > 0;
 
-/** The human plan. Unchanged resources are omitted; the last line is the summary. */
-export function renderText(plan: Plan): string {
-  const blocks = plan.resources.filter(interesting).map((r) => resourceLines(r).join("\n"));
+/** Resources not written in any manifest: prune candidates and conflicts found only in AD. */
+const NOT_IN_GIT = "(not in Git)";
+
+/** The team folder of a manifest: its top folder, or "./" for a file at the repository's root. */
+export function teamOf(file: string | undefined): string {
+  if (file === undefined) return NOT_IN_GIT;
+  const slash = file.indexOf("/");
+  return slash < 0 ? "./" : `${file.slice(0, slash)}/`;
+}
+
+/**
+ * Groups the plan's resources by team folder (sorted; resources not in Git last) and, inside a
+ * team, by kind in the plan's dependency order.
+ */
+export function groupByTeam(
+  resources: readonly ResourcePlan[],
+  sources: ReadonlyMap<string, string>,
+): { team: string; kinds: { kind: string; resources: ResourcePlan[] }[] }[] {
+  const teams = new Map<string, Map<string, ResourcePlan[]>>();
+  for (const r of resources) {
+    const team = teamOf(sources.get(`${r.resource.kind}/${r.resource.name}`));
+    const kinds = teams.get(team) ?? new Map<string, ResourcePlan[]>();
+    teams.set(team, kinds);
+    const list = kinds.get(r.resource.kind) ?? [];
+    kinds.set(r.resource.kind, list);
+    list.push(r);
+  }
+  const rank = (t: string): string => (t === NOT_IN_GIT ? `\uffff${t}` : t);
+  return [...teams]
+    .sort(([a], [b]) => rank(a).localeCompare(rank(b)))
+    .map(([team, kinds]) => ({ team, kinds: [...kinds].map(([kind, list]) => ({ kind, resources: list })) }));
+}
+
+/**
+ * The human plan, grouped by team folder and kind. Unchanged resources are omitted; the last
+ * line is the summary.
+ */
+export function renderText(plan: Plan, options: TextOptions = {}): string {
+  const paint = paintWith(options.color === true);
+  const blocks: string[] = [];
+  for (const { team, kinds } of groupByTeam(plan.resources.filter(interesting), options.sources ?? new Map())) {
+    const count = kinds.reduce((n, k) => n + k.resources.length, 0);
+    const parts = [paint("bold", `== ${team} (${count} resource${count === 1 ? "" : "s"})`)];
+    for (const k of kinds) {
+      parts.push(paint("bold", `-- ${k.kind}`));
+      for (const r of k.resources) parts.push(resourceLines(r, paint).join("\n"));
+    }
+    blocks.push(parts.join("\n"));
+  }
   const lines: string[] = [];
   if (blocks.length === 0) lines.push("No changes. Active Directory matches the repository.");
   else lines.push(blocks.join("\n\n"), "");
@@ -119,7 +210,7 @@ export function renderJson(plan: Plan): string {
 const escapeCell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 /** A pull-request comment: a summary table and the text plan in a diff block. */
-export function renderMarkdown(plan: Plan): string {
+export function renderMarkdown(plan: Plan, options: Pick<TextOptions, "sources"> = {}): string {
   const s = planSummary(plan);
   const rows = plan.resources.filter(interesting).map((r) => {
     const what = r.blocker ? `${r.blocker.outcome}: ${r.blocker.message}` : r.observeOnly ? "drift (observe only)" : "";
@@ -133,7 +224,15 @@ export function renderMarkdown(plan: Plan): string {
   ];
   if (rows.length > 0) {
     out.push("| | Kind | Name | Changes | Note |", "|---|---|---|---|---|", ...rows, "");
-    out.push("<details><summary>Details</summary>", "", "```diff", renderText(plan).trimEnd(), "```", "", "</details>");
+    out.push(
+      "<details><summary>Details</summary>",
+      "",
+      "```diff",
+      renderText(plan, { sources: options.sources ?? new Map() }).trimEnd(),
+      "```",
+      "",
+      "</details>",
+    );
   } else {
     out.push("No changes.");
   }
