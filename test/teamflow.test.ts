@@ -102,8 +102,9 @@ describe("plan for people, --target and explain against Samba", () => {
       "sAMAccountName",
     ]);
     expect(text(accounts, "sAMAccountName")).toEqual(["MSA-service1$"]);
+    // What was not targeted is still to do: reports (group and gMSA) and the SQL example.
     const rest = await cli(dc, ["plan", "--repo", examples]);
-    expect(rest.stdout).toMatch(/Plan: 2 to create, 0 to update, 0 to delete\.\n$/);
+    expect(rest.stdout).toMatch(/Plan: 3 to create, 0 to update, 0 to delete\.\n$/);
   });
 
   it("a --target naming nothing is a usage error that names it", async () => {
