@@ -4,7 +4,6 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { main } from "../controller/cli/main.ts";
 import {
   connectDirectory,
   decodeSecurityDescriptor,
@@ -15,6 +14,7 @@ import {
 import { makeSelfSignedCa } from "./harness/ca.ts";
 import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
+import { dcCommand } from "./support/cli.ts";
 import type { Dc } from "./harness/samba.ts";
 
 const examples = join(import.meta.dirname, "..", "examples");
@@ -33,30 +33,9 @@ function expectedMarker(entry: string): string {
 
 afterAll(() => rmSync(keyDir, { recursive: true, force: true }));
 
-async function cli(dc: Dc, command: string, repo: string, ...extra: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await main(
-    [
-      command,
-      "--repo",
-      repo,
-      "--ldap-url",
-      dc.url,
-      "--bind-dn",
-      dc.adminDn,
-      "--bind-password-file",
-      dc.passwordFile,
-      "--ca-file",
-      dc.caFile,
-      "--ownership-key-file",
-      keyFile,
-      ...extra,
-    ],
-    { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) },
-  );
-  return { code, stdout, stderr };
-}
+/** A plan/apply run against the DC, signing markers with this file's known key. */
+const cli = (dc: Dc, command: string, repo: string, ...extra: string[]) =>
+  dcCommand(dc, command, repo, "--ownership-key-file", keyFile, ...extra);
 
 async function search(dc: Dc, filter: string, ...attributes: string[]): Promise<string> {
   return dc.ldap("ldapsearch", ["-b", dc.baseDn, "-s", "sub", filter, ...attributes]);
