@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 /** What a subcommand is, and how it talks to the terminal. */
 
 /** Where a command writes. Tests pass a recorder; `main` passes the process's streams. */
@@ -30,4 +31,10 @@ export interface LazyCommand {
   name: string;
   summary: string;
   load(): Promise<Command>;
+}
+
+/** The version in package.json. */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
 }

@@ -2,9 +2,10 @@
  * Command-line entry: argv → command. The only module that prints.
  * Returns the process exit code instead of calling process.exit, so tests can call it.
  */
-import { readFileSync } from "node:fs";
 import type { Command, Io, LazyCommand } from "./command.ts";
-import { EXIT } from "./command.ts";
+import { EXIT, version } from "./command.ts";
+
+export { version } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
 import { colorWanted } from "../config/index.ts";
 
@@ -14,12 +15,6 @@ const processIo: Io = {
   stderr: (text) => void process.stderr.write(text),
   color: colorWanted(process.stdout.isTTY === true),
 };
-
-/** The version in package.json. */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-  return pkg.version;
-}
 
 function help(commands: readonly Entry[]): string {
   const width = Math.max(...commands.map((c) => c.name.length));

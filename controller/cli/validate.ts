@@ -12,7 +12,7 @@ import type { Command, Io } from "./command.ts";
 import { EXIT } from "./command.ts";
 import { renderGithub, renderGithubWarnings, renderJunit, renderSarif } from "./formats.ts";
 import type { ValidationReport } from "./formats.ts";
-import { version } from "./main.ts";
+import { version } from "./command.ts";
 
 /** The output formats of `validate`. */
 export const VALIDATE_FORMATS = ["text", "json", "github", "sarif", "junit"] as const;
