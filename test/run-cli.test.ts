@@ -41,6 +41,7 @@ describe("gmsa-gitops run start-up", () => {
     const dir = await mkdtemp(join(tmpdir(), "gmsa-run-"));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     await writeFile(join(dir, "password"), "not-used\n");
+    await writeFile(join(dir, "ownership.key"), `${"k".repeat(48)}\n`);
     const taken: Server = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     cleanups.push(() => new Promise((resolve) => taken.close(() => resolve())));
@@ -59,6 +60,8 @@ describe("gmsa-gitops run start-up", () => {
         "CN=svc,DC=example,DC=test",
         "--bind-password-file",
         join(dir, "password"),
+        "--ownership-key-file",
+        join(dir, "ownership.key"),
         "--log-format",
         "json",
         "--interval",
@@ -88,6 +91,8 @@ describe("gmsa-gitops run --repo on a folder it cannot fully read", () => {
     await chmod(join(dir, "repo/apps/locked"), 0o000);
     await writeFile(join(dir, "password"), "not-used\n");
     await chmod(join(dir, "password"), 0o644);
+    // Test-only key; world-readable so the unprivileged run can read it (a real key is 0600).
+    await writeFile(join(dir, "ownership.key"), `${"k".repeat(48)}\n`, { mode: 0o644 });
 
     // As nobody (root reads a mode-000 folder anyway), with the process left running.
     const child = spawn(
@@ -109,6 +114,8 @@ describe("gmsa-gitops run --repo on a folder it cannot fully read", () => {
         "CN=svc,DC=example,DC=test",
         "--bind-password-file",
         join(dir, "password"),
+        "--ownership-key-file",
+        join(dir, "ownership.key"),
         "--log-format",
         "json",
         "--ldap-timeout",
