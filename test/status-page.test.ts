@@ -115,7 +115,16 @@ describe("the status page in Chromium", () => {
     // JSON is a YAML double-quoted scalar: the description is exactly GIT_HTML.
     repo.replace("service1/account.yaml", "Service1 batch jobs and Windows service", JSON.stringify(GIT_HTML));
     repo.commit("service1: a description with HTML in it");
-    const flags = ["--ldap-url", dc.url, "--bind-dn", dc.adminDn, "--bind-password-file", dc.passwordFile];
+    const flags = [
+      "--ldap-url",
+      dc.url,
+      "--bind-dn",
+      dc.adminDn,
+      "--bind-password-file",
+      dc.passwordFile,
+      "--ownership-key-file",
+      dc.ownershipKeyFile,
+    ];
     let err = "";
     const code = await main(["apply", "--repo", repo.dir, ...flags, "--ca-file", dc.caFile], {
       stdout: () => undefined,
@@ -148,6 +157,7 @@ describe("the status page in Chromium", () => {
         "ldap-url": dc.url,
         "bind-dn": dc.adminDn,
         "bind-password-file": dc.passwordFile,
+        "ownership-key-file": dc.ownershipKeyFile,
         "ca-file": dc.caFile,
         "git-url": repo.url,
         "work-dir": join(workDir, "clone"),
@@ -190,6 +200,7 @@ describe("the status page in Chromium", () => {
         "ADGroup/gmsa-reports-hosts",
         "ADGroup/gmsa-service1-hosts",
         "GroupManagedServiceAccount/gmsa-reports",
+        "GroupManagedServiceAccount/gmsa-sql",
         "GroupManagedServiceAccount/msa-service1",
         "KdsRootKey/default",
       ].sort(),
@@ -261,7 +272,7 @@ describe("the status page in Chromium", () => {
     expect(await page.locator("script").count()).toBe(0);
     await Promise.all([page.waitForURL(/\/api\/status$/), page.click('a[href="api/status"]')]);
     const json = JSON.parse(await page.innerText("body")) as { resources: unknown[] };
-    expect(json.resources).toHaveLength(6);
+    expect(json.resources).toHaveLength(7);
     await page.goto(`${controller.url}/`);
     await Promise.all([page.waitForURL(/\/metrics$/), page.click('a[href="metrics"]')]);
     expect(await page.innerText("body")).toContain("gmsa_gitops_");
