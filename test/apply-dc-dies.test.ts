@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
+import { dcFlags } from "./support/cli.ts";
 
 const GROUPS = 30;
 
@@ -41,33 +42,14 @@ spec:
     let stdout = "";
     let stderr = "";
     let killed: Promise<void> | undefined;
-    const code = await main(
-      [
-        "apply",
-        "--repo",
-        repo,
-        "--ldap-url",
-        dc.url,
-        "--bind-dn",
-        dc.adminDn,
-        "--bind-password-file",
-        dc.passwordFile,
-        "--ca-file",
-        dc.caFile,
-        "--ownership-key-file",
-        dc.ownershipKeyFile,
-        "--ldap-timeout",
-        "5s",
-      ],
-      {
-        stdout: (s) => {
-          stdout += s;
-          // The DC is killed as soon as the third action has been reported written.
-          if (killed === undefined && (stdout.match(/^ {2}ok {6}/gm) ?? []).length >= 3) killed = dc.stop();
-        },
-        stderr: (s) => void (stderr += s),
+    const code = await main(["apply", "--repo", repo, ...dcFlags(dc), "--ldap-timeout", "5s"], {
+      stdout: (s) => {
+        stdout += s;
+        // The DC is killed as soon as the third action has been reported written.
+        if (killed === undefined && (stdout.match(/^ {2}ok {6}/gm) ?? []).length >= 3) killed = dc.stop();
       },
-    );
+      stderr: (s) => void (stderr += s),
+    });
     await killed;
     const ok = stdout.match(/^ {2}ok {6}create-group ADGroup\/team-\d+$/gm) ?? [];
     const failed = stdout.match(/^ {2}(FAILED|skipped) .*ADGroup\/team-\d+/gm) ?? [];
