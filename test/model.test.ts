@@ -1,35 +1,19 @@
 // The model real domains need (issue 13), against a real Samba AD DC and checked through
 // ldapsearch: who owns a list (SPNs, members, readers), and the enabled state.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeSecurityDescriptor, parseSid } from "../controller/directory/index.ts";
+import { decodeSecurityDescriptor } from "../controller/directory/index.ts";
 import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
+import { directoryChecks, HEADER, manifestRepos } from "./support/directory-checks.ts";
 import { dcCommand } from "./support/cli.ts";
-
-const HEADER = "apiVersion: gmsa-gitops.io/v1alpha1\n";
 
 const cli = dcCommand;
 
 describe("the model against Samba", () => {
   let dc: Dc;
-  const temp: string[] = [];
-  const search = async (filter: string, ...attributes: string[]): Promise<string> =>
-    dc.ldap("ldapsearch", ["-b", dc.baseDn, "-s", "sub", filter, ...attributes]);
-  const modify = async (...lines: string[]): Promise<void> =>
-    void (await dc.ldap("ldapmodify", [], { input: [...lines, ""].join("\n") }));
-  const sidOf = async (filter: string): Promise<string> =>
-    parseSid(ldif(await search(filter, "objectSid"), "objectSid")[0]!);
-  function repo(manifests: string): string {
-    const dir = mkdtempSync(join(tmpdir(), "gmsa-model-"));
-    temp.push(dir);
-    writeFileSync(join(dir, "kds.yaml"), `${HEADER}kind: KdsRootKey\nmetadata: { name: default }\nspec: {}\n`);
-    writeFileSync(join(dir, "resources.yaml"), manifests);
-    return dir;
-  }
+  const { search, modify, sidOf } = directoryChecks(() => dc);
+  const { repo, removeAll } = manifestRepos("gmsa-model-");
 
   beforeAll(async () => {
     dc = await startDc();
@@ -37,7 +21,7 @@ describe("the model against Samba", () => {
   });
   afterAll(async () => {
     await dc?.stop();
-    for (const d of temp) rmSync(d, { recursive: true, force: true });
+    removeAll();
   });
 
   it("SPNs SQL Server registered stay; a removed SPN, member and reader go; what the repository does not list stays", async () => {

@@ -129,9 +129,17 @@ describe("plan and apply against Samba", () => {
       "(sAMAccountName=gMSA-Reports$)",
       "servicePrincipalName",
       "msDS-SupportedEncryptionTypes",
+      "msDS-AllowedToDelegateTo",
+      "userAccountControl",
     );
     expect(text(reports, "servicePrincipalName").sort()).toEqual(["HTTP/reports", "HTTP/reports.company.local"]);
     expect(text(reports, "msDS-SupportedEncryptionTypes")).toEqual(["16"]);
+    // The double hop to SQL Server: constrained delegation, without protocol transition.
+    expect(text(reports, "msDS-AllowedToDelegateTo").sort()).toEqual([
+      "MSSQLSvc/sql.company.local",
+      "MSSQLSvc/sql.company.local:1433",
+    ]);
+    expect(text(reports, "userAccountControl")).toEqual(["4096"]);
   });
 
   it("a second apply makes no writes: highestCommittedUSN does not move", async () => {

@@ -37,7 +37,7 @@ function observedOf(observed: ObservedDirectory | undefined, dn: string | undefi
   const same = (d: string): boolean => d.toLowerCase() === dn.toLowerCase();
   const gmsa = observed.gmsas.find((g) => same(g.dn));
   if (gmsa) {
-    const { groupMsaMembership: _sd, ...rest } = gmsa;
+    const { groupMsaMembership: _sd, allowedToActOnBehalf: _rbcd, ...rest } = gmsa;
     return { ...rest, pwdLastSet: gmsa.pwdLastSet?.toISOString(), whenChanged: gmsa.whenChanged?.toISOString() };
   }
   const group = observed.groups.find((g) => same(g.dn));

@@ -23,3 +23,18 @@ describe("groupType", () => {
     expect(describeGroupType(0x80000000 | 0)).toBe("0x0");
   });
 });
+
+describe("group category", () => {
+  it("a distribution group has no security bit, and is named so", () => {
+    expect(groupTypeFor("Global", "Distribution")).toBe(2);
+    expect(describeGroupType(groupTypeFor("Universal", "Distribution"))).toBe("Universal (distribution)");
+  });
+
+  it("a security Global group becomes a distribution DomainLocal one through a distribution Universal group", () => {
+    expect(groupTypeSteps(groupTypeFor("Global"), groupTypeFor("DomainLocal", "Distribution"))).toEqual([
+      groupTypeFor("Universal", "Distribution"),
+      groupTypeFor("DomainLocal", "Distribution"),
+    ]);
+    expect(groupTypeSteps(groupTypeFor("Global"), groupTypeFor("Global", "Distribution"))).toEqual([2]);
+  });
+});

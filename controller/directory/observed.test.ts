@@ -31,6 +31,8 @@ describe("gmsaFromEntry", () => {
       "msDS-SupportedEncryptionTypes": "24",
       "msDS-ManagedPasswordInterval": "30",
       "msDS-GroupMSAMembership": sd,
+      "msDS-AllowedToDelegateTo": ["MSSQLSvc/sql1.example.com:1433", "MSSQLSvc/sql1.example.com"],
+      "msDS-AllowedToActOnBehalfOfOtherIdentity": sd,
       userAccountControl: "4096",
       pwdLastSet: "133485408000000000",
       adminDescription: LEGACY_MARKER,
@@ -47,6 +49,8 @@ describe("gmsaFromEntry", () => {
       encryptionTypes: 24,
       passwordIntervalDays: 30,
       groupMsaMembership: sd,
+      allowedToDelegateTo: ["MSSQLSvc/sql1.example.com", "MSSQLSvc/sql1.example.com:1433"],
+      allowedToActOnBehalf: sd,
       userAccountControl: 4096,
       pwdLastSet: new Date("2024-01-01T00:00:00.000Z"),
       adminDescription: LEGACY_MARKER,
@@ -68,6 +72,7 @@ describe("gmsaFromEntry", () => {
       samAccountName: "x",
       sid: SID,
       servicePrincipalNames: [],
+      allowedToDelegateTo: [],
       adminDescription: "gmsa-gitops managed",
       managed: false,
     });
@@ -88,6 +93,11 @@ describe("groupFromEntry and memberRange", () => {
   it("reads a small group's members and signed groupType", () => {
     const g = groupFromEntry({ ...base, member: ["CN=A,DC=x", "CN=B,DC=x"] });
     expect(g).toMatchObject({ groupType: -2147483644, members: ["CN=A,DC=x", "CN=B,DC=x"], managed: false });
+  });
+
+  it("reads displayName, notes (info) and managedBy", () => {
+    const g = groupFromEntry({ ...base, displayName: "Group", info: "Notes", managedBy: "CN=Owner,DC=x" });
+    expect(g).toMatchObject({ displayName: "Group", info: "Notes", managedBy: "CN=Owner,DC=x" });
   });
 
   it("a single member comes back as a list", () => {

@@ -31,6 +31,10 @@ export interface ObservedGmsa extends ObjectGuard {
   passwordIntervalDays?: number | undefined;
   /** msDS-GroupMSAMembership, raw self-relative security descriptor. */
   groupMsaMembership?: Buffer | undefined;
+  /** msDS-AllowedToDelegateTo: the SPNs of constrained delegation. */
+  allowedToDelegateTo?: string[] | undefined;
+  /** msDS-AllowedToActOnBehalfOfOtherIdentity (resource-based constrained delegation), raw descriptor. */
+  allowedToActOnBehalf?: Buffer | undefined;
   userAccountControl?: number | undefined;
   /** When the DC last generated the managed password; undefined when 0 (never). */
   pwdLastSet?: Date | undefined;
@@ -50,6 +54,11 @@ export interface ObservedGroup extends ObjectGuard {
   /** groupType bits as a signed 32-bit integer (security groups have 0x80000000 set). */
   groupType: number;
   description?: string | undefined;
+  displayName?: string | undefined;
+  /** The info attribute (notes). */
+  info?: string | undefined;
+  /** The DN in managedBy. */
+  managedBy?: string | undefined;
   /** Member DNs, every range of a large group merged. */
   members: string[];
   adminDescription?: string | undefined;
@@ -88,6 +97,7 @@ export const BINARY_ATTRIBUTES = [
   "objectSid",
   "objectGUID",
   "msDS-GroupMSAMembership",
+  "msDS-AllowedToActOnBehalfOfOtherIdentity",
   "msKds-RootKeyData",
   "msKds-KDFParam",
   "msKds-SecretAgreementParam",
@@ -106,6 +116,8 @@ export const GMSA_ATTRIBUTES = [
   "msDS-SupportedEncryptionTypes",
   "msDS-ManagedPasswordInterval",
   "msDS-GroupMSAMembership",
+  "msDS-AllowedToDelegateTo",
+  "msDS-AllowedToActOnBehalfOfOtherIdentity",
   "userAccountControl",
   "pwdLastSet",
   "adminDescription",
@@ -129,6 +141,9 @@ export const GROUP_ATTRIBUTES = [
   "objectSid",
   "groupType",
   "description",
+  "displayName",
+  "info",
+  "managedBy",
   `member;range=0-${MEMBER_RANGE_SIZE - 1}`,
   "adminDescription",
   "objectGUID",
@@ -253,6 +268,8 @@ export function gmsaFromEntry(entry: Entry): ObservedGmsa {
     encryptionTypes: integer(entry, "msDS-SupportedEncryptionTypes"),
     passwordIntervalDays: integer(entry, "msDS-ManagedPasswordInterval"),
     groupMsaMembership: binary(entry, "msDS-GroupMSAMembership"),
+    allowedToDelegateTo: texts(entry, "msDS-AllowedToDelegateTo").sort(),
+    allowedToActOnBehalf: binary(entry, "msDS-AllowedToActOnBehalfOfOtherIdentity"),
     userAccountControl: integer(entry, "userAccountControl"),
     pwdLastSet: pwd === undefined ? undefined : filetimeToDate(pwd),
     adminDescription,
@@ -277,6 +294,9 @@ export function groupFromEntry(entry: Entry): ObservedGroup {
     managed: marked(adminDescription),
     ...guard(entry),
     description: text(entry, "description"),
+    displayName: text(entry, "displayName"),
+    info: text(entry, "info"),
+    managedBy: text(entry, "managedBy"),
     adminDescription,
   };
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  allowedDelegators,
   allowedReaders,
+  encodeAllowedToActOnBehalfOfOtherIdentity,
   decodeSecurityDescriptor,
   encodeGroupMsaMembership,
   InvalidSecurityDescriptorError,
@@ -248,5 +250,35 @@ describe("allowedReaders", () => {
       },
     ]);
     expect([...allowedReaders(bytes)].sort()).toEqual([HOSTS, SERVER, "S-1-5-9"].sort());
+  });
+});
+
+describe("msDS-AllowedToActOnBehalfOfOtherIdentity", () => {
+  it("is written as the AD module writes it: O:BAD:(A;;0xF01FF;;;SID) per principal", () => {
+    const sd = decodeSecurityDescriptor(encodeAllowedToActOnBehalfOfOtherIdentity([HOSTS, SERVER]));
+    expect(sd.owner).toBe("S-1-5-32-544");
+    expect(sd.group).toBeUndefined();
+    expect(sd.aces).toEqual([
+      { type: 0, flags: 0, mask: 0xf01ff, sid: HOSTS },
+      { type: 0, flags: 0, mask: 0xf01ff, sid: SERVER },
+    ]);
+  });
+
+  it("lets delegate the allow ACEs granting CONTROL_ACCESS, not GENERIC_ALL alone, deny, inherit-only or read-only ones", () => {
+    const bytes = rawSd([
+      { kind: "owner", bytes: encodeSid("S-1-5-32-544") },
+      {
+        kind: "dacl",
+        bytes: rawAcl(4, [
+          { type: 0, mask: 0xf01ff, sid: HOSTS },
+          { type: 0, mask: 0x100, sid: SERVER },
+          { type: 0, mask: 0x1000_0000, sid: "S-1-5-9" },
+          { type: 0, mask: 0x10, sid: "S-1-5-11" },
+          { type: 0, flags: 0x08, mask: 0xf01ff, sid: "S-1-5-18" },
+          { type: 1, mask: 0xf01ff, sid: "S-1-1-0" },
+        ]),
+      },
+    ]);
+    expect([...allowedDelegators(bytes)].sort()).toEqual([HOSTS, SERVER].sort());
   });
 });

@@ -1,5 +1,7 @@
-// Self-relative security descriptors ([MS-DTYP] 2.4.6) as stored in msDS-GroupMSAMembership:
-// the DC grants msDS-ManagedPassword to whoever this descriptor allows READ_PROP (0x10).
+// Self-relative security descriptors ([MS-DTYP] 2.4.6) as stored in msDS-GroupMSAMembership (the
+// DC grants msDS-ManagedPassword to whoever this descriptor allows READ_PROP, 0x10) and in
+// msDS-AllowedToActOnBehalfOfOtherIdentity (resource-based constrained delegation: the KDC lets a
+// service delegate to this account when the descriptor allows it CONTROL_ACCESS, 0x100).
 import { encodeSid, InvalidSidError, readSidAt } from "./sid.ts";
 
 /** Thrown when bytes are not a well-formed self-relative security descriptor. */
@@ -22,6 +24,7 @@ export const ACE_TYPE = {
 /** Access-mask bits the controller needs. */
 export const ACCESS_MASK = {
   readProperty: 0x10,
+  controlAccess: 0x100,
   /** SEC_ADS_GENERIC_ALL: what New-ADServiceAccount grants each allowed principal. */
   adsGenericAll: 0x000f01ff,
   genericAll: 0x1000_0000,
@@ -99,6 +102,15 @@ export function encodeGroupMsaMembership(sids: readonly string[]): Buffer {
   header.writeUInt32LE(HEADER_LENGTH + owner.length, 16); // DACL
   return Buffer.concat([header, owner, acl, ...aces]);
 }
+
+/**
+ * Builds msDS-AllowedToActOnBehalfOfOtherIdentity as the AD module writes it for
+ * Set-ADServiceAccount -PrincipalsAllowedToDelegateToAccount, which is the same layout as
+ * msDS-GroupMSAMembership: owner BUILTIN\Administrators and one ACCESS_ALLOWED ACE of mask 0xF01FF
+ * per principal ("O:BAD:(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;<SID>)"; Samba's
+ * `samba-tool delegation add-principal` writes SEC_ADS_GENERIC_ALL under the same owner too).
+ */
+export const encodeAllowedToActOnBehalfOfOtherIdentity: (sids: readonly string[]) => Buffer = encodeGroupMsaMembership;
 
 const BASIC_ACE_TYPES = new Set([0x00, 0x01, 0x02, 0x03, 0x09, 0x0a, 0x0d, 0x0e, 0x11, 0x12, 0x13]);
 const OBJECT_ACE_TYPES = new Set([0x05, 0x06, 0x07, 0x08, 0x0b, 0x0c, 0x0f, 0x10]);
@@ -210,11 +222,25 @@ function asDescriptor(sd: Uint8Array | SecurityDescriptor): SecurityDescriptor {
  * DC's plain access check for READ_PROP on this descriptor ignores object ACEs too.
  */
 export function allowedReaders(sd: Uint8Array | SecurityDescriptor): Set<string> {
-  const readers = new Set<string>();
-  const grants = ACCESS_MASK.readProperty | ACCESS_MASK.genericRead | ACCESS_MASK.genericAll;
+  return allowedSids(sd, ACCESS_MASK.readProperty | ACCESS_MASK.genericRead | ACCESS_MASK.genericAll);
+}
+
+/**
+ * The SIDs an msDS-AllowedToActOnBehalfOfOtherIdentity descriptor lets delegate to the account:
+ * every ACCESS_ALLOWED ACE (type 0, not inherit-only) whose mask has CONTROL_ACCESS (0x100), the
+ * specific right the KDC's S4U2Proxy check evaluates. GENERIC_ALL alone does not count: the KDC
+ * does not expand generic rights, so such an ACE allows nothing and reads as drift.
+ */
+export function allowedDelegators(sd: Uint8Array | SecurityDescriptor): Set<string> {
+  return allowedSids(sd, ACCESS_MASK.controlAccess);
+}
+
+/** SIDs of the ACCESS_ALLOWED ACEs (type 0, not inherit-only) whose mask has any of `grants`. */
+function allowedSids(sd: Uint8Array | SecurityDescriptor, grants: number): Set<string> {
+  const sids = new Set<string>();
   for (const ace of asDescriptor(sd).aces) {
     if (ace.type !== ACE_TYPE.accessAllowed || (ace.flags & INHERIT_ONLY_ACE) !== 0) continue;
-    if ((ace.mask & grants) !== 0) readers.add(ace.sid);
+    if ((ace.mask & grants) !== 0) sids.add(ace.sid);
   }
-  return readers;
+  return sids;
 }

@@ -58,6 +58,7 @@ describe("a valid repository", () => {
       removePrincipals: [],
       kerberosEncryptionTypes: ["AES128", "AES256"],
       allowWeakEncryption: false,
+      allowUnconstrainedDelegation: false,
       managedPasswordIntervalInDays: 30,
       allowReplacement: false,
       path: "CN=Managed Service Accounts",
@@ -248,5 +249,23 @@ describe("hostile input (test/fixtures/invalid/hostile/, kept out of the formatt
       "utf16.yaml:1:2 invalid-utf8 | not UTF-8 text (NUL byte at offset 1: UTF-16 without a byte order mark, or a binary file); save the file as UTF-8",
       'yaml11.yaml:1:1 directive-refused | "%YAML 1.1" is not allowed: manifests are YAML 1.2 (under YAML 1.1, 030 is 24 and yes is true); remove the directive or write %YAML 1.2',
     ]);
+  });
+});
+
+describe("delegation and group attributes", () => {
+  it("unconstrained delegation without the opt-in, a bad CN, SPN or category, and dangling groups fail at their lines", async () => {
+    const result = await load("delegation");
+    expect(positions(result)).toEqual([
+      "accounts.yaml:8:25 unconstrained-delegation spec.trustedForDelegation",
+      "accounts.yaml:9:51 dangling-reference spec.principalsAllowedToDelegateToAccount[0].group",
+      "accounts.yaml:27:15 invalid-format spec.commonName",
+      "accounts.yaml:29:59 invalid-format spec.allowedToDelegateTo[1]",
+      "accounts.yaml:39:15 invalid-format spec.commonName",
+      "accounts.yaml:40:13 invalid-value spec.category",
+      "accounts.yaml:51:23 dangling-reference spec.managedBy.group",
+    ]);
+    expect(messages(result)[0]).toBe(
+      "spec.trustedForDelegation: unconstrained delegation lets this account act as any user who reaches it, against any service; list the services in allowedToDelegateTo instead, or set allowUnconstrainedDelegation: true if it is truly needed",
+    );
   });
 });

@@ -111,6 +111,15 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
       });
     }
 
+    // Unconstrained delegation lets the account act as any user that reaches it, anywhere.
+    if (spec.trustedForDelegation === true && !spec.allowUnconstrainedDelegation)
+      report(
+        c.doc(),
+        ["spec", "trustedForDelegation"],
+        "unconstrained-delegation",
+        "unconstrained delegation lets this account act as any user who reaches it, against any service; list the services in allowedToDelegateTo instead, or set allowUnconstrainedDelegation: true if it is truly needed",
+      );
+
     const spnKeys = (spns: readonly string[]): string[] => spns.map((spn) => spn.toLowerCase());
     listedAndRemoved(
       c,
@@ -129,29 +138,31 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
       spec.removePrincipals.map(refKey),
     );
 
-    spec.principalsAllowedToRetrieveManagedPassword.forEach((ref, index) => {
-      if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
-        report(
-          c.doc(),
-          ["spec", "principalsAllowedToRetrieveManagedPassword", index, "group"],
-          "dangling-reference",
-          missing("ADGroup", ref.group, input.groups.keys(), "externalGroup"),
-        );
-    });
+    for (const list of ["principalsAllowedToRetrieveManagedPassword", "principalsAllowedToDelegateToAccount"] as const)
+      (spec[list] ?? []).forEach((ref, index) => {
+        if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
+          report(
+            c.doc(),
+            ["spec", list, index, "group"],
+            "dangling-reference",
+            missing("ADGroup", ref.group, input.groups.keys(), "externalGroup"),
+          );
+      });
   }
 
   for (const c of input.groups.values()) {
     const spec = c.resource.spec;
     listedAndRemoved(c, report, "members", spec.members.map(refKey), "removeMembers", spec.removeMembers.map(refKey));
-    c.resource.spec.members.forEach((ref, index) => {
+    const refs: [PathSegment[], GroupMemberRef][] = spec.members.map((ref, index) => [["spec", "members", index], ref]);
+    if (spec.managedBy) refs.push([["spec", "managedBy"], spec.managedBy]);
+    for (const [path, ref] of refs)
       if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
         report(
           c.doc(),
-          ["spec", "members", index, "group"],
+          [...path, "group"],
           "dangling-reference",
           missing("ADGroup", ref.group, input.groups.keys(), undefined),
         );
-    });
   }
   for (const cycle of groupCycles(input.groups)) {
     report(

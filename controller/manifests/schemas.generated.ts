@@ -47,16 +47,101 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           accountName: {
             type: "string",
             description:
-              "sAMAccountName of the group, also its CN. Letters, digits, '-', '_', and inner '.' or spaces; LDAP filter and DN metacharacters are refused.",
+              "sAMAccountName of the group, also its CN unless commonName gives another. Letters, digits, '-', '_', and inner '.' or spaces; LDAP filter and DN metacharacters are refused.",
             minLength: 1,
             maxLength: 64,
             pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
           },
+          commonName: {
+            type: "string",
+            description:
+              "The group's CN (its RDN), when it should differ from accountName, as New-ADGroup -Name and DSC's CommonName set it. Left out, a new group's CN is its accountName and an existing CN is kept. A different value renames the object in place (modify-DN), keeping its SID, GUID and members.",
+            minLength: 1,
+            maxLength: 64,
+            pattern: '^[^\\s,=+<>#;\\\\"]([^,=+<>#;\\\\"]*[^\\s,=+<>#;\\\\"])?$',
+          },
           scope: {
             type: "string",
-            description: "Group scope (groupType bits 0x2 / 0x4 / 0x8); always a security group.",
+            description: "Group scope (groupType bits 0x2 / 0x4 / 0x8).",
             enum: ["DomainLocal", "Global", "Universal"],
             default: "Global",
+          },
+          category: {
+            type: "string",
+            description:
+              "Security groups (groupType bit 0x80000000) can be granted access, such as reading a gMSA's password; distribution groups only serve e-mail lists. Changing it in place is what AD allows (Set-ADGroup -GroupCategory).",
+            enum: ["Security", "Distribution"],
+            default: "Security",
+          },
+          displayName: {
+            type: "string",
+            description: 'The group\'s displayName attribute. Left out, not managed; "" clears it.',
+            maxLength: 256,
+          },
+          notes: {
+            type: "string",
+            description:
+              'The group\'s notes (the info attribute, "Notes" in Active Directory Users and Computers). Left out, not managed; "" clears it.',
+            maxLength: 1024,
+          },
+          managedBy: {
+            description:
+              "Who manages the group (managedBy, the DN of one principal), named as a member is. Left out, not managed.",
+            type: "object",
+            additionalProperties: false,
+            minProperties: 1,
+            maxProperties: 1,
+            properties: {
+              computer: {
+                type: "string",
+                description: "Name of an existing computer account (sAMAccountName without '$'); checked at plan time.",
+                minLength: 1,
+                maxLength: 15,
+                pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+              },
+              group: {
+                type: "string",
+                description: "metadata.name of an ADGroup resource in this repository.",
+                pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                maxLength: 63,
+              },
+              externalGroup: {
+                type: "string",
+                description:
+                  "sAMAccountName of a group that exists in AD and is not managed by this repository; checked at plan time.",
+                minLength: 1,
+                maxLength: 64,
+                pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+              },
+              user: {
+                type: "string",
+                description: "sAMAccountName of an existing user account; checked at plan time.",
+                minLength: 1,
+                maxLength: 20,
+                pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+              },
+              serviceAccount: {
+                type: "string",
+                description:
+                  "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                minLength: 1,
+                maxLength: 63,
+                pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+              },
+              sid: {
+                type: "string",
+                description:
+                  "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                maxLength: 184,
+                pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+              },
+              dn: {
+                type: "string",
+                description: "The distinguishedName of an existing principal; checked at plan time.",
+                minLength: 3,
+                maxLength: 2048,
+              },
+            },
           },
           description: { type: "string", description: "The group's description attribute.", maxLength: 1024 },
           path: {
@@ -263,10 +348,18 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           accountName: {
             type: "string",
             description:
-              "sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never only digits. LDAP filter and DN metacharacters are refused. Also the object's CN. Changing it renames the account in place (sAMAccountName, and the CN when it followed the name), keeping its SID, GUID and password.",
+              "sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never only digits. LDAP filter and DN metacharacters are refused. Also the object's CN, unless commonName gives another. Changing it renames the account in place (sAMAccountName, and the CN when it followed the name), keeping its SID, GUID and password.",
             minLength: 1,
             maxLength: 15,
             pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+          },
+          commonName: {
+            type: "string",
+            description:
+              "The object's CN (its RDN), when it should differ from accountName, as New-ADServiceAccount -Name and DSC's CommonName set it. Left out, a new account's CN is its accountName and an existing CN is kept (it follows a rename of accountName when it was that name). A different value renames the object in place (modify-DN), keeping its SID and GUID.",
+            minLength: 1,
+            maxLength: 64,
+            pattern: '^[^\\s,=+<>#;\\\\"]([^,=+<>#;\\\\"]*[^\\s,=+<>#;\\\\"])?$',
           },
           dnsHostName: {
             type: "string",
@@ -467,6 +560,104 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
             description:
               "Whether the account may log on (userAccountControl without ACCOUNTDISABLE, 0x2). Managed as drift either way; an account disabled by hand in AD is reported and enabled again, one disabled here is disabled in AD. Disabling keeps the SID, the password and the hosts' access, so enabling it again is immediate.",
             default: true,
+          },
+          trustedForDelegation: {
+            type: "boolean",
+            description:
+              "Unconstrained Kerberos delegation (userAccountControl TRUSTED_FOR_DELEGATION, 0x80000, as Set-ADAccountControl -TrustedForDelegation sets it). The account may then act for any user against any service, so it needs allowUnconstrainedDelegation true; prefer allowedToDelegateTo. Left out, the flag is not managed; true or false makes it drift-checked.",
+          },
+          allowUnconstrainedDelegation: {
+            type: "boolean",
+            description:
+              "Explicit opt-in to trustedForDelegation true (unconstrained delegation), as allowWeakEncryption is for RC4 and DES.",
+            default: false,
+          },
+          allowedToDelegateTo: {
+            type: "array",
+            description:
+              "Constrained delegation (msDS-AllowedToDelegateTo) - the SPNs of the services this account may present users' credentials to, such as MSSQLSvc/sql1.company.local:1433 for an IIS pool reaching SQL Server as the visitor. Left out, the list is not managed; listed, it is exact (an SPN added by hand is removed, [] clears it).",
+            maxItems: 1000,
+            "x-kubernetes-list-type": "set",
+            items: {
+              type: "string",
+              maxLength: 512,
+              pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[^\\s/]+)?$",
+            },
+          },
+          trustedToAuthForDelegation: {
+            type: "boolean",
+            description:
+              "Protocol transition for constrained delegation (userAccountControl TRUSTED_TO_AUTH_FOR_DELEGATION, 0x1000000, Set-ADAccountControl -TrustedToAuthForDelegation) - the account may obtain a ticket for a user who did not log on with Kerberos (forms or certificate logons) before delegating to allowedToDelegateTo. Left out, the flag is not managed.",
+          },
+          principalsAllowedToDelegateToAccount: {
+            type: "array",
+            description:
+              "Resource-based constrained delegation - the principals whose services may delegate users to this account's services, written to msDS-AllowedToActOnBehalfOfOtherIdentity as the AD module writes it (owner BUILTIN\\Administrators, one allow ACE per principal). Left out, the attribute is not managed; listed, it is exact ([] clears it). Samba 4.22 takes it only when the account is created and refuses later changes over LDAP (use samba-tool delegation there); Windows DCs take both.",
+            maxItems: 1000,
+            items: {
+              type: "object",
+              description: "Exactly one of group, externalGroup, computer, user, serviceAccount, sid or dn.",
+              additionalProperties: false,
+              minProperties: 1,
+              maxProperties: 1,
+              properties: {
+                group: {
+                  type: "string",
+                  description: "metadata.name of an ADGroup resource in this repository.",
+                  pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+                  maxLength: 63,
+                },
+                externalGroup: {
+                  type: "string",
+                  description:
+                    "sAMAccountName of a security group that exists in AD and is not managed by this repository; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 64,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                computer: {
+                  type: "string",
+                  description:
+                    "Name of an existing computer account (sAMAccountName without '$'); never managed here; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 15,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                user: {
+                  type: "string",
+                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  minLength: 1,
+                  maxLength: 20,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                },
+                serviceAccount: {
+                  type: "string",
+                  description:
+                    "A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account must exist in AD when the plan is made.",
+                  minLength: 1,
+                  maxLength: 63,
+                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+                },
+                sid: {
+                  type: "string",
+                  description:
+                    "The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such as one of a trusted domain through its foreign security principal.",
+                  maxLength: 184,
+                  pattern: "^S-1-[0-9]+(-[0-9]+){1,15}$",
+                },
+                dn: {
+                  type: "string",
+                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  minLength: 3,
+                  maxLength: 2048,
+                },
+              },
+            },
+          },
+          accountNotDelegated: {
+            type: "boolean",
+            description:
+              "Account is sensitive and cannot be delegated (userAccountControl NOT_DELEGATED, 0x100000, Set-ADAccountControl -AccountNotDelegated) - no service may act as this account. Left out, the flag is not managed.",
           },
           managedPasswordIntervalInDays: {
             type: "integer",

@@ -10,6 +10,92 @@ export const KINDS = ["ADGroup", "GroupManagedServiceAccount", "HostBinding", "K
 /** One of the resource kinds defined in crds/. */
 export type Kind = (typeof KINDS)[number];
 
+/**
+ * Who manages the group (managedBy, the DN of one principal), named as a member is. Left out, not
+ * managed.
+ */
+export type ADGroupManagedByItem =
+  /** Name of an existing computer account (sAMAccountName without '$'); checked at plan time. */
+  | {
+      computer: string;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /** metadata.name of an ADGroup resource in this repository. */
+  | {
+      group: string;
+      computer?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * sAMAccountName of a group that exists in AD and is not managed by this repository; checked at
+   * plan time.
+   */
+  | {
+      externalGroup: string;
+      computer?: never;
+      group?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /** sAMAccountName of an existing user account; checked at plan time. */
+  | {
+      user: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository
+   * or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account
+   * must exist in AD when the plan is made.
+   */
+  | {
+      serviceAccount: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such
+   * as one of a trusted domain through its foreign security principal.
+   */
+  | {
+      sid: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      dn?: never;
+    }
+  /** The distinguishedName of an existing principal; checked at plan time. */
+  | {
+      dn: string;
+      computer?: never;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+    };
+
 /** Exactly one of computer, group, externalGroup, user, serviceAccount, sid or dn. */
 export type GroupMemberRef =
   /** Name of an existing computer account (sAMAccountName without '$'); checked at plan time. */
@@ -99,12 +185,36 @@ export type GroupMemberRef =
  */
 export interface ADGroupSpec {
   /**
-   * sAMAccountName of the group, also its CN. Letters, digits, '-', '_', and inner '.' or spaces;
-   * LDAP filter and DN metacharacters are refused.
+   * sAMAccountName of the group, also its CN unless commonName gives another. Letters, digits, '-',
+   * '_', and inner '.' or spaces; LDAP filter and DN metacharacters are refused.
    */
   accountName: string;
-  /** Group scope (groupType bits 0x2 / 0x4 / 0x8); always a security group. Default: `"Global"`. */
+  /**
+   * The group's CN (its RDN), when it should differ from accountName, as New-ADGroup -Name and DSC's
+   * CommonName set it. Left out, a new group's CN is its accountName and an existing CN is kept. A
+   * different value renames the object in place (modify-DN), keeping its SID, GUID and members.
+   */
+  commonName?: string;
+  /** Group scope (groupType bits 0x2 / 0x4 / 0x8). Default: `"Global"`. */
   scope: "DomainLocal" | "Global" | "Universal";
+  /**
+   * Security groups (groupType bit 0x80000000) can be granted access, such as reading a gMSA's
+   * password; distribution groups only serve e-mail lists. Changing it in place is what AD allows
+   * (Set-ADGroup -GroupCategory). Default: `"Security"`.
+   */
+  category: "Security" | "Distribution";
+  /** The group's displayName attribute. Left out, not managed; "" clears it. */
+  displayName?: string;
+  /**
+   * The group's notes (the info attribute, "Notes" in Active Directory Users and Computers). Left
+   * out, not managed; "" clears it.
+   */
+  notes?: string;
+  /**
+   * Who manages the group (managedBy, the DN of one principal), named as a member is. Left out, not
+   * managed.
+   */
+  managedBy?: ADGroupManagedByItem;
   /** The group's description attribute. */
   description?: string;
   /**
@@ -228,6 +338,92 @@ export type PrincipalRef =
       sid?: never;
     };
 
+/** Exactly one of group, externalGroup, computer, user, serviceAccount, sid or dn. */
+export type GroupManagedServiceAccountPrincipalsAllowedToDelegateToAccountItem =
+  /** metadata.name of an ADGroup resource in this repository. */
+  | {
+      group: string;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * sAMAccountName of a security group that exists in AD and is not managed by this repository;
+   * checked at plan time.
+   */
+  | {
+      externalGroup: string;
+      group?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * Name of an existing computer account (sAMAccountName without '$'); never managed here; checked
+   * at plan time.
+   */
+  | {
+      computer: string;
+      group?: never;
+      externalGroup?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /** sAMAccountName of an existing user account; checked at plan time. */
+  | {
+      user: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      serviceAccount?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * A gMSA, named by the metadata.name of a GroupManagedServiceAccount resource in this repository
+   * or else by the accountName (sAMAccountName without '$') of a gMSA that exists in AD; the account
+   * must exist in AD when the plan is made.
+   */
+  | {
+      serviceAccount: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      sid?: never;
+      dn?: never;
+    }
+  /**
+   * The objectSid of an existing principal (S-1-5-21-...), for a principal no name identifies, such
+   * as one of a trusted domain through its foreign security principal.
+   */
+  | {
+      sid: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      dn?: never;
+    }
+  /** The distinguishedName of an existing principal; checked at plan time. */
+  | {
+      dn: string;
+      group?: never;
+      externalGroup?: never;
+      computer?: never;
+      user?: never;
+      serviceAccount?: never;
+      sid?: never;
+    };
+
 /**
  * The spec of kind GroupManagedServiceAccount, with defaults applied. The desired state of the
  * account in Active Directory.
@@ -236,11 +432,18 @@ export interface GroupManagedServiceAccountSpec {
   /**
    * sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the
    * NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never
-   * only digits. LDAP filter and DN metacharacters are refused. Also the object's CN. Changing it
-   * renames the account in place (sAMAccountName, and the CN when it followed the name), keeping its
-   * SID, GUID and password.
+   * only digits. LDAP filter and DN metacharacters are refused. Also the object's CN, unless
+   * commonName gives another. Changing it renames the account in place (sAMAccountName, and the CN
+   * when it followed the name), keeping its SID, GUID and password.
    */
   accountName: string;
+  /**
+   * The object's CN (its RDN), when it should differ from accountName, as New-ADServiceAccount -Name
+   * and DSC's CommonName set it. Left out, a new account's CN is its accountName and an existing CN
+   * is kept (it follows a rename of accountName when it was that name). A different value renames
+   * the object in place (modify-DN), keeping its SID and GUID.
+   */
+  commonName?: string;
   /**
    * DNS name of the service (dNSHostName), a fully qualified host name such as
    * service1.company.local.
@@ -301,6 +504,47 @@ export interface GroupManagedServiceAccountSpec {
    * it again is immediate. Default: `true`.
    */
   enabled: boolean;
+  /**
+   * Unconstrained Kerberos delegation (userAccountControl TRUSTED_FOR_DELEGATION, 0x80000, as
+   * Set-ADAccountControl -TrustedForDelegation sets it). The account may then act for any user
+   * against any service, so it needs allowUnconstrainedDelegation true; prefer allowedToDelegateTo.
+   * Left out, the flag is not managed; true or false makes it drift-checked.
+   */
+  trustedForDelegation?: boolean;
+  /**
+   * Explicit opt-in to trustedForDelegation true (unconstrained delegation), as allowWeakEncryption
+   * is for RC4 and DES. Default: `false`.
+   */
+  allowUnconstrainedDelegation: boolean;
+  /**
+   * Constrained delegation (msDS-AllowedToDelegateTo) - the SPNs of the services this account may
+   * present users' credentials to, such as MSSQLSvc/sql1.company.local:1433 for an IIS pool reaching
+   * SQL Server as the visitor. Left out, the list is not managed; listed, it is exact (an SPN added
+   * by hand is removed, [] clears it).
+   */
+  allowedToDelegateTo?: string[];
+  /**
+   * Protocol transition for constrained delegation (userAccountControl
+   * TRUSTED_TO_AUTH_FOR_DELEGATION, 0x1000000, Set-ADAccountControl -TrustedToAuthForDelegation) -
+   * the account may obtain a ticket for a user who did not log on with Kerberos (forms or
+   * certificate logons) before delegating to allowedToDelegateTo. Left out, the flag is not managed.
+   */
+  trustedToAuthForDelegation?: boolean;
+  /**
+   * Resource-based constrained delegation - the principals whose services may delegate users to this
+   * account's services, written to msDS-AllowedToActOnBehalfOfOtherIdentity as the AD module writes
+   * it (owner BUILTIN\Administrators, one allow ACE per principal). Left out, the attribute is not
+   * managed; listed, it is exact ([] clears it). Samba 4.22 takes it only when the account is
+   * created and refuses later changes over LDAP (use samba-tool delegation there); Windows DCs take
+   * both.
+   */
+  principalsAllowedToDelegateToAccount?: GroupManagedServiceAccountPrincipalsAllowedToDelegateToAccountItem[];
+  /**
+   * Account is sensitive and cannot be delegated (userAccountControl NOT_DELEGATED, 0x100000,
+   * Set-ADAccountControl -AccountNotDelegated) - no service may act as this account. Left out, the
+   * flag is not managed.
+   */
+  accountNotDelegated?: boolean;
   /**
    * Days between password changes (msDS-ManagedPasswordInterval). Fixed when the account is created;
    * a different value on an existing account is reported as needing replacement and only acted on

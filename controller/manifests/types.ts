@@ -121,6 +121,7 @@ export type ErrorCode =
   | "dangling-reference"
   | "group-cycle"
   | "weak-encryption"
+  | "unconstrained-delegation"
   | "listed-and-removed"
   | "host-cannot-retrieve";
 

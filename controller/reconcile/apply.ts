@@ -3,7 +3,7 @@
  * continuing past a failed resource to those that do not depend on it.
  */
 import type { DirectoryWriter, Modification, OwnershipKey } from "../directory/index.ts";
-import { encodeGroupMsaMembership } from "../directory/index.ts";
+import { encodeAllowedToActOnBehalfOfOtherIdentity, encodeGroupMsaMembership } from "../directory/index.ts";
 import type { Action, Outcome, Plan, PrincipalTarget, ResourceRef } from "./model.ts";
 import { resourceTag } from "./ownership.ts";
 
@@ -116,12 +116,14 @@ class DependencyError extends Error {
 /** Repo groups an action needs to exist. */
 function dependencies(action: Action): string[] {
   const targets: readonly PrincipalTarget[] =
-    action.type === "create-gmsa"
-      ? action.principals
+    action.type === "create-gmsa" || action.type === "update-gmsa"
+      ? [...(action.principals ?? []), ...(action.delegators ?? [])]
       : action.type === "add-members"
         ? action.members
-        : action.type === "update-gmsa"
-          ? (action.principals ?? [])
+        : action.type === "create-group" || action.type === "update-group"
+          ? action.managedBy
+            ? [action.managedBy]
+            : []
           : [];
   return targets.flatMap((t) => (t.type === "repo-group" ? [t.name] : []));
 }
@@ -143,6 +145,13 @@ async function mark(dn: string, writer: DirectoryWriter, ctx: ExecContext): Prom
   await writer.modify(dn, [{ operation: "replace", attribute: "adminDescription", values: [marker] }]);
 }
 
+/** managedBy holds a DN; diff resolves it to an object or a repo group, never to a bare SID. */
+function managerDn(target: PrincipalTarget, ctx: ExecContext): string {
+  const [resolved] = ctx.resolve([target]);
+  if (resolved?.dn === undefined) throw new Error(`managedBy ${target.label} has no DN`);
+  return resolved.dn;
+}
+
 async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext): Promise<void> {
   switch (action.type) {
     case "create-kds-root-key":
@@ -160,6 +169,8 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         groupType: String(action.groupType),
       };
       if (action.description !== undefined) attributes["description"] = action.description;
+      Object.assign(attributes, action.text);
+      if (action.managedBy) attributes["managedBy"] = managerDn(action.managedBy, ctx);
       await writer.add(action.dn, attributes);
       await mark(action.dn, writer, ctx);
       ctx.created.set(action.resource.name, { dn: action.dn, sid: await writer.readSid(action.dn) });
@@ -175,6 +186,10 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
             ? { operation: "replace", attribute: "description", values: [] }
             : { operation: "replace", attribute: "description", values: [action.description] },
         );
+      for (const [attribute, value] of Object.entries(action.text ?? {}))
+        changes.push({ operation: "replace", attribute, values: value === null ? [] : [value] });
+      if (action.managedBy)
+        changes.push({ operation: "replace", attribute: "managedBy", values: [managerDn(action.managedBy, ctx)] });
       if (action.adopt && action.marker !== undefined)
         changes.push({ operation: "replace", attribute: "adminDescription", values: [action.marker] });
       if (changes.length > 0) await writer.modify(action.dn, changes);
@@ -211,6 +226,11 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         attributes["servicePrincipalName"] = [...action.servicePrincipalNames];
       if (action.description !== undefined && action.description !== "") attributes["description"] = action.description;
       if (action.displayName !== undefined && action.displayName !== "") attributes["displayName"] = action.displayName;
+      if (action.allowedToDelegateTo?.length) attributes["msDS-AllowedToDelegateTo"] = [...action.allowedToDelegateTo];
+      if (action.delegators?.length)
+        attributes["msDS-AllowedToActOnBehalfOfOtherIdentity"] = encodeAllowedToActOnBehalfOfOtherIdentity(
+          ctx.resolve(action.delegators).map((p) => p.sid),
+        );
       await writer.add(action.dn, attributes);
       await mark(action.dn, writer, ctx);
       return;
@@ -224,6 +244,11 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         changes.push({ operation: "add", attribute: "servicePrincipalName", values: action.addSpns });
       if (action.removeSpns.length > 0)
         changes.push({ operation: "delete", attribute: "servicePrincipalName", values: action.removeSpns });
+      if (action.addDelegateTo?.length)
+        changes.push({ operation: "add", attribute: "msDS-AllowedToDelegateTo", values: action.addDelegateTo });
+      if (action.removeDelegateTo?.length)
+        changes.push({ operation: "delete", attribute: "msDS-AllowedToDelegateTo", values: action.removeDelegateTo });
+
       if (action.principals) {
         // msDS-GroupMSAMembership is single-valued: the whole descriptor is rewritten.
         const sids = ctx.resolve(action.principals).map((p) => p.sid);
@@ -234,6 +259,16 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         });
       }
       if (changes.length > 0) await writer.modify(action.dn, changes);
+      if (action.delegators) {
+        // A modify of its own, after the rest: Samba (4.22) refuses any change to this systemOnly
+        // attribute after the add (constraint violation), and the other fixes must not fail with it.
+        // Single-valued; nobody allowed is no descriptor, as the AD module leaves it.
+        const sids = ctx.resolve(action.delegators).map((p) => p.sid);
+        const values = sids.length > 0 ? [encodeAllowedToActOnBehalfOfOtherIdentity(sids)] : [];
+        await writer.modify(action.dn, [
+          { operation: "replace", attribute: "msDS-AllowedToActOnBehalfOfOtherIdentity", values },
+        ]);
+      }
       return;
     }
     case "rename":

@@ -88,6 +88,10 @@ export type Action =
       readonly accountName: string;
       readonly groupType: number;
       readonly description: string | undefined;
+      /** displayName and info (notes), when the manifest gives them. */
+      readonly text?: Readonly<Record<string, string>>;
+      /** The principal written to managedBy (a DN). */
+      readonly managedBy?: PrincipalTarget;
       readonly changes: readonly AttributeChange[];
     }
   | {
@@ -97,6 +101,10 @@ export type Action =
       /** groupType steps, in order (a Global ↔ DomainLocal change goes through Universal, as AD requires). */
       readonly groupTypeSteps: readonly number[];
       readonly description?: string | null;
+      /** displayName and info (notes) to replace; null clears the attribute. */
+      readonly text?: Readonly<Record<string, string | null>>;
+      /** The principal to write to managedBy (a DN). */
+      readonly managedBy?: PrincipalTarget;
       readonly adopt: boolean;
       /** With adopt: the ownership marker to write (bound to the group's objectGUID). */
       readonly marker?: string;
@@ -130,6 +138,10 @@ export type Action =
       readonly description: string | undefined;
       readonly displayName: string | undefined;
       readonly principals: readonly PrincipalTarget[];
+      /** msDS-AllowedToDelegateTo (constrained delegation), written when not empty. */
+      readonly allowedToDelegateTo?: readonly string[];
+      /** msDS-AllowedToActOnBehalfOfOtherIdentity (resource-based), written when not empty. */
+      readonly delegators?: readonly PrincipalTarget[];
       readonly changes: readonly AttributeChange[];
     }
   | {
@@ -141,6 +153,11 @@ export type Action =
       readonly removeSpns: readonly string[];
       /** When present, msDS-GroupMSAMembership is rewritten (whole value) for these principals. */
       readonly principals?: readonly PrincipalTarget[];
+      /** msDS-AllowedToDelegateTo values to add and delete. */
+      readonly addDelegateTo?: readonly string[];
+      readonly removeDelegateTo?: readonly string[];
+      /** When present, msDS-AllowedToActOnBehalfOfOtherIdentity is rewritten for these principals (cleared when empty). */
+      readonly delegators?: readonly PrincipalTarget[];
       readonly adopt: boolean;
       readonly changes: readonly AttributeChange[];
     }

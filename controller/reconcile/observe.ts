@@ -11,7 +11,7 @@ import type {
   ObservedKdsRootKey,
   ResolvedPrincipal,
 } from "../directory/index.ts";
-import { allowedReaders } from "../directory/index.ts";
+import { allowedDelegators, allowedReaders } from "../directory/index.ts";
 import type { ObservedDirectory } from "./model.ts";
 
 /** What observe needs from the directory (the LDAP client implements it). */
@@ -63,10 +63,14 @@ export function referencedNames(desired: DesiredState): {
   for (const g of desired.groups.values()) {
     groups.add(g.spec.accountName);
     // Members to remove are read too: only an object read can be found among the members.
-    [...g.spec.members, ...g.spec.removeMembers].forEach(visit);
+    [...g.spec.members, ...g.spec.removeMembers, ...(g.spec.managedBy ? [g.spec.managedBy] : [])].forEach(visit);
   }
   for (const g of desired.gmsas.values())
-    [...g.spec.principalsAllowedToRetrieveManagedPassword, ...g.spec.removePrincipals].forEach(visit);
+    [
+      ...g.spec.principalsAllowedToRetrieveManagedPassword,
+      ...g.spec.removePrincipals,
+      ...(g.spec.principalsAllowedToDelegateToAccount ?? []),
+    ].forEach(visit);
   for (const b of desired.bindings.values()) computers.add(b.spec.host);
   const principals = { samAccountNames: [...users].sort(), sids: [...sids].sort(), dns: [...dns].sort() };
   return { groups: [...groups].sort(), computers: [...computers].sort(), principals };
@@ -90,9 +94,13 @@ export async function observeDirectory(
   ]);
   const known = new Set<string>([...groups, ...computers, ...gmsas].map((o) => o.sid));
   const unknown = new Set<string>();
-  for (const g of gmsas)
-    if (g.groupMsaMembership)
-      for (const sid of allowedReaders(g.groupMsaMembership)) if (!known.has(sid)) unknown.add(sid);
+  for (const g of gmsas) {
+    const sids = [
+      ...(g.groupMsaMembership ? allowedReaders(g.groupMsaMembership) : []),
+      ...(g.allowedToActOnBehalf ? allowedDelegators(g.allowedToActOnBehalf) : []),
+    ];
+    for (const sid of sids) if (!known.has(sid)) unknown.add(sid);
+  }
   const sidNames = unknown.size > 0 ? await reader.resolveSids(scope.baseDn, [...unknown]) : new Map<string, string>();
   return {
     baseDn: scope.baseDn,

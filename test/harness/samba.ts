@@ -87,7 +87,8 @@ const MIN_SAMBA: readonly [number, number] = [4, 21];
 const STARTUP_TIMEOUT_MS = 90_000;
 const STOP_GRACE_MS = 10_000;
 
-function sambaRoot(): string {
+/** The Debian-stable root holding Samba (and its Python bindings, for decoding in tests). */
+export function sambaRoot(): string {
   // Test code reads the same variable the installer honours, so a custom root works for both.
   return process.env["GMSA_SAMBA_ROOT"] ?? "/var/cache/gmsa-gitops/samba-root";
 }

@@ -42,6 +42,7 @@ export function gmsa(
       removePrincipals: [],
       kerberosEncryptionTypes: ["AES128", "AES256"],
       allowWeakEncryption: false,
+      allowUnconstrainedDelegation: false,
       servicePrincipalNames: [],
       servicePrincipalNamesPolicy: "additive",
       enabled: true,
@@ -68,6 +69,7 @@ export function group(
     annotations: {},
     spec: {
       scope: "Global",
+      category: "Security",
       path: "CN=Users",
       members: [],
       membership: "additive",

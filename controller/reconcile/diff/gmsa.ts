@@ -11,6 +11,7 @@ import {
   describeUac,
   WORKSTATION_TRUST_ACCOUNT,
   withAccountEnabled,
+  withDelegationFlags,
   describeEncryptionTypes,
   encodeEncryptionTypes,
   MANAGED_ENCRYPTION_BITS,
@@ -18,6 +19,7 @@ import {
 } from "../../directory/index.ts";
 import type { Action, AttributeChange, Blocker, DriftType, PrincipalTarget, ResourceRef } from "../model.ts";
 import { resourceTag } from "../ownership.ts";
+import { delegationFlags, diffDelegation } from "./delegation.ts";
 import { renamedGmsa } from "./rename.ts";
 import { kdsBlocker } from "./kds.ts";
 import { lower, resolveRefs, sidLabel, withoutGmsa } from "./references.ts";
@@ -30,11 +32,11 @@ import type { Mode, ResourceDiff } from "./resource-diff.ts";
 /** Compares one gMSA manifest with the gMSA of that account name in AD. */
 export function diffGmsa(name: string, spec: GroupManagedServiceAccountSpec, mode: Mode, ctx: Context): ResourceDiff {
   const resource: ResourceRef = { kind: "GroupManagedServiceAccount", name };
-  const dn = accountDn(spec.accountName, spec.path, ctx.observed.baseDn);
+  const dn = accountDn(spec.commonName ?? spec.accountName, spec.path, ctx.observed.baseDn);
   const resolved = resolveRefs(spec.principalsAllowedToRetrieveManagedPassword, ctx);
   const observed = ctx.gmsaBySam.get(lower(spec.accountName));
   if (!observed) {
-    const renamed = renamedGmsa(resource, spec.accountName, ctx);
+    const renamed = renamedGmsa(resource, spec, ctx);
     if (!renamed) return createGmsa(resource, dn, spec, resolved, mode, ctx);
     const update = updateGmsa(resource, dn, spec, renamed.observed, resolved, { status: "ours" }, mode, ctx);
     return resourceDiff(resource, renamed.previousDn, mode, {
@@ -64,15 +66,19 @@ function createGmsa(
     { attribute: "msDS-SupportedEncryptionTypes", from: undefined, to: spec.kerberosEncryptionTypes.join(",") },
     { attribute: "msDS-ManagedPasswordInterval", from: undefined, to: String(spec.managedPasswordIntervalInDays) },
   ];
-  const userAccountControl = withAccountEnabled(WORKSTATION_TRUST_ACCOUNT, spec.enabled);
-  if (!spec.enabled)
+  const enabled = withAccountEnabled(WORKSTATION_TRUST_ACCOUNT, spec.enabled);
+  const userAccountControl = withDelegationFlags(enabled, delegationFlags(spec));
+  if (userAccountControl !== WORKSTATION_TRUST_ACCOUNT)
     changes.push({ attribute: "userAccountControl", from: undefined, to: describeUac(userAccountControl) });
+  const delegation = diffDelegation(spec, undefined, ctx);
+  changes.push(...delegation.changes);
   if (spec.servicePrincipalNames.length > 0)
     changes.push({ attribute: "servicePrincipalName", from: undefined, to: spec.servicePrincipalNames });
   if (spec.description !== undefined) changes.push({ attribute: "description", from: undefined, to: spec.description });
   if (spec.displayName !== undefined) changes.push({ attribute: "displayName", from: undefined, to: spec.displayName });
+  const unresolved = [...missing, ...delegation.missing];
   const blocker =
-    missing.length > 0 ? principalNotFound(missing) : ctx.kdsAfterPlan.effective ? undefined : kdsBlocker(ctx);
+    unresolved.length > 0 ? principalNotFound(unresolved) : ctx.kdsAfterPlan.effective ? undefined : kdsBlocker(ctx);
   const create: Action = {
     type: "create-gmsa",
     resource,
@@ -86,6 +92,8 @@ function createGmsa(
     description: spec.description,
     displayName: spec.displayName,
     principals: targets,
+    allowedToDelegateTo: delegation.addDelegateTo,
+    delegators: delegation.delegators ?? [],
     changes,
   };
   return resourceDiff(resource, dn, mode, {
@@ -136,7 +144,7 @@ function updateGmsa(
     }
   }
   const uac = observed.userAccountControl ?? WORKSTATION_TRUST_ACCOUNT;
-  const wantUac = withAccountEnabled(uac, spec.enabled);
+  const wantUac = withDelegationFlags(withAccountEnabled(uac, spec.enabled), delegationFlags(spec));
   if (wantUac !== uac) {
     drift.add("attribute");
     set["userAccountControl"] = String(wantUac);
@@ -172,10 +180,13 @@ function updateGmsa(
   const wantSids = new Set(wanted.flatMap((t) => (t.type === "repo-group" ? [] : [t.sid])));
   const pending = wanted.some((t) => t.type === "repo-group");
   const sameReaders = !pending && readers.size === wantSids.size && [...wantSids].every((s) => readers.has(s));
-  if (missing.length > 0) {
-    // Rewriting the descriptor without a principal we cannot find would silently revoke it.
-    blocker = principalNotFound(missing);
-  } else if (!sameReaders) {
+  const delegation = diffDelegation(spec, observed, ctx);
+  if (delegation.changes.length > 0) drift.add("attribute");
+  changes.push(...delegation.changes);
+  // Rewriting a descriptor without a principal we cannot find would silently revoke it.
+  const unresolved = [...missing, ...delegation.missing];
+  if (unresolved.length > 0) blocker = principalNotFound(unresolved);
+  if (missing.length === 0 && !sameReaders) {
     drift.add("principals");
     principals = wanted;
     changes.push({
@@ -186,7 +197,7 @@ function updateGmsa(
   }
 
   const fixes: Action[] = [];
-  const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes);
+  const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes, spec.commonName);
 
   const interval = observed.passwordIntervalDays;
   if (interval !== undefined && interval !== spec.managedPasswordIntervalInDays) {
@@ -227,6 +238,9 @@ function updateGmsa(
       addSpns,
       removeSpns,
       ...(principals ? { principals } : {}),
+      addDelegateTo: delegation.addDelegateTo,
+      removeDelegateTo: delegation.removeDelegateTo,
+      ...(delegation.delegators ? { delegators: delegation.delegators } : {}),
       adopt: !owned,
       changes: updateChanges,
     });

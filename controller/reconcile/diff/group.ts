@@ -1,4 +1,7 @@
-/** diff for one ADGroup resource: create it with its members, or bring scope, description and members back. */
+/**
+ * diff for one ADGroup resource: create it with its members, or bring scope, category, CN, the
+ * text attributes (description, displayName, notes), managedBy and members back.
+ */
 import type { ADGroupSpec } from "../../manifests/index.ts";
 import type { ObservedGroup } from "../../directory/index.ts";
 import { accountDn, describeGroupType, groupTypeFor, groupTypeSteps, normalizeDn } from "../../directory/index.ts";
@@ -13,31 +16,41 @@ import type { Mode, ResourceDiff } from "./resource-diff.ts";
 /** Compares one ADGroup manifest with the group of that account name in AD. */
 export function diffGroup(name: string, spec: ADGroupSpec, mode: Mode, ctx: Context): ResourceDiff {
   const resource: ResourceRef = { kind: "ADGroup", name };
-  const dn = accountDn(spec.accountName, spec.path, ctx.observed.baseDn);
+  const dn = accountDn(spec.commonName ?? spec.accountName, spec.path, ctx.observed.baseDn);
   const observed = ctx.groupBySam.get(lower(spec.accountName));
   const { targets, missing } = resolveRefs(spec.members, ctx);
-  const blocker = missing.length > 0 ? principalNotFound(missing) : undefined;
-  if (!observed) return createGroup(resource, dn, spec, targets, blocker, mode);
+  const manager = spec.managedBy ? resolveRefs([spec.managedBy], ctx) : undefined;
+  const unresolved = [...missing, ...(manager?.missing ?? [])];
+  const blocker = unresolved.length > 0 ? principalNotFound(unresolved) : undefined;
+  const managedBy = manager?.targets[0];
+  if (!observed) return createGroup(resource, dn, spec, { targets, managedBy }, blocker, mode);
   const verdict = claim(observed, ctx);
   if (verdict.status === "blocked") return conflict(resource, observed.dn, mode, verdict.blocker);
-  return updateGroup(resource, dn, spec, observed, { targets, missing, verdict, blocker, mode }, ctx);
+  return updateGroup(resource, dn, spec, observed, { targets, managedBy, missing, verdict, blocker, mode }, ctx);
 }
 
 function createGroup(
   resource: ResourceRef,
   dn: string,
   spec: ADGroupSpec,
-  targets: readonly PrincipalTarget[],
+  { targets, managedBy }: { targets: readonly PrincipalTarget[]; managedBy: PrincipalTarget | undefined },
   blocker: Blocker | undefined,
   mode: Mode,
 ): ResourceDiff {
-  const groupType = groupTypeFor(spec.scope);
+  const groupType = groupTypeFor(spec.scope, spec.category);
   const labels = sorted(targets.map((t) => t.label));
   const changes: AttributeChange[] = [
     { attribute: "sAMAccountName", from: undefined, to: spec.accountName },
     { attribute: "groupType", from: undefined, to: describeGroupType(groupType) },
   ];
   if (spec.description !== undefined) changes.push({ attribute: "description", from: undefined, to: spec.description });
+  const text: Record<string, string> = {};
+  for (const [attribute, value] of textAttributes(spec))
+    if (value !== undefined && value !== "") {
+      text[attribute] = value;
+      changes.push({ attribute, from: undefined, to: value });
+    }
+  if (managedBy) changes.push({ attribute: "managedBy", from: undefined, to: managedBy.label });
   if (labels.length > 0) changes.push({ attribute: "member", from: undefined, to: labels });
   const fixes: Action[] = [
     {
@@ -47,6 +60,8 @@ function createGroup(
       accountName: spec.accountName,
       groupType,
       description: spec.description === "" ? undefined : spec.description,
+      text,
+      ...(managedBy ? { managedBy } : {}),
       changes: changes.filter((c) => c.attribute !== "member"),
     },
   ];
@@ -61,8 +76,17 @@ function createGroup(
   return resourceDiff(resource, dn, mode, { drift: new Set(["missing"]), changes, fixes, blocker });
 }
 
+/** The optional text attributes of a group, by LDAP name: absent is not managed, "" clears. */
+function textAttributes(spec: ADGroupSpec): [string, string | undefined][] {
+  return [
+    ["displayName", spec.displayName],
+    ["info", spec.notes],
+  ];
+}
+
 interface Resolution {
   readonly targets: readonly PrincipalTarget[];
+  readonly managedBy: PrincipalTarget | undefined;
   readonly missing: readonly string[];
   readonly verdict: Exclude<Claim, { status: "blocked" }>;
   readonly blocker: Blocker | undefined;
@@ -74,14 +98,14 @@ function updateGroup(
   dn: string,
   spec: ADGroupSpec,
   observed: ObservedGroup,
-  { targets, missing, verdict, blocker, mode }: Resolution,
+  { targets, managedBy, missing, verdict, blocker, mode }: Resolution,
   ctx: Context,
 ): ResourceDiff {
   const drift = new Set<DriftType>();
   const changes: AttributeChange[] = [];
   const fixes: Action[] = [];
   const notes: string[] = [];
-  const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes);
+  const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes, spec.commonName);
 
   const updateChanges: AttributeChange[] = [];
   const marker = verdict.status === "adopt" ? verdict.marker : undefined;
@@ -89,7 +113,7 @@ function updateGroup(
     updateChanges.push({ attribute: "adminDescription", from: observed.adminDescription, to: verdict.marker });
     notes.push(`adopted (${verdict.why}): the ownership marker will be written`);
   }
-  const wantType = groupTypeFor(spec.scope);
+  const wantType = groupTypeFor(spec.scope, spec.category);
   const steps = groupTypeSteps(observed.groupType, wantType);
   if (steps.length > 0) {
     drift.add("attribute");
@@ -109,6 +133,21 @@ function updateGroup(
       to: spec.description === "" ? undefined : spec.description,
     });
   }
+  const text: Record<string, string | null> = {};
+  const haveText: Record<string, string | undefined> = { displayName: observed.displayName, info: observed.info };
+  for (const [attribute, want] of textAttributes(spec))
+    if (want !== undefined && want !== (haveText[attribute] ?? "")) {
+      drift.add("attribute");
+      text[attribute] = want === "" ? null : want;
+      updateChanges.push({ attribute, from: haveText[attribute], to: want === "" ? undefined : want });
+    }
+  const newManager =
+    managedBy && (managedBy.type !== "object" || normalizeDn(managedBy.dn) !== normalizeDn(observed.managedBy ?? ""));
+  if (newManager) {
+    drift.add("attribute");
+    const from = observed.managedBy === undefined ? undefined : memberLabel(observed.managedBy, ctx);
+    updateChanges.push({ attribute: "managedBy", from, to: managedBy.label });
+  }
   if (updateChanges.length > 0) {
     changes.push(...updateChanges);
     fixes.push({
@@ -117,6 +156,8 @@ function updateGroup(
       dn: currentDn,
       groupTypeSteps: steps,
       ...(description !== undefined ? { description } : {}),
+      text,
+      ...(newManager ? { managedBy } : {}),
       adopt: marker !== undefined,
       ...(marker !== undefined ? { marker } : {}),
       changes: updateChanges,

@@ -45,7 +45,7 @@ export function diffDirectory(
   return out;
 }
 
-/** Repo groups ordered so that nested groups come before the groups that contain them. */
+/** Repo groups ordered so that nested groups, and a group that manages another, come before it. */
 function groupOrder(desired: DesiredState): string[] {
   const order: string[] = [];
   const state = new Map<string, "visiting" | "done">();
@@ -53,7 +53,8 @@ function groupOrder(desired: DesiredState): string[] {
     if (state.get(name) !== undefined) return; // cycles are rejected by validate; never loop here
     state.set(name, "visiting");
     const res = desired.groups.get(name);
-    for (const m of res?.spec.members ?? []) if (m.group !== undefined && desired.groups.has(m.group)) visit(m.group);
+    const refs = [...(res?.spec.members ?? []), ...(res?.spec.managedBy ? [res.spec.managedBy] : [])];
+    for (const m of refs) if (m.group !== undefined && desired.groups.has(m.group)) visit(m.group);
     state.set(name, "done");
     order.push(name);
   };

@@ -13,11 +13,12 @@ import type { Context } from "./references.ts";
 /**
  * The owned gMSA of this resource under its previous account name, found by the resource key
  * it carries (never by name), with the rename that gives it the new one: sAMAccountName, and
- * the CN through a modify-DN when the CN followed the old name. objectSid and objectGUID stay.
+ * the CN through a modify-DN when the manifest names a commonName or the CN followed the old
+ * name. objectSid and objectGUID stay.
  */
 export function renamedGmsa(
   resource: ResourceRef,
-  accountName: string,
+  { accountName, commonName }: { accountName: string; commonName?: string | undefined },
   ctx: Context,
 ): { observed: ObservedGmsa; previousDn: string; action: Action; changes: AttributeChange[] } | undefined {
   const key = resourceTag(resource);
@@ -25,7 +26,12 @@ export function renamedGmsa(
   if (!previous) return undefined;
   const parent = parentDn(previous.dn);
   const cnFollows = normalizeDn(previous.dn) === normalizeDn(childDn("CN", previous.samAccountName, parent));
-  const newDn = cnFollows ? childDn("CN", accountName, parent) : previous.dn;
+  // A CN the manifest names is the CN; otherwise it follows the name only when it was the name.
+  const cn = commonName ?? (cnFollows ? accountName : undefined);
+  const newDn =
+    cn !== undefined && normalizeDn(childDn("CN", cn, parent)) !== normalizeDn(previous.dn)
+      ? childDn("CN", cn, parent)
+      : previous.dn;
   const changes: AttributeChange[] = [
     { attribute: "sAMAccountName", from: `${previous.samAccountName}$`, to: `${accountName}$` },
   ];

@@ -3,7 +3,7 @@
  * per-kind diffs: the blockers they have in common and the move of an object that sits in
  * another container than its manifest's path.
  */
-import { movedDn, parentDn, sameParent } from "../../directory/index.ts";
+import { movedDn, normalizeDn, parentDn, sameParent } from "../../directory/index.ts";
 import type { Action, AttributeChange, Blocker, DriftType, ResourcePlan, ResourceRef } from "../model.ts";
 
 /**
@@ -65,8 +65,10 @@ export function conflict(resource: ResourceRef, dn: string, mode: Mode, blocker:
 }
 
 /**
- * When an object sits in another container than its manifest's path, records the drift and a
- * move (keeping its RDN). Returns the DN the object has after the fixes.
+ * When an object sits in another container than its manifest's path, or the manifest names a
+ * CN (`commonName`) the object does not have, records the drift and one modify-DN that moves
+ * and renames it; without a managed CN the object keeps its RDN. objectGUID and objectSid stay.
+ * Returns the DN the object has after the fixes.
  */
 export function moveIfElsewhere(
   resource: ResourceRef,
@@ -75,12 +77,17 @@ export function moveIfElsewhere(
   drift: Set<DriftType>,
   changes: AttributeChange[],
   fixes: Action[],
+  commonName?: string,
 ): string {
-  if (sameParent(observedDn, wantedDn)) return observedDn;
+  const newRdn = commonName !== undefined && rdnOf(observedDn) !== rdnOf(wantedDn);
+  if (sameParent(observedDn, wantedDn) && !newRdn) return observedDn;
   drift.add("attribute");
-  const newDn = movedDn(observedDn, parentDn(wantedDn));
+  const newDn = newRdn ? wantedDn : movedDn(observedDn, parentDn(wantedDn));
   const change: AttributeChange = { attribute: "distinguishedName", from: observedDn, to: newDn };
   changes.push(change);
   fixes.push({ type: "move", resource, dn: observedDn, newDn, changes: [change] });
   return newDn;
 }
+
+/** The first RDN as AD compares it (case-insensitive), values escaped the same way on both sides. */
+const rdnOf = (dn: string): string => normalizeDn(dn).split(/(?<!\\),/)[0] ?? "";
