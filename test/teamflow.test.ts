@@ -150,6 +150,21 @@ describe("plan for people, --target and explain against Samba", () => {
     expect(apply.code).toBe(2);
     expect(apply.stderr).toContain("--target ADGroup/gmsa-servce1-hosts: no such resource");
     expect(await highestUsn(dc)).toBe(usnBefore);
+    // The wrong case, or the accountName an SRE reads in AD: still refused, with what was meant.
+    for (const [target, meant] of [
+      ["ADGroup/GMSA-Service1-Hosts", "ADGroup/gmsa-service1-hosts"],
+      ["groupmanagedserviceaccount/MSA-service1$", "GroupManagedServiceAccount/msa-service1"],
+      ["ADGroup/msa-service1", "GroupManagedServiceAccount/msa-service1"],
+    ]) {
+      const wrong = await cli(dc, ["plan", "--repo", examples, "--target", target!]);
+      expect(wrong.code, target).toBe(2);
+      expect(wrong.stderr, target).toContain(
+        `no such resource in the repository or in AD's managed objects; did you mean ${meant}?`,
+      );
+    }
+    const explained = await cli(dc, ["explain", "ADGroup/GMSA-Service1-Hosts", "--repo", examples]);
+    expect(explained.code).toBe(1);
+    expect(explained.stderr).toContain("did you mean ADGroup/gmsa-service1-hosts?");
     const bad = await cli(dc, ["plan", "--repo", examples, "--target", "Group/x"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("must be KIND/NAME with KIND one of ADGroup, GroupManagedServiceAccount");
