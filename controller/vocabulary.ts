@@ -104,3 +104,31 @@ export type ConditionReason =
   | "PruneDisabled"
   | "Suspended"
   | "ObservationFailed";
+
+/**
+ * When and where an attribute was last changed at its origin (reconcile/attribution.ts).
+ * `byController` is true when time and version are those the controller recorded after its own
+ * write, false when it wrote the attribute and the attribute changed since, null when nothing
+ * tells (a one-shot `plan`, a write made before the process started, or an objectLevel time
+ * that differs from ours); `objectLevel` when only the object's whenChanged is known (member
+ * values on Samba).
+ */
+export interface LastChange {
+  readonly time: string;
+  readonly dc: string | null;
+  readonly version: number | null;
+  readonly byController: boolean | null;
+  readonly objectLevel: boolean;
+}
+
+/**
+ * Who last changed an attribute, in one phrase, the same in the plan, `explain`, the status page
+ * and notifications: "last changed TIME on DC (version N), not by gmsa-gitops".
+ */
+export function lastChangeText(c: LastChange): string {
+  const what = c.objectLevel ? "object last changed" : "last changed";
+  const where = c.dc ? ` on ${c.dc}` : "";
+  const version = c.version !== null ? ` (version ${c.version})` : "";
+  const who = c.byController === null ? "" : c.byController ? ", by gmsa-gitops" : ", not by gmsa-gitops";
+  return `${what} ${c.time}${where}${version}${who}`;
+}

@@ -60,10 +60,17 @@ export function toJsonSchema(schema: Json): Json {
   return out;
 }
 
+/**
+ * A document's root: a map, or nothing. `validate` skips an empty YAML document (a trailing
+ * `---`, a document holding only comments, `~`), which editors give the schema as null; without
+ * null here the language server flagged every such `---` while `validate` accepted it.
+ */
+const ROOT_TYPE = ["object", "null"];
+
 /** One kind's schema as a standalone file. */
 function kindSchema(crd: Crd): Json {
   const schema = toJsonSchema(crd.schema as Json);
-  return { $schema: DRAFT, title: `${crd.kind} (${crd.apiVersion})`, ...schema };
+  return { $schema: DRAFT, title: `${crd.kind} (${crd.apiVersion})`, ...schema, type: ROOT_TYPE };
 }
 
 /**
@@ -71,7 +78,7 @@ function kindSchema(crd: Crd): Json {
  * error on `kind`, not a failed match against every kind), then one `if kind = K then K`
  * branch per kind: editors report the errors of the kind a document declares, and complete its
  * fields, instead of the mixed messages of a `oneOf`. The `if` asks for a map, so a document
- * that is a list gets one error, not one per kind.
+ * that is a list gets one error, not one per kind, and an empty one none.
  */
 function combinedSchema(crds: Crd[]): Json {
   const apiVersions = [...new Set(crds.map((c) => c.apiVersion))];
@@ -79,7 +86,7 @@ function combinedSchema(crds: Crd[]): Json {
     $schema: DRAFT,
     title: "gmsa-gitops manifest",
     description: `One resource of a gmsa-gitops repository: ${crds.map((c) => c.kind).join(", ")}.`,
-    type: "object",
+    type: ROOT_TYPE,
     required: ["apiVersion", "kind"],
     properties: {
       apiVersion: { type: "string", description: "The API version of every kind.", enum: apiVersions },

@@ -235,6 +235,10 @@ describe("the status page in Chromium", () => {
     const drift = await row.locator("td.last-drift").innerText();
     expect(drift).toContain(AD_HTML);
     expect(drift).toContain(GIT_HTML);
+    // Who made the hand edit, from the object's replication metadata, under the change.
+    expect(await row.locator("td.last-drift .last-change").innerText()).toMatch(
+      /^last changed \d{4}-\S+Z on DC1\.company\.local \(version \d+\)/,
+    );
     const injected = await page.locator("img, script, #resource-table b, #resource-table i").count();
     expect(injected).toBe(0);
     expect(await page.title()).not.toContain("owned");

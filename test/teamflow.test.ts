@@ -42,6 +42,32 @@ async function cli(dc: Dc, argv: string[], color?: boolean) {
   return { code, stdout, stderr };
 }
 
+/** One reconcile pass against the DC with the examples' policy, recording writes in `writes`. */
+function passRunner(dc: Dc, writes: WriteLedger) {
+  const openDirectory = directoryOpener({
+    url: dc.url,
+    bindDn: dc.adminDn,
+    bindPassword: dc.adminPassword,
+    bindPasswordFile: undefined,
+    caFile: dc.caFile,
+    startTls: false,
+    insecurePlaintext: false,
+    baseDn: undefined,
+    timeoutMs: 10_000,
+  });
+  const keyed = loadConfig({ flags: dcSettings(dc), env: {}, require: { directory: true } });
+  if (!keyed.ok) throw new Error(keyed.errors.map((e) => e.message).join("; "));
+  const policy = {
+    mode: "enforce",
+    prune: false,
+    deletionBudget: 5,
+    adopt: false,
+    owner: keyed.config.policy.owner,
+  } as const;
+  return (desired: DesiredState, write: boolean) =>
+    reconcilePass({ desired, policy, now: new Date(), write, openDirectory, hostMemory: hostMemory(), writes });
+}
+
 const ESC = "\u001b[";
 
 async function highestUsn(dc: Dc): Promise<string> {
@@ -124,6 +150,21 @@ describe("plan for people, --target and explain against Samba", () => {
     expect(apply.code).toBe(2);
     expect(apply.stderr).toContain("--target ADGroup/gmsa-servce1-hosts: no such resource");
     expect(await highestUsn(dc)).toBe(usnBefore);
+    // The wrong case, or the accountName an SRE reads in AD: still refused, with what was meant.
+    for (const [target, meant] of [
+      ["ADGroup/GMSA-Service1-Hosts", "ADGroup/gmsa-service1-hosts"],
+      ["groupmanagedserviceaccount/MSA-service1$", "GroupManagedServiceAccount/msa-service1"],
+      ["ADGroup/msa-service1", "GroupManagedServiceAccount/msa-service1"],
+    ]) {
+      const wrong = await cli(dc, ["plan", "--repo", examples, "--target", target!]);
+      expect(wrong.code, target).toBe(2);
+      expect(wrong.stderr, target).toContain(
+        `no such resource in the repository or in AD's managed objects; did you mean ${meant}?`,
+      );
+    }
+    const explained = await cli(dc, ["explain", "ADGroup/GMSA-Service1-Hosts", "--repo", examples]);
+    expect(explained.code).toBe(1);
+    expect(explained.stderr).toContain("did you mean ADGroup/gmsa-service1-hosts?");
     const bad = await cli(dc, ["plan", "--repo", examples, "--target", "Group/x"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("must be KIND/NAME with KIND one of ADGroup, GroupManagedServiceAccount");
@@ -205,28 +246,7 @@ describe("plan for people, --target and explain against Samba", () => {
       return { ...loaded.desired, gmsas };
     };
     const writes = new WriteLedger();
-    const openDirectory = directoryOpener({
-      url: dc.url,
-      bindDn: dc.adminDn,
-      bindPassword: dc.adminPassword,
-      bindPasswordFile: undefined,
-      caFile: dc.caFile,
-      startTls: false,
-      insecurePlaintext: false,
-      baseDn: undefined,
-      timeoutMs: 10_000,
-    });
-    const keyed = loadConfig({ flags: dcSettings(dc), env: {}, require: { directory: true } });
-    if (!keyed.ok) throw new Error(keyed.errors.map((e) => e.message).join("; "));
-    const policy = {
-      mode: "enforce",
-      prune: false,
-      deletionBudget: 5,
-      adopt: false,
-      owner: keyed.config.policy.owner,
-    } as const;
-    const run = (desired: DesiredState, write: boolean) =>
-      reconcilePass({ desired, policy, now: new Date(), write, openDirectory, hostMemory: hostMemory(), writes });
+    const run = passRunner(dc, writes);
     const description = (result: Awaited<ReturnType<typeof run>>) =>
       result.plan.resources
         .find((r) => r.resource.name === "msa-service1")
@@ -254,6 +274,51 @@ describe("plan for people, --target and explain against Samba", () => {
     expect(summary.lastDrift?.changes.find((c) => c.attribute === "description")?.lastChange?.byController).toBe(false);
   });
 
+  it("says neither ours nor theirs without evidence: a member drift after another attribute's edit, or a ledger that has no record", async () => {
+    const dn = `CN=GMSA-Service1-Hosts,CN=Users,${dc.baseDn}`;
+    const loaded = await loadManifests(examples);
+    if (!loaded.ok) throw new Error("examples do not load");
+    const groups = new Map(loaded.desired.groups);
+    const g = groups.get("gmsa-service1-hosts")!;
+    groups.set("gmsa-service1-hosts", {
+      ...g,
+      spec: { ...g.spec, members: [...g.spec.members, { computer: "WEB1" }] },
+    });
+    const withWeb1: DesiredState = { ...loaded.desired, groups };
+    const member = (result: Awaited<ReturnType<ReturnType<typeof passRunner>>>) =>
+      result.plan.resources
+        .find((r) => r.resource.name === "gmsa-service1-hosts")
+        ?.changes.find((c) => c.attribute === "member");
+
+    // The controller writes the member list (Samba keeps no per-value metadata: objectLevel).
+    const writes = new WriteLedger();
+    const run = passRunner(dc, writes);
+    await run(withWeb1, true);
+    const ours = member(await run(loaded.desired, false));
+    expect(ours?.lastChange).toMatchObject({ objectLevel: true, byController: true });
+
+    // Someone edits the group's description a second later: whenChanged moves, the members do
+    // not. Nothing says who wrote the member list now, so the plan must not blame a second writer.
+    await new Promise((r) => setTimeout(r, 1100));
+    await dc.ldap("ldapmodify", [], {
+      input: `dn: ${dn}\nchangetype: modify\nreplace: description\ndescription: edited by hand\n-\n`,
+    });
+    const after = member(await run(loaded.desired, false));
+    expect(after?.from).toEqual(expect.arrayContaining(["WEB1$"]));
+    expect(after?.lastChange).toMatchObject({ objectLevel: true, byController: null });
+
+    // A restarted controller has no record of its writes: the description it never wrote in
+    // this process is not called someone else's either.
+    const restarted = await passRunner(dc, new WriteLedger())(loaded.desired, false);
+    const description = restarted.plan.resources
+      .find((r) => r.resource.name === "gmsa-service1-hosts")
+      ?.changes.find((c) => c.attribute === "description");
+    expect(description?.lastChange).toMatchObject({ objectLevel: false, byController: null });
+    expect(member(restarted)?.lastChange?.byController).toBeNull();
+
+    await run(loaded.desired, true);
+  });
+
   it("a running controller: password timestamps from what Samba maintains, the drift log line names the DC, explain --url", async () => {
     const config = loadConfig({
       flags: {
@@ -272,6 +337,12 @@ describe("plan for people, --target and explain against Samba", () => {
         logs += chunk.toString("utf8");
         done();
       },
+    });
+    // An edit made before the controller starts: its first cycle restores the description, so
+    // the controller has a record of its own write to compare the next hand edit with.
+    const dn = `CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}`;
+    await dc.ldap("ldapmodify", [], {
+      input: `dn: ${dn}\nchangetype: modify\nreplace: description\ndescription: edited before the controller started\n-\n`,
     });
     const running = await startController(config.config, createLogger(config.config.log, stream));
     const until = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
@@ -310,8 +381,11 @@ describe("plan for people, --target and explain against Samba", () => {
         3,
       );
 
-      // A hand edit, corrected by the controller: the log line says where and when it was made.
-      const dn = `CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}`;
+      // A hand edit, corrected by the controller: the log line says where and when it was made,
+      // and, as the controller wrote that description itself since it started, not by it.
+      await until("the first cycle's correction", () =>
+        Promise.resolve(logs.includes('"from":"edited before the controller started"') ? true : undefined),
+      );
       await dc.ldap("ldapmodify", [], {
         input: `dn: ${dn}\nchangetype: modify\nreplace: description\ndescription: edited under a running controller\n-\n`,
       });
@@ -320,8 +394,8 @@ describe("plan for people, --target and explain against Samba", () => {
           logs
             .split("\n")
             .filter((l) => l.includes('"drift corrected"') && l.includes('"msa-service1"'))
-            .map((l) => JSON.parse(l) as { changes: { attribute: string; lastChange?: LastChange }[] })
-            .find((l) => l.changes.some((c) => c.attribute === "description")),
+            .map((l) => JSON.parse(l) as { changes: { attribute: string; from?: unknown; lastChange?: LastChange }[] })
+            .find((l) => l.changes.some((c) => c.from === "edited under a running controller")),
         ),
       );
       const lastChange = line.changes.find((c) => c.attribute === "description")?.lastChange;

@@ -1,7 +1,7 @@
 // Runs the real `gmsa-gitops` bin (through `npx node`, as users of this checkout do) on the
 // fixture repositories and checks exit codes and exact output.
 import { execFile, execFileSync } from "node:child_process";
-import { chmod, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -217,5 +217,20 @@ describe("validate warnings", () => {
     expect(github.stdout).toContain(
       "::warning file=test/fixtures/manifests/protected/groups.yaml,line=2,col=1,title=gmsa-gitops protected-account::",
     );
+  });
+
+  it("prints a warning's file name escaped, as it does an error's: a newline in the name forges no line", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gmsa-validate-"));
+    try {
+      const name = "x.yaml\nforged.yaml:1:1: fine.yaml";
+      await writeFile(join(dir, name), await readFile(join(FIXTURES, "protected", "groups.yaml")));
+      const text = await run(["validate", dir]);
+      expect(text.code).toBe(0);
+      const lines = text.stdout.split("\n");
+      expect(lines).toHaveLength(4);
+      expect(lines[0]).toMatch(/^x\.yaml\\nforged\.yaml:1:1: fine\.yaml:2:1: warning: /);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

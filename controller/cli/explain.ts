@@ -10,7 +10,7 @@ import type { AttributeChange, ObservedDirectory, ResourcePlan } from "../reconc
 import { changeText, teamOf } from "../reconcile/render.ts";
 import type { Condition, LastDrift, ResourceStatus } from "../reconcile/status.ts";
 import { summarize } from "../reconcile/status.ts";
-import { parseTarget, resourceOf } from "../reconcile/target.ts";
+import { likelyTarget, parseTarget, resourceOf } from "../reconcile/target.ts";
 import type { ResourceRef } from "../vocabulary.ts";
 import { resourceKey } from "../vocabulary.ts";
 import type { Command, Io } from "./command.ts";
@@ -135,8 +135,9 @@ async function runExplain(argv: readonly string[], io: Io): Promise<number> {
     return EXIT.failed;
   }
   if (!desired && !status) {
+    const likely = likelyTarget(prepared.desired, ref);
     io.stderr(
-      `gmsa-gitops: ${key}: no such resource in the repository${url ? " or the controller's status" : " or in AD's managed objects"}\n`,
+      `gmsa-gitops: ${key}: no such resource in the repository${url ? " or the controller's status" : " or in AD's managed objects"}${likely ? `; did you mean ${resourceKey(likely)}?` : ""}\n`,
     );
     return EXIT.failed;
   }

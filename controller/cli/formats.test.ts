@@ -135,7 +135,8 @@ describe("validate --format github", () => {
 });
 
 describe("validate --format sarif", () => {
-  it("is a SARIF 2.1.0 log valid against the official schema, with rules, tool version and one located result per error", async () => {
+  it("is a SARIF 2.1.0 log valid against the official schema, with rules, tool version and one located result per error and warning", async () => {
+    let warnings = 0;
     for (const dir of DIRS) {
       const folder = relative(ROOT, dir);
       const ref = await reference(dir);
@@ -164,13 +165,21 @@ describe("validate --format sarif", () => {
           ];
         }),
         folder,
-      ).toEqual(ref.errors.map((e) => [e.code, e.code, "error", e.message, ciPath(dir, e.file), e.line, e.column]));
+      ).toEqual([
+        ...ref.errors.map((e) => [e.code, e.code, "error", e.message, ciPath(dir, e.file), e.line, e.column]),
+        ...ref.warnings.map((w) => [w.code, w.code, "warning", w.message, ciPath(dir, w.file), w.line, w.column]),
+      ]);
+      // Each result's level is its rule's default level: code scanning shows warnings as warnings.
+      const levels = new Map(sarifRun.tool.driver.rules.map((r) => [r.id, r.defaultConfiguration.level]));
+      for (const r of sarifRun.results) expect(levels.get(r.ruleId), r.ruleId).toBe(r.level);
+      warnings += ref.warnings.length;
     }
+    expect(warnings).toBeGreaterThan(0);
   });
 });
 
 interface SarifRun {
-  tool: { driver: { name: string; version: string; rules: { id: string }[] } };
+  tool: { driver: { name: string; version: string; rules: { id: string; defaultConfiguration: { level: string } }[] } };
   results: {
     ruleId: string;
     ruleIndex: number;
@@ -187,12 +196,13 @@ interface SarifLog {
 }
 
 describe("validate --format junit", () => {
-  it("is well-formed XML with one testsuite, a testcase per manifest file and a failure per error", async () => {
+  it("is well-formed XML with one testsuite, a testcase per manifest file, a failure per error and warnings in system-out", async () => {
     const parser = new XMLParser({
       ignoreAttributes: false,
       attributeNamePrefix: "",
       isArray: (name) => ["testsuite", "testcase", "failure"].includes(name),
     });
+    let warnings = 0;
     for (const dir of DIRS) {
       const folder = relative(ROOT, dir);
       const ref = await reference(dir);
@@ -212,6 +222,12 @@ describe("validate --format junit", () => {
       expect(cases.map((c) => c.name).sort(), folder).toEqual(files.map((f) => ciPath(dir, f)).sort());
       for (const c of cases) {
         expect(c.file).toBe(c.name);
+        // A warning never fails a test case (validate exits 0): it is the case's system-out.
+        const warned = ref.warnings.filter((w) => ciPath(dir, w.file) === c.name);
+        expect(c["system-out"]?.split("\n") ?? [], c.name).toEqual(
+          warned.map((w) => `${c.name}:${w.line}:${w.column}: warning: ${w.message}`),
+        );
+        warnings += warned.length;
         const mine = ref.errors.filter((e) => ciPath(dir, e.file) === c.name);
         expect(
           (c.failure ?? []).map((f) => [f.type, f["#text"]]),
@@ -223,13 +239,14 @@ describe("validate --format junit", () => {
       expect(Number(suite.failures)).toBe(failing);
       expect(Number(doc.testsuites.failures)).toBe(failing);
     }
+    expect(warnings).toBeGreaterThan(0);
   });
 });
 
 interface JunitSuite {
   tests: string;
   failures: string;
-  testcase?: { name: string; file: string; failure?: { type: string; "#text": string }[] }[];
+  testcase?: { name: string; file: string; failure?: { type: string; "#text": string }[]; "system-out"?: string }[];
 }
 interface JunitDoc {
   testsuites: { failures: string; testsuite: JunitSuite[] };

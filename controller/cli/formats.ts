@@ -17,6 +17,8 @@ export interface ValidationReport {
   paths: readonly string[];
   /** Every error, sorted by file, line and column, files relative to DIR. */
   errors: readonly ManifestError[];
+  /** Findings that do not fail validate (a valid revision's only), files relative to DIR. */
+  warnings: readonly ManifestWarning[];
   /** gmsa-gitops's version, for SARIF's tool. */
   version: string;
 }
@@ -68,7 +70,23 @@ export const RULES: Readonly<Record<ErrorCode, string>> = {
   "host-cannot-retrieve": "A HostBinding's host is not allowed to retrieve its account's password.",
 };
 
-const RULE_IDS = Object.keys(RULES) as ErrorCode[];
+/** The warning codes, described like the errors: SARIF's rules of level "warning". */
+export const WARNING_RULES: Readonly<Record<ManifestWarning["code"], string>> = {
+  "protected-account":
+    "A manifest names one of the domain's well-known accounts (Domain Admins, krbtgt, ...), which gmsa-gitops never touches.",
+};
+
+type RuleId = ErrorCode | ManifestWarning["code"];
+
+/** Error rules first, then warning rules: indexes stay stable as long as codes are only appended. */
+const RULE_IDS: readonly RuleId[] = [
+  ...(Object.keys(RULES) as ErrorCode[]),
+  ...(Object.keys(WARNING_RULES) as ManifestWarning["code"][]),
+];
+
+const ruleText = (id: RuleId): string =>
+  id in RULES ? RULES[id as ErrorCode] : WARNING_RULES[id as ManifestWarning["code"]];
+const ruleLevel = (id: RuleId): "error" | "warning" => (id in RULES ? "error" : "warning");
 
 /** The path a CI system knows a file by: `base` joined with the path relative to DIR. */
 export function reportPath(base: string, file: string): string {
@@ -90,14 +108,9 @@ export function escapeProperty(text: string): string {
   return escapeData(text).replaceAll(":", "%3A").replaceAll(",", "%2C");
 }
 
-/** One `::error file=…,line=…,col=…,title=…::message` line per error. */
+/** One `::error file=…,line=…,col=…,title=…::message` line per error, then one `::warning` per warning. */
 export function renderGithub(report: ValidationReport): string {
-  return githubCommands("error", report.base, report.errors);
-}
-
-/** The same, `::warning`, for findings that do not fail validate. */
-export function renderGithubWarnings(base: string, warnings: readonly ManifestWarning[]): string {
-  return githubCommands("warning", base, warnings);
+  return githubCommands("error", report.base, report.errors) + githubCommands("warning", report.base, report.warnings);
 }
 
 function githubCommands(
@@ -133,12 +146,17 @@ function uriOf(path: string): string {
 }
 
 /**
- * A SARIF 2.1.0 log with one run: the tool with its version and every rule (one per error
- * code, so rule indexes are stable across runs), and one result per error located at its file,
- * line and column. Paths are relative to `%SRCROOT%`, the repository root for code scanning.
- * Columns count UTF-16 code units, as the YAML parser does.
+ * A SARIF 2.1.0 log with one run: the tool with its version and every rule (one per error and
+ * warning code, so rule indexes are stable across runs), and one result per error (level
+ * "error") and per warning (level "warning") located at its file, line and column. Paths are
+ * relative to `%SRCROOT%`, the repository root for code scanning. Columns count UTF-16 code
+ * units, as the YAML parser does.
  */
 export function renderSarif(report: ValidationReport): string {
+  const findings = [
+    ...report.errors.map((e) => ({ ...e, level: "error" as const })),
+    ...report.warnings.map((w) => ({ ...w, level: "warning" as const })),
+  ];
   const log = {
     $schema: "https://json.schemastore.org/sarif-2.1.0.json",
     version: "2.1.0",
@@ -152,17 +170,17 @@ export function renderSarif(report: ValidationReport): string {
             rules: RULE_IDS.map((id) => ({
               id,
               name: ruleName(id),
-              shortDescription: { text: RULES[id] },
-              defaultConfiguration: { level: "error" },
+              shortDescription: { text: ruleText(id) },
+              defaultConfiguration: { level: ruleLevel(id) },
             })),
           },
         },
         invocations: [{ executionSuccessful: true }],
         columnKind: "utf16CodeUnits",
-        results: report.errors.map((e) => ({
+        results: findings.map((e) => ({
           ruleId: e.code,
           ruleIndex: RULE_IDS.indexOf(e.code),
-          level: "error",
+          level: e.level,
           message: { text: e.message },
           locations: [
             {
@@ -203,6 +221,10 @@ function xmlAttr(text: string): string {
  * per error in it (the JUnit schema Jenkins and GitLab read allows several per test case). A
  * file refused before reading (a symlink) is a test case too. `tests` counts files, `failures`
  * the files with errors.
+ *
+ * Warnings do not fail validate, so they are no `<failure>` (that would show a failed test in a
+ * passing job): they are the test case's `<system-out>`, one `FILE:LINE:COL: warning: message`
+ * line each, which GitLab, Jenkins and Azure DevOps show with the test case.
  */
 export function renderJunit(report: ValidationReport): string {
   const byFile = new Map<string, ManifestError[]>();
@@ -211,6 +233,11 @@ export function renderJunit(report: ValidationReport): string {
     const list = byFile.get(e.file);
     if (list) list.push(e);
     else byFile.set(e.file, [e]);
+  }
+  const warningsOf = new Map<string, ManifestWarning[]>();
+  for (const w of report.warnings) {
+    warningsOf.set(w.file, [...(warningsOf.get(w.file) ?? []), w]);
+    if (!byFile.has(w.file)) byFile.set(w.file, []);
   }
   const files = [...byFile.keys()].sort();
   const failed = files.filter((f) => (byFile.get(f) ?? []).length > 0).length;
@@ -223,8 +250,9 @@ export function renderJunit(report: ValidationReport): string {
   for (const file of files) {
     const path = reportPath(report.base, file);
     const errors = byFile.get(file) ?? [];
+    const warnings = warningsOf.get(file) ?? [];
     const open = `    <testcase classname="gmsa-gitops.validate" name="${xmlAttr(path)}" file="${xmlAttr(path)}"`;
-    if (errors.length === 0) {
+    if (errors.length === 0 && warnings.length === 0) {
       lines.push(`${open}/>`);
       continue;
     }
@@ -234,6 +262,10 @@ export function renderJunit(report: ValidationReport): string {
       lines.push(
         `      <failure type="${xmlAttr(e.code)}" message="${xmlAttr(`${where}: ${e.message}`)}">${xmlText(`${where}: ${e.message}`)}</failure>`,
       );
+    }
+    if (warnings.length > 0) {
+      const out = warnings.map((w) => `${path}:${w.line}:${w.column}: warning: ${w.message}`).join("\n");
+      lines.push(`      <system-out>${xmlText(out)}</system-out>`);
     }
     lines.push("    </testcase>");
   }

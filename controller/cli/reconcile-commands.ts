@@ -22,7 +22,14 @@ import type { Plan } from "../reconcile/model.ts";
 import type { PassResult } from "../reconcile/pass.ts";
 import { reconcilePass } from "../reconcile/pass.ts";
 import { renderJson, renderMarkdown, renderText } from "../reconcile/render.ts";
-import { limitBindings, limitPlan, parseTarget, targetClosure, unknownTargets } from "../reconcile/target.ts";
+import {
+  likelyTarget,
+  limitBindings,
+  limitPlan,
+  parseTarget,
+  targetClosure,
+  unknownTargets,
+} from "../reconcile/target.ts";
 import type { ResourceRef } from "../vocabulary.ts";
 import { resourceKey } from "../vocabulary.ts";
 
@@ -214,10 +221,12 @@ function render(plan: Plan, prepared: Prepared, io: Io): string {
 /** A `--target` that names nothing (a typo): refused; the gate let the pass write nothing at all. */
 function refuseUnknownTargets(prepared: Prepared, plan: Plan, io: Io): boolean {
   const unknown = prepared.targets ? unknownTargets(prepared.desired, plan, prepared.targets.refs) : [];
-  for (const t of unknown)
+  for (const t of unknown) {
+    const likely = likelyTarget(prepared.desired, t);
     io.stderr(
-      `gmsa-gitops: --target ${resourceKey(t)}: no such resource in the repository or in AD's managed objects\n`,
+      `gmsa-gitops: --target ${resourceKey(t)}: no such resource in the repository or in AD's managed objects${likely ? `; did you mean ${resourceKey(likely)}?` : ""}\n`,
     );
+  }
   return unknown.length > 0;
 }
 

@@ -10,7 +10,7 @@ import { KINDS, loadManifests, manifestWarnings } from "../manifests/index.ts";
 import type { DesiredState, Kind, LoadResult, ManifestWarning } from "../manifests/index.ts";
 import type { Command, Io } from "./command.ts";
 import { EXIT } from "./command.ts";
-import { renderGithub, renderGithubWarnings, renderJunit, renderSarif } from "./formats.ts";
+import { renderGithub, renderJunit, renderSarif } from "./formats.ts";
 import type { ValidationReport } from "./formats.ts";
 import { version } from "./command.ts";
 
@@ -39,16 +39,17 @@ Options:
   --format github
                  GitHub Actions workflow commands, ::error file=F,line=L,col=C,title=T::message,
                  which annotate the pull request's lines; FILE relative to the working directory
-  --format sarif SARIF 2.1.0 for code scanning (one rule per error code, the tool's version),
-                 FILE relative to the working directory
+  --format sarif SARIF 2.1.0 for code scanning (one rule per error and warning code, the
+                 tool's version), FILE relative to the working directory
   --format junit JUnit XML: one testsuite, a testcase per manifest file, a failure per error,
-                 FILE relative to the working directory
+                 warnings in the testcase's system-out, FILE relative to the working directory
                  (github, sarif and junit print the error count on stderr)
   -h, --help     show this help
 
 Warnings (a manifest naming one of the domain's well-known accounts, such as Domain Admins,
 which gmsa-gitops never touches) are printed as FILE:LINE:COL: warning: message (json: "warnings";
-github: ::warning) and never change the exit code.
+github: ::warning; sarif: results of level "warning"; junit: the file's system-out) and never
+change the exit code. They are reported for a valid revision only.
 
 Exit codes: 0 valid, 1 invalid, 2 usage error (bad option, DIR not a folder).
 `;
@@ -91,7 +92,7 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
   if (format === "json") {
     io.stdout(`${JSON.stringify(toJson(result, warnings))}\n`);
   } else if (format === "text") {
-    for (const w of warnings) io.stdout(`${w.file}:${w.line}:${w.column}: warning: ${w.message}\n`);
+    for (const w of warnings) io.stdout(`${printable(w.file)}:${w.line}:${w.column}: warning: ${w.message}\n`);
     if (result.ok) io.stdout(`${summary(result.desired, result.files)}\n`);
     for (const e of result.ok ? [] : result.errors)
       io.stdout(`${printable(e.file)}:${e.line}:${e.column}: ${e.message}\n`);
@@ -100,11 +101,11 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
       base: relative(process.cwd(), resolve(dir)).split(sep).join("/"),
       paths: result.paths,
       errors: result.ok ? [] : result.errors,
+      warnings,
       version: version(),
     };
     const render = format === "github" ? renderGithub : format === "sarif" ? renderSarif : renderJunit;
     io.stdout(render(report));
-    if (format === "github") io.stdout(renderGithubWarnings(report.base, warnings));
     if (result.ok && format === "github") io.stderr(`${summary(result.desired, result.files)}\n`);
   }
   if (!result.ok && format !== "json") {

@@ -3,7 +3,8 @@
 // runs), against what `validate` says about the same documents: every document of examples/ and
 // of the fixtures that `validate` accepts must be accepted, every document `validate` rejects at
 // the schema level must be rejected, and regenerating gives the committed files byte for byte.
-import { readFileSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Ajv } from "ajv";
@@ -189,6 +190,30 @@ describe("the editor schemas in schemas/", () => {
     // Both sides are exercised: documents held back by the schema, and valid or lint-only ones.
     expect(rejected).toBeGreaterThanOrEqual(10);
     expect(accepted).toBeGreaterThanOrEqual(10);
+  });
+
+  it("accept the empty documents validate accepts: a trailing ---, a comment-only or null document", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "gmsa-schemas-"));
+    try {
+      const group =
+        "apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata:\n  name: web-hosts\nspec:\n  accountName: Web-Hosts\n";
+      writeFileSync(join(dir, "trailing.yaml"), `${group}---\n`);
+      writeFileSync(
+        join(dir, "between.yaml"),
+        `---\n${group.replace("web-hosts", "db-hosts").replace("Web-Hosts", "Db-Hosts")}---\n# next resource here\n---\n~\n`,
+      );
+      writeFileSync(join(dir, "placeholder.yaml"), "---\n");
+      const loaded = await loadManifests(dir);
+      expect(loaded.ok).toBe(true);
+      const docs = await documents(dir);
+      expect(docs.filter((d) => d.value === null).length).toBeGreaterThanOrEqual(4);
+      const { accepted, rejected } = await checkDocs(docs);
+      expect(rejected).toBe(0);
+      expect(accepted).toBe(docs.length);
+      for (const kind of KINDS) expect(perKind.get(kind)?.(null), kind).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("work from the modeline alone: errors and completion with no editor settings", async () => {

@@ -23,9 +23,19 @@ export class WriteLedger {
     this.#written.set(key(dn, history.attribute), stamp(history));
   }
 
-  /** True when the attribute's last change is exactly the one our write made. */
-  isOurs(dn: string, history: AttributeHistory): boolean {
-    return this.#written.get(key(dn, history.attribute)) === stamp(history);
+  /**
+   * Whether the attribute's last change is the one our write made: true when time and version
+   * are exactly those recorded; false when we wrote the attribute and its per-attribute record
+   * has moved on since (a second writer); null when there is no evidence either way: no write of
+   * ours is recorded (made before this process started, or never), or only the object's
+   * whenChanged is known (objectLevel), which any later write to any attribute of the object
+   * moves, ours included.
+   */
+  isOurs(dn: string, history: AttributeHistory): boolean | null {
+    const written = this.#written.get(key(dn, history.attribute));
+    if (written === undefined) return null;
+    if (written === stamp(history)) return true;
+    return history.objectLevel ? null : false;
   }
 
   /** Number of (DN, attribute) pairs remembered. */

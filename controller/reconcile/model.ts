@@ -10,7 +10,7 @@ import type {
   ObservedKdsRootKey,
   ResolvedPrincipal,
 } from "../directory/index.ts";
-import type { BlockReason, DriftType, Outcome, ResourceRef } from "../vocabulary.ts";
+import type { BlockReason, DriftType, LastChange, Outcome, ResourceRef } from "../vocabulary.ts";
 
 export type { BlockReason, DriftType, Kind, Outcome, ResourceRef } from "../vocabulary.ts";
 
@@ -40,19 +40,8 @@ export interface AttributeChange {
   readonly lastChange?: LastChange;
 }
 
-/**
- * When and where an attribute was last changed at its origin (reconcile/attribution.ts).
- * `byController` is true when time and version are those the controller recorded after its own
- * write, false when they are not, null when this process has no record of writes (a one-shot
- * `plan`); `objectLevel` when only the object's whenChanged is known (member values on Samba).
- */
-export interface LastChange {
-  readonly time: string;
-  readonly dc: string | null;
-  readonly version: number | null;
-  readonly byController: boolean | null;
-  readonly objectLevel: boolean;
-}
+/** Who last changed an attribute (the shared word, in vocabulary.ts). */
+export type { LastChange } from "../vocabulary.ts";
 
 /**
  * A principal or member as apply must write it: a DN/SID already known, a repo group resolved at

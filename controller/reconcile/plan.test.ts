@@ -618,6 +618,22 @@ describe("prune", () => {
     expect(pruned[1]!.blocker?.message).toContain("deletion budget of 1");
   });
 
+  it("a group whose sAMAccountName was changed by hand, at the DN its manifest wants, is never deleted, not even with --prune", () => {
+    // Deleting it would give the group a new SID: every host allowed through it would lose the
+    // password until its Kerberos ticket renews. The renamed object keeps its CN, so it sits
+    // exactly where the manifest's group belongs.
+    const desired = desiredOf(group("hosts", { accountName: "GMSA-Service1-Hosts" }), keep.gmsas.get("keep")!);
+    const renamed = observedGroup("Hosts-Renamed", [], { dn: `CN=GMSA-Service1-Hosts,CN=Users,${BASE}` });
+    const observed = emptyDirectory(now, { groups: [renamed] });
+    const plan = planDirectory(desired, observed, { ...DEFAULT_POLICY, prune: true, deletionBudget: 100 }, now);
+    const deletions = plan.resources.flatMap((r) => r.actions).filter((a) => a.type === "delete");
+    expect(deletions).toEqual([]);
+    const held = plan.resources.find((r) => r.drift.has("unexpected"));
+    expect(held?.blocker).toMatchObject({ outcome: "stalled", reason: "PruneRefused" });
+    expect(held?.blocker?.message).toContain("ADGroup/hosts");
+    expect(held?.blocker?.message).toContain("GMSA-Service1-Hosts");
+  });
+
   it("a revision with no manifests never prunes", () => {
     const plan = planDirectory(desiredOf(), leftovers(), { ...DEFAULT_POLICY, prune: true, deletionBudget: 100 }, now);
     expect(countActions(plan)).toBe(0);

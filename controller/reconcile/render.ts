@@ -2,7 +2,8 @@
  * Renders a plan for people (text, like a terraform plan), for machines (JSON) and for a
  * pull-request comment (Markdown). Pure string building; the CLI prints.
  */
-import type { AttributeChange, LastChange, Plan, ResourcePlan } from "./model.ts";
+import type { AttributeChange, Plan, ResourcePlan } from "./model.ts";
+import { lastChangeText } from "../vocabulary.ts";
 
 /** Counts shown in every format's summary. */
 export interface PlanSummary {
@@ -87,15 +88,6 @@ const SYMBOL_STYLE: Record<Symbol, keyof typeof ANSI> = {
 /** One attribute change as text lines: the change, then who last changed it in AD when known. */
 export function changeText(c: AttributeChange): string[] {
   return c.lastChange ? [changeLine(c), `# ${lastChangeText(c.lastChange)}`] : [changeLine(c)];
-}
-
-/** Who last changed an attribute, from the object's replication metadata, in one phrase. */
-export function lastChangeText(c: LastChange): string {
-  const what = c.objectLevel ? "object last changed" : "last changed";
-  const where = c.dc ? ` on ${c.dc}` : "";
-  const version = c.version !== null ? ` (version ${c.version})` : "";
-  const who = c.byController === null ? "" : c.byController ? ", by gmsa-gitops" : ", not by gmsa-gitops";
-  return `${what} ${c.time}${where}${version}${who}`;
 }
 
 function resourceLines(r: ResourcePlan, paint: Paint = paintWith(false)): string[] {

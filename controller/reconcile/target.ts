@@ -88,6 +88,29 @@ export function unknownTargets(desired: DesiredState, plan: Plan, targets: reado
   return targets.filter((t) => !inRepo(desired, t) && !planned.has(resourceKey(t)));
 }
 
+/**
+ * The repository resource a target that names nothing probably meant: the same name in another
+ * case (resource names are lower case), the resource whose accountName it is (what a person on
+ * call reads in AD), or the same name under another kind; that kind first. Undefined if none.
+ */
+export function likelyTarget(desired: DesiredState, ref: ResourceRef): ResourceRef | undefined {
+  const wanted = ref.name.toLowerCase().replace(/\$$/, "");
+  const all: { ref: ResourceRef; accountName?: string }[] = [
+    ...[...desired.groups.values()].map((g) => ({
+      ref: { kind: g.kind, name: g.name },
+      accountName: g.spec.accountName,
+    })),
+    ...[...desired.gmsas.values()].map((g) => ({
+      ref: { kind: g.kind, name: g.name },
+      accountName: g.spec.accountName,
+    })),
+    ...[...desired.bindings.values()].map((b) => ({ ref: { kind: b.kind, name: b.name } })),
+    ...(desired.kdsRootKey ? [{ ref: { kind: desired.kdsRootKey.kind, name: desired.kdsRootKey.name } }] : []),
+  ];
+  const matches = all.filter((r) => r.ref.name === wanted || r.accountName?.toLowerCase() === wanted);
+  return (matches.find((r) => r.ref.kind === ref.kind) ?? matches[0])?.ref;
+}
+
 /** The plan limited to `keys`; revision-wide notes stay. */
 export function limitPlan(plan: Plan, keys: ReadonlySet<string>): Plan {
   return { ...plan, resources: plan.resources.filter((r) => keys.has(resourceKey(r.resource))) };

@@ -44,3 +44,52 @@ describe("renderStatusPage", () => {
     expect(html.match(/<details>/g)).toHaveLength(3);
   });
 });
+
+describe("who changed AD, on the status page", () => {
+  it("puts each drifted attribute's last change (time, DC, version, whose) under it, escaped", () => {
+    const view = readStatusView({
+      resources: [
+        {
+          ...res("edited", "True"),
+          lastDrift: {
+            observedAt: at,
+            correctedAt: at,
+            changes: [
+              {
+                attribute: "description",
+                from: "edited by hand",
+                to: "from Git",
+                lastChange: {
+                  time: "2026-01-01T11:59:00.000Z",
+                  dc: "DC1.company.local<b>",
+                  version: 3,
+                  byController: false,
+                  objectLevel: false,
+                },
+              },
+              {
+                attribute: "member",
+                from: ["A$"],
+                to: [],
+                lastChange: {
+                  time: "2026-01-01T11:58:00.000Z",
+                  dc: null,
+                  version: null,
+                  byController: null,
+                  objectLevel: true,
+                },
+              },
+              { attribute: "path", from: "a", to: "b" },
+            ],
+          },
+        },
+      ],
+    });
+    const html = renderStatusPage(view, { filter: {}, now, refreshSeconds: 10 });
+    const notes = [...html.matchAll(/<div class="last-change[^"]*">([^<]*)<\/div>/g)].map((m) => m[1]);
+    expect(notes).toEqual([
+      "last changed 2026-01-01T11:59:00.000Z on DC1.company.local&lt;b&gt; (version 3), not by gmsa-gitops",
+      "object last changed 2026-01-01T11:58:00.000Z",
+    ]);
+  });
+});

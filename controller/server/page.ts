@@ -6,6 +6,7 @@
  *
  * Every string from the status document or the request goes through `escapeHtml`.
  */
+import { lastChangeText } from "../vocabulary.ts";
 import { escapeHtml } from "./html.ts";
 import type { ChangeView, ConditionView, ResourceFilter, ResourceView, StatusView } from "./status-view.ts";
 import { age, filterResources, headline, showValue, sourceStale } from "./status-view.ts";
@@ -46,7 +47,7 @@ function changeList(changes: readonly ChangeView[]): string {
   return `<ul class="changes">${changes
     .map(
       (c) =>
-        `<li><code>${e(c.attribute)}</code>: <span class="old">${e(showValue(c.from))}</span> → <span class="new">${e(showValue(c.to))}</span></li>`,
+        `<li><code>${e(c.attribute)}</code>: <span class="old">${e(showValue(c.from))}</span> → <span class="new">${e(showValue(c.to))}</span>${c.lastChange ? `<div class="last-change muted small">${e(lastChangeText(c.lastChange))}</div>` : ""}</li>`,
     )
     .join("")}</ul>`;
 }

@@ -6,6 +6,8 @@
  * terminal agree on what "not ready" and "3m" mean.
  */
 
+import type { LastChange } from "../vocabulary.ts";
+
 /** One condition of a resource. `status` is "True", "False" or "Unknown". */
 export interface ConditionView {
   readonly type: string;
@@ -20,6 +22,8 @@ export interface ChangeView {
   readonly attribute: string;
   readonly from: string | readonly string[] | null;
   readonly to: string | readonly string[] | null;
+  /** Who last changed the attribute in AD (replication metadata), when the controller knew. */
+  readonly lastChange: LastChange | null;
 }
 
 /** The last drift of a resource, kept after it was corrected (optional: not every controller reports it). */
@@ -103,11 +107,27 @@ function value(v: unknown): string | readonly string[] | null {
   return null;
 }
 
+/** A change's `lastChange`, or null when absent or without a time. */
+function lastChange(v: unknown): LastChange | null {
+  const o = obj(v);
+  const time = str(o?.["time"]);
+  if (!o || time === null) return null;
+  return {
+    time,
+    dc: str(o["dc"]),
+    version: num(o["version"]),
+    byController: bool(o["byController"]),
+    objectLevel: bool(o["objectLevel"]) ?? false,
+  };
+}
+
 function changes(v: unknown): ChangeView[] {
   return list(v).flatMap((c) => {
     const o = obj(c);
     const attribute = str(o?.["attribute"]);
-    return o && attribute !== null ? [{ attribute, from: value(o["from"]), to: value(o["to"]) }] : [];
+    return o && attribute !== null
+      ? [{ attribute, from: value(o["from"]), to: value(o["to"]), lastChange: lastChange(o["lastChange"]) }]
+      : [];
   });
 }
 

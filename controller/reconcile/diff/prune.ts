@@ -3,6 +3,7 @@
  * whose account name the repository no longer lists. Whether they are deleted is policy (opt-in
  * prune, the budget), decided by plan. A protected object is never one, whatever its marker.
  */
+import { accountDn, normalizeDn } from "../../directory/index.ts";
 import type { ResourceRef } from "../model.ts";
 import { resourceTag } from "../ownership.ts";
 import { claim, prunable } from "./ownership.ts";
@@ -22,6 +23,14 @@ export function pruneCandidates(ctx: Context): ResourceDiff[] {
     [...desired.gmsas.keys()].map((name) => resourceTag({ kind: "GroupManagedServiceAccount", name })),
   );
   const wantedGroups = new Set([...desired.groups.values()].map((g) => lower(g.spec.accountName)));
+  // Groups carry no resource key yet (docs/decisions/renames.md), but a group whose
+  // sAMAccountName was changed by hand keeps its CN: it sits at the DN a manifest's group wants.
+  const groupAtDn = new Map(
+    [...desired.groups].map(([name, g]) => [
+      normalizeDn(accountDn(g.spec.accountName, g.spec.path, observed.baseDn)),
+      { name, accountName: g.spec.accountName },
+    ]),
+  );
   return [
     ...observed.gmsas
       .filter(
@@ -33,8 +42,31 @@ export function pruneCandidates(ctx: Context): ResourceDiff[] {
       .map((g) => unexpected("GroupManagedServiceAccount", g, ctx)),
     ...observed.groups
       .filter((g) => prunable(g, ctx) && !wantedGroups.has(lower(g.samAccountName)))
-      .map((g) => unexpected("ADGroup", g, ctx)),
+      .map((g) => {
+        const wanted = groupAtDn.get(normalizeDn(g.dn));
+        return wanted === undefined ? unexpected("ADGroup", g, ctx) : renamedInAd(g, wanted);
+      }),
   ];
+}
+
+/**
+ * A marked group at the DN of a repository group, under another sAMAccountName: renamed in AD.
+ * Never deleted: a new group would have a new SID, and every host allowed through it would lose
+ * the password until its Kerberos ticket renews. Reported, for a person to rename it back.
+ */
+function renamedInAd(
+  o: Claimable & { readonly samAccountName: string },
+  wanted: { readonly name: string; readonly accountName: string },
+): ResourceDiff {
+  const resource: ResourceRef = { kind: "ADGroup", name: o.samAccountName.toLowerCase() };
+  return resourceDiff(resource, o.dn, undefined, {
+    drift: new Set(["unexpected"]),
+    blocker: {
+      outcome: "stalled",
+      reason: "PruneRefused",
+      message: `sits at the DN of ADGroup/${wanted.name} (accountName ${wanted.accountName}) with sAMAccountName ${o.samAccountName}: renamed in AD? Never deleted (its SID lets hosts retrieve passwords): set its sAMAccountName back, or the manifest's accountName to it`,
+    },
+  });
 }
 
 function unexpected(
