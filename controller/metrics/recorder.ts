@@ -196,6 +196,29 @@ export interface MetricsRecorderOptions {
   readonly collectDefault?: boolean;
   /** The clock for scrape-time countdowns (tests pass a fixed one). */
   readonly now?: () => Date;
+  /**
+   * The LDAP operation timeout (`--ldap-timeout`, default 30 s): the latency buckets reach four
+   * times past it, so an operation that timed out, and a paged search of several pages, land in
+   * a bucket of their own instead of `+Inf`.
+   */
+  readonly ldapTimeoutSeconds?: number;
+  /** What is running, for `gmsa_gitops_build_info`; without it that metric has no series. */
+  readonly build?: BuildInfo;
+}
+
+/** The running build: package version, Node.js version and, when known, the source commit. */
+export interface BuildInfo {
+  readonly version: string;
+  readonly node: string;
+  readonly commit?: string | undefined;
+}
+
+const ldapBaseBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The LDAP latency buckets for a timeout: the base ones, then the timeout's half, itself, twice and four times. */
+export function ldapBuckets(timeoutSeconds: number): number[] {
+  const above = [0.5, 1, 2, 4].map((f) => timeoutSeconds * f);
+  return [...new Set([...ldapBaseBuckets, ...above])].sort((a, b) => a - b);
 }
 
 // A seatbelt, not a validator: label values must be names from the repository. A DN
@@ -250,7 +273,8 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
   const reconcileDuration = new Histogram({
     name: `${metricPrefix}reconcile_duration_seconds`,
-    help: "Duration of a whole reconcile (read Git, AD and hosts, diff, apply).",
+    help: "Duration of a whole reconcile (read Git, AD and hosts, diff, apply), by result.",
+    labelNames: ["result"],
     buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
     registers,
   });
@@ -332,9 +356,18 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     name: `${metricPrefix}ldap_operation_duration_seconds`,
     help: "Duration of LDAP operations against the domain controller.",
     labelNames: ["operation", "result"],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: ldapBuckets(options.ldapTimeoutSeconds ?? 30),
     registers,
   });
+  const build = options.build;
+  const buildInfo = new Gauge({
+    name: `${metricPrefix}build_info`,
+    help: "The running build: package version, Node.js version and source commit (when known); always 1.",
+    labelNames: build?.commit !== undefined ? ["version", "node", "commit"] : ["version", "node"],
+    registers,
+  });
+  if (build)
+    buildInfo.set({ version: build.version, node: build.node, ...(build.commit ? { commit: build.commit } : {}) }, 1);
   const kdsEffective = new Gauge({
     name: `${metricPrefix}kds_root_key_effective`,
     help: "1 when an effective KDS root key exists (gMSAs can be created), 0 when not.",
@@ -437,7 +470,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     contentType: registry.contentType,
 
     reconcileFinished(seconds, result) {
-      reconcileDuration.observe(seconds);
+      reconcileDuration.observe({ result }, seconds);
       reconciles.inc({ result });
     },
 
