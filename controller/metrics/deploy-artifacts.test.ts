@@ -195,6 +195,7 @@ describe("Prometheus rules", () => {
     expect(byName.get("GmsaGitopsControllerAbsent")).toMatch(/^absent\(/);
     expect(byName.get("GmsaGitopsResourceStalled")).toContain('gmsa_gitops_resource_condition{type="Stalled"}');
     expect(byName.get("GmsaGitopsResourceNotReady")).toContain('gmsa_gitops_resource_condition{type="Ready"}');
+    expect(byName.get("GmsaGitopsResourceApplyFailed")).toContain('gmsa_gitops_resource_condition{type="ApplyFailed"}');
     expect(byName.get("GmsaGitopsDriftRecurring")).toContain("gmsa_gitops_drift_corrections_total");
   });
 

@@ -420,7 +420,7 @@ describe("series of what left the repository", () => {
     const recorder = createMetricsRecorder();
     recorder.setDrift("HostBinding", "web1-reports", new Set<DriftType>(["host-service"]));
     recorder.setResourceCondition("HostBinding", "web1-reports", "Ready", false);
-    recorder.setResourceCondition("HostBinding", "web1-reports", "Stalled", true);
+    recorder.setResourceCondition("HostBinding", "web1-reports", "ApplyFailed", true);
     recorder.setHostReachable("WEB1", true);
     recorder.setHostRetrievable("WEB1", "reports", "yes");
     recorder.setRetrievalAroundRotation("WEB1", "reports", { before: true, after: true });

@@ -8,7 +8,7 @@
  * revision lives in an info metric whose single series is replaced, not accumulated.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { DriftType, Kind, POSITIVE_CONDITIONS } from "../vocabulary.ts";
+import type { DriftType, Kind, METRIC_CONDITIONS } from "../vocabulary.ts";
 
 /** The kinds of the resource model, as generated from the CRDs. */
 export type ResourceKind = Kind;
@@ -78,8 +78,8 @@ export type BindFailureReason = "InvalidCredentials" | "AccountLocked";
 export type RevisionRejectReason = "invalid" | "unverified";
 /** The LDAP operations the directory client times. */
 export type LdapOperation = "search" | "add" | "modify" | "delete" | "bind";
-/** The condition types exported per resource (the positive ones; negative ones live in /api/status). */
-export type ConditionType = (typeof POSITIVE_CONDITIONS)[number];
+/** The condition types exported per resource: Ready, Reconciling, Stalled and ApplyFailed. */
+export type ConditionType = (typeof METRIC_CONDITIONS)[number];
 /** Whether a host can retrieve a gMSA's password; `pending` is a host newly added to a group awaiting a fresh Kerberos ticket. */
 export type RetrievableState = "yes" | "no" | "pending";
 
@@ -184,7 +184,10 @@ export interface MetricsRecorder {
   forgetHostRetrievable(host: string, account: string): void;
   /** Removes every series of a host that no binding names any more. */
   forgetHost(host: string): void;
-  /** `gmsa_gitops_resource_condition{kind,name,type}` 1/0. */
+  /**
+   * `gmsa_gitops_resource_condition{kind,name,type}` 1/0. ApplyFailed, a condition present only
+   * while true, gets its series the first time it is true (false before that records nothing).
+   */
   setResourceCondition(kind: ResourceKind, name: string, condition: ConditionType, status: boolean): void;
   /** The exposition text of the registry. */
   metricsText(): Promise<string>;
@@ -622,6 +625,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       checkName("name", name);
       const key = resourceKey(kind, name);
       const emitted = conditionSeries.get(key) ?? new Set<ConditionType>();
+      if (condition === "ApplyFailed" && !status && !emitted.has(condition)) return;
       emitted.add(condition);
       conditionSeries.set(key, emitted);
       resourceCondition.set({ kind, name, type: condition }, status ? 1 : 0);

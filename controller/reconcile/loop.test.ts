@@ -239,6 +239,24 @@ describe("Controller across cycles", () => {
     expect(h.status("ADGroup", "app-hosts").nextAttemptAt).toBeNull();
   });
 
+  it("ApplyFailed is a condition series: absent before any failure, 1 while writes fail, 0 once one applies", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml });
+    const applyFailed = (name: string) =>
+      h.metric(new RegExp(`^gmsa_gitops_resource_condition\\{.*name="${name}".*type="ApplyFailed"`));
+    const remove = inject(h, /CN=App-Hosts/, "transient");
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["ApplyFailed"]).toBe("True/ApplyFailed");
+    expect(await applyFailed("app-hosts")).toEqual([expect.stringMatching(/ 1$/)]);
+    // A resource that never failed has no ApplyFailed series (it would be one more per resource).
+    expect(await applyFailed("app")).toEqual([]);
+
+    remove();
+    h.advance(5_000);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["ApplyFailed"]).toBeUndefined();
+    expect(await applyFailed("app-hosts")).toEqual([expect.stringMatching(/ 0$/)]);
+  });
+
   it("a gMSA waits for the KDS root key until a known time, requeued for that time, then is created", async () => {
     const start = new Date("2026-01-01T00:00:00Z");
     // A key whose use starts 10 h 4 min 30 s before now: effective (10 h 5 min) in 30 s.

@@ -7,7 +7,7 @@
 import type { DesiredState } from "../manifests/index.ts";
 import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
 import type { Kind } from "../vocabulary.ts";
-import { resourceKey } from "../vocabulary.ts";
+import { METRIC_CONDITIONS, resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
 import { hostAttempts } from "./hosts.ts";
 import type { Action } from "./model.ts";
@@ -95,11 +95,13 @@ export class CyclePublisher {
     else this.#logger.warn({ ...fields, status: r.status, outcome: r.outcome, err: r.message }, "action not applied");
   }
 
-  /** The positive conditions (Ready, Stalled, Reconciling) as the per-resource condition metric. */
+  /** Ready, Stalled, Reconciling and ApplyFailed (false when absent) as the per-resource condition metric. */
   conditions(status: ResourceStatus): void {
-    for (const c of status.conditions)
-      if (c.type === "Ready" || c.type === "Stalled" || c.type === "Reconciling")
-        this.#metrics.setResourceCondition(status.kind, status.name, c.type, c.status === "True");
+    for (const type of METRIC_CONDITIONS) {
+      const c = status.conditions.find((x) => x.type === type);
+      if (c === undefined && type !== "ApplyFailed") continue;
+      this.#metrics.setResourceCondition(status.kind, status.name, type, c?.status === "True");
+    }
   }
 
   /** Publishes a whole cycle; returns what the loop needs for its schedule and bookkeeping. */
