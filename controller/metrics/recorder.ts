@@ -150,6 +150,13 @@ export interface MetricsRecorder {
   setLastGoodRevisionInForce(stale: boolean): void;
   /** `gmsa_gitops_last_successful_reconcile_timestamp_seconds` (0 until the first success). */
   reconcileSucceededAt(at: Date): void;
+  /**
+   * `gmsa_gitops_last_observed_timestamp_seconds`: a cycle read AD (the agent: its host) to the
+   * end, the moment every resource's `lastObservedAt` is current again (0 until the first).
+   */
+  observedAt(at: Date): void;
+  /** `gmsa_gitops_reconcile_interval_seconds`: the configured interval, the scale for staleness alerts. */
+  setReconcileInterval(seconds: number): void;
   /** `gmsa_gitops_ldap_operation_duration_seconds{operation,result}`. */
   ldapOperation(op: LdapOperation, seconds: number, ok: boolean): void;
   /** `gmsa_gitops_kds_root_key_effective` 1/0; absent until first known, so a fresh controller does not look broken. */
@@ -355,6 +362,18 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     help: "Unix time of the last reconcile that ended in success (0: never).",
     registers,
   });
+  const lastObserved = new Gauge({
+    name: `${metricPrefix}last_observed_timestamp_seconds`,
+    help: "Unix time a cycle last observed AD (the agent: its host) to the end (0: never).",
+    registers,
+  });
+  const reconcileInterval = new Gauge({
+    name: `${metricPrefix}reconcile_interval_seconds`,
+    help: "The configured time between reconciles (--interval), before jitter.",
+    registers,
+  });
+  // prom-client seeds a label-less gauge with 0; an interval of 0 is not a value it can have.
+  reconcileInterval.remove();
   const ldapDuration = new Histogram({
     name: `${metricPrefix}ldap_operation_duration_seconds`,
     help: "Duration of LDAP operations against the domain controller.",
@@ -555,6 +574,14 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     reconcileSucceededAt(at) {
       lastSuccess.set(at.getTime() / 1000);
+    },
+
+    observedAt(at) {
+      lastObserved.set(at.getTime() / 1000);
+    },
+
+    setReconcileInterval(seconds) {
+      reconcileInterval.set(seconds);
     },
 
     ldapOperation(op, seconds, ok) {

@@ -8,7 +8,7 @@ import { createMetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
 import { computer, emptyDirectory, fakeDirectory, kdsObserved, OWNER } from "../../test/support/reconcile.ts";
 import type { Logger } from "./loop.ts";
-import { Controller } from "./loop.ts";
+import { Controller, READY_FAILURE_LIMIT } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
 
 const INTERVAL = 60_000;
@@ -57,8 +57,9 @@ function fakeSource(files: Record<string, string>) {
 
 function harness(
   files: Record<string, string>,
-  start = new Date("2026-01-01T00:00:00Z"),
+  start: Date = new Date("2026-01-01T00:00:00Z"),
   kdsRootKeys: ObservedKdsRootKey[] = [kdsObserved(start, 11)],
+  onStatusChange?: () => void,
 ) {
   let now = start;
   const dir = fakeDirectory(emptyDirectory(now, { computers: [computer("SERVER1")], kdsRootKeys }));
@@ -74,6 +75,7 @@ function harness(
     jitterFraction: 0,
     now: () => now,
     random: () => 0.5, // no jitter: delays are exact
+    ...(onStatusChange ? { onStatusChange } : {}),
   });
   const status = (kind: string, name: string): ResourceStatus => {
     const s = controller.status().resources.find((r) => r.kind === kind && r.name === name);
@@ -311,6 +313,60 @@ describe("Controller across cycles", () => {
     h.advance(delay);
     await h.controller.reconcile();
     expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Reconciled");
+  });
+});
+
+describe("readiness", () => {
+  it("is lost while AD cannot be observed (conditions Unknown) and comes back with the next observation", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    expect(h.controller.ready()).toBe(false);
+    await h.controller.reconcile();
+    expect(h.controller.ready()).toBe(true);
+    const observedAt = async () =>
+      Number((await h.metric(/^gmsa_gitops_last_observed_timestamp_seconds /))[0]?.split(" ")[1]);
+    expect(await observedAt()).toBe(h.now.getTime() / 1000);
+    const before = h.now.getTime() / 1000;
+
+    h.dir.state.down = true;
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("Unknown/ObservationFailed");
+    expect(h.controller.ready()).toBe(false);
+    // The time of the last observation stays where it was: the stale-observation alert's input.
+    expect(await observedAt()).toBe(before);
+
+    h.dir.state.down = false;
+    h.advance(5_000);
+    await h.controller.reconcile();
+    expect(h.controller.ready()).toBe(true);
+    expect(await observedAt()).toBe(h.now.getTime() / 1000);
+  });
+
+  it(`is lost after ${READY_FAILURE_LIMIT} failed cycles in a row even when AD was observed, and comes back after one that completes`, async () => {
+    let failing = false;
+    const h = harness({ "group.yaml": groupYaml("v1") }, undefined, undefined, () => {
+      if (failing) throw new Error("simulated fault after observing");
+    });
+    await h.controller.reconcile();
+    expect(h.controller.ready()).toBe(true);
+    failing = true;
+    for (let cycle = 1; cycle <= READY_FAILURE_LIMIT; cycle++) {
+      h.advance(INTERVAL);
+      await h.controller.reconcile();
+      expect(h.controller.status().controller.lastReconcile?.result).toBe("failure");
+      expect(h.controller.ready(), `after ${cycle} failed cycles`).toBe(cycle < READY_FAILURE_LIMIT);
+    }
+    failing = false;
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.controller.ready()).toBe(true);
+  });
+
+  it("exports the reconcile interval, the scale of the stale-observation alert", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    expect(await h.metric(/^gmsa_gitops_reconcile_interval_seconds /)).toEqual([
+      `gmsa_gitops_reconcile_interval_seconds ${INTERVAL / 1000}`,
+    ]);
   });
 });
 

@@ -66,6 +66,13 @@ export interface ControllerStatus {
   readonly directory: DirectoryCondition | null;
 }
 
+/**
+ * Failed cycles in a row after which `/readyz` says not ready, whatever failed. A cycle that
+ * cannot observe AD makes it not ready at once (its conditions are Unknown); this catches the
+ * rest (a fault after observing), without flapping on one bad cycle.
+ */
+export const READY_FAILURE_LIMIT = 3;
+
 const MIN_DELAY_MS = 1_000;
 const BACKOFF_BASE_MS = 5_000;
 
@@ -93,6 +100,10 @@ export class Controller {
   /** What the controller wrote itself, to tell its changes from another writer's (attribution). */
   readonly #writes = new WriteLedger();
   #consecutiveFailures = 0;
+  /** Failed cycles in a row, of any cause (readiness). */
+  #failedInARow = 0;
+  /** True while the last cycle could not observe AD: every resource's conditions are Unknown. */
+  #unobserved = false;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -101,6 +112,7 @@ export class Controller {
     this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
     this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger, deps.onStatusChange);
     this.#bind = new BindGuard(deps.metrics, deps.logger, deps.intervalMs, deps.bindBackoff);
+    deps.metrics.setReconcileInterval(deps.intervalMs / 1000);
   }
 
   /** The bind password file changed: the next cycle (the caller triggers it) binds at once. */
@@ -108,9 +120,13 @@ export class Controller {
     this.#bind.credentialsChanged(this.#now().getTime());
   }
 
-  /** True once one reconcile has run to the end (success or partial). */
+  /**
+   * What `/readyz` answers: true once one reconcile has run to the end (success or partial),
+   * false again while AD cannot be observed (the conditions are Unknown) and after
+   * {@link READY_FAILURE_LIMIT} failed cycles in a row, until a cycle completes.
+   */
   ready(): boolean {
-    return this.#completed;
+    return this.#completed && !this.#unobserved && this.#failedInARow < READY_FAILURE_LIMIT;
   }
 
   /** The JSON /api/status serves. */
@@ -165,9 +181,11 @@ export class Controller {
       }
       if (!cycleHealthy(pass, this.#statuses)) result = "partial";
       this.#consecutiveFailures = 0;
+      this.#failedInARow = 0;
       this.#completed = true;
     } catch (caught) {
       result = "failure";
+      if (!signal?.aborted) this.#failedInARow++;
       if (signal?.aborted) {
         // Stopping (SIGTERM) cut this cycle short: not a failure of Git or AD, so no error
         // line on every clean shutdown and no backoff.
@@ -197,7 +215,7 @@ export class Controller {
   async #pass(desired: DesiredState, now: Date, signal: AbortSignal | undefined): Promise<PassResult> {
     const { openDirectory, hosts, onlyHost, baseDn } = this.#deps;
     try {
-      return await reconcilePass({
+      const pass = await reconcilePass({
         desired,
         policy: this.#deps.policy,
         now,
@@ -212,8 +230,12 @@ export class Controller {
         ...(baseDn !== undefined ? { baseDn } : {}),
         ...(signal ? { signal } : {}),
       });
+      this.#unobserved = false;
+      this.#deps.metrics.observedAt(this.#now());
+      return pass;
     } catch (caught) {
       if (!signal?.aborted) {
+        this.#unobserved = true;
         const why = `not observed: ${message(caught)}`;
         for (const status of this.#statuses.markUnknown("ObservationFailed", why, now))
           this.#publish.conditions(status);
