@@ -102,6 +102,7 @@ export type BlockReason =
 export type ConditionReason =
   | BlockReason
   | "Reconciled"
+  | "Created"
   | "Progressing"
   | "DriftReported"
   | "DriftCorrected"

@@ -8,6 +8,7 @@ import { createMetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
 import { computer, emptyDirectory, fakeDirectory, kdsObserved, OWNER } from "../../test/support/reconcile.ts";
 import type { Logger } from "./loop.ts";
+import { STALLED_RETRY_MS } from "./gate.ts";
 import { Controller, READY_FAILURE_LIMIT } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
 
@@ -110,7 +111,7 @@ function inject(h: ReturnType<typeof harness>, match: RegExp, outcome: "stalled"
 }
 
 describe("Controller across cycles", () => {
-  it("a write refused as stalled stays Stalled with ApplyFailed in later cycles, and is retried only on a new revision", async () => {
+  it("a write refused as stalled stays Stalled with ApplyFailed in later cycles, not retried on the same revision and object", async () => {
     const h = harness({ "group.yaml": groupYaml("v1") });
     inject(h, /CN=App-Hosts/, "stalled");
 
@@ -159,10 +160,9 @@ describe("Controller across cycles", () => {
     h.advance(INTERVAL);
     await h.controller.reconcile();
     expect(h.conditions("ADGroup", "app-hosts")).toEqual({
-      Ready: "True/DriftCorrected",
-      Stalled: "False/DriftCorrected",
-      Reconciling: "False/DriftCorrected",
-      DriftDetected: "True/DriftCorrected",
+      Ready: "True/Created",
+      Stalled: "False/Created",
+      Reconciling: "False/Created",
     });
     // add, then the ownership marker once the group has its objectGUID, then the members.
     expect(h.dir.writes.map((w) => w.op)).toEqual(["add", "modify", "addMembers"]);
@@ -179,11 +179,53 @@ describe("Controller across cycles", () => {
       Stalled: "False/Reconciled",
       Reconciling: "False/Reconciled",
     });
-    expect(h.status("ADGroup", "app-hosts").lastDrift).toMatchObject({
-      drift: ["missing"],
-      correctedAt: expect.any(String),
-    });
+    // Created, not drift corrected: the failed attempts' pending creation is no drift evidence.
+    expect(h.status("ADGroup", "app-hosts").lastDrift).toBeNull();
     expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="success"\}/)).toEqual([expect.stringMatching(/ 2$/)]);
+  });
+
+  it("a write refused as stalled is tried again when the object changes in AD, or an hour later, not only on a new revision", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    await h.controller.reconcile();
+    const group = h.dir.observed().groups[0]!;
+    const handEdit = (text: string) =>
+      h.dir.writer.modify(group.dn, [{ operation: "replace", attribute: "description", values: [text] }]);
+    await handEdit("hand edit");
+    const remove = inject(h, /CN=App-Hosts/, "stalled");
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Stalled"]).toBe("True/ApplyFailed");
+
+    // Same revision, same object: held, and the message says what releases it.
+    const writes = h.dir.writes.length;
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.dir.writes.length).toBe(writes);
+    const message = h.status("ADGroup", "app-hosts").conditions.find((c) => c.type === "Stalled")!.message;
+    expect(message).toContain("when Git or this object in AD changes");
+    expect(message).not.toContain("until the revision in Git changes");
+
+    // The object changes in AD (the DC now accepts, too): tried again at once and corrected.
+    remove();
+    await handEdit("second hand edit");
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.dir.observed().groups[0]?.description).toBe("v1");
+
+    // Refused again, then nothing changes: tried again after STALLED_RETRY_MS.
+    await handEdit("third hand edit");
+    const again = inject(h, /CN=App-Hosts/, "stalled");
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Stalled"]).toBe("True/ApplyFailed");
+    again();
+    h.advance(STALLED_RETRY_MS - 1);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Stalled"]).toBe("True/ApplyFailed");
+    h.advance(1);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
   });
 
   it("a transient failure backs off: no retry before it is due, the requeue says when, then it recovers", async () => {
@@ -233,10 +275,9 @@ describe("Controller across cycles", () => {
     h.advance(10_000);
     expect(await h.controller.reconcile()).toBe(INTERVAL);
     expect(h.conditions("ADGroup", "app-hosts")).toEqual({
-      Ready: "True/DriftCorrected",
-      Stalled: "False/DriftCorrected",
-      Reconciling: "False/DriftCorrected",
-      DriftDetected: "True/DriftCorrected",
+      Ready: "True/Created",
+      Stalled: "False/Created",
+      Reconciling: "False/Created",
     });
     expect(h.status("ADGroup", "app-hosts").nextAttemptAt).toBeNull();
   });
@@ -275,14 +316,14 @@ describe("Controller across cycles", () => {
     });
     expect(h.status("GroupManagedServiceAccount", "app").nextAttemptAt).toBe(effectiveAt.toISOString());
     // The group does not wait for the key.
-    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Created");
     expect(h.dir.writes.filter((w) => w.op === "add").map((w) => w.dn)).toEqual([
       expect.stringMatching(/^CN=App-Hosts,/),
     ]);
 
     h.advance(30_000);
     expect(await h.controller.reconcile()).toBe(INTERVAL);
-    expect(h.conditions("GroupManagedServiceAccount", "app")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.conditions("GroupManagedServiceAccount", "app")["Ready"]).toBe("True/Created");
     expect(h.dir.writes.filter((w) => w.op === "add").map((w) => w.dn)).toContainEqual(
       expect.stringMatching(/^CN=gMSA-App,/),
     );
@@ -291,7 +332,7 @@ describe("Controller across cycles", () => {
   it("when AD cannot be observed, conditions become Unknown saying why, and come back when it can", async () => {
     const h = harness({ "group.yaml": groupYaml("v1") });
     await h.controller.reconcile();
-    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Created");
 
     h.dir.state.down = true;
     h.advance(INTERVAL);
@@ -301,7 +342,6 @@ describe("Controller across cycles", () => {
       Ready: "Unknown/ObservationFailed",
       Stalled: "Unknown/ObservationFailed",
       Reconciling: "Unknown/ObservationFailed",
-      DriftDetected: "True/DriftCorrected",
     });
     expect(h.status("ADGroup", "app-hosts").conditions[0]?.message).toContain("ECONNREFUSED");
     expect(h.controller.status().controller.lastReconcile).toMatchObject({ result: "failure" });

@@ -117,6 +117,10 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
     !blocker &&
     attempts.length > 0 &&
     attempts.every((a) => a.status === "applied");
+  // An object that was never there, created now, is Git getting ahead of AD, not drift undone:
+  // no DriftCorrected, no correction counted. One deleted by hand after it was applied is drift.
+  const created =
+    corrected && entry.drift.size === 1 && entry.drift.has("missing") && previous?.lastAppliedRevision == null;
   const when = blocker?.until ? ` (next attempt at ${blocker.until.toISOString()})` : "";
   let conditions: Draft[];
   if (blocker?.outcome === "stalled" || failed?.outcome === "stalled") {
@@ -137,6 +141,8 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
       false,
       `drift reported, not corrected (${why}): ${driftSummary}`,
     );
+  } else if (created) {
+    conditions = positive("Created", true, false, false, "created from Git");
   } else {
     conditions = positive(
       corrected ? "DriftCorrected" : "Reconciled",
@@ -146,7 +152,7 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
       corrected ? `drift corrected: ${driftSummary}` : "in sync with Git",
     );
   }
-  if (drifted)
+  if (drifted && !created)
     conditions.push({
       type: "DriftDetected",
       status: true,
@@ -166,7 +172,13 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
     observeOnly: entry.observeOnly,
     lastAppliedRevision: clean && executed ? cycle.revision : (previous?.lastAppliedRevision ?? null),
     lastObservedAt: at,
-    lastDrift: drifted ? lastDrift(entry, previous?.lastDrift ?? null, at, corrected) : (previous?.lastDrift ?? null),
+    lastDrift: created
+      ? previous?.lastDrift?.correctedAt
+        ? previous.lastDrift
+        : null
+      : drifted
+        ? lastDrift(entry, previous?.lastDrift ?? null, at, corrected)
+        : (previous?.lastDrift ?? null),
     nextAttemptAt: blocker?.until?.toISOString() ?? null,
   };
 }
