@@ -108,4 +108,5 @@ export type ConditionReason =
   | "DriftCorrected"
   | "PruneDisabled"
   | "Suspended"
-  | "ObservationFailed";
+  | "ObservationFailed"
+  | "NoHostTransport";

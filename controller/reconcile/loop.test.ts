@@ -356,6 +356,45 @@ describe("Controller across cycles", () => {
   });
 });
 
+const bindingYaml = `apiVersion: gmsa-gitops.io/v1alpha1
+kind: HostBinding
+metadata:
+  name: server1-app
+spec:
+  host: SERVER1
+  account: app
+  localGroups: [Administrators]
+`;
+
+describe("host bindings without a transport", () => {
+  it("are listed Ready=Unknown with the reason, and logged once, not every cycle", async () => {
+    const warnings: { obj: object; msg: string | undefined }[] = [];
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml, "binding.yaml": bindingYaml });
+    const controller = new Controller({
+      source: h.source,
+      openDirectory: h.dir.open,
+      metrics: createMetricsRecorder(),
+      logger: { ...silent, warn: (obj, msg) => warnings.push({ obj, msg }) },
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
+      intervalMs: INTERVAL,
+    });
+    for (let cycle = 0; cycle < 3; cycle++) await controller.reconcile();
+
+    const binding = controller.status().resources.find((r) => r.kind === "HostBinding" && r.name === "server1-app");
+    expect(binding?.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual([
+      "Ready=Unknown/NoHostTransport",
+      "Stalled=Unknown/NoHostTransport",
+      "Reconciling=Unknown/NoHostTransport",
+    ]);
+    expect(binding?.conditions[0]?.message).toMatch(/no host transport.*--host-transport ssh.*agent/);
+    expect(binding?.source).toEqual({ file: "binding.yaml", line: 1 });
+    expect(binding?.host).toEqual({ name: "SERVER1", reachable: null, retrievable: null });
+    const logged = warnings.filter((w) => w.msg?.includes("no host transport"));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.obj).toEqual({ bindings: ["server1-app"] });
+  });
+});
+
 describe("readiness", () => {
   it("is lost while AD cannot be observed (conditions Unknown) and comes back with the next observation", async () => {
     const h = harness({ "group.yaml": groupYaml("v1") });

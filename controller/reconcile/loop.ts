@@ -164,6 +164,7 @@ export class Controller {
         revision: this.#source.revision ?? null,
         now,
         enforce: this.#deps.policy.mode === "enforce",
+        hostTransport: this.#deps.hosts !== undefined,
         remember: (key, results) => this.#gate.remember(key, results, now.getTime(), this.#source.revision),
       });
       nextAt = published.nextAt;

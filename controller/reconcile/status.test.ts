@@ -30,7 +30,11 @@ const stalled = (reason: Blocker["reason"], message: string): Partial<ResourcePl
   blocker: { outcome: "stalled", reason, message },
 });
 /** A previous status of a resource applied before (so a missing object now was deleted by hand). */
-const appliedBefore = { lastAppliedRevision: "rev-1", lastDrift: null } as unknown as ResourceStatus;
+const appliedBefore = {
+  lastAppliedRevision: "rev-1",
+  lastDrift: null,
+  corrections: { count: 0, since: null },
+} as unknown as ResourceStatus;
 
 type Row = {
   name: string;
@@ -167,5 +171,28 @@ describe("summarize: reason and message of every outcome", () => {
     if (ready.reason !== "DriftCorrected") expect(drift?.reason).not.toBe("DriftCorrected");
     // Nothing here heals only through Git: no text may send the reader there alone.
     for (const c of summary.conditions) expect(c.message).not.toMatch(/until the revision in Git changes/);
+  });
+});
+
+describe("summarize: how often drift was corrected", () => {
+  it("counts each correction from the first one on, and not a creation", () => {
+    const cycle = (plan: ResourcePlan, previous: ResourceStatus | undefined, at: Date) =>
+      ({
+        ...(previous ?? {}),
+        ...summarize(
+          { entry: plan, attempts: plan.actions.length > 0 ? [applied] : [], executed: true, revision: "r", now: at },
+          previous,
+        ),
+      }) as unknown as ResourceStatus;
+    const t1 = new Date("2026-01-01T01:00:00Z");
+    const t2 = new Date("2026-01-01T02:00:00Z");
+    const created = cycle(entry(["missing"]), undefined, now);
+    expect(created.corrections).toEqual({ count: 0, since: null });
+    const first = cycle(entry(["attribute"]), { ...created, lastAppliedRevision: "r" }, t1);
+    const clean = cycle(entry([]), first, t1);
+    const second = cycle(entry(["membership"]), clean, t2);
+    expect(first.corrections).toEqual({ count: 1, since: t1.toISOString() });
+    expect(clean.corrections).toEqual({ count: 1, since: t1.toISOString() });
+    expect(second.corrections).toEqual({ count: 2, since: t1.toISOString() });
   });
 });

@@ -44,3 +44,34 @@ describe("renderStatusPage", () => {
     expect(html.match(/<details>/g)).toHaveLength(3);
   });
 });
+
+describe("a HostBinding without a host transport", () => {
+  it("is listed, in the resources and the hosts, as Unknown with its reason and message", () => {
+    const message =
+      "not observed: no host transport here (--host-transport ssh); a gmsa-gitops agent on WEB1 may reconcile it";
+    const view = readStatusView({
+      resources: [
+        {
+          kind: "HostBinding",
+          name: "web1-reports",
+          conditions: ["Ready", "Stalled", "Reconciling"].map((type) => ({
+            type,
+            status: "Unknown",
+            reason: "NoHostTransport",
+            message,
+            lastTransitionTime: at,
+          })),
+          lastObservedAt: null,
+          host: { name: "WEB1", reachable: null, retrievable: null },
+        },
+      ],
+    });
+    const html = renderStatusPage(view, { filter: {}, now, refreshSeconds: 10 });
+    expect(names(html)).toEqual(["web1-reports"]);
+    const host = /<tr class="host" data-name="web1-reports">.*?<\/tr>/.exec(html)?.[0] ?? "";
+    expect(host).toContain("<td>WEB1</td>");
+    expect(host).toContain("Unknown");
+    expect(host).toContain("no host transport here (--host-transport ssh)");
+    expect(html).toContain("NoHostTransport");
+  });
+});
