@@ -347,6 +347,13 @@ describe("the status page in Chromium", () => {
       "*gmsa-gitops: GroupManagedServiceAccount gmsa-reports drifted and was corrected*",
     );
     expect(text).toContain("• *description*: edited by hand → Reporting web site (IIS app pool ReportsPool)");
+
+    // The page keeps the evidence: who changed AD (the DC, from replication metadata) and how often.
+    const page = await open();
+    const row = (await rows(page)).find((r) => r.name === "gmsa-reports")!;
+    expect(row.text).toMatch(/changed in AD .* ago on DC1\.\S+ \(version \d+\) by another writer/);
+    expect(row.text).toMatch(/corrected 1 time, first .* ago/);
+    await page.close();
   });
 
   it("keeps a screenshot of the page when GMSA_GITOPS_SCREENSHOT names a file", async () => {

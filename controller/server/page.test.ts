@@ -75,3 +75,45 @@ describe("a HostBinding without a host transport", () => {
     expect(html).toContain("NoHostTransport");
   });
 });
+
+describe("drift evidence on the page", () => {
+  it("says who changed AD (when, which DC, version, not this controller) and how often drift was corrected", () => {
+    const view = readStatusView({
+      resources: [
+        {
+          kind: "GroupManagedServiceAccount",
+          name: "gmsa-reports",
+          conditions: [
+            { type: "Ready", status: "True", reason: "DriftCorrected", message: "", lastTransitionTime: at },
+          ],
+          lastObservedAt: at,
+          lastDrift: {
+            drift: ["attribute"],
+            observedAt: "2026-01-01T11:55:00Z",
+            correctedAt: "2026-01-01T11:55:00Z",
+            changes: [
+              {
+                attribute: "description",
+                from: "edited by hand",
+                to: "Reports",
+                lastChange: {
+                  time: "2026-01-01T11:54:00Z",
+                  dc: "DC1.company.local",
+                  version: 2,
+                  byController: false,
+                  objectLevel: false,
+                },
+              },
+            ],
+          },
+          corrections: { count: 3, since: "2026-01-01T09:00:00Z" },
+        },
+      ],
+    });
+    const html = renderStatusPage(view, { filter: {}, now, refreshSeconds: 10 });
+    const who = /<span class="who muted">(.*?)<\/span><\/li>/.exec(html)?.[1] ?? "";
+    expect(who.replace(/<[^>]+>/g, "")).toBe("changed in AD 6m ago on DC1.company.local (version 2) by another writer");
+    const often = /<div class="how-often muted">(.*?)<\/div>/.exec(html)?.[1] ?? "";
+    expect(often.replace(/<[^>]+>/g, "")).toBe("corrected 3 times, first 3h ago");
+  });
+});

@@ -41,14 +41,35 @@ function badge(state: string, text = state): string {
   return `<span class="badge ${e(state.toLowerCase())}">${e(text)}</span>`;
 }
 
-function changeList(changes: readonly ChangeView[]): string {
+/** Who changed the attribute in AD: when, on which DC, its version, and whether it was this controller. */
+function attribution(c: ChangeView, now: Date): string {
+  const l = c.lastChange;
+  if (l === null) return "";
+  const who = l.byController === true ? "this controller" : l.byController === false ? "another writer" : "";
+  const parts = [
+    `changed in AD ${when(l.time, now)}`,
+    l.dc !== null ? `on ${e(l.dc)}` : "",
+    l.version !== null ? `(version ${e(String(l.version))})` : "",
+    who !== "" ? `by ${who}` : "",
+  ].filter((p) => p !== "");
+  return ` <span class="who muted">${parts.join(" ")}</span>`;
+}
+
+function changeList(changes: readonly ChangeView[], now: Date): string {
   if (changes.length === 0) return "";
   return `<ul class="changes">${changes
     .map(
       (c) =>
-        `<li><code>${e(c.attribute)}</code>: <span class="old">${e(showValue(c.from))}</span> → <span class="new">${e(showValue(c.to))}</span></li>`,
+        `<li><code>${e(c.attribute)}</code>: <span class="old">${e(showValue(c.from))}</span> → <span class="new">${e(showValue(c.to))}</span>${attribution(c, now)}</li>`,
     )
     .join("")}</ul>`;
+}
+
+/** How often: corrections since the controller started, and since when. */
+function howOften(r: ResourceView, now: Date): string {
+  const { count, since } = r.corrections;
+  if (count === 0) return "";
+  return `<div class="how-often muted">corrected ${e(String(count))} time${count === 1 ? "" : "s"}, first ${when(since, now)}</div>`;
 }
 
 function conditionTable(conditions: readonly ConditionView[], now: Date): string {
@@ -65,10 +86,10 @@ function lastDrift(r: ResourceView, now: Date): string {
   if (r.lastDrift) {
     const d = r.lastDrift;
     const corrected = d.correctedAt ? `corrected ${when(d.correctedAt, now)}` : `<strong>not corrected</strong>`;
-    return `<div class="drift">observed ${when(d.observedAt, now)}, ${corrected}${changeList(d.changes)}</div>`;
+    return `<div class="drift">observed ${when(d.observedAt, now)}, ${corrected}${changeList(d.changes, now)}${howOften(r, now)}</div>`;
   }
   if (r.drift.length > 0)
-    return `<div class="drift">${e(r.drift.join(", "))} at ${when(r.lastObservedAt, now)}${changeList(r.changes)}</div>`;
+    return `<div class="drift">${e(r.drift.join(", "))} at ${when(r.lastObservedAt, now)}${changeList(r.changes, now)}</div>`;
   return `<span class="muted">none</span>`;
 }
 

@@ -54,7 +54,7 @@ describe("readStatusView", () => {
       ],
     });
     expect(view.resources[0]?.lastDrift).toEqual({
-      changes: [{ attribute: "description", from: "a", to: ["b", "c"] }],
+      changes: [{ attribute: "description", from: "a", to: ["b", "c"], lastChange: null }],
       observedAt: "t1",
       correctedAt: null,
     });

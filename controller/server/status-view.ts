@@ -15,11 +15,24 @@ export interface ConditionView {
   readonly lastTransitionTime: string | null;
 }
 
+/**
+ * Who last changed an attribute in AD, from its replication metadata: when, on which DC, the
+ * attribute's version, and whether that was this controller's own write (null: unknown).
+ */
+export interface LastChangeView {
+  readonly time: string | null;
+  readonly dc: string | null;
+  readonly version: number | null;
+  readonly byController: boolean | null;
+}
+
 /** One attribute change: a value from Git, AD or a host, as the controller reported it. */
 export interface ChangeView {
   readonly attribute: string;
   readonly from: string | readonly string[] | null;
   readonly to: string | readonly string[] | null;
+  /** Drifted AD objects only; null when the controller did not report it. */
+  readonly lastChange: LastChangeView | null;
 }
 
 /** The last drift of a resource, kept after it was corrected (optional: not every controller reports it). */
@@ -53,6 +66,8 @@ export interface ResourceView {
   readonly lastAppliedRevision: string | null;
   readonly lastObservedAt: string | null;
   readonly lastDrift: LastDriftView | null;
+  /** How often the controller corrected this resource's drift since it started, and since when. */
+  readonly corrections: { readonly count: number; readonly since: string | null };
   readonly host: HostView | null;
   readonly state: ResourceState;
 }
@@ -107,7 +122,17 @@ function changes(v: unknown): ChangeView[] {
   return list(v).flatMap((c) => {
     const o = obj(c);
     const attribute = str(o?.["attribute"]);
-    return o && attribute !== null ? [{ attribute, from: value(o["from"]), to: value(o["to"]) }] : [];
+    if (!o || attribute === null) return [];
+    const last = obj(o["lastChange"]);
+    const lastChange = last
+      ? {
+          time: str(last["time"]),
+          dc: str(last["dc"]),
+          version: num(last["version"]),
+          byController: bool(last["byController"]),
+        }
+      : null;
+    return [{ attribute, from: value(o["from"]), to: value(o["to"]), lastChange }];
   });
 }
 
@@ -167,6 +192,10 @@ export function readResourceView(v: unknown): ResourceView | null {
           correctedAt: str(lastDrift["correctedAt"]),
         }
       : null,
+    corrections: {
+      count: num(obj(o["corrections"])?.["count"]) ?? 0,
+      since: str(obj(o["corrections"])?.["since"]),
+    },
     host:
       hostName !== null
         ? { name: hostName, reachable: bool(host?.["reachable"]), retrievable: str(host?.["retrievable"]) }
