@@ -4,6 +4,8 @@
 // after every cycle, because a status that is right in the first cycle can be wrong in the second.
 import { describe, expect, it } from "vitest";
 import type { ObservedKdsRootKey } from "../directory/index.ts";
+import { HOST_CONTRACT_VERSION } from "../hosts/index.ts";
+import type { HostDriver } from "../hosts/index.ts";
 import { createMetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
 import { computer, emptyDirectory, fakeDirectory, kdsObserved, OWNER } from "../../test/support/reconcile.ts";
@@ -392,6 +394,53 @@ describe("host bindings without a transport", () => {
     const logged = warnings.filter((w) => w.msg?.includes("no host transport"));
     expect(logged).toHaveLength(1);
     expect(logged[0]?.obj).toEqual({ bindings: ["server1-app"] });
+  });
+});
+
+describe("series of what left the repository", () => {
+  it("a HostBinding removed from Git takes its host's series with it", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml, "binding.yaml": bindingYaml });
+    const metrics = createMetricsRecorder();
+    // A host that answers every binding as retrievable and in sync (the real script runs in test/).
+    const driver: HostDriver = {
+      run: (_target, request) =>
+        Promise.resolve({
+          version: HOST_CONTRACT_VERSION,
+          host: request.host,
+          mode: request.mode,
+          powershell: "7.6.9",
+          bindings: request.bindings.map((b) => ({
+            name: b.name,
+            account: b.account,
+            retrievable: true,
+            install: "NotNeeded" as const,
+            items: [],
+          })),
+        }),
+    };
+    const controller = new Controller({
+      source: h.source,
+      openDirectory: h.dir.open,
+      metrics,
+      logger: silent,
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
+      intervalMs: INTERVAL,
+      hosts: { driver, domain: "COMPANY", concurrency: 1, target: (host) => ({ host, address: "127.0.0.1" }) },
+    });
+    const server1 = async () =>
+      (await metrics.metricsText()).split("\n").filter((l) => !l.startsWith("#") && /SERVER1|server1-app/.test(l));
+    await controller.reconcile();
+    expect(await server1()).toEqual(
+      expect.arrayContaining([
+        'gmsa_gitops_host_reachable{host="SERVER1"} 1',
+        'gmsa_gitops_host_password_retrievable{host="SERVER1",account="gMSA-App",state="yes"} 1',
+      ]),
+    );
+
+    h.source.commit({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml });
+    await controller.reconcile();
+    expect(controller.status().resources.map((r) => r.name)).not.toContain("server1-app");
+    expect(await server1()).toEqual([]);
   });
 });
 

@@ -188,7 +188,8 @@ export class CyclePublisher {
         this.#logger.warn({ host: h.host, reason: h.error.reason, err: h.error.message }, "host not reconciled");
     }
     this.#rotations.retain(keep);
-    if (pass.hosts) this.#forgetHosts(hosts);
+    // The pass skips the host side when no binding is left: their hosts' series go all the same.
+    if (pass.hosts || (input.hostTransport && desired.bindings.size === 0)) this.#forgetHosts(hosts);
     for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);
     metrics.setDriftedByKind(drifted);
 
