@@ -14,7 +14,7 @@ import { directoryOpener, localHostSettings, sshHostSettings } from "./clients.t
 import { REDACTED } from "./redact.ts";
 import type { Config } from "./config/index.ts";
 import { createMetricsRecorder } from "./metrics/index.ts";
-import type { MetricsRecorder } from "./metrics/index.ts";
+import type { BuildInfo, MetricsRecorder } from "./metrics/index.ts";
 import { Notifier, redactUrl } from "./notify/index.ts";
 import { Controller } from "./reconcile/loop.ts";
 import type { Source } from "./reconcile/loop.ts";
@@ -116,10 +116,15 @@ export async function startController(
   config: Config,
   logger: PinoLogger,
   agent?: { readonly host: string; readonly domain: string; readonly shell: string | undefined },
+  build?: BuildInfo,
 ): Promise<RunningController> {
   const directory = agent ? undefined : config.directory;
   if (!agent && !directory) throw new Error("run needs --ldap-url, --bind-dn and a bind password");
-  const metrics = createMetricsRecorder({ collectDefault: true });
+  const metrics = createMetricsRecorder({
+    collectDefault: true,
+    ...(directory ? { ldapTimeoutSeconds: directory.timeoutMs / 1000 } : {}),
+    ...(build ? { build } : {}),
+  });
   let trigger = (): void => undefined;
   const { source, watch: startWatch } = sourceFor(config, () => trigger(), logger);
   const hosts = agent

@@ -77,8 +77,12 @@ export const outcomeOf = (error: unknown): Outcome => (isFailure(error) ? error.
 /** The condition types of a resource: the positive three always, the negative two only while true. */
 export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "DriftDetected" | "ApplyFailed";
 
-/** The condition types exported as the per-resource condition metric. */
-export const POSITIVE_CONDITIONS = ["Ready", "Reconciling", "Stalled"] as const;
+/**
+ * The condition types exported as the per-resource condition metric: the positive three, and
+ * ApplyFailed, which alerts need to tell a failing write from a wait (its series appears once it
+ * has been true, then stays 0 or 1).
+ */
+export const METRIC_CONDITIONS = ["Ready", "Reconciling", "Stalled", "ApplyFailed"] as const;
 
 /** Reasons a resource cannot be acted on in this cycle (a blocker's reason). */
 export type BlockReason =
@@ -98,12 +102,14 @@ export type BlockReason =
 export type ConditionReason =
   | BlockReason
   | "Reconciled"
+  | "Created"
   | "Progressing"
   | "DriftReported"
   | "DriftCorrected"
   | "PruneDisabled"
   | "Suspended"
-  | "ObservationFailed";
+  | "ObservationFailed"
+  | "NoHostTransport";
 
 /**
  * When and where an attribute was last changed at its origin (reconcile/attribution.ts).

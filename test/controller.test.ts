@@ -463,7 +463,7 @@ describe("the controller against Samba and Git", () => {
     expect(result.code).toBe(0);
   });
 
-  it("/readyz is 503 while the DC is unreachable and 200 after the first completed reconcile", async () => {
+  it("/readyz is 503 while the DC is unreachable, 200 after a completed reconcile, and 503 again while the DC is frozen", async () => {
     // A port nothing listens on yet; later a plain TCP relay to the DC opens on it. The DC's
     // certificate names 127.0.0.1, so TLS verifies through the relay.
     const probe = createServer();
@@ -471,7 +471,7 @@ describe("the controller against Samba and Git", () => {
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
     const r = repo();
-    const c = await startGit(r, { "ldap-url": `ldaps://127.0.0.1:${port}` });
+    const c = await startGit(r, { "ldap-url": `ldaps://127.0.0.1:${port}`, "ldap-timeout": "3s" });
 
     await waitFor("a failed reconcile", async () =>
       (sample(await scrape(c), "gmsa_gitops_reconciles_total", { result: "failure" }) ?? 0) >= 1 ? true : undefined,
@@ -482,7 +482,15 @@ describe("the controller against Samba and Git", () => {
 
     const dcPort = Number(new URL(dc.url).port);
     const sockets = new Set<Socket>();
+    // Frozen: connections are accepted and nothing is answered, as from a DC stopped with SIGSTOP.
+    let frozen = false;
     const relay: Server = createServer((client) => {
+      if (frozen) {
+        sockets.add(client);
+        client.on("error", () => undefined);
+        client.on("close", () => sockets.delete(client));
+        return;
+      }
       const upstream = connect(dcPort, "127.0.0.1");
       for (const s of [client, upstream]) {
         sockets.add(s);
@@ -501,6 +509,25 @@ describe("the controller against Samba and Git", () => {
     );
     await ready(c);
     expect((await status(c)).controller.lastReconcile?.result).not.toBe("failure");
+    const observedAt = sample(await scrape(c), "gmsa_gitops_last_observed_timestamp_seconds") ?? 0;
+    expect(observedAt).toBeGreaterThan(0);
+
+    frozen = true;
+    for (const s of sockets) s.pause();
+    await waitFor("/readyz to answer 503 with the DC frozen", async () =>
+      (await get(`${c.url}/readyz`)).status === 503 ? true : undefined,
+    );
+    const unknown = (await status(c)).resources.filter((res) =>
+      res.conditions.some((cond) => cond.type === "Ready" && cond.status === "Unknown"),
+    );
+    expect(unknown.length).toBeGreaterThan(0);
+    expect(unknown[0]?.conditions.find((cond) => cond.type === "Ready")?.reason).toBe("ObservationFailed");
+    expect(sample(await scrape(c), "gmsa_gitops_last_observed_timestamp_seconds")).toBe(observedAt);
+
+    frozen = false;
+    for (const s of sockets) s.destroy();
+    await ready(c);
+    expect(sample(await scrape(c), "gmsa_gitops_last_observed_timestamp_seconds")).toBeGreaterThan(observedAt);
   });
 
   /** The real CLI in a child process, its stdout and stderr kept whole. */

@@ -5,8 +5,11 @@
  */
 import { spawn } from "node:child_process";
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request, Agent } from "node:http";
 import type { IncomingHttpHeaders } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMetricsRecorder } from "../controller/metrics/index.ts";
@@ -352,3 +355,27 @@ describe("Prometheus rules", () => {
     expect(result.code).toBe(0);
   });
 });
+
+describe("Grafana dashboard", () => {
+  it("every query is PromQL that promtool parses (Grafana's variables given example values)", async () => {
+    const dashboard = JSON.parse(
+      readFileSync(fileURLToPath(new URL("../deploy/grafana/dashboard.json", import.meta.url)), "utf8"),
+    ) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ title: p.title, expr: t.expr })));
+    expect(exprs.length).toBeGreaterThan(20);
+    // Each query as a recording rule: `promtool check rules` parses every expression.
+    const example = (expr: string): string =>
+      expr
+        .replaceAll("$__rate_interval", "2m")
+        .replaceAll("$__interval", "1m")
+        .replaceAll("$__range", "1h")
+        .replace(/\$\{?kind\}?/g, ".*");
+    const file = join(mkdtempSync(join(tmpdir(), "gmsa-dashboard-")), "queries.yaml");
+    const rules = exprs.map((q, i) => ({ record: `dashboard:query_${i}`, expr: example(q.expr) }));
+    writeFileSync(file, JSON.stringify({ groups: [{ name: "dashboard", rules }] }));
+    const result = await runPromtool(["check", "rules", file]);
+    expect(result.output).toContain(`SUCCESS: ${exprs.length} rules found`);
+    expect(result.code).toBe(0);
+  });
+});
+

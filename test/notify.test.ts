@@ -34,6 +34,7 @@ function resource(name: string, conditions: Condition[], observedAt = t0, extra:
     lastAppliedRevision: "0123456789abcdef0123456789abcdef01234567",
     lastObservedAt: new Date(observedAt).toISOString(),
     lastDrift: null,
+    corrections: { count: 0, since: null },
     nextAttemptAt: null,
     ...extra,
   };

@@ -202,11 +202,16 @@ describe("the status page in Chromium", () => {
         "GroupManagedServiceAccount/gmsa-reports",
         "GroupManagedServiceAccount/gmsa-sql",
         "GroupManagedServiceAccount/msa-service1",
+        // No host transport here: listed all the same, Unknown, reason NoHostTransport.
+        "HostBinding/server1-service1",
+        "HostBinding/web1-reports",
+        "HostBinding/web2-reports",
         "KdsRootKey/default",
       ].sort(),
     );
     expect(got.find((r) => r.name === "gmsa-reports")?.state).toBe("Ready");
     expect(got.find((r) => r.name === "gmsa-service1-hosts")?.state).toBe("Ready");
+    expect(got.find((r) => r.name === "web1-reports")?.state).toBe("Unknown");
     expect(await page.textContent("#revision")).toContain(repo.head().slice(0, 12));
     expect(await page.getAttribute("#source-state", "data-stale")).toBe("false");
     expect(await page.getAttribute('meta[http-equiv="refresh"]', "content")).toMatch(/^\d+$/);
@@ -266,7 +271,13 @@ describe("the status page in Chromium", () => {
 
     await page.selectOption('select[name="kind"]', "");
     await Promise.all([page.waitForURL(/kind=&/), page.click('button[type="submit"]')]);
-    expect((await rows(page)).map((r) => r.name).sort()).toEqual(["gmsa-ghost-hosts", "msa-service1"]);
+    expect((await rows(page)).map((r) => r.name).sort()).toEqual([
+      "gmsa-ghost-hosts",
+      "msa-service1",
+      "server1-service1",
+      "web1-reports",
+      "web2-reports",
+    ]);
     await page.close();
   });
 
@@ -276,7 +287,7 @@ describe("the status page in Chromium", () => {
     expect(await page.locator("script").count()).toBe(0);
     await Promise.all([page.waitForURL(/\/api\/status$/), page.click('a[href="api/status"]')]);
     const json = JSON.parse(await page.innerText("body")) as { resources: unknown[] };
-    expect(json.resources).toHaveLength(7);
+    expect(json.resources).toHaveLength(10);
     await page.goto(`${controller.url}/`);
     await Promise.all([page.waitForURL(/\/metrics$/), page.click('a[href="metrics"]')]);
     expect(await page.innerText("body")).toContain("gmsa_gitops_");
@@ -340,6 +351,13 @@ describe("the status page in Chromium", () => {
       "*gmsa-gitops: GroupManagedServiceAccount gmsa-reports drifted and was corrected*",
     );
     expect(text).toContain("• *description*: edited by hand → Reporting web site (IIS app pool ReportsPool)");
+
+    // The page keeps the evidence: who changed AD (the DC, from replication metadata) and how often.
+    const page = await open();
+    const row = (await rows(page)).find((r) => r.name === "gmsa-reports")!;
+    expect(row.text).toMatch(/last changed \S+Z on DC1\.\S+ \(version \d+\)/);
+    expect(row.text).toMatch(/corrected 1 time, first .* ago/);
+    await page.close();
   });
 
   it("keeps a screenshot of the page when GMSA_GITOPS_SCREENSHOT names a file", async () => {

@@ -1,4 +1,6 @@
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 /** What a subcommand is, and how it talks to the terminal. */
 
 /** Where a command writes. Tests pass a recorder; `main` passes the process's streams. */
@@ -37,4 +39,23 @@ export interface LazyCommand {
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
+}
+
+/**
+ * The commit of the checkout this code runs from, for `gmsa_gitops_build_info`; undefined when
+ * it is not a Git checkout of its own (a container image, a copy) or git is missing. Only this
+ * package's own repository counts, never one it happens to sit inside.
+ */
+export function sourceCommit(): string | undefined {
+  const root = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/+$/, "");
+  try {
+    const [top, head] = execFileSync("git", ["-C", root, "rev-parse", "--show-toplevel", "HEAD"], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 2000,
+    }).split("\n");
+    return top === root && head !== undefined && /^[0-9a-f]{40,64}$/.test(head) ? head : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { loadConfig, SETTINGS } from "../config/index.ts";
 import { createLogger, startController } from "../main.ts";
 import type { Command, Io } from "./command.ts";
-import { EXIT } from "./command.ts";
+import { EXIT, sourceCommit, version } from "./command.ts";
 
 export const RUN_USAGE = `Usage: gmsa-gitops run [--git-url URL [--git-branch B] [--git-path P] | --repo DIR] [settings]
 
@@ -81,6 +81,7 @@ async function run(argv: readonly string[], io: Io, agent = false): Promise<numb
       agent && agentHost !== undefined && domain !== undefined
         ? { host: agentHost, domain, shell: result.config.hostShell }
         : undefined,
+      { version: version(), node: process.version, commit: sourceCommit() },
     );
   } catch (error) {
     io.stderr(`gmsa-gitops: ${(error as Error).message}\n`);

@@ -153,6 +153,25 @@ describe("Grafana dashboard", () => {
     expect(busiest?.targets?.[0]?.expr).toMatch(/increase\(gmsa_gitops_drift_corrections_total\{[^}]*\}\[24h\]\)/);
   });
 
+  it("shows password rotation: last and next change as times, and hosts that fail since the last rotation", () => {
+    const byTitle = new Map(queryPanels.map((p) => [p.title, p]));
+    const changes = byTitle.get("Password changes (last / next)");
+    expect(changes?.targets?.map((t) => t.expr)).toEqual([
+      "gmsa_gitops_password_last_change_timestamp_seconds * 1000",
+      "gmsa_gitops_password_next_change_timestamp_seconds * 1000",
+    ]);
+    const failing = byTitle.get("Hosts failing since the last rotation");
+    expect(failing?.targets?.[0]?.expr).toContain(
+      'gmsa_gitops_host_password_retrieval_around_rotation{when="after"} == 0',
+    );
+    expect(failing?.targets?.[0]?.expr).toContain(
+      'gmsa_gitops_host_password_retrieval_around_rotation{when="before"} == 1',
+    );
+    expect(byTitle.get("Password changes in the next 7 days")?.targets?.[0]?.expr).toContain(
+      "gmsa_gitops_password_next_change_timestamp_seconds",
+    );
+  });
+
   it("refers only to metric names the recorder registers", () => {
     const registered = registeredNames();
     const exprs = [
@@ -195,6 +214,7 @@ describe("Prometheus rules", () => {
     expect(byName.get("GmsaGitopsControllerAbsent")).toMatch(/^absent\(/);
     expect(byName.get("GmsaGitopsResourceStalled")).toContain('gmsa_gitops_resource_condition{type="Stalled"}');
     expect(byName.get("GmsaGitopsResourceNotReady")).toContain('gmsa_gitops_resource_condition{type="Ready"}');
+    expect(byName.get("GmsaGitopsResourceApplyFailed")).toContain('gmsa_gitops_resource_condition{type="ApplyFailed"}');
     expect(byName.get("GmsaGitopsDriftRecurring")).toContain("gmsa_gitops_drift_corrections_total");
   });
 

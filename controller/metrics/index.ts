@@ -6,6 +6,7 @@ export {
   resourceKinds,
   type ActionType,
   type BindFailureReason,
+  type BuildInfo,
   type ConditionType,
   type DriftType,
   type FetchFailureReason,

@@ -342,3 +342,92 @@ describe("registry", () => {
     expect(names.every((n) => n.startsWith("gmsa_gitops_"))).toBe(true);
   });
 });
+
+describe("histogram buckets and labels", () => {
+  const buckets = async (recorder: MetricsRecorder, name: string): Promise<number[]> =>
+    [...new Set((await samples(recorder, name)).flatMap((s) => (typeof s.labels.le === "number" ? [s.labels.le] : [])))]
+      .filter((le) => Number.isFinite(le))
+      .sort((a, b) => a - b);
+
+  it("LDAP latency buckets reach past the LDAP timeout, so a timed-out operation lands in a finite bucket", async () => {
+    for (const timeoutSeconds of [30, 120]) {
+      const recorder = createMetricsRecorder({ ldapTimeoutSeconds: timeoutSeconds });
+      recorder.ldapOperation("search", timeoutSeconds + 0.05, false);
+      const les = await buckets(recorder, "gmsa_gitops_ldap_operation_duration_seconds");
+      expect(les, `timeout ${timeoutSeconds}s`).toContain(timeoutSeconds);
+      // A paged search runs one timeout per page: room for several pages above the timeout.
+      expect(les.at(-1), `timeout ${timeoutSeconds}s`).toBeGreaterThanOrEqual(4 * timeoutSeconds);
+      const timedOut = (await samples(recorder, "gmsa_gitops_ldap_operation_duration_seconds")).filter(
+        (s) => typeof s.labels.le === "number" && Number.isFinite(s.labels.le) && s.value === 1,
+      );
+      expect(timedOut.length, `timeout ${timeoutSeconds}s`).toBeGreaterThan(0);
+    }
+  });
+
+  it("the reconcile duration histogram carries the reconcile's result", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.reconcileFinished(1.5, "partial");
+    recorder.reconcileFinished(40, "failure");
+    const text = await recorder.metricsText();
+    expect(text).toContain('gmsa_gitops_reconcile_duration_seconds_count{result="partial"} 1');
+    expect(text).toContain('gmsa_gitops_reconcile_duration_seconds_count{result="failure"} 1');
+    expect(text).toContain('gmsa_gitops_reconcile_duration_seconds_bucket{le="2.5",result="partial"} 1');
+  });
+});
+
+describe("build info", () => {
+  it("is one series with the version, the Node.js version and, when known, the commit", async () => {
+    const recorder = createMetricsRecorder({ build: { version: "0.1.0", node: "v24.1.0", commit: "0123abc" } });
+    expect(await samples(recorder, "gmsa_gitops_build_info")).toEqual([
+      { labels: { version: "0.1.0", node: "v24.1.0", commit: "0123abc" }, value: 1 },
+    ]);
+    const unknown = createMetricsRecorder({ build: { version: "0.1.0", node: "v24.1.0" } });
+    expect(await samples(unknown, "gmsa_gitops_build_info")).toEqual([
+      { labels: { version: "0.1.0", node: "v24.1.0" }, value: 1 },
+    ]);
+  });
+});
+
+describe("series a fresh recorder starts with", () => {
+  it("are only combinations that can occur: per-resource and per-host series appear only once recorded", async () => {
+    const text = await createMetricsRecorder({ build: { version: "0.1.0", node: "v24.1.0" } }).metricsText();
+    const series = text.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+    const names = new Set(series.map((l) => l.replace(/[{ ].*$/, "")));
+    for (const perObject of [
+      "gmsa_gitops_resource_drift",
+      "gmsa_gitops_resource_condition",
+      "gmsa_gitops_host_reachable",
+      "gmsa_gitops_host_password_retrievable",
+      "gmsa_gitops_host_password_retrieval_around_rotation",
+      "gmsa_gitops_gmsa_next_password_change_seconds",
+      "gmsa_gitops_password_last_change_timestamp_seconds",
+      "gmsa_gitops_password_next_change_timestamp_seconds",
+      "gmsa_gitops_kds_root_key_effective",
+      "gmsa_gitops_source_info",
+    ])
+      expect(names, perObject).not.toContain(perObject);
+    // HostBindings are changed by the host script: no directory action series for them.
+    expect(series.filter((l) => l.includes('kind="HostBinding"') && l.startsWith("gmsa_gitops_actions_total"))).toEqual(
+      [],
+    );
+    // Reconcile and LDAP histograms: no bucket series before the first observation.
+    expect(series.filter((l) => l.startsWith("gmsa_gitops_ldap_operation_duration_seconds"))).toEqual([]);
+  });
+});
+
+describe("series of what left the repository", () => {
+  it("a removed resource and a removed host leave no series behind", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setDrift("HostBinding", "web1-reports", new Set<DriftType>(["host-service"]));
+    recorder.setResourceCondition("HostBinding", "web1-reports", "Ready", false);
+    recorder.setResourceCondition("HostBinding", "web1-reports", "ApplyFailed", true);
+    recorder.setHostReachable("WEB1", true);
+    recorder.setHostRetrievable("WEB1", "reports", "yes");
+    recorder.setRetrievalAroundRotation("WEB1", "reports", { before: true, after: true });
+
+    recorder.forgetResource("HostBinding", "web1-reports");
+    recorder.forgetHost("WEB1");
+    const left = (await recorder.metricsText()).split("\n").filter((l) => /web1/i.test(l) && !l.startsWith("#"));
+    expect(left).toEqual([]);
+  });
+});

@@ -8,7 +8,7 @@
  * revision lives in an info metric whose single series is replaced, not accumulated.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { DriftType, Kind, POSITIVE_CONDITIONS } from "../vocabulary.ts";
+import type { DriftType, Kind, METRIC_CONDITIONS } from "../vocabulary.ts";
 
 /** The kinds of the resource model, as generated from the CRDs. */
 export type ResourceKind = Kind;
@@ -78,8 +78,8 @@ export type BindFailureReason = "InvalidCredentials" | "AccountLocked";
 export type RevisionRejectReason = "invalid" | "unverified";
 /** The LDAP operations the directory client times. */
 export type LdapOperation = "search" | "add" | "modify" | "delete" | "bind";
-/** The condition types exported per resource (the positive ones; negative ones live in /api/status). */
-export type ConditionType = (typeof POSITIVE_CONDITIONS)[number];
+/** The condition types exported per resource: Ready, Reconciling, Stalled and ApplyFailed. */
+export type ConditionType = (typeof METRIC_CONDITIONS)[number];
 /** Whether a host can retrieve a gMSA's password; `pending` is a host newly added to a group awaiting a fresh Kerberos ticket. */
 export type RetrievableState = "yes" | "no" | "pending";
 
@@ -150,6 +150,13 @@ export interface MetricsRecorder {
   setLastGoodRevisionInForce(stale: boolean): void;
   /** `gmsa_gitops_last_successful_reconcile_timestamp_seconds` (0 until the first success). */
   reconcileSucceededAt(at: Date): void;
+  /**
+   * `gmsa_gitops_last_observed_timestamp_seconds`: a cycle read AD (the agent: its host) to the
+   * end, the moment every resource's `lastObservedAt` is current again (0 until the first).
+   */
+  observedAt(at: Date): void;
+  /** `gmsa_gitops_reconcile_interval_seconds`: the configured interval, the scale for staleness alerts. */
+  setReconcileInterval(seconds: number): void;
   /** `gmsa_gitops_ldap_operation_duration_seconds{operation,result}`. */
   ldapOperation(op: LdapOperation, seconds: number, ok: boolean): void;
   /** `gmsa_gitops_kds_root_key_effective` 1/0; absent until first known, so a fresh controller does not look broken. */
@@ -184,7 +191,10 @@ export interface MetricsRecorder {
   forgetHostRetrievable(host: string, account: string): void;
   /** Removes every series of a host that no binding names any more. */
   forgetHost(host: string): void;
-  /** `gmsa_gitops_resource_condition{kind,name,type}` 1/0. */
+  /**
+   * `gmsa_gitops_resource_condition{kind,name,type}` 1/0. ApplyFailed, a condition present only
+   * while true, gets its series the first time it is true (false before that records nothing).
+   */
   setResourceCondition(kind: ResourceKind, name: string, condition: ConditionType, status: boolean): void;
   /** The exposition text of the registry. */
   metricsText(): Promise<string>;
@@ -196,6 +206,29 @@ export interface MetricsRecorderOptions {
   readonly collectDefault?: boolean;
   /** The clock for scrape-time countdowns (tests pass a fixed one). */
   readonly now?: () => Date;
+  /**
+   * The LDAP operation timeout (`--ldap-timeout`, default 30 s): the latency buckets reach four
+   * times past it, so an operation that timed out, and a paged search of several pages, land in
+   * a bucket of their own instead of `+Inf`.
+   */
+  readonly ldapTimeoutSeconds?: number;
+  /** What is running, for `gmsa_gitops_build_info`; without it that metric has no series. */
+  readonly build?: BuildInfo;
+}
+
+/** The running build: package version, Node.js version and, when known, the source commit. */
+export interface BuildInfo {
+  readonly version: string;
+  readonly node: string;
+  readonly commit?: string | undefined;
+}
+
+const ldapBaseBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The LDAP latency buckets for a timeout: the base ones, then the timeout's half, itself, twice and four times. */
+export function ldapBuckets(timeoutSeconds: number): number[] {
+  const above = [0.5, 1, 2, 4].map((f) => timeoutSeconds * f);
+  return [...new Set([...ldapBaseBuckets, ...above])].sort((a, b) => a - b);
 }
 
 // A seatbelt, not a validator: label values must be names from the repository. A DN
@@ -250,7 +283,8 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
   const reconcileDuration = new Histogram({
     name: `${metricPrefix}reconcile_duration_seconds`,
-    help: "Duration of a whole reconcile (read Git, AD and hosts, diff, apply).",
+    help: "Duration of a whole reconcile (read Git, AD and hosts, diff, apply), by result.",
+    labelNames: ["result"],
     buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
     registers,
   });
@@ -328,13 +362,34 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     help: "Unix time of the last reconcile that ended in success (0: never).",
     registers,
   });
+  const lastObserved = new Gauge({
+    name: `${metricPrefix}last_observed_timestamp_seconds`,
+    help: "Unix time a cycle last observed AD (the agent: its host) to the end (0: never).",
+    registers,
+  });
+  const reconcileInterval = new Gauge({
+    name: `${metricPrefix}reconcile_interval_seconds`,
+    help: "The configured time between reconciles (--interval), before jitter.",
+    registers,
+  });
+  // prom-client seeds a label-less gauge with 0; an interval of 0 is not a value it can have.
+  reconcileInterval.remove();
   const ldapDuration = new Histogram({
     name: `${metricPrefix}ldap_operation_duration_seconds`,
     help: "Duration of LDAP operations against the domain controller.",
     labelNames: ["operation", "result"],
-    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    buckets: ldapBuckets(options.ldapTimeoutSeconds ?? 30),
     registers,
   });
+  const build = options.build;
+  const buildInfo = new Gauge({
+    name: `${metricPrefix}build_info`,
+    help: "The running build: package version, Node.js version and source commit (when known); always 1.",
+    labelNames: build?.commit !== undefined ? ["version", "node", "commit"] : ["version", "node"],
+    registers,
+  });
+  if (build)
+    buildInfo.set({ version: build.version, node: build.node, ...(build.commit ? { commit: build.commit } : {}) }, 1);
   const kdsEffective = new Gauge({
     name: `${metricPrefix}kds_root_key_effective`,
     help: "1 when an effective KDS root key exists (gMSAs can be created), 0 when not.",
@@ -437,7 +492,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     contentType: registry.contentType,
 
     reconcileFinished(seconds, result) {
-      reconcileDuration.observe(seconds);
+      reconcileDuration.observe({ result }, seconds);
       reconciles.inc({ result });
     },
 
@@ -521,6 +576,14 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       lastSuccess.set(at.getTime() / 1000);
     },
 
+    observedAt(at) {
+      lastObserved.set(at.getTime() / 1000);
+    },
+
+    setReconcileInterval(seconds) {
+      reconcileInterval.set(seconds);
+    },
+
     ldapOperation(op, seconds, ok) {
       ldapDuration.observe({ operation: op, result: ok ? "success" : "failure" }, seconds);
     },
@@ -589,6 +652,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       checkName("name", name);
       const key = resourceKey(kind, name);
       const emitted = conditionSeries.get(key) ?? new Set<ConditionType>();
+      if (condition === "ApplyFailed" && !status && !emitted.has(condition)) return;
       emitted.add(condition);
       conditionSeries.set(key, emitted);
       resourceCondition.set({ kind, name, type: condition }, status ? 1 : 0);

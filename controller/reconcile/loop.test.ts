@@ -4,11 +4,14 @@
 // after every cycle, because a status that is right in the first cycle can be wrong in the second.
 import { describe, expect, it } from "vitest";
 import type { ObservedKdsRootKey } from "../directory/index.ts";
+import { HOST_CONTRACT_VERSION } from "../hosts/index.ts";
+import type { HostDriver } from "../hosts/index.ts";
 import { createMetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
 import { computer, emptyDirectory, fakeDirectory, kdsObserved, OWNER } from "../../test/support/reconcile.ts";
 import type { Logger } from "./loop.ts";
-import { Controller } from "./loop.ts";
+import { STALLED_RETRY_MS } from "./gate.ts";
+import { Controller, READY_FAILURE_LIMIT } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
 
 const INTERVAL = 60_000;
@@ -57,8 +60,9 @@ function fakeSource(files: Record<string, string>) {
 
 function harness(
   files: Record<string, string>,
-  start = new Date("2026-01-01T00:00:00Z"),
+  start: Date = new Date("2026-01-01T00:00:00Z"),
   kdsRootKeys: ObservedKdsRootKey[] = [kdsObserved(start, 11)],
+  onStatusChange?: () => void,
 ) {
   let now = start;
   const dir = fakeDirectory(emptyDirectory(now, { computers: [computer("SERVER1")], kdsRootKeys }));
@@ -74,6 +78,7 @@ function harness(
     jitterFraction: 0,
     now: () => now,
     random: () => 0.5, // no jitter: delays are exact
+    ...(onStatusChange ? { onStatusChange } : {}),
   });
   const status = (kind: string, name: string): ResourceStatus => {
     const s = controller.status().resources.find((r) => r.kind === kind && r.name === name);
@@ -108,7 +113,7 @@ function inject(h: ReturnType<typeof harness>, match: RegExp, outcome: "stalled"
 }
 
 describe("Controller across cycles", () => {
-  it("a write refused as stalled stays Stalled with ApplyFailed in later cycles, and is retried only on a new revision", async () => {
+  it("a write refused as stalled stays Stalled with ApplyFailed in later cycles, not retried on the same revision and object", async () => {
     const h = harness({ "group.yaml": groupYaml("v1") });
     inject(h, /CN=App-Hosts/, "stalled");
 
@@ -157,10 +162,9 @@ describe("Controller across cycles", () => {
     h.advance(INTERVAL);
     await h.controller.reconcile();
     expect(h.conditions("ADGroup", "app-hosts")).toEqual({
-      Ready: "True/DriftCorrected",
-      Stalled: "False/DriftCorrected",
-      Reconciling: "False/DriftCorrected",
-      DriftDetected: "True/DriftCorrected",
+      Ready: "True/Created",
+      Stalled: "False/Created",
+      Reconciling: "False/Created",
     });
     // add, then the ownership marker once the group has its objectGUID, then the members.
     expect(h.dir.writes.map((w) => w.op)).toEqual(["add", "modify", "addMembers"]);
@@ -177,11 +181,53 @@ describe("Controller across cycles", () => {
       Stalled: "False/Reconciled",
       Reconciling: "False/Reconciled",
     });
-    expect(h.status("ADGroup", "app-hosts").lastDrift).toMatchObject({
-      drift: ["missing"],
-      correctedAt: expect.any(String),
-    });
+    // Created, not drift corrected: the failed attempts' pending creation is no drift evidence.
+    expect(h.status("ADGroup", "app-hosts").lastDrift).toBeNull();
     expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="success"\}/)).toEqual([expect.stringMatching(/ 2$/)]);
+  });
+
+  it("a write refused as stalled is tried again when the object changes in AD, or an hour later, not only on a new revision", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    await h.controller.reconcile();
+    const group = h.dir.observed().groups[0]!;
+    const handEdit = (text: string) =>
+      h.dir.writer.modify(group.dn, [{ operation: "replace", attribute: "description", values: [text] }]);
+    await handEdit("hand edit");
+    const remove = inject(h, /CN=App-Hosts/, "stalled");
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Stalled"]).toBe("True/ApplyFailed");
+
+    // Same revision, same object: held, and the message says what releases it.
+    const writes = h.dir.writes.length;
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.dir.writes.length).toBe(writes);
+    const message = h.status("ADGroup", "app-hosts").conditions.find((c) => c.type === "Stalled")!.message;
+    expect(message).toContain("when Git or this object in AD changes");
+    expect(message).not.toContain("until the revision in Git changes");
+
+    // The object changes in AD (the DC now accepts, too): tried again at once and corrected.
+    remove();
+    await handEdit("second hand edit");
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.dir.observed().groups[0]?.description).toBe("v1");
+
+    // Refused again, then nothing changes: tried again after STALLED_RETRY_MS.
+    await handEdit("third hand edit");
+    const again = inject(h, /CN=App-Hosts/, "stalled");
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Stalled"]).toBe("True/ApplyFailed");
+    again();
+    h.advance(STALLED_RETRY_MS - 1);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Stalled"]).toBe("True/ApplyFailed");
+    h.advance(1);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
   });
 
   it("a transient failure backs off: no retry before it is due, the requeue says when, then it recovers", async () => {
@@ -231,12 +277,29 @@ describe("Controller across cycles", () => {
     h.advance(10_000);
     expect(await h.controller.reconcile()).toBe(INTERVAL);
     expect(h.conditions("ADGroup", "app-hosts")).toEqual({
-      Ready: "True/DriftCorrected",
-      Stalled: "False/DriftCorrected",
-      Reconciling: "False/DriftCorrected",
-      DriftDetected: "True/DriftCorrected",
+      Ready: "True/Created",
+      Stalled: "False/Created",
+      Reconciling: "False/Created",
     });
     expect(h.status("ADGroup", "app-hosts").nextAttemptAt).toBeNull();
+  });
+
+  it("ApplyFailed is a condition series: absent before any failure, 1 while writes fail, 0 once one applies", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml });
+    const applyFailed = (name: string) =>
+      h.metric(new RegExp(`^gmsa_gitops_resource_condition\\{.*name="${name}".*type="ApplyFailed"`));
+    const remove = inject(h, /CN=App-Hosts/, "transient");
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["ApplyFailed"]).toBe("True/ApplyFailed");
+    expect(await applyFailed("app-hosts")).toEqual([expect.stringMatching(/ 1$/)]);
+    // A resource that never failed has no ApplyFailed series (it would be one more per resource).
+    expect(await applyFailed("app")).toEqual([]);
+
+    remove();
+    h.advance(5_000);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["ApplyFailed"]).toBeUndefined();
+    expect(await applyFailed("app-hosts")).toEqual([expect.stringMatching(/ 0$/)]);
   });
 
   it("a gMSA waits for the KDS root key until a known time, requeued for that time, then is created", async () => {
@@ -255,14 +318,14 @@ describe("Controller across cycles", () => {
     });
     expect(h.status("GroupManagedServiceAccount", "app").nextAttemptAt).toBe(effectiveAt.toISOString());
     // The group does not wait for the key.
-    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Created");
     expect(h.dir.writes.filter((w) => w.op === "add").map((w) => w.dn)).toEqual([
       expect.stringMatching(/^CN=App-Hosts,/),
     ]);
 
     h.advance(30_000);
     expect(await h.controller.reconcile()).toBe(INTERVAL);
-    expect(h.conditions("GroupManagedServiceAccount", "app")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.conditions("GroupManagedServiceAccount", "app")["Ready"]).toBe("True/Created");
     expect(h.dir.writes.filter((w) => w.op === "add").map((w) => w.dn)).toContainEqual(
       expect.stringMatching(/^CN=gMSA-App,/),
     );
@@ -271,7 +334,7 @@ describe("Controller across cycles", () => {
   it("when AD cannot be observed, conditions become Unknown saying why, and come back when it can", async () => {
     const h = harness({ "group.yaml": groupYaml("v1") });
     await h.controller.reconcile();
-    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/DriftCorrected");
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Created");
 
     h.dir.state.down = true;
     h.advance(INTERVAL);
@@ -281,7 +344,6 @@ describe("Controller across cycles", () => {
       Ready: "Unknown/ObservationFailed",
       Stalled: "Unknown/ObservationFailed",
       Reconciling: "Unknown/ObservationFailed",
-      DriftDetected: "True/DriftCorrected",
     });
     expect(h.status("ADGroup", "app-hosts").conditions[0]?.message).toContain("ECONNREFUSED");
     expect(h.controller.status().controller.lastReconcile).toMatchObject({ result: "failure" });
@@ -293,6 +355,146 @@ describe("Controller across cycles", () => {
     h.advance(delay);
     await h.controller.reconcile();
     expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Reconciled");
+  });
+});
+
+const bindingYaml = `apiVersion: gmsa-gitops.io/v1alpha1
+kind: HostBinding
+metadata:
+  name: server1-app
+spec:
+  host: SERVER1
+  account: app
+  localGroups: [Administrators]
+`;
+
+describe("host bindings without a transport", () => {
+  it("are listed Ready=Unknown with the reason, and logged once, not every cycle", async () => {
+    const warnings: { obj: object; msg: string | undefined }[] = [];
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml, "binding.yaml": bindingYaml });
+    const controller = new Controller({
+      source: h.source,
+      openDirectory: h.dir.open,
+      metrics: createMetricsRecorder(),
+      logger: { ...silent, warn: (obj, msg) => warnings.push({ obj, msg }) },
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
+      intervalMs: INTERVAL,
+    });
+    for (let cycle = 0; cycle < 3; cycle++) await controller.reconcile();
+
+    const binding = controller.status().resources.find((r) => r.kind === "HostBinding" && r.name === "server1-app");
+    expect(binding?.conditions.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual([
+      "Ready=Unknown/NoHostTransport",
+      "Stalled=Unknown/NoHostTransport",
+      "Reconciling=Unknown/NoHostTransport",
+    ]);
+    expect(binding?.conditions[0]?.message).toMatch(/no host transport.*--host-transport ssh.*agent/);
+    expect(binding?.source).toEqual({ file: "binding.yaml", line: 1 });
+    expect(binding?.host).toEqual({ name: "SERVER1", reachable: null, retrievable: null });
+    const logged = warnings.filter((w) => w.msg?.includes("no host transport"));
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.obj).toEqual({ bindings: ["server1-app"] });
+  });
+});
+
+describe("series of what left the repository", () => {
+  it("a HostBinding removed from Git takes its host's series with it", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml, "binding.yaml": bindingYaml });
+    const metrics = createMetricsRecorder();
+    // A host that answers every binding as retrievable and in sync (the real script runs in test/).
+    const driver: HostDriver = {
+      run: (_target, request) =>
+        Promise.resolve({
+          version: HOST_CONTRACT_VERSION,
+          host: request.host,
+          mode: request.mode,
+          powershell: "7.6.9",
+          bindings: request.bindings.map((b) => ({
+            name: b.name,
+            account: b.account,
+            retrievable: true,
+            install: "NotNeeded" as const,
+            items: [],
+          })),
+        }),
+    };
+    const controller = new Controller({
+      source: h.source,
+      openDirectory: h.dir.open,
+      metrics,
+      logger: silent,
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
+      intervalMs: INTERVAL,
+      hosts: { driver, domain: "COMPANY", concurrency: 1, target: (host) => ({ host, address: "127.0.0.1" }) },
+    });
+    const server1 = async () =>
+      (await metrics.metricsText()).split("\n").filter((l) => !l.startsWith("#") && /SERVER1|server1-app/.test(l));
+    await controller.reconcile();
+    expect(await server1()).toEqual(
+      expect.arrayContaining([
+        'gmsa_gitops_host_reachable{host="SERVER1"} 1',
+        'gmsa_gitops_host_password_retrievable{host="SERVER1",account="gMSA-App",state="yes"} 1',
+      ]),
+    );
+
+    h.source.commit({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml });
+    await controller.reconcile();
+    expect(controller.status().resources.map((r) => r.name)).not.toContain("server1-app");
+    expect(await server1()).toEqual([]);
+  });
+});
+
+describe("readiness", () => {
+  it("is lost while AD cannot be observed (conditions Unknown) and comes back with the next observation", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    expect(h.controller.ready()).toBe(false);
+    await h.controller.reconcile();
+    expect(h.controller.ready()).toBe(true);
+    const observedAt = async () =>
+      Number((await h.metric(/^gmsa_gitops_last_observed_timestamp_seconds /))[0]?.split(" ")[1]);
+    expect(await observedAt()).toBe(h.now.getTime() / 1000);
+    const before = h.now.getTime() / 1000;
+
+    h.dir.state.down = true;
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("Unknown/ObservationFailed");
+    expect(h.controller.ready()).toBe(false);
+    // The time of the last observation stays where it was: the stale-observation alert's input.
+    expect(await observedAt()).toBe(before);
+
+    h.dir.state.down = false;
+    h.advance(5_000);
+    await h.controller.reconcile();
+    expect(h.controller.ready()).toBe(true);
+    expect(await observedAt()).toBe(h.now.getTime() / 1000);
+  });
+
+  it(`is lost after ${READY_FAILURE_LIMIT} failed cycles in a row even when AD was observed, and comes back after one that completes`, async () => {
+    let failing = false;
+    const h = harness({ "group.yaml": groupYaml("v1") }, undefined, undefined, () => {
+      if (failing) throw new Error("simulated fault after observing");
+    });
+    await h.controller.reconcile();
+    expect(h.controller.ready()).toBe(true);
+    failing = true;
+    for (let cycle = 1; cycle <= READY_FAILURE_LIMIT; cycle++) {
+      h.advance(INTERVAL);
+      await h.controller.reconcile();
+      expect(h.controller.status().controller.lastReconcile?.result).toBe("failure");
+      expect(h.controller.ready(), `after ${cycle} failed cycles`).toBe(cycle < READY_FAILURE_LIMIT);
+    }
+    failing = false;
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.controller.ready()).toBe(true);
+  });
+
+  it("exports the reconcile interval, the scale of the stale-observation alert", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    expect(await h.metric(/^gmsa_gitops_reconcile_interval_seconds /)).toEqual([
+      `gmsa_gitops_reconcile_interval_seconds ${INTERVAL / 1000}`,
+    ]);
   });
 });
 

@@ -7,19 +7,17 @@
  */
 import type { DesiredState } from "../manifests/index.ts";
 import type { MetricsRecorder } from "../metrics/index.ts";
-import { resourceKey } from "../vocabulary.ts";
-import type { ActionResult } from "./apply.ts";
 import type { BindBackoffOptions, DirectoryCondition } from "./bind.ts";
 import { BindGuard, bindRefusal } from "./bind.ts";
 import type { HostSettings } from "./hosts.ts";
 import { hostMemory } from "./hosts.ts";
-import type { Plan, ResourcePlan } from "./model.ts";
 import type { OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 import type { Policy } from "./plan.ts";
 import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
+import { FailureGate } from "./gate.ts";
 import { Backoff, jitter } from "./schedule.ts";
 import type { ResourceStatus } from "./status.ts";
 import { StatusStore } from "./status.ts";
@@ -66,6 +64,13 @@ export interface ControllerStatus {
   readonly directory: DirectoryCondition | null;
 }
 
+/**
+ * Failed cycles in a row after which `/readyz` says not ready, whatever failed. A cycle that
+ * cannot observe AD makes it not ready at once (its conditions are Unknown); this catches the
+ * rest (a fault after observing), without flapping on one bad cycle.
+ */
+export const READY_FAILURE_LIMIT = 3;
+
 const MIN_DELAY_MS = 1_000;
 const BACKOFF_BASE_MS = 5_000;
 
@@ -81,9 +86,8 @@ export class Controller {
   readonly #now: () => Date;
   readonly #statuses = new StatusStore();
   readonly #publish: CyclePublisher;
-  readonly #backoff: Backoff;
-  /** Resources whose write failed as stalled, with the revision it failed at: no retry before Git changes. */
-  readonly #stalledAt = new Map<string, { readonly revision: string; readonly message: string }>();
+  /** Holds back the writes of resources that failed: stalled ones and those backing off. */
+  readonly #gate: FailureGate;
   readonly #source: RevisionInForce;
   #lastReconcile: ControllerStatus["lastReconcile"] = null;
   #kds: ControllerStatus["kdsRootKey"] = null;
@@ -93,14 +97,19 @@ export class Controller {
   /** What the controller wrote itself, to tell its changes from another writer's (attribution). */
   readonly #writes = new WriteLedger();
   #consecutiveFailures = 0;
+  /** Failed cycles in a row, of any cause (readiness). */
+  #failedInARow = 0;
+  /** True while the last cycle could not observe AD: every resource's conditions are Unknown. */
+  #unobserved = false;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? (() => new Date());
-    this.#backoff = new Backoff(deps.random ?? Math.random);
+    this.#gate = new FailureGate(new Backoff(deps.random ?? Math.random));
     this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
     this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger, deps.onStatusChange);
     this.#bind = new BindGuard(deps.metrics, deps.logger, deps.intervalMs, deps.bindBackoff);
+    deps.metrics.setReconcileInterval(deps.intervalMs / 1000);
   }
 
   /** The bind password file changed: the next cycle (the caller triggers it) binds at once. */
@@ -108,9 +117,13 @@ export class Controller {
     this.#bind.credentialsChanged(this.#now().getTime());
   }
 
-  /** True once one reconcile has run to the end (success or partial). */
+  /**
+   * What `/readyz` answers: true once one reconcile has run to the end (success or partial),
+   * false again while AD cannot be observed (the conditions are Unknown) and after
+   * {@link READY_FAILURE_LIMIT} failed cycles in a row, until a cycle completes.
+   */
   ready(): boolean {
-    return this.#completed;
+    return this.#completed && !this.#unobserved && this.#failedInARow < READY_FAILURE_LIMIT;
   }
 
   /** The JSON /api/status serves. */
@@ -140,7 +153,7 @@ export class Controller {
     let nextAt: number | undefined;
     try {
       // A new revision releases every resource stalled at the old one.
-      if (await this.#source.sync(signal)) this.#stalledAt.clear();
+      if (await this.#source.sync(signal)) this.#gate.newRevision();
       const desired = this.#source.desired!;
       const now = this.#now();
       const pass = await this.#pass(desired, now, signal);
@@ -151,12 +164,12 @@ export class Controller {
         revision: this.#source.revision ?? null,
         now,
         enforce: this.#deps.policy.mode === "enforce",
-        remember: (key, results) => this.#remember(key, results, now.getTime()),
+        hostTransport: this.#deps.hosts !== undefined,
+        remember: (key, results) => this.#gate.remember(key, results, now.getTime(), this.#source.revision),
       });
       nextAt = published.nextAt;
       if (published.kds) this.#kds = published.kds;
-      this.#backoff.retain(published.keep);
-      for (const key of this.#stalledAt.keys()) if (!published.keep.has(key)) this.#stalledAt.delete(key);
+      this.#gate.retain(published.keep);
       if (pass.afterApply) {
         this.#deps.logger.error(
           { step: pass.afterApply.step, err: message(pass.afterApply.error) },
@@ -165,9 +178,11 @@ export class Controller {
       }
       if (!cycleHealthy(pass, this.#statuses)) result = "partial";
       this.#consecutiveFailures = 0;
+      this.#failedInARow = 0;
       this.#completed = true;
     } catch (caught) {
       result = "failure";
+      if (!signal?.aborted) this.#failedInARow++;
       if (signal?.aborted) {
         // Stopping (SIGTERM) cut this cycle short: not a failure of Git or AD, so no error
         // line on every clean shutdown and no backoff.
@@ -197,14 +212,14 @@ export class Controller {
   async #pass(desired: DesiredState, now: Date, signal: AbortSignal | undefined): Promise<PassResult> {
     const { openDirectory, hosts, onlyHost, baseDn } = this.#deps;
     try {
-      return await reconcilePass({
+      const pass = await reconcilePass({
         desired,
         policy: this.#deps.policy,
         now,
         write: true,
         hostMemory: this.#hostMemory,
         writes: this.#writes,
-        gate: (plan) => this.#gate(plan, now.getTime()),
+        gate: (plan) => this.#gate.hold(plan, now.getTime(), this.#source.revision),
         onResult: (r) => this.#publish.actionDone(r),
         ...(openDirectory ? { openDirectory } : {}),
         ...(hosts ? { hosts } : {}),
@@ -212,8 +227,12 @@ export class Controller {
         ...(baseDn !== undefined ? { baseDn } : {}),
         ...(signal ? { signal } : {}),
       });
+      this.#unobserved = false;
+      this.#deps.metrics.observedAt(this.#now());
+      return pass;
     } catch (caught) {
       if (!signal?.aborted) {
+        this.#unobserved = true;
         const why = `not observed: ${message(caught)}`;
         for (const status of this.#statuses.markUnknown("ObservationFailed", why, now))
           this.#publish.conditions(status);
@@ -231,65 +250,8 @@ export class Controller {
       return Math.max(MIN_DELAY_MS, Math.min(backoff, this.#deps.intervalMs));
     }
     let delay = jitter(this.#deps.intervalMs, this.#deps.jitterFraction ?? 0.1, this.#deps.random);
-    const due = this.#backoff.nextDue(now);
+    const due = this.#gate.nextDue(now);
     for (const at of [due, nextAt]) if (at !== undefined) delay = Math.min(delay, at - now);
     return Math.max(MIN_DELAY_MS, delay);
-  }
-
-  /**
-   * Holds back the actions of a resource whose write failed: as stalled until Git changes, or
-   * backing off until its back-off is due. The resource gets a blocker saying so (and carrying
-   * the failure), so its conditions stay what they were, not "drifted, no actions".
-   */
-  #gate(plan: Plan, now: number): Plan {
-    return {
-      ...plan,
-      resources: plan.resources.map((r): ResourcePlan => {
-        if (r.actions.length === 0 || r.observeOnly) return r;
-        const key = resourceKey(r.resource);
-        const stalled = this.#stalledAt.get(key);
-        if (stalled !== undefined && stalled.revision === this.#source.revision)
-          return {
-            ...r,
-            actions: [],
-            blocker: {
-              outcome: "stalled",
-              reason: "ApplyFailed",
-              message: `${stalled.message}; not retried until the revision in Git changes`,
-              failure: stalled.message,
-            },
-          };
-        const backoff = this.#backoff.pending(key, now);
-        if (backoff !== undefined)
-          return {
-            ...r,
-            actions: [],
-            blocker: {
-              outcome: "backing-off",
-              reason: "RetryingAfterFailure",
-              message: backoff.message,
-              until: new Date(backoff.dueAt),
-              failure: backoff.message,
-            },
-          };
-        return r;
-      }),
-    };
-  }
-
-  /** Remembers a resource's failed writes for the gate; returns when it is due again, if backing off. */
-  #remember(key: string, results: readonly ActionResult[], now: number): number | undefined {
-    const stalled = results.find((r) => r.status === "failed" && r.outcome === "stalled");
-    const failed = results.find((r) => r.status === "failed");
-    if (stalled && this.#source.revision !== undefined) {
-      this.#stalledAt.set(key, { revision: this.#source.revision, message: stalled.message ?? "write refused" });
-      return undefined;
-    }
-    if (failed) return this.#backoff.failed(key, now, failed.message ?? "write failed");
-    if (results.length > 0 && results.every((r) => r.status === "applied")) {
-      this.#backoff.succeeded(key);
-      this.#stalledAt.delete(key);
-    }
-    return undefined;
   }
 }

@@ -7,7 +7,7 @@
 import type { DesiredState } from "../manifests/index.ts";
 import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
 import type { Kind } from "../vocabulary.ts";
-import { resourceKey } from "../vocabulary.ts";
+import { METRIC_CONDITIONS, resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
 import { hostAttempts } from "./hosts.ts";
 import type { Action } from "./model.ts";
@@ -15,6 +15,7 @@ import type { PassResult } from "./pass.ts";
 import type { Logger } from "./revision.ts";
 import type { Cycle, ResourceStatus, StatusStore } from "./status.ts";
 import { summarize } from "./status.ts";
+import { unreachedBinding } from "./untransported.ts";
 import { passwordSchedule, RotationWatch } from "./rotation.ts";
 import { resourceOf } from "./target.ts";
 
@@ -35,6 +36,8 @@ export interface CycleInput {
   readonly now: Date;
   /** Global enforce mode: a host binding's changes were made (not only reported). */
   readonly enforce: boolean;
+  /** False when no host transport is configured: HostBindings are listed, not observed. */
+  readonly hostTransport: boolean;
   /** The loop's gate bookkeeping for one resource's results; returns when it is due again, if backing off. */
   readonly remember: (key: string, results: readonly ActionResult[]) => number | undefined;
 }
@@ -72,6 +75,8 @@ export class CyclePublisher {
   /** Per binding: could the host retrieve before and after the gMSA's last password change. */
   readonly #rotations = new RotationWatch();
   readonly #onChange: ((previous: ResourceStatus | undefined, next: ResourceStatus) => void) | undefined;
+  /** The HostBindings last logged as without a transport: logged again only when they change. */
+  #unreached = "";
 
   /** `onChange` sees every status update with the status before it (notifications); it must not throw. */
   constructor(
@@ -95,11 +100,13 @@ export class CyclePublisher {
     else this.#logger.warn({ ...fields, status: r.status, outcome: r.outcome, err: r.message }, "action not applied");
   }
 
-  /** The positive conditions (Ready, Stalled, Reconciling) as the per-resource condition metric. */
+  /** Ready, Stalled, Reconciling and ApplyFailed (false when absent) as the per-resource condition metric. */
   conditions(status: ResourceStatus): void {
-    for (const c of status.conditions)
-      if (c.type === "Ready" || c.type === "Stalled" || c.type === "Reconciling")
-        this.#metrics.setResourceCondition(status.kind, status.name, c.type, c.status === "True");
+    for (const type of METRIC_CONDITIONS) {
+      const c = status.conditions.find((x) => x.type === type);
+      if (c === undefined && type !== "ApplyFailed") continue;
+      this.#metrics.setResourceCondition(status.kind, status.name, type, c?.status === "True");
+    }
   }
 
   /** Publishes a whole cycle; returns what the loop needs for its schedule and bookkeeping. */
@@ -135,6 +142,17 @@ export class CyclePublisher {
         drifted,
       );
     }
+    const unreached = input.hostTransport || !pass.observed ? [] : [...desired.bindings.values()];
+    for (const b of unreached) {
+      keep.add(`HostBinding/${b.name}`);
+      const identity = { kind: "HostBinding" as const, name: b.name, dn: null, source: sourceOf(desired, b) };
+      const host = { name: b.spec.host, reachable: null, retrievable: null };
+      const status = this.#statuses.update({ ...identity, host, ...unreachedBinding(b.spec.host) }, now);
+      this.conditions(status);
+    }
+    if (unreached.map((b) => b.name).join() !== this.#unreached && unreached.length > 0)
+      this.#logger.warn({ bindings: unreached.map((b) => b.name) }, "host bindings with no host transport");
+    this.#unreached = unreached.map((b) => b.name).join();
     const hosts = new Map<string, Set<string>>();
     for (const o of pass.hosts?.bindings ?? []) {
       const name = o.plan.resource.name;
@@ -170,7 +188,8 @@ export class CyclePublisher {
         this.#logger.warn({ host: h.host, reason: h.error.reason, err: h.error.message }, "host not reconciled");
     }
     this.#rotations.retain(keep);
-    if (pass.hosts) this.#forgetHosts(hosts);
+    // The pass skips the host side when no binding is left: their hosts' series go all the same.
+    if (pass.hosts || (input.hostTransport && desired.bindings.size === 0)) this.#forgetHosts(hosts);
     for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);
     metrics.setDriftedByKind(drifted);
 

@@ -42,8 +42,11 @@ export interface ResourceStatus {
   readonly changes: readonly AttributeChange[];
   readonly observeOnly: boolean;
   readonly lastAppliedRevision: string | null;
-  readonly lastObservedAt: string;
+  /** Null for what this controller never observes (a HostBinding without a host transport). */
+  readonly lastObservedAt: string | null;
   readonly lastDrift: LastDrift | null;
+  /** How often this controller corrected the resource's drift since it started, and since when. */
+  readonly corrections: { readonly count: number; readonly since: string | null };
   /** When the next attempt is due (back-off or a known waiting time), if it is not the next cycle. */
   readonly nextAttemptAt: string | null;
   /** HostBindings: the host, whether it answered, and whether it can retrieve the password. */
@@ -58,7 +61,7 @@ export interface ResourceStatus {
 /** A condition before its transition time is known. */
 export interface Draft {
   readonly type: ConditionType;
-  readonly status: boolean;
+  readonly status: boolean | "Unknown";
   readonly reason: ConditionReason;
   readonly message: string;
 }
@@ -85,7 +88,14 @@ export interface Cycle {
 /** The status fields `summarize` decides; the caller adds identity (kind, name, dn, source). */
 export type Summary = Pick<
   ResourceStatus,
-  "drift" | "changes" | "observeOnly" | "lastAppliedRevision" | "lastObservedAt" | "lastDrift" | "nextAttemptAt"
+  | "drift"
+  | "changes"
+  | "observeOnly"
+  | "lastAppliedRevision"
+  | "lastObservedAt"
+  | "lastDrift"
+  | "corrections"
+  | "nextAttemptAt"
 > & { readonly conditions: readonly Draft[] };
 
 function positive(reason: ConditionReason, ready: boolean, reconciling: boolean, stalled: boolean, message: string) {
@@ -117,6 +127,10 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
     !blocker &&
     attempts.length > 0 &&
     attempts.every((a) => a.status === "applied");
+  // An object that was never there, created now, is Git getting ahead of AD, not drift undone:
+  // no DriftCorrected, no correction counted. One deleted by hand after it was applied is drift.
+  const created =
+    corrected && entry.drift.size === 1 && entry.drift.has("missing") && previous?.lastAppliedRevision == null;
   const when = blocker?.until ? ` (next attempt at ${blocker.until.toISOString()})` : "";
   let conditions: Draft[];
   if (blocker?.outcome === "stalled" || failed?.outcome === "stalled") {
@@ -137,6 +151,8 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
       false,
       `drift reported, not corrected (${why}): ${driftSummary}`,
     );
+  } else if (created) {
+    conditions = positive("Created", true, false, false, "created from Git");
   } else {
     conditions = positive(
       corrected ? "DriftCorrected" : "Reconciled",
@@ -146,7 +162,7 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
       corrected ? `drift corrected: ${driftSummary}` : "in sync with Git",
     );
   }
-  if (drifted)
+  if (drifted && !created)
     conditions.push({
       type: "DriftDetected",
       status: true,
@@ -166,7 +182,17 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
     observeOnly: entry.observeOnly,
     lastAppliedRevision: clean && executed ? cycle.revision : (previous?.lastAppliedRevision ?? null),
     lastObservedAt: at,
-    lastDrift: drifted ? lastDrift(entry, previous?.lastDrift ?? null, at, corrected) : (previous?.lastDrift ?? null),
+    lastDrift: created
+      ? previous?.lastDrift?.correctedAt
+        ? previous.lastDrift
+        : null
+      : drifted
+        ? lastDrift(entry, previous?.lastDrift ?? null, at, corrected)
+        : (previous?.lastDrift ?? null),
+    corrections:
+      corrected && !created
+        ? { count: (previous?.corrections.count ?? 0) + 1, since: previous?.corrections.since ?? at }
+        : (previous?.corrections ?? { count: 0, since: null }),
     nextAttemptAt: blocker?.until?.toISOString() ?? null,
   };
 }
@@ -199,7 +225,7 @@ export class StatusStore {
     const previous = this.#resources.get(key);
     const conditions = next.conditions.map((d): Condition => {
       const before = previous?.conditions.find((c) => c.type === d.type);
-      const status = d.status ? "True" : "False";
+      const status = d.status === "Unknown" ? "Unknown" : d.status ? "True" : "False";
       return {
         type: d.type,
         status,

@@ -93,3 +93,76 @@ describe("who changed AD, on the status page", () => {
     ]);
   });
 });
+
+describe("a HostBinding without a host transport", () => {
+  it("is listed, in the resources and the hosts, as Unknown with its reason and message", () => {
+    const message =
+      "not observed: no host transport here (--host-transport ssh); a gmsa-gitops agent on WEB1 may reconcile it";
+    const view = readStatusView({
+      resources: [
+        {
+          kind: "HostBinding",
+          name: "web1-reports",
+          conditions: ["Ready", "Stalled", "Reconciling"].map((type) => ({
+            type,
+            status: "Unknown",
+            reason: "NoHostTransport",
+            message,
+            lastTransitionTime: at,
+          })),
+          lastObservedAt: null,
+          host: { name: "WEB1", reachable: null, retrievable: null },
+        },
+      ],
+    });
+    const html = renderStatusPage(view, { filter: {}, now, refreshSeconds: 10 });
+    expect(names(html)).toEqual(["web1-reports"]);
+    const host = /<tr class="host" data-name="web1-reports">.*?<\/tr>/.exec(html)?.[0] ?? "";
+    expect(host).toContain("<td>WEB1</td>");
+    expect(host).toContain("Unknown");
+    expect(host).toContain("no host transport here (--host-transport ssh)");
+    expect(html).toContain("NoHostTransport");
+  });
+});
+
+describe("drift evidence on the page", () => {
+  it("says who changed AD (when, which DC, version, not this controller) and how often drift was corrected", () => {
+    const view = readStatusView({
+      resources: [
+        {
+          kind: "GroupManagedServiceAccount",
+          name: "gmsa-reports",
+          conditions: [
+            { type: "Ready", status: "True", reason: "DriftCorrected", message: "", lastTransitionTime: at },
+          ],
+          lastObservedAt: at,
+          lastDrift: {
+            drift: ["attribute"],
+            observedAt: "2026-01-01T11:55:00Z",
+            correctedAt: "2026-01-01T11:55:00Z",
+            changes: [
+              {
+                attribute: "description",
+                from: "edited by hand",
+                to: "Reports",
+                lastChange: {
+                  time: "2026-01-01T11:54:00Z",
+                  dc: "DC1.company.local",
+                  version: 2,
+                  byController: false,
+                  objectLevel: false,
+                },
+              },
+            ],
+          },
+          corrections: { count: 3, since: "2026-01-01T09:00:00Z" },
+        },
+      ],
+    });
+    const html = renderStatusPage(view, { filter: {}, now, refreshSeconds: 10 });
+    const who = /<div class="last-change[^"]*">([^<]*)<\/div>/.exec(html)?.[1] ?? "";
+    expect(who).toBe("last changed 2026-01-01T11:54:00Z on DC1.company.local (version 2), not by gmsa-gitops");
+    const often = /<div class="how-often muted">(.*?)<\/div>/.exec(html)?.[1] ?? "";
+    expect(often.replace(/<[^>]+>/g, "")).toBe("corrected 3 times, first 3h ago");
+  });
+});

@@ -42,6 +42,7 @@ function badge(state: string, text = state): string {
   return `<span class="badge ${e(state.toLowerCase())}">${e(text)}</span>`;
 }
 
+/** Each changed attribute, old → new, and under it who last changed it in AD (one phrase, as in the plan). */
 function changeList(changes: readonly ChangeView[]): string {
   if (changes.length === 0) return "";
   return `<ul class="changes">${changes
@@ -50,6 +51,13 @@ function changeList(changes: readonly ChangeView[]): string {
         `<li><code>${e(c.attribute)}</code>: <span class="old">${e(showValue(c.from))}</span> → <span class="new">${e(showValue(c.to))}</span>${c.lastChange ? `<div class="last-change muted small">${e(lastChangeText(c.lastChange))}</div>` : ""}</li>`,
     )
     .join("")}</ul>`;
+}
+
+/** How often: corrections since the controller started, and since when. */
+function howOften(r: ResourceView, now: Date): string {
+  const { count, since } = r.corrections;
+  if (count === 0) return "";
+  return `<div class="how-often muted">corrected ${e(String(count))} time${count === 1 ? "" : "s"}, first ${when(since, now)}</div>`;
 }
 
 function conditionTable(conditions: readonly ConditionView[], now: Date): string {
@@ -66,7 +74,7 @@ function lastDrift(r: ResourceView, now: Date): string {
   if (r.lastDrift) {
     const d = r.lastDrift;
     const corrected = d.correctedAt ? `corrected ${when(d.correctedAt, now)}` : `<strong>not corrected</strong>`;
-    return `<div class="drift">observed ${when(d.observedAt, now)}, ${corrected}${changeList(d.changes)}</div>`;
+    return `<div class="drift">observed ${when(d.observedAt, now)}, ${corrected}${changeList(d.changes)}${howOften(r, now)}</div>`;
   }
   if (r.drift.length > 0)
     return `<div class="drift">${e(r.drift.join(", "))} at ${when(r.lastObservedAt, now)}${changeList(r.changes)}</div>`;

@@ -57,6 +57,8 @@ export interface ResourceView {
   readonly lastAppliedRevision: string | null;
   readonly lastObservedAt: string | null;
   readonly lastDrift: LastDriftView | null;
+  /** How often the controller corrected this resource's drift since it started, and since when. */
+  readonly corrections: { readonly count: number; readonly since: string | null };
   readonly host: HostView | null;
   readonly state: ResourceState;
 }
@@ -187,6 +189,10 @@ export function readResourceView(v: unknown): ResourceView | null {
           correctedAt: str(lastDrift["correctedAt"]),
         }
       : null,
+    corrections: {
+      count: num(obj(o["corrections"])?.["count"]) ?? 0,
+      since: str(obj(o["corrections"])?.["since"]),
+    },
     host:
       hostName !== null
         ? { name: hostName, reachable: bool(host?.["reachable"]), retrievable: str(host?.["retrievable"]) }
