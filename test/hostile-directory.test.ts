@@ -86,4 +86,77 @@ describe("a directory an attacker has written to", () => {
     const applied = await dcCommand(dc, "apply", repo);
     expect(applied.stdout).not.toMatch(UNSAFE);
   });
+
+  it("a genuine marker copied onto other objects, in place or moved into the managed container, makes none of them ours", async () => {
+    const genuine = text(
+      await dc.ldap("ldapsearch", ["-b", dc.baseDn, "(sAMAccountName=GMSA-Reports-Hosts)", "adminDescription"]),
+      "adminDescription",
+    )[0]!;
+    expect(genuine).toMatch(/^gmsa-gitops:v2:default:/);
+    // Beside the genuine one (same container), and made elsewhere then moved in; the same
+    // marker with a trailing space, and under a look-alike owner id.
+    const ou = `OU=Attacker,${dc.baseDn}`;
+    const variants: Array<[string, string]> = [
+      ["Copied-Beside", genuine],
+      ["Copied-Moved", genuine],
+      ["Copied-Space", `${genuine} `],
+      ["Copied-Owner", genuine.replace(":default:", ":Default:")],
+    ];
+    await dc.ldap("ldapadd", [], {
+      input: [
+        `dn: ${ou}\nobjectClass: organizationalUnit\n`,
+        ...variants.map(([name, marker]) =>
+          [
+            `dn: CN=${name},${name === "Copied-Moved" ? ou : `CN=Users,${dc.baseDn}`}`,
+            "objectClass: group",
+            `sAMAccountName: ${name}`,
+            `adminDescription:: ${b64(marker)}`,
+            "",
+          ].join("\n"),
+        ),
+      ].join("\n"),
+    });
+    await dc.ldap("ldapmodify", [], {
+      input: [
+        `dn: CN=Copied-Moved,${ou}`,
+        "changetype: modrdn",
+        "newrdn: CN=Copied-Moved",
+        "deleteoldrdn: 1",
+        `newsuperior: CN=Users,${dc.baseDn}`,
+        "",
+      ].join("\n"),
+    });
+    const usns = async (): Promise<string[]> =>
+      text(
+        await dc.ldap("ldapsearch", ["-b", `CN=Users,${dc.baseDn}`, "(sAMAccountName=Copied-*)", "uSNChanged"]),
+        "uSNChanged",
+      );
+    const before = await usns();
+    expect(before).toHaveLength(4);
+
+    // Prune with a budget for all of them: none is a candidate.
+    const pruned = await dcCommand(dc, "apply", repo, "--prune", "--deletion-budget", "100");
+    expect(pruned.stdout).not.toMatch(/copied-/i);
+    // Named in Git, without --adopt: conflicts, never written.
+    const named = mkdtempSync(join(tmpdir(), "gmsa-hostile-"));
+    try {
+      writeFileSync(
+        join(named, "g.yaml"),
+        variants
+          .map(
+            ([name]) =>
+              `apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata: { name: ${name.toLowerCase()} }\nspec: { accountName: ${name}, description: taken }\n`,
+          )
+          .join("---\n"),
+      );
+      const plan = await dcCommand(dc, "plan", named);
+      for (const [name] of variants) expect(plan.stdout).toContain(`! ADGroup/${name.toLowerCase()}`);
+      expect(plan.stdout.match(/NotOwned/g)).toHaveLength(3);
+      expect(plan.stdout).toContain("OwnedByOtherController");
+      await dcCommand(dc, "apply", named);
+    } finally {
+      rmSync(named, { recursive: true, force: true });
+    }
+    expect(await usns()).toEqual(before);
+  });
 });
