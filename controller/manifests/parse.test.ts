@@ -92,6 +92,26 @@ describe("YAML problems", () => {
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
   });
 
+  // Under the size limit, 900 KB of "*a," or "1," was still 300,000 nodes: the position-keeping
+  // parser took 640 MB for them (the controller's limit is 1 GiB) and printed 300,000 errors.
+  it("a file of more items than any manifest holds is refused once, before either parser builds it", () => {
+    for (const body of [
+      `a: &a x\nb: [${Array(300_000).fill("*a").join(",")}]\n`,
+      `a: [${Array(450_000).fill("1").join(",")}]\n`,
+    ]) {
+      const started = performance.now();
+      const result = parseManifests(files({ "wide.yaml": body }));
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(
+        result.ok ? [] : result.errors.map((e) => `${e.file}:${e.line}:${e.column} ${e.code} | ${e.message}`),
+      ).toEqual([
+        expect.stringMatching(
+          /^wide\.yaml:1:1 file-too-large \| holds [\d,]+ lines and flow items; a manifest file holds at most 50,000: split it into several files$/,
+        ),
+      ]);
+    }
+  });
+
   it("a file over the size limit is reported, not parsed", () => {
     const result = parseManifests(files({ "big.yaml": GMSA("msa-big") }), { maxFileBytes: 10 });
     expect(positions(result)).toEqual(["big.yaml:1:1 file-too-large"]);
