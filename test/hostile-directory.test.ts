@@ -159,4 +159,54 @@ describe("a directory an attacker has written to", () => {
     }
     expect(await usns()).toEqual(before);
   });
+
+  // A DC with the DNS server role has DnsAdmins (its members load code into the DNS service on
+  // every DC) and DnsUpdateProxy in CN=Users, with ordinary RIDs, neither critical nor adminCount=1.
+  it("DnsAdmins and DnsUpdateProxy are protected: --adopt changes neither", async () => {
+    await dc.ldap("ldapadd", [], {
+      input: ["DnsAdmins", "DnsUpdateProxy"]
+        .map((name) =>
+          [
+            `dn: CN=${name},CN=Users,${dc.baseDn}`,
+            "objectClass: group",
+            `sAMAccountName: ${name}`,
+            "groupType: -2147483644",
+            "",
+          ].join("\n"),
+        )
+        .join("\n"),
+    });
+    const usns = async (): Promise<string[]> =>
+      text(
+        await dc.ldap("ldapsearch", [
+          "-b",
+          dc.baseDn,
+          "(|(sAMAccountName=DnsAdmins)(sAMAccountName=DnsUpdateProxy))",
+          "uSNChanged",
+        ]),
+        "uSNChanged",
+      );
+    const before = await usns();
+    expect(before).toHaveLength(2);
+    const named = mkdtempSync(join(tmpdir(), "gmsa-hostile-"));
+    try {
+      writeFileSync(
+        join(named, "g.yaml"),
+        ["DnsAdmins", "DnsUpdateProxy"]
+          .map(
+            (name) =>
+              `apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata: { name: ${name.toLowerCase()} }\nspec: { accountName: ${name}, scope: DomainLocal, membership: exact, members: [ { computer: WEB1 } ] }\n`,
+          )
+          .join("---\n"),
+      );
+      const plan = await dcCommand(dc, "plan", named, "--adopt");
+      expect(plan.stdout).toMatch(/! ADGroup\/dnsadmins[^\n]*\n\s+! protected: CN=DnsAdmins,CN=Users,[^\n]*DNS/);
+      expect(plan.stdout).toMatch(/! ADGroup\/dnsupdateproxy[^\n]*\n\s+! protected: /);
+      const applied = await dcCommand(dc, "apply", named, "--adopt");
+      expect(applied.code).toBe(4);
+    } finally {
+      rmSync(named, { recursive: true, force: true });
+    }
+    expect(await usns()).toEqual(before);
+  });
 });
