@@ -230,6 +230,19 @@ describe("loading a directory", () => {
     expect(positions(result)).toEqual(["apps/b.yaml:8:3 unknown-field", "huge.yaml:1:1 file-too-large"]);
   });
 
+  it("names that are not UTF-8 are reported as such, not as files that vanished", async () => {
+    const root = repo();
+    writeFileSync(Buffer.from(`${root}/apps/n\xff\xfe.yaml`, "latin1"), GMSA("msa-n"));
+    mkdirSync(Buffer.from(`${root}/d\x9b2J`, "latin1"));
+    const result = await loadManifests(root);
+    expect(
+      result.ok ? [] : result.errors.map((e) => `${e.file}:${e.line}:${e.column} ${e.code} | ${e.message}`),
+    ).toEqual([
+      "apps/n\ufffd\ufffd.yaml:1:1 suspicious-name | the name is not valid UTF-8 (shown with U+FFFD), so it cannot be read by its name; rename it",
+      "d\ufffd2J:1:1 suspicious-name | the name is not valid UTF-8 (shown with U+FFFD), so it cannot be read by its name; rename it",
+    ]);
+  });
+
   it("reads the same files as the in-memory entry point", async () => {
     const root = repo();
     const result = await loadManifests(root);
