@@ -36,6 +36,18 @@ function runCli(
   });
 }
 
+/** Flags for a DC nobody answers at, with `password` and `ownership.key` from `dir`. */
+const unreachableDirectory = (dir: string): string[] => [
+  "--ldap-url",
+  "ldaps://127.0.0.1:1",
+  "--bind-dn",
+  "CN=svc,DC=example,DC=test",
+  "--bind-password-file",
+  join(dir, "password"),
+  "--ownership-key-file",
+  join(dir, "ownership.key"),
+];
+
 describe("gmsa-gitops run start-up", () => {
   it("exits 1 with one clear line when the --listen port is taken, leaving nothing running", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gmsa-run-"));
@@ -54,14 +66,7 @@ describe("gmsa-gitops run start-up", () => {
         dir,
         "--listen",
         `127.0.0.1:${port}`,
-        "--ldap-url",
-        "ldaps://127.0.0.1:1",
-        "--bind-dn",
-        "CN=svc,DC=example,DC=test",
-        "--bind-password-file",
-        join(dir, "password"),
-        "--ownership-key-file",
-        join(dir, "ownership.key"),
+        ...unreachableDirectory(dir),
         "--log-format",
         "json",
         "--interval",
@@ -108,14 +113,7 @@ describe("gmsa-gitops run --repo on a folder it cannot fully read", () => {
         join(dir, "repo"),
         "--listen",
         "127.0.0.1:0",
-        "--ldap-url",
-        "ldaps://127.0.0.1:1",
-        "--bind-dn",
-        "CN=svc,DC=example,DC=test",
-        "--bind-password-file",
-        join(dir, "password"),
-        "--ownership-key-file",
-        join(dir, "ownership.key"),
+        ...unreachableDirectory(dir),
         "--log-format",
         "json",
         "--ldap-timeout",
@@ -151,4 +149,33 @@ describe("gmsa-gitops run --repo on a folder it cannot fully read", () => {
     expect(await exited).toBe(0);
     expect(stderr).not.toMatch(/EACCES|Error:/);
   }, 60_000);
+});
+
+describe("secret files that are not regular files", () => {
+  // A FIFO blocks the read until someone writes to it (`--ownership-key-file /dev/stdin` in a
+  // service does the same); a device such as /dev/urandom never ends. Either is refused at once.
+  it.each([
+    ["ownership-key-file", "ownership.key"],
+    ["bind-password-file", "password"],
+  ])(
+    "plan refuses a FIFO as --%s with one line, without waiting for a writer",
+    async (flag, name) => {
+      const dir = await mkdtemp(join(tmpdir(), "gmsa-secret-"));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      await writeFile(join(dir, "password"), "not-used\n", { mode: 0o600 });
+      await writeFile(join(dir, "ownership.key"), `${"k".repeat(48)}\n`, { mode: 0o600 });
+      await rm(join(dir, name));
+      await new Promise<void>((resolve, reject) =>
+        spawn("mkfifo", [join(dir, name)]).on("close", (code) =>
+          code === 0 ? resolve() : reject(new Error("mkfifo")),
+        ),
+      );
+      const result = await runCli(["plan", "--repo", join(ROOT, "examples"), ...unreachableDirectory(dir)], 15_000);
+      expect(result.code).not.toBe("timeout");
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toContain(`--${flag}: ${join(dir, name)} is not a regular file (a FIFO)`);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    },
+    30_000,
+  );
 });

@@ -14,6 +14,7 @@ import type { Config, ConfigError } from "../config/index.ts";
 import { loadConfig, SETTINGS } from "../config/index.ts";
 import type { DesiredState, ManifestError } from "../manifests/index.ts";
 import { loadManifests } from "../manifests/index.ts";
+import { printable } from "../printable.ts";
 import type { ActionResult } from "../reconcile/apply.ts";
 import type { HostBindingOutcome } from "../reconcile/hosts.ts";
 import { hostMemory } from "../reconcile/hosts.ts";
@@ -202,11 +203,11 @@ function heldBack(plan: Plan): number {
 }
 
 function hostLine(o: HostBindingOutcome, applied: boolean): string {
-  const what = `host HostBinding/${o.plan.resource.name} on ${o.host}`;
-  if (o.error) return `  FAILED  ${what} (${o.error.outcome}): ${o.error.message}`;
-  if (o.plan.blocker) return `  waiting ${what}: ${o.plan.blocker.message}`;
+  const what = `host HostBinding/${o.plan.resource.name} on ${printable(o.host)}`;
+  if (o.error) return `  FAILED  ${what} (${o.error.outcome}): ${printable(o.error.message)}`;
+  if (o.plan.blocker) return `  waiting ${what}: ${printable(o.plan.blocker.message)}`;
   const failed = o.result?.items.filter((i) => i.action === "failed") ?? [];
-  if (failed.length > 0) return `  FAILED  ${what}: ${o.plan.notes.join("; ")}`;
+  if (failed.length > 0) return `  FAILED  ${what}: ${printable(o.plan.notes.join("; "))}`;
   const verb = applied && !o.plan.observeOnly ? "changed" : "drifted";
   return `  ok      ${what}: ${o.plan.changes.length} item(s) ${verb}`;
 }
@@ -232,7 +233,13 @@ function refuseUnknownTargets(prepared: Prepared, plan: Plan, io: Io): boolean {
 
 function reportFailure(error: unknown, io: Io): number {
   const message = error instanceof Error ? error.message : String(error);
-  io.stderr(`gmsa-gitops: ${message}\n`);
+  // An error may quote AD (a DN); its own line breaks stay, anything else is escaped.
+  io.stderr(
+    `gmsa-gitops: ${message
+      .split("\n")
+      .map((line) => printable(line))
+      .join("\n")}\n`,
+  );
   return 1;
 }
 
@@ -252,10 +259,10 @@ async function runPlan(argv: readonly string[], io: Io): Promise<number> {
 
 function resultLine(r: ActionResult): string {
   const a = r.action;
-  const what = `${a.type} ${a.resource.kind}/${a.resource.name}`;
+  const what = `${a.type} ${a.resource.kind}/${printable(a.resource.name)}`;
   if (r.status === "applied") return `  ok      ${what}`;
-  if (r.status === "skipped") return `  skipped ${what}: ${r.message ?? ""}`;
-  return `  FAILED  ${what} (${r.outcome ?? "error"}): ${r.message ?? ""}`;
+  if (r.status === "skipped") return `  skipped ${what}: ${printable(r.message ?? "")}`;
+  return `  FAILED  ${what} (${r.outcome ?? "error"}): ${printable(r.message ?? "")}`;
 }
 
 async function runApply(argv: readonly string[], io: Io): Promise<number> {
@@ -309,7 +316,7 @@ async function runApply(argv: readonly string[], io: Io): Promise<number> {
         .filter((r) => r.blocker !== undefined && !r.observeOnly)
         .map(
           (r) =>
-            `  held    ${r.resource.kind}/${r.resource.name}: ${r.blocker!.outcome}: ${r.blocker!.reason}: ${r.blocker!.message}`,
+            `  held    ${r.resource.kind}/${printable(r.resource.name)}: ${r.blocker!.outcome}: ${r.blocker!.reason}: ${printable(r.blocker!.message)}`,
         );
       if (heldLines.length > 0) io.stdout(`${heldLines.join("\n")}\n`);
     }
@@ -323,7 +330,7 @@ async function runApply(argv: readonly string[], io: Io): Promise<number> {
   }
   if (result.afterApply)
     io.stderr(
-      `gmsa-gitops: after apply, ${result.afterApply.step} failed: ${result.afterApply.error instanceof Error ? result.afterApply.error.message : String(result.afterApply.error)}; the host side did not run\n`,
+      `gmsa-gitops: after apply, ${result.afterApply.step} failed: ${printable(result.afterApply.error instanceof Error ? result.afterApply.error.message : String(result.afterApply.error))}; the host side did not run\n`,
     );
   if (failed.length > 0 || hostFailures.length > 0 || result.afterApply || result.aborted) return APPLY_EXIT.partial;
   return held > 0 ? APPLY_EXIT.heldBack : EXIT.ok;

@@ -8,6 +8,7 @@ import { relative, resolve, sep } from "node:path";
 import { parseArgs } from "node:util";
 import { KINDS, loadManifests, manifestWarnings } from "../manifests/index.ts";
 import type { DesiredState, Kind, LoadResult, ManifestWarning } from "../manifests/index.ts";
+import { printable } from "../printable.ts";
 import type { Command, Io } from "./command.ts";
 import { EXIT } from "./command.ts";
 import { renderGithub, renderJunit, renderSarif } from "./formats.ts";
@@ -95,7 +96,7 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
     for (const w of warnings) io.stdout(`${printable(w.file)}:${w.line}:${w.column}: warning: ${w.message}\n`);
     if (result.ok) io.stdout(`${summary(result.desired, result.files)}\n`);
     for (const e of result.ok ? [] : result.errors)
-      io.stdout(`${printable(e.file)}:${e.line}:${e.column}: ${e.message}\n`);
+      io.stdout(`${printable(e.file, { backslash: true })}:${e.line}:${e.column}: ${e.message}\n`);
   } else {
     const report: ValidationReport = {
       base: relative(process.cwd(), resolve(dir)).split(sep).join("/"),
@@ -117,25 +118,6 @@ async function runValidate(args: readonly string[], io: Io): Promise<number> {
 
 function isFormat(value: string): value is Format {
   return (VALIDATE_FORMATS as readonly string[]).includes(value);
-}
-
-/**
- * A file name as one line of output: control characters (a newline in a name would forge a
- * second error line) and bidirectional overrides (which reorder what a reviewer sees) escaped.
- */
-function printable(name: string): string {
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  return name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069\\]/g, (c) =>
-    c === "\\"
-      ? "\\\\"
-      : c === "\n"
-        ? "\\n"
-        : c === "\t"
-          ? "\\t"
-          : c === "\r"
-            ? "\\r"
-            : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
 }
 
 /** parseArgs' messages, minus its advice about '--' (a manifest folder never starts with '-'). */

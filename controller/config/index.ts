@@ -6,7 +6,8 @@
  * Secrets (the bind password, the webhook secret) are read from files or the environment,
  * never from flags (flags show up in `ps`), and never appear in error messages.
  */
-import { accessSync, constants as fsConstants, readFileSync } from "node:fs";
+import { accessSync, closeSync, fstatSync, constants as fsConstants, openSync, readFileSync } from "node:fs";
+import type { Stats } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { MIN_OWNERSHIP_KEY_BYTES, OWNER_ID_PATTERN, OwnershipKey } from "../directory/index.ts";
@@ -555,18 +556,61 @@ function convert(setting: Setting, raw: unknown, source: string, errors: ConfigE
 }
 
 /** Reads a one-line secret file (a trailing newline is not part of it); errors name the flag, never the content. */
-function readSecretLine(path: string, flag: string, errors: ConfigError[]): string | undefined {
+/** The most a secret file may hold: a key, a password or a URL is a line, never megabytes. */
+const MAX_SECRET_FILE_BYTES = 64 * 1024;
+
+/** What a path that is not a regular file is, for the message. */
+function fileKind(stat: Stats): string {
+  if (stat.isFIFO()) return "a FIFO";
+  if (stat.isCharacterDevice()) return "a character device";
+  if (stat.isBlockDevice()) return "a block device";
+  if (stat.isDirectory()) return "a directory";
+  if (stat.isSocket()) return "a socket";
+  return "not a file";
+}
+
+/**
+ * Reads a secret file (a key, a password, a URL with a token), or says why not in words that
+ * name the path, never the content. Only a regular file of at most 64 KiB is read: a FIFO would
+ * hold start-up until someone writes to it (it is opened without blocking, then refused), and
+ * a device such as /dev/urandom never ends. Symbolic links are followed: Kubernetes mounts a
+ * Secret's keys as links.
+ */
+function readSecretFile(path: string): { ok: true; data: Buffer } | { ok: false; message: string } {
+  let fd: number;
   try {
-    const value = readFileSync(path, "utf8").replace(/\r?\n$/, "");
-    if (value === "") errors.push({ source: `--${flag}`, message: `${path} is empty` });
-    return value === "" ? undefined : value;
+    fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
   } catch (error) {
-    errors.push({
-      source: `--${flag}`,
-      message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
-    });
-    return undefined;
+    return { ok: false, message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}` };
   }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) return { ok: false, message: `${path} is not a regular file (${fileKind(stat)})` };
+    if (stat.size > MAX_SECRET_FILE_BYTES)
+      return {
+        ok: false,
+        message: `${path} holds ${stat.size} bytes; a secret file holds at most ${MAX_SECRET_FILE_BYTES}`,
+      };
+    return { ok: true, data: readFileSync(fd) };
+  } catch (error) {
+    return { ok: false, message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}` };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A secret file's text (UTF-8), or undefined with the reason pushed as an error of `source`. */
+function readSecretText(path: string, source: string, errors: ConfigError[]): string | undefined {
+  const read = readSecretFile(path);
+  if (read.ok) return read.data.toString("utf8");
+  errors.push({ source, message: read.message });
+  return undefined;
+}
+
+function readSecretLine(path: string, flag: string, errors: ConfigError[]): string | undefined {
+  const value = readSecretText(path, `--${flag}`, errors)?.replace(/\r?\n$/, "");
+  if (value === "") errors.push({ source: `--${flag}`, message: `${path} is empty` });
+  return value === "" ? undefined : value;
 }
 
 function checkReadable(path: string, flag: string, errors: ConfigError[]): void {
@@ -741,15 +785,8 @@ function directorySection(
   let bindPassword = env["GMSA_GITOPS_BIND_PASSWORD"];
   const passwordFile = get.value<string>("ldap.bindPasswordFile");
   if (passwordFile !== undefined) {
-    try {
-      // A trailing newline from `echo pw > file` is not part of the password.
-      bindPassword = readFileSync(passwordFile, "utf8").replace(/\r?\n$/, "");
-    } catch (error) {
-      errors.push({
-        source: "--bind-password-file",
-        message: `cannot read ${passwordFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
-      });
-    }
+    // A trailing newline from `echo pw > file` is not part of the password.
+    bindPassword = readSecretText(passwordFile, "--bind-password-file", errors)?.replace(/\r?\n$/, "");
   }
   if (passwordFile === undefined && (bindPassword === undefined || bindPassword === ""))
     errors.push({ source: "--bind-password-file", message: "is required (or GMSA_GITOPS_BIND_PASSWORD)" });
@@ -811,15 +848,8 @@ function serverSection(get: Lookup, errors: ConfigError[]): Config["server"] {
   let webhookSecret: string | undefined;
   const secretFile = get.value<string>("server.webhookSecretFile");
   if (secretFile !== undefined) {
-    try {
-      webhookSecret = readFileSync(secretFile, "utf8").trim();
-      if (webhookSecret === "") errors.push({ source: "--webhook-secret-file", message: `${secretFile} is empty` });
-    } catch (error) {
-      errors.push({
-        source: "--webhook-secret-file",
-        message: `cannot read ${secretFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
-      });
-    }
+    webhookSecret = readSecretText(secretFile, "--webhook-secret-file", errors)?.trim();
+    if (webhookSecret === "") errors.push({ source: "--webhook-secret-file", message: `${secretFile} is empty` });
   }
   return { address: get.value<string>("server.address")!, webhookSecret };
 }
@@ -888,16 +918,12 @@ function ownershipKey(
     });
     return undefined;
   }
-  let key: Buffer;
-  try {
-    key = readFileSync(file);
-  } catch (error) {
-    errors.push({
-      source: "--ownership-key-file",
-      message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
-    });
+  const read = readSecretFile(file);
+  if (!read.ok) {
+    errors.push({ source: "--ownership-key-file", message: read.message });
     return undefined;
   }
+  let key = read.data;
   // A trailing newline from `openssl rand -base64 48 > file` is not part of the key.
   const text = key.toString("latin1").replace(/\r?\n$/, "");
   key = Buffer.from(text, "latin1");
@@ -967,12 +993,8 @@ function notifySection(
   let source = "GMSA_GITOPS_NOTIFY_URL";
   if (file !== undefined) {
     source = "--notify-url-file";
-    try {
-      url = readFileSync(file, "utf8").trim();
-    } catch (error) {
-      errors.push({ source, message: `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}` });
-      return undefined;
-    }
+    url = readSecretText(file, source, errors)?.trim();
+    if (url === undefined) return undefined;
   }
   if (url === undefined || url === "") {
     if (file !== undefined) errors.push({ source, message: `${file} is empty` });

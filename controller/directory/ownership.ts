@@ -99,6 +99,8 @@ export interface ProtectionFacts {
   readonly sid: string;
   readonly isCriticalSystemObject?: boolean | undefined;
   readonly adminCount?: number | undefined;
+  /** sAMAccountName (without a gMSA's "$"), for the privileged groups only a name identifies. */
+  readonly samAccountName?: string | undefined;
 }
 
 /**
@@ -122,6 +124,13 @@ export const BUILTIN_CONTAINERS = [
   "CN=TPM Devices",
 ] as const;
 
+/**
+ * Privileged groups a server role creates with an ordinary RID, in CN=Users, neither critical
+ * nor adminCount=1, so no other rule catches them: members of DnsAdmins load code into the DNS
+ * service on every domain controller; DnsUpdateProxy's members leave DNS records ownerless.
+ */
+const PRIVILEGED_ROLE_GROUPS = new Set(["dnsadmins", "dnsupdateproxy"]);
+
 /** Below this RID, accounts and groups are the domain's own (Administrator 500, Domain Admins 512, ...). */
 const FIRST_ORDINARY_RID = 1000;
 
@@ -138,6 +147,8 @@ export function protectedReason(
   if (o.isCriticalSystemObject === true) return "isCriticalSystemObject is TRUE";
   if (o.adminCount === 1) return "adminCount is 1 (a protected account or group, guarded by AdminSDHolder)";
   if (o.sid.startsWith("S-1-5-32-")) return `${o.sid} is a builtin (S-1-5-32) SID`;
+  if (o.samAccountName !== undefined && PRIVILEGED_ROLE_GROUPS.has(o.samAccountName.toLowerCase()))
+    return `${o.samAccountName} is a privileged group of the DNS server role (its members administer DNS on the domain controllers)`;
   const rid = Number(o.sid.slice(o.sid.lastIndexOf("-") + 1));
   if (/^S-1-5-21-/.test(o.sid) && rid < FIRST_ORDINARY_RID) return `RID ${rid} is a well-known RID (below 1000)`;
   const dn = normalizeDn(o.dn);

@@ -92,6 +92,26 @@ describe("YAML problems", () => {
     expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined();
   });
 
+  // Under the size limit, 900 KB of "*a," or "1," was still 300,000 nodes: the position-keeping
+  // parser took 640 MB for them (the controller's limit is 1 GiB) and printed 300,000 errors.
+  it("a file of more items than any manifest holds is refused once, before either parser builds it", () => {
+    for (const body of [
+      `a: &a x\nb: [${Array(300_000).fill("*a").join(",")}]\n`,
+      `a: [${Array(450_000).fill("1").join(",")}]\n`,
+    ]) {
+      const started = performance.now();
+      const result = parseManifests(files({ "wide.yaml": body }));
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(
+        result.ok ? [] : result.errors.map((e) => `${e.file}:${e.line}:${e.column} ${e.code} | ${e.message}`),
+      ).toEqual([
+        expect.stringMatching(
+          /^wide\.yaml:1:1 file-too-large \| holds [\d,]+ lines and flow items; a manifest file holds at most 50,000: split it into several files$/,
+        ),
+      ]);
+    }
+  });
+
   it("a file over the size limit is reported, not parsed", () => {
     const result = parseManifests(files({ "big.yaml": GMSA("msa-big") }), { maxFileBytes: 10 });
     expect(positions(result)).toEqual(["big.yaml:1:1 file-too-large"]);
@@ -208,6 +228,19 @@ describe("loading a directory", () => {
     writeFileSync(join(root, "apps", "b.yaml"), GMSA("msa-b", "  typo: 1\n"));
     const result = await loadManifests(root);
     expect(positions(result)).toEqual(["apps/b.yaml:8:3 unknown-field", "huge.yaml:1:1 file-too-large"]);
+  });
+
+  it("names that are not UTF-8 are reported as such, not as files that vanished", async () => {
+    const root = repo();
+    writeFileSync(Buffer.from(`${root}/apps/n\xff\xfe.yaml`, "latin1"), GMSA("msa-n"));
+    mkdirSync(Buffer.from(`${root}/d\x9b2J`, "latin1"));
+    const result = await loadManifests(root);
+    expect(
+      result.ok ? [] : result.errors.map((e) => `${e.file}:${e.line}:${e.column} ${e.code} | ${e.message}`),
+    ).toEqual([
+      "apps/n\ufffd\ufffd.yaml:1:1 suspicious-name | the name is not valid UTF-8 (shown with U+FFFD), so it cannot be read by its name; rename it",
+      "d\ufffd2J:1:1 suspicious-name | the name is not valid UTF-8 (shown with U+FFFD), so it cannot be read by its name; rename it",
+    ]);
   });
 
   it("reads the same files as the in-memory entry point", async () => {

@@ -80,6 +80,9 @@ export async function readManifestTree(dir: string, maxFileBytes = DEFAULT_MAX_F
       const manifestName = isManifestPath(name.trimEnd());
       if (name !== name.trimEnd() && (manifestName || entry.isDirectory())) {
         errors.push(suspiciousName(rel));
+      } else if (name.includes("\ufffd") && (manifestName || entry.isDirectory())) {
+        // Bytes that are not UTF-8 were decoded to U+FFFD: the name no longer opens the entry.
+        errors.push(suspiciousName(rel, "is not valid UTF-8 (shown with U+FFFD), so it cannot be read by its name"));
       } else if (entry.isSymbolicLink()) {
         const problem = await symlinkProblem(root, join(abs, name), name);
         if (problem) fileError(rel, problem.code, problem.message);
@@ -126,8 +129,11 @@ export function refusedTreePath(path: string): ManifestError | undefined {
   return name !== name.trimEnd() && isManifestPath(name.trimEnd()) ? suspiciousName(path) : undefined;
 }
 
-function suspiciousName(rel: string): ManifestError {
-  const message = "the name ends with white space, which Windows and most tools cannot handle; rename it";
+function suspiciousName(
+  rel: string,
+  why = "ends with white space, which Windows and most tools cannot handle",
+): ManifestError {
+  const message = `the name ${why}; rename it`;
   return { file: rel, line: 1, column: 1, path: "", message, code: "suspicious-name" };
 }
 

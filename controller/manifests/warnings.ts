@@ -71,6 +71,9 @@ const WELL_KNOWN_ACCOUNTS = new Set(
     "Incoming Forest Trust Builders",
     "Windows Authorization Access Group",
     "Terminal Server License Servers",
+    // Not below RID 1000, yet as privileged: the DNS server role's groups.
+    "DnsAdmins",
+    "DnsUpdateProxy",
   ].map((n) => n.toLowerCase()),
 );
 

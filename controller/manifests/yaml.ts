@@ -13,8 +13,10 @@
  *
  * Hostile input is bounded: aliases are refused outright (an alias bomb never expands), nesting
  * deeper than MAX_DEPTH is refused by js-yaml before the recursive parser ever sees the file
- * (100,000 nested brackets would otherwise overflow its stack after seconds), and the caller
- * has already capped the file size.
+ * (100,000 nested brackets would otherwise overflow its stack after seconds), the caller
+ * has already capped the file size, and a file of more than MAX_ITEMS lines and flow items is
+ * refused before either parser builds it: under the size cap, 900 KB of "1," is 450,000 nodes,
+ * which the position-keeping parser holds in 640 MB and reports as 300,000 errors.
  */
 import { CORE_SCHEMA, loadAll } from "js-yaml";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Parser } from "yaml";
@@ -27,6 +29,24 @@ export type PathSegment = string | number;
 
 /** Deeper nesting than any manifest needs; refusing it keeps recursion bounded. */
 const MAX_DEPTH = 64;
+
+/**
+ * More lines plus flow separators (',') than any manifest file needs: a group of 20,000
+ * members written one per line stays below it. Every YAML node but a handful per line needs
+ * one of the two, so this bounds the nodes a file can make the parsers build (about 2 KB each
+ * in `yaml`).
+ */
+const MAX_ITEMS = 50_000;
+
+/** Lines and flow separators in `text`: the upper bound on its nodes that MAX_ITEMS caps. */
+function itemCount(text: string): number {
+  let n = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10 || c === 44) n++;
+  }
+  return n;
+}
 
 /** One YAML document of a file. `value` is undefined when the document could not be read (`broken`). */
 export interface YamlDocument {
@@ -173,6 +193,19 @@ export function parseYaml(file: string, text: string, errors: ManifestError[]): 
  * Errors of the slow path are appended to `errors`.
  */
 export function parseFile(file: string, text: string, errors: ManifestError[]): ParsedDocument[] {
+  const items = itemCount(text);
+  if (items > MAX_ITEMS) {
+    const wide: ManifestError = {
+      file,
+      line: 1,
+      column: 1,
+      path: "",
+      code: "file-too-large",
+      message: `holds ${items.toLocaleString("en-US")} lines and flow items; a manifest file holds at most ${MAX_ITEMS.toLocaleString("en-US")}: split it into several files`,
+    };
+    errors.push(wide);
+    return [brokenFile(file, wide)];
+  }
   let values: unknown[] | undefined;
   try {
     // No aliases at all (the slow path reports them with a position), bounded depth.
@@ -180,8 +213,11 @@ export function parseFile(file: string, text: string, errors: ManifestError[]): 
   } catch (error: unknown) {
     // Too deep: `yaml` recurses once per level and would take seconds to overflow its stack,
     // so js-yaml's answer (given at the limit, in bounded time) is the one reported.
-    const deep = tooDeep(file, error);
-    if (deep) return [deep.document(errors)];
+    const deep = tooDeep(error);
+    if (deep) {
+      errors.push({ file, path: "", ...deep });
+      return [brokenFile(file, deep)];
+    }
     // Any other refusal (syntax error, duplicate key, alias): the slow path says where.
   }
   if (values !== undefined && !needsSlowPath(text)) {
@@ -202,34 +238,31 @@ function needsSlowPath(text: string): boolean {
   return /^%/m.test(text) || /(?:^|[\s[{,])!/.test(text);
 }
 
-/** The error and the (broken, treeless) document for a file nested deeper than MAX_DEPTH. */
-function tooDeep(file: string, error: unknown): { document: (errors: ManifestError[]) => ParsedDocument } | undefined {
+/** The error for a file nested deeper than MAX_DEPTH, from js-yaml's refusal (undefined for any other). */
+function tooDeep(error: unknown): Omit<ManifestError, "file" | "path"> | undefined {
   if (!(error instanceof Error) || !/maxDepth/.test(error.message)) return undefined;
   const mark = (error as { mark?: { line?: number; column?: number } }).mark;
-  const line = (mark?.line ?? 0) + 1;
-  const column = (mark?.column ?? 0) + 1;
   return {
-    document(errors) {
-      errors.push({
-        file,
-        line,
-        column,
-        path: "",
-        code: "too-deep",
-        message: `nested more than ${MAX_DEPTH} levels deep`,
-      });
-      const empty: YamlDocument = {
-        file,
-        lines: new LineCounter(),
-        root: null,
-        start: 0,
-        value: undefined,
-        broken: true,
-        index: 0,
-      };
-      return { file, index: 0, value: undefined, broken: true, start: { line, column }, tree: () => empty };
-    },
+    line: (mark?.line ?? 0) + 1,
+    column: (mark?.column ?? 0) + 1,
+    code: "too-deep",
+    message: `nested more than ${MAX_DEPTH} levels deep`,
   };
+}
+
+/** The one (broken, treeless) document of a file refused as a whole, at `at`. */
+function brokenFile(file: string, at: { line: number; column: number }): ParsedDocument {
+  const empty: YamlDocument = {
+    file,
+    lines: new LineCounter(),
+    root: null,
+    start: 0,
+    value: undefined,
+    broken: true,
+    index: 0,
+  };
+  const { line, column } = at;
+  return { file, index: 0, value: undefined, broken: true, start: { line, column }, tree: () => empty };
 }
 
 /** The fast path's documents, or undefined when they do not line up with the file's document markers. */

@@ -1,9 +1,13 @@
 /**
  * Renders a plan for people (text, like a terraform plan), for machines (JSON) and for a
- * pull-request comment (Markdown). Pure string building; the CLI prints.
+ * pull-request comment (Markdown). Pure string building; the CLI prints. Every value from AD
+ * or Git passes through `printable` in text and Markdown: anyone who may write a description,
+ * an SPN or an object's name would otherwise put escape sequences on the reviewer's terminal,
+ * or lines (a forged summary, the end of the code block) into the plan and the PR comment.
  */
-import type { AttributeChange, Plan, ResourcePlan } from "./model.ts";
+import { printable } from "../printable.ts";
 import { lastChangeText } from "../vocabulary.ts";
+import type { AttributeChange, Plan, ResourcePlan } from "./model.ts";
 
 /** Counts shown in every format's summary. */
 export interface PlanSummary {
@@ -45,8 +49,8 @@ const clip = (s: string, max = 200): string => (s.length > max ? `${s.slice(0, m
 
 function show(value: AttributeChange["from"]): string {
   if (value === undefined) return "(none)";
-  if (typeof value === "string") return JSON.stringify(clip(value));
-  return `[${value.map((v) => clip(v, 120)).join(", ")}]`;
+  if (typeof value === "string") return printable(JSON.stringify(clip(value)));
+  return `[${value.map((v) => printable(clip(v, 120))).join(", ")}]`;
 }
 
 function changeLine(c: AttributeChange): string {
@@ -87,24 +91,27 @@ const SYMBOL_STYLE: Record<Symbol, keyof typeof ANSI> = {
 
 /** One attribute change as text lines: the change, then who last changed it in AD when known. */
 export function changeText(c: AttributeChange): string[] {
-  return c.lastChange ? [changeLine(c), `# ${lastChangeText(c.lastChange)}`] : [changeLine(c)];
+  return c.lastChange ? [changeLine(c), `# ${printable(lastChangeText(c.lastChange))}`] : [changeLine(c)];
 }
 
 function resourceLines(r: ResourcePlan, paint: Paint = paintWith(false)): string[] {
   const sym = symbolOf(r);
   const lines = [
-    `${paint(SYMBOL_STYLE[sym], `${sym} ${r.resource.kind}/${r.resource.name}`)}${r.dn ? paint("dim", `  (${r.dn})`) : ""}`,
+    `${paint(SYMBOL_STYLE[sym], `${sym} ${r.resource.kind}/${printable(r.resource.name)}`)}${r.dn ? paint("dim", `  (${printable(r.dn)})`) : ""}`,
   ];
   for (const c of r.changes) {
     const line = changeLine(c);
     lines.push(`    ${paint(SYMBOL_STYLE[line[0] as Symbol], line)}`);
-    if (c.lastChange) lines.push(`      ${paint("dim", `# ${lastChangeText(c.lastChange)}`)}`);
+    if (c.lastChange) lines.push(`      ${paint("dim", `# ${printable(lastChangeText(c.lastChange))}`)}`);
   }
   if (r.observeOnly && r.changes.length > 0) lines.push(`    ${paint("dim", "# observe mode: reported, not changed")}`);
-  if (r.blocker?.reason === "Protected") lines.push(`    ${paint("magenta", `! protected: ${r.blocker.message}`)}`);
+  if (r.blocker?.reason === "Protected")
+    lines.push(`    ${paint("magenta", `! protected: ${printable(r.blocker.message)}`)}`);
   else if (r.blocker)
-    lines.push(`    ${paint("magenta", `# ${r.blocker.outcome}: ${r.blocker.reason}: ${r.blocker.message}`)}`);
-  for (const n of r.notes) lines.push(`    ${paint("dim", `# ${n}`)}`);
+    lines.push(
+      `    ${paint("magenta", `# ${r.blocker.outcome}: ${r.blocker.reason}: ${printable(r.blocker.message)}`)}`,
+    );
+  for (const n of r.notes) lines.push(`    ${paint("dim", `# ${printable(n)}`)}`);
   return lines;
 }
 
@@ -162,7 +169,7 @@ export function renderText(plan: Plan, options: TextOptions = {}): string {
   const lines: string[] = [];
   if (blocks.length === 0) lines.push("No changes. Active Directory matches the repository.");
   else lines.push(blocks.join("\n\n"), "");
-  for (const n of plan.notes) lines.push(`# ${n}`);
+  for (const n of plan.notes) lines.push(`# ${printable(n)}`);
   if (!plan.kds.effective)
     lines.push(
       plan.kds.effectiveAt
@@ -199,7 +206,9 @@ export function renderJson(plan: Plan): string {
   )}\n`;
 }
 
-const escapeCell = (s: string): string => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
+// A table cell is Markdown: one line, and its punctuation escaped, so a name or message from AD
+// cannot add a link, an image, HTML or a column.
+const escapeCell = (s: string): string => printable(s).replace(/[\\`*_[\]<>|!&~]/g, (c) => `\\${c}`);
 
 /** A pull-request comment: a summary table and the text plan in a diff block. */
 export function renderMarkdown(plan: Plan, options: Pick<TextOptions, "sources"> = {}): string {

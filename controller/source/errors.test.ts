@@ -24,7 +24,7 @@ describe("redact", () => {
     expect(hideSecrets("Authentication failed for password p@ss/word", secrets)).not.toContain("p@ss/word");
   });
 
-  it("removes credentials passed in a query string or fragment, whatever the parameter's case", () => {
+  it("removes credentials passed in a query string or fragment, whatever the parameter's case or encoding", () => {
     const cases: Array<[string, string]> = [
       [
         "https://gitlab.example/a.git?private_token=glpat-abc123",
@@ -36,23 +36,49 @@ describe("redact", () => {
       ["https://h/cb#access_token=abc&state=xyz", "https://h/cb#access_token=[redacted]&state=xyz"],
       ["'https://u:p4ss@h/x?oauth_token=abc'", "'https://h/x?oauth_token=[redacted]'"],
       ["https://h/x?ref=main&page=2", "https://h/x?ref=main&page=2"],
+      // Spelled as a server reads them: percent-encoded names, "@" inside a password.
+      ["https://h/x?%74oken=t0k3nValue", "https://h/x?%74oken=[redacted]"],
+      ["https://h/x?ref=main&private%5Ftoken=glpat-abc", "https://h/x?ref=main&private%5Ftoken=[redacted]"],
+      ["https://h/x?%50%41SSWORD=hunter22", "https://h/x?%50%41SSWORD=[redacted]"],
+      ["https://h/cb#%61ccess_token=abc&state=xyz", "https://h/cb#%61ccess_token=[redacted]&state=xyz"],
+      ["https://h/x?%2574oken=twice", "https://h/x?%2574oken=[redacted]"],
+      ["fatal: 'https://bob:p@ss@host/a.git/'", "fatal: 'https://host/a.git/'"],
+      ["ssh://git:s3cr@t@host:22/x and https://tok@en@h/y", "ssh://host:22/x and https://h/y"],
+      ["https://h/x?%zz=1&ref=a@b", "https://h/x?%zz=1&ref=a@b"],
     ];
     for (const [text, expected] of cases) expect(redact(text), text).toBe(expected);
   });
 });
 
-describe("a Git source with a token in its URL's query string", () => {
-  it("never shows the token in its URL or in the failure it reports", async () => {
-    const url = "https://127.0.0.1:1/group/repo.git?private_token=glpat-Sup3rSecret&access_token=ya29-Sup3rSecret";
-    const workDir = await mkdtemp(join(tmpdir(), "gmsa-redact-"));
-    onTestFinished(() => rm(workDir, { recursive: true, force: true }));
-    const source = createGitSource({ url, workDir, timeoutMs: 20_000 });
-    expect(source.url).toBe("https://127.0.0.1:1/group/repo.git?private_token=[redacted]&access_token=[redacted]");
-    const error: unknown = await source.sync().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SourceError);
-    expect((error as SourceError).message).toContain("127.0.0.1:1/group/repo.git");
-    expect((error as SourceError).message).not.toMatch(/Sup3rSecret/);
-  }, 30_000);
+describe("a Git source with credentials in its URL", () => {
+  const cases: Array<[string, string, string, RegExp]> = [
+    [
+      "a token in its query string",
+      "https://127.0.0.1:1/group/repo.git?private_token=glpat-Sup3rSecret&access_token=ya29-Sup3rSecret",
+      "https://127.0.0.1:1/group/repo.git?private_token=[redacted]&access_token=[redacted]",
+      /Sup3rSecret/,
+    ],
+    [
+      "a password holding '@' and a token under a percent-encoded parameter name",
+      "https://alice:Sup3r@Secr@t1@127.0.0.1:1/group/repo.git?private_%74oken=glpat-Sup3rSecret2",
+      "https://127.0.0.1:1/group/repo.git?private_%74oken=[redacted]",
+      /Secr|Sup3r/,
+    ],
+  ];
+  it.each(cases)(
+    "never shows %s, in its URL or in the failure it reports",
+    async (_what, url, safe, secret) => {
+      const workDir = await mkdtemp(join(tmpdir(), "gmsa-redact-"));
+      onTestFinished(() => rm(workDir, { recursive: true, force: true }));
+      const source = createGitSource({ url, workDir, timeoutMs: 20_000 });
+      expect(source.url).toBe(safe);
+      const error: unknown = await source.sync().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SourceError);
+      expect((error as SourceError).message).toContain("127.0.0.1:1/group/repo.git");
+      expect((error as SourceError).message).not.toMatch(secret);
+    },
+    30_000,
+  );
 });
 
 describe("urlSecrets", () => {
@@ -62,6 +88,7 @@ describe("urlSecrets", () => {
     expect(urlSecrets("git@host:x")).toEqual([]);
     expect(urlSecrets("https://tok3n@host/x")).toEqual(["tok3n"]);
     expect(urlSecrets("https://host/x?private_token=glpat%2Fx1")).toEqual(["glpat%2Fx1", "glpat/x1"]);
+    expect(urlSecrets("https://bob:p@ssw0rd@host/x?%74oken=t0k3n")).toEqual(["bob:p@ssw0rd", "p@ssw0rd", "t0k3n"]);
   });
 });
 

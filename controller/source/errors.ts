@@ -5,7 +5,7 @@
  * (docs/decisions/source.md): "transient" is retried with backoff, "stalled" waits for a person.
  */
 
-import { credentialParameter, redact } from "../redact.ts";
+import { credentialParameterValues, redact } from "../redact.ts";
 import type { Failure, Outcome } from "../vocabulary.ts";
 
 /** What the caller should do about a failure: retry with backoff, or wait for a change in Git or config. */
@@ -91,7 +91,7 @@ export function hideSecrets(text: string, secrets: readonly string[]): string {
  */
 export function urlSecrets(url: string): string[] {
   const raw = [...userinfoSecrets(url)];
-  for (const match of url.matchAll(credentialParameter)) raw.push(match[0].slice(match[1]?.length ?? 0));
+  raw.push(...credentialParameterValues(url));
   const decoded = raw.map((part) => {
     try {
       return decodeURIComponent(part);
@@ -105,7 +105,8 @@ export function urlSecrets(url: string): string[] {
 
 /** `user:password` and `password` of a URL's userinfo, or a bare http(s) `token`; never a plain user name. */
 function userinfoSecrets(url: string): string[] {
-  const match = /^([a-z][a-z0-9+.-]*):\/\/([^/@\s]+)@/i.exec(url);
+  // Up to the last "@" before the path: a password may hold "@" itself.
+  const match = /^([a-z][a-z0-9+.-]*):\/\/([^/\s]+)@/i.exec(url);
   const scheme = match?.[1]?.toLowerCase();
   const userinfo = match?.[2];
   if (scheme === undefined || userinfo === undefined) return [];
