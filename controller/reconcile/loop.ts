@@ -8,7 +8,6 @@
 import type { DesiredState } from "../manifests/index.ts";
 import type { MetricsRecorder } from "../metrics/index.ts";
 import { resourceKey } from "../vocabulary.ts";
-import type { ActionResult } from "./apply.ts";
 import type { BindBackoffOptions, DirectoryCondition } from "./bind.ts";
 import { BindGuard, bindRefusal } from "./bind.ts";
 import type { HostSettings } from "./hosts.ts";
@@ -21,7 +20,7 @@ import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
 import { Backoff, jitter } from "./schedule.ts";
-import type { ResourceStatus } from "./status.ts";
+import type { Attempt, ResourceStatus } from "./status.ts";
 import { StatusStore } from "./status.ts";
 import { WriteLedger } from "./attribution.ts";
 
@@ -151,7 +150,7 @@ export class Controller {
         revision: this.#source.revision ?? null,
         now,
         enforce: this.#deps.policy.mode === "enforce",
-        remember: (key, results) => this.#remember(key, results, now.getTime()),
+        remember: (entry, attempts) => this.#remember(entry, attempts, now.getTime()),
       });
       nextAt = published.nextAt;
       if (published.kds) this.#kds = published.kds;
@@ -277,16 +276,22 @@ export class Controller {
     };
   }
 
-  /** Remembers a resource's failed writes for the gate; returns when it is due again, if backing off. */
-  #remember(key: string, results: readonly ActionResult[], now: number): number | undefined {
-    const stalled = results.find((r) => r.status === "failed" && r.outcome === "stalled");
-    const failed = results.find((r) => r.status === "failed");
+  /**
+   * Remembers a resource's failed writes for the gate; returns when it is due again, if backing
+   * off. A resource whose writes all went through, or that is in sync again without any (a person
+   * fixed AD by hand), is forgotten: a later drift at the same revision is corrected at once.
+   */
+  #remember(entry: ResourcePlan, attempts: readonly Attempt[], now: number): number | undefined {
+    const key = resourceKey(entry.resource);
+    const stalled = attempts.find((r) => r.status === "failed" && r.outcome === "stalled");
+    const failed = attempts.find((r) => r.status === "failed");
     if (stalled && this.#source.revision !== undefined) {
       this.#stalledAt.set(key, { revision: this.#source.revision, message: stalled.message ?? "write refused" });
       return undefined;
     }
     if (failed) return this.#backoff.failed(key, now, failed.message ?? "write failed");
-    if (results.length > 0 && results.every((r) => r.status === "applied")) {
+    const inSync = attempts.length === 0 && entry.drift.size === 0 && entry.blocker === undefined;
+    if (inSync || (attempts.length > 0 && attempts.every((r) => r.status === "applied"))) {
       this.#backoff.succeeded(key);
       this.#stalledAt.delete(key);
     }

@@ -10,10 +10,10 @@ import type { Kind } from "../vocabulary.ts";
 import { resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
 import { hostAttempts } from "./hosts.ts";
-import type { Action } from "./model.ts";
+import type { Action, ResourcePlan } from "./model.ts";
 import type { PassResult } from "./pass.ts";
 import type { Logger } from "./revision.ts";
-import type { Cycle, ResourceStatus, StatusStore } from "./status.ts";
+import type { Attempt, Cycle, ResourceStatus, StatusStore } from "./status.ts";
 import { summarize } from "./status.ts";
 import { passwordSchedule, RotationWatch } from "./rotation.ts";
 import { resourceOf } from "./target.ts";
@@ -35,8 +35,11 @@ export interface CycleInput {
   readonly now: Date;
   /** Global enforce mode: a host binding's changes were made (not only reported). */
   readonly enforce: boolean;
-  /** The loop's gate bookkeeping for one resource's results; returns when it is due again, if backing off. */
-  readonly remember: (key: string, results: readonly ActionResult[]) => number | undefined;
+  /**
+   * The loop's gate bookkeeping for one resource (AD or host binding): its plan entry and what its
+   * writes came to. Returns when it is due again, if backing off.
+   */
+  readonly remember: (entry: ResourcePlan, attempts: readonly Attempt[]) => number | undefined;
 }
 
 function metricAction(action: Action): ActionType {
@@ -55,6 +58,8 @@ function metricAction(action: Action): ActionType {
       return "update";
   }
 }
+
+const retry = (at: number | undefined): { retryAt?: Date } => (at === undefined ? {} : { retryAt: new Date(at) });
 
 /** Where a resource is declared in the revision in force, for status. */
 function sourceOf(desired: DesiredState, ref: { kind: Kind; name: string }): ResourceStatus["source"] {
@@ -127,11 +132,12 @@ export class CyclePublisher {
       const key = resourceKey(rp.resource);
       keep.add(key);
       const results = byResource.get(key) ?? [];
-      earliest(input.remember(key, results));
+      const retryAt = input.remember(rp, results);
+      earliest(retryAt);
       earliest(rp.blocker?.until?.getTime());
       this.#resource(
         { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source: sourceOf(desired, rp.resource) },
-        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now },
+        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now, ...retry(retryAt) },
         drifted,
       );
     }
@@ -139,6 +145,11 @@ export class CyclePublisher {
     for (const o of pass.hosts?.bindings ?? []) {
       const name = o.plan.resource.name;
       keep.add(`HostBinding/${name}`);
+      // A host's failures are retried as an AD write's are: transient ones with back-off.
+      const attempts = hostAttempts(o);
+      const retryAt = input.remember(o.plan, attempts);
+      earliest(retryAt);
+      earliest(o.plan.blocker?.until?.getTime());
       this.#resource(
         {
           kind: "HostBinding",
@@ -151,7 +162,14 @@ export class CyclePublisher {
             retrievable: o.retrievable ?? null,
           },
         },
-        { entry: o.plan, attempts: hostAttempts(o), executed: input.enforce && !o.plan.observeOnly, revision, now },
+        {
+          entry: o.plan,
+          attempts,
+          executed: input.enforce && !o.plan.observeOnly,
+          revision,
+          now,
+          ...retry(retryAt),
+        },
         drifted,
       );
       if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);

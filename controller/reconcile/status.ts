@@ -80,6 +80,11 @@ export interface Cycle {
   readonly executed: boolean;
   readonly revision: string | null;
   readonly now: Date;
+  /**
+   * When the loop tries this resource's failed writes again (its back-off), when that is known in
+   * the cycle they failed; later cycles carry it as the gate's blocker `until`.
+   */
+  readonly retryAt?: Date;
 }
 
 /** The status fields `summarize` decides; the caller adds identity (kind, name, dn, source). */
@@ -167,7 +172,7 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
     lastAppliedRevision: clean && executed ? cycle.revision : (previous?.lastAppliedRevision ?? null),
     lastObservedAt: at,
     lastDrift: drifted ? lastDrift(entry, previous?.lastDrift ?? null, at, corrected) : (previous?.lastDrift ?? null),
-    nextAttemptAt: blocker?.until?.toISOString() ?? null,
+    nextAttemptAt: (blocker?.until ?? cycle.retryAt)?.toISOString() ?? null,
   };
 }
 
