@@ -8,6 +8,7 @@
  * revision lives in an info metric whose single series is replaced, not accumulated.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { redact } from "../redact.ts";
 import type { DriftType, Kind, POSITIVE_CONDITIONS } from "../vocabulary.ts";
 
 /** The kinds of the resource model, as generated from the CRDs. */
@@ -130,7 +131,7 @@ export interface MetricsRecorder {
   setManagedByKind(counts: Readonly<Record<ResourceKind, number>>): void;
   /** `gmsa_gitops_actions_total{kind,action,result}`. */
   actionApplied(kind: ResourceKind, action: ActionType, result: OperationResult): void;
-  /** `gmsa_gitops_source_info{revision,url} 1`: exactly one series, replaced when the revision or URL changes. Credentials in the URL are dropped. */
+  /** `gmsa_gitops_source_info{revision,url} 1`: exactly one series, replaced when the revision or URL changes. Credentials in the URL are removed by the shared `redact` (userinfo, credential parameters). */
   sourceRevision(revision: string, url: string): void;
   /** `gmsa_gitops_source_last_fetch_timestamp_seconds` (0 until the first successful fetch). */
   fetchSucceeded(at: Date): void;
@@ -209,19 +210,6 @@ function checkName(what: string, value: string): string {
     throw new RangeError(`${what} label value is not a bounded name (length ${value.length})`);
   }
   return value;
-}
-
-function sanitizeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.username === "" && parsed.password === "") return url;
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString();
-  } catch {
-    // scp-like "git@host:path" or a local path: no password can hide in it.
-    return url;
-  }
 }
 
 const lintFailingDefaults = [
@@ -484,7 +472,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     },
 
     sourceRevision(revision, url) {
-      const next = { revision: checkName("revision", revision), url: sanitizeUrl(url) };
+      const next = { revision: checkName("revision", revision), url: redact(url) };
       if (currentSource?.revision === next.revision && currentSource.url === next.url) return;
       // Replace, never accumulate: one series per revision would grow without bound.
       sourceInfo.reset();
