@@ -31,7 +31,47 @@ function localImports(path: string): string[] {
 /** Modules of words and pure helpers every layer shares; they import nothing. */
 const SHARED_LEAVES = ["controller/vocabulary.ts", "controller/redact.ts"];
 
+/**
+ * The layers of docs/architecture.md, top to bottom: imports point down this list, never up.
+ * Within the edges, a module reaches another only through its index.ts.
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ["controller/cli/"],
+  ["controller/main.ts"],
+  ["controller/clients.ts"],
+  ["controller/notify/"],
+  ["controller/reconcile/"],
+  ["controller/server/", "controller/metrics/"],
+  ["controller/source/", "controller/manifests/", "controller/directory/", "controller/hosts/", "controller/config/"],
+  SHARED_LEAVES,
+];
+const EDGES = LAYERS.length - 2;
+
+/** The layer (index in LAYERS) and module (its path prefix) of a file. */
+function placeOf(path: string): { layer: number; module: string } {
+  for (const [layer, modules] of LAYERS.entries())
+    for (const module of modules) if (path === module || path.startsWith(module)) return { layer, module };
+  throw new Error(`${path} is in no layer of docs/architecture.md`);
+}
+
 describe("module layout", () => {
+  it("imports point down the layers of docs/architecture.md, and edges reach each other only through index.ts", () => {
+    const wrong = production.flatMap((path) => {
+      const from = placeOf(path);
+      return localImports(path)
+        .filter((target) => target.startsWith("controller/"))
+        .flatMap((target) => {
+          const to = placeOf(target);
+          if (to.module === from.module) return [];
+          if (to.layer < from.layer) return [`${path} -> ${target}: up`];
+          if (to.layer === EDGES && from.layer === EDGES && !target.endsWith("/index.ts"))
+            return [`${path} -> ${target}: another edge's internals`];
+          return [];
+        });
+    });
+    expect(wrong).toEqual([]);
+  });
+
   it("directory/ imports nothing outside itself but the shared words: it knows AD, not what the controller does with it", () => {
     const outward = production
       .filter((path) => path.startsWith("controller/directory/"))
