@@ -19,7 +19,7 @@ import type { Policy } from "./plan.ts";
 import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
-import { Backoff, jitter } from "./schedule.ts";
+import { Backoff, BACKOFF_BASE_MS, exponentialBackoff, jitter } from "./schedule.ts";
 import type { Attempt, ResourceStatus } from "./status.ts";
 import { StatusStore } from "./status.ts";
 import { WriteLedger } from "./attribution.ts";
@@ -66,7 +66,6 @@ export interface ControllerStatus {
 }
 
 const MIN_DELAY_MS = 1_000;
-const BACKOFF_BASE_MS = 5_000;
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -226,8 +225,8 @@ export class Controller {
     const held = this.#bind.heldUntil(now);
     if (held !== undefined) return Math.max(MIN_DELAY_MS, held - now);
     if (this.#consecutiveFailures > 0) {
-      const backoff = BACKOFF_BASE_MS * 2 ** (this.#consecutiveFailures - 1);
-      return Math.max(MIN_DELAY_MS, Math.min(backoff, this.#deps.intervalMs));
+      const backoff = exponentialBackoff(this.#consecutiveFailures, BACKOFF_BASE_MS, this.#deps.intervalMs);
+      return Math.max(MIN_DELAY_MS, backoff);
     }
     let delay = jitter(this.#deps.intervalMs, this.#deps.jitterFraction ?? 0.1, this.#deps.random);
     const due = this.#backoff.nextDue(now);
