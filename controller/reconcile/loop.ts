@@ -19,7 +19,7 @@ import type { Policy } from "./plan.ts";
 import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
-import { Backoff, BACKOFF_BASE_MS, exponentialBackoff, jitter } from "./schedule.ts";
+import { Backoff, BACKOFF_BASE_MS, exponentialBackoff, jitter, JITTER_FRACTION } from "./schedule.ts";
 import type { Attempt, ResourceStatus } from "./status.ts";
 import { StatusStore } from "./status.ts";
 import { WriteLedger } from "./attribution.ts";
@@ -228,7 +228,7 @@ export class Controller {
       const backoff = exponentialBackoff(this.#consecutiveFailures, BACKOFF_BASE_MS, this.#deps.intervalMs);
       return Math.max(MIN_DELAY_MS, backoff);
     }
-    let delay = jitter(this.#deps.intervalMs, this.#deps.jitterFraction ?? 0.1, this.#deps.random);
+    let delay = jitter(this.#deps.intervalMs, this.#deps.jitterFraction ?? JITTER_FRACTION, this.#deps.random);
     const due = this.#backoff.nextDue(now);
     for (const at of [due, nextAt]) if (at !== undefined) delay = Math.min(delay, at - now);
     return Math.max(MIN_DELAY_MS, delay);

@@ -5,6 +5,9 @@
  * per-resource back-off the loop's gate consults.
  */
 
+/** How far a poll interval is moved either way, unless the caller says otherwise: ± 10 %. */
+export const JITTER_FRACTION = 0.1;
+
 /** The first retry after a failure: 5 s (a failed cycle, a resource's failed write). */
 export const BACKOFF_BASE_MS = 5_000;
 
@@ -59,7 +62,7 @@ export interface Poller {
 
 /** Starts `task` at once, then on the schedule described by `options`. */
 export function createPoller(task: PollerTask, options: PollerOptions): Poller {
-  const fraction = options.jitterFraction ?? 0.1;
+  const fraction = options.jitterFraction ?? JITTER_FRACTION;
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
