@@ -3,10 +3,8 @@ export {
   createMetricsRecorder,
   driftTypesByKind,
   metricPrefix,
-  resourceKinds,
   type ActionType,
   type BindFailureReason,
-  type ConditionType,
   type DriftType,
   type FetchFailureReason,
   type LdapOperation,
@@ -14,7 +12,6 @@ export {
   type MetricsRecorderOptions,
   type OperationResult,
   type ReconcileResult,
-  type ResourceKind,
   type RetrievableState,
   type RevisionRejectReason,
 } from "./recorder.ts";

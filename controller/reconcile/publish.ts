@@ -5,7 +5,7 @@
  * repository are removed.
  */
 import type { DesiredState } from "../manifests/index.ts";
-import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
+import type { ActionType, MetricsRecorder } from "../metrics/index.ts";
 import type { Kind } from "../vocabulary.ts";
 import { resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
@@ -117,7 +117,7 @@ export class CyclePublisher {
       byResource.set(key, [...(byResource.get(key) ?? []), r]);
     }
     const keep = new Set<string>();
-    const drifted: Record<ResourceKind, number> = {
+    const drifted: Record<Kind, number> = {
       GroupManagedServiceAccount: 0,
       ADGroup: 0,
       HostBinding: 0,
@@ -238,7 +238,7 @@ export class CyclePublisher {
   #resource(
     identity: Pick<ResourceStatus, "kind" | "name" | "dn" | "source" | "host">,
     cycle: Cycle,
-    drifted: Record<ResourceKind, number>,
+    drifted: Record<Kind, number>,
   ): void {
     const { kind, name } = identity;
     const previous = this.#statuses.get(kind, name);
