@@ -665,4 +665,52 @@ describe("a host binding across cycles", () => {
     expect(requests.map((r) => r.mode)).toEqual(["apply", "apply", "apply"]);
     expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="success"\}/)).toEqual([expect.stringMatching(/ 2$/)]);
   });
+
+  it("a binding removed from Git and added back starts afresh: no logon right is remembered as granted before", async () => {
+    const requests: HostRequest[] = [];
+    const driver = {
+      run(_target: unknown, request: HostRequest): Promise<HostResult> {
+        requests.push(request);
+        return Promise.resolve({
+          version: request.version,
+          host: request.host,
+          mode: request.mode,
+          powershell: "7.6.9",
+          bindings: request.bindings.map((b) => ({
+            name: b.name,
+            account: b.account,
+            retrievable: true,
+            install: "NotNeeded" as const,
+            items: [
+              {
+                item: "logonRight" as const,
+                name: "SeServiceLogonRight",
+                observed: true,
+                desired: true,
+                action: "none" as const,
+              },
+            ],
+          })),
+        });
+      },
+    };
+    const withRight = bindingYaml.replace("localGroups: [Administrators]", "logonRights: [SeServiceLogonRight]");
+    const files = { "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml };
+    const h = harness(
+      { ...files, "binding.yaml": withRight },
+      { hosts: { driver, domain: "COMPANY", concurrency: 1, target: (host) => ({ host, address: host }) } },
+    );
+    await h.controller.reconcile();
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(requests.at(-1)?.bindings[0]?.rightsGrantedBefore).toEqual(["SeServiceLogonRight"]);
+
+    h.source.commit(files);
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    h.source.commit({ ...files, "binding.yaml": withRight });
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(requests.at(-1)?.bindings[0]?.rightsGrantedBefore).toEqual([]);
+  });
 });

@@ -10,7 +10,7 @@ import type { WriteLedger } from "./attribution.ts";
 import { attributeDrift, recordWrites } from "./attribution.ts";
 import { applyPlan } from "./apply.ts";
 import type { HostBindingOutcome, HostMemory, HostOutcome, HostSettings } from "./hosts.ts";
-import { reconcileHosts } from "./hosts.ts";
+import { forgetRemovedBindings, reconcileHosts } from "./hosts.ts";
 import type { ObservedDirectory, Plan } from "./model.ts";
 import type { DirectoryReader } from "./observe.ts";
 import { observeDirectory } from "./observe.ts";
@@ -128,6 +128,7 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
     }
   }
 
+  forgetRemovedBindings(input.hostMemory, desired);
   const hostSettings =
     !signal?.aborted && !aborted && afterApply === undefined && desired.bindings.size > 0 ? input.hosts : undefined;
   const only = input.onlyHost?.toLowerCase();
