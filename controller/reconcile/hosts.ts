@@ -82,7 +82,7 @@ const DRIFT_OF: Record<string, DriftType> = {
 const show = (v: string | boolean | null): string | undefined => (v === null ? undefined : String(v));
 
 /** Derives the NetBIOS domain from a base DN's first DC= part (DC=company,DC=local → COMPANY). */
-export function netbiosFromBaseDn(baseDn: string): string {
+function netbiosFromBaseDn(baseDn: string): string {
   const m = /^\s*DC=([^,]+)/i.exec(baseDn);
   return (m?.[1] ?? "").toUpperCase();
 }
@@ -130,8 +130,8 @@ export async function reconcileHosts(
       observeOnly,
       notes: [],
     };
-    const account = gmsa?.spec.accountName ?? b.spec.account;
     if (!gmsa) continue; // validate refuses a dangling account; nothing to do here
+    const account = gmsa.spec.accountName;
     // With a directory: wait until the gMSA and the computer exist. Without one (the agent), the
     // host's own Test-ADServiceAccount is the judge.
     if (observed) {

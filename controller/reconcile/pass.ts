@@ -46,7 +46,7 @@ export interface PassInput {
   readonly writes?: WriteLedger;
   /** Only the bindings of this host (the agent). */
   readonly onlyHost?: string;
-  /** Turns a plan into the one to execute (the loop's back-off and stalled gate). */
+  /** Turns a plan into the one to execute: the loop's back-off and stalled gate, the CLI's `--target`. */
   readonly gate?: (plan: Plan) => Plan;
   readonly signal?: AbortSignal;
   /** Called after each action, as it completes (logs, metrics, the CLI's running report). */

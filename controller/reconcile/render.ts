@@ -90,7 +90,7 @@ export function changeText(c: AttributeChange): string[] {
 }
 
 /** Who last changed an attribute, from the object's replication metadata, in one phrase. */
-export function lastChangeText(c: LastChange): string {
+function lastChangeText(c: LastChange): string {
   const what = c.objectLevel ? "object last changed" : "last changed";
   const where = c.dc ? ` on ${c.dc}` : "";
   const version = c.version !== null ? ` (version ${c.version})` : "";
@@ -132,7 +132,7 @@ export function teamOf(file: string | undefined): string {
  * Groups the plan's resources by team folder (sorted; resources not in Git last) and, inside a
  * team, by kind in the plan's dependency order.
  */
-export function groupByTeam(
+function groupByTeam(
   resources: readonly ResourcePlan[],
   sources: ReadonlyMap<string, string>,
 ): { team: string; kinds: { kind: string; resources: ResourcePlan[] }[] }[] {
