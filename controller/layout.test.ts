@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, matchesGlob, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { DRIFT_TYPES, KINDS } from "./vocabulary.ts";
 
 const root = resolve(import.meta.dirname, "..");
 
@@ -29,9 +30,49 @@ function localImports(path: string): string[] {
 }
 
 /** Modules of words and pure helpers every layer shares; they import nothing. */
-const SHARED_LEAVES = ["controller/vocabulary.ts", "controller/redact.ts"];
+const SHARED_LEAVES = ["controller/vocabulary.ts", "controller/redact.ts", "controller/printable.ts"];
+
+/**
+ * The layers of docs/architecture.md, top to bottom: imports point down this list, never up.
+ * Within the edges, a module reaches another only through its index.ts.
+ */
+const LAYERS: readonly (readonly string[])[] = [
+  ["controller/cli/"],
+  ["controller/main.ts"],
+  ["controller/clients.ts"],
+  ["controller/notify/"],
+  ["controller/reconcile/"],
+  ["controller/server/", "controller/metrics/"],
+  ["controller/source/", "controller/manifests/", "controller/directory/", "controller/hosts/", "controller/config/"],
+  SHARED_LEAVES,
+];
+const EDGES = LAYERS.length - 2;
+
+/** The layer (index in LAYERS) and module (its path prefix) of a file. */
+function placeOf(path: string): { layer: number; module: string } {
+  for (const [layer, modules] of LAYERS.entries())
+    for (const module of modules) if (path === module || path.startsWith(module)) return { layer, module };
+  throw new Error(`${path} is in no layer of docs/architecture.md`);
+}
 
 describe("module layout", () => {
+  it("imports point down the layers of docs/architecture.md, and edges reach each other only through index.ts", () => {
+    const wrong = production.flatMap((path) => {
+      const from = placeOf(path);
+      return localImports(path)
+        .filter((target) => target.startsWith("controller/"))
+        .flatMap((target) => {
+          const to = placeOf(target);
+          if (to.module === from.module) return [];
+          if (to.layer < from.layer) return [`${path} -> ${target}: up`];
+          if (to.layer === EDGES && from.layer === EDGES && !target.endsWith("/index.ts"))
+            return [`${path} -> ${target}: another edge's internals`];
+          return [];
+        });
+    });
+    expect(wrong).toEqual([]);
+  });
+
   it("directory/ imports nothing outside itself but the shared words: it knows AD, not what the controller does with it", () => {
     const outward = production
       .filter((path) => path.startsWith("controller/directory/"))
@@ -99,6 +140,28 @@ describe("production code", () => {
         .map((name) => `${path}: .${name}()`),
     );
     expect(uncalled).toEqual([]);
+  });
+});
+
+describe("one owner per word", () => {
+  // The closed sets of vocabulary.ts (kinds, drift types) are written there once; a second list
+  // of the same words drifts from it the day a kind or a drift type is added.
+  const sets: Record<string, readonly string[]> = {
+    "every kind": KINDS,
+    "every host drift type": DRIFT_TYPES.filter((t) => t.startsWith("host-")),
+  };
+
+  it("no production file but vocabulary.ts (and the files generated from crds/) lists a whole closed set again", () => {
+    const copies = production
+      .filter((path) => path !== "controller/vocabulary.ts" && !path.endsWith(".generated.ts"))
+      .flatMap((path) =>
+        [...source(path).matchAll(/\[[^[\]]*\]/g)].flatMap((m) =>
+          Object.entries(sets)
+            .filter(([, words]) => words.every((w) => m[0].includes(`"${w}"`)))
+            .map(([what]) => `${path}: ${what}`),
+        ),
+      );
+    expect(copies).toEqual([]);
   });
 });
 

@@ -55,13 +55,12 @@ export type Outcome = "stalled" | "waiting" | "transient";
 
 /**
  * What every typed failure carries, whichever layer raised it (directory, source, host): the
- * outcome the loop decides on, a CamelCase reason from the layer's closed set, and, where the
- * layer knows it, how long to wait before trying again.
+ * outcome the loop decides on, and a CamelCase reason from the layer's closed set. How long to
+ * wait is the loop's business (reconcile/schedule.ts), or a resource's blocker's `until`.
  */
 export interface Failure {
   readonly outcome: Outcome;
   readonly reason: string;
-  readonly requeueAfterMs?: number;
 }
 
 /** True for a value carrying a {@link Failure}'s `outcome` (any of the layers' typed errors). */
@@ -83,6 +82,9 @@ export type ConditionType = "Ready" | "Reconciling" | "Stalled" | "DriftDetected
  * has been true, then stays 0 or 1).
  */
 export const METRIC_CONDITIONS = ["Ready", "Reconciling", "Stalled", "ApplyFailed"] as const;
+
+/** One of the condition types the per-resource condition metric carries. */
+export type MetricCondition = (typeof METRIC_CONDITIONS)[number];
 
 /** Reasons a resource cannot be acted on in this cycle (a blocker's reason). */
 export type BlockReason =

@@ -16,10 +16,10 @@ import { Controller } from "../controller/reconcile/loop.ts";
 import { createLocalSource } from "../controller/source/index.ts";
 import type { DoubleHostState } from "./harness/pwsh-doubles/state.ts";
 import {
+  dcBackedHost,
   launcherCommand,
   launcherShell,
   readHostState,
-  sampleHost,
   writeHostState,
 } from "./harness/pwsh-doubles/state.ts";
 import { startDc } from "./harness/samba.ts";
@@ -49,18 +49,7 @@ const initial = new Map<string, DoubleHostState>();
 
 /** A Windows host as the examples expect it: identities still on their old values. */
 function hostState(host: string, dn: string, passwordFile: string): DoubleHostState {
-  const s = sampleHost(host);
-  s.ad = {
-    url: dc.url,
-    caFile: dc.caFile,
-    baseDn: dc.baseDn,
-    bindDn: dn,
-    passwordFile,
-    command: ["ldapsearch"],
-    domain: dc.domain,
-  };
-  // The gMSAs are the DC's own: their SIDs are looked up there, as LSA would.
-  s.principals = s.principals.filter((p) => p.gmsa !== true);
+  const s = dcBackedHost(host, dc, dn, passwordFile);
   s.services = [{ Name: "Service1", StartName: "LocalSystem", State: "Running" }];
   s.localGroups = { Administrators: [ADMIN_SID], IIS_IUSRS: [] };
   s.localGroupSids = { Administrators: "S-1-5-32-544", IIS_IUSRS: "S-1-5-32-568" };

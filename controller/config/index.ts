@@ -11,8 +11,7 @@ import type { Stats } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { MIN_OWNERSHIP_KEY_BYTES, OWNER_ID_PATTERN, OwnershipKey } from "../directory/index.ts";
-import { NOTIFICATION_FORMATS } from "../notify/format.ts";
-import type { GitCredentials } from "../source/credentials.ts";
+import type { GitCredentials } from "../source/index.ts";
 
 /** How a setting is typed. */
 type SettingType = "string" | "boolean" | "integer" | "duration" | "enum";
@@ -33,6 +32,12 @@ interface Setting {
   /** A default worked out at run time, described for the reference table. */
   readonly defaultText?: string;
 }
+
+/** Every notification body the `notify.format` setting accepts (notify/ builds each). */
+export const NOTIFICATION_FORMATS = ["json", "slack", "teams"] as const;
+
+/** Which body a notification receiver understands. */
+export type NotificationFormat = (typeof NOTIFICATION_FORMATS)[number];
 
 /**
  * Every setting, its flag, environment variable and config-file key. README's configuration
@@ -455,7 +460,7 @@ export interface HostsConfig {
 export interface NotifyConfig {
   /** May carry a token: never logged or put in an error whole. */
   readonly url: string;
-  readonly format: "json" | "slack" | "teams";
+  readonly format: NotificationFormat;
   readonly minIntervalMs: number;
   readonly maxPerMinute: number;
   readonly timeoutMs: number;

@@ -101,6 +101,15 @@ describe("source revision", () => {
     expect(text).toContain('url="https://git.example/team/gmsa.git"');
   });
 
+  it("drops a token passed as a query parameter, as every other scrubber does", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.sourceRevision("abc", "https://git.example/team/gmsa.git?private_token=glpat-s3cret");
+
+    const text = await recorder.metricsText();
+    expect(text).not.toContain("glpat-s3cret");
+    expect(text).toContain('url="https://git.example/team/gmsa.git?private_token=[redacted]"');
+  });
+
   it("marks the source stale while the last good revision stays in force", async () => {
     const recorder = createMetricsRecorder();
     recorder.revisionRejected("invalid");

@@ -8,36 +8,20 @@
  * revision lives in an info metric whose single series is replaced, not accumulated.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { DriftType, Kind, METRIC_CONDITIONS } from "../vocabulary.ts";
-
-/** The kinds of the resource model, as generated from the CRDs. */
-export type ResourceKind = Kind;
-
-/** The resource kinds, in a stable order (used to emit zeros for kinds without resources). */
-export const resourceKinds: readonly ResourceKind[] = [
-  "GroupManagedServiceAccount",
-  "ADGroup",
-  "HostBinding",
-  "KdsRootKey",
-];
+import { redact } from "../redact.ts";
+import { DRIFT_TYPES, KINDS } from "../vocabulary.ts";
+import type { DriftType, Kind, MetricCondition } from "../vocabulary.ts";
 
 /** The closed set of drift types (vocabulary.ts), the only values of the `drift_type` label. */
 export type { DriftType } from "../vocabulary.ts";
 
-const hostDriftTypes: readonly DriftType[] = [
-  "host-retrieval",
-  "host-group",
-  "host-right",
-  "host-service",
-  "host-task",
-  "host-apppool",
-];
+const hostDriftTypes: readonly DriftType[] = DRIFT_TYPES.filter((t) => t.startsWith("host-"));
 
 /**
  * The drift types that can occur for each kind. `setDrift` writes a 0 or 1 for each of them,
  * so a dashboard or alert sees an explicit 0 rather than a missing series.
  */
-export const driftTypesByKind: Readonly<Record<ResourceKind, readonly DriftType[]>> = {
+export const driftTypesByKind: Readonly<Record<Kind, readonly DriftType[]>> = {
   GroupManagedServiceAccount: [
     "missing",
     "attribute",
@@ -62,7 +46,7 @@ export type ActionType = "create" | "update" | "delete" | "add-member" | "remove
  * The directory actions apply can take per kind; the recorder starts these series at 0 and no
  * others. Host bindings are changed by the host script, whose changes this counter does not count.
  */
-export const actionTypesByKind: Readonly<Record<ResourceKind, readonly ActionType[]>> = {
+export const actionTypesByKind: Readonly<Record<Kind, readonly ActionType[]>> = {
   GroupManagedServiceAccount: ["create", "update", "delete"],
   ADGroup: ["create", "update", "add-member", "remove-member", "delete"],
   HostBinding: [],
@@ -78,8 +62,6 @@ export type BindFailureReason = "InvalidCredentials" | "AccountLocked";
 export type RevisionRejectReason = "invalid" | "unverified";
 /** The LDAP operations the directory client times. */
 export type LdapOperation = "search" | "add" | "modify" | "delete" | "bind";
-/** The condition types exported per resource: Ready, Reconciling, Stalled and ApplyFailed. */
-export type ConditionType = (typeof METRIC_CONDITIONS)[number];
 /** Whether a host can retrieve a gMSA's password; `pending` is a host newly added to a group awaiting a fresh Kerberos ticket. */
 export type RetrievableState = "yes" | "no" | "pending";
 
@@ -114,23 +96,23 @@ export interface MetricsRecorder {
    * type in `drifts` and 0 for every other type relevant to the kind. A resource that has never
    * drifted has no series (absent means no drift), which keeps the scrape small.
    */
-  setDrift(kind: ResourceKind, name: string, drifts: ReadonlySet<DriftType>): void;
+  setDrift(kind: Kind, name: string, drifts: ReadonlySet<DriftType>): void;
   /**
    * One drift of this type on a resource of this kind was corrected:
    * `gmsa_gitops_drift_corrections_total{kind,drift_type}`. Unlike `resource_drift`, which is 1
    * only until the fix, the count survives, so drift that keeps coming back (a script, a GPO or
    * a person undoing Git) shows as a rising rate.
    */
-  driftCorrected(kind: ResourceKind, driftType: DriftType): void;
+  driftCorrected(kind: Kind, driftType: DriftType): void;
   /** Removes every per-resource series (drift, conditions, password countdown) of a resource that left the repository. */
-  forgetResource(kind: ResourceKind, name: string): void;
+  forgetResource(kind: Kind, name: string): void;
   /** `gmsa_gitops_drifted_resources{kind}`: resources with any drift, per kind. */
-  setDriftedByKind(counts: Readonly<Record<ResourceKind, number>>): void;
+  setDriftedByKind(counts: Readonly<Record<Kind, number>>): void;
   /** `gmsa_gitops_managed_resources{kind}`: resources in the revision in force, per kind. */
-  setManagedByKind(counts: Readonly<Record<ResourceKind, number>>): void;
+  setManagedByKind(counts: Readonly<Record<Kind, number>>): void;
   /** `gmsa_gitops_actions_total{kind,action,result}`. */
-  actionApplied(kind: ResourceKind, action: ActionType, result: OperationResult): void;
-  /** `gmsa_gitops_source_info{revision,url} 1`: exactly one series, replaced when the revision or URL changes. Credentials in the URL are dropped. */
+  actionApplied(kind: Kind, action: ActionType, result: OperationResult): void;
+  /** `gmsa_gitops_source_info{revision,url} 1`: exactly one series, replaced when the revision or URL changes. Credentials in the URL are removed by the shared `redact` (userinfo, credential parameters). */
   sourceRevision(revision: string, url: string): void;
   /** `gmsa_gitops_source_last_fetch_timestamp_seconds` (0 until the first successful fetch). */
   fetchSucceeded(at: Date): void;
@@ -195,7 +177,7 @@ export interface MetricsRecorder {
    * `gmsa_gitops_resource_condition{kind,name,type}` 1/0. ApplyFailed, a condition present only
    * while true, gets its series the first time it is true (false before that records nothing).
    */
-  setResourceCondition(kind: ResourceKind, name: string, condition: ConditionType, status: boolean): void;
+  setResourceCondition(kind: Kind, name: string, condition: MetricCondition, status: boolean): void;
   /** The exposition text of the registry. */
   metricsText(): Promise<string>;
 }
@@ -244,26 +226,13 @@ function checkName(what: string, value: string): string {
   return value;
 }
 
-function sanitizeUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.username === "" && parsed.password === "") return url;
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString();
-  } catch {
-    // scp-like "git@host:path" or a local path: no password can hide in it.
-    return url;
-  }
-}
-
 const lintFailingDefaults = [
   "nodejs_active_handles_total",
   "nodejs_active_requests_total",
   "nodejs_active_resources_total",
 ];
 
-const resourceKey = (kind: ResourceKind, name: string): string => `${kind}\u0000${name}`;
+const resourceKey = (kind: Kind, name: string): string => `${kind}\u0000${name}`;
 
 /**
  * Creates a recorder with its own registry; two recorders never share series, so tests and
@@ -453,18 +422,18 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
   });
 
   for (const result of reconcileResults) reconciles.inc({ result }, 0);
-  for (const kind of resourceKinds) {
+  for (const kind of KINDS) {
     driftedResources.set({ kind }, 0);
     managedResources.set({ kind }, 0);
   }
-  for (const kind of resourceKinds) {
+  for (const kind of KINDS) {
     for (const action of actionTypesByKind[kind])
       for (const result of operationResults) actions.inc({ kind, action, result }, 0);
   }
   for (const reason of fetchFailureReasons) fetchFailures.inc({ reason }, 0);
   for (const reason of bindFailureReasons) bindFailures.inc({ reason }, 0);
   bindBackoff.set(0);
-  for (const kind of resourceKinds) {
+  for (const kind of KINDS) {
     for (const type of driftTypesByKind[kind]) {
       if (!neverCorrected.has(type)) driftCorrections.inc({ kind, drift_type: type }, 0);
     }
@@ -473,7 +442,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
   // What each resource and host has emitted, so forget* can remove exactly those series.
   const driftSeries = new Map<string, Set<DriftType>>();
-  const conditionSeries = new Map<string, Set<ConditionType>>();
+  const conditionSeries = new Map<string, Set<MetricCondition>>();
   const hostAccounts = new Map<string, Set<string>>();
   let currentSource: { revision: string; url: string } | undefined;
 
@@ -527,11 +496,11 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     },
 
     setDriftedByKind(counts) {
-      for (const kind of resourceKinds) driftedResources.set({ kind }, counts[kind]);
+      for (const kind of KINDS) driftedResources.set({ kind }, counts[kind]);
     },
 
     setManagedByKind(counts) {
-      for (const kind of resourceKinds) managedResources.set({ kind }, counts[kind]);
+      for (const kind of KINDS) managedResources.set({ kind }, counts[kind]);
     },
 
     actionApplied(kind, action, result) {
@@ -539,7 +508,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     },
 
     sourceRevision(revision, url) {
-      const next = { revision: checkName("revision", revision), url: sanitizeUrl(url) };
+      const next = { revision: checkName("revision", revision), url: redact(url) };
       if (currentSource?.revision === next.revision && currentSource.url === next.url) return;
       // Replace, never accumulate: one series per revision would grow without bound.
       sourceInfo.reset();
@@ -651,7 +620,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     setResourceCondition(kind, name, condition, status) {
       checkName("name", name);
       const key = resourceKey(kind, name);
-      const emitted = conditionSeries.get(key) ?? new Set<ConditionType>();
+      const emitted = conditionSeries.get(key) ?? new Set<MetricCondition>();
       if (condition === "ApplyFailed" && !status && !emitted.has(condition)) return;
       emitted.add(condition);
       conditionSeries.set(key, emitted);

@@ -3,15 +3,12 @@
  * Microsoft Teams message (an Adaptive Card, which Teams Workflows webhooks accept). Pure:
  * one notification in, one JSON-serialisable body out.
  */
+import type { NotificationFormat } from "../config/index.ts";
 
 /** What happened to a resource. */
 export type NotificationEvent = "Stalled" | "ApplyFailed" | "DriftCorrected";
 
-/** Which body the receiver understands. */
-export type NotificationFormat = "json" | "slack" | "teams";
-
-/** Every format the setting accepts. */
-export const NOTIFICATION_FORMATS: readonly NotificationFormat[] = ["json", "slack", "teams"];
+export type { NotificationFormat };
 
 /** One notification, as the generic JSON body carries it. */
 export interface Notification {

@@ -2,7 +2,6 @@
 export { Notifier, redactUrl, transitions, type NotifierOptions, type NotifyLogger } from "./notifier.ts";
 export {
   headline,
-  NOTIFICATION_FORMATS,
   notificationBody,
   type Notification,
   type NotificationEvent,

@@ -7,6 +7,7 @@
  */
 import type { BindFailureReason, MetricsRecorder } from "../metrics/index.ts";
 import { isFailure } from "../vocabulary.ts";
+import { exponentialBackoff } from "./schedule.ts";
 import type { Logger } from "./revision.ts";
 
 /**
@@ -105,7 +106,7 @@ export class BindGuard {
     const failures = (this.#bind?.failures ?? 0) + 1;
     const base = this.#options.baseMs ?? Math.max(this.#intervalMs, BIND_BACKOFF_MIN_BASE_MS);
     const cap = this.#options.capMs ?? Math.max(this.#intervalMs, BIND_BACKOFF_CAP_MS);
-    const wait = Math.min(cap, base * 2 ** Math.min(failures - 1, 30));
+    const wait = exponentialBackoff(failures, base, cap);
     const changed = this.#bind?.reason !== reason;
     this.#bind = { failures, nextAttemptAt: now + wait, reason, message: text(error) };
     this.#bound = false;

@@ -7,9 +7,9 @@
  * conditions stay what they were.
  */
 import { resourceKey } from "../vocabulary.ts";
-import type { ActionResult } from "./apply.ts";
 import type { Action, Plan, ResourcePlan } from "./model.ts";
 import type { Backoff } from "./schedule.ts";
+import type { Attempt } from "./status.ts";
 
 /** How long a write refused as stalled waits, at most, before it is tried again on an unchanged revision and object. */
 export const STALLED_RETRY_MS = 3_600_000;
@@ -93,26 +93,32 @@ export class FailureGate {
     };
   }
 
-  /** Remembers a resource's failed writes for the gate; returns when it is due again, if backing off. */
+  /**
+   * Remembers a resource's failed writes for the gate; returns when it is due again, if backing
+   * off. A resource whose writes all went through, or that is in sync again without any (a person
+   * fixed AD by hand), is forgotten: a later drift at the same revision is corrected at once.
+   */
   remember(
-    key: string,
-    results: readonly ActionResult[],
+    entry: ResourcePlan,
+    attempts: readonly Attempt[],
     now: number,
     revision: string | undefined,
   ): number | undefined {
-    const stalled = results.find((r) => r.status === "failed" && r.outcome === "stalled");
-    const failed = results.find((r) => r.status === "failed");
+    const key = resourceKey(entry.resource);
+    const stalled = attempts.find((r) => r.status === "failed" && r.outcome === "stalled");
+    const failed = attempts.find((r) => r.status === "failed");
     if (stalled && revision !== undefined) {
       this.#stalledAt.set(key, {
-        revision: revision,
+        revision,
         message: stalled.message ?? "write refused",
-        actions: fingerprint(results.map((r) => r.action)),
+        actions: fingerprint(entry.actions),
         at: now,
       });
       return undefined;
     }
     if (failed) return this.#backoff.failed(key, now, failed.message ?? "write failed");
-    if (results.length > 0 && results.every((r) => r.status === "applied")) {
+    const inSync = attempts.length === 0 && entry.drift.size === 0 && entry.blocker === undefined;
+    if (inSync || (attempts.length > 0 && attempts.every((r) => r.status === "applied"))) {
       this.#backoff.succeeded(key);
       this.#stalledAt.delete(key);
     }

@@ -46,7 +46,10 @@ export interface HostOutcome {
   readonly error: HostError | undefined;
 }
 
-/** State kept across cycles by the caller: rights held before (GPO detection), recent AD changes. */
+/**
+ * State kept across cycles by the caller: rights held before (GPO detection), recent AD changes;
+ * per binding, forgotten when the binding leaves Git.
+ */
 export interface HostMemory {
   readonly rightsHeld: Map<string, LogonRight[]>;
   /** Binding name → when the AD side last changed who may retrieve its account's password. */
@@ -56,6 +59,12 @@ export interface HostMemory {
 /** A fresh memory. */
 export function hostMemory(): HostMemory {
   return { rightsHeld: new Map(), allowedAt: new Map() };
+}
+
+/** Forgets the bindings that left Git: one added back starts afresh (no right "granted before"). */
+export function forgetRemovedBindings(memory: HostMemory, desired: DesiredState): void {
+  for (const map of [memory.rightsHeld, memory.allowedAt])
+    for (const name of map.keys()) if (!desired.bindings.has(name)) map.delete(name);
 }
 
 /** Kerberos tickets live 10 hours by default: until then a retrieval failure may only be an old ticket. */
@@ -73,7 +82,7 @@ const DRIFT_OF: Record<string, DriftType> = {
 const show = (v: string | boolean | null): string | undefined => (v === null ? undefined : String(v));
 
 /** Derives the NetBIOS domain from a base DN's first DC= part (DC=company,DC=local → COMPANY). */
-export function netbiosFromBaseDn(baseDn: string): string {
+function netbiosFromBaseDn(baseDn: string): string {
   const m = /^\s*DC=([^,]+)/i.exec(baseDn);
   return (m?.[1] ?? "").toUpperCase();
 }
@@ -121,8 +130,8 @@ export async function reconcileHosts(
       observeOnly,
       notes: [],
     };
-    const account = gmsa?.spec.accountName ?? b.spec.account;
     if (!gmsa) continue; // validate refuses a dangling account; nothing to do here
+    const account = gmsa.spec.accountName;
     // With a directory: wait until the gMSA and the computer exist. Without one (the agent), the
     // host's own Test-ADServiceAccount is the judge.
     if (observed) {

@@ -3,18 +3,45 @@
 // and a clock the test moves. Each test asserts the conditions, the requeue delay and the metrics
 // after every cycle, because a status that is right in the first cycle can be wrong in the second.
 import { describe, expect, it } from "vitest";
-import type { ObservedKdsRootKey } from "../directory/index.ts";
+import type { ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
 import { HOST_CONTRACT_VERSION } from "../hosts/index.ts";
 import type { HostDriver } from "../hosts/index.ts";
 import { createMetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
-import { computer, emptyDirectory, fakeDirectory, kdsObserved, OWNER } from "../../test/support/reconcile.ts";
+import {
+  computer,
+  emptyDirectory,
+  fakeDirectory,
+  kdsObserved,
+  observedGroup,
+  OWNER,
+} from "../../test/support/reconcile.ts";
+import type { HostRequest, HostResult } from "../hosts/index.ts";
+import { HostError } from "../hosts/index.ts";
+import type { HostSettings } from "./hosts.ts";
 import type { Logger } from "./loop.ts";
 import { STALLED_RETRY_MS } from "./gate.ts";
 import { Controller, READY_FAILURE_LIMIT } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
 
 const INTERVAL = 60_000;
+/** Conditions of a resource whose drift was corrected this cycle, and of one in sync. */
+const CORRECTED = {
+  Ready: "True/DriftCorrected",
+  Stalled: "False/DriftCorrected",
+  Reconciling: "False/DriftCorrected",
+  DriftDetected: "True/DriftCorrected",
+};
+/** Conditions of a resource created this cycle (no drift evidence: it never existed). */
+const CREATED = { Ready: "True/Created", Stalled: "False/Created", Reconciling: "False/Created" };
+const RECONCILED = { Ready: "True/Reconciled", Stalled: "False/Reconciled", Reconciling: "False/Reconciled" };
+/** Conditions of a resource with uncorrected drift, waiting (Reconciling) for `reason`. */
+const WAITING = (reason: string): Record<string, string> => ({
+  Ready: `False/${reason}`,
+  Stalled: `False/${reason}`,
+  Reconciling: `True/${reason}`,
+  DriftDetected: "True/DriftReported",
+});
 const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 const groupYaml = (description: string): string => `apiVersion: gmsa-gitops.io/v1alpha1
@@ -58,27 +85,50 @@ function fakeSource(files: Record<string, string>) {
   };
 }
 
-function harness(
-  files: Record<string, string>,
-  start: Date = new Date("2026-01-01T00:00:00Z"),
-  kdsRootKeys: ObservedKdsRootKey[] = [kdsObserved(start, 11)],
-  onStatusChange?: () => void,
-) {
+/** What a test may change about the controller the harness builds. */
+interface HarnessOptions {
+  readonly start?: Date;
+  readonly kdsRootKeys?: ObservedKdsRootKey[];
+  /** Marked groups already in AD (prune candidates when Git does not list them). */
+  readonly groups?: ObservedGroup[];
+  readonly hosts?: HostSettings;
+  readonly prune?: boolean;
+  readonly deletionBudget?: number;
+  /** Called on every status change (a throw there is a fault after observing). */
+  readonly onStatusChange?: () => void;
+}
+
+function harness(files: Record<string, string>, options: HarnessOptions = {}) {
+  const start = options.start ?? new Date("2026-01-01T00:00:00Z");
   let now = start;
-  const dir = fakeDirectory(emptyDirectory(now, { computers: [computer("SERVER1")], kdsRootKeys }));
+  const dir = fakeDirectory(
+    emptyDirectory(now, {
+      computers: [computer("SERVER1")],
+      kdsRootKeys: options.kdsRootKeys ?? [kdsObserved(start, 11)],
+      groups: options.groups ?? [],
+    }),
+  );
   const source = fakeSource(files);
   const metrics = createMetricsRecorder();
+  const { hosts } = options;
   const controller = new Controller({
     source,
     openDirectory: dir.open,
     metrics,
     logger: silent,
-    policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
+    policy: {
+      mode: "enforce",
+      prune: options.prune ?? false,
+      deletionBudget: options.deletionBudget ?? 5,
+      adopt: false,
+      owner: OWNER,
+    },
     intervalMs: INTERVAL,
     jitterFraction: 0,
     now: () => now,
     random: () => 0.5, // no jitter: delays are exact
-    ...(onStatusChange ? { onStatusChange } : {}),
+    ...(hosts ? { hosts } : {}),
+    ...(options.onStatusChange ? { onStatusChange: options.onStatusChange } : {}),
   });
   const status = (kind: string, name: string): ResourceStatus => {
     const s = controller.status().resources.find((r) => r.kind === kind && r.name === name);
@@ -161,11 +211,7 @@ describe("Controller across cycles", () => {
     h.source.commit({ "group.yaml": groupYaml("v2") });
     h.advance(INTERVAL);
     await h.controller.reconcile();
-    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
-      Ready: "True/Created",
-      Stalled: "False/Created",
-      Reconciling: "False/Created",
-    });
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual(CREATED);
     // add, then the ownership marker once the group has its objectGUID, then the members.
     expect(h.dir.writes.map((w) => w.op)).toEqual(["add", "modify", "addMembers"]);
     expect(h.status("ADGroup", "app-hosts").lastAppliedRevision).toBe("rev-2");
@@ -176,11 +222,7 @@ describe("Controller across cycles", () => {
     // Next cycle: nothing to do, Ready/Reconciled, and the last drift kept as evidence.
     h.advance(INTERVAL);
     await h.controller.reconcile();
-    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
-      Ready: "True/Reconciled",
-      Stalled: "False/Reconciled",
-      Reconciling: "False/Reconciled",
-    });
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual(RECONCILED);
     // Created, not drift corrected: the failed attempts' pending creation is no drift evidence.
     expect(h.status("ADGroup", "app-hosts").lastDrift).toBeNull();
     expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="success"\}/)).toEqual([expect.stringMatching(/ 2$/)]);
@@ -276,11 +318,7 @@ describe("Controller across cycles", () => {
     h.dir.failures.length = 0;
     h.advance(10_000);
     expect(await h.controller.reconcile()).toBe(INTERVAL);
-    expect(h.conditions("ADGroup", "app-hosts")).toEqual({
-      Ready: "True/Created",
-      Stalled: "False/Created",
-      Reconciling: "False/Created",
-    });
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual(CREATED);
     expect(h.status("ADGroup", "app-hosts").nextAttemptAt).toBeNull();
   });
 
@@ -307,15 +345,10 @@ describe("Controller across cycles", () => {
     // A key whose use starts 10 h 4 min 30 s before now: effective (10 h 5 min) in 30 s.
     const key = kdsObserved(start, 10 + 4.5 / 60);
     const effectiveAt = new Date(key.useStartTime.getTime() + (10 * 60 + 5) * 60_000);
-    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml }, start, [key]);
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml }, { start, kdsRootKeys: [key] });
 
     expect(await h.controller.reconcile()).toBe(30_000);
-    expect(h.conditions("GroupManagedServiceAccount", "app")).toEqual({
-      Ready: "False/KdsRootKeyNotEffective",
-      Stalled: "False/KdsRootKeyNotEffective",
-      Reconciling: "True/KdsRootKeyNotEffective",
-      DriftDetected: "True/DriftReported",
-    });
+    expect(h.conditions("GroupManagedServiceAccount", "app")).toEqual(WAITING("KdsRootKeyNotEffective"));
     expect(h.status("GroupManagedServiceAccount", "app").nextAttemptAt).toBe(effectiveAt.toISOString());
     // The group does not wait for the key.
     expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Created");
@@ -472,9 +505,14 @@ describe("readiness", () => {
 
   it(`is lost after ${READY_FAILURE_LIMIT} failed cycles in a row even when AD was observed, and comes back after one that completes`, async () => {
     let failing = false;
-    const h = harness({ "group.yaml": groupYaml("v1") }, undefined, undefined, () => {
-      if (failing) throw new Error("simulated fault after observing");
-    });
+    const h = harness(
+      { "group.yaml": groupYaml("v1") },
+      {
+        onStatusChange: () => {
+          if (failing) throw new Error("simulated fault after observing");
+        },
+      },
+    );
     await h.controller.reconcile();
     expect(h.controller.ready()).toBe(true);
     failing = true;
@@ -620,5 +658,262 @@ describe("a bind the DC refuses (LDAP 49)", () => {
       "gmsa_gitops_directory_bind_backoff_seconds 0",
     ]);
     expect(lines.filter((l) => l.msg === "bound to the domain controller again")).toHaveLength(1);
+  });
+});
+
+describe("Controller across cycles, other shapes", () => {
+  it("a gMSA stalled on a missing principal, then waiting for the KDS key after a fix in Git, then created", async () => {
+    const start = new Date("2026-01-01T00:00:00Z");
+    // The key's use starts 10 h 3 min before now: effective (10 h 5 min) in 2 min.
+    const key = kdsObserved(start, 10 + 3 / 60);
+    const effectiveAt = new Date(key.useStartTime.getTime() + (10 * 60 + 5) * 60_000);
+    const missing = gmsaYaml.replace("- group: app-hosts", "- computer: SERVER9");
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": missing }, { start, kdsRootKeys: [key] });
+
+    // Cycle 1: SERVER9 is not in AD: stalled, no write for the gMSA, requeued at the interval.
+    expect(await h.controller.reconcile()).toBe(INTERVAL);
+    expect(h.conditions("GroupManagedServiceAccount", "app")).toEqual({
+      Ready: "False/PrincipalNotFound",
+      Stalled: "True/PrincipalNotFound",
+      Reconciling: "False/PrincipalNotFound",
+      DriftDetected: "True/DriftReported",
+    });
+    expect(h.status("GroupManagedServiceAccount", "app").nextAttemptAt).toBeNull();
+    expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app".*\}/)).toEqual([
+      expect.stringMatching(/type="Ready"\} 0$/),
+      expect.stringMatching(/type="Reconciling"\} 0$/),
+      expect.stringMatching(/type="Stalled"\} 1$/),
+    ]);
+    expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="partial"\}/)).toEqual([expect.stringMatching(/ 1$/)]);
+
+    // Cycle 2, 90 s later: Git names the group now; the gMSA waits for the key, requeued for it
+    // (in 30 s, before the interval).
+    h.source.commit({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml });
+    h.advance(90_000);
+    expect(await h.controller.reconcile()).toBe(30_000);
+    expect(h.conditions("GroupManagedServiceAccount", "app")).toEqual(WAITING("KdsRootKeyNotEffective"));
+    expect(h.status("GroupManagedServiceAccount", "app").nextAttemptAt).toBe(effectiveAt.toISOString());
+    expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app".*\}/)).toEqual([
+      expect.stringMatching(/type="Ready"\} 0$/),
+      expect.stringMatching(/type="Reconciling"\} 1$/),
+      expect.stringMatching(/type="Stalled"\} 0$/),
+    ]);
+    expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="success"\}/)).toEqual([expect.stringMatching(/ 1$/)]);
+
+    // Cycle 3, when the key is effective: created, Ready, back to the interval.
+    h.advance(30_000);
+    expect(await h.controller.reconcile()).toBe(INTERVAL);
+    expect(h.conditions("GroupManagedServiceAccount", "app")).toEqual(CREATED);
+    expect(h.status("GroupManagedServiceAccount", "app")).toMatchObject({
+      nextAttemptAt: null,
+      lastAppliedRevision: "rev-2",
+    });
+    expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app".*\}/)).toEqual([
+      expect.stringMatching(/type="Ready"\} 1$/),
+      expect.stringMatching(/type="Reconciling"\} 0$/),
+      expect.stringMatching(/type="Stalled"\} 0$/),
+    ]);
+    // Created, not a drift correction: the series exists (zero), the count does not move.
+    expect(
+      await h.metric(/^gmsa_gitops_drift_corrections_total\{kind="GroupManagedServiceAccount",drift_type="missing"\}/),
+    ).toEqual([expect.stringMatching(/ 0$/)]);
+  });
+
+  it("a stalled write is forgotten once the resource is in sync again: later drift at the same revision is corrected", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    await h.controller.reconcile();
+    const dn = h.dir.observed().groups[0]!.dn;
+
+    // Someone edits the description and AD refuses our fix as stalled (say, a constraint).
+    await h.dir.writer.modify(dn, [{ operation: "replace", attribute: "description", values: ["hand edit"] }]);
+    const release = inject(h, /CN=App-Hosts/, "stalled");
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")).toMatchObject({ Stalled: "True/ApplyFailed" });
+
+    // A person puts the description back by hand (and lifts the constraint): in sync, Ready.
+    release();
+    await h.dir.writer.modify(dn, [{ operation: "replace", attribute: "description", values: ["v1"] }]);
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual(RECONCILED);
+
+    // Drift again, same revision: corrected, not held back by the old refusal.
+    await h.dir.writer.modify(dn, [{ operation: "replace", attribute: "description", values: ["again"] }]);
+    const writes = h.dir.writes.length;
+    h.advance(INTERVAL);
+    expect(await h.controller.reconcile()).toBe(INTERVAL);
+    expect(h.conditions("ADGroup", "app-hosts")).toEqual(CORRECTED);
+    expect(h.dir.writes.slice(writes).map((w) => w.op)).toEqual(["modify"]);
+  });
+
+  it("a transient failure says when it is retried in the very cycle it fails", async () => {
+    const h = harness({ "group.yaml": groupYaml("v1") });
+    inject(h, /CN=App-Hosts/, "transient");
+    expect(await h.controller.reconcile()).toBe(5_000);
+    expect(h.status("ADGroup", "app-hosts").nextAttemptAt).toBe(new Date(h.now.getTime() + 5_000).toISOString());
+  });
+
+  it("deletions held by the budget go one per cycle over three cycles, each waiting until its turn", async () => {
+    const three = ["Old-A", "Old-B", "Old-C"];
+    const h = harness(
+      { "group.yaml": groupYaml("v1") },
+      { groups: three.map((n) => observedGroup(n, [])), prune: true, deletionBudget: 1 },
+    );
+    const conditionsOf = (name: string): Record<string, string> =>
+      h.controller.status().resources.some((r) => r.kind === "ADGroup" && r.name === name)
+        ? h.conditions("ADGroup", name)
+        : {};
+    const readyMetric = (name: string): Promise<string[]> =>
+      h.metric(new RegExp(`^gmsa_gitops_resource_condition\\{kind="ADGroup",name="${name}",type="Ready"\\}`));
+    const held = WAITING("DeletionBudgetExhausted");
+    const deleted = CORRECTED;
+
+    for (let cycle = 0; cycle < 3; cycle++) {
+      expect(await h.controller.reconcile()).toBe(INTERVAL);
+      const gone = three.slice(0, cycle + 1).map((n) => n.toLowerCase());
+      // The one deleted this cycle reads DriftCorrected; those deleted before have left status and metrics.
+      expect(conditionsOf(gone[cycle]!)).toEqual(deleted);
+      for (const name of gone.slice(0, cycle)) {
+        expect(conditionsOf(name)).toEqual({});
+        expect(await readyMetric(name)).toEqual([]);
+      }
+      for (const name of three.slice(cycle + 1).map((n) => n.toLowerCase())) {
+        expect(conditionsOf(name)).toEqual(held);
+        expect(await readyMetric(name)).toEqual([expect.stringMatching(/ 0$/)]);
+      }
+      expect(h.dir.writes.filter((w) => w.op === "delete")).toHaveLength(cycle + 1);
+      h.advance(INTERVAL);
+    }
+    expect(await h.controller.reconcile()).toBe(INTERVAL);
+    expect(h.controller.status().resources.map((r) => `${r.kind}/${r.name}`)).toEqual(["ADGroup/app-hosts"]);
+  });
+});
+
+describe("a host binding across cycles", () => {
+  it("a host that cannot be reached backs off, says when it is tried again, then recovers and is Ready", async () => {
+    const requests: HostRequest[] = [];
+    let member = false;
+    let reachable = false;
+    const driver = {
+      run(_target: unknown, request: HostRequest): Promise<HostResult> {
+        requests.push(request);
+        if (!reachable)
+          return Promise.reject(new HostError("Unreachable", "SERVER1", "connect ECONNREFUSED 10.0.0.1:22"));
+        const changed = !member && request.mode === "apply";
+        const item = {
+          item: "localGroup" as const,
+          name: "Administrators",
+          observed: member,
+          desired: true,
+          action: member ? ("none" as const) : changed ? ("changed" as const) : ("would-change" as const),
+          ...(member ? {} : { reason: "NotMember" as const }),
+        };
+        if (changed) member = true;
+        return Promise.resolve({
+          version: request.version,
+          host: request.host,
+          mode: request.mode,
+          powershell: "7.6.9",
+          bindings: [
+            { name: "server1-app", account: "gMSA-App", retrievable: true, install: "NotNeeded", items: [item] },
+          ],
+        });
+      },
+    };
+    const hosts: HostSettings = {
+      driver,
+      domain: "COMPANY",
+      concurrency: 1,
+      target: (host, dns) => ({ host, address: dns ?? host }),
+    };
+    const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml, "binding.yaml": bindingYaml }, { hosts });
+    const reachableMetric = () => h.metric(/^gmsa_gitops_host_reachable\{host="SERVER1"\}/);
+
+    // Cycle 1: AD is created, the host does not answer: retried with back-off, and status says when.
+    expect(await h.controller.reconcile()).toBe(5_000);
+    expect(requests).toHaveLength(1);
+    expect(h.conditions("HostBinding", "server1-app")).toEqual({
+      Ready: "False/RetryingAfterFailure",
+      Stalled: "False/RetryingAfterFailure",
+      Reconciling: "True/RetryingAfterFailure",
+      ApplyFailed: "True/ApplyFailed",
+    });
+    expect(h.status("HostBinding", "server1-app")).toMatchObject({
+      host: { name: "SERVER1", reachable: false, retrievable: null },
+      nextAttemptAt: new Date(h.now.getTime() + 5_000).toISOString(),
+    });
+    expect(await reachableMetric()).toEqual([expect.stringMatching(/ 0$/)]);
+    expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="partial"\}/)).toEqual([expect.stringMatching(/ 1$/)]);
+
+    // Cycle 2, when due: the host answers and is fixed.
+    reachable = true;
+    h.advance(5_000);
+    expect(await h.controller.reconcile()).toBe(INTERVAL);
+    expect(h.conditions("HostBinding", "server1-app")).toEqual(CORRECTED);
+    expect(h.status("HostBinding", "server1-app")).toMatchObject({
+      host: { name: "SERVER1", reachable: true, retrievable: "yes" },
+      nextAttemptAt: null,
+      lastAppliedRevision: "rev-1",
+    });
+    expect(await reachableMetric()).toEqual([expect.stringMatching(/ 1$/)]);
+    expect(
+      await h.metric(/^gmsa_gitops_drift_corrections_total\{kind="HostBinding",drift_type="host-group"\}/),
+    ).toEqual([expect.stringMatching(/ 1$/)]);
+
+    // Cycle 3: in sync.
+    h.advance(INTERVAL);
+    expect(await h.controller.reconcile()).toBe(INTERVAL);
+    expect(h.conditions("HostBinding", "server1-app")).toEqual(RECONCILED);
+    expect(requests.map((r) => r.mode)).toEqual(["apply", "apply", "apply"]);
+    expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="success"\}/)).toEqual([expect.stringMatching(/ 2$/)]);
+  });
+
+  it("a binding removed from Git and added back starts afresh: no logon right is remembered as granted before", async () => {
+    const requests: HostRequest[] = [];
+    const driver = {
+      run(_target: unknown, request: HostRequest): Promise<HostResult> {
+        requests.push(request);
+        return Promise.resolve({
+          version: request.version,
+          host: request.host,
+          mode: request.mode,
+          powershell: "7.6.9",
+          bindings: request.bindings.map((b) => ({
+            name: b.name,
+            account: b.account,
+            retrievable: true,
+            install: "NotNeeded" as const,
+            items: [
+              {
+                item: "logonRight" as const,
+                name: "SeServiceLogonRight",
+                observed: true,
+                desired: true,
+                action: "none" as const,
+              },
+            ],
+          })),
+        });
+      },
+    };
+    const withRight = bindingYaml.replace("localGroups: [Administrators]", "logonRights: [SeServiceLogonRight]");
+    const files = { "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml };
+    const h = harness(
+      { ...files, "binding.yaml": withRight },
+      { hosts: { driver, domain: "COMPANY", concurrency: 1, target: (host) => ({ host, address: host }) } },
+    );
+    await h.controller.reconcile();
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(requests.at(-1)?.bindings[0]?.rightsGrantedBefore).toEqual(["SeServiceLogonRight"]);
+
+    h.source.commit(files);
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    h.source.commit({ ...files, "binding.yaml": withRight });
+    h.advance(INTERVAL);
+    await h.controller.reconcile();
+    expect(requests.at(-1)?.bindings[0]?.rightsGrantedBefore).toEqual([]);
   });
 });

@@ -18,7 +18,7 @@ import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
 import { FailureGate } from "./gate.ts";
-import { Backoff, jitter } from "./schedule.ts";
+import { Backoff, BACKOFF_BASE_MS, exponentialBackoff, jitter, JITTER_FRACTION } from "./schedule.ts";
 import type { ResourceStatus } from "./status.ts";
 import { StatusStore } from "./status.ts";
 import { WriteLedger } from "./attribution.ts";
@@ -72,7 +72,6 @@ export interface ControllerStatus {
 export const READY_FAILURE_LIMIT = 3;
 
 const MIN_DELAY_MS = 1_000;
-const BACKOFF_BASE_MS = 5_000;
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
@@ -165,7 +164,7 @@ export class Controller {
         now,
         enforce: this.#deps.policy.mode === "enforce",
         hostTransport: this.#deps.hosts !== undefined,
-        remember: (key, results) => this.#gate.remember(key, results, now.getTime(), this.#source.revision),
+        remember: (entry, attempts) => this.#gate.remember(entry, attempts, now.getTime(), this.#source.revision),
       });
       nextAt = published.nextAt;
       if (published.kds) this.#kds = published.kds;
@@ -246,10 +245,10 @@ export class Controller {
     const held = this.#bind.heldUntil(now);
     if (held !== undefined) return Math.max(MIN_DELAY_MS, held - now);
     if (this.#consecutiveFailures > 0) {
-      const backoff = BACKOFF_BASE_MS * 2 ** (this.#consecutiveFailures - 1);
-      return Math.max(MIN_DELAY_MS, Math.min(backoff, this.#deps.intervalMs));
+      const backoff = exponentialBackoff(this.#consecutiveFailures, BACKOFF_BASE_MS, this.#deps.intervalMs);
+      return Math.max(MIN_DELAY_MS, backoff);
     }
-    let delay = jitter(this.#deps.intervalMs, this.#deps.jitterFraction ?? 0.1, this.#deps.random);
+    let delay = jitter(this.#deps.intervalMs, this.#deps.jitterFraction ?? JITTER_FRACTION, this.#deps.random);
     const due = this.#gate.nextDue(now);
     for (const at of [due, nextAt]) if (at !== undefined) delay = Math.min(delay, at - now);
     return Math.max(MIN_DELAY_MS, delay);

@@ -43,7 +43,7 @@ interface AnyRef {
 }
 
 /** Names the desired state refers to, by kind of AD object. */
-export function referencedNames(desired: DesiredState): {
+function referencedNames(desired: DesiredState): {
   groups: string[];
   computers: string[];
   principals: PrincipalNames;

@@ -10,7 +10,7 @@ import type { WriteLedger } from "./attribution.ts";
 import { attributeDrift, recordWrites } from "./attribution.ts";
 import { applyPlan } from "./apply.ts";
 import type { HostBindingOutcome, HostMemory, HostOutcome, HostSettings } from "./hosts.ts";
-import { reconcileHosts } from "./hosts.ts";
+import { forgetRemovedBindings, reconcileHosts } from "./hosts.ts";
 import type { ObservedDirectory, Plan } from "./model.ts";
 import type { DirectoryReader } from "./observe.ts";
 import { observeDirectory } from "./observe.ts";
@@ -46,7 +46,7 @@ export interface PassInput {
   readonly writes?: WriteLedger;
   /** Only the bindings of this host (the agent). */
   readonly onlyHost?: string;
-  /** Turns a plan into the one to execute (the loop's back-off and stalled gate). */
+  /** Turns a plan into the one to execute: the loop's back-off and stalled gate, the CLI's `--target`. */
   readonly gate?: (plan: Plan) => Plan;
   readonly signal?: AbortSignal;
   /** Called after each action, as it completes (logs, metrics, the CLI's running report). */
@@ -128,6 +128,7 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
     }
   }
 
+  forgetRemovedBindings(input.hostMemory, desired);
   const hostSettings =
     !signal?.aborted && !aborted && afterApply === undefined && desired.bindings.size > 0 ? input.hosts : undefined;
   const only = input.onlyHost?.toLowerCase();

@@ -29,7 +29,7 @@ function resourceCount(desired: DesiredState): number {
 }
 
 /** Applies policy to a diff. */
-export function planFromDiff(
+function planFromDiff(
   diffs: readonly ResourceDiff[],
   desired: DesiredState,
   observed: ObservedDirectory,

@@ -5,18 +5,18 @@
  * repository are removed.
  */
 import type { DesiredState } from "../manifests/index.ts";
-import type { ActionType, MetricsRecorder, ResourceKind } from "../metrics/index.ts";
+import type { ActionType, MetricsRecorder } from "../metrics/index.ts";
 import type { Kind } from "../vocabulary.ts";
 import { METRIC_CONDITIONS, resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
 import { hostAttempts } from "./hosts.ts";
-import type { Action } from "./model.ts";
+import type { Action, ResourcePlan } from "./model.ts";
 import type { PassResult } from "./pass.ts";
 import type { Logger } from "./revision.ts";
-import type { Cycle, ResourceStatus, StatusStore } from "./status.ts";
+import type { Attempt, Cycle, ResourceStatus, StatusStore } from "./status.ts";
 import { summarize } from "./status.ts";
 import { unreachedBinding } from "./untransported.ts";
-import { passwordSchedule, RotationWatch } from "./rotation.ts";
+import { publishPasswords, RotationWatch } from "./rotation.ts";
 import { resourceOf } from "./target.ts";
 
 /** What one published cycle tells the loop. */
@@ -38,8 +38,11 @@ export interface CycleInput {
   readonly enforce: boolean;
   /** False when no host transport is configured: HostBindings are listed, not observed. */
   readonly hostTransport: boolean;
-  /** The loop's gate bookkeeping for one resource's results; returns when it is due again, if backing off. */
-  readonly remember: (key: string, results: readonly ActionResult[]) => number | undefined;
+  /**
+   * The loop's gate bookkeeping for one resource (AD or host binding): its plan entry and what its
+   * writes came to. Returns when it is due again, if backing off.
+   */
+  readonly remember: (entry: ResourcePlan, attempts: readonly Attempt[]) => number | undefined;
 }
 
 function metricAction(action: Action): ActionType {
@@ -58,6 +61,8 @@ function metricAction(action: Action): ActionType {
       return "update";
   }
 }
+
+const retry = (at: number | undefined): { retryAt?: Date } => (at === undefined ? {} : { retryAt: new Date(at) });
 
 /** Where a resource is declared in the revision in force, for status. */
 function sourceOf(desired: DesiredState, ref: { kind: Kind; name: string }): ResourceStatus["source"] {
@@ -119,7 +124,7 @@ export class CyclePublisher {
       byResource.set(key, [...(byResource.get(key) ?? []), r]);
     }
     const keep = new Set<string>();
-    const drifted: Record<ResourceKind, number> = {
+    const drifted: Record<Kind, number> = {
       GroupManagedServiceAccount: 0,
       ADGroup: 0,
       HostBinding: 0,
@@ -134,11 +139,12 @@ export class CyclePublisher {
       const key = resourceKey(rp.resource);
       keep.add(key);
       const results = byResource.get(key) ?? [];
-      earliest(input.remember(key, results));
+      const retryAt = input.remember(rp, results);
+      earliest(retryAt);
       earliest(rp.blocker?.until?.getTime());
       this.#resource(
         { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source: sourceOf(desired, rp.resource) },
-        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now },
+        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now, ...retry(retryAt) },
         drifted,
       );
     }
@@ -157,6 +163,11 @@ export class CyclePublisher {
     for (const o of pass.hosts?.bindings ?? []) {
       const name = o.plan.resource.name;
       keep.add(`HostBinding/${name}`);
+      // A host's failures are retried as an AD write's are: transient ones with back-off.
+      const attempts = hostAttempts(o);
+      const retryAt = input.remember(o.plan, attempts);
+      earliest(retryAt);
+      earliest(o.plan.blocker?.until?.getTime());
       this.#resource(
         {
           kind: "HostBinding",
@@ -169,7 +180,14 @@ export class CyclePublisher {
             retrievable: o.retrievable ?? null,
           },
         },
-        { entry: o.plan, attempts: hostAttempts(o), executed: input.enforce && !o.plan.observeOnly, revision, now },
+        {
+          entry: o.plan,
+          attempts,
+          executed: input.enforce && !o.plan.observeOnly,
+          revision,
+          now,
+          ...retry(retryAt),
+        },
         drifted,
       );
       if (o.retrievable) metrics.setHostRetrievable(o.host, o.account, o.retrievable);
@@ -212,16 +230,7 @@ export class CyclePublisher {
     });
     const kds = pass.plan.kds;
     metrics.setKdsKeyEffective(kds.effective);
-    const observedBySam = new Map(observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
-    for (const g of desired.gmsas.values()) {
-      const o = observedBySam.get(g.spec.accountName.toLowerCase());
-      const interval = o?.passwordIntervalDays;
-      metrics.setPasswordChangeAt(
-        g.name,
-        o?.pwdLastSet && interval ? new Date(o.pwdLastSet.getTime() + interval * 86_400_000) : undefined,
-      );
-      metrics.setPasswordTimes(g.name, passwordSchedule(o));
-    }
+    publishPasswords(metrics, desired, observed);
     return { keep, nextAt, kds: { effective: kds.effective, effectiveAt: kds.effectiveAt?.toISOString() ?? null } };
   }
 
@@ -239,7 +248,7 @@ export class CyclePublisher {
   #resource(
     identity: Pick<ResourceStatus, "kind" | "name" | "dn" | "source" | "host">,
     cycle: Cycle,
-    drifted: Record<ResourceKind, number>,
+    drifted: Record<Kind, number>,
   ): void {
     const { kind, name } = identity;
     const previous = this.#statuses.get(kind, name);

@@ -131,7 +131,7 @@ export function teamOf(file: string | undefined): string {
  * Groups the plan's resources by team folder (sorted; resources not in Git last) and, inside a
  * team, by kind in the plan's dependency order.
  */
-export function groupByTeam(
+function groupByTeam(
   resources: readonly ResourcePlan[],
   sources: ReadonlyMap<string, string>,
 ): { team: string; kinds: { kind: string; resources: ResourcePlan[] }[] }[] {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createPoller, jitter } from "./schedule.ts";
+import { createPoller, exponentialBackoff, jitter } from "./schedule.ts";
 
 describe("jitter", () => {
   it("spreads the interval by at most the fraction either way", () => {
@@ -134,5 +134,14 @@ describe("createPoller", () => {
     controller.abort();
     await vi.advanceTimersByTimeAsync(10_000);
     expect(runs).toHaveLength(1);
+  });
+});
+
+describe("exponentialBackoff", () => {
+  it("doubles from the base per failure and stops at the cap, however many failures", () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((n) => exponentialBackoff(n, 5_000, 60_000))).toEqual([
+      5_000, 10_000, 20_000, 40_000, 60_000, 60_000, 60_000,
+    ]);
+    expect(exponentialBackoff(5_000, 5_000, 3_600_000)).toBe(3_600_000);
   });
 });

@@ -1,8 +1,23 @@
 /**
  * Scheduling, in one place: the poller (run, wait an interval with jitter, run again; run at once
- * on `trigger()`, a webhook or a file change; never two runs at the same time), jitter, and the
- * per-resource exponential back-off the loop's gate consults.
+ * on `trigger()`, a webhook or a file change; never two runs at the same time), jitter, the one
+ * exponential back-off formula (a failed cycle, a refused bind, a resource's writes), and the
+ * per-resource back-off the loop's gate consults.
  */
+
+/** How far a poll interval is moved either way, unless the caller says otherwise: ± 10 %. */
+export const JITTER_FRACTION = 0.1;
+
+/** The first retry after a failure: 5 s (a failed cycle, a resource's failed write). */
+export const BACKOFF_BASE_MS = 5_000;
+
+/**
+ * The wait before attempt `failures + 1`: `baseMs` doubled per failure after the first, never
+ * over `capMs` (the exponent is bounded, so many failures cannot overflow to Infinity).
+ */
+export function exponentialBackoff(failures: number, baseMs: number, capMs: number): number {
+  return Math.min(capMs, baseMs * 2 ** Math.min(Math.max(failures - 1, 0), 30));
+}
 
 /**
  * `intervalMs` moved by up to ± `fraction` of itself (fraction clamped to [0, 1]), rounded,
@@ -47,7 +62,7 @@ export interface Poller {
 
 /** Starts `task` at once, then on the schedule described by `options`. */
 export function createPoller(task: PollerTask, options: PollerOptions): Poller {
-  const fraction = options.jitterFraction ?? 0.1;
+  const fraction = options.jitterFraction ?? JITTER_FRACTION;
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> | undefined;
@@ -113,7 +128,6 @@ export function createPoller(task: PollerTask, options: PollerOptions): Poller {
   };
 }
 
-const BACKOFF_BASE_MS = 5_000;
 const BACKOFF_MAX_MS = 5 * 60_000;
 
 /**
@@ -135,7 +149,7 @@ export class Backoff {
   /** Records one more failure; returns when the next attempt is due. */
   failed(key: string, now: number, message: string): number {
     const failures = (this.#state.get(key)?.failures ?? 0) + 1;
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 1));
+    const delay = exponentialBackoff(failures, BACKOFF_BASE_MS, BACKOFF_MAX_MS);
     const dueAt = now + jitter(delay, 0.2, this.#random);
     this.#state.set(key, { failures, dueAt, message });
     return dueAt;

@@ -83,6 +83,11 @@ export interface Cycle {
   readonly executed: boolean;
   readonly revision: string | null;
   readonly now: Date;
+  /**
+   * When the loop tries this resource's failed writes again (its back-off), when that is known in
+   * the cycle they failed; later cycles carry it as the gate's blocker `until`.
+   */
+  readonly retryAt?: Date;
 }
 
 /** The status fields `summarize` decides; the caller adds identity (kind, name, dn, source). */
@@ -193,7 +198,7 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
       corrected && !created
         ? { count: (previous?.corrections.count ?? 0) + 1, since: previous?.corrections.since ?? at }
         : (previous?.corrections ?? { count: 0, since: null }),
-    nextAttemptAt: blocker?.until?.toISOString() ?? null,
+    nextAttemptAt: (blocker?.until ?? cycle.retryAt)?.toISOString() ?? null,
   };
 }
 

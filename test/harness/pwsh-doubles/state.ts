@@ -199,6 +199,24 @@ export function launcherShell(statePath: string, pwsh = "pwsh", variant: "window
   return argv.join(" ");
 }
 
+/**
+ * A sample host that asks a real DC whether it can retrieve a password: its NetQueryServiceAccount
+ * double binds as the host's computer account (`bindDn`, password in `passwordFile`). The gMSAs
+ * are the DC's own, so their SIDs are looked up there, as LSA would, not in the sample's list.
+ */
+export function dcBackedHost(
+  computer: string,
+  dc: { readonly url: string; readonly caFile: string; readonly baseDn: string; readonly domain: string },
+  bindDn: string,
+  passwordFile: string,
+): DoubleHostState {
+  const s = sampleHost(computer);
+  const { url, caFile, baseDn, domain } = dc;
+  s.ad = { url, caFile, baseDn, bindDn, passwordFile, command: ["ldapsearch"], domain };
+  s.principals = s.principals.filter((p) => p.gmsa !== true);
+  return s;
+}
+
 /** Writes a host's state (atomically: the doubles may be reading). */
 export async function writeHostState(path: string, state: DoubleHostState): Promise<void> {
   await writeFile(`${path}.tmp`, JSON.stringify(state, null, 2));
