@@ -378,4 +378,3 @@ describe("Grafana dashboard", () => {
     expect(result.code).toBe(0);
   });
 });
-
