@@ -83,6 +83,7 @@ export const POSITIVE_CONDITIONS = ["Ready", "Reconciling", "Stalled"] as const;
 /** Reasons a resource cannot be acted on in this cycle (a blocker's reason). */
 export type BlockReason =
   | "KdsRootKeyNotEffective"
+  | "KdsRootKeyNotFound"
   | "PrincipalNotFound"
   | "NotOwned"
   | "Protected"

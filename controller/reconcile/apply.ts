@@ -145,14 +145,27 @@ async function mark(dn: string, writer: DirectoryWriter, ctx: ExecContext): Prom
 
 async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext): Promise<void> {
   switch (action.type) {
-    case "create-kds-root-key":
-      // Not immediate: usable one key cycle (10 h 5 min) after now, the replication wait Microsoft advises.
-      await writer.createKdsRootKey({
-        effectiveImmediately: action.effectiveImmediately,
+    case "create-kds-root-key": {
+      // The start time diff chose (effectiveTime, now, or backdated for effectiveImmediately).
+      const dn = await writer.createKdsRootKey({
+        effectiveImmediately: false,
         now: ctx.now,
-        effectiveTime: ctx.now,
+        effectiveTime: new Date(action.useStartTime),
       });
+      // The tag finds the key again next cycle; the marker makes it deletable (deletionPolicy: Delete).
+      await writer.modify(dn, [{ operation: "replace", attribute: "adminDisplayName", values: [action.tag] }]);
+      if (action.mark) await mark(dn, writer, ctx);
       return;
+    }
+    case "update-kds-root-key": {
+      const changes: Modification[] = Object.entries(action.set).map(([attribute, value]) => ({
+        operation: "replace",
+        attribute,
+        values: value === null ? [] : [value],
+      }));
+      await writer.modify(action.dn, changes);
+      return;
+    }
     case "create-group": {
       const attributes: Record<string, string> = {
         objectClass: "group",
