@@ -87,6 +87,8 @@ export interface ResolvedPrincipal {
   samAccountName: string;
   /** Most specific structural class, e.g. "group", "computer", "msDS-GroupManagedServiceAccount". */
   objectClass: string;
+  /** For `user:` references by UPN (alice@corp.example). */
+  userPrincipalName?: string | undefined;
 }
 
 /** Attribute names with the server's exact casing; ldapts matches explicitBufferAttributes case-sensitively. */
@@ -146,7 +148,7 @@ export const GROUP_ATTRIBUTES = [
 export const COMPUTER_ATTRIBUTES = ["sAMAccountName", "objectSid", "dNSHostName"];
 
 /** Attributes read for principals found by SID. */
-export const PRINCIPAL_ATTRIBUTES = ["sAMAccountName", "objectSid", "objectClass"];
+export const PRINCIPAL_ATTRIBUTES = ["sAMAccountName", "objectSid", "objectClass", "userPrincipalName"];
 
 /** Attributes read for KDS root keys (confidential: the bind account needs read access). */
 export const KDS_ROOT_KEY_ATTRIBUTES = [
@@ -312,6 +314,7 @@ export function principalFromEntry(entry: Entry): ResolvedPrincipal {
     dn: entry.dn,
     samAccountName: text(entry, "sAMAccountName") ?? "",
     objectClass: classes[classes.length - 1] ?? "",
+    userPrincipalName: text(entry, "userPrincipalName"),
   };
 }
 

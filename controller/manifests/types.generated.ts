@@ -45,7 +45,10 @@ export type GroupMemberRef =
       sid?: never;
       dn?: never;
     }
-  /** sAMAccountName of an existing user account; checked at plan time. */
+  /**
+   * An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName
+   * (name@suffix, e.g. alice@corp.example); checked at plan time.
+   */
   | {
       user: string;
       computer?: never;
@@ -180,7 +183,10 @@ export type PrincipalRef =
       sid?: never;
       dn?: never;
     }
-  /** sAMAccountName of an existing user account; checked at plan time. */
+  /**
+   * An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName
+   * (name@suffix, e.g. alice@corp.example); checked at plan time.
+   */
   | {
       user: string;
       group?: never;

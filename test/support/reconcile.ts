@@ -395,6 +395,7 @@ export function fakeDirectory(start: ObservedDirectory) {
           now().principals.filter(
             (p) =>
               names.samAccountNames.some((n) => n.toLowerCase() === p.samAccountName.toLowerCase()) ||
+              names.userPrincipalNames.some((n) => n.toLowerCase() === p.userPrincipalName?.toLowerCase()) ||
               names.sids.includes(p.sid) ||
               names.dns.some((d) => d.toLowerCase() === p.dn.toLowerCase()),
           ),

@@ -42,7 +42,7 @@ export interface Context {
   /** Every object read, by SID and by normalised DN, for `sid:` and `dn:` references. */
   readonly bySid: ReadonlyMap<string, Found>;
   readonly byDn: ReadonlyMap<string, Found>;
-  /** Users (objectClass user, not a computer) read by sAMAccountName, lower-cased. */
+  /** Users (objectClass user, not a computer) by sAMAccountName and by userPrincipalName, lower-cased. */
   readonly userBySam: ReadonlyMap<string, Found>;
 }
 
@@ -112,7 +112,14 @@ function principalLookups(observed: ObservedDirectory): Pick<Context, "bySid" | 
   return {
     bySid: new Map(all.map((f) => [f.sid, f])),
     byDn: new Map(all.map((f) => [normalizeDn(f.dn), f])),
-    userBySam: new Map(users.map((u) => [lower(u.samAccountName), { dn: u.dn, sid: u.sid, label: u.samAccountName }])),
+    // Keyed by sAMAccountName and by userPrincipalName: a `user:` reference may be either ('@' tells them apart).
+    userBySam: new Map(
+      users.flatMap((u) => {
+        const found = { dn: u.dn, sid: u.sid, label: u.samAccountName };
+        const upn = u.userPrincipalName === undefined ? [] : [[lower(u.userPrincipalName), found] as const];
+        return [[lower(u.samAccountName), found] as const, ...upn];
+      }),
+    ),
   };
 }
 
