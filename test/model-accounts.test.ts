@@ -1,5 +1,5 @@
 // More of the model real domains need (issue 13), against a real Samba AD DC and checked
-// through ldapsearch: principals named by user principal name.
+// through ldapsearch: principals named by user principal name, outbound-only gMSAs.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -76,5 +76,41 @@ spec:
 
     const unknown = await cli(dc, "plan", repo(manifests("bob@corp.example")));
     expect(unknown.stdout).toContain("not found in AD: user bob@corp.example");
+  });
+
+  it("an outbound-only gMSA is created without dNSHostName; a dNSHostName added by hand is reported and cleared", async () => {
+    const dn = `CN=gMSA-Client,CN=Managed Service Accounts,${dc.baseDn}`;
+    const dir = repo(`${HEADER}kind: GroupManagedServiceAccount
+metadata: { name: client }
+spec:
+  accountName: gMSA-Client
+  restrictToOutboundAuthenticationOnly: true
+  principalsAllowedToRetrieveManagedPassword: [{ computer: APP1 }]
+`);
+    const applied = await cli(dc, "apply", dir);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+    const read = async (): Promise<string> =>
+      search("(sAMAccountName=gMSA-Client$)", "dNSHostName", "servicePrincipalName", "msDS-ManagedPasswordId");
+    const account = await read();
+    expect(text(account, "dNSHostName")).toEqual([]);
+    expect(text(account, "servicePrincipalName")).toEqual([]);
+    // Samba generated its managed password: a real gMSA, only without the inbound names.
+    expect(ldif(account, "msDS-ManagedPasswordId")).toHaveLength(1);
+    // Converged (the first test's objects are reported as left Git; nothing about this one).
+    expect((await cli(dc, "plan", dir)).stdout).not.toContain("GroupManagedServiceAccount/client");
+
+    await dc.ldap("ldapmodify", [], {
+      input: [`dn: ${dn}`, "changetype: modify", "replace: dNSHostName", "dNSHostName: client.company.local", ""].join(
+        "\n",
+      ),
+    });
+    const drift = await cli(dc, "plan", dir);
+    expect(drift.stdout).toContain('- dNSHostName: "client.company.local"');
+    const cleared = await cli(dc, "apply", dir);
+    // Samba refuses to replace dNSHostName with nothing (LDAP 1); apply deletes the attribute instead.
+    expect(cleared.stdout).toContain("ok      update-gmsa GroupManagedServiceAccount/client");
+    expect(cleared.code).toBe(0);
+    expect(text(await read(), "dNSHostName")).toEqual([]);
   });
 });

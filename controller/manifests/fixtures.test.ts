@@ -49,6 +49,7 @@ describe("a valid repository", () => {
     expect(gmsa?.spec).toEqual({
       accountName: "MSA-service1",
       dnsHostName: "service1.company.local",
+      restrictToOutboundAuthenticationOnly: false,
       servicePrincipalNames: ["HTTP/service1.company.local"],
       servicePrincipalNamesPolicy: "additive",
       removeServicePrincipalNames: [],

@@ -10,6 +10,7 @@
  */
 import { lint } from "./lint.ts";
 import { lintKdsRootKeys } from "./lint-kds.ts";
+import { gmsaRoleRules } from "./rules-accounts.ts";
 import { fileTooLarge, isManifestPath } from "./tree.ts";
 import type { Checked } from "./lint.ts";
 import { validateSchema } from "./schema.ts";
@@ -21,6 +22,7 @@ import type {
   DesiredState,
   ErrorCode,
   GmsaResource,
+  GroupManagedServiceAccountSpec,
   GroupResource,
   KdsRootKeyResource,
   Kind,
@@ -225,6 +227,10 @@ class Collector {
    * most 65535.
    */
   nameRules(doc: ParsedDocument, resource: Resource<Kind, unknown>): void {
+    if (resource.kind === "GroupManagedServiceAccount")
+      gmsaRoleRules(resource.spec as GroupManagedServiceAccountSpec, (path, at, code, message) =>
+        this.error(doc, path, at, code, message),
+      );
     if (resource.kind !== "GroupManagedServiceAccount" && resource.kind !== "ADGroup") return;
     const spec = resource.spec as {
       accountName: string;

@@ -261,7 +261,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
       spec: {
         type: "object",
         description: "The desired state of the account in Active Directory.",
-        required: ["accountName", "dnsHostName"],
+        required: ["accountName"],
         additionalProperties: false,
         properties: {
           accountName: {
@@ -275,9 +275,15 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           dnsHostName: {
             type: "string",
             description:
-              "DNS name of the service (dNSHostName), a fully qualified host name such as service1.company.local.",
+              "DNS name of the service (dNSHostName), a fully qualified host name such as service1.company.local. Required, except with restrictToOutboundAuthenticationOnly, which refuses it.",
             maxLength: 253,
             pattern: "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+          },
+          restrictToOutboundAuthenticationOnly: {
+            type: "boolean",
+            description:
+              "An account for client roles only, as New-ADServiceAccount -RestrictToOutboundAuthenticationOnly makes it. It authenticates to other services but no client can authenticate to it, so it has no dNSHostName (one added in AD is drift and is cleared) and no servicePrincipalNames (both refused here). Its hosts still need principalsAllowedToRetrieveManagedPassword.",
+            default: false,
           },
           principalsAllowedToRetrieveManagedPassword: {
             type: "array",

@@ -249,9 +249,17 @@ export interface GroupManagedServiceAccountSpec {
   accountName: string;
   /**
    * DNS name of the service (dNSHostName), a fully qualified host name such as
-   * service1.company.local.
+   * service1.company.local. Required, except with restrictToOutboundAuthenticationOnly, which
+   * refuses it.
    */
-  dnsHostName: string;
+  dnsHostName?: string;
+  /**
+   * An account for client roles only, as New-ADServiceAccount -RestrictToOutboundAuthenticationOnly
+   * makes it. It authenticates to other services but no client can authenticate to it, so it has no
+   * dNSHostName (one added in AD is drift and is cleared) and no servicePrincipalNames (both refused
+   * here). Its hosts still need principalsAllowedToRetrieveManagedPassword. Default: `false`.
+   */
+  restrictToOutboundAuthenticationOnly: boolean;
   /**
    * Principals allowed to retrieve the managed password, written to msDS-GroupMSAMembership as one
    * allow ACE each. Each entry names exactly one principal, either an ADGroup resource in this

@@ -213,13 +213,14 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
         sAMAccountName: `${action.accountName}$`,
         // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount leaves a gMSA (docs/active-directory.md).
         userAccountControl: String(action.userAccountControl),
-        dNSHostName: action.dnsHostName,
         "msDS-ManagedPasswordInterval": String(action.passwordIntervalDays),
         "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),
         "msDS-GroupMSAMembership": encodeGroupMsaMembership(principals.map((p) => p.sid)),
         // Ties the object to its resource, so a new accountName renames it (docs/decisions/renames.md).
         adminDisplayName: resourceTag(action.resource),
       };
+      // Left out for an outbound-only account, as New-ADServiceAccount -RestrictToOutboundAuthenticationOnly does.
+      if (action.dnsHostName !== undefined) attributes["dNSHostName"] = action.dnsHostName;
       if (action.servicePrincipalNames.length > 0)
         attributes["servicePrincipalName"] = [...action.servicePrincipalNames];
       if (action.description !== undefined && action.description !== "") attributes["description"] = action.description;
@@ -231,7 +232,13 @@ async function execute(action: Action, writer: DirectoryWriter, ctx: ExecContext
     case "update-gmsa": {
       const changes: Modification[] = [];
       for (const [attribute, value] of Object.entries(action.set))
-        changes.push({ operation: "replace", attribute, values: value === null ? [] : [value] });
+        changes.push(
+          // Samba 4.22 answers a replace of dNSHostName with no values with LDAP 1 ("ldb out of
+          // memory", samldb.c); deleting the attribute (present, or diff would not clear it) works.
+          value === null && attribute === "dNSHostName"
+            ? { operation: "delete", attribute, values: [] }
+            : { operation: "replace", attribute, values: value === null ? [] : [value] },
+        );
       // Multi-valued attributes change by value, never by replace (docs/active-directory.md).
       if (action.addSpns.length > 0)
         changes.push({ operation: "add", attribute: "servicePrincipalName", values: action.addSpns });

@@ -137,7 +137,8 @@ export type Action =
       readonly resource: ResourceRef;
       readonly dn: string;
       readonly accountName: string;
-      readonly dnsHostName: string;
+      /** Absent for an outbound-only account (restrictToOutboundAuthenticationOnly). */
+      readonly dnsHostName: string | undefined;
       readonly encryptionTypes: number;
       readonly servicePrincipalNames: readonly string[];
       readonly passwordIntervalDays: number;

@@ -36,7 +36,10 @@ export function gmsa(
     labels: {},
     annotations: {},
     spec: {
-      dnsHostName: `${spec.accountName.toLowerCase()}.company.local`,
+      ...(spec.restrictToOutboundAuthenticationOnly
+        ? {}
+        : { dnsHostName: `${spec.accountName.toLowerCase()}.company.local` }),
+      restrictToOutboundAuthenticationOnly: false,
       principalsAllowedToRetrieveManagedPassword: [],
       principalsPolicy: "exact",
       removePrincipals: [],
