@@ -156,7 +156,7 @@ try {
     result.desired.gmsas.size +
     result.desired.groups.size +
     result.desired.bindings.size +
-    (result.desired.kdsRootKey ? 1 : 0);
+    result.desired.kdsRootKeys.size;
   const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
   console.log(`resources:     ${loaded} (generated ${generated.resources}) in ${generated.files} files`);
   // CPU time too: on a shared machine wall time mostly measures the neighbours.

@@ -89,6 +89,7 @@ export type MetricCondition = (typeof METRIC_CONDITIONS)[number];
 /** Reasons a resource cannot be acted on in this cycle (a blocker's reason). */
 export type BlockReason =
   | "KdsRootKeyNotEffective"
+  | "KdsRootKeyNotFound"
   | "PrincipalNotFound"
   | "NotOwned"
   | "Protected"

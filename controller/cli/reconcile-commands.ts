@@ -94,10 +94,13 @@ export interface Prepared {
 
 /** `KIND/NAME` → the manifest file each repository resource is written in. */
 export function sourcesOf(desired: DesiredState): Map<string, string> {
-  const all = [...desired.gmsas.values(), ...desired.groups.values(), ...desired.bindings.values()];
-  const sources = new Map<string, string>(all.map((r) => [resourceKey(r), r.source.file]));
-  if (desired.kdsRootKey) sources.set(resourceKey(desired.kdsRootKey), desired.kdsRootKey.source.file);
-  return sources;
+  const all = [
+    ...desired.gmsas.values(),
+    ...desired.groups.values(),
+    ...desired.bindings.values(),
+    ...desired.kdsRootKeys.values(),
+  ];
+  return new Map<string, string>(all.map((r) => [resourceKey(r), r.source.file]));
 }
 
 /** Parses the arguments, loads the settings and the manifests; a number is the exit code to return. */

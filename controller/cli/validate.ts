@@ -132,7 +132,7 @@ function counts(desired: DesiredState): Record<Kind, number> {
     ADGroup: desired.groups.size,
     GroupManagedServiceAccount: desired.gmsas.size,
     HostBinding: desired.bindings.size,
-    KdsRootKey: desired.kdsRootKey ? 1 : 0,
+    KdsRootKey: desired.kdsRootKeys.size,
   };
 }
 

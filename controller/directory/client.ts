@@ -361,7 +361,7 @@ export class LdapDirectory {
 
   /**
    * Finds principals of any kind (users, groups, computers, gMSAs, foreign security principals)
-   * named by sAMAccountName, SID or DN, in one OR search per chunk of names rather than one
+   * named by sAMAccountName, userPrincipalName, SID or DN, in one OR search per chunk of names rather than one
    * search per name. Values go in as filter objects (SIDs as bytes), never through a filter
    * string. Names not found are absent from the result.
    */
@@ -369,6 +369,7 @@ export class LdapDirectory {
     baseDn: string,
     names: {
       readonly samAccountNames: readonly string[];
+      readonly userPrincipalNames?: readonly string[];
       readonly sids: readonly string[];
       readonly dns: readonly string[];
     },
@@ -378,6 +379,9 @@ export class LdapDirectory {
       filters = [
         ...[...new Set(names.samAccountNames)].map(
           (value) => new EqualityFilter({ attribute: "sAMAccountName", value }),
+        ),
+        ...[...new Set(names.userPrincipalNames ?? [])].map(
+          (value) => new EqualityFilter({ attribute: "userPrincipalName", value }),
         ),
         ...[...new Set(names.sids)].map((sid) => new EqualityFilter({ attribute: "objectSid", value: encodeSid(sid) })),
         ...[...new Set(names.dns)].map((value) => new EqualityFilter({ attribute: "distinguishedName", value })),

@@ -81,6 +81,12 @@ export interface ObservedKdsRootKey {
   id: string;
   useStartTime: Date;
   createTime: Date;
+  /** objectGUID, canonical text: what an ownership marker on the key is bound to. */
+  guid?: string | undefined;
+  /** The ownership marker, written only on keys whose resource says deletionPolicy: Delete. */
+  adminDescription?: string | undefined;
+  /** The resource tag of the KdsRootKey resource the key was made or named for. */
+  adminDisplayName?: string | undefined;
 }
 
 /** A principal found by SID or DN, to name the entries of a security descriptor. */
@@ -90,6 +96,8 @@ export interface ResolvedPrincipal {
   samAccountName: string;
   /** Most specific structural class, e.g. "group", "computer", "msDS-GroupManagedServiceAccount". */
   objectClass: string;
+  /** For `user:` references by UPN (alice@corp.example). */
+  userPrincipalName?: string | undefined;
 }
 
 /** Attribute names with the server's exact casing; ldapts matches explicitBufferAttributes case-sensitively. */
@@ -155,10 +163,17 @@ export const GROUP_ATTRIBUTES = [
 export const COMPUTER_ATTRIBUTES = ["sAMAccountName", "objectSid", "dNSHostName"];
 
 /** Attributes read for principals found by SID. */
-export const PRINCIPAL_ATTRIBUTES = ["sAMAccountName", "objectSid", "objectClass"];
+export const PRINCIPAL_ATTRIBUTES = ["sAMAccountName", "objectSid", "objectClass", "userPrincipalName"];
 
 /** Attributes read for KDS root keys (confidential: the bind account needs read access). */
-export const KDS_ROOT_KEY_ATTRIBUTES = ["cn", "msKds-UseStartTime", "msKds-CreateTime"];
+export const KDS_ROOT_KEY_ATTRIBUTES = [
+  "cn",
+  "msKds-UseStartTime",
+  "msKds-CreateTime",
+  "objectGUID",
+  "adminDescription",
+  "adminDisplayName",
+];
 
 /** Thrown when an entry lacks an attribute the controller cannot do without. */
 export class MissingAttributeError extends Error {
@@ -319,6 +334,7 @@ export function principalFromEntry(entry: Entry): ResolvedPrincipal {
     dn: entry.dn,
     samAccountName: text(entry, "sAMAccountName") ?? "",
     objectClass: classes[classes.length - 1] ?? "",
+    userPrincipalName: text(entry, "userPrincipalName"),
   };
 }
 
@@ -331,7 +347,16 @@ export function kdsRootKeyFromEntry(entry: Entry): ObservedKdsRootKey {
   const created = filetimeToDate(required(entry, "msKds-CreateTime"));
   if (use === undefined) throw new MissingAttributeError(entry.dn, "msKds-UseStartTime");
   if (created === undefined) throw new MissingAttributeError(entry.dn, "msKds-CreateTime");
-  return { dn: entry.dn, id: required(entry, "cn"), useStartTime: use, createTime: created };
+  const guid = values(entry, "objectGUID")[0];
+  return {
+    dn: entry.dn,
+    id: required(entry, "cn"),
+    useStartTime: use,
+    createTime: created,
+    guid: Buffer.isBuffer(guid) && guid.length === 16 ? guidToString(guid) : undefined,
+    adminDescription: text(entry, "adminDescription"),
+    adminDisplayName: text(entry, "adminDisplayName"),
+  };
 }
 
 /**

@@ -39,7 +39,7 @@ describe("a valid repository", () => {
     expect([...result.desired.groups.keys()]).toEqual(["tier1-servers", "gmsa-service1-hosts"]);
     expect([...result.desired.gmsas.keys()]).toEqual(["gmsa-reports", "msa-service1"]);
     expect([...result.desired.bindings.keys()]).toEqual(["web7-reports", "server1-service1"]);
-    expect(result.desired.kdsRootKey?.name).toBe("default");
+    expect([...result.desired.kdsRootKeys.keys()]).toEqual(["default"]);
   });
 
   it("applies schema defaults, so defaulted fields are always present", async () => {
@@ -49,6 +49,7 @@ describe("a valid repository", () => {
     expect(gmsa?.spec).toEqual({
       accountName: "MSA-service1",
       dnsHostName: "service1.company.local",
+      restrictToOutboundAuthenticationOnly: false,
       servicePrincipalNames: ["HTTP/service1.company.local"],
       servicePrincipalNamesPolicy: "additive",
       removeServicePrincipalNames: [],
@@ -69,7 +70,11 @@ describe("a valid repository", () => {
       { name: "My Script", path: "\\SCSM\\", runLevel: "Highest" },
       { name: "My Script", path: "\\", runLevel: "Limited" },
     ]);
-    expect(result.desired.kdsRootKey?.spec).toEqual({ effectiveImmediately: false, suspend: false });
+    expect(result.desired.kdsRootKeys.get("default")?.spec).toEqual({
+      deletionPolicy: "Retain",
+      effectiveImmediately: false,
+      suspend: false,
+    });
     expect(result.desired.groups.get("tier1-servers")?.spec).toMatchObject({
       scope: "Global",
       membership: "additive",

@@ -165,7 +165,7 @@ describe("results", () => {
   it("an empty repository is valid and empty", () => {
     const result = parseManifests(files({ "notes.txt": "hello", ".hidden/x.yaml": "kind: nonsense" }));
     expect(result).toMatchObject({ ok: true, files: 0 });
-    expect(result.ok && result.desired.kdsRootKey).toBeUndefined();
+    expect(result.ok && result.desired.kdsRootKeys.size).toBe(0);
   });
 
   it("a group nested in itself is a cycle", () => {

@@ -9,6 +9,8 @@
  * One bad file never hides another's errors.
  */
 import { lint } from "./lint.ts";
+import { lintKdsRootKeys } from "./lint-kds.ts";
+import { gmsaRoleRules } from "./rules-accounts.ts";
 import { fileTooLarge, isManifestPath } from "./tree.ts";
 import type { Checked } from "./lint.ts";
 import { validateSchema } from "./schema.ts";
@@ -20,6 +22,7 @@ import type {
   DesiredState,
   ErrorCode,
   GmsaResource,
+  GroupManagedServiceAccountSpec,
   GroupResource,
   KdsRootKeyResource,
   Kind,
@@ -95,12 +98,11 @@ class Collector {
   readonly gmsas = new Map<string, Checked<GmsaResource>>();
   readonly groups = new Map<string, Checked<GroupResource>>();
   readonly bindings = new Map<string, Checked<BindingResource>>();
-  kds: Checked<KdsRootKeyResource> | undefined;
+  readonly kds = new Map<string, Checked<KdsRootKeyResource>>();
   /** Every named document per kind, valid or not: for duplicate names. */
   readonly seen = new Map<Kind, Map<string, { doc: () => YamlDocument }>>(KINDS.map((k) => [k, new Map()]));
   readonly invalidNames = new Map<Kind, Set<string>>(KINDS.map((k) => [k, new Set()]));
   readonly incomplete = new Set<Kind>();
-  firstKds: (() => YamlDocument) | undefined;
   /** A file-level error at line 1; the file's resources are unknown, so references are not judged. */
   fileError(file: string, code: ErrorCode, message: string): void {
     this.errors.push({ file, line: 1, column: 1, path: "", message, code });
@@ -198,23 +200,8 @@ class Collector {
     return undefined;
   }
 
-  /** Names are unique per kind; there is at most one KdsRootKey whatever its name. */
+  /** Names are unique per kind (KdsRootKeys naming the same key are lint-kds.ts's to find). */
   unique(doc: ParsedDocument, kind: Kind, name: string): boolean {
-    if (kind === "KdsRootKey") {
-      if (this.firstKds) {
-        const first = this.firstKds();
-        const pos = locate(first, ["metadata", "name"], "value");
-        this.error(
-          doc,
-          ["kind"],
-          "value",
-          "duplicate-kds-root-key",
-          `a repository holds at most one KdsRootKey; the first is at ${first.file}:${pos.line}`,
-        );
-        return false;
-      }
-      this.firstKds = doc.tree;
-    }
     const names = this.seen.get(kind) as Map<string, { doc: () => YamlDocument }>;
     const seen = names.get(name);
     if (seen) {
@@ -240,6 +227,10 @@ class Collector {
    * most 65535.
    */
   nameRules(doc: ParsedDocument, resource: Resource<Kind, unknown>): void {
+    if (resource.kind === "GroupManagedServiceAccount")
+      gmsaRoleRules(resource.spec as GroupManagedServiceAccountSpec, (path, at, code, message) =>
+        this.error(doc, path, at, code, message),
+      );
     if (resource.kind !== "GroupManagedServiceAccount" && resource.kind !== "ADGroup") return;
     const spec = resource.spec as {
       accountName: string;
@@ -307,7 +298,7 @@ class Collector {
         this.bindings.set(resource.name, { doc, resource: resource as BindingResource });
         break;
       case "KdsRootKey":
-        this.kds = { doc, resource: resource as KdsRootKeyResource };
+        this.kds.set(resource.name, { doc, resource: resource as KdsRootKeyResource });
         break;
     }
   }
@@ -323,6 +314,7 @@ class Collector {
       },
       this.errors,
     );
+    lintKdsRootKeys(this.kds, this.errors);
     if (this.errors.length > 0) return { ok: false, errors: sortErrors(this.errors), paths };
     const resources = <R>(m: Map<string, Checked<R>>): ReadonlyMap<string, R> =>
       new Map([...m].map(([name, c]) => [name, c.resource]));
@@ -330,7 +322,7 @@ class Collector {
       gmsas: resources(this.gmsas),
       groups: resources(this.groups),
       bindings: resources(this.bindings),
-      kdsRootKey: this.kds?.resource,
+      kdsRootKeys: resources(this.kds),
     };
     return { ok: true, desired, files: paths.length, paths };
   }

@@ -216,6 +216,17 @@ const PATTERNS: Record<string, { means: string; allowed?: RegExp }> = {
   '^\\\\([^\\\\/:*?"<>|]+\\\\)*$': {
     means: "must be a task folder that starts and ends with '\\', for example \\SCSM\\",
   },
+  "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$":
+    {
+      means:
+        "must be a sAMAccountName (at most 20 letters, digits, '-', '_', inner '.' or spaces) or a user principal name (name@suffix, e.g. alice@corp.example)",
+    },
+  "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$": {
+    means: "must be a key id (GUID) as Get-KdsRootKey shows it, for example c4f02fdd-8a2d-aef2-faf1-373506b6b860",
+  },
+  "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|z|[+-][0-9]{2}:[0-9]{2})$": {
+    means: "must be an RFC 3339 date and time with its offset, for example 2026-12-01T08:00:00Z",
+  },
 };
 
 function patternMessage(pattern: string, data: unknown): string {

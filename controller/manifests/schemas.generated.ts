@@ -188,10 +188,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 user: {
                   type: "string",
-                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  description:
+                    "An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName (name@suffix, e.g. alice@corp.example); checked at plan time.",
                   minLength: 1,
-                  maxLength: 20,
-                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                  maxLength: 256,
+                  pattern:
+                    "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$",
                 },
                 serviceAccount: {
                   type: "string",
@@ -261,10 +263,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 user: {
                   type: "string",
-                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  description:
+                    "An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName (name@suffix, e.g. alice@corp.example); checked at plan time.",
                   minLength: 1,
-                  maxLength: 20,
-                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                  maxLength: 256,
+                  pattern:
+                    "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$",
                 },
                 serviceAccount: {
                   type: "string",
@@ -342,7 +346,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
       spec: {
         type: "object",
         description: "The desired state of the account in Active Directory.",
-        required: ["accountName", "dnsHostName"],
+        required: ["accountName"],
         additionalProperties: false,
         properties: {
           accountName: {
@@ -364,9 +368,15 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           dnsHostName: {
             type: "string",
             description:
-              "DNS name of the service (dNSHostName), a fully qualified host name such as service1.company.local.",
+              "DNS name of the service (dNSHostName), a fully qualified host name such as service1.company.local. Required, except with restrictToOutboundAuthenticationOnly, which refuses it.",
             maxLength: 253,
             pattern: "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+          },
+          restrictToOutboundAuthenticationOnly: {
+            type: "boolean",
+            description:
+              "An account for client roles only, as New-ADServiceAccount -RestrictToOutboundAuthenticationOnly makes it. It authenticates to other services but no client can authenticate to it, so it has no dNSHostName (one added in AD is drift and is cleared) and no servicePrincipalNames (both refused here). Its hosts still need principalsAllowedToRetrieveManagedPassword.",
+            default: false,
           },
           principalsAllowedToRetrieveManagedPassword: {
             type: "array",
@@ -405,10 +415,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 user: {
                   type: "string",
-                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  description:
+                    "An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName (name@suffix, e.g. alice@corp.example); checked at plan time.",
                   minLength: 1,
-                  maxLength: 20,
-                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                  maxLength: 256,
+                  pattern:
+                    "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$",
                 },
                 serviceAccount: {
                   type: "string",
@@ -478,10 +490,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 user: {
                   type: "string",
-                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  description:
+                    "An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName (name@suffix, e.g. alice@corp.example); checked at plan time.",
                   minLength: 1,
-                  maxLength: 20,
-                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                  maxLength: 256,
+                  pattern:
+                    "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$",
                 },
                 serviceAccount: {
                   type: "string",
@@ -869,7 +883,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
   KdsRootKey: {
     type: "object",
     description:
-      "Requires an effective KDS root key in the forest (msKds-ProvRootKey), creating one when none exists. gMSAs are only created once a key is effective. At most one per repository.",
+      "A KDS root key in the forest (msKds-ProvRootKey, whose CN is the key id). Without keyId or effectiveTime, requires an effective key and creates one only when the forest has none; with keyId, names an existing key; with effectiveTime, asks for a new key of its own with that start time. gMSAs are only created once a key is effective. A key is deleted only after its resource leaves the repository, with --prune, and only when deletionPolicy was Delete.",
     required: ["apiVersion", "kind", "metadata"],
     additionalProperties: false,
     properties: {
@@ -901,10 +915,33 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
       },
       spec: {
         type: "object",
-        description: "How a missing key is created.",
+        description: "Which key this is, how a missing key is created, and whether it may ever be deleted.",
         default: {},
         additionalProperties: false,
         properties: {
+          keyId: {
+            type: "string",
+            description:
+              "The id (GUID, the object's CN) of an existing root key, as Get-KdsRootKey shows it as KeyId. The key must exist; a missing one is never created under this id (a new key with an old id would derive other passwords). Cannot be combined with effectiveTime or effectiveImmediately.",
+            pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            minLength: 36,
+            maxLength: 36,
+          },
+          effectiveTime: {
+            type: "string",
+            description:
+              "RFC 3339 time (e.g. 2026-12-01T08:00:00Z) written as msKds-UseStartTime of a new key, as Add-KdsRootKey -EffectiveTime does. The resource asks for a key of its own, created once, found again by its resource tag (adminDisplayName). DCs use a key 10 hours 5 minutes after this time; gMSA creation waits until then. Cannot be combined with effectiveImmediately or keyId.",
+            pattern:
+              "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,9})?(Z|z|[+-][0-9]{2}:[0-9]{2})$",
+            maxLength: 35,
+          },
+          deletionPolicy: {
+            type: "string",
+            description:
+              "Retain never deletes the key. Delete marks it as the controller's (adminDescription), so that once this resource leaves the repository, apply --prune deletes it, unless it is the last effective key. Prune alone never deletes a key.",
+            enum: ["Retain", "Delete"],
+            default: "Retain",
+          },
           effectiveImmediately: {
             type: "boolean",
             description:

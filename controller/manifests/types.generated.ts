@@ -131,7 +131,10 @@ export type GroupMemberRef =
       sid?: never;
       dn?: never;
     }
-  /** sAMAccountName of an existing user account; checked at plan time. */
+  /**
+   * An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName
+   * (name@suffix, e.g. alice@corp.example); checked at plan time.
+   */
   | {
       user: string;
       computer?: never;
@@ -290,7 +293,10 @@ export type PrincipalRef =
       sid?: never;
       dn?: never;
     }
-  /** sAMAccountName of an existing user account; checked at plan time. */
+  /**
+   * An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName
+   * (name@suffix, e.g. alice@corp.example); checked at plan time.
+   */
   | {
       user: string;
       group?: never;
@@ -446,9 +452,17 @@ export interface GroupManagedServiceAccountSpec {
   commonName?: string;
   /**
    * DNS name of the service (dNSHostName), a fully qualified host name such as
-   * service1.company.local.
+   * service1.company.local. Required, except with restrictToOutboundAuthenticationOnly, which
+   * refuses it.
    */
-  dnsHostName: string;
+  dnsHostName?: string;
+  /**
+   * An account for client roles only, as New-ADServiceAccount -RestrictToOutboundAuthenticationOnly
+   * makes it. It authenticates to other services but no client can authenticate to it, so it has no
+   * dNSHostName (one added in AD is drift and is cleared) and no servicePrincipalNames (both refused
+   * here). Its hosts still need principalsAllowedToRetrieveManagedPassword. Default: `false`.
+   */
+  restrictToOutboundAuthenticationOnly: boolean;
   /**
    * Principals allowed to retrieve the managed password, written to msDS-GroupMSAMembership as one
    * allow ACE each. Each entry names exactly one principal, either an ADGroup resource in this
@@ -656,8 +670,30 @@ export interface HostBindingSpec {
   suspend: boolean;
 }
 
-/** The spec of kind KdsRootKey, with defaults applied. How a missing key is created. Default: `{}`. */
+/**
+ * The spec of kind KdsRootKey, with defaults applied. Which key this is, how a missing key is
+ * created, and whether it may ever be deleted. Default: `{}`.
+ */
 export interface KdsRootKeySpec {
+  /**
+   * The id (GUID, the object's CN) of an existing root key, as Get-KdsRootKey shows it as KeyId. The
+   * key must exist; a missing one is never created under this id (a new key with an old id would
+   * derive other passwords). Cannot be combined with effectiveTime or effectiveImmediately.
+   */
+  keyId?: string;
+  /**
+   * RFC 3339 time (e.g. 2026-12-01T08:00:00Z) written as msKds-UseStartTime of a new key, as
+   * Add-KdsRootKey -EffectiveTime does. The resource asks for a key of its own, created once, found
+   * again by its resource tag (adminDisplayName). DCs use a key 10 hours 5 minutes after this time;
+   * gMSA creation waits until then. Cannot be combined with effectiveImmediately or keyId.
+   */
+  effectiveTime?: string;
+  /**
+   * Retain never deletes the key. Delete marks it as the controller's (adminDescription), so that
+   * once this resource leaves the repository, apply --prune deletes it, unless it is the last
+   * effective key. Prune alone never deletes a key. Default: `"Retain"`.
+   */
+  deletionPolicy: "Retain" | "Delete";
   /**
    * Lab only. Backdates the new key's start time by 10 hours and 5 minutes so gMSAs can be created
    * at once. In production leave false; the key becomes usable 10 hours after creation, once

@@ -62,7 +62,8 @@ export interface DesiredState {
   gmsas: ReadonlyMap<string, GmsaResource>;
   groups: ReadonlyMap<string, GroupResource>;
   bindings: ReadonlyMap<string, BindingResource>;
-  kdsRootKey: KdsRootKeyResource | undefined;
+  /** KDS root keys: at most one that asks for "any key", the others by keyId or their own effectiveTime. */
+  kdsRootKeys: ReadonlyMap<string, KdsRootKeyResource>;
 }
 
 /**
@@ -118,6 +119,7 @@ export type ErrorCode =
   | "duplicate-account-name"
   | "duplicate-spn"
   | "duplicate-kds-root-key"
+  | "conflicting-fields"
   | "dangling-reference"
   | "group-cycle"
   | "weak-encryption"

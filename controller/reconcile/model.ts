@@ -69,7 +69,23 @@ export interface Blocker {
 
 /** What reconcile would write. Semantic, not raw LDAP: apply maps each to directory calls. */
 export type Action =
-  | { readonly type: "create-kds-root-key"; readonly resource: ResourceRef; readonly effectiveImmediately: boolean }
+  | {
+      /** A new root key starting at `useStartTime` (ISO 8601), tagged for its resource, marked when its policy is Delete. */
+      readonly type: "create-kds-root-key";
+      readonly resource: ResourceRef;
+      readonly useStartTime: string;
+      readonly tag: string;
+      readonly mark: boolean;
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      /** The marker (adminDescription) and tag (adminDisplayName) of an existing key: a value, or null to clear. */
+      readonly type: "update-kds-root-key";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly set: Readonly<Record<string, string | null>>;
+      readonly changes: readonly AttributeChange[];
+    }
   | {
       readonly type: "create-group";
       readonly resource: ResourceRef;
@@ -118,7 +134,8 @@ export type Action =
       readonly resource: ResourceRef;
       readonly dn: string;
       readonly accountName: string;
-      readonly dnsHostName: string;
+      /** Absent for an outbound-only account (restrictToOutboundAuthenticationOnly). */
+      readonly dnsHostName: string | undefined;
       readonly encryptionTypes: number;
       readonly servicePrincipalNames: readonly string[];
       readonly passwordIntervalDays: number;

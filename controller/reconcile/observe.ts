@@ -26,9 +26,10 @@ export interface DirectoryReader {
   readPrincipals(baseDn: string, names: PrincipalNames): Promise<ResolvedPrincipal[]>;
 }
 
-/** Principals the repository names by user name, SID or DN. */
+/** Principals the repository names by user name (sAMAccountName or userPrincipalName), SID or DN. */
 export interface PrincipalNames {
   readonly samAccountNames: readonly string[];
+  readonly userPrincipalNames: readonly string[];
   readonly sids: readonly string[];
   readonly dns: readonly string[];
 }
@@ -51,12 +52,14 @@ function referencedNames(desired: DesiredState): {
   const groups = new Set<string>();
   const computers = new Set<string>();
   const users = new Set<string>();
+  const upns = new Set<string>();
   const sids = new Set<string>();
   const dns = new Set<string>();
   const visit = (ref: AnyRef): void => {
     if (ref.externalGroup !== undefined) groups.add(ref.externalGroup);
     if (ref.computer !== undefined) computers.add(ref.computer);
-    if (ref.user !== undefined) users.add(ref.user);
+    // A sAMAccountName never holds '@' (the schema says so): the '@' makes it a UPN.
+    if (ref.user !== undefined) (ref.user.includes("@") ? upns : users).add(ref.user);
     if (ref.sid !== undefined) sids.add(ref.sid);
     if (ref.dn !== undefined) dns.add(ref.dn);
   };
@@ -72,7 +75,12 @@ function referencedNames(desired: DesiredState): {
       ...(g.spec.principalsAllowedToDelegateToAccount ?? []),
     ].forEach(visit);
   for (const b of desired.bindings.values()) computers.add(b.spec.host);
-  const principals = { samAccountNames: [...users].sort(), sids: [...sids].sort(), dns: [...dns].sort() };
+  const principals = {
+    samAccountNames: [...users].sort(),
+    userPrincipalNames: [...upns].sort(),
+    sids: [...sids].sort(),
+    dns: [...dns].sort(),
+  };
   return { groups: [...groups].sort(), computers: [...computers].sort(), principals };
 }
 
@@ -83,8 +91,8 @@ export async function observeDirectory(
   scope: { baseDn: string; configDn: string },
 ): Promise<ObservedDirectory> {
   const names = referencedNames(desired);
-  const { samAccountNames, sids, dns } = names.principals;
-  const anyPrincipal = samAccountNames.length + sids.length + dns.length > 0;
+  const { samAccountNames, userPrincipalNames, sids, dns } = names.principals;
+  const anyPrincipal = samAccountNames.length + userPrincipalNames.length + sids.length + dns.length > 0;
   const [gmsas, groups, computers, kdsRootKeys, principals] = await Promise.all([
     reader.readGmsas(scope.baseDn),
     reader.readGroups(scope.baseDn, names.groups),

@@ -25,7 +25,7 @@ export interface Policy {
 }
 
 function resourceCount(desired: DesiredState): number {
-  return desired.gmsas.size + desired.groups.size + desired.bindings.size + (desired.kdsRootKey ? 1 : 0);
+  return desired.gmsas.size + desired.groups.size + desired.bindings.size + desired.kdsRootKeys.size;
 }
 
 /** Applies policy to a diff. */

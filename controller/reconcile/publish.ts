@@ -226,7 +226,7 @@ export class CyclePublisher {
       GroupManagedServiceAccount: desired.gmsas.size,
       ADGroup: desired.groups.size,
       HostBinding: desired.bindings.size,
-      KdsRootKey: desired.kdsRootKey ? 1 : 0,
+      KdsRootKey: desired.kdsRootKeys.size,
     });
     const kds = pass.plan.kds;
     metrics.setKdsKeyEffective(kds.effective);

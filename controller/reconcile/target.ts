@@ -37,7 +37,7 @@ export function resourceOf(desired: DesiredState, ref: ResourceRef): DesiredReso
   if (ref.kind === "GroupManagedServiceAccount") return desired.gmsas.get(ref.name);
   if (ref.kind === "ADGroup") return desired.groups.get(ref.name);
   if (ref.kind === "HostBinding") return desired.bindings.get(ref.name);
-  return desired.kdsRootKey?.name === ref.name ? desired.kdsRootKey : undefined;
+  return desired.kdsRootKeys.get(ref.name);
 }
 
 /** Any one resource of a desired state. */
@@ -47,7 +47,7 @@ const inRepo = (desired: DesiredState, r: ResourceRef): boolean => resourceOf(de
 
 /** What `r` needs in AD before it can be applied, among the repository's resources. */
 function dependencies(desired: DesiredState, r: ResourceRef): ResourceRef[] {
-  const kds: ResourceRef[] = desired.kdsRootKey ? [{ kind: "KdsRootKey", name: desired.kdsRootKey.name }] : [];
+  const kds: ResourceRef[] = [...desired.kdsRootKeys.keys()].map((name) => ({ kind: "KdsRootKey", name }));
   if (r.kind === "GroupManagedServiceAccount") {
     const g = desired.gmsas.get(r.name);
     const groups = (g?.spec.principalsAllowedToRetrieveManagedPassword ?? []).flatMap((p) =>
@@ -105,7 +105,7 @@ export function likelyTarget(desired: DesiredState, ref: ResourceRef): ResourceR
       accountName: g.spec.accountName,
     })),
     ...[...desired.bindings.values()].map((b) => ({ ref: { kind: b.kind, name: b.name } })),
-    ...(desired.kdsRootKey ? [{ ref: { kind: desired.kdsRootKey.kind, name: desired.kdsRootKey.name } }] : []),
+    ...[...desired.kdsRootKeys.values()].map((k) => ({ ref: { kind: k.kind, name: k.name } })),
   ];
   const matches = all.filter((r) => r.ref.name === wanted || r.accountName?.toLowerCase() === wanted);
   return (matches.find((r) => r.ref.kind === ref.kind) ?? matches[0])?.ref;

@@ -36,7 +36,10 @@ export function gmsa(
     labels: {},
     annotations: {},
     spec: {
-      dnsHostName: `${spec.accountName.toLowerCase()}.company.local`,
+      ...(spec.restrictToOutboundAuthenticationOnly
+        ? {}
+        : { dnsHostName: `${spec.accountName.toLowerCase()}.company.local` }),
+      restrictToOutboundAuthenticationOnly: false,
       principalsAllowedToRetrieveManagedPassword: [],
       principalsPolicy: "exact",
       removePrincipals: [],
@@ -81,14 +84,14 @@ export function group(
 }
 
 /** A KdsRootKey resource. */
-export function kdsKey(spec: Partial<KdsRootKeySpec> = {}): Resource<"KdsRootKey", KdsRootKeySpec> {
+export function kdsKey(spec: Partial<KdsRootKeySpec> = {}, name = "default"): Resource<"KdsRootKey", KdsRootKeySpec> {
   return {
     kind: "KdsRootKey",
-    name: "default",
+    name,
     source,
     labels: {},
     annotations: {},
-    spec: { effectiveImmediately: false, suspend: false, ...spec },
+    spec: { effectiveImmediately: false, suspend: false, deletionPolicy: "Retain", ...spec },
   };
 }
 
@@ -104,14 +107,14 @@ export function desiredOf(
   const gmsas = new Map<string, Resource<"GroupManagedServiceAccount", GroupManagedServiceAccountSpec>>();
   const groups = new Map<string, Resource<"ADGroup", ADGroupSpec>>();
   const bindings = new Map<string, Resource<"HostBinding", HostBindingSpec>>();
-  let kdsRootKey: Resource<"KdsRootKey", KdsRootKeySpec> | undefined;
+  const kdsRootKeys = new Map<string, Resource<"KdsRootKey", KdsRootKeySpec>>();
   for (const r of resources) {
     if (r.kind === "GroupManagedServiceAccount") gmsas.set(r.name, r);
     else if (r.kind === "ADGroup") groups.set(r.name, r);
     else if (r.kind === "HostBinding") bindings.set(r.name, r);
-    else kdsRootKey = r;
+    else kdsRootKeys.set(r.name, r);
   }
-  return { gmsas, groups, bindings, kdsRootKey };
+  return { gmsas, groups, bindings, kdsRootKeys };
 }
 
 let nextRid = 1100;
@@ -163,7 +166,7 @@ export type Write =
   | { op: "move"; dn: string; newDn: string }
   | { op: "delete"; dn: string }
   | { op: "addMembers" | "removeMembers"; dn: string; members: readonly string[] }
-  | { op: "createKdsRootKey"; effectiveImmediately: boolean };
+  | { op: "createKdsRootKey"; effectiveImmediately: boolean; effectiveTime?: string };
 
 /** Writes to DNs matching `match` throw an error with this outcome (as the directory's typed errors do). */
 export interface InjectedFailure {
@@ -235,7 +238,10 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
       writes.push({ op: "modify", dn, changes });
       const g = gmsas.get(dn.toLowerCase());
       const gr = groups.get(dn.toLowerCase());
+      const key = kdsRootKeys.find((k) => k.dn.toLowerCase() === dn.toLowerCase());
       for (const c of changes) {
+        if (key && (c.attribute === "adminDescription" || c.attribute === "adminDisplayName"))
+          key[c.attribute] = text(c.values[0]);
         const first = c.values[0];
         if (g) {
           if (c.attribute === "servicePrincipalName") {
@@ -280,6 +286,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
       writes.push({ op: "delete", dn });
       gmsas.delete(dn.toLowerCase());
       groups.delete(dn.toLowerCase());
+      kdsRootKeys = kdsRootKeys.filter((k) => k.dn.toLowerCase() !== dn.toLowerCase());
       return Promise.resolve();
     },
     addMembers(dn, members) {
@@ -301,14 +308,25 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
       return o ? Promise.resolve(o.sid) : Promise.reject(new Error(`no such object ${dn}`));
     },
     readGuid(dn) {
-      const o = groups.get(dn.toLowerCase()) ?? gmsas.get(dn.toLowerCase());
+      const o =
+        groups.get(dn.toLowerCase()) ??
+        gmsas.get(dn.toLowerCase()) ??
+        kdsRootKeys.find((k) => k.dn.toLowerCase() === dn.toLowerCase());
       return o?.guid ? Promise.resolve(o.guid) : Promise.reject(new Error(`no such object ${dn}`));
     },
-    createKdsRootKey({ effectiveImmediately, now }) {
-      writes.push({ op: "createKdsRootKey", effectiveImmediately });
-      const t = new Date(now.getTime() - (effectiveImmediately ? 10 * 3_600_000 + 300_000 : 0));
-      kdsRootKeys = [...kdsRootKeys, { dn: "CN=new", id: "new", useStartTime: t, createTime: now }];
-      return Promise.resolve("CN=new");
+    createKdsRootKey({ effectiveImmediately, now, effectiveTime }) {
+      writes.push({
+        op: "createKdsRootKey",
+        effectiveImmediately,
+        ...(effectiveTime ? { effectiveTime: effectiveTime.toISOString() } : {}),
+      });
+      const t = effectiveImmediately
+        ? new Date(now.getTime() - (10 * 3_600_000 + 300_000))
+        : (effectiveTime ?? new Date(now.getTime() + 10 * 24 * 3_600_000));
+      const id = newGuid();
+      const dn = `CN=${id},CN=Master Root Keys,${CONFIG}`;
+      kdsRootKeys = [...kdsRootKeys, { dn, id, guid: id, useStartTime: t, createTime: now }];
+      return Promise.resolve(dn);
     },
   };
   const observed = (): ObservedDirectory => ({
@@ -382,6 +400,7 @@ export function fakeDirectory(start: ObservedDirectory) {
           now().principals.filter(
             (p) =>
               names.samAccountNames.some((n) => n.toLowerCase() === p.samAccountName.toLowerCase()) ||
+              names.userPrincipalNames.some((n) => n.toLowerCase() === p.userPrincipalName?.toLowerCase()) ||
               names.sids.includes(p.sid) ||
               names.dns.some((d) => d.toLowerCase() === p.dn.toLowerCase()),
           ),

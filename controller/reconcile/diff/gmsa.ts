@@ -61,7 +61,7 @@ function createGmsa(
 ): ResourceDiff {
   const changes: AttributeChange[] = [
     { attribute: "sAMAccountName", from: undefined, to: `${spec.accountName}$` },
-    { attribute: "dNSHostName", from: undefined, to: spec.dnsHostName },
+    ...(spec.dnsHostName === undefined ? [] : [{ attribute: "dNSHostName", from: undefined, to: spec.dnsHostName }]),
     { attribute: "msDS-GroupMSAMembership", from: undefined, to: sorted(targets.map((t) => t.label)) },
     { attribute: "msDS-SupportedEncryptionTypes", from: undefined, to: spec.kerberosEncryptionTypes.join(",") },
     { attribute: "msDS-ManagedPasswordInterval", from: undefined, to: String(spec.managedPasswordIntervalInDays) },
@@ -127,10 +127,12 @@ function updateGmsa(
     changes.push({ attribute: "adminDescription", from: observed.adminDescription, to: verdict.marker });
     notes.push(`adopted (${verdict.why}): the ownership marker will be written`);
   }
-  if (lower(observed.dnsHostName ?? "") !== lower(spec.dnsHostName)) {
+  // An outbound-only account has no dNSHostName (validate guarantees one otherwise): one set in AD is cleared.
+  const wantHost = spec.restrictToOutboundAuthenticationOnly ? undefined : spec.dnsHostName;
+  if (lower(observed.dnsHostName ?? "") !== lower(wantHost ?? "")) {
     drift.add("attribute");
-    set["dNSHostName"] = spec.dnsHostName;
-    changes.push({ attribute: "dNSHostName", from: observed.dnsHostName, to: spec.dnsHostName });
+    set["dNSHostName"] = wantHost ?? null;
+    changes.push({ attribute: "dNSHostName", from: observed.dnsHostName, to: wantHost });
   }
   for (const [attribute, want, have] of [
     ["description", spec.description, observed.description],

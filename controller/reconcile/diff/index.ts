@@ -10,7 +10,7 @@ import type { DesiredState } from "../../manifests/index.ts";
 import type { ObservedDirectory } from "../model.ts";
 import { diffGmsa } from "./gmsa.ts";
 import { diffGroup } from "./group.ts";
-import { diffKds } from "./kds.ts";
+import { diffKdsRootKeys, kdsPruneCandidates } from "./kds.ts";
 import { pruneCandidates } from "./prune.ts";
 import { buildContext } from "./references.ts";
 import type { DiffOptions } from "./references.ts";
@@ -22,8 +22,8 @@ export type { ResourceDiff } from "./resource-diff.ts";
 /**
  * Compares the desired state with the observed directory. Returns one entry per repository
  * resource (except HostBindings, which the host side diffs) and one per marked object that
- * left the repository, in dependency order: KDS key, groups (nested ones first), gMSAs, then
- * prune candidates (gMSAs before the groups they may name).
+ * left the repository, in dependency order: KDS keys, groups (nested ones first), gMSAs, then
+ * prune candidates (gMSAs before the groups they may name, root keys last).
  */
 export function diffDirectory(
   desired: DesiredState,
@@ -32,8 +32,7 @@ export function diffDirectory(
 ): ResourceDiff[] {
   const ctx = buildContext(desired, observed, options);
   const out: ResourceDiff[] = [];
-  const kds = diffKds(ctx);
-  if (kds) out.push(kds);
+  out.push(...diffKdsRootKeys(ctx));
   for (const name of groupOrder(desired)) {
     const res = desired.groups.get(name);
     if (res && !res.spec.suspend) out.push(diffGroup(name, res.spec, res.spec.mode, ctx));
@@ -41,7 +40,8 @@ export function diffDirectory(
   for (const res of [...desired.gmsas.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     if (!res.spec.suspend) out.push(diffGmsa(res.name, res.spec, res.spec.mode, ctx));
   }
-  out.push(...pruneCandidates(ctx));
+  // Root keys last: a gMSA pruned in the same run may still need one until it is gone.
+  out.push(...pruneCandidates(ctx), ...kdsPruneCandidates(ctx));
   return out;
 }
 

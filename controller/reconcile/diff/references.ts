@@ -5,8 +5,9 @@
  */
 import type { DesiredState } from "../../manifests/index.ts";
 import type { KdsState, ObservedGmsa, ObservedGroup, OwnershipKey } from "../../directory/index.ts";
-import { KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS, kdsState, normalizeDn } from "../../directory/index.ts";
+import { kdsState, normalizeDn } from "../../directory/index.ts";
 import type { ObservedDirectory, PrincipalTarget } from "../model.ts";
+import { plannedKeyStart } from "./kds.ts";
 
 /** Inputs diff needs besides the two states. */
 export interface DiffOptions {
@@ -41,7 +42,7 @@ export interface Context {
   /** Every object read, by SID and by normalised DN, for `sid:` and `dn:` references. */
   readonly bySid: ReadonlyMap<string, Found>;
   readonly byDn: ReadonlyMap<string, Found>;
-  /** Users (objectClass user, not a computer) read by sAMAccountName, lower-cased. */
+  /** Users (objectClass user, not a computer) by sAMAccountName and by userPrincipalName, lower-cased. */
   readonly userBySam: ReadonlyMap<string, Found>;
 }
 
@@ -64,14 +65,12 @@ export const lower = (s: string): string => s.toLowerCase();
 /** Builds the lookups over one observed directory. */
 export function buildContext(desired: DesiredState, observed: ObservedDirectory, options: DiffOptions): Context {
   const kds = kdsState(observed.kdsRootKeys, options.now);
-  let kdsAfterPlan = kds;
-  if (!kds.effective && observed.kdsRootKeys.length === 0 && desired.kdsRootKey && !desired.kdsRootKey.spec.suspend) {
-    const immediate = desired.kdsRootKey.spec.effectiveImmediately;
-    kdsAfterPlan = {
-      effective: immediate,
-      effectiveAt: new Date(options.now.getTime() + (immediate ? 0 : KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS)),
-    };
-  }
+  // Keys this plan creates count from their start time, as the forest's own keys do.
+  const planned = [...desired.kdsRootKeys.values()].flatMap((r) => {
+    const useStartTime = plannedKeyStart(r, observed.kdsRootKeys, options.now);
+    return useStartTime ? [{ useStartTime }] : [];
+  });
+  const kdsAfterPlan = kdsState([...observed.kdsRootKeys, ...planned], options.now);
   const nameBySid = new Map<string, string>(observed.sidNames);
   for (const g of observed.groups) nameBySid.set(g.sid, g.samAccountName);
   for (const c of observed.computers) nameBySid.set(c.sid, `${c.samAccountName}$`);
@@ -113,7 +112,14 @@ function principalLookups(observed: ObservedDirectory): Pick<Context, "bySid" | 
   return {
     bySid: new Map(all.map((f) => [f.sid, f])),
     byDn: new Map(all.map((f) => [normalizeDn(f.dn), f])),
-    userBySam: new Map(users.map((u) => [lower(u.samAccountName), { dn: u.dn, sid: u.sid, label: u.samAccountName }])),
+    // Keyed by sAMAccountName and by userPrincipalName: a `user:` reference may be either ('@' tells them apart).
+    userBySam: new Map(
+      users.flatMap((u) => {
+        const found = { dn: u.dn, sid: u.sid, label: u.samAccountName };
+        const upn = u.userPrincipalName === undefined ? [] : [[lower(u.userPrincipalName), found] as const];
+        return [[lower(u.samAccountName), found] as const, ...upn];
+      }),
+    ),
   };
 }
 
