@@ -25,6 +25,8 @@ const binding: Resource<"HostBinding", HostBindingSpec> = {
     services: [],
     scheduledTasks: [],
     iisAppPools: [],
+    fileSystemAccess: [],
+    fileSystemAccessPolicy: "additive",
     suspend: false,
   },
 };
