@@ -31,6 +31,7 @@ const hostDriftTypes: readonly DriftType[] = [
   "host-service",
   "host-task",
   "host-apppool",
+  "host-file-access",
 ];
 
 /**

@@ -10,6 +10,7 @@ import type {
   FleetJob,
   HostDriver,
   HostError,
+  HostItemResult,
   HostResult,
   HostTarget,
   LogonRight,
@@ -68,8 +69,8 @@ const DRIFT_OF: Record<string, DriftType> = {
   service: "host-service",
   scheduledTask: "host-task",
   iisAppPool: "host-apppool",
+  fileAccess: "host-file-access",
 };
-
 const show = (v: string | boolean | null): string | undefined => (v === null ? undefined : String(v));
 
 /** Derives the NetBIOS domain from a base DN's first DC= part (DC=company,DC=local → COMPANY). */
@@ -233,9 +234,11 @@ function bindingOutcome(
   for (const item of binding?.items ?? []) {
     if (item.action === "none") continue;
     drift.add(DRIFT_OF[item.item] ?? "attribute");
-    changes.push({ attribute: `${item.item} ${item.name}`, from: show(item.observed), to: show(item.desired) });
+    const to = item.missing ? `${String(item.desired)}; missing ${item.missing}` : show(item.desired);
+    changes.push({ attribute: `${item.item} ${item.name}`, from: show(item.observed), to });
     if (item.action === "failed")
       notes.push(`${item.item} ${item.name}: failed: ${item.error ?? item.reason ?? "error"}`);
+    else if (item.item === "fileAccess") notes.push(fileAccessNote(item));
     else if (item.reason === "RevokedByPolicy")
       notes.push(`${item.name} was granted before and is gone: a policy (GPO) removed it`);
   }
@@ -266,6 +269,12 @@ function bindingOutcome(
     error: undefined,
     result: binding,
   };
+}
+
+/** A folder's drift in words: the path, and the rights missing or granted beyond the declaration. */
+function fileAccessNote(item: HostItemResult): string {
+  const what = item.missing ? `missing ${item.missing}` : (item.error ?? `grants more than ${String(item.desired)}`);
+  return `fileAccess ${item.name}: ${item.reason === "NotFound" ? "folder missing; " : ""}${what}${item.action === "changed" ? " (fixed)" : ""}`;
 }
 
 /**
