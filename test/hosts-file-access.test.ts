@@ -3,6 +3,8 @@
 // state file (AccessControl.cs and the GmsaWindowsDoubles module: DirectorySecurity,
 // FileSystemAccessRule, Set-Acl, Win32_LogicalDisk). Every outcome is checked in that file: what
 // the folder's DACL holds afterwards, not only what the script said.
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BindingRequest, HostDriver, HostResult } from "../controller/hosts/index.ts";
 import { bindingRequest } from "../controller/hosts/index.ts";
@@ -10,6 +12,7 @@ import type { DoubleAce, DoubleHostState } from "./harness/pwsh-doubles/state.ts
 import {
   allow,
   childFolder,
+  hostEnv,
   readHostState,
   RIGHTS,
   SERVICE1_SID,
@@ -279,5 +282,26 @@ describe("folder permissions for the gMSA", { timeout: 300_000 }, () => {
       .map((e) => e.command)
       .filter((c) => !/^(NetQueryServiceAccount|LookupAccountName)/.test(c));
     expect(writes.sort()).toEqual(["New-Item", "Set-Acl", "Set-Acl"]);
+  });
+
+  it("the ACL double refuses an entry for an account name that does not translate, as Windows does", async () => {
+    // The script always writes by SID; this is the double's own strictness, checked directly.
+    const { statePath } = await lab.newHost();
+    const script = `
+      $null = Get-CimInstance -ClassName Win32_LogicalDisk
+      $acl = New-Object System.Security.AccessControl.DirectorySecurity -ArgumentList '${DATA}', 'Access'
+      foreach ($name in 'COMPANY\\MSA-service1$', 'COMPANY\\MSA-nobody$') {
+        $rule = New-Object System.Security.AccessControl.FileSystemAccessRule -ArgumentList $name, 'Read', 'None', 'None', 'Allow'
+        try { $acl.AddAccessRule($rule); 'added' } catch { $_.Exception.InnerException.GetType().Name + ': ' + $_.Exception.InnerException.Message }
+      }
+      @($acl.GetAccessRules($true, $false, [System.Security.Principal.SecurityIdentifier]) | ForEach-Object { $_.IdentityReference.Value }) -join ','`;
+    const { stdout } = await promisify(execFile)("pwsh", ["-NoProfile", "-NonInteractive", "-Command", script], {
+      env: { ...process.env, ...hostEnv(statePath) },
+    });
+    expect(stdout.trim().split("\n")).toEqual([
+      "added",
+      "IdentityNotMappedException: Some or all identity references could not be translated.",
+      SERVICE1_SID,
+    ]);
   });
 });

@@ -526,13 +526,15 @@ function New-Item {
   [pscustomobject]@{ FullName = $Path; PSIsContainer = $true }
 }
 
-function Get-AclTranslator($State) {
+# LookupAccountName for NTAccount.Translate. Not a closure: GetNewClosure would cut the script
+# block off from this module's functions.
+function Get-AclTranslator {
   return [Func[string, string]] {
     param([string]$Name)
-    $p = Resolve-DoublePrincipal $State $Name
+    $p = Resolve-DoublePrincipal (Read-DoubleState) $Name
     if ($null -eq $p) { return $null }
     return [string]$p['sid']
-  }.GetNewClosure()
+  }
 }
 
 function Read-DirectorySecurity([string]$Path, $Sections) {
@@ -552,7 +554,7 @@ function Read-DirectorySecurity([string]$Path, $Sections) {
       $d
     })
   $protected = $i.ContainsKey('protected') -and [bool]$i['protected']
-  return New-Object GmsaDoubles.DirectorySecurity -ArgumentList $key, ([System.Security.AccessControl.AccessControlSections]$Sections), $i['owner'], $protected, $aces, (Get-AclTranslator $s)
+  return New-Object GmsaDoubles.DirectorySecurity -ArgumentList $key, ([System.Security.AccessControl.AccessControlSections]$Sections), $i['owner'], $protected, $aces, (Get-AclTranslator)
 }
 
 # The access-control types the host script makes; any other type goes to the real New-Object.
