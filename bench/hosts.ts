@@ -91,7 +91,7 @@ try {
   const jobs = (mode: HostMode, subset = hosts): FleetJob[] =>
     subset.map((h) => ({
       target: { host: h.computer, address: sshd.address, port: sshd.port, shell: launcherShell(h.statePath) },
-      request: { version: 1, mode, host: h.computer, domain: "COMPANY", bindings: [binding] },
+      request: { version: 2, mode, host: h.computer, domain: "COMPANY", bindings: [binding] },
     }));
 
   let pwshPeak = 0;

@@ -41,6 +41,7 @@ export const DRIFT_TYPES = [
   "host-service",
   "host-task",
   "host-apppool",
+  "host-file-access",
 ] as const;
 
 /** One drift type. */

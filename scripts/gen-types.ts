@@ -43,6 +43,7 @@ const ITEM_TYPE_NAMES: Record<string, string> = {
   "HostBinding.services": "ServiceBinding",
   "HostBinding.scheduledTasks": "ScheduledTaskBinding",
   "HostBinding.iisAppPools": "IisAppPoolBinding",
+  "HostBinding.fileSystemAccess": "FileSystemAccessBinding",
 };
 
 /** One generated file: path relative to the repository root, and its exact content. */

@@ -100,7 +100,7 @@ function request(
   purge = false,
 ): HostRequest {
   return {
-    version: 1,
+    version: 2,
     mode,
     host: target.host,
     domain: dc.domain,

@@ -14,12 +14,13 @@ import { loadConfig } from "../controller/config/index.ts";
 import { createMetricsRecorder } from "../controller/metrics/index.ts";
 import { Controller } from "../controller/reconcile/loop.ts";
 import { createLocalSource } from "../controller/source/index.ts";
-import type { DoubleHostState } from "./harness/pwsh-doubles/state.ts";
+import type { DoubleAce, DoubleHostState } from "./harness/pwsh-doubles/state.ts";
 import {
   dcBackedHost,
   launcherCommand,
   launcherShell,
   readHostState,
+  RIGHTS,
   writeHostState,
 } from "./harness/pwsh-doubles/state.ts";
 import { startDc } from "./harness/samba.ts";
@@ -77,7 +78,7 @@ async function highestUsn(): Promise<string> {
   return /highestCommittedUSN: (\d+)/.exec(out)?.[1] ?? "";
 }
 
-describe("the controller with hosts over ssh", { timeout: 300_000 }, () => {
+describe("the controller with hosts over ssh", { timeout: 600_000 }, () => {
   it("fixes the hosts in the cycle that creates their gMSA, reports drift made on a host and heals it", async () => {
     const metrics = createMetricsRecorder();
     const local = createLocalSource(examples);
@@ -85,7 +86,7 @@ describe("the controller with hosts over ssh", { timeout: 300_000 }, () => {
       privateKeyPath: sshd.clientKeyPath,
       knownHostsPath: sshd.knownHostsPath,
       username: sshd.username,
-      commandTimeoutMs: 120_000,
+      commandTimeoutMs: 300_000,
     });
     const controller = new Controller({
       source: { url: `file://${examples}`, sync: () => local.read() },
@@ -119,8 +120,21 @@ describe("the controller with hosts over ssh", { timeout: 300_000 }, () => {
     const identity = `${dc.domain}\\MSA-service1$`;
     expect(server1.services[0]).toMatchObject({ StartName: identity });
     expect(server1.tasks[0]).toMatchObject({ UserId: identity, LogonType: "Password", RunLevel: "Highest" });
-    expect(server1.localGroups["Administrators"]).toContain(await accountSid("MSA-service1$"));
-    expect(binding().drift).toEqual(["host-group", "host-right", "host-service", "host-task"]);
+    const sid = await accountSid("MSA-service1$");
+    expect(server1.localGroups["Administrators"]).toContain(sid);
+    const data = "D:\\Scripts\\MyScript\\Data";
+    const granted = (s: DoubleHostState): DoubleAce[] => (s.files?.[data]?.acl ?? []).filter((a) => a.sid === sid);
+    expect(granted(server1)).toEqual([
+      {
+        sid,
+        type: "Allow",
+        rights: RIGHTS.Modify | RIGHTS.Synchronize,
+        inheritance: "ContainerInherit, ObjectInherit",
+        propagation: "None",
+        inherited: false,
+      },
+    ]);
+    expect(binding().drift).toEqual(["host-file-access", "host-group", "host-right", "host-service", "host-task"]);
     expect(ready()).toMatchObject({ status: "True", reason: "DriftCorrected" });
     const text = await metrics.metricsText();
     expect(text).toMatch(
@@ -133,16 +147,27 @@ describe("the controller with hosts over ssh", { timeout: 300_000 }, () => {
     expect(binding().drift).toEqual([]);
     expect(ready()).toMatchObject({ status: "True", reason: "Reconciled" });
 
-    // Someone switches the service back by hand: reported as host-service drift, and healed.
+    // Someone switches the service back and removes the folder entry by hand: reported as
+    // host-service and host-file-access drift (naming the folder and the rights), and healed.
     const edited = await readHostState(statePath("SERVER1"));
     edited.services[0]!.StartName = "LocalSystem";
+    edited.files![data]!.acl = edited.files![data]!.acl.filter((a) => a.sid !== sid);
     await writeHostState(statePath("SERVER1"), edited);
     await controller.reconcile();
-    expect(binding().drift).toEqual(["host-service"]);
-    expect(await metrics.metricsText()).toMatch(
+    expect(binding().drift).toEqual(["host-file-access", "host-service"]);
+    const metricsText = await metrics.metricsText();
+    expect(metricsText).toMatch(
       /gmsa_gitops_resource_drift\{kind="HostBinding",name="server1-service1",drift_type="host-service"\} 1/,
     );
-    expect((await readHostState(statePath("SERVER1"))).services[0]?.StartName).toBe(identity);
+    expect(metricsText).toMatch(
+      /gmsa_gitops_resource_drift\{kind="HostBinding",name="server1-service1",drift_type="host-file-access"\} 1/,
+    );
+    expect(binding().conditions.find((c) => c.type === "DriftDetected")?.message).toContain(
+      `fileAccess ${data}: missing Modify (this folder, subfolders, files)`,
+    );
+    const healed = await readHostState(statePath("SERVER1"));
+    expect(healed.services[0]?.StartName).toBe(identity);
+    expect(granted(healed).map((a) => a.rights)).toEqual([RIGHTS.Modify | RIGHTS.Synchronize]);
   });
 });
 

@@ -256,7 +256,7 @@ describe("errors from the host (items 9 and 10)", { timeout: 300_000 }, () => {
       (e: { stdout: string; stderr: string; code: number }) => e,
     );
     expect(child.stderr).toContain("#< CLIXML");
-    const req = { version: 1, mode: "observe", host: "H1", domain: "COMPANY", bindings: [] } as const;
+    const req = { version: 2, mode: "observe", host: "H1", domain: "COMPANY", bindings: [] } as const;
     let error: unknown;
     try {
       parseScriptOutput("H1", req, { stdout: child.stdout, stderr: child.stderr, exitCode: 5 });

@@ -303,7 +303,7 @@ describe("host script over ssh", { timeout: 300_000 }, () => {
 
   it("a request the script cannot accept is refused as a whole, before anything is touched", async () => {
     const { target, statePath } = await newHost();
-    const bad = { ...request(target, "apply", [fullBinding]), version: 2 } as unknown as HostRequest;
+    const bad = { ...request(target, "apply", [fullBinding]), version: 99 } as unknown as HostRequest;
     const e1 = await rejection(driver.run(target, bad));
     expect([e1.reason, e1.outcome]).toEqual(["RequestRejected", "stalled"]);
     expect(e1.message).toContain("UnsupportedVersion");

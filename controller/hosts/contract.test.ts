@@ -23,7 +23,9 @@ describe("contract and CRD agree", () => {
       services: [{ name: "S" }],
       scheduledTasks: [{ name: "T" }],
       iisAppPools: [{ name: "P" }],
+      fileSystemAccess: [{ path: "D:\\Data", rights: "Modify" }],
     });
+    const access = spec["fileSystemAccess"]!.items.properties;
     expect(b).toEqual({
       name: "b",
       account: "MSA-service1",
@@ -42,6 +44,15 @@ describe("contract and CRD agree", () => {
         },
       ],
       iisAppPools: [{ name: "P", restart: spec["iisAppPools"]!.items.properties["restart"]!.default }],
+      fileSystemAccess: [
+        {
+          path: "D:\\Data",
+          rights: "Modify",
+          appliesTo: access["appliesTo"]!.default,
+          createIfMissing: access["createIfMissing"]!.default,
+        },
+      ],
+      fileSystemAccessPolicy: spec["fileSystemAccessPolicy"]!.default,
     });
   });
 

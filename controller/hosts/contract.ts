@@ -9,7 +9,7 @@
  */
 
 /** The contract version this controller speaks; the script answers with the same number. */
-export const HOST_CONTRACT_VERSION = 1;
+export const HOST_CONTRACT_VERSION = 2;
 
 /** observe: read and report only. apply: also fix what differs. */
 export type HostMode = "observe" | "apply";
@@ -49,6 +49,24 @@ export interface AppPoolRequest {
   readonly restart: RestartPolicy;
 }
 
+/** The standard FileSystemRights sets a binding can grant on a folder (CRD enum). */
+export const FILE_RIGHTS = ["Read", "ReadAndExecute", "Write", "Modify", "FullControl"] as const;
+/** One standard FileSystemRights set, as the Security tab names it. */
+export type FileRights = (typeof FILE_RIGHTS)[number];
+
+/** Where a folder entry applies, as the Advanced Security dialog's "Applies to" names it (CRD enum). */
+export type AppliesTo = "ThisFolderOnly" | "ThisFolderSubfoldersAndFiles" | "SubfoldersAndFilesOnly";
+
+/** One folder on which the account must hold an explicit allow entry. */
+export interface FileAccessRequest {
+  /** Absolute local path in drive-letter form (validated against the CRD's pattern, and again by the script). */
+  readonly path: string;
+  readonly rights: FileRights;
+  readonly appliesTo: AppliesTo;
+  /** Create the folder (and its missing parents) in apply mode instead of reporting it missing. */
+  readonly createIfMissing: boolean;
+}
+
 /** The desired state of one gMSA on the host: one HostBinding, with CRD defaults filled in. */
 export interface BindingRequest {
   /** metadata.name of the HostBinding (echoed back in the result). */
@@ -79,6 +97,9 @@ export interface BindingRequest {
   readonly services: readonly ServiceRequest[];
   readonly scheduledTasks: readonly ScheduledTaskRequest[];
   readonly iisAppPools: readonly AppPoolRequest[];
+  readonly fileSystemAccess: readonly FileAccessRequest[];
+  /** additive: add or widen, report a wider entry. exact: also narrow a wider entry. */
+  readonly fileSystemAccessPolicy: "additive" | "exact";
 }
 
 /** One request to one host: all bindings of that host. */
@@ -93,7 +114,8 @@ export interface HostRequest {
 }
 
 /** What one result item is about. */
-export type ItemKind = "retrievable" | "localGroup" | "logonRight" | "service" | "scheduledTask" | "iisAppPool";
+export type ItemKind =
+  "retrievable" | "localGroup" | "logonRight" | "service" | "scheduledTask" | "iisAppPool" | "fileAccess";
 
 /**
  * none: in sync. changed: apply fixed it. would-change: observe found drift. failed: could not
@@ -110,6 +132,11 @@ export type ItemAction = "none" | "changed" | "would-change" | "failed" | "pendi
  * DefinedByPolicy: a GPO defines the logon right without the account; never written locally.
  * DeniedByPolicy: a deny right (SeDenyServiceLogonRight / SeDenyBatchLogonRight) lists the account.
  * NoLogonRight: an identity switch not made because the account lacks the logon right.
+ * MissingRights: the account's explicit allow entries on a folder lack declared rights.
+ * WiderThanDeclared: they grant more than declared (narrowed only when the policy is exact).
+ * DeniedByAcl: a deny entry for the account on the folder denies a declared right.
+ * ReparsePoint: the folder, or a folder above it, is a junction or symbolic link: not followed.
+ * UnsupportedVolume: the drive is not NTFS or ReFS (or is a network drive): no folder ACLs.
  */
 export type ItemReason =
   | "NotRetrievable"
@@ -123,6 +150,11 @@ export type ItemReason =
   | "DefinedByPolicy"
   | "DeniedByPolicy"
   | "NoLogonRight"
+  | "MissingRights"
+  | "WiderThanDeclared"
+  | "DeniedByAcl"
+  | "ReparsePoint"
+  | "UnsupportedVolume"
   | "Error";
 
 /** The observed and desired state of one item, and what was (or would be) done. */
@@ -139,6 +171,8 @@ export interface HostItemResult {
   readonly restarted?: boolean;
   /** Human-readable cause of a failure, from the host; never contains secrets (none are sent). */
   readonly error?: string;
+  /** For a folder: the rights the account lacks, per scope, e.g. "Write, Delete (this folder, subfolders, files)". */
+  readonly missing?: string;
 }
 
 /** Per-binding retrievability: `pending` when the host waits for a fresh Kerberos ticket. */
@@ -184,11 +218,18 @@ export interface HostBindingSpecLike {
   readonly services?: readonly { readonly name: string; readonly restart?: RestartPolicy }[];
   readonly scheduledTasks?: readonly { readonly name: string; readonly path?: string; readonly runLevel?: RunLevel }[];
   readonly iisAppPools?: readonly { readonly name: string; readonly restart?: RestartPolicy }[];
+  readonly fileSystemAccess?: readonly {
+    readonly path: string;
+    readonly rights: FileRights;
+    readonly appliesTo?: AppliesTo;
+    readonly createIfMissing?: boolean;
+  }[];
+  readonly fileSystemAccessPolicy?: "additive" | "exact";
 }
 
 /**
  * Builds one binding of a request from a HostBinding spec, filling the CRD's defaults
- * (restart OnChange, task path `\`, runLevel Limited). `account` is the gMSA's sAMAccountName
+ * (restart OnChange, task path `\`, runLevel Limited, appliesTo ThisFolderSubfoldersAndFiles, policy additive). `account` is the gMSA's sAMAccountName
  * without '$' (the spec names the resource, the host needs the AD name).
  */
 export function bindingRequest(
@@ -217,6 +258,13 @@ export function bindingRequest(
       runLevel: t.runLevel ?? "Limited",
     })),
     iisAppPools: (spec.iisAppPools ?? []).map((p) => ({ name: p.name, restart: p.restart ?? "OnChange" })),
+    fileSystemAccess: (spec.fileSystemAccess ?? []).map((f) => ({
+      path: f.path,
+      rights: f.rights,
+      appliesTo: f.appliesTo ?? "ThisFolderSubfoldersAndFiles",
+      createIfMissing: f.createIfMissing ?? false,
+    })),
+    fileSystemAccessPolicy: spec.fileSystemAccessPolicy ?? "additive",
   };
 }
 

@@ -7,7 +7,7 @@ import { runFleet } from "./fleet.ts";
 function job(host: string): { target: HostTarget; request: HostRequest } {
   return {
     target: { host, address: `${host}.company.local` },
-    request: { version: 1, mode: "observe", host, domain: "COMPANY", bindings: [] },
+    request: { version: 2, mode: "observe", host, domain: "COMPANY", bindings: [] },
   };
 }
 
@@ -26,7 +26,7 @@ function fakeDriver(delays: Record<string, number>): HostDriver & { peak: number
       if (target.host.startsWith("DOWN"))
         throw new HostError("Unreachable", target.host, "cannot reach (ECONNREFUSED)");
       if (target.host.startsWith("BUG")) throw new TypeError("boom");
-      return { version: 1, host: request.host, mode: request.mode, powershell: "7.6.9", bindings: [] };
+      return { version: 2, host: request.host, mode: request.mode, powershell: "7.6.9", bindings: [] };
     },
   };
   return d;

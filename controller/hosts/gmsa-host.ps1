@@ -23,7 +23,9 @@
       Get-/Set-ScheduledTask, New-ScheduledTaskPrincipal; Test-ADServiceAccount only as the
       fallback when Add-Type is not allowed;
     - native commands: secedit, klist (exit code decides; stderr is kept as text);
-    - IIS: Microsoft.Web.Administration.dll from %windir%\System32\inetsrv.
+    - IIS: Microsoft.Web.Administration.dll from %windir%\System32\inetsrv;
+    - folders: Win32_LogicalDisk, Get-Item -LiteralPath, New-Item, DirectorySecurity and
+      FileSystemAccessRule (System.Security.AccessControl), Set-Acl -LiteralPath.
   All by their plain names and Windows' own signatures, so the Linux test doubles (a module on
   PSModulePath, native libraries on LD_LIBRARY_PATH, an assembly under $env:windir) stand in
   for them without any change to this file. controller/hosts/README.md lists the Windows
@@ -39,11 +41,18 @@ $VerbosePreference = 'SilentlyContinue'
 Set-StrictMode -Version Latest
 
 # Must equal HOST_CONTRACT_VERSION in contract.ts.
-$ContractVersion = 1
+$ContractVersion = 2
 
 $LogonRights = @('SeServiceLogonRight', 'SeBatchLogonRight')
 $RestartPolicies = @('OnChange', 'Never')
 $RunLevels = @('Limited', 'Highest')
+$FileRights = @('Read', 'ReadAndExecute', 'Write', 'Modify', 'FullControl')
+$AppliesTo = @('ThisFolderOnly', 'ThisFolderSubfoldersAndFiles', 'SubfoldersAndFilesOnly')
+$FileAccessPolicies = @('additive', 'exact')
+# HostBinding fileSystemAccess[].path (crds/hostbindings.yaml): an absolute local folder in
+# drive-letter form; no UNC or device path, no '.' or '..', no wildcard, no %VARIABLE%, no
+# control character.
+$FolderPattern = '^[A-Za-z]:\\([^\x00-\x1f<>:"/\\|?*%]*[^\x00-\x1f<>:"/\\|?*%. ](\\[^\x00-\x1f<>:"/\\|?*%]*[^\x00-\x1f<>:"/\\|?*%. ])*)?$'
 
 # Win32_Service.Change return codes worth a name (the rest are reported as numbers).
 $ServiceChangeCodes = @{
@@ -159,6 +168,8 @@ function Read-Request([string]$Json) {
       Services             = New-Object System.Collections.Generic.List[object]
       ScheduledTasks       = New-Object System.Collections.Generic.List[object]
       IisAppPools          = New-Object System.Collections.Generic.List[object]
+      FileSystemAccess     = New-Object System.Collections.Generic.List[object]
+      FileAccessPolicy     = Read-Choice $b 'fileSystemAccessPolicy' $w $FileAccessPolicies 'additive'
     }
     $i = 0
     foreach ($s in (Read-Array $b 'services' $w)) {
@@ -188,6 +199,18 @@ function Read-Request([string]$Json) {
         })
       $i++
     }
+    $i = 0
+    foreach ($f in (Read-Array $b 'fileSystemAccess' $w)) {
+      $where = "$w.fileSystemAccess[$i]"
+      $binding.FileSystemAccess.Add(@{
+          Path            = Read-String $f 'path' $where $FolderPattern 247
+          Rights          = Read-Choice $f 'rights' $where $FileRights $null
+          AppliesTo       = Read-Choice $f 'appliesTo' $where $AppliesTo 'ThisFolderSubfoldersAndFiles'
+          CreateIfMissing = Read-Bool $f 'createIfMissing' $where
+        })
+      if (-not $binding.FileSystemAccess[$i].Rights) { throw (New-RequestError 'BadRequest' "$where.rights must be one of $($FileRights -join ', ')") }
+      $i++
+    }
     # An observe request never changes anything; an apply request changes only the bindings
     # that are not observe-only (HostBinding spec.mode Observe).
     $binding.Mode = 'apply'
@@ -203,9 +226,10 @@ function Read-Request([string]$Json) {
 # ---------------------------------------------------------------------------------------------
 
 function New-ResultItem {
-  param([string]$Item, [string]$Name, $Observed, $Desired, [string]$Action, [string]$Reason, [string]$ErrorText, $Restarted)
+  param([string]$Item, [string]$Name, $Observed, $Desired, [string]$Action, [string]$Reason, [string]$ErrorText, $Restarted, [string]$Missing)
   $o = [ordered]@{ item = $Item; name = $Name; observed = $Observed; desired = $Desired; action = $Action }
   if ($Reason) { $o['reason'] = $Reason }
+  if ($Missing) { $o['missing'] = $Missing }
   if ($null -ne $Restarted) { $o['restarted'] = [bool]$Restarted }
   if ($ErrorText) { $o['error'] = $ErrorText }
   return $o
@@ -780,6 +804,247 @@ function Invoke-LogonRight([string]$Right, $Identity, $B, $Ctx, $Items) {
   }
 }
 
+# ---------------------------------------------------------------------------------------------
+# Folder permissions (HostBinding fileSystemAccess): the account's explicit allow entries in a
+# folder's DACL, read and written with System.Security.AccessControl (DirectorySecurity,
+# FileSystemAccessRule), which Windows PowerShell 5.1 and PowerShell 7 both have. Only the DACL
+# is read (AccessControlSections.Access), so the object carries no owner and Set-Acl writes the
+# DACL alone: the owner is never changed (Set-Acl with an owner fails with "The security
+# identifier is not allowed to be the owner of this object" for an owner the caller cannot
+# assign). Entries of other principals and inherited entries are never touched: AddAccessRule
+# and SetAccessRule change the explicit entries of the rule's own identity only, and Windows
+# recomputes inherited entries from the parent. A junction or symbolic link anywhere on the path,
+# or a volume without NTFS ACLs, is reported and never followed.
+# ---------------------------------------------------------------------------------------------
+
+# "Applies to" in the Advanced Security dialog -> InheritanceFlags, PropagationFlags, and the
+# scopes an entry reaches: this folder (F), subfolders (S), files (L).
+$AppliesToFlags = @{
+  ThisFolderOnly               = @{ Inheritance = 'None'; Propagation = 'None'; Scopes = 'F'; Text = 'this folder only' }
+  ThisFolderSubfoldersAndFiles = @{ Inheritance = 'ContainerInherit, ObjectInherit'; Propagation = 'None'; Scopes = 'FSL'; Text = 'this folder, subfolders and files' }
+  SubfoldersAndFilesOnly       = @{ Inheritance = 'ContainerInherit, ObjectInherit'; Propagation = 'InheritOnly'; Scopes = 'SL'; Text = 'subfolders and files only' }
+}
+$ScopeNames = @{ F = 'this folder'; S = 'subfolders'; L = 'files' }
+# Synchronize rides along with every allow entry .NET writes; it is no right anyone declares.
+$SynchronizeRight = 0x100000
+
+# The specific rights an entry's mask stands for: generic bits (GENERIC_ALL and friends, common
+# on CREATOR OWNER entries and ones icacls wrote) mapped as the file system maps them.
+function Get-SpecificMask([long]$Mask) {
+  $m = $Mask -band 0xFFFFFFFFL
+  $out = $m -band 0x0FFFFFFFL
+  if ($m -band 0x10000000L) { $out = $out -bor 0x1F01FF }
+  if ($m -band 0x20000000L) { $out = $out -bor 0x1200A0 }
+  if ($m -band 0x40000000L) { $out = $out -bor 0x120116 }
+  if ($m -band 0x80000000L) { $out = $out -bor 0x120089 }
+  return ($out -band (-bnot $SynchronizeRight))
+}
+
+# The mask in FileSystemRights names ("Modify", "Write, Delete"), Synchronize left out. It is
+# added before formatting so that a full set (FullControl includes it) keeps its own name.
+function Format-Rights([long]$Mask) {
+  if ($Mask -eq 0) { return 'nothing' }
+  $names = ([System.Security.AccessControl.FileSystemRights][int]($Mask -bor $SynchronizeRight)).ToString().Split(',')
+  return ((@(foreach ($n in $names) { if ($n.Trim() -ne 'Synchronize') { $n.Trim() } })) -join ', ')
+}
+
+# The scopes an ACE reaches. NoPropagateInherit reaches only the folder's direct children, so it
+# is not counted for subfolders and files at depth (a declared entry must reach them all).
+function Get-AceScopes($Rule) {
+  $inh = [int]$Rule.InheritanceFlags
+  $prop = [int]$Rule.PropagationFlags
+  $scopes = ''
+  if (-not ($prop -band 2)) { $scopes += 'F' }
+  if (-not ($prop -band 1)) {
+    if ($inh -band 1) { $scopes += 'S' }
+    if ($inh -band 2) { $scopes += 'L' }
+  }
+  return $scopes
+}
+
+function Format-AceList($Rules) {
+  $parts = @(foreach ($r in $Rules) {
+      $text = 'custom inheritance'
+      foreach ($k in $AppliesToFlags.Keys) {
+        $f = $AppliesToFlags[$k]
+        if ([int]$r.InheritanceFlags -eq [int][System.Security.AccessControl.InheritanceFlags]$f.Inheritance -and [int]$r.PropagationFlags -eq [int][System.Security.AccessControl.PropagationFlags]$f.Propagation) { $text = $f.Text }
+      }
+      "$(Format-Rights (Get-SpecificMask ([long][int]$r.FileSystemRights))) ($text)"
+    })
+  if ($parts.Count -eq 0) { return 'no explicit entry' }
+  return ($parts -join '; ')
+}
+
+# Win32_LogicalDisk, enumerated once per run and matched with -eq: the drive's file system
+# (DriveInfo.DriveFormat; NTFS and ReFS keep ACLs, FAT32 and exFAT do not) and its type.
+function Get-DiskList($Ctx) {
+  if ($null -eq $Ctx.Disks) { $Ctx.Disks = @(Get-CimInstance -ClassName Win32_LogicalDisk) }
+  return , $Ctx.Disks
+}
+
+# $null when the folder may be worked on, else @{ Reason; Text }. Sets $State.Exists.
+function Test-FolderPath([string]$Path, $Ctx, $State) {
+  $drive = $Path.Substring(0, 2).ToUpperInvariant()
+  $disk = @(foreach ($d in (Get-DiskList $Ctx)) { if ([string]$d.DeviceID -eq $drive) { $d } })
+  if ($disk.Count -eq 0) { return @{ Reason = 'NotFound'; Text = "this host has no drive $drive" } }
+  $fs = [string]$disk[0].FileSystem
+  if ([int]$disk[0].DriveType -eq 4) { return @{ Reason = 'UnsupportedVolume'; Text = "$drive is a network drive; grant access on the file server itself" } }
+  if ($fs -ne 'NTFS' -and $fs -ne 'ReFS') {
+    if (-not $fs) { $fs = 'no file system (no media)' }
+    return @{ Reason = 'UnsupportedVolume'; Text = "$drive is $fs; only NTFS and ReFS volumes keep permissions per folder" }
+  }
+  # Every existing component from the drive root down, each looked at itself (-LiteralPath,
+  # -Force): a junction or symbolic link anywhere would send the change somewhere else.
+  $prefix = $Path.Substring(0, 3)
+  $components = @($prefix)
+  if ($Path.Length -gt 3) {
+    foreach ($part in $Path.Substring(3).Split('\')) {
+      if ($prefix.EndsWith('\')) { $prefix = $prefix + $part } else { $prefix = $prefix + '\' + $part }
+      $components += $prefix
+    }
+  }
+  $State.Exists = $true
+  foreach ($c in $components) {
+    $item = Get-Item -LiteralPath $c -Force -ErrorAction SilentlyContinue
+    if ($null -eq $item) { $State.Exists = $false; return $null }
+    if (([int]$item.Attributes -band [int][System.IO.FileAttributes]::ReparsePoint) -ne 0) {
+      $kind = 'a reparse point'
+      if ($item.PSObject.Properties['LinkType'] -and $item.LinkType) { $kind = "a $(([string]$item.LinkType).ToLowerInvariant())" }
+      $to = ''
+      if ($item.PSObject.Properties['Target'] -and $item.Target) { $to = " to '$(@($item.Target)[0])'" }
+      return @{ Reason = 'ReparsePoint'; Text = "'$c' is $kind$to; its permissions are not followed or changed" }
+    }
+    if (-not $item.PSIsContainer) { return @{ Reason = 'NotFound'; Text = "'$c' is a file, not a folder" } }
+  }
+  return $null
+}
+
+function Read-FolderAcl([string]$Path) {
+  # The DACL alone: no owner in the object, so writing it back cannot change the owner.
+  return New-Object System.Security.AccessControl.DirectorySecurity -ArgumentList $Path, ([System.Security.AccessControl.AccessControlSections]::Access)
+}
+
+# What the account's explicit allow entries lack (scope -> missing mask) and whether they grant
+# more than declared, and the deny entries that block a declared right.
+function Get-FolderAccessState($Acl, [string]$Sid, [long]$Want, [string]$WantScopes) {
+  $have = @{ F = 0L; S = 0L; L = 0L }
+  $mine = New-Object System.Collections.Generic.List[object]
+  $wider = $false
+  $denied = $null
+  foreach ($r in @($Acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]))) {
+    if ([string]$r.IdentityReference.Value -ne $Sid) { continue }
+    $mask = Get-SpecificMask ([long][int]$r.FileSystemRights)
+    $scopes = Get-AceScopes $r
+    if ([string]$r.AccessControlType -eq 'Deny') {
+      foreach ($sc in $WantScopes.ToCharArray()) {
+        if ($scopes.Contains([string]$sc) -and ($mask -band $Want)) { $denied = Format-Rights ($mask -band $Want) }
+      }
+      continue
+    }
+    if ($r.IsInherited) { continue }
+    $mine.Add($r)
+    foreach ($sc in $scopes.ToCharArray()) {
+      $have[[string]$sc] = $have[[string]$sc] -bor $mask
+      if (-not $WantScopes.Contains([string]$sc)) { $wider = $true }
+    }
+    if ($mask -band (-bnot $Want)) { $wider = $true }
+  }
+  $missing = [ordered]@{}
+  foreach ($sc in $WantScopes.ToCharArray()) {
+    $m = $Want -band (-bnot $have[[string]$sc])
+    if ($m) { $missing[[string]$sc] = $m }
+  }
+  return @{ Mine = $mine; Missing = $missing; Wider = $wider; Denied = $denied }
+}
+
+# "Write, Delete (this folder, subfolders, files)", scopes lacking the same rights grouped.
+function Format-Missing($Missing) {
+  $groups = [ordered]@{}
+  foreach ($sc in $Missing.Keys) {
+    $k = Format-Rights $Missing[$sc]
+    if (-not $groups.Contains($k)) { $groups[$k] = New-Object System.Collections.Generic.List[string] }
+    $groups[$k].Add($ScopeNames[$sc])
+  }
+  return ((@(foreach ($k in $groups.Keys) { "$k ($($groups[$k] -join ', '))" })) -join '; ')
+}
+
+function Invoke-FileAccess($F, $B, $Ctx, $Items) {
+  $path = $F.Path
+  $flags = $AppliesToFlags[$F.AppliesTo]
+  $desired = "$($F.Rights) ($($flags.Text))"
+  $observed = $null
+  try {
+    $sid = Get-AccountSid $B $Ctx
+    if (-not $sid) { throw "the account $($Ctx.Domain)\$($B.Account)`$ does not resolve to a SID on this host" }
+    $want = Get-SpecificMask ([long][int][System.Security.AccessControl.FileSystemRights]$F.Rights)
+    $pathState = @{ Exists = $false }
+    $problem = Test-FolderPath $path $Ctx $pathState
+    if ($problem) {
+      $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $null -Desired $desired -Action 'failed' -Reason $problem.Reason -ErrorText $problem.Text))
+      return
+    }
+    $created = $false
+    if (-not $pathState.Exists) {
+      if (-not $F.CreateIfMissing) {
+        $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $null -Desired $desired -Action 'failed' -Reason 'NotFound' `
+              -ErrorText "the folder '$path' does not exist on this host, and createIfMissing is false"))
+        return
+      }
+      if ($B.Mode -eq 'observe') {
+        $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $null -Desired $desired -Action 'would-change' -Reason 'NotFound' `
+              -Missing "$($F.Rights) ($($flags.Text))" -ErrorText "the folder '$path' does not exist; apply creates it (createIfMissing)"))
+        return
+      }
+      $null = New-Item -ItemType Directory -Path $path
+      $created = $true
+    }
+    $acl = Read-FolderAcl $path
+    $state = Get-FolderAccessState $acl $sid $want $flags.Scopes
+    $observed = Format-AceList $state.Mine
+    if ($created) { $observed = $null }
+    if ($state.Denied) {
+      $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'failed' -Reason 'DeniedByAcl' `
+            -ErrorText "a deny entry for $($Ctx.Domain)\$($B.Account)`$ on '$path' denies $($state.Denied), and deny wins over allow; remove it there (it is never removed from here)"))
+      return
+    }
+    $missingText = $null
+    if ($state.Missing.Count -gt 0) { $missingText = Format-Missing $state.Missing }
+    $narrow = $state.Wider -and $B.FileAccessPolicy -eq 'exact'
+    if (-not $missingText -and -not $state.Wider) {
+      $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'none'))
+      return
+    }
+    $reason = 'MissingRights'
+    if (-not $missingText) { $reason = 'WiderThanDeclared' }
+    if ($created) { $reason = 'NotFound' }
+    $note = $null
+    if ($state.Wider -and -not $narrow) { $note = "the account's entries grant more than declared ($observed); kept, as fileSystemAccessPolicy is additive" }
+    if ($B.Mode -eq 'observe' -or (-not $missingText -and -not $narrow)) {
+      if ($state.Wider -and $narrow) { $note = "the account's entries grant more than declared ($observed); apply narrows them (fileSystemAccessPolicy exact)" }
+      $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'would-change' -Reason $reason -Missing $missingText -ErrorText $note))
+      return
+    }
+    $rule = New-Object System.Security.AccessControl.FileSystemAccessRule -ArgumentList (New-Object System.Security.Principal.SecurityIdentifier $sid), `
+      ([System.Security.AccessControl.FileSystemRights]$F.Rights), ([System.Security.AccessControl.InheritanceFlags]$flags.Inheritance), `
+      ([System.Security.AccessControl.PropagationFlags]$flags.Propagation), ([System.Security.AccessControl.AccessControlType]::Allow)
+    # Add widens the account's entry with the same inheritance (or adds one); Set replaces the
+    # account's explicit allow entries with exactly this one. Neither touches another identity.
+    $modification = [System.Security.AccessControl.AccessControlModification]::Add
+    if ($narrow) { $modification = [System.Security.AccessControl.AccessControlModification]::Set }
+    $modified = $false
+    $null = $acl.ModifyAccessRule($modification, $rule, [ref]$modified)
+    Set-Acl -LiteralPath $path -AclObject $acl
+    # Read back: what the folder holds now decides, not what the call said.
+    $after = Get-FolderAccessState (Read-FolderAcl $path) $sid $want $flags.Scopes
+    if ($after.Missing.Count -gt 0) { throw "Set-Acl returned, but the account still lacks $(Format-Missing $after.Missing) on '$path'" }
+    if ($narrow -and $after.Wider) { throw "Set-Acl returned, but the account's entries on '$path' still grant more than declared" }
+    $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'changed' -Reason $reason -Missing $missingText -ErrorText $note))
+  }
+  catch {
+    $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'failed' -Reason 'Error' -ErrorText (Format-ErrorText $_)))
+  }
+}
+
 # Whether an identity switch may go ahead: only when this host can retrieve the password and the
 # account holds the logon right Windows checks (a service restarted as a gMSA it cannot log on
 # as stays stopped with 1069; an app pool answers 503; a task fails). Returns $null when it may,
@@ -996,6 +1261,7 @@ function Invoke-Binding($B, $Ctx) {
   # Rights come before the identity switches, which check them.
   foreach ($g in $B.LocalGroups) { Invoke-LocalGroup $g $B $Ctx $items }
   foreach ($r in $rights) { Invoke-LogonRight $r $identity $B $Ctx $items }
+  foreach ($f in $B.FileSystemAccess) { Invoke-FileAccess $f $B $Ctx $items }
   foreach ($s in $B.Services) { Invoke-Service $s $identity $B $Ctx $items }
   foreach ($t in $B.ScheduledTasks) { Invoke-ScheduledTask $t $identity $B $Ctx $items }
   foreach ($p in $B.IisAppPools) { Invoke-AppPool $p $identity $B $Ctx $items }
@@ -1045,7 +1311,7 @@ function ConvertTo-AsciiJson($Object) {
 }
 
 $ctx = @{
-  Domain = $null; Services = $null; Tasks = $null; Sids = @{}; Output = $null
+  Domain = $null; Services = $null; Tasks = $null; Disks = $null; Sids = @{}; Output = $null
   Native = $null; NativeError = $null; PolicyRights = $null; PolicyRightsError = $null
 }
 try {

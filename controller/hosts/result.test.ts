@@ -5,7 +5,7 @@ import { HostError } from "./errors.ts";
 import { decodeClixml, parseScriptOutput } from "./result.ts";
 
 const request: HostRequest = {
-  version: 1,
+  version: 2,
   mode: "observe",
   host: "SERVER1",
   domain: "COMPANY",
@@ -13,7 +13,7 @@ const request: HostRequest = {
 };
 
 const good = {
-  version: 1,
+  version: 2,
   host: "server1",
   mode: "observe",
   powershell: "5.1.20348.2849",
@@ -60,7 +60,7 @@ describe("parseScriptOutput", () => {
 
   it("turns a refused request into a stalled RequestRejected with the script's code", () => {
     const e = fails(
-      JSON.stringify({ version: 1, error: { code: "BadRequest", message: "request.mode must be observe or apply" } }),
+      JSON.stringify({ version: 2, error: { code: "BadRequest", message: "request.mode must be observe or apply" } }),
     );
     expect([e.reason, e.outcome]).toEqual(["RequestRejected", "stalled"]);
     expect(e.message).toBe(
@@ -91,7 +91,7 @@ describe("parseScriptOutput", () => {
 
   it("names the fix when the host runs PowerShell in Constrained Language Mode", () => {
     const e = fails(
-      JSON.stringify({ version: 1, error: { code: "ConstrainedLanguage", message: "ConstrainedLanguage" } }),
+      JSON.stringify({ version: 2, error: { code: "ConstrainedLanguage", message: "ConstrainedLanguage" } }),
       3,
     );
     expect([e.reason, e.outcome]).toEqual(["RequestRejected", "stalled"]);
@@ -109,7 +109,7 @@ describe("parseScriptOutput", () => {
   it.each([
     ["another host", { ...good, host: "SERVER2" }, 'answers for host "SERVER2"'],
     ["another mode", { ...good, mode: "apply" }, 'answers in mode "apply"'],
-    ["another contract version", { ...good, version: 2 }, "contract version 2, expected 1"],
+    ["another contract version", { ...good, version: 1 }, "contract version 1, expected 2"],
     ["missing bindings", { ...good, bindings: [] }, "has 0 bindings, expected 1"],
     [
       "an unknown action",

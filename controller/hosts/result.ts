@@ -22,6 +22,7 @@ const ITEM_KINDS: ReadonlySet<string> = new Set<ItemKind>([
   "service",
   "scheduledTask",
   "iisAppPool",
+  "fileAccess",
 ]);
 const ACTIONS: ReadonlySet<string> = new Set<ItemAction>(["none", "changed", "would-change", "failed", "pending"]);
 const REASONS: ReadonlySet<string> = new Set<ItemReason>([
@@ -36,6 +37,11 @@ const REASONS: ReadonlySet<string> = new Set<ItemReason>([
   "DefinedByPolicy",
   "DeniedByPolicy",
   "NoLogonRight",
+  "MissingRights",
+  "WiderThanDeclared",
+  "DeniedByAcl",
+  "ReparsePoint",
+  "UnsupportedVolume",
   "Error",
 ]);
 
@@ -97,7 +103,7 @@ function isObject(v: Json | undefined): v is { [key: string]: Json } {
 
 function parseItem(v: Json | undefined, where: string): HostItemResult {
   if (!isObject(v)) throw new Error(`${where} is not an object`);
-  const { item, name, observed, desired, action, reason, restarted, error } = v;
+  const { item, name, observed, desired, action, reason, restarted, error, missing } = v;
   if (typeof item !== "string" || !ITEM_KINDS.has(item)) throw new Error(`${where}.item is not an item kind`);
   if (typeof name !== "string") throw new Error(`${where}.name is not a string`);
   if (!(observed === null || typeof observed === "string" || typeof observed === "boolean"))
@@ -109,6 +115,7 @@ function parseItem(v: Json | undefined, where: string): HostItemResult {
     throw new Error(`${where}.reason is not a reason`);
   if (restarted !== undefined && typeof restarted !== "boolean") throw new Error(`${where}.restarted is not a boolean`);
   if (error !== undefined && typeof error !== "string") throw new Error(`${where}.error is not a string`);
+  if (missing !== undefined && typeof missing !== "string") throw new Error(`${where}.missing is not a string`);
   return {
     item: item as ItemKind,
     name,
@@ -118,6 +125,7 @@ function parseItem(v: Json | undefined, where: string): HostItemResult {
     ...(reason !== undefined ? { reason: reason as ItemReason } : {}),
     ...(restarted !== undefined ? { restarted } : {}),
     ...(error !== undefined ? { error } : {}),
+    ...(missing !== undefined ? { missing } : {}),
   };
 }
 

@@ -176,6 +176,20 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
   const retrievers = new Map<string, Retrievers>();
   for (const c of input.bindings.values()) {
     const spec = c.resource.spec;
+    // The schema's list-map key compares paths exactly; NTFS does not.
+    const folders = new Map<string, number>();
+    spec.fileSystemAccess.forEach((a, index) => {
+      const key = a.path.toLowerCase();
+      const first = folders.get(key);
+      if (first === undefined) folders.set(key, index);
+      else
+        report(
+          c.doc(),
+          ["spec", "fileSystemAccess", index, "path"],
+          "duplicate-item",
+          `${quote(a.path)} is the folder of fileSystemAccess[${first}] already (Windows compares paths without regard to case); list each folder once`,
+        );
+    });
     const account = input.gmsas.get(spec.account);
     if (!account) {
       if (dangling("GroupManagedServiceAccount", spec.account))

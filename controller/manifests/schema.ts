@@ -10,6 +10,7 @@ import { SCHEMAS } from "./schemas.generated.ts";
 import { describeType, formatPath, listOr, quote, suggest } from "./text.ts";
 import type { Kind, ManifestError, ErrorCode } from "./types.ts";
 import { errorAt, locate } from "./yaml.ts";
+import { WINDOWS_FOLDER_PATTERN, windowsPathProblem } from "./windows-path.ts";
 import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
 /** The parts of a schema these checks read. */
@@ -187,7 +188,11 @@ function toManifestError(
 }
 
 /** What each pattern in the CRDs means, said the way a person would. */
-const PATTERNS: Record<string, { means: string; allowed?: RegExp }> = {
+const PATTERNS: Record<string, { means: string; allowed?: RegExp; explain?: (value: string) => string | undefined }> = {
+  [WINDOWS_FOLDER_PATTERN]: {
+    means: "must be an absolute local folder in drive-letter form, for example D:\\Apps\\Data",
+    explain: windowsPathProblem,
+  },
   "^[a-z]([-a-z0-9]*[a-z0-9])?$": {
     means: "must be a lower-case DNS label: a-z, 0-9 and '-', starting with a letter and not ending with '-'",
     allowed: /[-a-z0-9]/,
@@ -232,6 +237,8 @@ const PATTERNS: Record<string, { means: string; allowed?: RegExp }> = {
 function patternMessage(pattern: string, data: unknown): string {
   const known = PATTERNS[pattern];
   if (!known) return `${quote(data)} does not match ${pattern}`;
+  const why = known.explain && typeof data === "string" ? known.explain(data) : undefined;
+  if (why) return `${quote(data)} ${why}`;
   const allowed = known.allowed;
   const bad = allowed && typeof data === "string" ? [...data].find((c) => !allowed.test(c)) : undefined;
   return `${quote(data)}${bad === undefined ? "" : ` contains ${JSON.stringify(bad)}`}: it ${known.means}`;

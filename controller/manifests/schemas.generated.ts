@@ -715,7 +715,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
   HostBinding: {
     type: "object",
     description:
-      "A gMSA put to work on one Windows server - retrievable there, in local groups, holding logon rights, and running services, scheduled tasks and IIS app pools.",
+      "A gMSA put to work on one Windows server - retrievable there, in local groups, holding logon rights and folder permissions, and running services, scheduled tasks and IIS app pools.",
     required: ["apiVersion", "kind", "metadata", "spec"],
     additionalProperties: false,
     properties: {
@@ -864,6 +864,57 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
               },
             },
+          },
+          fileSystemAccess: {
+            type: "array",
+            description:
+              "Folders on the host the account needs permissions on (the field guide's third way, after AD and local groups). Each is an explicit allow entry for the account's SID in the folder's ACL; entries for other principals, inherited entries and the owner are never changed.",
+            default: [],
+            maxItems: 100,
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["path"],
+            items: {
+              type: "object",
+              required: ["path", "rights"],
+              additionalProperties: false,
+              properties: {
+                path: {
+                  type: "string",
+                  description:
+                    "Absolute local path in drive-letter form, for example D:\\Scripts\\MyScript\\Data. UNC and device paths, relative paths, '.' and '..' segments, wildcards, environment variables (%NAME%), control characters and a trailing backslash (except on a drive root) are refused. A path that is a junction or symbolic link, or on a volume that is not NTFS or ReFS, is reported and never followed.",
+                  minLength: 3,
+                  maxLength: 247,
+                  pattern:
+                    '^[A-Za-z]:\\\\([^\\x00-\\x1f<>:"/\\\\|?*%]*[^\\x00-\\x1f<>:"/\\\\|?*%. ](\\\\[^\\x00-\\x1f<>:"/\\\\|?*%]*[^\\x00-\\x1f<>:"/\\\\|?*%. ])*)?$',
+                },
+                rights: {
+                  type: "string",
+                  description:
+                    "The standard FileSystemRights set to grant, as the Security tab names them (Read, ReadAndExecute, Write, Modify, FullControl). A wider entry already there is kept unless fileSystemAccessPolicy is exact.",
+                  enum: ["Read", "ReadAndExecute", "Write", "Modify", "FullControl"],
+                },
+                appliesTo: {
+                  type: "string",
+                  description:
+                    'Where the entry applies, as the Advanced Security dialog\'s "Applies to" names it - ThisFolderOnly, ThisFolderSubfoldersAndFiles (inherited by everything below) or SubfoldersAndFilesOnly (inherit-only).',
+                  enum: ["ThisFolderOnly", "ThisFolderSubfoldersAndFiles", "SubfoldersAndFilesOnly"],
+                  default: "ThisFolderSubfoldersAndFiles",
+                },
+                createIfMissing: {
+                  type: "boolean",
+                  description:
+                    "When the folder does not exist, create it (with its missing parents, inheriting their permissions) and then grant the access; when false, a missing folder is reported and nothing is created.",
+                  default: false,
+                },
+              },
+            },
+          },
+          fileSystemAccessPolicy: {
+            type: "string",
+            description:
+              "additive adds or widens the account's entry on each listed folder and reports an entry granting more than listed; exact also narrows such an entry to what is listed. Folders not listed are never looked at.",
+            enum: ["additive", "exact"],
+            default: "additive",
           },
           mode: {
             type: "string",

@@ -627,6 +627,36 @@ export interface IisAppPoolBinding {
   restart: "OnChange" | "Never";
 }
 
+/** One entry of HostBinding.spec.fileSystemAccess. */
+export interface FileSystemAccessBinding {
+  /**
+   * Absolute local path in drive-letter form, for example D:\Scripts\MyScript\Data. UNC and device
+   * paths, relative paths, '.' and '..' segments, wildcards, environment variables (%NAME%), control
+   * characters and a trailing backslash (except on a drive root) are refused. A path that is a
+   * junction or symbolic link, or on a volume that is not NTFS or ReFS, is reported and never
+   * followed.
+   */
+  path: string;
+  /**
+   * The standard FileSystemRights set to grant, as the Security tab names them (Read,
+   * ReadAndExecute, Write, Modify, FullControl). A wider entry already there is kept unless
+   * fileSystemAccessPolicy is exact.
+   */
+  rights: "Read" | "ReadAndExecute" | "Write" | "Modify" | "FullControl";
+  /**
+   * Where the entry applies, as the Advanced Security dialog's "Applies to" names it -
+   * ThisFolderOnly, ThisFolderSubfoldersAndFiles (inherited by everything below) or
+   * SubfoldersAndFilesOnly (inherit-only). Default: `"ThisFolderSubfoldersAndFiles"`.
+   */
+  appliesTo: "ThisFolderOnly" | "ThisFolderSubfoldersAndFiles" | "SubfoldersAndFilesOnly";
+  /**
+   * When the folder does not exist, create it (with its missing parents, inheriting their
+   * permissions) and then grant the access; when false, a missing folder is reported and nothing is
+   * created. Default: `false`.
+   */
+  createIfMissing: boolean;
+}
+
 /**
  * The spec of kind HostBinding, with defaults applied. The desired state of the account on the
  * host.
@@ -658,6 +688,18 @@ export interface HostBindingSpec {
   scheduledTasks: ScheduledTaskBinding[];
   /** IIS application pools whose identity must be the account. Default: `[]`. */
   iisAppPools: IisAppPoolBinding[];
+  /**
+   * Folders on the host the account needs permissions on (the field guide's third way, after AD and
+   * local groups). Each is an explicit allow entry for the account's SID in the folder's ACL;
+   * entries for other principals, inherited entries and the owner are never changed. Default: `[]`.
+   */
+  fileSystemAccess: FileSystemAccessBinding[];
+  /**
+   * additive adds or widens the account's entry on each listed folder and reports an entry granting
+   * more than listed; exact also narrows such an entry to what is listed. Folders not listed are
+   * never looked at. Default: `"additive"`.
+   */
+  fileSystemAccessPolicy: "additive" | "exact";
   /**
    * Enforce applies fixes on the host; Observe only reports drift. When absent, the controller's
    * global mode applies.

@@ -12,6 +12,7 @@ import type {
 
 export type {
   ADGroupSpec,
+  FileSystemAccessBinding,
   GroupManagedServiceAccountSpec,
   GroupMemberRef,
   HostBindingSpec,

@@ -5,19 +5,11 @@
  * touched once its AD prerequisites (the gMSA in AD, the computer account) are in place, and one
  * unreachable host never holds up the others.
  */
-import type {
-  BindingResult,
-  FleetJob,
-  HostDriver,
-  HostError,
-  HostResult,
-  HostTarget,
-  LogonRight,
-} from "../hosts/index.ts";
-import { bindingRequest, HOST_CONTRACT_VERSION, rightsHeld, runFleet } from "../hosts/index.ts";
+import type { BindingResult, FleetJob, HostDriver, HostError, HostTarget, LogonRight } from "../hosts/index.ts";
+import { bindingRequest, HOST_CONTRACT_VERSION, runFleet } from "../hosts/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
-import type { AttributeChange, Blocker, DriftType, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
-import type { Attempt } from "./status.ts";
+import type { Blocker, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
+import { bindingOutcome } from "./host-outcome.ts";
 
 /** How hosts are reached and driven. */
 export interface HostSettings {
@@ -69,17 +61,6 @@ export function forgetRemovedBindings(memory: HostMemory, desired: DesiredState)
 
 /** Kerberos tickets live 10 hours by default: until then a retrieval failure may only be an old ticket. */
 const TICKET_LIFETIME_MS = 10 * 3_600_000;
-
-const DRIFT_OF: Record<string, DriftType> = {
-  retrievable: "host-retrieval",
-  localGroup: "host-group",
-  logonRight: "host-right",
-  service: "host-service",
-  scheduledTask: "host-task",
-  iisAppPool: "host-apppool",
-};
-
-const show = (v: string | boolean | null): string | undefined => (v === null ? undefined : String(v));
 
 /** Derives the NetBIOS domain from a base DN's first DC= part (DC=company,DC=local → COMPANY). */
 function netbiosFromBaseDn(baseDn: string): string {
@@ -226,75 +207,4 @@ export async function reconcileHosts(
     for (const p of pending) outcomes.push(bindingOutcome(outcome.result, p.name, p.account, p.observeOnly, memory));
   }
   return { bindings: outcomes, hosts };
-}
-
-function bindingOutcome(
-  result: HostResult,
-  name: string,
-  account: string,
-  observeOnly: boolean,
-  memory: HostMemory,
-): HostBindingOutcome {
-  const binding = result.bindings.find((b) => b.name === name);
-  const drift = new Set<DriftType>();
-  const changes: AttributeChange[] = [];
-  const notes: string[] = [];
-  for (const item of binding?.items ?? []) {
-    if (item.action === "none") continue;
-    drift.add(DRIFT_OF[item.item] ?? "attribute");
-    changes.push({ attribute: `${item.item} ${item.name}`, from: show(item.observed), to: show(item.desired) });
-    if (item.action === "failed")
-      notes.push(`${item.item} ${item.name}: failed: ${item.error ?? item.reason ?? "error"}`);
-    else if (item.reason === "RevokedByPolicy")
-      notes.push(`${item.name} was granted before and is gone: a policy (GPO) removed it`);
-  }
-  if (binding) memory.rightsHeld.set(name, rightsHeld(binding));
-  const retrievable = binding?.retrievable === "pending" ? "pending" : binding?.retrievable ? "yes" : "no";
-  const blocker: Blocker | undefined =
-    retrievable === "pending"
-      ? {
-          outcome: "waiting",
-          reason: "DependencyNotReady",
-          message: "the host is allowed but waits for a fresh Kerberos ticket",
-        }
-      : undefined;
-  return {
-    plan: {
-      resource: { kind: "HostBinding", name },
-      dn: undefined,
-      drift,
-      changes,
-      actions: [],
-      observeOnly,
-      notes,
-      ...(blocker ? { blocker } : {}),
-    },
-    host: result.host,
-    account,
-    retrievable,
-    error: undefined,
-    result: binding,
-  };
-}
-
-/**
- * What a host run came to for one binding, in the same terms as an AD action's result, so one
- * `summarize` serves both: a host that could not be reached or ran no script is one failed
- * attempt (stalled or transient, as its error says); each item the host changed or failed to
- * change is one attempt.
- */
-export function hostAttempts(o: HostBindingOutcome): Attempt[] {
-  if (o.error) return [{ status: "failed", outcome: o.error.outcome, message: o.error.message }];
-  return (o.result?.items ?? []).flatMap((item): Attempt[] => {
-    if (item.action === "changed") return [{ status: "applied" }];
-    if (item.action === "failed")
-      return [
-        {
-          status: "failed",
-          outcome: "transient",
-          message: `${item.item} ${item.name}: failed: ${item.error ?? item.reason ?? "error"}`,
-        },
-      ];
-    return [];
-  });
 }

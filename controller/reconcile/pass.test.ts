@@ -2,32 +2,14 @@
 // reported, action by action, and the failure after apply is returned, never thrown (it used to
 // discard the results: the output was the plan, one ECONNRESET line and exit 1).
 import { describe, expect, it } from "vitest";
-import type { HostBindingSpec, Resource } from "../manifests/index.ts";
 import { computer, desiredOf, emptyDirectory, fakeDirectory, group, OWNER } from "../../test/support/reconcile.ts";
-import { gmsa } from "../../test/support/reconcile.ts";
+import { gmsa, hostBinding } from "../../test/support/reconcile.ts";
 import type { ActionResult } from "./apply.ts";
 import { hostMemory } from "./hosts.ts";
 import type { DirectorySession } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 
-const binding: Resource<"HostBinding", HostBindingSpec> = {
-  kind: "HostBinding",
-  name: "server1-app",
-  source: { file: "test.yaml", line: 1, column: 1 },
-  labels: {},
-  annotations: {},
-  spec: {
-    host: "SERVER1",
-    account: "app",
-    localGroups: [],
-    logonRights: [],
-    purgeKerberosTickets: false,
-    services: [],
-    scheduledTasks: [],
-    iisAppPools: [],
-    suspend: false,
-  },
-};
+const binding = hostBinding("server1-app", { host: "SERVER1", account: "app" });
 
 describe("reconcilePass when the DC dies during apply", () => {
   it("returns every action's result, reports the failure after apply, and runs no host", async () => {

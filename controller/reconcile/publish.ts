@@ -9,7 +9,7 @@ import type { ActionType, MetricsRecorder } from "../metrics/index.ts";
 import type { Kind } from "../vocabulary.ts";
 import { METRIC_CONDITIONS, resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
-import { hostAttempts } from "./hosts.ts";
+import { hostAttempts } from "./host-outcome.ts";
 import type { Action, ResourcePlan } from "./model.ts";
 import type { PassResult } from "./pass.ts";
 import type { Logger } from "./revision.ts";

@@ -172,7 +172,8 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
       type: "DriftDetected",
       status: true,
       reason: corrected ? "DriftCorrected" : "DriftReported",
-      message: driftSummary,
+      // The notes say where (a host binding's folder and the rights it lacks), not only what kind.
+      message: entry.notes.length > 0 ? `${driftSummary}: ${entry.notes.join("; ")}` : driftSummary,
     });
   const failure = failed?.message ?? blocker?.failure;
   if (failure !== undefined)

@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import type { BindingRequest, HostDriver, HostRequest, HostTarget } from "../../controller/hosts/index.ts";
-import { createSshDriver, HostError } from "../../controller/hosts/index.ts";
+import { createSshDriver, HOST_CONTRACT_VERSION, HostError } from "../../controller/hosts/index.ts";
 import type { DoubleHostState } from "./pwsh-doubles/state.ts";
 import { launcherShell, sampleHost, writeHostState } from "./pwsh-doubles/state.ts";
 import { startSshd } from "./sshd.ts";
@@ -50,7 +50,7 @@ export async function startSshHostLab(prefix: string, commandTimeoutMs = 120_000
 
 /** A request for one test host in domain COMPANY. */
 export function hostRequest(target: HostTarget, mode: HostRequest["mode"], bindings: BindingRequest[]): HostRequest {
-  return { version: 1, mode, host: target.host, domain: "COMPANY", bindings };
+  return { version: HOST_CONTRACT_VERSION, mode, host: target.host, domain: "COMPANY", bindings };
 }
 
 /** The HostError a promise rejects with (anything else fails the test). */

@@ -59,6 +59,32 @@ export function gmsa(
   };
 }
 
+/** A HostBinding resource with CRD defaults. */
+export function hostBinding(
+  name: string,
+  spec: Partial<HostBindingSpec> & Pick<HostBindingSpec, "host" | "account">,
+): Resource<"HostBinding", HostBindingSpec> {
+  return {
+    kind: "HostBinding",
+    name,
+    source,
+    labels: {},
+    annotations: {},
+    spec: {
+      localGroups: [],
+      logonRights: [],
+      purgeKerberosTickets: false,
+      services: [],
+      scheduledTasks: [],
+      iisAppPools: [],
+      fileSystemAccess: [],
+      fileSystemAccessPolicy: "additive",
+      suspend: false,
+      ...spec,
+    },
+  };
+}
+
 /** An ADGroup resource with CRD defaults. */
 export function group(
   name: string,

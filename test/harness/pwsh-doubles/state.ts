@@ -70,6 +70,41 @@ export interface DoubleAppPool {
   Recycles?: number;
 }
 
+/** One access-control entry of a folder's DACL (FileSystemRights as a number, flags by their .NET names). */
+export interface DoubleAce {
+  sid: string;
+  type: "Allow" | "Deny";
+  rights: number;
+  /** InheritanceFlags: "None", "ContainerInherit", "ObjectInherit" or "ContainerInherit, ObjectInherit". */
+  inheritance: string;
+  /** PropagationFlags: "None", "InheritOnly", "NoPropagateInherit" or both. */
+  propagation: string;
+  /** Inherited from the parent folder (INHERITED_ACE): Windows recomputes these, nobody writes them. */
+  inherited: boolean;
+}
+
+/** A folder (or file) on the test host, keyed in `files` by its path as Windows shows it. */
+export interface DoubleFsItem {
+  type: "Directory" | "File";
+  owner: string;
+  /** The DACL does not inherit from the parent (SE_DACL_PROTECTED). */
+  protected?: boolean;
+  /** Explicit entries first (deny, then allow), inherited entries after, as in a canonical ACL. */
+  acl: DoubleAce[];
+  /** A junction or symbolic link (FILE_ATTRIBUTE_REPARSE_POINT) and where it points. */
+  reparse?: { type: "Junction" | "SymbolicLink"; target: string };
+}
+
+/** FileSystemRights values (System.Security.AccessControl). */
+export const RIGHTS = {
+  Read: 0x20089,
+  ReadAndExecute: 0x200a9,
+  Write: 0x116,
+  Modify: 0x301bf,
+  FullControl: 0x1f01ff,
+  Synchronize: 0x100000,
+} as const;
+
 /** The whole test host. */
 export interface DoubleHostState {
   /** $env:COMPUTERNAME on the test host. */
@@ -95,6 +130,10 @@ export interface DoubleHostState {
   services: DoubleService[];
   tasks: DoubleTask[];
   appPools: DoubleAppPool[];
+  /** Drive letter ("D:") -> its volume as Win32_LogicalDisk shows it (FileSystem null: no media). */
+  volumes?: Record<string, { fileSystem: string | null; driveType: number }>;
+  /** Path -> folder or file, drive roots ("D:\\") included; compared without regard to case. */
+  files?: Record<string, DoubleFsItem>;
   /** Commands that fail (e.g. "Get-LocalGroupMember", "secedit /export", "NetQueryServiceAccount"). */
   failOn?: string[];
   /** Appended by the doubles: one entry per call that asked or changed something. */
@@ -124,31 +163,55 @@ export function nativeDoublesDir(): string {
 }
 
 /**
- * Builds the Microsoft.Web.Administration.dll double (once per source version) where the host
- * script loads it from, `$windir/System32/inetsrv`; returns the folder that stands for %windir%.
+ * Compiles a C# double (once per source version) with pwsh's Add-Type into
+ * `$TMPDIR/<prefix>-<hash>/<subdir>/<dll>`; returns the folder `<prefix>-<hash>`.
  */
-export function iisDoubleWindir(): string {
-  const source = join(HERE, "Microsoft.Web.Administration.cs");
+function buildDouble(sourceName: string, prefix: string, subdir: string[], dllName: string): string {
+  const source = join(HERE, sourceName);
   const hash = createHash("sha256").update(readFileSync(source)).digest("hex").slice(0, 16);
-  const windir = join(tmpdir(), `gmsa-iis-double-${hash}`);
-  const inetsrv = join(windir, "System32", "inetsrv");
-  const dll = join(inetsrv, "Microsoft.Web.Administration.dll");
+  const root = join(tmpdir(), `${prefix}-${hash}`);
+  const dir = join(root, ...subdir);
+  const dll = join(dir, dllName);
   if (!existsSync(dll)) {
-    mkdirSync(inetsrv, { recursive: true });
-    const tmp = join(inetsrv, `build-${process.pid}.tmp`);
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `build-${process.pid}.tmp`);
     execFileSync(
       "pwsh",
       [
         "-NoProfile",
         "-NonInteractive",
         "-Command",
-        "Add-Type -Path $env:IIS_SRC -OutputAssembly $env:IIS_OUT -OutputType Library",
+        "Add-Type -Path $env:DOUBLE_SRC -OutputAssembly $env:DOUBLE_OUT -OutputType Library",
       ],
-      { env: { ...process.env, IIS_SRC: source, IIS_OUT: tmp } },
+      { env: { ...process.env, DOUBLE_SRC: source, DOUBLE_OUT: tmp } },
     );
     renameSync(tmp, dll);
   }
-  return windir;
+  return root;
+}
+
+/**
+ * Builds the Microsoft.Web.Administration.dll double (once per source version) where the host
+ * script loads it from, `$windir/System32/inetsrv`; returns the folder that stands for %windir%.
+ */
+export function iisDoubleWindir(): string {
+  return buildDouble(
+    "Microsoft.Web.Administration.cs",
+    "gmsa-iis-double",
+    ["System32", "inetsrv"],
+    "Microsoft.Web.Administration.dll",
+  );
+}
+
+/**
+ * Builds the access-control double (AccessControl.cs: SecurityIdentifier, FileSystemAccessRule,
+ * DirectorySecurity, as the doubles module's New-Object hands them out); returns the assembly.
+ */
+export function aclDoubleDll(): string {
+  return join(
+    buildDouble("AccessControl.cs", "gmsa-acl-double", [], "GmsaDoubles.AccessControl.dll"),
+    "GmsaDoubles.AccessControl.dll",
+  );
 }
 
 /**
@@ -166,6 +229,7 @@ export function hostEnv(statePath: string): Record<string, string> {
     LD_LIBRARY_PATH: nativeDoublesDir(),
     COMPUTERNAME: computer,
     windir: iisDoubleWindir(),
+    GMSA_DOUBLE_ACL: aclDoubleDll(),
     // With no internet these only add start-up time.
     POWERSHELL_TELEMETRY_OPTOUT: "1",
     POWERSHELL_UPDATECHECK: "Off",
@@ -248,6 +312,46 @@ export const SERVICE1_SID = domainSid(1105);
 /** SID of the local Administrator account on every sample host. */
 export const ADMIN_SID = "S-1-5-21-7-8-9-500";
 
+const SYSTEM_SID = "S-1-5-18";
+const ADMINISTRATORS_SID = "S-1-5-32-544";
+const USERS_SID = "S-1-5-32-545";
+const CREATOR_OWNER_SID = "S-1-3-0";
+const CI_OI = "ContainerInherit, ObjectInherit";
+
+/** An explicit allow entry. */
+export function allow(sid: string, rights: number, inheritance = CI_OI, propagation = "None"): DoubleAce {
+  return { sid, type: "Allow", rights: rights | RIGHTS.Synchronize, inheritance, propagation, inherited: false };
+}
+
+/** What a new child folder inherits from `parent`'s entries (inheritable ones, as Windows computes them). */
+export function inheritedFrom(parent: readonly DoubleAce[]): DoubleAce[] {
+  return parent.flatMap((a): DoubleAce[] => {
+    if (!a.inheritance.includes("ContainerInherit")) return [];
+    const noPropagate = a.propagation.includes("NoPropagateInherit");
+    return [
+      {
+        ...a,
+        inheritance: noPropagate ? "None" : a.inheritance,
+        propagation: "None",
+        inherited: true,
+      },
+    ];
+  });
+}
+
+/** A data drive as Windows setup leaves one: SYSTEM and Administrators full, Users read, CREATOR OWNER. */
+const DRIVE_ROOT_ACL: DoubleAce[] = [
+  allow(SYSTEM_SID, RIGHTS.FullControl),
+  allow(ADMINISTRATORS_SID, RIGHTS.FullControl),
+  allow(USERS_SID, RIGHTS.ReadAndExecute),
+  allow(CREATOR_OWNER_SID, RIGHTS.FullControl, CI_OI, "InheritOnly"),
+];
+
+/** A folder below `parentAcl` with only inherited entries, owned by Administrators. */
+export function childFolder(parentAcl: readonly DoubleAce[], explicit: DoubleAce[] = []): DoubleFsItem {
+  return { type: "Directory", owner: ADMINISTRATORS_SID, acl: [...explicit, ...inheritedFrom(parentAcl)] };
+}
+
 /** A typical host: SERVER1-like, with a service, a task and a pool still on their old identities. */
 export function sampleHost(computer: string): DoubleHostState {
   const admin = ADMIN_SID;
@@ -284,6 +388,32 @@ export function sampleHost(computer: string): DoubleHostState {
     appPools: [
       { Name: "ReportsPool", State: "Started", IdentityType: "ApplicationPoolIdentity", UserName: "", Password: "" },
     ],
+    volumes: {
+      "C:": { fileSystem: "NTFS", driveType: 3 },
+      "D:": { fileSystem: "NTFS", driveType: 3 },
+      "E:": { fileSystem: "FAT32", driveType: 2 },
+    },
+    files: sampleFiles(),
     events: [],
+  };
+}
+
+/** D:\\Scripts\\MyScript\\Data (the field guide's "My Script" keeps its data there), with inherited entries only. */
+function sampleFiles(): Record<string, DoubleFsItem> {
+  const root: DoubleFsItem = { type: "Directory", owner: SYSTEM_SID, acl: DRIVE_ROOT_ACL };
+  const scripts = childFolder(root.acl);
+  const myScript = childFolder(scripts.acl);
+  const data = childFolder(myScript.acl);
+  return {
+    "C:\\": {
+      type: "Directory",
+      owner: "S-1-5-80-956008885-3418522649-1831038044-1853292631-2271478464",
+      acl: DRIVE_ROOT_ACL,
+    },
+    "D:\\": root,
+    "D:\\Scripts": scripts,
+    "D:\\Scripts\\MyScript": myScript,
+    "D:\\Scripts\\MyScript\\Data": data,
+    "E:\\": { type: "Directory", owner: SYSTEM_SID, acl: [] },
   };
 }

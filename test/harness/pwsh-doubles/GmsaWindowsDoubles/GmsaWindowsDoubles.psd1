@@ -8,7 +8,7 @@
   FunctionsToExport = @(
     'Test-ADServiceAccount', 'Install-ADServiceAccount', 'klist', 'Get-LocalGroupMember', 'Add-LocalGroupMember',
     'secedit', 'Get-CimInstance', 'Invoke-CimMethod', 'Restart-Service', 'Get-ScheduledTask',
-    'New-ScheduledTaskPrincipal', 'Set-ScheduledTask'
+    'New-ScheduledTaskPrincipal', 'Set-ScheduledTask', 'Get-Acl', 'Set-Acl', 'Get-Item', 'New-Item', 'New-Object'
   )
   CmdletsToExport   = @()
   AliasesToExport   = @()

@@ -297,7 +297,16 @@ function Get-CimInstance {
     }
     return
   }
-  if ($Namespace -ne 'root\cimv2' -or $ClassName -ne 'Win32_Service') { throw "Get-CimInstance double: only Win32_Service and RSoP, not $Namespace $ClassName" }
+  if ($Namespace -eq 'root\cimv2' -and $ClassName -eq 'Win32_LogicalDisk') {
+    # Win32_LogicalDisk: DeviceID 'D:', FileSystem 'NTFS' (null for a drive without media), DriveType 3 local, 2 removable, 4 network.
+    $volumes = @{}
+    if ($s.ContainsKey('volumes') -and $null -ne $s['volumes']) { $volumes = $s['volumes'] }
+    foreach ($d in @($volumes.Keys | Sort-Object)) {
+      [pscustomobject]@{ DeviceID = $d; FileSystem = $volumes[$d]['fileSystem']; DriveType = [uint32]$volumes[$d]['driveType'] }
+    }
+    return
+  }
+  if ($Namespace -ne 'root\cimv2' -or $ClassName -ne 'Win32_Service') { throw "Get-CimInstance double: only Win32_Service, Win32_LogicalDisk and RSoP, not $Namespace $ClassName" }
   foreach ($svc in @($s['services'])) {
     $o = [pscustomobject]@{ Name = $svc['Name']; StartName = (Show-Principal $s $svc['StartName']); State = $svc['State'] }
     $o.PSObject.TypeNames.Insert(0, 'Microsoft.Management.Infrastructure.CimInstance#root/cimv2/Win32_Service')
@@ -407,4 +416,215 @@ function Set-ScheduledTask {
   Add-DoubleEvent $s 'Set-ScheduledTask' "$TaskPath$TaskName UserId=$($Principal.UserId)"
   Write-DoubleState $s
   return [pscustomobject]@{ TaskName = $TaskName; TaskPath = $TaskPath }
+}
+
+# ---------------------------------------------------------------------------------------------
+# The file system and folder ACLs. The real .NET access-control classes throw
+# PlatformNotSupportedException on Linux, and the paths are Windows paths: so once this module is
+# loaded (PowerShell autoloads it at the script's first Windows-only command, the
+# Win32_LogicalDisk enumeration that precedes every file-system step), its Get-Item, New-Item,
+# New-Object and Set-Acl functions take precedence over the cmdlets of the same names, and stand
+# for the state's `volumes` and `files`. New-Object hands out the AccessControl.cs doubles for
+# SecurityIdentifier, NTAccount, FileSystemAccessRule and DirectorySecurity, and passes every
+# other type to the real cmdlet. Strict where Windows is, and stricter where following a link
+# would be the script's bug: these doubles refuse to read or write through a reparse point.
+# ---------------------------------------------------------------------------------------------
+
+function Import-AclDouble {
+  if (-not ('GmsaDoubles.DirectorySecurity' -as [type])) { Add-Type -Path $env:GMSA_DOUBLE_ACL }
+}
+
+# The key of a path in the state's `files` (NTFS compares names without regard to case), or $null.
+function Find-FsKey($State, [string]$Path) {
+  if (-not $State.ContainsKey('files') -or $null -eq $State['files']) { return $null }
+  $want = $Path
+  if ($want.Length -gt 3) { $want = $want.TrimEnd('\') }
+  foreach ($k in @($State['files'].Keys)) { if ($k -eq $want) { return $k } }
+  return $null
+}
+
+function Get-ParentPath([string]$Path) {
+  $i = $Path.LastIndexOf('\')
+  if ($i -lt 0 -or $Path.Length -le 3) { return $null }
+  if ($i -eq 2) { return $Path.Substring(0, 3) }
+  return $Path.Substring(0, $i)
+}
+
+function New-NotFoundRecord([string]$Path) {
+  $e = New-Object System.Management.Automation.ItemNotFoundException "Cannot find path '$Path' because it does not exist."
+  return New-Object System.Management.Automation.ErrorRecord $e, 'PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand', 'ObjectNotFound', $Path
+}
+
+# An ancestor that is a junction or symbolic link: the real command would go through it.
+function Assert-NoReparseAbove($State, [string]$Path, [string]$Command) {
+  $p = Get-ParentPath $Path
+  while ($p) {
+    $k = Find-FsKey $State $p
+    if ($k -and $State['files'][$k].ContainsKey('reparse') -and $null -ne $State['files'][$k]['reparse']) {
+      throw "$Command double: '$Path' lies below the reparse point '$k'; the host script must not follow it"
+    }
+    $p = Get-ParentPath $p
+  }
+}
+
+# Get-Item -LiteralPath: the item itself, not what a link points to (FileAttributes.ReparsePoint,
+# LinkType and Target as PowerShell shows a junction or symbolic link).
+function Get-Item {
+  [CmdletBinding()]
+  param([string]$LiteralPath, [string]$Path, [switch]$Force)
+  if ($PSBoundParameters.ContainsKey('Path')) { throw 'Get-Item double: -Path takes wildcards; names from Git go to -LiteralPath' }
+  $s = Read-DoubleState
+  Assert-DoubleWorks $s 'Get-Item'
+  Assert-NoReparseAbove $s $LiteralPath 'Get-Item'
+  $key = Find-FsKey $s $LiteralPath
+  if ($null -eq $key) { $PSCmdlet.WriteError((New-NotFoundRecord $LiteralPath)); return }
+  $i = $s['files'][$key]
+  $attributes = [System.IO.FileAttributes]::Archive
+  if ($i['type'] -eq 'Directory') { $attributes = [System.IO.FileAttributes]::Directory }
+  $linkType = $null
+  $target = $null
+  if ($i.ContainsKey('reparse') -and $null -ne $i['reparse']) {
+    $attributes = $attributes -bor [System.IO.FileAttributes]::ReparsePoint
+    $linkType = $i['reparse']['type']
+    $target = $i['reparse']['target']
+  }
+  [pscustomobject]@{
+    FullName = $key; Attributes = $attributes; PSIsContainer = ($i['type'] -eq 'Directory'); LinkType = $linkType; Target = $target
+  }
+}
+
+# New-Item -ItemType Directory -Path: creates the folder and its missing parents, each inheriting
+# from its parent as Windows computes it (inheritable entries, InheritOnly cleared,
+# NoPropagateInherit ending the inheritance), owned by Administrators (the default owner of
+# objects an administrator creates).
+function New-Item {
+  [CmdletBinding()]
+  param([string]$ItemType, [string]$Path, [switch]$Force)
+  $s = Read-DoubleState
+  Assert-DoubleWorks $s 'New-Item'
+  if ($ItemType -ne 'Directory') { throw "New-Item double: only -ItemType Directory, not '$ItemType'" }
+  $drive = $Path.Substring(0, 2).ToUpperInvariant()
+  if (-not ($s.ContainsKey('volumes') -and $s['volumes'].ContainsKey($drive))) { throw "Cannot find drive. A drive with the name '$($drive.Substring(0, 1))' does not exist." }
+  Assert-NoReparseAbove $s $Path 'New-Item'
+  $chain = New-Object System.Collections.Generic.List[string]
+  $p = $Path
+  while ($p -and $null -eq (Find-FsKey $s $p)) { $chain.Insert(0, $p); $p = Get-ParentPath $p }
+  if ($chain.Count -eq 0) { throw "An item with the specified name $Path already exists." }
+  foreach ($c in $chain) {
+    $parent = $s['files'][(Find-FsKey $s (Get-ParentPath $c))]
+    $acl = @(foreach ($a in @($parent['acl'])) {
+        if ([string]$a['inheritance'] -notmatch 'ContainerInherit') { continue }
+        $noPropagate = [string]$a['propagation'] -match 'NoPropagateInherit'
+        $inheritance = [string]$a['inheritance']
+        if ($noPropagate) { $inheritance = 'None' }
+        @{ sid = $a['sid']; type = $a['type']; rights = $a['rights']; inheritance = $inheritance; propagation = 'None'; inherited = $true }
+      })
+    $s['files'][$c] = @{ type = 'Directory'; owner = 'S-1-5-32-544'; acl = $acl }
+    Add-DoubleEvent $s 'New-Item' $c
+  }
+  Write-DoubleState $s
+  [pscustomobject]@{ FullName = $Path; PSIsContainer = $true }
+}
+
+# LookupAccountName for NTAccount.Translate. Not a closure: GetNewClosure would cut the script
+# block off from this module's functions.
+function Get-AclTranslator {
+  return [Func[string, string]] {
+    param([string]$Name)
+    $p = Resolve-DoublePrincipal (Read-DoubleState) $Name
+    if ($null -eq $p) { return $null }
+    return [string]$p['sid']
+  }
+}
+
+function Read-DirectorySecurity([string]$Path, $Sections) {
+  Import-AclDouble
+  $s = Read-DoubleState
+  Assert-DoubleWorks $s 'GetSecurityInfo'
+  Assert-NoReparseAbove $s $Path 'DirectorySecurity'
+  $key = Find-FsKey $s $Path
+  # As the real constructor: DirectoryNotFoundException for a missing folder.
+  if ($null -eq $key) { throw (New-Object System.IO.DirectoryNotFoundException "Could not find a part of the path '$Path'.") }
+  $i = $s['files'][$key]
+  if ($i.ContainsKey('reparse') -and $null -ne $i['reparse']) { throw "DirectorySecurity double: '$key' is a reparse point; the host script must not follow it" }
+  $aces = [GmsaDoubles.AceData[]]@(foreach ($a in @($i['acl'])) {
+      $d = New-Object GmsaDoubles.AceData
+      $d.Sid = $a['sid']; $d.Type = $a['type']; $d.Rights = [int]$a['rights']
+      $d.Inheritance = $a['inheritance']; $d.Propagation = $a['propagation']; $d.Inherited = [bool]$a['inherited']
+      $d
+    })
+  $protected = $i.ContainsKey('protected') -and [bool]$i['protected']
+  return New-Object GmsaDoubles.DirectorySecurity -ArgumentList $key, ([System.Security.AccessControl.AccessControlSections]$Sections), $i['owner'], $protected, $aces, (Get-AclTranslator)
+}
+
+# The access-control types the host script makes; any other type goes to the real New-Object.
+function New-Object {
+  [CmdletBinding(DefaultParameterSetName = 'Net')]
+  param(
+    [Parameter(ParameterSetName = 'Net', Mandatory = $true, Position = 0)][string]$TypeName,
+    [Parameter(ParameterSetName = 'Net', Position = 1)][Alias('Args')][object[]]$ArgumentList,
+    [Parameter(ParameterSetName = 'Com', Mandatory = $true)][string]$ComObject,
+    [System.Collections.IDictionary]$Property
+  )
+  $a = @($ArgumentList)
+  switch ($TypeName) {
+    'System.Security.Principal.SecurityIdentifier' { Import-AclDouble; $PSCmdlet.WriteObject((New-Object GmsaDoubles.SecurityIdentifier ([string]$a[0])), $false); return }
+    'System.Security.Principal.NTAccount' { Import-AclDouble; $PSCmdlet.WriteObject((New-Object GmsaDoubles.NTAccount ([string]$a[0])), $false); return }
+    'System.Security.AccessControl.FileSystemAccessRule' {
+      Import-AclDouble
+      if ($a.Count -ne 5) { throw 'FileSystemAccessRule double: the (identity, rights, inheritanceFlags, propagationFlags, type) constructor only' }
+      $identity = $a[0]
+      # The (string identity, ...) overload names an account (NTAccount).
+      if ($identity -is [string]) { $identity = New-Object GmsaDoubles.NTAccount $identity }
+      $rule = New-Object GmsaDoubles.FileSystemAccessRule -ArgumentList $identity, ([System.Security.AccessControl.FileSystemRights]$a[1]), `
+        ([System.Security.AccessControl.InheritanceFlags]$a[2]), ([System.Security.AccessControl.PropagationFlags]$a[3]), ([System.Security.AccessControl.AccessControlType]$a[4])
+      $PSCmdlet.WriteObject($rule, $false)
+      return
+    }
+    'System.Security.AccessControl.DirectorySecurity' {
+      if ($a.Count -ne 2) { throw 'DirectorySecurity double: the (name, includeSections) constructor only' }
+      $PSCmdlet.WriteObject((Read-DirectorySecurity ([string]$a[0]) $a[1]), $false)
+      return
+    }
+  }
+  $o = Microsoft.PowerShell.Utility\New-Object @PSBoundParameters
+  $PSCmdlet.WriteObject($o, $false)
+}
+
+function Get-Acl {
+  [CmdletBinding()]
+  param([string]$LiteralPath)
+  # As the real cmdlet: owner, group and access (so Set-Acl of it writes the owner too).
+  $PSCmdlet.WriteObject((Read-DirectorySecurity $LiteralPath ([System.Security.AccessControl.AccessControlSections]'Owner, Group, Access')), $false)
+}
+
+# Set-Acl -LiteralPath -AclObject: writes the DACL's explicit entries (Windows recomputes the
+# inherited ones from the parent) and, when the object carries an owner, the owner too, which
+# Windows allows only for a SID the caller may assign (here: Administrators): "The security
+# identifier is not allowed to be the owner of this object."
+function Set-Acl {
+  [CmdletBinding()]
+  param([string]$LiteralPath, [string]$Path, $AclObject)
+  if ($PSBoundParameters.ContainsKey('Path')) { throw 'Set-Acl double: -Path takes wildcards; names from Git go to -LiteralPath' }
+  $s = Read-DoubleState
+  Assert-DoubleWorks $s 'Set-Acl'
+  Assert-NoReparseAbove $s $LiteralPath 'Set-Acl'
+  $key = Find-FsKey $s $LiteralPath
+  if ($null -eq $key) { throw (New-NotFoundRecord $LiteralPath).Exception }
+  $i = $s['files'][$key]
+  if ($i.ContainsKey('reparse') -and $null -ne $i['reparse']) { throw "Set-Acl double: '$key' is a reparse point; the host script must not write through it" }
+  if ($AclObject -isnot [GmsaDoubles.DirectorySecurity]) { throw 'Set-Acl double: -AclObject must be a DirectorySecurity' }
+  $owner = $AclObject.GetOwner([System.Security.Principal.SecurityIdentifier])
+  if ($null -ne $owner) {
+    if ($owner.Value -ne 'S-1-5-32-544') { throw 'The security identifier is not allowed to be the owner of this object.' }
+    if ($owner.Value -ne $i['owner']) { Add-DoubleEvent $s 'Set-Acl owner' "$key owner=$($owner.Value)" }
+    $i['owner'] = $owner.Value
+  }
+  $explicit = @(foreach ($e in $AclObject.ExplicitEntries()) {
+      @{ sid = $e.Sid; type = $e.Type; rights = $e.Rights; inheritance = $e.Inheritance; propagation = $e.Propagation; inherited = $false }
+    })
+  $inherited = @(foreach ($a in @($i['acl'])) { if ([bool]$a['inherited']) { $a } })
+  $i['acl'] = @($explicit) + @($inherited)
+  Add-DoubleEvent $s 'Set-Acl' ("$key " + ((@($explicit) | ForEach-Object { "$($_['type']) $($_['sid']) $($_['rights']) $($_['inheritance'])/$($_['propagation'])" }) -join '; '))
+  Write-DoubleState $s
 }

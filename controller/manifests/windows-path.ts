@@ -1,0 +1,45 @@
+/**
+ * What is wrong with a HostBinding's file-system path, said the way a Windows administrator
+ * would say it. The CRD's pattern (crds/hostbindings.yaml, fileSystemAccess[].path) is the rule;
+ * this names the first reason a path breaks it, so `validate` can say "UNC paths are refused"
+ * rather than print the regular expression. The host script checks the same pattern again.
+ */
+
+/** The CRD's pattern for fileSystemAccess[].path (RE2-compatible, as Kubernetes requires). */
+export const WINDOWS_FOLDER_PATTERN =
+  '^[A-Za-z]:\\\\([^\\x00-\\x1f<>:"/\\\\|?*%]*[^\\x00-\\x1f<>:"/\\\\|?*%. ](\\\\[^\\x00-\\x1f<>:"/\\\\|?*%]*[^\\x00-\\x1f<>:"/\\\\|?*%. ])*)?$';
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f]/;
+
+/** The first problem of `path` as a folder for an ACL entry, or undefined when it has none. */
+export function windowsPathProblem(path: string): string | undefined {
+  const control = CONTROL.exec(path);
+  if (control)
+    return `contains the control character U+${control[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}; paths may not hold control characters`;
+  if (path.startsWith("\\\\") || path.startsWith("//"))
+    return "is a UNC or device path (\\\\server\\share, \\\\?\\...); only local folders in drive-letter form are managed: grant access on the file server itself";
+  if (/%[^%\\]*%/.test(path) || path.includes("%"))
+    return "holds an environment variable (%NAME%) or a '%'; variables are not expanded on the host, so write the folder out, for example C:\\ProgramData\\App";
+  if (!/^[A-Za-z]:/.test(path))
+    return "is not an absolute path; write it in drive-letter form, for example D:\\Apps\\Data";
+  if (path.length === 2 || !/^[A-Za-z]:[\\/]/.test(path))
+    return "is relative to the drive's current folder; an absolute path starts with the drive letter, ':' and '\\', for example D:\\Apps\\Data";
+  if (path.includes("/")) return "uses '/'; separate folders with '\\' (backslash), as Windows shows them";
+  if (/[*?]/.test(path)) return "holds a wildcard ('*' or '?'); list each folder by its exact path";
+  if (path.length > 3 && path.endsWith("\\"))
+    return "ends with a backslash; leave it out (only a drive root such as D:\\ ends with one)";
+  const segments = path.slice(3).split("\\");
+  for (const s of segments) {
+    if (s === "..") return "holds a '..' segment; write the folder's own path, without '..'";
+    if (s === ".") return "holds a '.' segment; write the folder's own path, without '.'";
+    if (s === "") return "holds an empty segment ('\\\\'); separate folders with one backslash";
+    const bad = /[<>:"|]/.exec(s);
+    if (bad)
+      return `holds ${JSON.stringify(bad[0])}, which Windows does not allow in a file or folder name (':' would name an alternate data stream)`;
+    if (/[ .]$/.test(s))
+      return `has the segment ${JSON.stringify(s)} ending with a space or a dot, which Windows strips, so it would name another folder`;
+  }
+  if (!new RegExp(WINDOWS_FOLDER_PATTERN, "u").test(path)) return "is not a plain absolute local path";
+  return undefined;
+}
