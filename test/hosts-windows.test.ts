@@ -129,6 +129,22 @@ describe("identity switches (items 2 and 3)", { timeout: 300_000 }, () => {
     expect(host.services[0] && "LastStartPassword" in host.services[0]).toBe(false);
     expect(host.rights["SeServiceLogonRight"]).toContain(`*${SERVICE1_SID}`);
   });
+
+  it("a service that will not start as the gMSA is put back to its old account and started again", async () => {
+    // Retrieval works and the right is held, but the service's process cannot run as the gMSA
+    // (it may not read its own files): Restart-Service stopped it and the start failed.
+    const { target, statePath } = await newHost((s) => {
+      s.services = [{ Name: "MyService", StartName: "LocalSystem", State: "Running", failsToStartAs: SERVICE1_SID }];
+    });
+    const binding = bindingRequest("b", "MSA-service1", { services: [{ name: "MyService" }] });
+    const result = await driver.run(target, request(target, "apply", [binding]));
+    expect(result.bindings[0]?.items[2]).toMatchObject({ item: "service", action: "failed", restarted: false });
+    expect(result.bindings[0]?.items[2]?.error).toMatch(
+      /restart failed: .*; put back to LocalSystem and started again$/,
+    );
+    const host = await readHostState(statePath);
+    expect(host.services[0]).toMatchObject({ StartName: "LocalSystem", State: "Running" });
+  });
 });
 
 describe("identities by SID (items 5 and 6)", { timeout: 300_000 }, () => {

@@ -1082,6 +1082,22 @@ function Get-ServiceList($Ctx) {
   return , $Ctx.Services
 }
 
+# After a failed restart as the gMSA the service is stopped (Restart-Service stopped it, the start
+# failed): put the old account back and start it again, when that account needs no password
+# (LocalSystem, NT AUTHORITY\..., NT SERVICE\..., another managed account). Returns the text
+# that ends the item's error.
+function Undo-ServiceChange($Svc, [string]$Old) {
+  $passwordless = $Old -eq 'LocalSystem' -or $Old -match '^NT (AUTHORITY|SERVICE)\\' -or ($Old -match '\$$' -and $Old -notmatch '^S-1-')
+  if (-not $passwordless) { return "; the old account $Old needs a password, so it was not put back: the service stays stopped" }
+  try {
+    $r = Invoke-CimMethod -InputObject $Svc -MethodName Change -Arguments @{ StartName = $Old }
+    if ([int]$r.ReturnValue -ne 0) { throw "Win32_Service.Change returned $([int]$r.ReturnValue)" }
+    Restart-Service -Name ([System.Management.Automation.WildcardPattern]::Escape([string]$Svc.Name)) -Force
+    return "; put back to $Old and started again"
+  }
+  catch { return "; putting back $Old failed too, the service stays stopped: " + (Format-ErrorText $_) }
+}
+
 function Invoke-Service($S, $Identity, $B, $Ctx, $Items) {
   $name = $S.Name
   try {
@@ -1119,8 +1135,10 @@ function Invoke-Service($S, $Identity, $B, $Ctx, $Items) {
         $restarted = $true
       }
       catch {
+        $text = "the logon account was changed, but the restart failed: " + (Format-ErrorText $_)
+        $text += Undo-ServiceChange $svc $observed
         $Items.Add((New-ResultItem -Item 'service' -Name $name -Observed $observed -Desired $Identity -Action 'failed' -Reason 'WrongIdentity' -Restarted $false `
-              -ErrorText ("the logon account was changed, but the restart failed: " + (Format-ErrorText $_))))
+              -ErrorText $text))
         return
       }
     }

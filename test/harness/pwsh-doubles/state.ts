@@ -47,6 +47,8 @@ export interface DoubleService {
   LastStartPassword?: string;
   /** Set by the double: how many times Restart-Service hit it. */
   Restarts?: number;
+  /** The SID of an account the service's process cannot run as: a start as it fails. */
+  failsToStartAs?: string;
   /** Makes Win32_Service.Change return this code instead of changing anything. */
   changeReturnValue?: number;
 }

@@ -370,6 +370,13 @@ function Restart-Service {
             continue
           }
         }
+        # A service whose process cannot run as this account (it may not read its own files,
+        # say): Restart-Service stops it, the start fails, and it stays stopped.
+        if ($svc.ContainsKey('failsToStartAs') -and $null -ne $p -and $p['sid'] -eq $svc['failsToStartAs']) {
+          $svc['State'] = 'Stopped'
+          $failed = "Failed to start service '$($svc['Name']) ($($svc['Name']))'."
+          continue
+        }
         $svc['State'] = 'Running'
       }
     }
