@@ -75,6 +75,15 @@ export interface RootDse {
   dnsHostName: string;
 }
 
+/** Where the domain's PDC emulator is, as read through any DC. */
+export interface PdcEmulator {
+  /** DN of its NTDS Settings object (the domain's fSMORoleOwner). */
+  readonly ntdsSettingsDn: string;
+  readonly dnsHostName: string;
+  /** True when the connection that asked is to the PDC emulator itself. */
+  readonly connected: boolean;
+}
+
 /** One LDAP modification, independent of ldapts. */
 export interface Modification {
   readonly operation: "add" | "delete" | "replace";
@@ -212,6 +221,66 @@ export class LdapDirectory {
       highestCommittedUSN: get("highestCommittedUSN"),
       dnsHostName: get("dnsHostName"),
     };
+  }
+
+  /**
+   * The PDC emulator of the domain `baseDn`: the domain object's `fSMORoleOwner` (the NTDS
+   * Settings DN of the DC holding the role, readable through any DC) and that DC's server object's
+   * `dNSHostName`. `connected` is true when this connection already talks to it (its rootDSE
+   * `dsServiceName` is the role owner). Throws a stalled NoSuchObject error when the role owner
+   * cannot be read.
+   */
+  async pdcEmulator(baseDn: string): Promise<PdcEmulator> {
+    const [domain] = await this.#search(baseDn, { scope: "base", paged: false, attributes: ["fSMORoleOwner"] });
+    const owner = domain ? values(domain, "fSMORoleOwner")[0]?.toString() : undefined;
+    const missing = (what: string, dn: string): DirectoryError =>
+      new DirectoryError(`search ${dn} failed: ${what} (the bind account may lack read access)`, {
+        outcome: "stalled",
+        reason: "NoSuchObject",
+        operation: "search",
+        dn,
+      });
+    if (!owner) throw missing("the domain object has no fSMORoleOwner", baseDn);
+    // "CN=NTDS Settings,CN=<server>,CN=Servers,...": the server object is its parent.
+    const serverDn = owner.replace(/^(?:[^,\\]|\\.)*,/, "");
+    const [server] = await this.#search(serverDn, { scope: "base", paged: false, attributes: ["dNSHostName"] });
+    const dnsHostName = server ? values(server, "dNSHostName")[0]?.toString() : undefined;
+    if (!dnsHostName) throw missing("the PDC emulator's server object has no dNSHostName", serverDn);
+    const dse = await this.rootDse();
+    return {
+      ntdsSettingsDn: owner,
+      dnsHostName,
+      connected: dse.dsServiceName.toLowerCase() === owner.toLowerCase(),
+    };
+  }
+
+  /** Values of one attribute of one object, as text; undefined when the object does not exist. */
+  async readText(dn: string, attribute: string): Promise<string[] | undefined> {
+    try {
+      const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: [attribute] });
+      return entry ? values(entry, attribute).map((v) => v.toString()) : undefined;
+    } catch (err) {
+      if (hasResultCode(err, 32)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Compare-and-swap of one value: one modify that deletes `oldValue` and adds `newValue`, which
+   * the DC applies atomically. Returns false when `oldValue` is no longer there (noSuchAttribute,
+   * 16: another writer changed it first); other failures throw.
+   */
+  async swapValue(dn: string, attribute: string, oldValue: string, newValue: string): Promise<boolean> {
+    try {
+      await this.modify(dn, [
+        { operation: "delete", attribute, values: [oldValue] },
+        { operation: "add", attribute, values: [newValue] },
+      ]);
+      return true;
+    } catch (err) {
+      if (hasResultCode(err, 16)) return false;
+      throw err;
+    }
   }
 
   /** objectSid of one object, e.g. one just created. Throws a stalled NoSuchObject error if absent. */

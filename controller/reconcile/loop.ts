@@ -7,20 +7,20 @@
  */
 import type { DesiredState } from "../manifests/index.ts";
 import type { MetricsRecorder } from "../metrics/index.ts";
-import { resourceKey } from "../vocabulary.ts";
-import type { ActionResult } from "./apply.ts";
 import type { BindBackoffOptions, DirectoryCondition } from "./bind.ts";
 import { BindGuard, bindRefusal } from "./bind.ts";
 import type { HostSettings } from "./hosts.ts";
 import { hostMemory } from "./hosts.ts";
-import type { Plan, ResourcePlan } from "./model.ts";
+import type { Leadership, LeadershipStatus } from "./lease.ts";
+import { fenced } from "./lease.ts";
 import type { OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 import type { Policy } from "./plan.ts";
 import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
-import { Backoff, jitter } from "./schedule.ts";
+import { WriteGate } from "./gate.ts";
+import { jitter } from "./schedule.ts";
 import type { ResourceStatus } from "./status.ts";
 import { StatusStore } from "./status.ts";
 import { WriteLedger } from "./attribution.ts";
@@ -49,6 +49,11 @@ export interface ControllerDeps {
   readonly onStatusChange?: (previous: ResourceStatus | undefined, next: ResourceStatus) => void;
   /** Back-off after the DC refused the bind account's credentials (defaults in bind.ts). */
   readonly bindBackoff?: BindBackoffOptions;
+  /**
+   * With several replicas: only while this says so does a cycle write to AD and hosts; otherwise
+   * it observes, so status and metrics stay warm for a takeover. Absent: this replica always writes.
+   */
+  readonly leadership?: Leadership;
 }
 
 /** The controller's own status, beside the resources'. */
@@ -64,6 +69,8 @@ export interface ControllerStatus {
   readonly kdsRootKey: { readonly effective: boolean; readonly effectiveAt: string | null } | null;
   /** Null for the host agent, which never talks to AD. */
   readonly directory: DirectoryCondition | null;
+  /** Who leads, when leader election is on; null when this replica is the only one. */
+  readonly leader: LeadershipStatus | null;
 }
 
 const MIN_DELAY_MS = 1_000;
@@ -81,9 +88,7 @@ export class Controller {
   readonly #now: () => Date;
   readonly #statuses = new StatusStore();
   readonly #publish: CyclePublisher;
-  readonly #backoff: Backoff;
-  /** Resources whose write failed as stalled, with the revision it failed at: no retry before Git changes. */
-  readonly #stalledAt = new Map<string, { readonly revision: string; readonly message: string }>();
+  readonly #gate: WriteGate;
   readonly #source: RevisionInForce;
   #lastReconcile: ControllerStatus["lastReconcile"] = null;
   #kds: ControllerStatus["kdsRootKey"] = null;
@@ -97,7 +102,7 @@ export class Controller {
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? (() => new Date());
-    this.#backoff = new Backoff(deps.random ?? Math.random);
+    this.#gate = new WriteGate(deps.random ?? Math.random);
     this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
     this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger, deps.onStatusChange);
     this.#bind = new BindGuard(deps.metrics, deps.logger, deps.intervalMs, deps.bindBackoff);
@@ -122,6 +127,7 @@ export class Controller {
         lastReconcile: this.#lastReconcile,
         kdsRootKey: this.#kds,
         directory: this.#deps.openDirectory ? this.#bind.condition() : null,
+        leader: this.#deps.leadership?.status() ?? null,
       },
       resources: this.#statuses.all(),
     };
@@ -140,23 +146,25 @@ export class Controller {
     let nextAt: number | undefined;
     try {
       // A new revision releases every resource stalled at the old one.
-      if (await this.#source.sync(signal)) this.#stalledAt.clear();
+      if (await this.#source.sync(signal)) this.#gate.newRevision();
       const desired = this.#source.desired!;
       const now = this.#now();
-      const pass = await this.#pass(desired, now, signal);
+      // A follower observes only, so its status and metrics stay warm for a takeover.
+      const write = this.#deps.leadership?.canWrite() ?? true;
+      const pass = await this.#pass(desired, now, write, signal);
       if (this.#deps.openDirectory) this.#bind.succeeded();
       const published = this.#publish.cycle({
         desired,
         pass,
         revision: this.#source.revision ?? null,
         now,
-        enforce: this.#deps.policy.mode === "enforce",
-        remember: (key, results) => this.#remember(key, results, now.getTime()),
+        executed: write,
+        enforce: write && this.#deps.policy.mode === "enforce",
+        remember: (key, results) => this.#gate.remember(key, results, this.#source.revision, now.getTime()),
       });
       nextAt = published.nextAt;
       if (published.kds) this.#kds = published.kds;
-      this.#backoff.retain(published.keep);
-      for (const key of this.#stalledAt.keys()) if (!published.keep.has(key)) this.#stalledAt.delete(key);
+      this.#gate.retain(published.keep);
       if (pass.afterApply) {
         this.#deps.logger.error(
           { step: pass.afterApply.step, err: message(pass.afterApply.error) },
@@ -194,17 +202,28 @@ export class Controller {
    * Step 2: the reconcile pass shared with `plan` and `apply`. When AD cannot be observed, every
    * resource's last state stops being current: its conditions become Unknown, saying why.
    */
-  async #pass(desired: DesiredState, now: Date, signal: AbortSignal | undefined): Promise<PassResult> {
-    const { openDirectory, hosts, onlyHost, baseDn } = this.#deps;
+  async #pass(
+    desired: DesiredState,
+    now: Date,
+    write: boolean,
+    loopSignal: AbortSignal | undefined,
+  ): Promise<PassResult> {
+    const { hosts, onlyHost, baseDn, leadership } = this.#deps;
+    // A leader that stops leading mid-cycle stops between two actions and skips the hosts; each
+    // directory write checks the fencing deadline once more right before it is sent.
+    const signal =
+      write && leadership ? AbortSignal.any([leadership.fence, ...(loopSignal ? [loopSignal] : [])]) : loopSignal;
+    const openDirectory =
+      this.#deps.openDirectory && leadership ? fenced(this.#deps.openDirectory, leadership) : this.#deps.openDirectory;
     try {
       return await reconcilePass({
         desired,
         policy: this.#deps.policy,
         now,
-        write: true,
+        write,
         hostMemory: this.#hostMemory,
         writes: this.#writes,
-        gate: (plan) => this.#gate(plan, now.getTime()),
+        gate: (plan) => this.#gate.gate(plan, this.#source.revision, now.getTime()),
         onResult: (r) => this.#publish.actionDone(r),
         ...(openDirectory ? { openDirectory } : {}),
         ...(hosts ? { hosts } : {}),
@@ -213,7 +232,7 @@ export class Controller {
         ...(signal ? { signal } : {}),
       });
     } catch (caught) {
-      if (!signal?.aborted) {
+      if (!loopSignal?.aborted) {
         const why = `not observed: ${message(caught)}`;
         for (const status of this.#statuses.markUnknown("ObservationFailed", why, now))
           this.#publish.conditions(status);
@@ -231,65 +250,8 @@ export class Controller {
       return Math.max(MIN_DELAY_MS, Math.min(backoff, this.#deps.intervalMs));
     }
     let delay = jitter(this.#deps.intervalMs, this.#deps.jitterFraction ?? 0.1, this.#deps.random);
-    const due = this.#backoff.nextDue(now);
+    const due = this.#gate.nextDue(now);
     for (const at of [due, nextAt]) if (at !== undefined) delay = Math.min(delay, at - now);
     return Math.max(MIN_DELAY_MS, delay);
-  }
-
-  /**
-   * Holds back the actions of a resource whose write failed: as stalled until Git changes, or
-   * backing off until its back-off is due. The resource gets a blocker saying so (and carrying
-   * the failure), so its conditions stay what they were, not "drifted, no actions".
-   */
-  #gate(plan: Plan, now: number): Plan {
-    return {
-      ...plan,
-      resources: plan.resources.map((r): ResourcePlan => {
-        if (r.actions.length === 0 || r.observeOnly) return r;
-        const key = resourceKey(r.resource);
-        const stalled = this.#stalledAt.get(key);
-        if (stalled !== undefined && stalled.revision === this.#source.revision)
-          return {
-            ...r,
-            actions: [],
-            blocker: {
-              outcome: "stalled",
-              reason: "ApplyFailed",
-              message: `${stalled.message}; not retried until the revision in Git changes`,
-              failure: stalled.message,
-            },
-          };
-        const backoff = this.#backoff.pending(key, now);
-        if (backoff !== undefined)
-          return {
-            ...r,
-            actions: [],
-            blocker: {
-              outcome: "backing-off",
-              reason: "RetryingAfterFailure",
-              message: backoff.message,
-              until: new Date(backoff.dueAt),
-              failure: backoff.message,
-            },
-          };
-        return r;
-      }),
-    };
-  }
-
-  /** Remembers a resource's failed writes for the gate; returns when it is due again, if backing off. */
-  #remember(key: string, results: readonly ActionResult[], now: number): number | undefined {
-    const stalled = results.find((r) => r.status === "failed" && r.outcome === "stalled");
-    const failed = results.find((r) => r.status === "failed");
-    if (stalled && this.#source.revision !== undefined) {
-      this.#stalledAt.set(key, { revision: this.#source.revision, message: stalled.message ?? "write refused" });
-      return undefined;
-    }
-    if (failed) return this.#backoff.failed(key, now, failed.message ?? "write failed");
-    if (results.length > 0 && results.every((r) => r.status === "applied")) {
-      this.#backoff.succeeded(key);
-      this.#stalledAt.delete(key);
-    }
-    return undefined;
   }
 }

@@ -33,6 +33,8 @@ export interface CycleInput {
   readonly pass: PassResult;
   readonly revision: string | null;
   readonly now: Date;
+  /** False when this replica only observed (a follower of the leader lease): nothing was executed. */
+  readonly executed: boolean;
   /** Global enforce mode: a host binding's changes were made (not only reported). */
   readonly enforce: boolean;
   /** The loop's gate bookkeeping for one resource's results; returns when it is due again, if backing off. */
@@ -131,7 +133,7 @@ export class CyclePublisher {
       earliest(rp.blocker?.until?.getTime());
       this.#resource(
         { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source: sourceOf(desired, rp.resource) },
-        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now },
+        { entry: rp, attempts: results, executed: input.executed && !rp.observeOnly, revision, now },
         drifted,
       );
     }
