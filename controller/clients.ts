@@ -16,9 +16,13 @@ import type { DirectorySession, OpenDirectory } from "./reconcile/pass.ts";
 export function directorySession(dir: LdapDirectory): DirectorySession {
   return {
     rootDse: () => dir.rootDse(),
-    readGmsas: (baseDn) => dir.readGmsas(baseDn),
+    readGmsas: (baseDn, since) => dir.readGmsas(baseDn, since),
     readGroups: (baseDn, names) => dir.readGroups(baseDn, names),
     readComputers: (baseDn, names) => dir.readComputers(baseDn, names),
+    changedGroups: (baseDn, since) => dir.changedGroups(baseDn, since),
+    changedComputers: (baseDn, since) => dir.changedComputers(baseDn, since),
+    watermark: () => dir.watermark(),
+    deletedSince: (baseDn, since) => dir.deletedSince(baseDn, since),
     readKdsRootKeys: (configDn) => dir.readKdsRootKeys(configDn),
     resolveSids: (baseDn, sids) => dir.resolveSids(baseDn, sids),
     readPrincipals: (baseDn, names) => dir.readPrincipals(baseDn, names),

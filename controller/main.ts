@@ -165,6 +165,7 @@ export async function startController(
     logger,
     policy: config.policy,
     intervalMs: config.intervalMs,
+    fullResyncMs: config.fullResyncMs,
     ...(directory?.baseDn ? { baseDn: directory.baseDn } : {}),
     ...(directory ? { openDirectory: directoryOpener(directory, onLdap, elector !== undefined) } : {}),
     ...(elector ? { leadership: elector } : {}),

@@ -10,9 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectPdc, leaseOpener } from "../controller/clients.ts";
+import { connectDirectory } from "../controller/directory/index.ts";
 import type { DirectoryConfig } from "../controller/config/index.ts";
 import { createGitRepo } from "./harness/git-repo.ts";
 import { startDc } from "./harness/samba.ts";
+import { attr, directoryConfig } from "./support/directory.ts";
 import type { Dc } from "./harness/samba.ts";
 
 const root = join(import.meta.dirname, "..");
@@ -56,14 +58,6 @@ interface Leader {
   message: string | null;
 }
 
-function attr(ldif: string, name: string): string[] {
-  return ldif
-    .split("\n")
-    .map((l) => /^([^:]+): (.*)$/.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null && m[1]!.toLowerCase() === name.toLowerCase())
-    .map((m) => m[2]!);
-}
-
 describe("two replicas, one leader, against Samba", () => {
   let dc: Dc;
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -80,17 +74,7 @@ describe("two replicas, one leader, against Samba", () => {
     await dc?.stop();
   });
 
-  const directory = (url = dc.url): DirectoryConfig => ({
-    url,
-    bindDn: dc.adminDn,
-    bindPassword: dc.adminPassword,
-    bindPasswordFile: undefined,
-    caFile: dc.caFile,
-    startTls: false,
-    insecurePlaintext: false,
-    baseDn: undefined,
-    timeoutMs: 10_000,
-  });
+  const directory = (): DirectoryConfig => directoryConfig(dc);
 
   it("finds the PDC emulator through the domain's fSMORoleOwner, and the lease is a compare-and-swap", async () => {
     const { dir, pdc, baseDn } = await connectPdc(directory());
@@ -146,6 +130,20 @@ describe("two replicas, one leader, against Samba", () => {
   }
 
   type Replica = ReturnType<typeof replica>;
+
+  it("a connect cancelled while the DC does not answer the TLS handshake returns at once", async () => {
+    // A stopped forwarder accepts the TCP connection (the kernel does) and then says nothing:
+    // what a partition looks like to the step-down that cancels the cycle in flight.
+    const fwd = await forwarder();
+    fwd.child.kill("SIGSTOP");
+    const started = Date.now();
+    const connecting = connectDirectory(
+      { url: fwd.url, bindDn: dc.adminDn, bindPassword: dc.adminPassword, caFile: dc.caFile, timeoutMs: 120_000 },
+      AbortSignal.timeout(500),
+    );
+    await expect(connecting).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 
   function replica(id: string, ldapUrl: string, gitUrl: string) {
     const work = mkdtempSync(join(tmpdir(), "gmsa-replica-"));
@@ -206,7 +204,7 @@ describe("two replicas, one leader, against Samba", () => {
       return body.controller.leader;
     };
     const scrape = async (): Promise<string> => (await fetch(`${url!}/metrics`)).text();
-    return { id, child, lines, leader, scrape, out: () => out };
+    return { id, child, lines, leader, scrape, out: () => out, url: () => url };
   }
 
   const description = async (): Promise<string | undefined> =>
@@ -302,13 +300,24 @@ describe("two replicas, one leader, against Samba", () => {
       "the survivor to apply the commit",
       async () => ((await description()) === "Changed after the kill" ? true : undefined),
       2 * LEASE_MS + 5_000,
-    );
+    ).catch(async (error: unknown) => {
+      // What the survivor did meanwhile, to tell a slow takeover from a missed change.
+      const last = JSON.stringify(first.lines().slice(-12));
+      const state = await (await fetch(`${first.url()!}/api/status`)).text();
+      throw new Error(`${String(error)}; survivor's last log lines: ${last}; its status: ${state.slice(0, 6000)}`);
+    });
     const took = Date.now() - killed;
     expect(took).toBeLessThanOrEqual(2 * LEASE_MS);
     expect(await usnChanged()).toBeGreaterThan(usnBeforeKill);
     expect((await first.leader()).leader).toBe(true);
     const text = await first.scrape();
     expect(gauge(text, "gmsa_gitops_leader")).toBe(1);
+    // Cycles between full reads ask AD only for what changed (the full read is hourly by default).
+    const read = (mode: string): number =>
+      Number(new RegExp(`^gmsa_gitops_ldap_entries_read_total\\{mode="${mode}"\\} (\\S+)$`, "m").exec(text)?.[1]);
+    expect(read("full")).toBeGreaterThan(0);
+    // Every incremental read counts at least the KDS root keys, which it always reads.
+    expect(read("incremental")).toBeGreaterThan(0);
     expect(text).toMatch(/^gmsa_gitops_leader_transitions_total\{to="leader"\} 2$/m);
   }, 420_000);
 });

@@ -261,6 +261,15 @@ export const SETTINGS: readonly Setting[] = [
     default: "60s",
   },
   {
+    key: "fullResyncInterval",
+    flag: "full-resync-interval",
+    env: "GMSA_GITOPS_FULL_RESYNC_INTERVAL",
+    type: "duration",
+    description:
+      "run: cycles read only what changed in AD (uSNChanged); a full read runs this often, and on a new DC (0: always)",
+    default: "1h",
+  },
+  {
     key: "leader.enabled",
     flag: "leader-election",
     env: "GMSA_GITOPS_LEADER_ELECTION",
@@ -512,6 +521,8 @@ export interface Config {
   readonly repo: string | undefined;
   readonly source: SourceConfig | undefined;
   readonly intervalMs: number;
+  /** The longest time between two full reads of AD; cycles between them read only changes. */
+  readonly fullResyncMs: number;
   /** Leader election among replicas; undefined when off (this replica is the only writer). */
   readonly leader: LeaderConfig | undefined;
   readonly server: { readonly address: string; readonly webhookSecret: string | undefined };
@@ -994,6 +1005,7 @@ export function loadConfig(input: ConfigInput): ConfigResult {
       directory,
       source,
       intervalMs,
+      fullResyncMs: get.value<number>("fullResyncInterval")!,
       leader,
       server,
       log: {

@@ -84,6 +84,19 @@ export interface PdcEmulator {
   readonly connected: boolean;
 }
 
+/** A tombstone found by {@link LdapDirectory.deletedSince}: the object's SID and, when known, the DN it had. */
+export interface DeletedObject {
+  readonly sid: string;
+  readonly dn: string | undefined;
+}
+
+/** A DC's identity and its highest committed USN: where an incremental read may continue from. */
+export interface Watermark {
+  readonly dsServiceName: string;
+  readonly invocationId: string;
+  readonly usn: string;
+}
+
 /** One LDAP modification, independent of ldapts. */
 export interface Modification {
   readonly operation: "add" | "delete" | "replace";
@@ -121,6 +134,14 @@ export interface DirectoryWriter {
   /** objectGUID of one object, canonical text: what the ownership marker's MAC covers. */
   readGuid(dn: string): Promise<string>;
   createKdsRootKey(options: CreateKdsRootKeyOptions): Promise<string>;
+}
+
+/** Show Deleted: searches also return tombstones. */
+const SHOW_DELETED_OID = "1.2.840.113556.1.4.417";
+
+/** A filter clause for objects changed after `usn` (none when undefined). */
+function changedAfter(usn: string | undefined): string {
+  return usn === undefined ? "" : `(uSNChanged>=${(BigInt(usn) + 1n).toString()})`;
 }
 
 /** Permissive Modify: on Windows, turns "value exists"/"value missing" into success. */
@@ -283,6 +304,55 @@ export class LdapDirectory {
     }
   }
 
+  /**
+   * Which DC answers and how far its changes go: its NTDS Settings DN, its invocation id (a new
+   * one after a restore from backup) and its highestCommittedUSN, all as text.
+   */
+  async watermark(): Promise<Watermark> {
+    const dse = await this.rootDse();
+    const [ntds] = await this.#search(dse.dsServiceName, {
+      scope: "base",
+      paged: false,
+      attributes: ["invocationId"],
+    });
+    const id = ntds ? values(ntds, "invocationId")[0] : undefined;
+    return {
+      dsServiceName: dse.dsServiceName,
+      invocationId: Buffer.isBuffer(id) ? id.toString("hex") : (id?.toString() ?? ""),
+      usn: dse.highestCommittedUSN,
+    };
+  }
+
+  /**
+   * Objects deleted under baseDn after `sinceUsn`: their tombstones (the show-deleted control,
+   * 1.2.840.113556.1.4.417) keep objectSid, and deletion raises their uSNChanged. The DN each had
+   * is rebuilt from the tombstone's name ("CN\nDEL:guid") and lastKnownParent, because deleting
+   * a member does not raise its groups' uSNChanged (verified on Samba 4.22).
+   */
+  async deletedSince(baseDn: string, sinceUsn: string): Promise<DeletedObject[]> {
+    const entries = await this.#run("search", "search", baseDn, async () => {
+      const result = await this.#client.search(
+        baseDn,
+        {
+          scope: "sub",
+          filter: `(&(isDeleted=TRUE)${changedAfter(sinceUsn)})`,
+          attributes: ["objectSid", "name", "lastKnownParent"],
+          explicitBufferAttributes: ["objectSid"],
+          paged: { pageSize: this.#pageSize },
+        },
+        [new Control(SHOW_DELETED_OID)],
+      );
+      return result.searchEntries;
+    });
+    return entries.flatMap((e) => {
+      const sid = values(e, "objectSid")[0];
+      if (!Buffer.isBuffer(sid)) return [];
+      const name = values(e, "name")[0]?.toString().split("\nDEL:")[0];
+      const parent = values(e, "lastKnownParent")[0]?.toString();
+      return [{ sid: parseSid(sid), dn: name && parent ? childDn("CN", name, parent) : undefined }];
+    });
+  }
+
   /** objectSid of one object, e.g. one just created. Throws a stalled NoSuchObject error if absent. */
   async readSid(dn: string): Promise<string> {
     return parseSid(await this.#readBinary(dn, "objectSid"));
@@ -324,11 +394,11 @@ export class LdapDirectory {
     }
   }
 
-  /** Every gMSA under baseDn, one paged subtree search. */
-  async readGmsas(baseDn: string): Promise<ObservedGmsa[]> {
+  /** Every gMSA under baseDn, one paged subtree search; with `sinceUsn`, only those changed after it. */
+  async readGmsas(baseDn: string, sinceUsn?: string): Promise<ObservedGmsa[]> {
     const entries = await this.#search(baseDn, {
       scope: "sub",
-      filter: "(objectClass=msDS-GroupManagedServiceAccount)",
+      filter: `(&(objectClass=msDS-GroupManagedServiceAccount)${changedAfter(sinceUsn)})`,
       attributes: GMSA_ATTRIBUTES,
     });
     return this.#convert(entries, gmsaFromEntry);
@@ -353,16 +423,33 @@ export class LdapDirectory {
         filter: `(&(objectClass=group)(|${alternatives.join("")}))`,
         attributes: GROUP_ATTRIBUTES,
       });
-      for (const entry of entries) {
-        const group = this.#convert([entry], groupFromEntry)[0];
-        if (!group) continue;
-        const range = memberRange(entry);
-        if (range?.next !== undefined)
-          group.members = [...range.values, ...(await this.#restOfMembers(entry.dn, range.next))];
-        byDn.set(group.dn.toLowerCase(), group);
-      }
+      for (const group of await this.#groups(entries)) byDn.set(group.dn.toLowerCase(), group);
     }
     return [...byDn.values()];
+  }
+
+  /** Every group under baseDn changed after `sinceUsn`, named or not (the caller keeps what it watches). */
+  async changedGroups(baseDn: string, sinceUsn: string): Promise<ObservedGroup[]> {
+    const entries = await this.#search(baseDn, {
+      scope: "sub",
+      filter: `(&(objectClass=group)${changedAfter(sinceUsn)})`,
+      attributes: GROUP_ATTRIBUTES,
+    });
+    return this.#groups(entries);
+  }
+
+  /** Groups from entries, members of large groups merged across ranges. */
+  async #groups(entries: Entry[]): Promise<ObservedGroup[]> {
+    const out: ObservedGroup[] = [];
+    for (const entry of entries) {
+      const group = this.#convert([entry], groupFromEntry)[0];
+      if (!group) continue;
+      const range = memberRange(entry);
+      if (range?.next !== undefined)
+        group.members = [...range.values, ...(await this.#restOfMembers(entry.dn, range.next))];
+      out.push(group);
+    }
+    return out;
   }
 
   /** Reads "member;range=<from>-<from+1499>" until the server says the range ends with "*". */
@@ -383,6 +470,18 @@ export class LdapDirectory {
       next = range.next;
     }
     return out;
+  }
+
+  /** Every computer account (not gMSA or sMSA) under baseDn changed after `sinceUsn`. */
+  async changedComputers(baseDn: string, sinceUsn: string): Promise<ObservedComputer[]> {
+    const entries = await this.#search(baseDn, {
+      scope: "sub",
+      filter:
+        `(&(objectClass=computer)${changedAfter(sinceUsn)}(!(objectClass=msDS-GroupManagedServiceAccount))` +
+        "(!(objectClass=msDS-ManagedServiceAccount)))",
+      attributes: COMPUTER_ATTRIBUTES,
+    });
+    return this.#convert(entries, computerFromEntry);
   }
 
   /**
@@ -779,7 +878,16 @@ export async function connectDirectory(options: DirectoryOptions, signal?: Abort
     ...(secure ? { tlsOptions } : {}),
   });
   const ctx = { url: options.url, bindDn: options.bindDn, secrets: [options.bindPassword] };
-  const onAbort = (): void => void client.unbind().catch(() => undefined);
+  // Cancelling mid-connect destroys the socket, and ldapts then settles neither the connect nor
+  // the bind (it drops the socket's listeners and the connect timer): without this race, a
+  // cycle cancelled during a TLS handshake to an unresponsive DC would hang for ever.
+  let cancelled: (reason: unknown) => void = () => undefined;
+  const whenCancelled = new Promise<never>((_, reject) => (cancelled = reject));
+  whenCancelled.catch(() => undefined);
+  const onAbort = (): void => {
+    cancelled(signal?.reason);
+    void client.unbind().catch(() => undefined);
+  };
   signal?.addEventListener("abort", onAbort, { once: true });
   const timed = async (
     kind: LdapOperationKind,
@@ -789,7 +897,7 @@ export async function connectDirectory(options: DirectoryOptions, signal?: Abort
     const started = performance.now();
     let ok = false;
     try {
-      await fn();
+      await Promise.race([fn(), whenCancelled]);
       ok = true;
     } catch (err) {
       signal?.throwIfAborted();

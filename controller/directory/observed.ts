@@ -87,6 +87,7 @@ export interface ResolvedPrincipal {
 export const BINARY_ATTRIBUTES = [
   "objectSid",
   "objectGUID",
+  "invocationId",
   "msDS-GroupMSAMembership",
   "msKds-RootKeyData",
   "msKds-KDFParam",

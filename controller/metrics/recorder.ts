@@ -159,6 +159,8 @@ export interface MetricsRecorder {
    * change counts in `gmsa_gitops_leader_transitions_total{to="leader|follower"}`.
    */
   setLeader(leader: boolean): void;
+  /** `gmsa_gitops_ldap_entries_read_total{mode}`: entries one observe of AD returned, full or incremental. */
+  ldapEntriesRead(mode: "full" | "incremental", entries: number): void;
   /**
    * `gmsa_gitops_gmsa_next_password_change_seconds{name}`: seconds until `at`, the moment the
    * password is due to change, evaluated at scrape time (so it stays right between
@@ -347,6 +349,14 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
   });
   // prom-client seeds a label-less gauge with 0; "not effective" is not known yet.
   kdsEffective.remove();
+
+  const entriesRead = new Counter({
+    name: `${metricPrefix}ldap_entries_read_total`,
+    help: "Directory entries read to observe AD, by mode: full (everything managed) or incremental (changed since the last read).",
+    labelNames: ["mode"],
+    registers,
+  });
+  for (const mode of ["full", "incremental"]) entriesRead.inc({ mode }, 0);
 
   let leaderValue: boolean | undefined;
   const leader = new Gauge({
@@ -547,6 +557,10 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     setKdsKeyEffective(effective) {
       kdsEffective.set(effective ? 1 : 0);
+    },
+
+    ldapEntriesRead(mode, entries) {
+      entriesRead.inc({ mode }, entries);
     },
 
     setLeader(isLeader) {

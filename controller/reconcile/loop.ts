@@ -11,10 +11,14 @@ import type { BindBackoffOptions, DirectoryCondition } from "./bind.ts";
 import { BindGuard, bindRefusal } from "./bind.ts";
 import type { HostSettings } from "./hosts.ts";
 import { hostMemory } from "./hosts.ts";
+import type { ChangeReader } from "./incremental.ts";
+import { countEntries, IncrementalObserver } from "./incremental.ts";
 import type { Leadership, LeadershipStatus } from "./lease.ts";
 import { fenced } from "./lease.ts";
-import type { OpenDirectory, PassResult } from "./pass.ts";
+import type { ObservedDirectory } from "./model.ts";
+import type { DirectorySession, OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
+import { observeDirectory } from "./observe.ts";
 import type { Policy } from "./plan.ts";
 import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import type { Logger, Source, SourceStatus } from "./revision.ts";
@@ -54,6 +58,11 @@ export interface ControllerDeps {
    * it observes, so status and metrics stay warm for a takeover. Absent: this replica always writes.
    */
   readonly leadership?: Leadership;
+  /**
+   * When set, cycles read AD incrementally (only what changed since the last read, by uSNChanged)
+   * with a full read at least this often; absent: every cycle reads everything.
+   */
+  readonly fullResyncMs?: number;
 }
 
 /** The controller's own status, beside the resources'. */
@@ -98,6 +107,7 @@ export class Controller {
   /** What the controller wrote itself, to tell its changes from another writer's (attribution). */
   readonly #writes = new WriteLedger();
   #consecutiveFailures = 0;
+  readonly #observer: IncrementalObserver | undefined;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -106,6 +116,7 @@ export class Controller {
     this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
     this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger, deps.onStatusChange);
     this.#bind = new BindGuard(deps.metrics, deps.logger, deps.intervalMs, deps.bindBackoff);
+    this.#observer = deps.fullResyncMs !== undefined ? new IncrementalObserver(deps.fullResyncMs) : undefined;
   }
 
   /** The bind password file changed: the next cycle (the caller triggers it) binds at once. */
@@ -224,6 +235,7 @@ export class Controller {
         hostMemory: this.#hostMemory,
         writes: this.#writes,
         gate: (plan) => this.#gate.gate(plan, this.#source.revision, now.getTime()),
+        observe: (d, session, scope) => this.#observe(d, session, scope),
         onResult: (r) => this.#publish.actionDone(r),
         ...(openDirectory ? { openDirectory } : {}),
         ...(hosts ? { hosts } : {}),
@@ -232,6 +244,8 @@ export class Controller {
         ...(signal ? { signal } : {}),
       });
     } catch (caught) {
+      // A cycle that failed half-way may have missed changes: start over from a full read.
+      this.#observer?.reset();
       if (!loopSignal?.aborted) {
         const why = `not observed: ${message(caught)}`;
         for (const status of this.#statuses.markUnknown("ObservationFailed", why, now))
@@ -239,6 +253,23 @@ export class Controller {
       }
       throw caught;
     }
+  }
+
+  /** Reads AD incrementally when the session can, counting what each read returned. */
+  async #observe(
+    desired: DesiredState,
+    session: DirectorySession,
+    scope: { baseDn: string; configDn: string },
+  ): Promise<ObservedDirectory> {
+    if (!this.#observer || !session.watermark || !session.deletedSince || !session.changedGroups) {
+      const observed = await observeDirectory(desired, session, scope);
+      this.#deps.metrics.ldapEntriesRead("full", countEntries(observed));
+      return observed;
+    }
+    const read = await this.#observer.observe(desired, session as ChangeReader, scope, performance.now());
+    this.#deps.metrics.ldapEntriesRead(read.mode, read.entries);
+    if (read.mode === "full") this.#deps.logger.info({ reason: read.reason, entries: read.entries }, "full read of AD");
+    return read.observed;
   }
 
   #nextDelay(nextAt: number | undefined): number {
