@@ -184,8 +184,14 @@ export async function startController(
             secret: webhookSecret,
             verify: verifyWebhook,
             onTrigger: () => {
+              // Only the leader writes: a follower's cycle would only observe, so it says who
+              // applies the commit (at its next poll, or on its own webhook) and triggers nothing.
+              const leadership = elector?.status();
+              if (leadership && !leadership.leader)
+                return `not the leader; the leader is ${leadership.holder || "unknown (nobody holds the lease)"}: it applies the commit at its next poll`;
               logger.info({}, "webhook: reconcile now");
               trigger();
+              return undefined;
             },
           },
         }

@@ -4,8 +4,9 @@
 // AD is checked through ldapsearch (uSNChanged, description), leadership through /api/status and
 // the processes' JSON log lines.
 import { spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +15,7 @@ import { connectDirectory } from "../controller/directory/index.ts";
 import type { DirectoryConfig } from "../controller/config/index.ts";
 import { createGitRepo } from "./harness/git-repo.ts";
 import { startDc } from "./harness/samba.ts";
+import { dcCommand } from "./support/cli.ts";
 import { attr, directoryConfig } from "./support/directory.ts";
 import type { Dc } from "./harness/samba.ts";
 
@@ -145,9 +147,12 @@ describe("two replicas, one leader, against Samba", () => {
     expect(Date.now() - started).toBeLessThan(10_000);
   });
 
+  const webhookSecret = randomBytes(24).toString("hex");
+
   function replica(id: string, ldapUrl: string, gitUrl: string) {
     const work = mkdtempSync(join(tmpdir(), "gmsa-replica-"));
     defer(() => rmSync(work, { recursive: true, force: true }));
+    writeFileSync(join(work, "webhook-secret"), webhookSecret, { mode: 0o600 });
     const child = spawn(
       node,
       [
@@ -180,6 +185,8 @@ describe("two replicas, one leader, against Samba", () => {
         `${LEASE_MS / 1000}s`,
         "--replica-id",
         id,
+        "--webhook-secret-file",
+        join(work, "webhook-secret"),
       ],
       { cwd: root, env: { PATH: process.env["PATH"], HOME: tmpdir() }, stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -204,7 +211,18 @@ describe("two replicas, one leader, against Samba", () => {
       return body.controller.leader;
     };
     const scrape = async (): Promise<string> => (await fetch(`${url!}/metrics`)).text();
-    return { id, child, lines, leader, scrape, out: () => out, url: () => url };
+    /** A signed push webhook, as the Git host sends it. */
+    const hook = async (): Promise<{ status: number; body: string }> => {
+      const body = JSON.stringify({ ref: "refs/heads/main" });
+      const signature = `sha256=${createHmac("sha256", webhookSecret).update(body).digest("hex")}`;
+      const res = await fetch(`${url!}/hooks/git`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Hub-Signature-256": signature },
+        body,
+      });
+      return { status: res.status, body: await res.text() };
+    };
+    return { id, child, lines, leader, scrape, hook, out: () => out, url: () => url };
   }
 
   const description = async (): Promise<string | undefined> =>
@@ -255,6 +273,22 @@ describe("two replicas, one leader, against Samba", () => {
     expect(applied(second)).toEqual([]);
     expect(gauge(await first.scrape(), "gmsa_gitops_leader")).toBe(1);
     expect(gauge(await second.scrape(), "gmsa_gitops_leader")).toBe(0);
+    // A webhook that reaches the follower: it says who leads and triggers nothing there (it could
+    // only observe); the leader picks the commit up by its poll.
+    repo.replace(SERVICE1, "Service1 batch jobs and Windows service", "Announced to the follower");
+    repo.commit("change announced to the follower only");
+    const toFollower = await second.hook();
+    expect(toFollower.status).toBe(202);
+    expect(toFollower.body).toContain(`not the leader; the leader is ${first.id}`);
+    await waitFor(
+      "the leader to apply the commit by its poll",
+      async () => ((await description()) === "Announced to the follower" ? true : undefined),
+      CLI_WAIT_MS,
+    );
+    expect(second.lines().filter((l) => l.msg === "webhook: reconcile now")).toEqual([]);
+    expect(second.lines().filter((l) => l.msg === "webhook not acted on")).toHaveLength(1);
+    expect(applied(second)).toEqual([]);
+    expect(await first.hook()).toEqual({ status: 202, body: "accepted\n" });
     // Steady state: nobody writes the gMSA again (two writers would fight or repeat).
     const settled = await usnChanged();
     await sleep(3 * 2_000);
@@ -277,7 +311,7 @@ describe("two replicas, one leader, against Samba", () => {
     // Never two writers: the old leader stopped before the new one started.
     expect(steppedDown.time).toBeLessThan(tookOver.time);
     expect(steppedDown.time - cut).toBeLessThanOrEqual(LEASE_MS);
-    repo.replace(SERVICE1, "Service1 batch jobs and Windows service", "Changed after the partition");
+    repo.replace(SERVICE1, "Announced to the follower", "Changed after the partition");
     repo.commit("change after the partition");
     await waitFor(
       "the new leader to apply the commit",
@@ -319,5 +353,19 @@ describe("two replicas, one leader, against Samba", () => {
     // Every incremental read counts at least the KDS root keys, which it always reads.
     expect(read("incremental")).toBeGreaterThan(0);
     expect(text).toMatch(/^gmsa_gitops_leader_transitions_total\{to="leader"\} 2$/m);
+
+    // The lease object is no managed object: a pruning plan of a repository without the reports
+    // application deletes its gMSA, never the lease, which stays in AD.
+    const pruneRepo = mkdtempSync(join(tmpdir(), "gmsa-prune-"));
+    defer(() => rmSync(pruneRepo, { recursive: true, force: true }));
+    cpSync(join(root, "examples"), pruneRepo, { recursive: true });
+    rmSync(join(pruneRepo, "reports"), { recursive: true });
+    const plan = await dcCommand(dc, "plan", pruneRepo, "--prune", "--deletion-budget", "100");
+    expect(plan.stdout).toMatch(/- GroupManagedServiceAccount\/gmsa-reports/i);
+    expect(plan.stdout).not.toMatch(/gmsa-gitops-leader/i);
+    const leaseDn = `CN=gmsa-gitops-leader,CN=Managed Service Accounts,${dc.baseDn}`;
+    expect(attr(await dc.ldap("ldapsearch", ["-b", leaseDn, "-s", "base", "description"]), "description")).toHaveLength(
+      1,
+    );
   }, 420_000);
 });
