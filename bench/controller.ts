@@ -7,8 +7,10 @@
 //      file edited in place. Both with --interval 1h, so only the trigger explains the reconcile.
 //      Measured from the commit (or the file write) to the controller's "applied" log line, and
 //      checked with ldapsearch. Median of --runs.
-//   3. Steady state: git mode at --interval 10s with nothing to do, for --steady (default 10m):
-//      process CPU time / wall time and RSS, from /proc, sampled every second.
+//   3. Steady state: git mode at --interval 10s with nothing to do, for --steady (default 10m),
+//      twice in the same run: incremental reads (the default) and a full read every cycle
+//      (--full-resync-interval 0): LDAP entries read and CPU seconds per cycle (from
+//      gmsa_gitops_ldap_entries_read_total and /proc), CPU time / wall time and RSS, side by side.
 //
 // Usage: node bench/controller.ts [--gmsas 4500] [--groups 500] [--computers 200] [--runs 5]
 //          [--steady 10m] [--cpu-prof DIR]
@@ -242,6 +244,24 @@ function editTarget(dir: string, from: string, to: string): void {
   writeFileSync(file, text.replace(line, `  description: ${to}\n`));
 }
 
+/** What one steady-state window measured. */
+interface Steady {
+  readonly wallS: number;
+  readonly cycles: number;
+  readonly meanCycleS: number;
+  readonly cpuShare: number;
+  readonly cpuPerCycle: number;
+  readonly entriesPerCycle: number;
+  readonly rss: readonly number[];
+  readonly rssFirst: number;
+  readonly rssLast: number;
+  readonly slice: number;
+  readonly heapUsed: number;
+  readonly scrapeSeries: number;
+  readonly scrapeBytes: number;
+  readonly scrapeMs: number;
+}
+
 /** One latency run: to the target's "applied" line, and to the "new revision loaded" line before it. */
 interface Latency {
   readonly totalMs: number;
@@ -429,42 +449,71 @@ async function main(): Promise<number> {
     execFileSync("cp", [join(local, TARGET_FILE), join(repo.dir, TARGET_FILE)]);
     repo.commit("bench: in sync for the steady state");
 
-    // 3. Steady state at a 10 s interval with nothing to change. Measured without the profiler:
-    // its sampling thread would be counted as the controller's CPU time.
-    const steadyArgs = (clone: string): string[] =>
+    // 3. Steady state at a 10 s interval with nothing to change, twice in the same run: reading
+    // only what changed since the DC's USN watermark (the default), then a full read every cycle
+    // (--full-resync-interval 0, the old behaviour). Measured without the profiler: its sampling
+    // thread would be counted as the controller's CPU time.
+    const steadyArgs = (clone: string, extra: readonly string[] = []): string[] =>
       [...dcFlags, "--git-url", repo!.url, "--work-dir", join(work, clone), "--interval", "10s"].concat([
         "--listen",
         "127.0.0.1:0",
+        ...extra,
       ]);
-    const steady = start(steadyArgs("clone-steady"));
-    const steadyUrl = await steady.url();
-    await waitReady(steadyUrl, 600_000);
-    const pid = steady.child.pid!;
-    const first = usage(pid);
-    const t0 = performance.now();
-    const rss: number[] = [];
-    const cyclesBefore = await metric(steadyUrl, 'gmsa_gitops_reconciles_total{result="success"}');
-    while (performance.now() - t0 < STEADY_MS) {
-      await sleep(1_000);
-      rss.push(usage(pid).rssBytes);
-    }
-    const last = usage(pid);
-    const wallS = (performance.now() - t0) / 1000;
-    const cycles = (await metric(steadyUrl, 'gmsa_gitops_reconciles_total{result="success"}')) - cyclesBefore;
-    const steadySum = await metric(steadyUrl, "gmsa_gitops_reconcile_duration_seconds_sum");
-    const steadyCount = await metric(steadyUrl, "gmsa_gitops_reconcile_duration_seconds_count");
-    const heapUsed = await metric(steadyUrl, "nodejs_heap_size_used_bytes");
-    const scrapeStarted = performance.now();
-    const scrapeText = await (await fetch(`${steadyUrl}/metrics`)).text();
-    const scrapeMs = performance.now() - scrapeStarted;
-    const scrapeSeries = scrapeText.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length;
-    const steadyApplied = steady.lines.filter((l) => l.msg === "applied").length;
-    await steady.stop();
-    const cpuShare = (last.cpuSeconds - first.cpuSeconds) / wallS;
-    // RSS of the first and the last minute (or sixth) of the window: a leak shows as growth between them.
-    const slice = Math.max(1, Math.min(60, Math.floor(rss.length / 6)));
-    const rssFirst = median(rss.slice(0, slice));
-    const rssLast = median(rss.slice(-slice));
+    const steadyState = async (label: string, extra: readonly string[]): Promise<Steady> => {
+      const steady = start(steadyArgs(`clone-${label}`, extra));
+      const url = await steady.url();
+      await waitReady(url, 600_000);
+      const pid = steady.child.pid!;
+      const first = usage(pid);
+      const t0 = performance.now();
+      const rss: number[] = [];
+      const ok = 'gmsa_gitops_reconciles_total{result="success"}';
+      const read = (mode: string): Promise<number> =>
+        metric(url, `gmsa_gitops_ldap_entries_read_total{mode="${mode}"}`);
+      const before = {
+        cycles: await metric(url, ok),
+        full: await read("full"),
+        incremental: await read("incremental"),
+      };
+      while (performance.now() - t0 < STEADY_MS) {
+        await sleep(1_000);
+        rss.push(usage(pid).rssBytes);
+      }
+      const last = usage(pid);
+      const wallS = (performance.now() - t0) / 1000;
+      const cycles = (await metric(url, ok)) - before.cycles;
+      const entries = (await read("full")) - before.full + (await read("incremental")) - before.incremental;
+      const sum = await metric(url, "gmsa_gitops_reconcile_duration_seconds_sum");
+      const n = await metric(url, "gmsa_gitops_reconcile_duration_seconds_count");
+      const heapUsed = await metric(url, "nodejs_heap_size_used_bytes");
+      const scrapeStarted = performance.now();
+      const scrapeText = await (await fetch(`${url}/metrics`)).text();
+      const scrapeMs = performance.now() - scrapeStarted;
+      const applied = steady.lines.filter((l) => l.msg === "applied").length;
+      await steady.stop();
+      assert.equal(applied, 0, `the ${label} steady-state controller made writes`);
+      const cpuSeconds = last.cpuSeconds - first.cpuSeconds;
+      // RSS of the first and the last minute (or sixth) of the window: a leak shows as growth between them.
+      const slice = Math.max(1, Math.min(60, Math.floor(rss.length / 6)));
+      return {
+        wallS,
+        cycles,
+        meanCycleS: sum / n,
+        cpuShare: cpuSeconds / wallS,
+        cpuPerCycle: cycles > 0 ? cpuSeconds / cycles : Number.NaN,
+        entriesPerCycle: cycles > 0 ? entries / cycles : Number.NaN,
+        rss,
+        rssFirst: median(rss.slice(0, slice)),
+        rssLast: median(rss.slice(-slice)),
+        slice,
+        heapUsed,
+        scrapeSeries: scrapeText.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length,
+        scrapeBytes: scrapeText.length,
+        scrapeMs,
+      };
+    };
+    const incremental = await steadyState("incremental", []);
+    const full = await steadyState("full", ["--full-resync-interval", "0"]);
 
     // 3b. Optional: a separate, profiled steady-state process (--cpu-prof), two minutes or --steady.
     const profileDir = flags["cpu-prof"];
@@ -477,27 +526,39 @@ async function main(): Promise<number> {
     }
 
     const sambaVersion = /samba version (\S+)/.exec(readFileSync(join(dc.dir, "log", "samba.log"), "utf8"))?.[1];
+    const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(2)} %`;
+    const both = (f: (s: Steady) => string): string => `${f(incremental)} | ${f(full)}`;
     const rows: [string, string][] = [
       [`seed: first reconcile, ${created} creations`, seconds(seedMs)],
       [`commit → applied, webhook (median of ${RUNS})`, runsCell(webhookMs)],
       [`file edit → applied, local watch (median of ${RUNS})`, runsCell(watchMs)],
-      [`one reconcile with nothing to do (mean of ${steadyCount})`, seconds((1000 * steadySum) / steadyCount)],
+    ];
+    const steadyRows: [string, string][] = [
+      ["reconciles in the window", both((s) => `${s.cycles} in ${s.wallS.toFixed(0)} s`)],
+      ["one reconcile with nothing to do (mean)", both((s) => seconds(1000 * s.meanCycleS))],
+      ["LDAP entries read per no-op reconcile", both((s) => s.entriesPerCycle.toFixed(1))],
+      ["CPU seconds per no-op reconcile", both((s) => s.cpuPerCycle.toFixed(3))],
+      ["CPU time / wall time", both((s) => `${(100 * s.cpuShare).toFixed(1)} % of one core`)],
       [
-        `steady state: CPU time / wall time over ${wallS.toFixed(0)} s, ${cycles} reconciles`,
-        `${(100 * cpuShare).toFixed(1)} % of one core`,
+        "RSS (min / median / max)",
+        both((s) => `${mib(Math.min(...s.rss))} / ${mib(median(s.rss))} / ${mib(Math.max(...s.rss))}`),
       ],
       [
-        "steady state: RSS (min / median / max)",
-        `${mib(Math.min(...rss))} / ${mib(median(rss))} / ${mib(Math.max(...rss))}`,
+        "RSS, median of the first / last slice of the window",
+        both((s) => `${mib(s.rssFirst)} / ${mib(s.rssLast)} (${s.slice} s)`),
       ],
-      [`steady state: RSS, median of the first / last ${slice} s`, `${mib(rssFirst)} / ${mib(rssLast)}`],
-      ["steady state: V8 heap used at the end", mib(heapUsed)],
+      ["V8 heap used at the end", both((s) => mib(s.heapUsed))],
       [
         "one scrape of /metrics",
-        `${scrapeSeries} samples, ${(scrapeText.length / 1024 / 1024).toFixed(1)} MiB, ${seconds(scrapeMs)}`,
+        both(
+          (s) => `${s.scrapeSeries} samples, ${(s.scrapeBytes / 1024 / 1024).toFixed(1)} MiB, ${seconds(s.scrapeMs)}`,
+        ),
+      ],
+      [
+        "incremental / full, per no-op reconcile",
+        `entries ${pct(incremental.entriesPerCycle, full.entriesPerCycle)}, CPU ${pct(incremental.cpuPerCycle, full.cpuPerCycle)} | (goal ≤ 1 %)`,
       ],
     ];
-    assert.equal(steadyApplied, 0, "the steady-state controller made writes");
     log("");
     log(
       `date ${new Date().toISOString()}; ${cpus().length} × ${cpus()[0]?.model ?? "?"}; Node ${process.version}; Samba ${sambaVersion ?? "?"}`,
@@ -506,6 +567,12 @@ async function main(): Promise<number> {
     log(`| ${"measure".padEnd(width)} | result |`);
     log(`| ${"-".repeat(width)} | ------ |`);
     for (const [what, value] of rows) log(`| ${what.padEnd(width)} | ${value} |`);
+    log("");
+    log(`steady state, --interval 10s, nothing to change, ${seconds(STEADY_MS)} each, one after the other:`);
+    const w2 = Math.max(...steadyRows.map((r) => r[0].length));
+    log(`| ${"measure".padEnd(w2)} | incremental (default) | full read every cycle |`);
+    log(`| ${"-".repeat(w2)} | --------------------- | --------------------- |`);
+    for (const [what, value] of steadyRows) log(`| ${what.padEnd(w2)} | ${value} |`);
     if (profileDir !== undefined) {
       log("");
       log(`hottest functions of the steady-state process by self time (${profileDir}):`);

@@ -5,19 +5,24 @@
  */
 import { readFile } from "node:fs/promises";
 import type { DirectoryConfig, HostsConfig } from "./config/index.ts";
-import type { LdapDirectory, LdapOperationKind } from "./directory/index.ts";
-import { connectDirectory, DirectoryError, directoryWriter } from "./directory/index.ts";
+import type { LdapDirectory, LdapOperationKind, PdcEmulator } from "./directory/index.ts";
+import { childDn, connectDirectory, DirectoryError, directoryWriter, hasResultCode } from "./directory/index.ts";
 import { createLocalDriver, createSshDriver } from "./hosts/index.ts";
 import type { HostSettings } from "./reconcile/hosts.ts";
+import type { LeaseStore } from "./reconcile/lease.ts";
 import type { DirectorySession, OpenDirectory } from "./reconcile/pass.ts";
 
 /** An LDAP connection as a reconcile pass uses it. */
 export function directorySession(dir: LdapDirectory): DirectorySession {
   return {
     rootDse: () => dir.rootDse(),
-    readGmsas: (baseDn) => dir.readGmsas(baseDn),
+    readGmsas: (baseDn, since) => dir.readGmsas(baseDn, since),
     readGroups: (baseDn, names) => dir.readGroups(baseDn, names),
     readComputers: (baseDn, names) => dir.readComputers(baseDn, names),
+    changedGroups: (baseDn, since) => dir.changedGroups(baseDn, since),
+    changedComputers: (baseDn, since) => dir.changedComputers(baseDn, since),
+    watermark: () => dir.watermark(),
+    deletedSince: (baseDn, since) => dir.deletedSince(baseDn, since),
     readKdsRootKeys: (configDn) => dir.readKdsRootKeys(configDn),
     resolveSids: (baseDn, sids) => dir.resolveSids(baseDn, sids),
     readPrincipals: (baseDn, names) => dir.readPrincipals(baseDn, names),
@@ -44,27 +49,121 @@ export async function bindPassword(directory: DirectoryConfig): Promise<string> 
   }
 }
 
-/** Opens bound directory sessions for the configured DC; `onOperation` times each LDAP call. */
-export function directoryOpener(
+type OnOperation = (op: LdapOperationKind, seconds: number, ok: boolean) => void;
+
+async function connect(
   directory: DirectoryConfig,
-  onOperation?: (op: LdapOperationKind, seconds: number, ok: boolean) => void,
-): OpenDirectory {
+  url: string,
+  onOperation: OnOperation | undefined,
+  signal: AbortSignal | undefined,
+  timeoutMs = directory.timeoutMs,
+): Promise<LdapDirectory> {
+  return connectDirectory(
+    {
+      url,
+      bindDn: directory.bindDn,
+      bindPassword: await bindPassword(directory),
+      ...(directory.caFile ? { caFile: directory.caFile } : {}),
+      startTls: directory.startTls,
+      allowInsecurePlaintext: directory.insecurePlaintext,
+      timeoutMs,
+      ...(onOperation ? { onOperation } : {}),
+    },
+    signal,
+  );
+}
+
+/** The configured URL with its host replaced by `host` (same scheme, port and TLS settings). */
+export function urlForHost(url: string, host: string): string {
+  const u = new URL(url);
+  u.hostname = host;
+  return u.toString().replace(/\/$/, "");
+}
+
+/**
+ * Connects to the domain's PDC emulator: asks the configured DC which DC holds the role and, when
+ * that is another one, connects to it by its dNSHostName with the configured port and TLS
+ * settings. Everything that must be atomic across replicas (the lease, and the leader's writes)
+ * goes there.
+ */
+export async function connectPdc(
+  directory: DirectoryConfig,
+  onOperation?: OnOperation,
+  signal?: AbortSignal,
+  timeoutMs?: number,
+): Promise<{ dir: LdapDirectory; pdc: PdcEmulator; baseDn: string }> {
+  const first = await connect(directory, directory.url, onOperation, signal, timeoutMs);
+  try {
+    const baseDn = directory.baseDn ?? (await first.rootDse()).defaultNamingContext;
+    const pdc = await first.pdcEmulator(baseDn);
+    if (pdc.connected) return { dir: first, pdc, baseDn };
+    await first.close();
+    return {
+      dir: await connect(directory, urlForHost(directory.url, pdc.dnsHostName), onOperation, signal, timeoutMs),
+      pdc,
+      baseDn,
+    };
+  } catch (error) {
+    await first.close();
+    throw error;
+  }
+}
+
+/**
+ * Opens bound directory sessions for the configured DC; `onOperation` times each LDAP call.
+ * With `viaPdc` (leader election), sessions go to the PDC emulator, where the lease is kept.
+ */
+export function directoryOpener(directory: DirectoryConfig, onOperation?: OnOperation, viaPdc = false): OpenDirectory {
   return async (signal) =>
     directorySession(
-      await connectDirectory(
-        {
-          url: directory.url,
-          bindDn: directory.bindDn,
-          bindPassword: await bindPassword(directory),
-          ...(directory.caFile ? { caFile: directory.caFile } : {}),
-          startTls: directory.startTls,
-          allowInsecurePlaintext: directory.insecurePlaintext,
-          timeoutMs: directory.timeoutMs,
-          ...(onOperation ? { onOperation } : {}),
-        },
-        signal,
-      ),
+      viaPdc
+        ? (await connectPdc(directory, onOperation, signal)).dir
+        : await connect(directory, directory.url, onOperation, signal),
     );
+}
+
+/** Where the lease lives unless configured: an object beside the gMSAs, in CN=Managed Service Accounts. */
+export function defaultLeaseDn(baseDn: string): string {
+  return childDn("CN", "gmsa-gitops-leader", `CN=Managed Service Accounts,${baseDn}`);
+}
+
+/**
+ * The leader lease over LDAP on the PDC emulator: a `container` object whose one `description`
+ * value is the lease. Operations time out within a third of the lease, so a hung DC cannot keep
+ * a renew pending past the fencing deadline unnoticed.
+ */
+export function leaseOpener(
+  directory: DirectoryConfig,
+  leaseDn: string | undefined,
+  durationMs: number,
+  onOperation?: OnOperation,
+): () => Promise<LeaseStore> {
+  return async () => {
+    const timeoutMs = Math.max(500, Math.min(directory.timeoutMs, durationMs / 3));
+    const { dir, pdc, baseDn } = await connectPdc(directory, onOperation, undefined, timeoutMs);
+    const dn = leaseDn ?? defaultLeaseDn(baseDn);
+    return {
+      server: pdc.dnsHostName,
+      read: async () => {
+        const found = await dir.readText(dn, "description");
+        if (found === undefined) return undefined;
+        if (found.length !== 1)
+          throw new Error(`the lease object ${dn} must hold exactly one description value, not ${found.length}`);
+        return found[0];
+      },
+      create: async (value) => {
+        try {
+          await dir.add(dn, { objectClass: "container", description: value });
+          return true;
+        } catch (error) {
+          if (hasResultCode(error, 68)) return false;
+          throw error;
+        }
+      },
+      swap: (oldValue, newValue) => dir.swapValue(dn, "description", oldValue, newValue),
+      close: () => dir.close(),
+    };
+  };
 }
 
 /** Builds the ssh host driver and how targets are addressed (the computer's dNSHostName). */

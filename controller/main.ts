@@ -10,12 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import type { Logger as PinoLogger } from "pino";
-import { directoryOpener, localHostSettings, sshHostSettings } from "./clients.ts";
+import { directoryOpener, leaseOpener, localHostSettings, sshHostSettings } from "./clients.ts";
 import { REDACTED } from "./redact.ts";
 import type { Config } from "./config/index.ts";
 import { createMetricsRecorder } from "./metrics/index.ts";
 import type { BuildInfo, MetricsRecorder } from "./metrics/index.ts";
 import { Notifier, redactUrl } from "./notify/index.ts";
+import { LeaderElector } from "./reconcile/leader.ts";
 import { Controller } from "./reconcile/loop.ts";
 import type { Source } from "./reconcile/loop.ts";
 import { startServer } from "./server/index.ts";
@@ -143,6 +144,23 @@ export async function startController(
         logger,
       })
     : undefined;
+  const onLdap = (op: Parameters<MetricsRecorder["ldapOperation"]>[0], seconds: number, ok: boolean): void =>
+    metrics.ldapOperation(op, seconds, ok);
+  const leaderConfig = directory ? config.leader : undefined;
+  const elector =
+    directory && leaderConfig
+      ? new LeaderElector({
+          open: leaseOpener(directory, leaderConfig.leaseDn, leaderConfig.durationMs, onLdap),
+          replicaId: leaderConfig.replicaId,
+          durationMs: leaderConfig.durationMs,
+          logger,
+          onChange: (leader) => {
+            metrics.setLeader(leader);
+            // A new leader acts at once (a commit may be waiting); a former one observes from now on.
+            trigger();
+          },
+        })
+      : undefined;
   const controller = new Controller({
     source,
     ...(notifier ? { onStatusChange: (previous, next) => notifier.observe(previous, next) } : {}),
@@ -152,10 +170,10 @@ export async function startController(
     logger,
     policy: config.policy,
     intervalMs: config.intervalMs,
+    fullResyncMs: config.fullResyncMs,
     ...(directory?.baseDn ? { baseDn: directory.baseDn } : {}),
-    ...(directory
-      ? { openDirectory: directoryOpener(directory, (op, seconds, ok) => metrics.ldapOperation(op, seconds, ok)) }
-      : {}),
+    ...(directory ? { openDirectory: directoryOpener(directory, onLdap, elector !== undefined) } : {}),
+    ...(elector ? { leadership: elector } : {}),
   });
   const webhookSecret = config.server.webhookSecret;
   // The server starts before anything that runs on its own (watcher, poller): if it cannot
@@ -171,8 +189,14 @@ export async function startController(
             secret: webhookSecret,
             verify: verifyWebhook,
             onTrigger: () => {
+              // Only the leader writes: a follower's cycle would only observe, so it says who
+              // applies the commit (at its next poll, or on its own webhook) and triggers nothing.
+              const leadership = elector?.status();
+              if (leadership && !leadership.leader)
+                return `not the leader; the leader is ${leadership.holder || "unknown (nobody holds the lease)"}: it applies the commit at its next poll`;
               logger.info({}, "webhook: reconcile now");
               trigger();
+              return undefined;
             },
           },
         }
@@ -185,6 +209,10 @@ export async function startController(
       logger.error({ err: error instanceof Error ? error.message : String(error) }, "reconcile crashed"),
   });
   trigger = () => running.trigger();
+  if (elector) {
+    metrics.setLeader(false);
+    elector.start();
+  }
   // A new bind password (a rotated Secret, a fixed typo) ends the bind back-off at once. Polled
   // by stat, which sees a Kubernetes Secret's symlink swap as well as an edit in place.
   const passwordFile = directory?.bindPasswordFile;
@@ -201,6 +229,7 @@ export async function startController(
     // Start-up is all or nothing: what already runs stops before the failure is reported.
     if (passwordFile !== undefined) unwatchFile(passwordFile, onPasswordFile);
     await running.stop();
+    await elector?.stop();
     await server.close();
     throw error;
   }
@@ -211,6 +240,7 @@ export async function startController(
       mode: config.policy.mode,
       intervalSeconds: config.intervalMs / 1000,
       ...(config.notify ? { notify: `${config.notify.format} to ${redactUrl(config.notify.url)}` } : {}),
+      ...(leaderConfig ? { replica: leaderConfig.replicaId, leaseSeconds: leaderConfig.durationMs / 1000 } : {}),
     },
     "controller started",
   );
@@ -225,6 +255,8 @@ export async function startController(
         await watch?.close();
         if (passwordFile !== undefined) unwatchFile(passwordFile, onPasswordFile);
         await running.stop();
+        // Only once no cycle can write: give the lease up, so a follower takes over at once.
+        await elector?.stop();
         await server.close();
         await notifier?.close();
         logger.info({}, "stopped");

@@ -13,6 +13,8 @@ import type { IPrometheusRule, IServiceMonitor } from "@kubernetes-models/promet
 import { Deployment } from "kubernetes-models/apps/v1";
 import type { IDeployment } from "kubernetes-models/apps/v1";
 import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
+import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
+import type { IPodDisruptionBudget } from "kubernetes-models/policy/v1";
 import type { INetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { ConfigMap, Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
 import type { IConfigMap, INamespace, IService, IServiceAccount } from "kubernetes-models/v1";
@@ -36,6 +38,7 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   "v1/Service": Service,
   "apps/v1/Deployment": Deployment,
   "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
+  "policy/v1/PodDisruptionBudget": PodDisruptionBudget,
   "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor,
   "monitoring.coreos.com/v1/PrometheusRule": PrometheusRule,
 };
@@ -109,6 +112,17 @@ describe("the Kubernetes manifests", () => {
     const heap = /--max-old-space-size=(\d+)/.exec(nodeOptions);
     expect(heap).not.toBeNull();
     expect(Number(heap![1])).toBeLessThan(mebibytes(limits["memory"]) - peakMiB / 2);
+  });
+
+  it("run two replicas with leader election, and keep one through voluntary disruptions", () => {
+    expect(deployment().spec!.replicas).toBe(2);
+    // Both write only under the lease; a rolling update never stops both at once.
+    expect(deployment().spec!.strategy?.type).toBe("RollingUpdate");
+    const config = parse(one<IConfigMap>("ConfigMap").data!["config.yaml"]!) as { leader?: { enabled?: boolean } };
+    expect(config.leader?.enabled).toBe(true);
+    const pdb = one<IPodDisruptionBudget>("PodDisruptionBudget");
+    expect(pdb.spec!.minAvailable).toBe(1);
+    expect(pdb.spec!.selector!.matchLabels).toEqual(deployment().spec!.selector.matchLabels);
   });
 
   it("let in only the metrics scrape and let out only DNS, LDAP(S), SSH and HTTPS", () => {

@@ -68,7 +68,7 @@ async function start(overrides: Partial<ServerOptions> = {}) {
       status: () => ({ revision: "abc123", resources: [{ kind: "ADGroup", name: "g1", ready: true }] }),
       ready: () => ready,
     },
-    webhook: { secret, verify: verifyHmac, onTrigger: () => (triggers += 1) },
+    webhook: { secret, verify: verifyHmac, onTrigger: () => void (triggers += 1) },
     logger: {
       info: (obj, msg) => logs.push({ level: "info", obj, msg }),
       warn: (obj, msg) => logs.push({ level: "warn", obj, msg }),
@@ -281,7 +281,7 @@ describe("git webhook", () => {
 
   it("works with the source module's verifier: a GitLab token is accepted, a wrong one refused", async () => {
     let triggered = 0;
-    const { url } = await start({ webhook: { secret, verify: verifyWebhook, onTrigger: () => (triggered += 1) } });
+    const { url } = await start({ webhook: { secret, verify: verifyWebhook, onTrigger: () => void (triggered += 1) } });
     const good = await fetch(`${url}/hooks/git`, {
       method: "POST",
       headers: { "x-gitlab-token": secret },

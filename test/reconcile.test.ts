@@ -4,17 +4,12 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  connectDirectory,
-  decodeSecurityDescriptor,
-  guidToString,
-  OwnershipKey,
-  parseSid,
-} from "../controller/directory/index.ts";
+import { decodeSecurityDescriptor, guidToString, OwnershipKey, parseSid } from "../controller/directory/index.ts";
 import { makeSelfSignedCa } from "./harness/ca.ts";
 import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import { dcCommand } from "./support/cli.ts";
+import { adminConnection } from "./support/directory.ts";
 import type { Dc } from "./harness/samba.ts";
 
 const examples = join(import.meta.dirname, "..", "examples");
@@ -338,12 +333,7 @@ describe("plan and apply against Samba", () => {
     expect(text(forged, "description")).toEqual(["ours"]);
 
     // Had a deletion reached the DC, its refusal is final: Stalled (no retry before Git changes).
-    const dir = await connectDirectory({
-      url: dc.url,
-      bindDn: dc.adminDn,
-      bindPassword: dc.adminPassword,
-      caFile: dc.caFile,
-    });
+    const dir = await adminConnection(dc);
     try {
       await expect(dir.delete(administrators)).rejects.toMatchObject({ outcome: "stalled" });
     } finally {

@@ -18,6 +18,7 @@ import { summarize } from "../controller/reconcile/status.ts";
 import { ldifText as text } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
+import { directoryConfig } from "./support/directory.ts";
 
 const examples = join(import.meta.dirname, "..", "examples");
 
@@ -44,17 +45,7 @@ async function cli(dc: Dc, argv: string[], color?: boolean) {
 
 /** One reconcile pass against the DC with the examples' policy, recording writes in `writes`. */
 function passRunner(dc: Dc, writes: WriteLedger) {
-  const openDirectory = directoryOpener({
-    url: dc.url,
-    bindDn: dc.adminDn,
-    bindPassword: dc.adminPassword,
-    bindPasswordFile: undefined,
-    caFile: dc.caFile,
-    startTls: false,
-    insecurePlaintext: false,
-    baseDn: undefined,
-    timeoutMs: 10_000,
-  });
+  const openDirectory = directoryOpener(directoryConfig(dc));
   const keyed = loadConfig({ flags: dcSettings(dc), env: {}, require: { directory: true } });
   if (!keyed.ok) throw new Error(keyed.errors.map((e) => e.message).join("; "));
   const policy = {

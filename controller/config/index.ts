@@ -8,6 +8,7 @@
  */
 import { accessSync, closeSync, fstatSync, constants as fsConstants, openSync, readFileSync } from "node:fs";
 import type { Stats } from "node:fs";
+import { hostname } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { MIN_OWNERSHIP_KEY_BYTES, OWNER_ID_PATTERN, OwnershipKey } from "../directory/index.ts";
@@ -266,6 +267,47 @@ export const SETTINGS: readonly Setting[] = [
     default: "60s",
   },
   {
+    key: "fullResyncInterval",
+    flag: "full-resync-interval",
+    env: "GMSA_GITOPS_FULL_RESYNC_INTERVAL",
+    type: "duration",
+    description:
+      "run: cycles read only what changed in AD (uSNChanged); a full read runs this often, and on a new DC (0: always)",
+    default: "1h",
+  },
+  {
+    key: "leader.enabled",
+    flag: "leader-election",
+    env: "GMSA_GITOPS_LEADER_ELECTION",
+    type: "boolean",
+    description: "run: several replicas, one writer: take a lease in AD on the PDC emulator; followers only observe",
+    default: false,
+  },
+  {
+    key: "leader.leaseDuration",
+    flag: "lease-duration",
+    env: "GMSA_GITOPS_LEASE_DURATION",
+    type: "duration",
+    description: "run: how long a leader's lease lasts without renewal; a follower takes over after it",
+    default: "15s",
+  },
+  {
+    key: "leader.replicaId",
+    flag: "replica-id",
+    env: "GMSA_GITOPS_REPLICA_ID",
+    type: "string",
+    description: "run: this replica's name in the lease",
+    defaultText: "host name and process id",
+  },
+  {
+    key: "leader.leaseDn",
+    flag: "lease-dn",
+    env: "GMSA_GITOPS_LEASE_DN",
+    type: "string",
+    description: "run: DN of the lease object",
+    defaultText: "CN=gmsa-gitops-leader,CN=Managed Service Accounts,<base DN>",
+  },
+  {
     key: "server.address",
     flag: "listen",
     env: "GMSA_GITOPS_LISTEN",
@@ -466,6 +508,13 @@ export interface NotifyConfig {
   readonly timeoutMs: number;
 }
 
+/** How replicas elect the one that writes. */
+export interface LeaderConfig {
+  readonly durationMs: number;
+  readonly replicaId: string;
+  readonly leaseDn: string | undefined;
+}
+
 /** The validated configuration. */
 export interface Config {
   readonly notify: NotifyConfig | undefined;
@@ -478,6 +527,10 @@ export interface Config {
   readonly repo: string | undefined;
   readonly source: SourceConfig | undefined;
   readonly intervalMs: number;
+  /** The longest time between two full reads of AD; cycles between them read only changes. */
+  readonly fullResyncMs: number;
+  /** Leader election among replicas; undefined when off (this replica is the only writer). */
+  readonly leader: LeaderConfig | undefined;
   readonly server: { readonly address: string; readonly webhookSecret: string | undefined };
   readonly log: { readonly level: "debug" | "info" | "warn" | "error"; readonly format: "json" | "pretty" | undefined };
   readonly policy: {
@@ -888,6 +941,19 @@ function hostsSection(get: Lookup, errors: ConfigError[]): HostsConfig | undefin
   };
 }
 
+/** The leader.* settings; undefined when leader election is off. */
+function leaderSection(get: Lookup, hasLdapUrl: boolean, errors: ConfigError[]): LeaderConfig | undefined {
+  const durationMs = get.value<number>("leader.leaseDuration")!;
+  if (durationMs < 2_000) errors.push({ source: "--lease-duration", message: "must be at least 2s" });
+  if (get.value<boolean>("leader.enabled") !== true) return undefined;
+  if (!hasLdapUrl) errors.push({ source: "--leader-election", message: "needs --ldap-url: the lease is kept in AD" });
+  return {
+    durationMs,
+    replicaId: get.value<string>("leader.replicaId") ?? `${hostname()}-${process.pid}`,
+    leaseDn: get.value<string>("leader.leaseDn"),
+  };
+}
+
 /** For commands that never touch AD: marks are never made or checked with it. */
 const NO_DIRECTORY_OWNER = new OwnershipKey("none", Buffer.alloc(MIN_OWNERSHIP_KEY_BYTES));
 
@@ -958,6 +1024,7 @@ export function loadConfig(input: ConfigInput): ConfigResult {
   const intervalMs = get.value<number>("interval")!;
   if (intervalMs < 1000) errors.push({ source: "--interval", message: "must be at least 1s" });
   const notify = notifySection(get, env, errors);
+  const leader = leaderSection(get, get.value<string>("ldap.url") !== undefined, errors);
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
@@ -969,6 +1036,8 @@ export function loadConfig(input: ConfigInput): ConfigResult {
       directory,
       source,
       intervalMs,
+      fullResyncMs: get.value<number>("fullResyncInterval")!,
+      leader,
       server,
       log: {
         level: get.value<Config["log"]["level"]>("log.level")!,

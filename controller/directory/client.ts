@@ -75,6 +75,28 @@ export interface RootDse {
   dnsHostName: string;
 }
 
+/** Where the domain's PDC emulator is, as read through any DC. */
+export interface PdcEmulator {
+  /** DN of its NTDS Settings object (the domain's fSMORoleOwner). */
+  readonly ntdsSettingsDn: string;
+  readonly dnsHostName: string;
+  /** True when the connection that asked is to the PDC emulator itself. */
+  readonly connected: boolean;
+}
+
+/** A tombstone found by {@link LdapDirectory.deletedSince}: the object's SID and, when known, the DN it had. */
+export interface DeletedObject {
+  readonly sid: string;
+  readonly dn: string | undefined;
+}
+
+/** A DC's identity and its highest committed USN: where an incremental read may continue from. */
+export interface Watermark {
+  readonly dsServiceName: string;
+  readonly invocationId: string;
+  readonly usn: string;
+}
+
 /** One LDAP modification, independent of ldapts. */
 export interface Modification {
   readonly operation: "add" | "delete" | "replace";
@@ -112,6 +134,14 @@ export interface DirectoryWriter {
   /** objectGUID of one object, canonical text: what the ownership marker's MAC covers. */
   readGuid(dn: string): Promise<string>;
   createKdsRootKey(options: CreateKdsRootKeyOptions): Promise<string>;
+}
+
+/** Show Deleted: searches also return tombstones. */
+const SHOW_DELETED_OID = "1.2.840.113556.1.4.417";
+
+/** A filter clause for objects changed after `usn` (none when undefined). */
+function changedAfter(usn: string | undefined): string {
+  return usn === undefined ? "" : `(uSNChanged>=${(BigInt(usn) + 1n).toString()})`;
 }
 
 /** Permissive Modify: on Windows, turns "value exists"/"value missing" into success. */
@@ -214,6 +244,115 @@ export class LdapDirectory {
     };
   }
 
+  /**
+   * The PDC emulator of the domain `baseDn`: the domain object's `fSMORoleOwner` (the NTDS
+   * Settings DN of the DC holding the role, readable through any DC) and that DC's server object's
+   * `dNSHostName`. `connected` is true when this connection already talks to it (its rootDSE
+   * `dsServiceName` is the role owner). Throws a stalled NoSuchObject error when the role owner
+   * cannot be read.
+   */
+  async pdcEmulator(baseDn: string): Promise<PdcEmulator> {
+    const [domain] = await this.#search(baseDn, { scope: "base", paged: false, attributes: ["fSMORoleOwner"] });
+    const owner = domain ? values(domain, "fSMORoleOwner")[0]?.toString() : undefined;
+    const missing = (what: string, dn: string): DirectoryError =>
+      new DirectoryError(`search ${dn} failed: ${what} (the bind account may lack read access)`, {
+        outcome: "stalled",
+        reason: "NoSuchObject",
+        operation: "search",
+        dn,
+      });
+    if (!owner) throw missing("the domain object has no fSMORoleOwner", baseDn);
+    // "CN=NTDS Settings,CN=<server>,CN=Servers,...": the server object is its parent.
+    const serverDn = owner.replace(/^(?:[^,\\]|\\.)*,/, "");
+    const [server] = await this.#search(serverDn, { scope: "base", paged: false, attributes: ["dNSHostName"] });
+    const dnsHostName = server ? values(server, "dNSHostName")[0]?.toString() : undefined;
+    if (!dnsHostName) throw missing("the PDC emulator's server object has no dNSHostName", serverDn);
+    const dse = await this.rootDse();
+    return {
+      ntdsSettingsDn: owner,
+      dnsHostName,
+      connected: dse.dsServiceName.toLowerCase() === owner.toLowerCase(),
+    };
+  }
+
+  /** Values of one attribute of one object, as text; undefined when the object does not exist. */
+  async readText(dn: string, attribute: string): Promise<string[] | undefined> {
+    try {
+      const [entry] = await this.#search(dn, { scope: "base", paged: false, attributes: [attribute] });
+      return entry ? values(entry, attribute).map((v) => v.toString()) : undefined;
+    } catch (err) {
+      if (hasResultCode(err, 32)) return undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Compare-and-swap of one value: one modify that deletes `oldValue` and adds `newValue`, which
+   * the DC applies atomically. Returns false when `oldValue` is no longer there (noSuchAttribute,
+   * 16: another writer changed it first); other failures throw.
+   */
+  async swapValue(dn: string, attribute: string, oldValue: string, newValue: string): Promise<boolean> {
+    try {
+      await this.modify(dn, [
+        { operation: "delete", attribute, values: [oldValue] },
+        { operation: "add", attribute, values: [newValue] },
+      ]);
+      return true;
+    } catch (err) {
+      if (hasResultCode(err, 16)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * Which DC answers and how far its changes go: its NTDS Settings DN, its invocation id (a new
+   * one after a restore from backup) and its highestCommittedUSN, all as text.
+   */
+  async watermark(): Promise<Watermark> {
+    const dse = await this.rootDse();
+    const [ntds] = await this.#search(dse.dsServiceName, {
+      scope: "base",
+      paged: false,
+      attributes: ["invocationId"],
+    });
+    const id = ntds ? values(ntds, "invocationId")[0] : undefined;
+    return {
+      dsServiceName: dse.dsServiceName,
+      invocationId: Buffer.isBuffer(id) ? id.toString("hex") : (id?.toString() ?? ""),
+      usn: dse.highestCommittedUSN,
+    };
+  }
+
+  /**
+   * Objects deleted under baseDn after `sinceUsn`: their tombstones (the show-deleted control,
+   * 1.2.840.113556.1.4.417) keep objectSid, and deletion raises their uSNChanged. The DN each had
+   * is rebuilt from the tombstone's name ("CN\nDEL:guid") and lastKnownParent, because deleting
+   * a member does not raise its groups' uSNChanged (verified on Samba 4.22).
+   */
+  async deletedSince(baseDn: string, sinceUsn: string): Promise<DeletedObject[]> {
+    const entries = await this.#run("search", "search", baseDn, async () => {
+      const result = await this.#client.search(
+        baseDn,
+        {
+          scope: "sub",
+          filter: `(&(isDeleted=TRUE)${changedAfter(sinceUsn)})`,
+          attributes: ["objectSid", "name", "lastKnownParent"],
+          explicitBufferAttributes: ["objectSid"],
+          paged: { pageSize: this.#pageSize },
+        },
+        [new Control(SHOW_DELETED_OID)],
+      );
+      return result.searchEntries;
+    });
+    return entries.flatMap((e) => {
+      const sid = values(e, "objectSid")[0];
+      if (!Buffer.isBuffer(sid)) return [];
+      const name = values(e, "name")[0]?.toString().split("\nDEL:")[0];
+      const parent = values(e, "lastKnownParent")[0]?.toString();
+      return [{ sid: parseSid(sid), dn: name && parent ? childDn("CN", name, parent) : undefined }];
+    });
+  }
+
   /** objectSid of one object, e.g. one just created. Throws a stalled NoSuchObject error if absent. */
   async readSid(dn: string): Promise<string> {
     return parseSid(await this.#readBinary(dn, "objectSid"));
@@ -255,11 +394,11 @@ export class LdapDirectory {
     }
   }
 
-  /** Every gMSA under baseDn, one paged subtree search. */
-  async readGmsas(baseDn: string): Promise<ObservedGmsa[]> {
+  /** Every gMSA under baseDn, one paged subtree search; with `sinceUsn`, only those changed after it. */
+  async readGmsas(baseDn: string, sinceUsn?: string): Promise<ObservedGmsa[]> {
     const entries = await this.#search(baseDn, {
       scope: "sub",
-      filter: "(objectClass=msDS-GroupManagedServiceAccount)",
+      filter: `(&(objectClass=msDS-GroupManagedServiceAccount)${changedAfter(sinceUsn)})`,
       attributes: GMSA_ATTRIBUTES,
     });
     return this.#convert(entries, gmsaFromEntry);
@@ -284,16 +423,33 @@ export class LdapDirectory {
         filter: `(&(objectClass=group)(|${alternatives.join("")}))`,
         attributes: GROUP_ATTRIBUTES,
       });
-      for (const entry of entries) {
-        const group = this.#convert([entry], groupFromEntry)[0];
-        if (!group) continue;
-        const range = memberRange(entry);
-        if (range?.next !== undefined)
-          group.members = [...range.values, ...(await this.#restOfMembers(entry.dn, range.next))];
-        byDn.set(group.dn.toLowerCase(), group);
-      }
+      for (const group of await this.#groups(entries)) byDn.set(group.dn.toLowerCase(), group);
     }
     return [...byDn.values()];
+  }
+
+  /** Every group under baseDn changed after `sinceUsn`, named or not (the caller keeps what it watches). */
+  async changedGroups(baseDn: string, sinceUsn: string): Promise<ObservedGroup[]> {
+    const entries = await this.#search(baseDn, {
+      scope: "sub",
+      filter: `(&(objectClass=group)${changedAfter(sinceUsn)})`,
+      attributes: GROUP_ATTRIBUTES,
+    });
+    return this.#groups(entries);
+  }
+
+  /** Groups from entries, members of large groups merged across ranges. */
+  async #groups(entries: Entry[]): Promise<ObservedGroup[]> {
+    const out: ObservedGroup[] = [];
+    for (const entry of entries) {
+      const group = this.#convert([entry], groupFromEntry)[0];
+      if (!group) continue;
+      const range = memberRange(entry);
+      if (range?.next !== undefined)
+        group.members = [...range.values, ...(await this.#restOfMembers(entry.dn, range.next))];
+      out.push(group);
+    }
+    return out;
   }
 
   /** Reads "member;range=<from>-<from+1499>" until the server says the range ends with "*". */
@@ -314,6 +470,18 @@ export class LdapDirectory {
       next = range.next;
     }
     return out;
+  }
+
+  /** Every computer account (not gMSA or sMSA) under baseDn changed after `sinceUsn`. */
+  async changedComputers(baseDn: string, sinceUsn: string): Promise<ObservedComputer[]> {
+    const entries = await this.#search(baseDn, {
+      scope: "sub",
+      filter:
+        `(&(objectClass=computer)${changedAfter(sinceUsn)}(!(objectClass=msDS-GroupManagedServiceAccount))` +
+        "(!(objectClass=msDS-ManagedServiceAccount)))",
+      attributes: COMPUTER_ATTRIBUTES,
+    });
+    return this.#convert(entries, computerFromEntry);
   }
 
   /**
@@ -714,7 +882,16 @@ export async function connectDirectory(options: DirectoryOptions, signal?: Abort
     ...(secure ? { tlsOptions } : {}),
   });
   const ctx = { url: options.url, bindDn: options.bindDn, secrets: [options.bindPassword] };
-  const onAbort = (): void => void client.unbind().catch(() => undefined);
+  // Cancelling mid-connect destroys the socket, and ldapts then settles neither the connect nor
+  // the bind (it drops the socket's listeners and the connect timer): without this race, a
+  // cycle cancelled during a TLS handshake to an unresponsive DC would hang for ever.
+  let cancelled: (reason: unknown) => void = () => undefined;
+  const whenCancelled = new Promise<never>((_, reject) => (cancelled = reject));
+  whenCancelled.catch(() => undefined);
+  const onAbort = (): void => {
+    cancelled(signal?.reason);
+    void client.unbind().catch(() => undefined);
+  };
   signal?.addEventListener("abort", onAbort, { once: true });
   const timed = async (
     kind: LdapOperationKind,
@@ -724,7 +901,7 @@ export async function connectDirectory(options: DirectoryOptions, signal?: Abort
     const started = performance.now();
     let ok = false;
     try {
-      await fn();
+      await Promise.race([fn(), whenCancelled]);
       ok = true;
     } catch (err) {
       signal?.throwIfAborted();

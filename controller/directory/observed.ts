@@ -104,6 +104,7 @@ export interface ResolvedPrincipal {
 export const BINARY_ATTRIBUTES = [
   "objectSid",
   "objectGUID",
+  "invocationId",
   "msDS-GroupMSAMembership",
   "msDS-AllowedToActOnBehalfOfOtherIdentity",
   "msKds-RootKeyData",

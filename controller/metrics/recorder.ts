@@ -144,6 +144,13 @@ export interface MetricsRecorder {
   /** `gmsa_gitops_kds_root_key_effective` 1/0; absent until first known, so a fresh controller does not look broken. */
   setKdsKeyEffective(effective: boolean): void;
   /**
+   * `gmsa_gitops_leader` 1 while this replica holds the lease and may write, 0 otherwise; each
+   * change counts in `gmsa_gitops_leader_transitions_total{to="leader|follower"}`.
+   */
+  setLeader(leader: boolean): void;
+  /** `gmsa_gitops_ldap_entries_read_total{mode}`: entries one observe of AD returned, full or incremental. */
+  ldapEntriesRead(mode: "full" | "incremental", entries: number): void;
+  /**
    * `gmsa_gitops_gmsa_next_password_change_seconds{name}`: seconds until `at`, the moment the
    * password is due to change, evaluated at scrape time (so it stays right between
    * reconciles); negative once overdue. `undefined` removes it.
@@ -367,6 +374,29 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
   // prom-client seeds a label-less gauge with 0; "not effective" is not known yet.
   kdsEffective.remove();
 
+  const entriesRead = new Counter({
+    name: `${metricPrefix}ldap_entries_read_total`,
+    help: "Directory entries read to observe AD, by mode: full (everything managed) or incremental (changed since the last read).",
+    labelNames: ["mode"],
+    registers,
+  });
+  for (const mode of ["full", "incremental"]) entriesRead.inc({ mode }, 0);
+
+  let leaderValue: boolean | undefined;
+  const leader = new Gauge({
+    name: `${metricPrefix}leader`,
+    help: "1 while this replica holds the leader lease and may write to AD and hosts, 0 when it only observes.",
+    registers,
+  });
+  // Absent until leader election starts: a replica without it is the only writer, not a follower.
+  leader.remove();
+  const leaderTransitions = new Counter({
+    name: `${metricPrefix}leader_transitions_total`,
+    help: "Times this replica became leader (to=leader) or stopped leading (to=follower).",
+    labelNames: ["to"],
+    registers,
+  });
+
   const passwordDeadlines = new Map<string, number>();
   const passwordChange = new Gauge({
     name: `${metricPrefix}gmsa_next_password_change_seconds`,
@@ -559,6 +589,20 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     setKdsKeyEffective(effective) {
       kdsEffective.set(effective ? 1 : 0);
+    },
+
+    ldapEntriesRead(mode, entries) {
+      entriesRead.inc({ mode }, entries);
+    },
+
+    setLeader(isLeader) {
+      const before = leaderValue;
+      leaderValue = isLeader;
+      leader.set(isLeader ? 1 : 0);
+      if (before === undefined) {
+        for (const to of ["leader", "follower"]) leaderTransitions.inc({ to }, 0);
+        if (isLeader) leaderTransitions.inc({ to: "leader" });
+      } else if (before !== isLeader) leaderTransitions.inc({ to: isLeader ? "leader" : "follower" });
     },
 
     setPasswordChangeAt(account, at) {

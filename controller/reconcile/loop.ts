@@ -11,6 +11,9 @@ import type { BindBackoffOptions, DirectoryCondition } from "./bind.ts";
 import { BindGuard, bindRefusal } from "./bind.ts";
 import type { HostSettings } from "./hosts.ts";
 import { hostMemory } from "./hosts.ts";
+import { IncrementalObserver, observerFor } from "./incremental.ts";
+import type { Leadership, LeadershipStatus } from "./lease.ts";
+import { fenced } from "./lease.ts";
 import type { OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 import type { Policy } from "./plan.ts";
@@ -47,6 +50,16 @@ export interface ControllerDeps {
   readonly onStatusChange?: (previous: ResourceStatus | undefined, next: ResourceStatus) => void;
   /** Back-off after the DC refused the bind account's credentials (defaults in bind.ts). */
   readonly bindBackoff?: BindBackoffOptions;
+  /**
+   * With several replicas: only while this says so does a cycle write to AD and hosts; otherwise
+   * it observes, so status and metrics stay warm for a takeover. Absent: this replica always writes.
+   */
+  readonly leadership?: Leadership;
+  /**
+   * When set, cycles read AD incrementally (only what changed since the last read, by uSNChanged)
+   * with a full read at least this often; absent: every cycle reads everything.
+   */
+  readonly fullResyncMs?: number;
 }
 
 /** The controller's own status, beside the resources'. */
@@ -62,6 +75,8 @@ export interface ControllerStatus {
   readonly kdsRootKey: { readonly effective: boolean; readonly effectiveAt: string | null } | null;
   /** Null for the host agent, which never talks to AD. */
   readonly directory: DirectoryCondition | null;
+  /** Who leads, when leader election is on; null when this replica is the only one. */
+  readonly leader: LeadershipStatus | null;
 }
 
 /**
@@ -100,6 +115,7 @@ export class Controller {
   #failedInARow = 0;
   /** True while the last cycle could not observe AD: every resource's conditions are Unknown. */
   #unobserved = false;
+  readonly #observer: IncrementalObserver | undefined;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -109,6 +125,7 @@ export class Controller {
     this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger, deps.onStatusChange);
     this.#bind = new BindGuard(deps.metrics, deps.logger, deps.intervalMs, deps.bindBackoff);
     deps.metrics.setReconcileInterval(deps.intervalMs / 1000);
+    this.#observer = deps.fullResyncMs !== undefined ? new IncrementalObserver(deps.fullResyncMs) : undefined;
   }
 
   /** The bind password file changed: the next cycle (the caller triggers it) binds at once. */
@@ -134,6 +151,7 @@ export class Controller {
         lastReconcile: this.#lastReconcile,
         kdsRootKey: this.#kds,
         directory: this.#deps.openDirectory ? this.#bind.condition() : null,
+        leader: this.#deps.leadership?.status() ?? null,
       },
       resources: this.#statuses.all(),
     };
@@ -155,14 +173,17 @@ export class Controller {
       if (await this.#source.sync(signal)) this.#gate.newRevision();
       const desired = this.#source.desired!;
       const now = this.#now();
-      const pass = await this.#pass(desired, now, signal);
+      // A follower observes only, so its status and metrics stay warm for a takeover.
+      const write = this.#deps.leadership?.canWrite() ?? true;
+      const pass = await this.#pass(desired, now, write, signal);
       if (this.#deps.openDirectory) this.#bind.succeeded();
       const published = this.#publish.cycle({
         desired,
         pass,
         revision: this.#source.revision ?? null,
         now,
-        enforce: this.#deps.policy.mode === "enforce",
+        executed: write,
+        enforce: write && this.#deps.policy.mode === "enforce",
         hostTransport: this.#deps.hosts !== undefined,
         remember: (entry, attempts) => this.#gate.remember(entry, attempts, now.getTime(), this.#source.revision),
       });
@@ -208,17 +229,29 @@ export class Controller {
    * Step 2: the reconcile pass shared with `plan` and `apply`. When AD cannot be observed, every
    * resource's last state stops being current: its conditions become Unknown, saying why.
    */
-  async #pass(desired: DesiredState, now: Date, signal: AbortSignal | undefined): Promise<PassResult> {
-    const { openDirectory, hosts, onlyHost, baseDn } = this.#deps;
+  async #pass(
+    desired: DesiredState,
+    now: Date,
+    write: boolean,
+    loopSignal: AbortSignal | undefined,
+  ): Promise<PassResult> {
+    const { hosts, onlyHost, baseDn, leadership } = this.#deps;
+    // A leader that stops leading mid-cycle stops between two actions and skips the hosts; each
+    // directory write checks the fencing deadline once more right before it is sent.
+    const signal =
+      write && leadership ? AbortSignal.any([leadership.fence, ...(loopSignal ? [loopSignal] : [])]) : loopSignal;
+    const openDirectory =
+      this.#deps.openDirectory && leadership ? fenced(this.#deps.openDirectory, leadership) : this.#deps.openDirectory;
     try {
       const pass = await reconcilePass({
         desired,
         policy: this.#deps.policy,
         now,
-        write: true,
+        write,
         hostMemory: this.#hostMemory,
         writes: this.#writes,
         gate: (plan) => this.#gate.hold(plan, now.getTime(), this.#source.revision),
+        observe: observerFor(this.#observer, this.#deps.metrics, this.#deps.logger),
         onResult: (r) => this.#publish.actionDone(r),
         ...(openDirectory ? { openDirectory } : {}),
         ...(hosts ? { hosts } : {}),
@@ -230,7 +263,9 @@ export class Controller {
       this.#deps.metrics.observedAt(this.#now());
       return pass;
     } catch (caught) {
-      if (!signal?.aborted) {
+      // A cycle that failed half-way may have missed changes: start over from a full read.
+      this.#observer?.reset();
+      if (!loopSignal?.aborted) {
         this.#unobserved = true;
         const why = `not observed: ${message(caught)}`;
         for (const status of this.#statuses.markUnknown("ObservationFailed", why, now))
@@ -240,6 +275,7 @@ export class Controller {
     }
   }
 
+  /** Reads AD incrementally when the session can, counting what each read returned. */
   #nextDelay(nextAt: number | undefined): number {
     const now = this.#now().getTime();
     const held = this.#bind.heldUntil(now);

@@ -44,7 +44,7 @@ interface AnyRef {
 }
 
 /** Names the desired state refers to, by kind of AD object. */
-function referencedNames(desired: DesiredState): {
+export function referencedNames(desired: DesiredState): {
   groups: string[];
   computers: string[];
   principals: PrincipalNames;

@@ -11,6 +11,7 @@ import { attributeDrift, recordWrites } from "./attribution.ts";
 import { applyPlan } from "./apply.ts";
 import type { HostBindingOutcome, HostMemory, HostOutcome, HostSettings } from "./hosts.ts";
 import { forgetRemovedBindings, reconcileHosts } from "./hosts.ts";
+import type { ChangeReader } from "./incremental.ts";
 import type { ObservedDirectory, Plan } from "./model.ts";
 import type { DirectoryReader } from "./observe.ts";
 import { observeDirectory } from "./observe.ts";
@@ -18,7 +19,11 @@ import type { Policy } from "./plan.ts";
 import { planDirectory } from "./plan.ts";
 
 /** A bound directory connection, as a pass uses it (the LDAP client provides it). */
-export interface DirectorySession extends DirectoryReader {
+export interface DirectorySession
+  extends
+    DirectoryReader,
+    Partial<Pick<ChangeReader, "watermark" | "deletedSince" | "changedGroups" | "changedComputers">> {
+  readGmsas(baseDn: string, sinceUsn?: string): ReturnType<ChangeReader["readGmsas"]>;
   rootDse(): Promise<Pick<RootDse, "defaultNamingContext" | "configurationNamingContext">>;
   /** One object's replication metadata (who changed what); absent: drift is not attributed. */
   readChangeHistory?(dn: string, configDn: string): Promise<AttributeHistory[]>;
@@ -48,6 +53,12 @@ export interface PassInput {
   readonly onlyHost?: string;
   /** Turns a plan into the one to execute: the loop's back-off and stalled gate, the CLI's `--target`. */
   readonly gate?: (plan: Plan) => Plan;
+  /** How AD is read (the loop reads incrementally); default: a full read. */
+  readonly observe?: (
+    desired: DesiredState,
+    session: DirectorySession,
+    scope: { baseDn: string; configDn: string },
+  ) => Promise<ObservedDirectory>;
   readonly signal?: AbortSignal;
   /** Called after each action, as it completes (logs, metrics, the CLI's running report). */
   readonly onResult?: (result: ActionResult) => void;
@@ -94,7 +105,8 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
         baseDn: input.baseDn ?? rootDse.defaultNamingContext,
         configDn: rootDse.configurationNamingContext,
       };
-      observed = await observeDirectory(desired, session, scope);
+      const observe = input.observe ?? observeDirectory;
+      observed = await observe(desired, session, scope);
       plan = planDirectory(desired, observed, policy, now);
       if (input.gate) plan = input.gate(plan);
       // Who changed AD: a second read, of drifted objects only.
@@ -116,7 +128,7 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
         // Hosts come after AD: a gMSA created just now must be seen before a host is touched.
         if (input.hosts && desired.bindings.size > 0 && results.some((r) => r.status === "applied") && !aborted) {
           try {
-            forHosts = await observeDirectory(desired, session, scope);
+            forHosts = await observe(desired, session, scope);
           } catch (error) {
             afterApply = { step: "reobserve", error };
             forHosts = undefined;

@@ -7,7 +7,7 @@
 import type { DesiredState } from "../manifests/index.ts";
 import type { ActionType, MetricsRecorder } from "../metrics/index.ts";
 import type { Kind } from "../vocabulary.ts";
-import { METRIC_CONDITIONS, resourceKey } from "../vocabulary.ts";
+import { KINDS, METRIC_CONDITIONS, resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
 import { hostAttempts } from "./host-outcome.ts";
 import type { Action, ResourcePlan } from "./model.ts";
@@ -34,6 +34,8 @@ export interface CycleInput {
   readonly pass: PassResult;
   readonly revision: string | null;
   readonly now: Date;
+  /** False when this replica only observed (a follower of the leader lease): nothing was executed. */
+  readonly executed: boolean;
   /** Global enforce mode: a host binding's changes were made (not only reported). */
   readonly enforce: boolean;
   /** False when no host transport is configured: HostBindings are listed, not observed. */
@@ -124,12 +126,7 @@ export class CyclePublisher {
       byResource.set(key, [...(byResource.get(key) ?? []), r]);
     }
     const keep = new Set<string>();
-    const drifted: Record<Kind, number> = {
-      GroupManagedServiceAccount: 0,
-      ADGroup: 0,
-      HostBinding: 0,
-      KdsRootKey: 0,
-    };
+    const drifted = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<Kind, number>;
     let nextAt: number | undefined;
     const earliest = (at: number | undefined): void => {
       if (at !== undefined) nextAt = Math.min(nextAt ?? Infinity, at);
@@ -144,7 +141,7 @@ export class CyclePublisher {
       earliest(rp.blocker?.until?.getTime());
       this.#resource(
         { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source: sourceOf(desired, rp.resource) },
-        { entry: rp, attempts: results, executed: !rp.observeOnly, revision, now, ...retry(retryAt) },
+        { entry: rp, attempts: results, executed: input.executed && !rp.observeOnly, revision, now, ...retry(retryAt) },
         drifted,
       );
     }

@@ -30,8 +30,12 @@ export type WebhookVerifier = (req: { headers: IncomingHttpHeaders; body: Buffer
 export interface WebhookOptions {
   readonly secret: string;
   readonly verify: WebhookVerifier;
-  /** Called once per verified request; the loop coalesces triggers, so this must only enqueue. */
-  readonly onTrigger: () => void;
+  /**
+   * Called once per verified request; the loop coalesces triggers, so this must only enqueue.
+   * Returns undefined when a reconcile was triggered, or why not (a follower of the leader lease
+   * does not write, so it says who does instead of pretending the commit is being applied).
+   */
+  readonly onTrigger: () => string | undefined;
 }
 
 /** The structured logger the server writes to (pino's shape). */
@@ -147,7 +151,7 @@ const isOn = (v: string | null): boolean => v !== null && !/^(0|false|no)$/i.tes
  *
  * Routes: `GET /` (the HTML status page; `?kind=K` and `?notReady=1` filter it), `GET /metrics`, `GET /healthz` (200 while the process serves), `GET /readyz` (200
  * once `status.ready()`, else 503), `GET /api/status` (JSON), `POST /hooks/git` (size-capped
- * raw body → verify → 202 and `onTrigger()`, or 401 without a trigger; 404 without a webhook).
+ * raw body → verify → 202 and `onTrigger()` (its answer, when it did not trigger, is the body), or 401 without a trigger; 404 without a webhook).
  * HEAD is accepted wherever GET is. Unknown paths are 404, wrong methods 405 with `Allow`.
  * Neither the webhook secret nor any request body is ever logged.
  */
@@ -226,9 +230,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           sendText(res, 401, "unauthorized");
           return;
         }
+        const notTriggered = webhook.onTrigger();
+        if (notTriggered !== undefined) {
+          logger.info({ path: "/hooks/git", provider: verdict.provider, reason: notTriggered }, "webhook not acted on");
+          sendText(res, 202, notTriggered);
+          return;
+        }
         logger.info({ path: "/hooks/git", provider: verdict.provider }, "webhook accepted; reconcile triggered");
         sendText(res, 202, "accepted");
-        webhook.onTrigger();
       },
     });
   }

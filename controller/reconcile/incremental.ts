@@ -1,0 +1,200 @@
+/**
+ * Incremental observe: between full reads, ask AD only for the objects that changed since the
+ * last read (uSNChanged above the DC's watermark) and merge them into the picture kept from the
+ * previous cycle. A full read runs on the first cycle, when another DC answers (or the same DC
+ * restored from backup: a new invocation id), when what the repository references changes, and
+ * every `fullResyncMs` as the level-based safety net. Deletions come from tombstones (show-deleted
+ * control) of the same USN range, so a deleted managed object is recreated at the next cycle, not
+ * an hour later.
+ */
+import type { DeletedObject, ObservedComputer, ObservedGmsa, ObservedGroup, Watermark } from "../directory/index.ts";
+import { allowedReaders, MARKER_PREFIX } from "../directory/index.ts";
+import type { DesiredState } from "../manifests/index.ts";
+import type { MetricsRecorder } from "../metrics/index.ts";
+import type { ObservedDirectory } from "./model.ts";
+import type { DirectoryReader } from "./observe.ts";
+import { observeDirectory, referencedNames } from "./observe.ts";
+import type { DirectorySession } from "./pass.ts";
+import type { Logger } from "./revision.ts";
+
+/** The reads an incremental observe needs beyond a full one (the LDAP client provides them). */
+export interface ChangeReader extends DirectoryReader {
+  watermark(): Promise<Watermark>;
+  readGmsas(baseDn: string, sinceUsn?: string): Promise<ObservedGmsa[]>;
+  /** Every group changed after the USN, whether the repository names it or not. */
+  changedGroups(baseDn: string, sinceUsn: string): Promise<ObservedGroup[]>;
+  /** Every computer account changed after the USN. */
+  changedComputers(baseDn: string, sinceUsn: string): Promise<ObservedComputer[]>;
+  deletedSince(baseDn: string, sinceUsn: string): Promise<DeletedObject[]>;
+}
+
+/** How one observe read AD, and how many entries it returned. */
+export interface ObserveRead {
+  readonly observed: ObservedDirectory;
+  readonly mode: "full" | "incremental";
+  readonly entries: number;
+  /** Why a full read ran (first, another DC, references changed, resync due). */
+  readonly reason?: string;
+}
+
+interface Kept {
+  readonly watermark: Watermark;
+  readonly observed: ObservedDirectory;
+  readonly references: string;
+  readonly fullAt: number;
+}
+
+/** Entries a full read returned: every object of the observed picture. */
+export const countEntries = (o: ObservedDirectory): number =>
+  o.gmsas.length + o.groups.length + o.computers.length + o.kdsRootKeys.length + o.principals.length;
+
+/**
+ * Replaces the objects in `kept` that appear in `changed` (matched by SID, which a move or rename
+ * keeps), drops the deleted ones and the changed ones that no longer match what a full read asks
+ * for (a group whose marker was removed, a computer renamed away from a referenced name).
+ */
+function merge<T extends { sid: string }>(
+  kept: readonly T[],
+  changed: readonly T[],
+  deleted: ReadonlySet<string>,
+  wanted: (o: T) => boolean = () => true,
+): T[] {
+  const bySid = new Map(kept.map((o) => [o.sid, o]));
+  for (const sid of deleted) bySid.delete(sid);
+  for (const o of changed) {
+    if (wanted(o)) bySid.set(o.sid, o);
+    else bySid.delete(o.sid);
+  }
+  return [...bySid.values()];
+}
+
+/** Keeps the picture of AD between cycles; one per controller. */
+export class IncrementalObserver {
+  readonly #fullResyncMs: number;
+  #kept: Kept | undefined;
+
+  constructor(fullResyncMs: number) {
+    this.#fullResyncMs = fullResyncMs;
+  }
+
+  /** Forgets the picture: the next observe is a full read (e.g. after a failed cycle). */
+  reset(): void {
+    this.#kept = undefined;
+  }
+
+  /** Reads AD for `desired`: incrementally when the kept picture is still valid, else in full. */
+  async observe(
+    desired: DesiredState,
+    reader: ChangeReader,
+    scope: { baseDn: string; configDn: string },
+    now: number,
+  ): Promise<ObserveRead> {
+    // The watermark first: whatever changes during the reads is above it and is read again next time.
+    const watermark = await reader.watermark();
+    const names = referencedNames(desired);
+    const references = JSON.stringify([scope, names]);
+    const kept = this.#kept;
+    const reason =
+      kept === undefined
+        ? "first read"
+        : kept.watermark.dsServiceName !== watermark.dsServiceName ||
+            kept.watermark.invocationId !== watermark.invocationId
+          ? "another DC answers"
+          : kept.references !== references
+            ? "the repository references other objects"
+            : now - kept.fullAt >= this.#fullResyncMs
+              ? "full resync due"
+              : undefined;
+    if (reason !== undefined || kept === undefined) {
+      const observed = await observeDirectory(desired, reader, scope);
+      this.#kept = { watermark, observed, references, fullAt: now };
+      return { observed, mode: "full", entries: countEntries(observed), reason: reason ?? "first read" };
+    }
+    const since = kept.watermark.usn;
+    const [gmsas, groups, computers, deleted, kdsRootKeys] = await Promise.all([
+      reader.readGmsas(scope.baseDn, since),
+      reader.changedGroups(scope.baseDn, since),
+      reader.changedComputers(scope.baseDn, since),
+      reader.deletedSince(scope.baseDn, since),
+      // KDS root keys are a handful forest-wide and decide whether gMSAs can be created: always read.
+      reader.readKdsRootKeys(scope.configDn),
+    ]);
+    const gone = new Set(deleted.map((d) => d.sid));
+    const before = kept.observed;
+    // A deleted member leaves its groups without raising their uSNChanged: drop its DN here.
+    const goneDns = new Set(deleted.flatMap((d) => (d.dn ? [d.dn.toLowerCase()] : [])));
+    for (const o of [...before.gmsas, ...before.groups, ...before.computers])
+      if (gone.has(o.sid)) goneDns.add(o.dn.toLowerCase());
+    let sidNames = before.sidNames;
+    const groupNames = new Set(names.groups.map((n) => n.toLowerCase()));
+    const computerNames = new Set(names.computers.map((n) => n.toLowerCase().replace(/\$$/, "")));
+
+    const merged = {
+      gmsas: merge(before.gmsas, gmsas, gone),
+      groups: merge(
+        goneDns.size === 0
+          ? before.groups
+          : before.groups.map((g) => ({ ...g, members: g.members.filter((m) => !goneDns.has(m.toLowerCase())) })),
+        groups,
+        gone,
+        (g) => groupNames.has(g.samAccountName.toLowerCase()) || g.adminDescription?.startsWith(MARKER_PREFIX) === true,
+      ),
+      computers: merge(before.computers, computers, gone, (c) => computerNames.has(c.samAccountName.toLowerCase())),
+    };
+    if (gmsas.length > 0) {
+      // Names for SIDs newly seen in changed descriptors: the same rule as a full read.
+      const fresh = await observeSidNames(reader, scope.baseDn, merged, gmsas, sidNames);
+      sidNames = fresh;
+    }
+    const observed: ObservedDirectory = { ...before, ...merged, kdsRootKeys, sidNames };
+    this.#kept = { ...kept, watermark, observed };
+    return {
+      observed,
+      mode: "incremental",
+      entries: gmsas.length + groups.length + computers.length + deleted.length + kdsRootKeys.length,
+    };
+  }
+}
+
+async function observeSidNames(
+  reader: DirectoryReader,
+  baseDn: string,
+  merged: { gmsas: readonly ObservedGmsa[]; groups: readonly ObservedGroup[]; computers: readonly ObservedComputer[] },
+  changed: readonly ObservedGmsa[],
+  known: ReadonlyMap<string, string>,
+): Promise<ReadonlyMap<string, string>> {
+  const seen = new Set<string>([...merged.groups, ...merged.computers, ...merged.gmsas].map((o) => o.sid));
+  const unknown = new Set<string>();
+  for (const g of changed)
+    if (g.groupMsaMembership)
+      for (const sid of allowedReaders(g.groupMsaMembership)) if (!seen.has(sid) && !known.has(sid)) unknown.add(sid);
+  if (unknown.size === 0) return known;
+  const found = await reader.resolveSids(baseDn, [...unknown]);
+  return new Map([...known, ...found]);
+}
+
+/**
+ * The pass's observe step for the loop: incremental through `observer` when the session can read
+ * changes, a full read otherwise; each read counted in `ldap_entries_read_total{mode}`.
+ */
+export function observerFor(
+  observer: IncrementalObserver | undefined,
+  metrics: MetricsRecorder,
+  logger: Logger,
+): (
+  desired: DesiredState,
+  session: DirectorySession,
+  scope: { baseDn: string; configDn: string },
+) => Promise<ObservedDirectory> {
+  return async (desired, session, scope) => {
+    if (!observer || !session.watermark || !session.deletedSince || !session.changedGroups) {
+      const observed = await observeDirectory(desired, session, scope);
+      metrics.ldapEntriesRead("full", countEntries(observed));
+      return observed;
+    }
+    const read = await observer.observe(desired, session as ChangeReader, scope, performance.now());
+    metrics.ldapEntriesRead(read.mode, read.entries);
+    if (read.mode === "full") logger.info({ reason: read.reason, entries: read.entries }, "full read of AD");
+    return read.observed;
+  };
+}
