@@ -286,6 +286,8 @@ describe("the controller against Samba and Git", () => {
       (await description("MSA-service1")) === "Pushed with a webhook" ? true : undefined,
     );
     expect((await status(c)).controller.source.revision).toBe(commit);
+    // The write lands before the cycle ends (re-read for the hosts, publish): wait for its count.
+    await waitFor("the webhook's reconcile counted", async () => ((await reconciles()) > before ? true : undefined));
     expect(await reconciles()).toBe(before + 1);
   });
 
