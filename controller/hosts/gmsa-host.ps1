@@ -25,7 +25,7 @@
     - native commands: secedit, klist (exit code decides; stderr is kept as text);
     - IIS: Microsoft.Web.Administration.dll from %windir%\System32\inetsrv;
     - folders: Win32_LogicalDisk, Get-Item -LiteralPath, New-Item, DirectorySecurity and
-      FileSystemAccessRule (System.Security.AccessControl), Set-Acl -LiteralPath.
+      FileSystemAccessRule (System.Security.AccessControl), DirectoryInfo.SetAccessControl.
   All by their plain names and Windows' own signatures, so the Linux test doubles (a module on
   PSModulePath, native libraries on LD_LIBRARY_PATH, an assembly under $env:windir) stand in
   for them without any change to this file. controller/hosts/README.md lists the Windows
@@ -808,10 +808,10 @@ function Invoke-LogonRight([string]$Right, $Identity, $B, $Ctx, $Items) {
 # Folder permissions (HostBinding fileSystemAccess): the account's explicit allow entries in a
 # folder's DACL, read and written with System.Security.AccessControl (DirectorySecurity,
 # FileSystemAccessRule), which Windows PowerShell 5.1 and PowerShell 7 both have. Only the DACL
-# is read (AccessControlSections.Access), so the object carries no owner and Set-Acl writes the
-# DACL alone: the owner is never changed (Set-Acl with an owner fails with "The security
-# identifier is not allowed to be the owner of this object" for an owner the caller cannot
-# assign). Entries of other principals and inherited entries are never touched: AddAccessRule
+# is read (AccessControlSections.Access) and written (Write-FolderAcl), so the owner and the
+# SACL (audit entries) are never changed. Not Set-Acl: it writes every section, so an object
+# without a SACL would empty the folder's SACL when run elevated, and fail with "does not possess
+# the 'SeSecurityPrivilege' privilege" on a folder whose inheritance is disabled otherwise. Entries of other principals and inherited entries are never touched: AddAccessRule
 # and SetAccessRule change the explicit entries of the rule's own identity only, and Windows
 # recomputes inherited entries from the parent. A junction or symbolic link anywhere on the path,
 # or a volume without NTFS ACLs, is reported and never followed.
@@ -917,6 +917,15 @@ function Test-FolderPath([string]$Path, $Ctx, $State) {
     if (-not $item.PSIsContainer) { return @{ Reason = 'NotFound'; Text = "'$c' is a file, not a folder" } }
   }
   return $null
+}
+
+# Writes the DACL alone: DirectorySecurity persists only the sections it changed (Access here).
+# DirectoryInfo.SetAccessControl in Windows PowerShell 5.1; an extension method
+# (FileSystemAclExtensions) in PowerShell 7, which PowerShell does not bind as a method.
+function Write-FolderAcl([string]$Path, $Acl) {
+  $dir = New-Object System.IO.DirectoryInfo -ArgumentList $Path
+  if ($dir.PSObject.Methods['SetAccessControl']) { $dir.SetAccessControl($Acl) }
+  else { [System.IO.FileSystemAclExtensions]::SetAccessControl($dir, $Acl) }
 }
 
 function Read-FolderAcl([string]$Path) {
@@ -1033,11 +1042,11 @@ function Invoke-FileAccess($F, $B, $Ctx, $Items) {
     if ($narrow) { $modification = [System.Security.AccessControl.AccessControlModification]::Set }
     $modified = $false
     $null = $acl.ModifyAccessRule($modification, $rule, [ref]$modified)
-    Set-Acl -LiteralPath $path -AclObject $acl
+    Write-FolderAcl $path $acl
     # Read back: what the folder holds now decides, not what the call said.
     $after = Get-FolderAccessState (Read-FolderAcl $path) $sid $want $flags.Scopes
-    if ($after.Missing.Count -gt 0) { throw "Set-Acl returned, but the account still lacks $(Format-Missing $after.Missing) on '$path'" }
-    if ($narrow -and $after.Wider) { throw "Set-Acl returned, but the account's entries on '$path' still grant more than declared" }
+    if ($after.Missing.Count -gt 0) { throw "SetAccessControl returned, but the account still lacks $(Format-Missing $after.Missing) on '$path'" }
+    if ($narrow -and $after.Wider) { throw "SetAccessControl returned, but the account's entries on '$path' still grant more than declared" }
     $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'changed' -Reason $reason -Missing $missingText -ErrorText $note))
   }
   catch {
