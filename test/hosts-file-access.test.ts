@@ -199,6 +199,34 @@ describe("folder permissions for the gMSA", { timeout: 300_000 }, () => {
     expect((await readHostState(statePath)).events?.some((e) => ACL_WRITE.test(e.command))).toBe(false);
   });
 
+  it("an inherited deny does not outweigh the account's explicit allow entry, which Windows checks first", async () => {
+    // Canonical order: explicit deny, explicit allow, then inherited entries. A deny inherited
+    // from a parent folder blocks nothing an explicit allow entry here already grants.
+    const inheritedDeny: DoubleAce = {
+      ...allow(SERVICE1_SID, RIGHTS.Write),
+      type: "Deny",
+      rights: RIGHTS.Write,
+      inherited: true,
+    };
+    const { target, statePath } = await lab.newHost((s) => {
+      const data = s.files![DATA]!;
+      data.acl = [allow(SERVICE1_SID, RIGHTS.Modify), ...data.acl, inheritedDeny];
+    });
+    const observed = await driver.run(target, hostRequest(target, "observe", [modifyData]));
+    expect(fileItems(observed)).toEqual([{ name: DATA, action: "none" }]);
+
+    // Without the explicit entry, adding one would override the parent's deny: left to a person.
+    const state = await readHostState(statePath);
+    state.files![DATA]!.acl = state.files![DATA]!.acl.filter((a) => a.sid !== SERVICE1_SID || a.inherited);
+    await writeHostState(statePath, state);
+    const applied = await driver.run(target, hostRequest(target, "apply", [modifyData]));
+    expect(fileItems(applied)).toEqual([{ name: DATA, action: "failed", reason: "DeniedByAcl" }]);
+    expect(applied.bindings[0]?.items.find((i) => i.item === "fileAccess")?.error).toMatch(
+      /inherited deny entry .* denies Write; an explicit allow entry here would override it/,
+    );
+    expect((await readHostState(statePath)).events?.some((e) => ACL_WRITE.test(e.command))).toBe(false);
+  });
+
   it("a missing folder is reported, or created with inherited permissions when createIfMissing says so", async () => {
     const logs = "D:\\Scripts\\MyScript\\Logs\\Daily";
     const { target, statePath } = await lab.newHost();

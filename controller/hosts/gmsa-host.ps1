@@ -934,19 +934,24 @@ function Read-FolderAcl([string]$Path) {
 }
 
 # What the account's explicit allow entries lack (scope -> missing mask) and whether they grant
-# more than declared, and the deny entries that block a declared right.
+# more than declared, and the deny entries that block a declared right: an explicit deny always
+# (it comes first in a canonical DACL); an inherited one comes after every explicit allow entry,
+# so it matters only where the declared rights are missing (InheritedDenied).
 function Get-FolderAccessState($Acl, [string]$Sid, [long]$Want, [string]$WantScopes) {
   $have = @{ F = 0L; S = 0L; L = 0L }
   $mine = New-Object System.Collections.Generic.List[object]
   $wider = $false
   $denied = $null
+  $inheritedDenied = $null
   foreach ($r in @($Acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]))) {
     if ([string]$r.IdentityReference.Value -ne $Sid) { continue }
     $mask = Get-SpecificMask ([long][int]$r.FileSystemRights)
     $scopes = Get-AceScopes $r
     if ([string]$r.AccessControlType -eq 'Deny') {
       foreach ($sc in $WantScopes.ToCharArray()) {
-        if ($scopes.Contains([string]$sc) -and ($mask -band $Want)) { $denied = Format-Rights ($mask -band $Want) }
+        if ($scopes.Contains([string]$sc) -and ($mask -band $Want)) {
+          if ($r.IsInherited) { $inheritedDenied = Format-Rights ($mask -band $Want) } else { $denied = Format-Rights ($mask -band $Want) }
+        }
       }
       continue
     }
@@ -963,7 +968,8 @@ function Get-FolderAccessState($Acl, [string]$Sid, [long]$Want, [string]$WantSco
     $m = $Want -band (-bnot $have[[string]$sc])
     if ($m) { $missing[[string]$sc] = $m }
   }
-  return @{ Mine = $mine; Missing = $missing; Wider = $wider; Denied = $denied }
+  if ($missing.Count -eq 0) { $inheritedDenied = $null }
+  return @{ Mine = $mine; Missing = $missing; Wider = $wider; Denied = $denied; InheritedDenied = $inheritedDenied }
 }
 
 # "Write, Delete (this folder, subfolders, files)", scopes lacking the same rights grouped.
@@ -1014,6 +1020,11 @@ function Invoke-FileAccess($F, $B, $Ctx, $Items) {
     if ($state.Denied) {
       $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'failed' -Reason 'DeniedByAcl' `
             -ErrorText "a deny entry for $($Ctx.Domain)\$($B.Account)`$ on '$path' denies $($state.Denied), and deny wins over allow; remove it there (it is never removed from here)"))
+      return
+    }
+    if ($state.InheritedDenied) {
+      $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'failed' -Reason 'DeniedByAcl' `
+            -ErrorText "an inherited deny entry for $($Ctx.Domain)\$($B.Account)`$ on '$path' denies $($state.InheritedDenied); an explicit allow entry here would override it, so nothing is written: remove the deny on the parent folder, or grant the entry by hand if overriding it is meant"))
       return
     }
     $missingText = $null
