@@ -227,6 +227,22 @@ describe("folder permissions for the gMSA", { timeout: 300_000 }, () => {
     expect((await readHostState(statePath)).events?.some((e) => ACL_WRITE.test(e.command))).toBe(false);
   });
 
+  it("a DACL out of canonical order is reported, not reordered, as .NET refuses to modify it", async () => {
+    // An explicit allow entry before an explicit deny entry, as some tools write them.
+    const { target, statePath } = await lab.newHost((s) => {
+      const data = s.files![DATA]!;
+      const deny: DoubleAce = { ...allow(BACKUP_OPERATORS, RIGHTS.Write), type: "Deny", rights: RIGHTS.Write };
+      data.acl = [allow(BACKUP_OPERATORS, RIGHTS.ReadAndExecute), deny, ...data.acl];
+    });
+    const before = (await readHostState(statePath)).files![DATA]!.acl;
+    const applied = await driver.run(target, hostRequest(target, "apply", [modifyData]));
+    expect(fileItems(applied)).toMatchObject([{ name: DATA, action: "failed", reason: "Error" }]);
+    expect(applied.bindings[0]?.items.find((i) => i.item === "fileAccess")?.error).toMatch(/not in canonical form/);
+    const after = await readHostState(statePath);
+    expect(after.files![DATA]!.acl).toEqual(before);
+    expect(after.events?.some((e) => ACL_WRITE.test(e.command))).toBe(false);
+  });
+
   it("a missing folder is reported, or created with inherited permissions when createIfMissing says so", async () => {
     const logs = "D:\\Scripts\\MyScript\\Logs\\Daily";
     const { target, statePath } = await lab.newHost();
