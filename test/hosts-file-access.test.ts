@@ -1,7 +1,7 @@
 // Folder permissions for the gMSA (HostBinding fileSystemAccess), end to end: real pwsh behind a
 // real sshd, launched as on Windows, with the file system and its ACLs doubled by the test host's
 // state file (AccessControl.cs and the GmsaWindowsDoubles module: DirectorySecurity,
-// FileSystemAccessRule, Set-Acl, Win32_LogicalDisk). Every outcome is checked in that file: what
+// FileSystemAccessRule, DirectoryInfo.SetAccessControl, Win32_LogicalDisk). Every outcome is checked in that file: what
 // the folder's DACL holds afterwards, not only what the script said.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -24,6 +24,8 @@ import { hostRequest, startSshHostLab } from "./harness/ssh-hosts.ts";
 const DATA = "D:\\Scripts\\MyScript\\Data";
 const BACKUP_OPERATORS = "S-1-5-32-551";
 const SYNC = RIGHTS.Synchronize;
+/** The doubles' events for a write of a folder's security descriptor. */
+const ACL_WRITE = /^(Set-Acl|SetAccessControl)/;
 
 let lab: SshHostLab;
 let driver: HostDriver;
@@ -107,7 +109,7 @@ describe("folder permissions for the gMSA", { timeout: 300_000 }, () => {
     const untouched = (acl: DoubleAce[]): DoubleAce[] => acl.filter((a) => a.sid !== SERVICE1_SID);
     expect(untouched(data.acl)).toEqual(before.files![DATA]!.acl);
     expect(data.owner).toBe("S-1-5-18");
-    expect(after.events?.some((e) => e.command === "Set-Acl owner")).toBe(false);
+    expect(after.events?.some((e) => e.command.endsWith(" owner"))).toBe(false);
 
     const again = await driver.run(target, hostRequest(target, "observe", [modifyData]));
     expect(fileItems(again)).toEqual([{ name: DATA, action: "none" }]);
@@ -166,13 +168,79 @@ describe("folder permissions for the gMSA", { timeout: 300_000 }, () => {
     expect(fileItems(again)).toEqual([{ name: DATA, action: "none" }]);
   });
 
+  it("the folder's audit entries (SACL) and protected DACL survive apply: only the DACL is written", async () => {
+    // An administrator audits deletes on the data folder and broke its inheritance. Set-Acl would
+    // write every section of an object that holds the DACL alone, so run elevated it would write an
+    // empty SACL and drop the audit entries; run without SeSecurityPrivilege it fails on this folder.
+    const audit = [{ sid: "S-1-1-0", rights: 0x10000 /* DELETE */, flags: "Success, Failure" as const }];
+    const { target, statePath } = await lab.newHost((s) => {
+      const data = s.files![DATA]!;
+      data.audit = audit;
+      data.protected = true;
+      data.acl = data.acl.map((a) => ({ ...a, inherited: false }));
+    });
+    const applied = await driver.run(target, hostRequest(target, "apply", [modifyData]));
+    expect(fileItems(applied)).toEqual([
+      { name: DATA, action: "changed", reason: "MissingRights", missing: "Modify (this folder, subfolders, files)" },
+    ]);
+    const after = await readHostState(statePath);
+    expect(after.files![DATA]!.audit).toEqual(audit);
+    expect(after.files![DATA]!.protected).toBe(true);
+    expect(gmsaEntries(after, DATA).map((a) => a.rights)).toEqual([RIGHTS.Modify | SYNC]);
+    expect(after.events?.filter((e) => ACL_WRITE.test(e.command) && e.command !== "SetAccessControl")).toEqual([]);
+  });
+
   it("a deny entry for the account is reported and nothing is written", async () => {
     const { target, statePath } = await lab.newHost((s) => {
       s.files![DATA]!.acl.unshift({ ...allow(SERVICE1_SID, RIGHTS.Write), type: "Deny", rights: RIGHTS.Write });
     });
     const applied = await driver.run(target, hostRequest(target, "apply", [modifyData]));
     expect(fileItems(applied)).toEqual([{ name: DATA, action: "failed", reason: "DeniedByAcl" }]);
-    expect((await readHostState(statePath)).events?.some((e) => e.command === "Set-Acl")).toBe(false);
+    expect((await readHostState(statePath)).events?.some((e) => ACL_WRITE.test(e.command))).toBe(false);
+  });
+
+  it("an inherited deny does not outweigh the account's explicit allow entry, which Windows checks first", async () => {
+    // Canonical order: explicit deny, explicit allow, then inherited entries. A deny inherited
+    // from a parent folder blocks nothing an explicit allow entry here already grants.
+    const inheritedDeny: DoubleAce = {
+      ...allow(SERVICE1_SID, RIGHTS.Write),
+      type: "Deny",
+      rights: RIGHTS.Write,
+      inherited: true,
+    };
+    const { target, statePath } = await lab.newHost((s) => {
+      const data = s.files![DATA]!;
+      data.acl = [allow(SERVICE1_SID, RIGHTS.Modify), ...data.acl, inheritedDeny];
+    });
+    const observed = await driver.run(target, hostRequest(target, "observe", [modifyData]));
+    expect(fileItems(observed)).toEqual([{ name: DATA, action: "none" }]);
+
+    // Without the explicit entry, adding one would override the parent's deny: left to a person.
+    const state = await readHostState(statePath);
+    state.files![DATA]!.acl = state.files![DATA]!.acl.filter((a) => a.sid !== SERVICE1_SID || a.inherited);
+    await writeHostState(statePath, state);
+    const applied = await driver.run(target, hostRequest(target, "apply", [modifyData]));
+    expect(fileItems(applied)).toEqual([{ name: DATA, action: "failed", reason: "DeniedByAcl" }]);
+    expect(applied.bindings[0]?.items.find((i) => i.item === "fileAccess")?.error).toMatch(
+      /inherited deny entry .* denies Write; an explicit allow entry here would override it/,
+    );
+    expect((await readHostState(statePath)).events?.some((e) => ACL_WRITE.test(e.command))).toBe(false);
+  });
+
+  it("a DACL out of canonical order is reported, not reordered, as .NET refuses to modify it", async () => {
+    // An explicit allow entry before an explicit deny entry, as some tools write them.
+    const { target, statePath } = await lab.newHost((s) => {
+      const data = s.files![DATA]!;
+      const deny: DoubleAce = { ...allow(BACKUP_OPERATORS, RIGHTS.Write), type: "Deny", rights: RIGHTS.Write };
+      data.acl = [allow(BACKUP_OPERATORS, RIGHTS.ReadAndExecute), deny, ...data.acl];
+    });
+    const before = (await readHostState(statePath)).files![DATA]!.acl;
+    const applied = await driver.run(target, hostRequest(target, "apply", [modifyData]));
+    expect(fileItems(applied)).toMatchObject([{ name: DATA, action: "failed", reason: "Error" }]);
+    expect(applied.bindings[0]?.items.find((i) => i.item === "fileAccess")?.error).toMatch(/not in canonical form/);
+    const after = await readHostState(statePath);
+    expect(after.files![DATA]!.acl).toEqual(before);
+    expect(after.events?.some((e) => ACL_WRITE.test(e.command))).toBe(false);
   });
 
   it("a missing folder is reported, or created with inherited permissions when createIfMissing says so", async () => {
@@ -237,7 +305,7 @@ describe("folder permissions for the gMSA", { timeout: 300_000 }, () => {
       "this host has no drive Z:",
     ]);
     const events = (await readHostState(statePath)).events ?? [];
-    expect(events.filter((e) => e.command === "Set-Acl" || e.command === "New-Item")).toEqual([]);
+    expect(events.filter((e) => ACL_WRITE.test(e.command) || e.command === "New-Item")).toEqual([]);
   });
 
   it("an account the host cannot resolve fails its folder items without writing", async () => {
@@ -250,7 +318,7 @@ describe("folder permissions for the gMSA", { timeout: 300_000 }, () => {
     expect(result.bindings[0]?.items.find((i) => i.item === "fileAccess")?.error).toContain(
       "does not resolve to a SID",
     );
-    expect((await readHostState(statePath)).events?.some((e) => e.command === "Set-Acl")).toBe(false);
+    expect((await readHostState(statePath)).events?.some((e) => ACL_WRITE.test(e.command))).toBe(false);
   });
 
   it("a path full of PowerShell metacharacters stays data", async () => {
@@ -281,7 +349,7 @@ describe("folder permissions for the gMSA", { timeout: 300_000 }, () => {
     const writes = (state.events ?? [])
       .map((e) => e.command)
       .filter((c) => !/^(NetQueryServiceAccount|LookupAccountName)/.test(c));
-    expect(writes.sort()).toEqual(["New-Item", "Set-Acl", "Set-Acl"]);
+    expect(writes.sort()).toEqual(["New-Item", "SetAccessControl", "SetAccessControl"]);
   });
 
   it("the ACL double refuses an entry for an account name that does not translate, as Windows does", async () => {

@@ -25,7 +25,7 @@
     - native commands: secedit, klist (exit code decides; stderr is kept as text);
     - IIS: Microsoft.Web.Administration.dll from %windir%\System32\inetsrv;
     - folders: Win32_LogicalDisk, Get-Item -LiteralPath, New-Item, DirectorySecurity and
-      FileSystemAccessRule (System.Security.AccessControl), Set-Acl -LiteralPath.
+      FileSystemAccessRule (System.Security.AccessControl), DirectoryInfo.SetAccessControl.
   All by their plain names and Windows' own signatures, so the Linux test doubles (a module on
   PSModulePath, native libraries on LD_LIBRARY_PATH, an assembly under $env:windir) stand in
   for them without any change to this file. controller/hosts/README.md lists the Windows
@@ -808,10 +808,10 @@ function Invoke-LogonRight([string]$Right, $Identity, $B, $Ctx, $Items) {
 # Folder permissions (HostBinding fileSystemAccess): the account's explicit allow entries in a
 # folder's DACL, read and written with System.Security.AccessControl (DirectorySecurity,
 # FileSystemAccessRule), which Windows PowerShell 5.1 and PowerShell 7 both have. Only the DACL
-# is read (AccessControlSections.Access), so the object carries no owner and Set-Acl writes the
-# DACL alone: the owner is never changed (Set-Acl with an owner fails with "The security
-# identifier is not allowed to be the owner of this object" for an owner the caller cannot
-# assign). Entries of other principals and inherited entries are never touched: AddAccessRule
+# is read (AccessControlSections.Access) and written (Write-FolderAcl), so the owner and the
+# SACL (audit entries) are never changed. Not Set-Acl: it writes every section, so an object
+# without a SACL would empty the folder's SACL when run elevated, and fail with "does not possess
+# the 'SeSecurityPrivilege' privilege" on a folder whose inheritance is disabled otherwise. Entries of other principals and inherited entries are never touched: AddAccessRule
 # and SetAccessRule change the explicit entries of the rule's own identity only, and Windows
 # recomputes inherited entries from the parent. A junction or symbolic link anywhere on the path,
 # or a volume without NTFS ACLs, is reported and never followed.
@@ -919,25 +919,39 @@ function Test-FolderPath([string]$Path, $Ctx, $State) {
   return $null
 }
 
+# Writes the DACL alone: DirectorySecurity persists only the sections it changed (Access here).
+# DirectoryInfo.SetAccessControl in Windows PowerShell 5.1; an extension method
+# (FileSystemAclExtensions) in PowerShell 7, which PowerShell does not bind as a method.
+function Write-FolderAcl([string]$Path, $Acl) {
+  $dir = New-Object System.IO.DirectoryInfo -ArgumentList $Path
+  if ($dir.PSObject.Methods['SetAccessControl']) { $dir.SetAccessControl($Acl) }
+  else { [System.IO.FileSystemAclExtensions]::SetAccessControl($dir, $Acl) }
+}
+
 function Read-FolderAcl([string]$Path) {
   # The DACL alone: no owner in the object, so writing it back cannot change the owner.
   return New-Object System.Security.AccessControl.DirectorySecurity -ArgumentList $Path, ([System.Security.AccessControl.AccessControlSections]::Access)
 }
 
 # What the account's explicit allow entries lack (scope -> missing mask) and whether they grant
-# more than declared, and the deny entries that block a declared right.
+# more than declared, and the deny entries that block a declared right: an explicit deny always
+# (it comes first in a canonical DACL); an inherited one comes after every explicit allow entry,
+# so it matters only where the declared rights are missing (InheritedDenied).
 function Get-FolderAccessState($Acl, [string]$Sid, [long]$Want, [string]$WantScopes) {
   $have = @{ F = 0L; S = 0L; L = 0L }
   $mine = New-Object System.Collections.Generic.List[object]
   $wider = $false
   $denied = $null
+  $inheritedDenied = $null
   foreach ($r in @($Acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]))) {
     if ([string]$r.IdentityReference.Value -ne $Sid) { continue }
     $mask = Get-SpecificMask ([long][int]$r.FileSystemRights)
     $scopes = Get-AceScopes $r
     if ([string]$r.AccessControlType -eq 'Deny') {
       foreach ($sc in $WantScopes.ToCharArray()) {
-        if ($scopes.Contains([string]$sc) -and ($mask -band $Want)) { $denied = Format-Rights ($mask -band $Want) }
+        if ($scopes.Contains([string]$sc) -and ($mask -band $Want)) {
+          if ($r.IsInherited) { $inheritedDenied = Format-Rights ($mask -band $Want) } else { $denied = Format-Rights ($mask -band $Want) }
+        }
       }
       continue
     }
@@ -954,7 +968,8 @@ function Get-FolderAccessState($Acl, [string]$Sid, [long]$Want, [string]$WantSco
     $m = $Want -band (-bnot $have[[string]$sc])
     if ($m) { $missing[[string]$sc] = $m }
   }
-  return @{ Mine = $mine; Missing = $missing; Wider = $wider; Denied = $denied }
+  if ($missing.Count -eq 0) { $inheritedDenied = $null }
+  return @{ Mine = $mine; Missing = $missing; Wider = $wider; Denied = $denied; InheritedDenied = $inheritedDenied }
 }
 
 # "Write, Delete (this folder, subfolders, files)", scopes lacking the same rights grouped.
@@ -1007,6 +1022,11 @@ function Invoke-FileAccess($F, $B, $Ctx, $Items) {
             -ErrorText "a deny entry for $($Ctx.Domain)\$($B.Account)`$ on '$path' denies $($state.Denied), and deny wins over allow; remove it there (it is never removed from here)"))
       return
     }
+    if ($state.InheritedDenied) {
+      $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'failed' -Reason 'DeniedByAcl' `
+            -ErrorText "an inherited deny entry for $($Ctx.Domain)\$($B.Account)`$ on '$path' denies $($state.InheritedDenied); an explicit allow entry here would override it, so nothing is written: remove the deny on the parent folder, or grant the entry by hand if overriding it is meant"))
+      return
+    }
     $missingText = $null
     if ($state.Missing.Count -gt 0) { $missingText = Format-Missing $state.Missing }
     $narrow = $state.Wider -and $B.FileAccessPolicy -eq 'exact'
@@ -1033,11 +1053,11 @@ function Invoke-FileAccess($F, $B, $Ctx, $Items) {
     if ($narrow) { $modification = [System.Security.AccessControl.AccessControlModification]::Set }
     $modified = $false
     $null = $acl.ModifyAccessRule($modification, $rule, [ref]$modified)
-    Set-Acl -LiteralPath $path -AclObject $acl
+    Write-FolderAcl $path $acl
     # Read back: what the folder holds now decides, not what the call said.
     $after = Get-FolderAccessState (Read-FolderAcl $path) $sid $want $flags.Scopes
-    if ($after.Missing.Count -gt 0) { throw "Set-Acl returned, but the account still lacks $(Format-Missing $after.Missing) on '$path'" }
-    if ($narrow -and $after.Wider) { throw "Set-Acl returned, but the account's entries on '$path' still grant more than declared" }
+    if ($after.Missing.Count -gt 0) { throw "SetAccessControl returned, but the account still lacks $(Format-Missing $after.Missing) on '$path'" }
+    if ($narrow -and $after.Wider) { throw "SetAccessControl returned, but the account's entries on '$path' still grant more than declared" }
     $Items.Add((New-ResultItem -Item 'fileAccess' -Name $path -Observed $observed -Desired $desired -Action 'changed' -Reason $reason -Missing $missingText -ErrorText $note))
   }
   catch {

@@ -98,6 +98,27 @@ describe("fileSystemAccess paths", () => {
     });
   });
 
+  it("a segment that is a reserved device name is refused: Windows opens the device, not a folder", () => {
+    const reserved = [
+      "'D:\\Data\\NUL'",
+      "'D:\\CON'",
+      "'D:\\Logs\\com1.txt'",
+      "'D:\\x\\LPT¹'",
+      "'D:\\CONIN$\\y'",
+      "'D:\\aux .log'",
+    ];
+    const lines = errors(binding(reserved));
+    expect(lines).toHaveLength(reserved.length);
+    lines.forEach((line, i) => {
+      expect(line).toMatch(
+        new RegExp(`^binding\\.yaml:${9 + 2 * i} invalid-format spec\\.fileSystemAccess\\[${i}\\]\\.path: `),
+      );
+      expect(line).toMatch(/reserved device name/);
+    });
+    // Names that only start like one are folders like any other.
+    expect(errors(binding(["'D:\\Console'", "'D:\\NULL'", "'D:\\COM10'", "'D:\\LPT'"]))).toEqual([]);
+  });
+
   it("rights, appliesTo and the list policy are closed sets", () => {
     const yaml = `apiVersion: gmsa-gitops.io/v1alpha1
 kind: HostBinding

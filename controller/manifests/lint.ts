@@ -8,6 +8,7 @@
  * read at all, silences references into it (its own errors are already reported).
  */
 import { formatPath, listOr, quote, suggest } from "./text.ts";
+import { reservedNameProblem } from "./windows-path.ts";
 import type {
   BindingResource,
   ErrorCode,
@@ -179,6 +180,9 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
     // The schema's list-map key compares paths exactly; NTFS does not.
     const folders = new Map<string, number>();
     spec.fileSystemAccess.forEach((a, index) => {
+      const reserved = reservedNameProblem(a.path);
+      if (reserved)
+        report(c.doc(), ["spec", "fileSystemAccess", index, "path"], "invalid-format", `${quote(a.path)} ${reserved}`);
       const key = a.path.toLowerCase();
       const first = folders.get(key);
       if (first === undefined) folders.set(key, index);

@@ -632,9 +632,9 @@ export interface FileSystemAccessBinding {
   /**
    * Absolute local path in drive-letter form, for example D:\Scripts\MyScript\Data. UNC and device
    * paths, relative paths, '.' and '..' segments, wildcards, environment variables (%NAME%), control
-   * characters and a trailing backslash (except on a drive root) are refused. A path that is a
-   * junction or symbolic link, or on a volume that is not NTFS or ReFS, is reported and never
-   * followed.
+   * characters, reserved device names (CON, NUL, COM1, LPT1, ..., also with an extension) and a
+   * trailing backslash (except on a drive root) are refused. A path that is a junction or symbolic
+   * link, or on a volume that is not NTFS or ReFS, is reported and never followed.
    */
   path: string;
   /**

@@ -43,3 +43,20 @@ export function windowsPathProblem(path: string): string | undefined {
   if (!new RegExp(WINDOWS_FOLDER_PATTERN, "u").test(path)) return "is not a plain absolute local path";
   return undefined;
 }
+
+/**
+ * Win32 reserved device names (CON, PRN, AUX, NUL, COM0-9, LPT0-9, with the superscript digits
+ * 1-3, and CONIN$ and CONOUT$), alone or before an extension: "D:\\Data\\NUL" or "COM1.txt"
+ * opens the device, not a folder. The CRD's pattern cannot say this (RE2 has no lookahead).
+ */
+const DEVICE = /^(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3]|CONIN\$|CONOUT\$) *(\..*)?$/iu;
+
+/** The problem of a path a segment of which is a reserved device name, or undefined. */
+export function reservedNameProblem(path: string): string | undefined {
+  const hit = path
+    .slice(3)
+    .split("\\")
+    .find((s) => DEVICE.test(s));
+  if (hit === undefined) return undefined;
+  return `holds the segment ${JSON.stringify(hit)}, a reserved device name (CON, PRN, AUX, NUL, COM0-9, LPT0-9, CONIN$, CONOUT$, also with an extension): Windows would open the device, not a folder`;
+}

@@ -206,8 +206,26 @@ namespace GmsaDoubles
             if (removed > 0) AccessRulesModified = true;
         }
 
+        /// <summary>Explicit deny entries before explicit allow entries (inherited ones follow them all).</summary>
+        public bool AreAccessRulesCanonical
+        {
+            get
+            {
+                bool allowSeen = false;
+                foreach (FileSystemAccessRule r in explicitRules)
+                {
+                    if (r.AccessControlType == AccessControlType.Allow) allowSeen = true;
+                    else if (allowSeen) return false;
+                }
+                return true;
+            }
+        }
+
         public bool ModifyAccessRule(AccessControlModification modification, FileSystemAccessRule rule, out bool modified)
         {
+            // As CommonAcl: a DACL out of canonical order is read, never modified.
+            if (!AreAccessRulesCanonical)
+                throw new InvalidOperationException("This access control list is not in canonical form and therefore cannot be modified.");
             switch (modification)
             {
                 case AccessControlModification.Add: AddAccessRule(rule); break;

@@ -93,6 +93,11 @@ export interface DoubleFsItem {
   protected?: boolean;
   /** Explicit entries first (deny, then allow), inherited entries after, as in a canonical ACL. */
   acl: DoubleAce[];
+  /**
+   * The SACL's audit entries, which only a caller holding SeSecurityPrivilege reads or writes; a
+   * write that carries no SACL (Set-Acl of a DACL-only object, run elevated) removes them.
+   */
+  audit?: { sid: string; rights: number; flags: "Success" | "Failure" | "Success, Failure" }[];
   /** A junction or symbolic link (FILE_ATTRIBUTE_REPARSE_POINT) and where it points. */
   reparse?: { type: "Junction" | "SymbolicLink"; target: string };
 }

@@ -432,7 +432,8 @@ function Set-ScheduledTask {
 # Win32_LogicalDisk enumeration that precedes every file-system step), its Get-Item, New-Item,
 # New-Object and Set-Acl functions take precedence over the cmdlets of the same names, and stand
 # for the state's `volumes` and `files`. New-Object hands out the AccessControl.cs doubles for
-# SecurityIdentifier, NTAccount, FileSystemAccessRule and DirectorySecurity, and passes every
+# SecurityIdentifier, NTAccount, FileSystemAccessRule, DirectorySecurity and DirectoryInfo
+# (SetAccessControl), and passes every
 # other type to the real cmdlet. Strict where Windows is, and stricter where following a link
 # would be the script's bug: these doubles refuse to read or write through a reparse point.
 # ---------------------------------------------------------------------------------------------
@@ -588,6 +589,15 @@ function New-Object {
       $PSCmdlet.WriteObject($rule, $false)
       return
     }
+    'System.IO.DirectoryInfo' {
+      # The folder as DirectoryInfo stands for it, with the SetAccessControl of Windows
+      # PowerShell 5.1 (the instance method that DirectorySecurity.Persist backs).
+      if ($a.Count -ne 1) { throw 'DirectoryInfo double: the (path) constructor only' }
+      $dir = [pscustomobject]@{ FullName = [string]$a[0] }
+      $dir | Add-Member -MemberType ScriptMethod -Name SetAccessControl -Value { param($AclObject) Set-DirectoryAclDouble $this.FullName $AclObject }
+      $PSCmdlet.WriteObject($dir, $false)
+      return
+    }
     'System.Security.AccessControl.DirectorySecurity' {
       if ($a.Count -ne 2) { throw 'DirectorySecurity double: the (name, includeSections) constructor only' }
       $PSCmdlet.WriteObject((Read-DirectorySecurity ([string]$a[0]) $a[1]), $false)
@@ -605,26 +615,22 @@ function Get-Acl {
   $PSCmdlet.WriteObject((Read-DirectorySecurity $LiteralPath ([System.Security.AccessControl.AccessControlSections]'Owner, Group, Access')), $false)
 }
 
-# Set-Acl -LiteralPath -AclObject: writes the DACL's explicit entries (Windows recomputes the
-# inherited ones from the parent) and, when the object carries an owner, the owner too, which
-# Windows allows only for a SID the caller may assign (here: Administrators): "The security
-# identifier is not allowed to be the owner of this object."
-function Set-Acl {
-  [CmdletBinding()]
-  param([string]$LiteralPath, [string]$Path, $AclObject)
-  if ($PSBoundParameters.ContainsKey('Path')) { throw 'Set-Acl double: -Path takes wildcards; names from Git go to -LiteralPath' }
-  $s = Read-DoubleState
-  Assert-DoubleWorks $s 'Set-Acl'
-  Assert-NoReparseAbove $s $LiteralPath 'Set-Acl'
-  $key = Find-FsKey $s $LiteralPath
+# Writes a DirectorySecurity's DACL (its explicit entries; Windows recomputes the inherited ones
+# from the parent) and, when the object carries an owner, the owner too, which Windows allows
+# only for a SID the caller may assign (here: Administrators): "The security identifier is not
+# allowed to be the owner of this object." Returns the folder's state entry.
+function Write-DaclDouble($State, [string]$LiteralPath, $AclObject, [string]$Command) {
+  Assert-DoubleWorks $State $Command
+  Assert-NoReparseAbove $State $LiteralPath $Command
+  $key = Find-FsKey $State $LiteralPath
   if ($null -eq $key) { throw (New-NotFoundRecord $LiteralPath).Exception }
-  $i = $s['files'][$key]
-  if ($i.ContainsKey('reparse') -and $null -ne $i['reparse']) { throw "Set-Acl double: '$key' is a reparse point; the host script must not write through it" }
-  if ($AclObject -isnot [GmsaDoubles.DirectorySecurity]) { throw 'Set-Acl double: -AclObject must be a DirectorySecurity' }
+  $i = $State['files'][$key]
+  if ($i.ContainsKey('reparse') -and $null -ne $i['reparse']) { throw "$Command double: '$key' is a reparse point; the host script must not write through it" }
+  if ($AclObject -isnot [GmsaDoubles.DirectorySecurity]) { throw "$Command double: the ACL must be a DirectorySecurity" }
   $owner = $AclObject.GetOwner([System.Security.Principal.SecurityIdentifier])
   if ($null -ne $owner) {
     if ($owner.Value -ne 'S-1-5-32-544') { throw 'The security identifier is not allowed to be the owner of this object.' }
-    if ($owner.Value -ne $i['owner']) { Add-DoubleEvent $s 'Set-Acl owner' "$key owner=$($owner.Value)" }
+    if ($owner.Value -ne $i['owner']) { Add-DoubleEvent $State "$Command owner" "$key owner=$($owner.Value)" }
     $i['owner'] = $owner.Value
   }
   $explicit = @(foreach ($e in $AclObject.ExplicitEntries()) {
@@ -632,6 +638,35 @@ function Set-Acl {
     })
   $inherited = @(foreach ($a in @($i['acl'])) { if ([bool]$a['inherited']) { $a } })
   $i['acl'] = @($explicit) + @($inherited)
-  Add-DoubleEvent $s 'Set-Acl' ("$key " + ((@($explicit) | ForEach-Object { "$($_['type']) $($_['sid']) $($_['rights']) $($_['inheritance'])/$($_['propagation'])" }) -join '; '))
+  Add-DoubleEvent $State $Command ("$key " + ((@($explicit) | ForEach-Object { "$($_['type']) $($_['sid']) $($_['rights']) $($_['inheritance'])/$($_['propagation'])" }) -join '; '))
+  return $i
+}
+
+# Set-Acl -LiteralPath -AclObject, as the FileSystem provider does it: it first writes every
+# section (AccessControlSections.All) with SeRestorePrivilege enabled, which an elevated
+# administrator holds; an object read without its SACL then writes an empty SACL, and the
+# folder's audit entries are gone. (Without the privilege it retries without the SACL, except
+# where the folder's DACL is protected: its check compares AreAuditRulesProtected with
+# AreAccessRulesProtected, so it fails there with PrivilegeNotHeldException.)
+function Set-Acl {
+  [CmdletBinding()]
+  param([string]$LiteralPath, [string]$Path, $AclObject)
+  if ($PSBoundParameters.ContainsKey('Path')) { throw 'Set-Acl double: -Path takes wildcards; names from Git go to -LiteralPath' }
+  $s = Read-DoubleState
+  $i = Write-DaclDouble $s $LiteralPath $AclObject 'Set-Acl'
+  if (($AclObject.Sections -band [System.Security.AccessControl.AccessControlSections]::Audit) -eq 0 -and $i.ContainsKey('audit') -and @($i['audit']).Count -gt 0) {
+    $i['audit'] = @()
+    Add-DoubleEvent $s 'Set-Acl audit' "$LiteralPath SACL written empty"
+  }
+  Write-DoubleState $s
+}
+
+# DirectoryInfo.SetAccessControl (Windows PowerShell 5.1) and
+# FileSystemAclExtensions.SetAccessControl (PowerShell 7): DirectorySecurity.Persist writes only
+# the sections the object changed, so a DACL-only object writes the DACL alone.
+function Set-DirectoryAclDouble([string]$LiteralPath, $AclObject) {
+  $s = Read-DoubleState
+  if ($AclObject -is [GmsaDoubles.DirectorySecurity] -and -not $AclObject.AccessRulesModified) { return }
+  $null = Write-DaclDouble $s $LiteralPath $AclObject 'SetAccessControl'
   Write-DoubleState $s
 }
