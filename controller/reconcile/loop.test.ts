@@ -380,6 +380,12 @@ describe("Controller across cycles", () => {
     });
     expect(h.status("ADGroup", "app-hosts").conditions[0]?.message).toContain("ECONNREFUSED");
     expect(h.controller.status().controller.lastReconcile).toMatchObject({ result: "failure" });
+    // The directory's own condition says so too, not the "bound" of the last cycle that read it.
+    expect(h.controller.status().controller.directory).toMatchObject({
+      status: "Unknown",
+      reason: "ObservationFailed",
+      message: expect.stringContaining("ECONNREFUSED"),
+    });
     expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app-hosts".*type="Ready"/)).toEqual([
       expect.stringMatching(/ 0$/),
     ]);
@@ -388,6 +394,7 @@ describe("Controller across cycles", () => {
     h.advance(delay);
     await h.controller.reconcile();
     expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Reconciled");
+    expect(h.controller.status().controller.directory).toMatchObject({ status: "False", reason: "Bound" });
   });
 });
 

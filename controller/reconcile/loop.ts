@@ -268,6 +268,7 @@ export class Controller {
       if (!loopSignal?.aborted) {
         this.#unobserved = true;
         const why = `not observed: ${message(caught)}`;
+        this.#bind.unobserved(caught);
         for (const status of this.#statuses.markUnknown("ObservationFailed", why, now))
           this.#publish.conditions(status);
       }
