@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sourceCommit, version } from "../controller/cli/command.ts";
 import { loadConfig } from "../controller/config/index.ts";
 import { createLogger, startController } from "../controller/main.ts";
 import type { RunningController } from "../controller/main.ts";
@@ -70,7 +71,12 @@ async function main(): Promise<void> {
       env: {},
     });
     if (!config.ok) throw new Error(config.errors.map((e) => `${e.source}: ${e.message}`).join("; "));
-    controller = await startController(config.config, createLogger({ level: "info", format: "pretty" }));
+    // The build as `run` reports it, so gmsa_gitops_build_info has its series here too.
+    controller = await startController(config.config, createLogger({ level: "info", format: "pretty" }), undefined, {
+      version: version(),
+      node: process.version,
+      commit: sourceCommit(),
+    });
 
     const ldap = `LDAPTLS_CACERT=${dc.caFile} ldapmodify -H ${dc.url} -x -D '${dc.adminDn}' -y ${dc.passwordFile}`;
     const hint = [

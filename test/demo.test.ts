@@ -48,6 +48,8 @@ describe("the demo with its output piped", () => {
     await waitFor(/new revision loaded/, 60_000);
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain("gmsa_gitops_source_info");
+    // What is running, as `run` exports it: the demo is where an SRE first looks for it.
+    expect(metrics).toMatch(/^gmsa_gitops_build_info\{version="\d+\.\d+\.\d+",node="v\d+[^"]*"[^}]*\} 1$/m);
 
     // Not a terminal: plain text a file or a CI log can hold.
     expect(output).not.toContain("\u001b[");

@@ -13,12 +13,13 @@ import type { Logger } from "./revision.ts";
 /**
  * The directory as the controller last found it: a condition of the controller itself. Stalled
  * while the DC refuses the bind account's credentials; `nextAttemptAt` is when it binds again
- * (sooner when the password file changes).
+ * (sooner when the password file changes). Unknown while a cycle cannot read AD for any other
+ * reason (a frozen or unreachable DC, a timeout), saying why.
  */
 export interface DirectoryCondition {
   readonly type: "Stalled";
   readonly status: "True" | "False" | "Unknown";
-  readonly reason: BindFailureReason | "Bound" | "NotAttempted";
+  readonly reason: BindFailureReason | "Bound" | "NotAttempted" | "ObservationFailed";
   readonly message: string;
   readonly consecutiveFailures: number;
   readonly nextAttemptAt: string | null;
@@ -45,6 +46,8 @@ export function bindRefusal(error: unknown): BindFailureReason | undefined {
 export class BindGuard {
   #bind: { failures: number; nextAttemptAt: number; reason: BindFailureReason; message: string } | undefined;
   #bound = false;
+  /** Why the last cycle could not read AD, when that was not a refused bind. */
+  #unobserved: string | undefined;
   readonly #metrics: MetricsRecorder;
   readonly #logger: Logger;
   readonly #intervalMs: number;
@@ -82,6 +85,15 @@ export class BindGuard {
         consecutiveFailures: b.failures,
         nextAttemptAt: new Date(b.nextAttemptAt).toISOString(),
       };
+    if (this.#unobserved !== undefined)
+      return {
+        type: "Stalled",
+        status: "Unknown",
+        reason: "ObservationFailed",
+        message: this.#unobserved,
+        consecutiveFailures: 0,
+        nextAttemptAt: null,
+      };
     return this.#bound
       ? {
           type: "Stalled",
@@ -116,6 +128,11 @@ export class BindGuard {
     return now + wait;
   }
 
+  /** The cycle could not read AD (a refusal, if it was one, is `failed` too and shows first). */
+  unobserved(error: unknown): void {
+    this.#unobserved = `not observed: ${text(error)}`;
+  }
+
   /** A bind went through. */
   succeeded(): void {
     if (this.#bind) {
@@ -123,6 +140,7 @@ export class BindGuard {
       this.#metrics.directoryBound();
     }
     this.#bind = undefined;
+    this.#unobserved = undefined;
     this.#bound = true;
   }
 }

@@ -20,6 +20,7 @@ import type { HostRequest, HostResult } from "../hosts/index.ts";
 import { HostError } from "../hosts/index.ts";
 import type { HostSettings } from "./hosts.ts";
 import type { Logger } from "./loop.ts";
+import type { OpenDirectory } from "./pass.ts";
 import { STALLED_RETRY_MS } from "./gate.ts";
 import { Controller, READY_FAILURE_LIMIT } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
@@ -380,6 +381,12 @@ describe("Controller across cycles", () => {
     });
     expect(h.status("ADGroup", "app-hosts").conditions[0]?.message).toContain("ECONNREFUSED");
     expect(h.controller.status().controller.lastReconcile).toMatchObject({ result: "failure" });
+    // The directory's own condition says so too, not the "bound" of the last cycle that read it.
+    expect(h.controller.status().controller.directory).toMatchObject({
+      status: "Unknown",
+      reason: "ObservationFailed",
+      message: expect.stringContaining("ECONNREFUSED"),
+    });
     expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app-hosts".*type="Ready"/)).toEqual([
       expect.stringMatching(/ 0$/),
     ]);
@@ -388,6 +395,7 @@ describe("Controller across cycles", () => {
     h.advance(delay);
     await h.controller.reconcile();
     expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("True/Reconciled");
+    expect(h.controller.status().controller.directory).toMatchObject({ status: "False", reason: "Bound" });
   });
 });
 
@@ -915,5 +923,45 @@ describe("a host binding across cycles", () => {
     h.advance(INTERVAL);
     await h.controller.reconcile();
     expect(requests.at(-1)?.bindings[0]?.rightsGrantedBefore).toEqual([]);
+  });
+});
+
+describe("a cycle that writes for a long time", () => {
+  it("records when it observed AD, before applying, so a slow first apply is not a stale observation", async () => {
+    let now = new Date("2026-01-01T00:00:00Z");
+    const dir = fakeDirectory(emptyDirectory(now, { computers: [computer("SERVER1")] }));
+    // Each write takes ten minutes, as thousands of gMSA creations on a slow DC add up to.
+    const open: OpenDirectory = async (signal) => {
+      const session = await dir.open(signal);
+      const writer = new Proxy(session.writer, {
+        get: (target, key, receiver): unknown => {
+          const value: unknown = Reflect.get(target, key, receiver);
+          if (typeof value !== "function") return value;
+          return (...args: unknown[]): unknown => {
+            now = new Date(now.getTime() + 600_000);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      return { ...session, writer };
+    };
+    const metrics = createMetricsRecorder();
+    const controller = new Controller({
+      source: fakeSource({ "g.yaml": groupYaml("ours") }),
+      openDirectory: open,
+      metrics,
+      logger: silent,
+      policy: { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER },
+      intervalMs: INTERVAL,
+      jitterFraction: 0,
+      now: () => now,
+      random: () => 0.5,
+    });
+    const observedAt = now.getTime() / 1000;
+    await controller.reconcile();
+    expect(now.getTime() / 1000).toBeGreaterThanOrEqual(observedAt + 600);
+    expect((await metrics.metricsText()).split("\n")).toContain(
+      `gmsa_gitops_last_observed_timestamp_seconds ${observedAt}`,
+    );
   });
 });

@@ -235,7 +235,7 @@ export class Controller {
     write: boolean,
     loopSignal: AbortSignal | undefined,
   ): Promise<PassResult> {
-    const { hosts, onlyHost, baseDn, leadership } = this.#deps;
+    const { hosts, onlyHost, baseDn, leadership, metrics } = this.#deps;
     // A leader that stops leading mid-cycle stops between two actions and skips the hosts; each
     // directory write checks the fencing deadline once more right before it is sent.
     const signal =
@@ -251,7 +251,13 @@ export class Controller {
         hostMemory: this.#hostMemory,
         writes: this.#writes,
         gate: (plan) => this.#gate.hold(plan, now.getTime(), this.#source.revision),
-        observe: observerFor(this.#observer, this.#deps.metrics, this.#deps.logger),
+        // Observed when AD is read, before the writes: a long apply (a first one creating
+        // thousands of gMSAs) is not a stale observation.
+        observe: async (...read) => {
+          const observed = await observerFor(this.#observer, metrics, this.#deps.logger)(...read);
+          metrics.observedAt(this.#now());
+          return observed;
+        },
         onResult: (r) => this.#publish.actionDone(r),
         ...(openDirectory ? { openDirectory } : {}),
         ...(hosts ? { hosts } : {}),
@@ -260,7 +266,8 @@ export class Controller {
         ...(signal ? { signal } : {}),
       });
       this.#unobserved = false;
-      this.#deps.metrics.observedAt(this.#now());
+      // The agent observes its host, which the pass does last.
+      if (!openDirectory) metrics.observedAt(this.#now());
       return pass;
     } catch (caught) {
       // A cycle that failed half-way may have missed changes: start over from a full read.
@@ -268,6 +275,7 @@ export class Controller {
       if (!loopSignal?.aborted) {
         this.#unobserved = true;
         const why = `not observed: ${message(caught)}`;
+        this.#bind.unobserved(caught);
         for (const status of this.#statuses.markUnknown("ObservationFailed", why, now))
           this.#publish.conditions(status);
       }
