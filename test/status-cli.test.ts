@@ -96,6 +96,7 @@ describe("gmsa-gitops status", () => {
   let server: RunningServer;
   let stale = false;
   let healed = false;
+  let untransported = false;
 
   beforeAll(async () => {
     server = await startServer({
@@ -105,7 +106,11 @@ describe("gmsa-gitops status", () => {
         ready: () => true,
         status: () => {
           const doc = realistic(stale);
-          return healed ? { ...doc, resources: doc.resources.slice(1) } : doc;
+          const resources = healed ? doc.resources.slice(1) : doc.resources;
+          const unreached = resource("HostBinding", "web1-reports", [
+            condition("Ready", "Unknown", "NoHostTransport", "not observed: no host transport here", minutesAgo(5)),
+          ]);
+          return { ...doc, resources: untransported ? [...resources, unreached] : resources };
         },
       },
     });
@@ -170,6 +175,26 @@ describe("gmsa-gitops status", () => {
       expect(none).toEqual({ code: 0, out: "No resources found.\n", err: "" });
     } finally {
       healed = false;
+    }
+  });
+
+  it("lists host bindings no host transport reaches, Unknown, without counting them against the exit code", async () => {
+    healed = true;
+    untransported = true;
+    try {
+      const r = await status("--url", server.url);
+      const row = r.out.split("\n").find((l) => l.includes("web1-reports")) ?? "";
+      expect(row.split(/\s{3,}/).slice(0, 5)).toEqual([
+        "HostBinding",
+        "web1-reports",
+        "Unknown",
+        "Unknown",
+        "NoHostTransport",
+      ]);
+      expect(r.code).toBe(0);
+    } finally {
+      healed = false;
+      untransported = false;
     }
   });
 

@@ -37,7 +37,8 @@ Options:
   -h, --help              show this help
 
 Exit codes: 0 every listed resource is Ready, 1 some are not (or the controller has not
-finished a reconcile yet), 2 usage error or the controller cannot be reached.
+finished a reconcile yet), 2 usage error or the controller cannot be reached. HostBindings that
+no host transport reaches (reason NoHostTransport) are listed but do not count.
 `;
 
 /** Why the status could not be read: one line, no stack. */
@@ -202,7 +203,11 @@ async function runStatus(argv: readonly string[], io: Io): Promise<number> {
   const view = readStatusView(json);
   const filter = { kind: values["kind"] as string | undefined, notReady: values["not-ready"] === true };
   const shownResources = filterResources(view.resources, filter);
-  const allReady = shownResources.every((r) => r.state === "Ready");
+  // A HostBinding no host transport reaches is another component's (an agent on the host): listed, not counted.
+  const counted = shownResources.filter(
+    (r) => r.conditions.find((c) => c.type === "Ready")?.reason !== "NoHostTransport",
+  );
+  const allReady = counted.every((r) => r.state === "Ready");
   const neverReconciled = view.controller.lastReconcile === null;
 
   if (output === "json") {
