@@ -60,7 +60,7 @@ function realistic(stale: boolean) {
     resources: [
       resource("ADGroup", "gmsa-ghost-hosts", [
         condition("Ready", "False", "PrincipalNotFound", "not found in AD: computer NOSUCHPC", minutesAgo(7)),
-        condition("Stalled", "True", "PrincipalNotFound", "not found in AD: computer NOSUCHPC\u001b[2J", minutesAgo(7)),
+        condition("Stalled", "True", "PrincipalNotFound", "not found in AD: computer NOSUCHPC\u001b[2J\u202e", minutesAgo(7)),
       ]),
       resource("ADGroup", "gmsa-service1-hosts", [
         condition("Ready", "True", "Reconciled", "in sync with Git", minutesAgo(180)),
@@ -138,6 +138,7 @@ describe("gmsa-gitops status", () => {
     ]);
     // No escape sequence from AD reaches the terminal.
     expect(r.out).not.toContain("\u001b");
+    expect(r.out).not.toContain("\u202e"); // a right-to-left override would reorder the row
     expect(lines.find((l) => l.includes("gmsa-service1-hosts"))).toMatch(/\s3h\s/);
     expect(lines.find((l) => l.startsWith("KdsRootKey"))).toMatch(/\s2d\s/);
     // Columns line up: every MESSAGE starts at the same offset.

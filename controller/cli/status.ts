@@ -100,9 +100,14 @@ async function fetchStatus(url: URL, timeoutMs: number): Promise<unknown> {
   }
 }
 
-/** Control characters from AD or Git must not reach the terminal (escape sequences). */
-// eslint-disable-next-line no-control-regex
-const oneLine = (text: string): string => text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim();
+/**
+ * One table cell: control characters from AD or Git must not reach the terminal (escape
+ * sequences), nor line separators or bidirectional overrides (which reorder the row); each run
+ * becomes a space.
+ */
+const oneLine = (text: string): string =>
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/g, " ").trim();
 
 /** Columns padded to their widest cell, three spaces apart; the last one is not padded. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
