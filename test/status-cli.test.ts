@@ -60,7 +60,13 @@ function realistic(stale: boolean) {
     resources: [
       resource("ADGroup", "gmsa-ghost-hosts", [
         condition("Ready", "False", "PrincipalNotFound", "not found in AD: computer NOSUCHPC", minutesAgo(7)),
-        condition("Stalled", "True", "PrincipalNotFound", "not found in AD: computer NOSUCHPC\u001b[2J\u202e", minutesAgo(7)),
+        condition(
+          "Stalled",
+          "True",
+          "PrincipalNotFound",
+          "not found in AD: computer NOSUCHPC\u001b[2J\u202e",
+          minutesAgo(7),
+        ),
       ]),
       resource("ADGroup", "gmsa-service1-hosts", [
         condition("Ready", "True", "Reconciled", "in sync with Git", minutesAgo(180)),
