@@ -1,31 +1,17 @@
 // More of the model real domains need (issue 13), against a real Samba AD DC and checked
 // through ldapsearch: principals named by user principal name, outbound-only gMSAs.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decodeSecurityDescriptor, parseSid } from "../controller/directory/index.ts";
+import { decodeSecurityDescriptor } from "../controller/directory/index.ts";
 import { ldifText as text, ldifValues as ldif } from "./harness/ldif.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
 import { dcCommand as cli } from "./support/cli.ts";
-
-const HEADER = "apiVersion: gmsa-gitops.io/v1alpha1\n";
+import { directoryChecks, HEADER, manifestRepos } from "./support/directory-checks.ts";
 
 describe("service accounts and principals against Samba", () => {
   let dc: Dc;
-  const temp: string[] = [];
-  const search = async (filter: string, ...attributes: string[]): Promise<string> =>
-    dc.ldap("ldapsearch", ["-b", dc.baseDn, "-s", "sub", filter, ...attributes]);
-  const sidOf = async (filter: string): Promise<string> =>
-    parseSid(ldif(await search(filter, "objectSid"), "objectSid")[0]!);
-  function repo(manifests: string): string {
-    const dir = mkdtempSync(join(tmpdir(), "gmsa-accounts-"));
-    temp.push(dir);
-    writeFileSync(join(dir, "kds.yaml"), `${HEADER}kind: KdsRootKey\nmetadata: { name: default }\nspec: {}\n`);
-    writeFileSync(join(dir, "resources.yaml"), manifests);
-    return dir;
-  }
+  const { search, modify, sidOf } = directoryChecks(() => dc);
+  const { repo, removeAll } = manifestRepos("gmsa-accounts-");
 
   beforeAll(async () => {
     dc = await startDc();
@@ -33,7 +19,7 @@ describe("service accounts and principals against Samba", () => {
   });
   afterAll(async () => {
     await dc?.stop();
-    for (const d of temp) rmSync(d, { recursive: true, force: true });
+    removeAll();
   });
 
   it("a user named by userPrincipalName reads the password and joins a group; an unknown UPN is reported by name", async () => {
@@ -100,11 +86,7 @@ spec:
     // Converged (the first test's objects are reported as left Git; nothing about this one).
     expect((await cli(dc, "plan", dir)).stdout).not.toContain("GroupManagedServiceAccount/client");
 
-    await dc.ldap("ldapmodify", [], {
-      input: [`dn: ${dn}`, "changetype: modify", "replace: dNSHostName", "dNSHostName: client.company.local", ""].join(
-        "\n",
-      ),
-    });
+    await modify(`dn: ${dn}`, "changetype: modify", "replace: dNSHostName", "dNSHostName: client.company.local");
     const drift = await cli(dc, "plan", dir);
     expect(drift.stdout).toContain('- dNSHostName: "client.company.local"');
     const cleared = await cli(dc, "apply", dir);
