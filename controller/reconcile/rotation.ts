@@ -59,12 +59,8 @@ export class RotationWatch {
 export function publishPasswords(metrics: MetricsRecorder, desired: DesiredState, observed: ObservedDirectory): void {
   const observedBySam = new Map(observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
   for (const g of desired.gmsas.values()) {
-    const o = observedBySam.get(g.spec.accountName.toLowerCase());
-    const interval = o?.passwordIntervalDays;
-    metrics.setPasswordChangeAt(
-      g.name,
-      o?.pwdLastSet && interval ? new Date(o.pwdLastSet.getTime() + interval * 86_400_000) : undefined,
-    );
-    metrics.setPasswordTimes(g.name, passwordSchedule(o));
+    const schedule = passwordSchedule(observedBySam.get(g.spec.accountName.toLowerCase()));
+    metrics.setPasswordChangeAt(g.name, schedule?.next);
+    metrics.setPasswordTimes(g.name, schedule);
   }
 }
