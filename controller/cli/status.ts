@@ -15,6 +15,7 @@ import {
   readStatusView,
   sourceStale,
 } from "../server/status-view.ts";
+import { flattened } from "../printable.ts";
 import type { Command, Io } from "./command.ts";
 import { EXIT } from "./command.ts";
 
@@ -100,15 +101,6 @@ async function fetchStatus(url: URL, timeoutMs: number): Promise<unknown> {
   }
 }
 
-/**
- * One table cell: control characters from AD or Git must not reach the terminal (escape
- * sequences), nor line separators or bidirectional overrides (which reorder the row); each run
- * becomes a space.
- */
-const oneLine = (text: string): string =>
-  // eslint-disable-next-line no-control-regex -- matching control characters is the point
-  text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]+/g, " ").trim();
-
 /** Columns padded to their widest cell, three spaces apart; the last one is not padded. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -126,7 +118,9 @@ function resourceTable(resources: readonly ResourceView[], now: Date): string {
     resources.map((r) => {
       const h = headline(r);
       const ready = r.conditions.find((c) => c.type === "Ready")?.status ?? "Unknown";
-      return [r.kind, r.name, ready, r.state, h.reason, age(h.since ?? r.lastObservedAt, now), h.message].map(oneLine);
+      return [r.kind, r.name, ready, r.state, h.reason, age(h.since ?? r.lastObservedAt, now), h.message].map(
+        flattened,
+      );
     }),
   );
 }
@@ -225,7 +219,7 @@ async function runStatus(argv: readonly string[], io: Io): Promise<number> {
     io.stdout(`${JSON.stringify({ ...doc, resources: kept }, null, 2)}\n`);
   } else {
     const warning = staleWarning(view);
-    if (warning) io.stderr(`${oneLine(warning)}\n`);
+    if (warning) io.stderr(`${flattened(warning)}\n`);
     if (neverReconciled) io.stderr("the controller has not finished a reconcile yet\n");
     io.stdout(shownResources.length === 0 ? "No resources found.\n" : resourceTable(shownResources, new Date()));
   }
