@@ -438,27 +438,29 @@ describe("host bindings without a transport", () => {
   });
 });
 
+/** What a host answers when every binding of the request is retrievable and its items are `items`. */
+function hostAnswer(request: HostRequest, items: HostResult["bindings"][number]["items"]): HostResult {
+  return {
+    version: HOST_CONTRACT_VERSION,
+    host: request.host,
+    mode: request.mode,
+    powershell: "7.6.9",
+    bindings: request.bindings.map((b) => ({
+      name: b.name,
+      account: b.account,
+      retrievable: true,
+      install: "NotNeeded",
+      items,
+    })),
+  };
+}
+
 describe("series of what left the repository", () => {
   it("a HostBinding removed from Git takes its host's series with it", async () => {
     const h = harness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml, "binding.yaml": bindingYaml });
     const metrics = createMetricsRecorder();
     // A host that answers every binding as retrievable and in sync (the real script runs in test/).
-    const driver: HostDriver = {
-      run: (_target, request) =>
-        Promise.resolve({
-          version: HOST_CONTRACT_VERSION,
-          host: request.host,
-          mode: request.mode,
-          powershell: "7.6.9",
-          bindings: request.bindings.map((b) => ({
-            name: b.name,
-            account: b.account,
-            retrievable: true,
-            install: "NotNeeded" as const,
-            items: [],
-          })),
-        }),
-    };
+    const driver: HostDriver = { run: (_target, request) => Promise.resolve(hostAnswer(request, [])) };
     const controller = new Controller({
       source: h.source,
       openDirectory: h.dir.open,
@@ -882,27 +884,11 @@ describe("a host binding across cycles", () => {
     const driver = {
       run(_target: unknown, request: HostRequest): Promise<HostResult> {
         requests.push(request);
-        return Promise.resolve({
-          version: request.version,
-          host: request.host,
-          mode: request.mode,
-          powershell: "7.6.9",
-          bindings: request.bindings.map((b) => ({
-            name: b.name,
-            account: b.account,
-            retrievable: true,
-            install: "NotNeeded" as const,
-            items: [
-              {
-                item: "logonRight" as const,
-                name: "SeServiceLogonRight",
-                observed: true,
-                desired: true,
-                action: "none" as const,
-              },
-            ],
-          })),
-        });
+        return Promise.resolve(
+          hostAnswer(request, [
+            { item: "logonRight", name: "SeServiceLogonRight", observed: true, desired: true, action: "none" },
+          ]),
+        );
       },
     };
     const withRight = bindingYaml.replace("localGroups: [Administrators]", "logonRights: [SeServiceLogonRight]");
