@@ -3,8 +3,8 @@
  * session (options built here once, for `plan`, `apply`, `run`) and the host drivers. Used by the
  * composition root (main.ts) and the CLI's one-shot commands alike.
  */
-import { readFile } from "node:fs/promises";
 import type { DirectoryConfig, HostsConfig } from "./config/index.ts";
+import { readSecretFile } from "./config/index.ts";
 import type { LdapDirectory, LdapOperationKind, PdcEmulator } from "./directory/index.ts";
 import { childDn, connectDirectory, DirectoryError, directoryWriter, hasResultCode } from "./directory/index.ts";
 import { createLocalDriver, createSshDriver } from "./hosts/index.ts";
@@ -37,16 +37,17 @@ export function directorySession(dir: LdapDirectory): DirectorySession {
  * picked up without a restart; a trailing newline is not part of it), else the configured value.
  * A file that cannot be read is a stalled configuration error naming the file, never its content.
  */
-export async function bindPassword(directory: DirectoryConfig): Promise<string> {
+export function bindPassword(directory: DirectoryConfig): string {
   if (directory.bindPasswordFile === undefined) return directory.bindPassword;
-  try {
-    return (await readFile(directory.bindPasswordFile, "utf8")).replace(/\r?\n$/, "");
-  } catch (error) {
-    throw new DirectoryError(
-      `cannot read the bind password file ${directory.bindPasswordFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
-      { outcome: "stalled", reason: "InvalidConfiguration", operation: "bind" },
-    );
-  }
+  // The same checks as at start-up: a FIFO swapped in for the file would otherwise hold the
+  // cycle until someone writes to it, and a file made world-readable is refused.
+  const read = readSecretFile(directory.bindPasswordFile, { private: true });
+  if (read.ok) return read.data.toString("utf8").replace(/\r?\n$/, "");
+  throw new DirectoryError(`bind password file: ${read.message}`, {
+    outcome: "stalled",
+    reason: "InvalidConfiguration",
+    operation: "bind",
+  });
 }
 
 type OnOperation = (op: LdapOperationKind, seconds: number, ok: boolean) => void;
@@ -62,7 +63,7 @@ async function connect(
     {
       url,
       bindDn: directory.bindDn,
-      bindPassword: await bindPassword(directory),
+      bindPassword: bindPassword(directory),
       ...(directory.caFile ? { caFile: directory.caFile } : {}),
       startTls: directory.startTls,
       allowInsecurePlaintext: directory.insecurePlaintext,

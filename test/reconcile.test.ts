@@ -395,7 +395,7 @@ spec:
 
     const secret = "Not-The-Password-42!";
     const pw = join(otherCa, "pw");
-    writeFileSync(pw, secret);
+    writeFileSync(pw, secret, { mode: 0o600 });
     const wrongPassword = await cli(dc, "plan", examples, "--bind-password-file", pw);
     expect(wrongPassword.code).toBe(1);
     expect(wrongPassword.stderr).toMatch(/invalid credentials/i);

@@ -1,6 +1,6 @@
 // Runs the real `gmsa-gitops run` process and checks how it starts and fails to start.
 import { spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import type { AddressInfo, Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -52,8 +52,8 @@ describe("gmsa-gitops run start-up", () => {
   it("exits 1 with one clear line when the --listen port is taken, leaving nothing running", async () => {
     const dir = await mkdtemp(join(tmpdir(), "gmsa-run-"));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    await writeFile(join(dir, "password"), "not-used\n");
-    await writeFile(join(dir, "ownership.key"), `${"k".repeat(48)}\n`);
+    await writeFile(join(dir, "password"), "not-used\n", { mode: 0o600 });
+    await writeFile(join(dir, "ownership.key"), `${"k".repeat(48)}\n`, { mode: 0o600 });
     const taken: Server = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     cleanups.push(() => new Promise((resolve) => taken.close(() => resolve())));
@@ -94,10 +94,12 @@ describe("gmsa-gitops run --repo on a folder it cannot fully read", () => {
       "apiVersion: gmsa-gitops.io/v1alpha1\nkind: ADGroup\nmetadata:\n  name: web\nspec:\n  accountName: web\n",
     );
     await chmod(join(dir, "repo/apps/locked"), 0o000);
-    await writeFile(join(dir, "password"), "not-used\n");
-    await chmod(join(dir, "password"), 0o644);
-    // Test-only key; world-readable so the unprivileged run can read it (a real key is 0600).
-    await writeFile(join(dir, "ownership.key"), `${"k".repeat(48)}\n`, { mode: 0o644 });
+    // Owned by the unprivileged user that runs the controller, private to it (0600), as the
+    // controller requires of a bind password and an ownership key.
+    await writeFile(join(dir, "password"), "not-used\n", { mode: 0o600 });
+    await writeFile(join(dir, "ownership.key"), `${"k".repeat(48)}\n`, { mode: 0o600 });
+    await chown(join(dir, "password"), 65534, 65534);
+    await chown(join(dir, "ownership.key"), 65534, 65534);
 
     // As nobody (root reads a mode-000 folder anyway), with the process left running.
     const child = spawn(

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
@@ -8,10 +8,10 @@ import { loadConfig, parseDuration } from "./index.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "gmsa-config-"));
 const passwordFile = join(dir, "pw");
-writeFileSync(passwordFile, "S3cret-Bind-Pw!\n");
+writeFileSync(passwordFile, "S3cret-Bind-Pw!\n", { mode: 0o600 });
 const keyFile = join(dir, "key");
 const KEY = "config-test-ownership-key-0123456789abcdef";
-writeFileSync(keyFile, `${KEY}\n`);
+writeFileSync(keyFile, `${KEY}\n`, { mode: 0o600 });
 
 const base = {
   "ldap-url": "ldaps://dc1:636",
@@ -59,6 +59,28 @@ describe("loadConfig", () => {
     const ok = loadConfig({ flags: { ...base, "owner-id": "team-a" }, env: {} });
     expect(ok.ok && JSON.stringify(ok.config)).not.toContain(KEY);
     expect(ok.ok && ok.config.policy.owner.ownerId).toBe("team-a");
+  });
+
+  it("refuses an ownership key or bind password file other users can read, naming the file and its mode", () => {
+    const open = join(dir, "open-key");
+    writeFileSync(open, `${KEY}\n`, { mode: 0o644 });
+    chmodSync(open, 0o644);
+    const key = loadConfig({ flags: { ...base, "ownership-key-file": open }, env: {}, require: { directory: true } });
+    const keyText = key.ok ? "" : key.errors.map((e) => `${e.source}: ${e.message}`).join("\n");
+    expect(keyText).toMatch(/--ownership-key-file: .*open-key is open to other users \(mode 0644\).*chmod 600/);
+    expect(keyText).not.toContain(KEY);
+    const pw = join(dir, "open-pw");
+    writeFileSync(pw, "S3cret-Bind-Pw!\n");
+    chmodSync(pw, 0o660);
+    const bind = loadConfig({ flags: { ...base, "bind-password-file": pw }, env: {} });
+    const bindText = bind.ok ? "" : bind.errors.map((e) => `${e.source}: ${e.message}`).join("\n");
+    expect(bindText).toMatch(/--bind-password-file: .*open-pw is open to other users \(mode 0660\)/);
+    expect(bindText).not.toContain("S3cret-Bind-Pw!");
+    // Readable by the group only (a Kubernetes Secret mounted 0440 with fsGroup) is accepted.
+    const grouped = join(dir, "group-key");
+    writeFileSync(grouped, `${KEY}\n`);
+    chmodSync(grouped, 0o440);
+    expect(loadConfig({ flags: { ...base, "ownership-key-file": grouped }, env: {} }).ok).toBe(true);
   });
 
   it("takes settings from a file, the environment and flags, flags winning over the environment over the file", () => {

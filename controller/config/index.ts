@@ -628,13 +628,25 @@ function fileKind(stat: Stats): string {
 }
 
 /**
+ * Permission bits a private secret file (the ownership key, the bind password) must not have:
+ * any access for other users, or write for the group. As ssh refuses a private key others can
+ * read: whoever reads the key can forge ownership markers, whoever reads the password can bind
+ * as the controller. Read access for the group stays allowed (Kubernetes mounts a Secret 0440
+ * with fsGroup). Windows has no mode bits (Node reports 0666 there), so the check is skipped.
+ */
+const OPEN_TO_OTHERS = 0o027;
+
+/**
  * Reads a secret file (a key, a password, a URL with a token), or says why not in words that
  * name the path, never the content. Only a regular file of at most 64 KiB is read: a FIFO would
  * hold start-up until someone writes to it (it is opened without blocking, then refused), and
  * a device such as /dev/urandom never ends. Symbolic links are followed: Kubernetes mounts a
  * Secret's keys as links.
  */
-function readSecretFile(path: string): { ok: true; data: Buffer } | { ok: false; message: string } {
+export function readSecretFile(
+  path: string,
+  options: { private?: boolean } = {},
+): { ok: true; data: Buffer } | { ok: false; message: string } {
   let fd: number;
   try {
     fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0));
@@ -649,6 +661,11 @@ function readSecretFile(path: string): { ok: true; data: Buffer } | { ok: false;
         ok: false,
         message: `${path} holds ${stat.size} bytes; a secret file holds at most ${MAX_SECRET_FILE_BYTES}`,
       };
+    if (options.private && (stat.mode & OPEN_TO_OTHERS) !== 0 && process.platform !== "win32")
+      return {
+        ok: false,
+        message: `${path} is open to other users (mode ${(stat.mode & 0o777).toString(8).padStart(4, "0")}); make it private: chmod 600 (or 440 for a group, as Kubernetes mounts it with fsGroup)`,
+      };
     return { ok: true, data: readFileSync(fd) };
   } catch (error) {
     return { ok: false, message: `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? "error"}` };
@@ -658,8 +675,13 @@ function readSecretFile(path: string): { ok: true; data: Buffer } | { ok: false;
 }
 
 /** A secret file's text (UTF-8), or undefined with the reason pushed as an error of `source`. */
-function readSecretText(path: string, source: string, errors: ConfigError[]): string | undefined {
-  const read = readSecretFile(path);
+function readSecretText(
+  path: string,
+  source: string,
+  errors: ConfigError[],
+  options: { private?: boolean } = {},
+): string | undefined {
+  const read = readSecretFile(path, options);
   if (read.ok) return read.data.toString("utf8");
   errors.push({ source, message: read.message });
   return undefined;
@@ -844,7 +866,10 @@ function directorySection(
   const passwordFile = get.value<string>("ldap.bindPasswordFile");
   if (passwordFile !== undefined) {
     // A trailing newline from `echo pw > file` is not part of the password.
-    bindPassword = readSecretText(passwordFile, "--bind-password-file", errors)?.replace(/\r?\n$/, "");
+    bindPassword = readSecretText(passwordFile, "--bind-password-file", errors, { private: true })?.replace(
+      /\r?\n$/,
+      "",
+    );
   }
   if (passwordFile === undefined && (bindPassword === undefined || bindPassword === ""))
     errors.push({ source: "--bind-password-file", message: "is required (or GMSA_GITOPS_BIND_PASSWORD)" });
@@ -989,7 +1014,7 @@ function ownershipKey(
     });
     return undefined;
   }
-  const read = readSecretFile(file);
+  const read = readSecretFile(file, { private: true });
   if (!read.ok) {
     errors.push({ source: "--ownership-key-file", message: read.message });
     return undefined;
