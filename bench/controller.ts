@@ -196,10 +196,20 @@ class ControllerProcess {
   }
 }
 
+/**
+ * Polls /readyz as a kubelet does: a refused or reset connection counts as "not ready yet", not
+ * as the end of the bench (a first cycle of 5,000 resources on a loaded machine can keep the event
+ * loop busy past the server's headers timeout, and the connection is then reset).
+ */
 async function waitReady(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await fetch(`${url}/readyz`)).status !== 200) {
-    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms`);
+  for (;;) {
+    const status = await fetch(`${url}/readyz`).then(
+      (r) => r.status,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+    if (status === 200) return;
+    if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms (last answer: ${status})`);
     await sleep(500);
   }
 }
