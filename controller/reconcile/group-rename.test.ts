@@ -145,6 +145,22 @@ describe("ADGroup renames in place", () => {
     });
   });
 
+  it("a rename in Observe mode is reported, not done: a group that adds it names it where it is", async () => {
+    const start = renamedInGit().observed;
+    const observed = { ...start, gmsas: [], groups: start.groups.map((g) => ({ ...g, members: [] })) };
+    const desired = desiredOf(
+      group("hosts", { accountName: "Hosts-New", members: [{ computer: "SERVER1" }], mode: "Observe" }),
+      group("all", { accountName: "All-Hosts", members: [{ group: "hosts" }], membership: "exact" }),
+    );
+    const plan = planDirectory(desired, observed, POLICY, now);
+    const hosts = find(plan, "ADGroup", "hosts");
+    expect(hosts.observeOnly).toBe(true);
+    expect(hosts.actions[0]).toMatchObject({ type: "rename", dn: oldDn, newDn });
+    const rec = recordingWriter(observed);
+    await applyPlan(plan, rec.writer, { now, owner: OWNER });
+    expect(rec.writes).toEqual([{ op: "addMembers", dn: `CN=All-Hosts,CN=Users,${BASE}`, members: [oldDn] }]);
+  });
+
   it("with allowReplacement: true the group is deleted and created under the new name instead", async () => {
     const { observed, desired } = renamedInGit({ allowReplacement: true });
     const plan = planDirectory(desired, observed, POLICY, now);

@@ -77,15 +77,18 @@ export function buildContext(desired: DesiredState, observed: ObservedDirectory,
   const ctx = lookups(desired, observed, options);
   const renamedGroups = new Map<string, Renamed<ObservedGroup>>();
   for (const g of desired.groups.values()) {
-    if (ctx.groupBySam.has(lower(g.spec.accountName))) continue;
+    // A suspended group is not diffed, so not renamed: references to it wait as for a new group.
+    if (g.spec.suspend || ctx.groupBySam.has(lower(g.spec.accountName))) continue;
     const renamed = renamedGroup({ kind: "ADGroup", name: g.name }, g.spec, ctx);
     if (renamed) renamedGroups.set(g.name, renamed);
   }
+  // Replaced: gone. In Observe mode the rename is only reported, so the object stays where it is.
   const groupDnAfter = new Map(
-    [...renamedGroups].map(([name, r]) => [
-      normalizeDn(r.previousDn),
-      desired.groups.get(name)?.spec.allowReplacement ? null : r.observed.dn,
-    ]),
+    [...renamedGroups].map(([name, r]) => {
+      const spec = desired.groups.get(name)?.spec;
+      const after = spec?.allowReplacement ? null : spec?.mode === "Observe" ? r.previousDn : r.observed.dn;
+      return [normalizeDn(r.previousDn), after] as const;
+    }),
   );
   // Member lists name a renamed group by its new name at its new DN.
   const labelByDn = new Map(ctx.labelByDn);
@@ -189,7 +192,8 @@ export function resolveRefs(
       const account = ctx.repoGroupAccount.get(ref.group);
       // A group renamed in this plan is named by its new name and DN: apply renames it first.
       const r = ctx.renamedGroups.get(ref.group);
-      const renamed = r && ctx.groupDnAfter.get(normalizeDn(r.previousDn)) !== null ? r.observed : undefined;
+      const after = r && ctx.groupDnAfter.get(normalizeDn(r.previousDn));
+      const renamed = r && after ? { ...r.observed, dn: after } : undefined;
       const found = account === undefined ? undefined : (ctx.groupBySam.get(lower(account)) ?? renamed);
       if (found) targets.push({ type: "object", dn: found.dn, sid: found.sid, label: found.samAccountName });
       else targets.push({ type: "repo-group", name: ref.group, label: account ?? ref.group });
