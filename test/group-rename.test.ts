@@ -28,14 +28,14 @@ describe("ADGroup renames against Samba", () => {
   });
 
   /** The hosts' group under `accountName`, a group holding it, and two gMSAs; `reportsReaders` is the second one's reader list. */
-  const revision = (accountName: string, reportsReaders: string): string =>
+  const revision = (accountName: string, reportsReaders: string, groupLines = ""): string =>
     repo(`${HEADER}kind: ADGroup
 metadata: { name: web-hosts }
 spec:
   accountName: ${accountName}
   members: [{ computer: WEB1 }]
   membership: exact
----
+${groupLines}---
 ${HEADER}kind: ADGroup
 metadata: { name: all-hosts }
 spec:
@@ -144,5 +144,32 @@ spec:
     expect(await identity("(sAMAccountName=Web-Hosts-Hand)")).toEqual([]);
     expect(await identity("(&(objectClass=group)(sAMAccountName=Web-Hosts*))")).toHaveLength(2);
     expect(await web1Reads("gMSA-Web")).toBe(true);
+  });
+
+  it("with allowReplacement: true a new accountName recreates the group: a new SID, given to the repository's readers and groups", async () => {
+    const reader = "{ computer: WEB2 }, { group: web-hosts }";
+    const before = await identity("(sAMAccountName=Web-Hosts-2)");
+    expect(before).toHaveLength(2);
+    const third = revision("Web-Hosts-3", reader, "  allowReplacement: true\n");
+    const plan = await cli(dc, "plan", third);
+    expect(plan.code).toBe(2);
+    // One resource: the old group's deletion and the new one's creation, said as such.
+    expect(plan.stdout).toContain(`- distinguishedName: "CN=Web-Hosts-2,CN=Users,${dc.baseDn}"`);
+    expect(plan.stdout).toContain('+ sAMAccountName: "Web-Hosts-3"');
+    expect(plan.stdout).toContain("new SID");
+    const applied = await cli(dc, "apply", third);
+    expect(applied.stderr).toBe("");
+    expect(applied.code).toBe(0);
+
+    expect(await identity("(sAMAccountName=Web-Hosts-2)")).toEqual([]);
+    const after = await identity("(sAMAccountName=Web-Hosts-3)");
+    expect(after).toHaveLength(2);
+    expect(after[0]).not.toBe(before[0]);
+    const newSid = parseSid(ldif(await search("(sAMAccountName=Web-Hosts-3)", "objectSid"), "objectSid")[0]!);
+    expect(await readers("gMSA-Web")).toEqual([newSid]);
+    const parent = await search("(sAMAccountName=All-Web-Hosts)", "member");
+    expect(text(parent, "member")).toEqual([`CN=Web-Hosts-3,CN=Users,${dc.baseDn}`]);
+    expect(await web1Reads("gMSA-Web")).toBe(true);
+    expect((await cli(dc, "plan", third)).code).toBe(0);
   });
 });
