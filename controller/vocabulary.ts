@@ -23,7 +23,8 @@ export const resourceKey = (r: ResourceRef): string => `${r.kind}/${r.name}`;
 /**
  * The closed set of drift types, also the only values of the `drift_type` metric label.
  * `conflict` is an unmarked object with a managed name; `unexpected` is a marked object that
- * left the repository (a prune candidate).
+ * left the repository (a prune candidate); `delegation` is a gMSA's Kerberos delegation (its
+ * userAccountControl flags, msDS-AllowedToDelegateTo, the resource-based descriptor).
  */
 export const DRIFT_TYPES = [
   "missing",
@@ -32,6 +33,7 @@ export const DRIFT_TYPES = [
   "principals",
   "encryption",
   "spn",
+  "delegation",
   "immutable",
   "conflict",
   "unexpected",

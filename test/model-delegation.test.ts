@@ -152,6 +152,11 @@ spec:
       '~ userAccountControl: "4096 (enabled)" → "528384 (enabled, trustedForDelegation)"',
     );
     expect(drifted.stdout).toContain("~ msDS-AllowedToActOnBehalfOfOtherIdentity: [IIS1$] → [IIS1$, Web-Front]");
+    // Each of those hand edits is drift of type delegation, none of them attribute.
+    const json = JSON.parse((await cli(dc, "plan", first, "--format", "json")).stdout) as {
+      resources: { drift: string[] }[];
+    };
+    expect(new Set(json.resources.flatMap((r) => r.drift))).toEqual(new Set(["delegation"]));
     // Samba (4.22) accepts the descriptor when the account is added, and refuses any later change
     // of this systemOnly attribute over LDAP; Windows DCs take it (Set-ADServiceAccount does).
     // The refusal is reported for that one write; every other fix is applied.

@@ -62,6 +62,8 @@ export interface ObservedGroup extends ObjectGuard {
   /** Member DNs, every range of a large group merged. */
   members: string[];
   adminDescription?: string | undefined;
+  /** Which repository resource the object belongs to (see docs/decisions/renames.md). */
+  adminDisplayName?: string | undefined;
   managed: boolean;
 }
 
@@ -155,6 +157,7 @@ export const GROUP_ATTRIBUTES = [
   "managedBy",
   `member;range=0-${MEMBER_RANGE_SIZE - 1}`,
   "adminDescription",
+  "adminDisplayName",
   "objectGUID",
   "isCriticalSystemObject",
   "adminCount",
@@ -314,6 +317,7 @@ export function groupFromEntry(entry: Entry): ObservedGroup {
     info: text(entry, "info"),
     managedBy: text(entry, "managedBy"),
     adminDescription,
+    adminDisplayName: text(entry, "adminDisplayName"),
   };
 }
 

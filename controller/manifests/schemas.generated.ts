@@ -47,7 +47,7 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           accountName: {
             type: "string",
             description:
-              "sAMAccountName of the group, also its CN unless commonName gives another. Letters, digits, '-', '_', and inner '.' or spaces; LDAP filter and DN metacharacters are refused.",
+              "sAMAccountName of the group, also its CN unless commonName gives another. Letters, digits, '-', '_', and inner '.' or spaces; LDAP filter and DN metacharacters are refused. A new value renames the group the controller made for this resource in place (and its CN when the CN was the old name), keeping its SID, GUID and members, unless allowReplacement is true.",
             minLength: 1,
             maxLength: 64,
             pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
@@ -142,6 +142,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 maxLength: 2048,
               },
             },
+          },
+          allowReplacement: {
+            type: "boolean",
+            description:
+              "When accountName changes, delete the group and create it under the new name instead of renaming it in place. The new group has a new SID; the password readers and groups of this repository that name it are given the new one, but rights granted to the old SID elsewhere are lost.",
+            default: false,
           },
           description: { type: "string", description: "The group's description attribute.", maxLength: 1024 },
           path: {

@@ -189,7 +189,9 @@ export type GroupMemberRef =
 export interface ADGroupSpec {
   /**
    * sAMAccountName of the group, also its CN unless commonName gives another. Letters, digits, '-',
-   * '_', and inner '.' or spaces; LDAP filter and DN metacharacters are refused.
+   * '_', and inner '.' or spaces; LDAP filter and DN metacharacters are refused. A new value renames
+   * the group the controller made for this resource in place (and its CN when the CN was the old
+   * name), keeping its SID, GUID and members, unless allowReplacement is true.
    */
   accountName: string;
   /**
@@ -218,6 +220,13 @@ export interface ADGroupSpec {
    * managed.
    */
   managedBy?: ADGroupManagedByItem;
+  /**
+   * When accountName changes, delete the group and create it under the new name instead of renaming
+   * it in place. The new group has a new SID; the password readers and groups of this repository
+   * that name it are given the new one, but rights granted to the old SID elsewhere are lost.
+   * Default: `false`.
+   */
+  allowReplacement: boolean;
   /** The group's description attribute. */
   description?: string;
   /**

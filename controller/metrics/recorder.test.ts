@@ -26,6 +26,15 @@ describe("resource drift", () => {
     }
   });
 
+  it("a gMSA's delegation drift is its own series, apart from attribute", async () => {
+    const recorder = createMetricsRecorder();
+    recorder.setDrift("GroupManagedServiceAccount", "msa-web", new Set<DriftType>(["delegation"]));
+    const series = await drift(recorder);
+    expect(series.find((s) => s.labels.drift_type === "delegation")?.value).toBe(1);
+    expect(series.find((s) => s.labels.drift_type === "attribute")?.value).toBe(0);
+    expect(driftTypesByKind.ADGroup).not.toContain("delegation");
+  });
+
   it("emits no series for a resource that never drifted", async () => {
     const recorder = createMetricsRecorder();
     recorder.setDrift("GroupManagedServiceAccount", "msa-clean", new Set());

@@ -28,6 +28,7 @@ export const driftTypesByKind: Readonly<Record<Kind, readonly DriftType[]>> = {
     "principals",
     "encryption",
     "spn",
+    "delegation",
     "immutable",
     "conflict",
     "unexpected",

@@ -89,11 +89,11 @@ export async function attributeDrift(plan: Plan, read: ReadHistory, ledger?: Wri
   return { ...plan, resources };
 }
 
-/** The DN an applied action left its attributes on (a move's new DN; none for a delete). */
+/** The DN an applied action left its attributes on (a move's or rename's new DN; none for a delete). */
 function writtenDn(result: ActionResult): string | undefined {
   const a = result.action;
   if (result.status !== "applied" || a.type === "delete" || a.type === "create-kds-root-key") return undefined;
-  return a.type === "move" ? a.newDn : a.dn;
+  return a.type === "move" || a.type === "rename" ? a.newDn : a.dn;
 }
 
 /**

@@ -88,6 +88,39 @@ describe("delegation", () => {
     expect(web?.blocker?.message).toBe("not found in AD: computer IIS1");
   });
 
+  it("delegation changed by hand is drift of type delegation, not attribute; the enabled bit stays attribute", () => {
+    const desired = desiredOf(
+      kdsKey(),
+      gmsa("web", {
+        accountName: "gMSA-Web",
+        trustedForDelegation: false,
+        accountNotDelegated: true,
+        allowedToDelegateTo: ["MSSQLSvc/sql1.company.local:1433"],
+      }),
+    );
+    const driftOf = (observed: ReturnType<typeof observedGmsa>) =>
+      planDirectory(desired, emptyDirectory(now, { gmsas: [observed] }), POLICY, now).resources.find(
+        (r) => r.resource.name === "web",
+      )?.drift;
+    const clean = { allowedToDelegateTo: ["MSSQLSvc/sql1.company.local:1433"] };
+    expect([
+      ...(driftOf(observedGmsa("gMSA-Web", [], { ...clean, userAccountControl: 0x1000 | 0x100000 })) ?? []),
+    ]).toEqual([]);
+    // Unconstrained delegation switched on and "sensitive" cleared by hand: flags only.
+    expect([
+      ...(driftOf(observedGmsa("gMSA-Web", [], { ...clean, userAccountControl: 0x1000 | 0x80000 })) ?? []),
+    ]).toEqual(["delegation"]);
+    // A constrained-delegation target added by hand.
+    const added = { allowedToDelegateTo: [...clean.allowedToDelegateTo, "cifs/fs1.company.local"] };
+    expect([
+      ...(driftOf(observedGmsa("gMSA-Web", [], { ...added, userAccountControl: 0x1000 | 0x100000 })) ?? []),
+    ]).toEqual(["delegation"]);
+    // Disabled by hand, delegation untouched: the enabled state is an attribute.
+    expect([
+      ...(driftOf(observedGmsa("gMSA-Web", [], { ...clean, userAccountControl: 0x1000 | 0x100000 | 0x2 })) ?? []),
+    ]).toEqual(["attribute"]);
+  });
+
   it("an ACE with GENERIC_ALL alone allows nothing to the KDC: the descriptor is drift", () => {
     const generic = encodeGroupMsaMembership([iis.sid]);
     generic.writeUInt32LE(0x1000_0000, 20 + 16 + 8 + 4); // header, owner S-1-5-32-544, ACL header, ACE header

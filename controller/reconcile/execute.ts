@@ -61,6 +61,8 @@ export async function execute(action: Action, writer: DirectoryWriter, ctx: Exec
         objectClass: "group",
         sAMAccountName: action.accountName,
         groupType: String(action.groupType),
+        // Ties the object to its resource, so a new accountName renames it (docs/decisions/renames.md).
+        adminDisplayName: resourceTag(action.resource),
       };
       if (action.description !== undefined) attributes["description"] = action.description;
       Object.assign(attributes, action.text);
@@ -85,7 +87,10 @@ export async function execute(action: Action, writer: DirectoryWriter, ctx: Exec
       if (action.managedBy)
         changes.push({ operation: "replace", attribute: "managedBy", values: [managerDn(action.managedBy, ctx)] });
       if (action.adopt && action.marker !== undefined)
-        changes.push({ operation: "replace", attribute: "adminDescription", values: [action.marker] });
+        changes.push(
+          { operation: "replace", attribute: "adminDescription", values: [action.marker] },
+          { operation: "replace", attribute: "adminDisplayName", values: [resourceTag(action.resource)] },
+        );
       if (changes.length > 0) await writer.modify(action.dn, changes);
       return;
     }

@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import { decodeSecurityDescriptor, encodeGroupMsaMembership, OwnershipKey } from "../directory/index.ts";
 import { applyPlan } from "./apply.ts";
 import { countActions } from "./model.ts";
-import type { Plan, ResourcePlan } from "./model.ts";
 import { planDirectory } from "./plan.ts";
 import type { Policy } from "./plan.ts";
 import { renderJson, renderMarkdown, renderText, planSummary } from "./render.ts";
@@ -18,6 +17,7 @@ import {
   observedGmsa,
   observedGroup,
   OWNER,
+  planEntry as find,
   recordingWriter,
 } from "../../test/support/reconcile.ts";
 
@@ -43,12 +43,6 @@ function exampleDesired() {
       description: "Service1",
     }),
   );
-}
-
-function find(plan: Plan, kind: string, name: string): ResourcePlan {
-  const r = plan.resources.find((x) => x.resource.kind === kind && x.resource.name === name);
-  if (!r) throw new Error(`no ${kind}/${name} in plan`);
-  return r;
 }
 
 async function converge(desired: ReturnType<typeof exampleDesired>, policy: Policy = DEFAULT_POLICY) {

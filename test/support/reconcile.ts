@@ -17,7 +17,7 @@ import { encodeGroupMsaMembership, OwnershipKey } from "../../controller/directo
 import type { DirectoryWriter, Modification } from "../../controller/directory/index.ts";
 import { InvalidCredentialsError } from "ldapts";
 import { toDirectoryError } from "../../controller/directory/index.ts";
-import type { ObservedDirectory, Outcome } from "../../controller/reconcile/model.ts";
+import type { ObservedDirectory, Outcome, Plan, ResourcePlan } from "../../controller/reconcile/model.ts";
 import type { DirectorySession, OpenDirectory } from "../../controller/reconcile/pass.ts";
 
 export const BASE = "DC=company,DC=local";
@@ -103,6 +103,7 @@ export function group(
       members: [],
       membership: "additive",
       removeMembers: [],
+      allowReplacement: false,
       suspend: false,
       ...spec,
     },
@@ -236,6 +237,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
           description: text(attributes["description"]),
           members: [],
           adminDescription: text(attributes["adminDescription"]),
+          adminDisplayName: text(attributes["adminDisplayName"]),
           managed: true,
         });
       } else {
@@ -290,6 +292,8 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
           if (c.attribute === "groupType") gr.groupType = Number(first);
           else if (c.attribute === "description") gr.description = text(first);
           else if (c.attribute === "adminDescription") gr.adminDescription = text(first);
+          else if (c.attribute === "adminDisplayName") gr.adminDisplayName = text(first);
+          else if (c.attribute === "sAMAccountName") gr.samAccountName = text(first) ?? "";
         }
       }
       return Promise.resolve();
@@ -305,6 +309,9 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
           map.set(newDn.toLowerCase(), o);
         }
       }
+      // As AD does for a linked attribute: member values follow the object.
+      for (const g of groups.values())
+        g.members = g.members.map((m) => (m.toLowerCase() === dn.toLowerCase() ? newDn : m));
       return Promise.resolve();
     },
     delete(dn) {
@@ -312,6 +319,7 @@ export function recordingWriter(start: ObservedDirectory, failOn?: RegExp) {
       writes.push({ op: "delete", dn });
       gmsas.delete(dn.toLowerCase());
       groups.delete(dn.toLowerCase());
+      for (const g of groups.values()) g.members = g.members.filter((m) => m.toLowerCase() !== dn.toLowerCase());
       kdsRootKeys = kdsRootKeys.filter((k) => k.dn.toLowerCase() !== dn.toLowerCase());
       return Promise.resolve();
     },
@@ -481,4 +489,11 @@ export function observedGroup(
     managed: true,
     ...extra,
   };
+}
+
+/** The plan's entry for KIND/NAME; throws when the plan has none. */
+export function planEntry(plan: Plan, kind: string, name: string): ResourcePlan {
+  const r = plan.resources.find((x) => x.resource.kind === kind && x.resource.name === name);
+  if (!r) throw new Error(`no ${kind}/${name} in plan`);
+  return r;
 }

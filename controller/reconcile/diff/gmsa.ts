@@ -146,9 +146,12 @@ function updateGmsa(
     }
   }
   const uac = observed.userAccountControl ?? WORKSTATION_TRUST_ACCOUNT;
-  const wantUac = withDelegationFlags(withAccountEnabled(uac, spec.enabled), delegationFlags(spec));
+  const enabledUac = withAccountEnabled(uac, spec.enabled);
+  const wantUac = withDelegationFlags(enabledUac, delegationFlags(spec));
   if (wantUac !== uac) {
-    drift.add("attribute");
+    // One attribute, two drift types: the enabled state, and the delegation flags.
+    if (enabledUac !== uac) drift.add("attribute");
+    if (wantUac !== enabledUac) drift.add("delegation");
     set["userAccountControl"] = String(wantUac);
     changes.push({ attribute: "userAccountControl", from: describeUac(uac), to: describeUac(wantUac) });
   }
@@ -183,7 +186,7 @@ function updateGmsa(
   const pending = wanted.some((t) => t.type === "repo-group");
   const sameReaders = !pending && readers.size === wantSids.size && [...wantSids].every((s) => readers.has(s));
   const delegation = diffDelegation(spec, observed, ctx);
-  if (delegation.changes.length > 0) drift.add("attribute");
+  if (delegation.changes.length > 0) drift.add("delegation");
   changes.push(...delegation.changes);
   // Rewriting a descriptor without a principal we cannot find would silently revoke it.
   const unresolved = [...missing, ...delegation.missing];

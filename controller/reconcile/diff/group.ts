@@ -23,7 +23,20 @@ export function diffGroup(name: string, spec: ADGroupSpec, mode: Mode, ctx: Cont
   const unresolved = [...missing, ...(manager?.missing ?? [])];
   const blocker = unresolved.length > 0 ? principalNotFound(unresolved) : undefined;
   const managedBy = manager?.targets[0];
-  if (!observed) return createGroup(resource, dn, spec, { targets, managedBy }, blocker, mode);
+  if (!observed) {
+    const renamed = ctx.renamedGroups.get(name);
+    const create = createGroup(resource, dn, spec, { targets, managedBy }, blocker, mode);
+    if (!renamed) return create;
+    if (spec.allowReplacement) return replaceGroup(resource, renamed.previousDn, create);
+    const resolution = { targets, managedBy, missing, verdict: { status: "ours" } as const, blocker, mode };
+    const update = updateGroup(resource, dn, spec, renamed.observed, resolution, ctx);
+    return resourceDiff(resource, renamed.previousDn, mode, {
+      ...update,
+      drift: new Set([...update.drift, "attribute"]),
+      changes: [...renamed.changes, ...update.changes],
+      fixes: [renamed.action, ...update.fixes],
+    });
+  }
   const verdict = claim(observed, ctx);
   if (verdict.status === "blocked") return conflict(resource, observed.dn, mode, verdict.blocker);
   return updateGroup(resource, dn, spec, observed, { targets, managedBy, missing, verdict, blocker, mode }, ctx);
@@ -74,6 +87,23 @@ function createGroup(
       changes: changes.filter((c) => c.attribute === "member"),
     });
   return resourceDiff(resource, dn, mode, { drift: new Set(["missing"]), changes, fixes, blocker });
+}
+
+/**
+ * A new accountName with allowReplacement: the group found by its tag is deleted and the
+ * manifest's created (a new SID; readers and parent groups are given the new one in this plan).
+ */
+function replaceGroup(resource: ResourceRef, previousDn: string, create: ResourceDiff): ResourceDiff {
+  const change: AttributeChange = { attribute: "distinguishedName", from: previousDn, to: undefined };
+  return {
+    ...create,
+    drift: new Set(["attribute"]),
+    changes: [change, ...create.changes],
+    fixes: create.blocker
+      ? []
+      : [{ type: "delete", resource, dn: previousDn, replacement: true, changes: [change] }, ...create.fixes],
+    notes: [...create.notes, "allowReplacement: the group is deleted and created under its new name, with a new SID"],
+  };
 }
 
 /** The optional text attributes of a group, by LDAP name: absent is not managed, "" clears. */
@@ -141,8 +171,9 @@ function updateGroup(
       text[attribute] = want === "" ? null : want;
       updateChanges.push({ attribute, from: haveText[attribute], to: want === "" ? undefined : want });
     }
-  const newManager =
-    managedBy && (managedBy.type !== "object" || normalizeDn(managedBy.dn) !== normalizeDn(observed.managedBy ?? ""));
+  const manager = observed.managedBy === undefined ? "" : normalizeDn(observed.managedBy);
+  const managerAfter = ctx.groupDnAfter.has(manager) ? normalizeDn(ctx.groupDnAfter.get(manager) ?? "") : manager;
+  const newManager = managedBy && (managedBy.type !== "object" || normalizeDn(managedBy.dn) !== managerAfter);
   if (newManager) {
     drift.add("attribute");
     const from = observed.managedBy === undefined ? undefined : memberLabel(observed.managedBy, ctx);
@@ -164,7 +195,13 @@ function updateGroup(
     });
   }
 
-  const have = new Map(observed.members.map((m) => [normalizeDn(m), m]));
+  // Members as they will be once the groups renamed in this plan are (AD follows a modify-DN in
+  // member values; a replaced group's values go with it).
+  const members = observed.members.flatMap((m) => {
+    const after = ctx.groupDnAfter.get(normalizeDn(m));
+    return after === null ? [] : [after ?? m];
+  });
+  const have = new Map(members.map((m) => [normalizeDn(m), m]));
   const dnOf = (t: PrincipalTarget): string[] => (t.type === "object" ? [normalizeDn(t.dn)] : []);
   const wantKnown = new Set(targets.flatMap(dnOf));
   // A member to remove that AD does not know (or a repo group not created yet) is not a member.
@@ -178,7 +215,7 @@ function updateGroup(
   if (toAdd.length > 0 || toRemove.length > 0) {
     drift.add("membership");
     const removed = new Set(toRemove.map(normalizeDn));
-    const kept = observed.members.filter((m) => !removed.has(normalizeDn(m))).map((m) => memberLabel(m, ctx));
+    const kept = members.filter((m) => !removed.has(normalizeDn(m))).map((m) => memberLabel(m, ctx));
     const change: AttributeChange = {
       attribute: "member",
       from: sorted(observed.members.map((m) => memberLabel(m, ctx))),

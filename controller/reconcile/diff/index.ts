@@ -33,7 +33,7 @@ export function diffDirectory(
   const ctx = buildContext(desired, observed, options);
   const out: ResourceDiff[] = [];
   out.push(...diffKdsRootKeys(ctx));
-  for (const name of groupOrder(desired)) {
+  for (const name of groupOrder(desired, [...ctx.renamedGroups.keys()])) {
     const res = desired.groups.get(name);
     if (res && !res.spec.suspend) out.push(diffGroup(name, res.spec, res.spec.mode, ctx));
   }
@@ -45,8 +45,12 @@ export function diffDirectory(
   return out;
 }
 
-/** Repo groups ordered so that nested groups, and a group that manages another, come before it. */
-function groupOrder(desired: DesiredState): string[] {
+/**
+ * Repo groups ordered so that nested groups, and a group that manages another, come before it;
+ * `first` (the groups renamed in this plan) as early as that allows, so that every other group's
+ * member and managedBy values name them by their new DN.
+ */
+function groupOrder(desired: DesiredState, first: readonly string[]): string[] {
   const order: string[] = [];
   const state = new Map<string, "visiting" | "done">();
   const visit = (name: string): void => {
@@ -58,6 +62,6 @@ function groupOrder(desired: DesiredState): string[] {
     state.set(name, "done");
     order.push(name);
   };
-  for (const name of [...desired.groups.keys()].sort()) visit(name);
+  for (const name of [...[...first].sort(), ...[...desired.groups.keys()].sort()]) visit(name);
   return order;
 }

@@ -23,8 +23,10 @@ export function pruneCandidates(ctx: Context): ResourceDiff[] {
     [...desired.gmsas.keys()].map((name) => resourceTag({ kind: "GroupManagedServiceAccount", name })),
   );
   const wantedGroups = new Set([...desired.groups.values()].map((g) => lower(g.spec.accountName)));
-  // Groups carry no resource key yet (docs/decisions/renames.md), but a group whose
-  // sAMAccountName was changed by hand keeps its CN: it sits at the DN a manifest's group wants.
+  // Likewise a group (renamed, or replaced by its diff); see docs/decisions/renames.md.
+  const groupKeys = new Set([...desired.groups.keys()].map((name) => resourceTag({ kind: "ADGroup", name })));
+  // A group made before groups carried their tag, whose sAMAccountName was changed by hand,
+  // keeps its CN: it sits at the DN a manifest's group wants.
   const groupAtDn = new Map(
     [...desired.groups].map(([name, g]) => [
       normalizeDn(accountDn(g.spec.accountName, g.spec.path, observed.baseDn)),
@@ -41,7 +43,12 @@ export function pruneCandidates(ctx: Context): ResourceDiff[] {
       )
       .map((g) => unexpected("GroupManagedServiceAccount", g, ctx)),
     ...observed.groups
-      .filter((g) => prunable(g, ctx) && !wantedGroups.has(lower(g.samAccountName)))
+      .filter(
+        (g) =>
+          prunable(g, ctx) &&
+          !wantedGroups.has(lower(g.samAccountName)) &&
+          !(g.adminDisplayName !== undefined && groupKeys.has(g.adminDisplayName)),
+      )
       .map((g) => {
         const wanted = groupAtDn.get(normalizeDn(g.dn));
         return wanted === undefined ? unexpected("ADGroup", g, ctx) : renamedInAd(g, wanted);

@@ -8,6 +8,8 @@ import type { KdsState, ObservedGmsa, ObservedGroup, OwnershipKey } from "../../
 import { kdsState, normalizeDn } from "../../directory/index.ts";
 import type { ObservedDirectory, PrincipalTarget } from "../model.ts";
 import { plannedKeyStart } from "./kds.ts";
+import { renamedGroup } from "./rename.ts";
+import type { Renamed } from "./rename.ts";
 
 /** Inputs diff needs besides the two states. */
 export interface DiffOptions {
@@ -44,6 +46,14 @@ export interface Context {
   readonly byDn: ReadonlyMap<string, Found>;
   /** Users (objectClass user, not a computer) by sAMAccountName and by userPrincipalName, lower-cased. */
   readonly userBySam: ReadonlyMap<string, Found>;
+  /**
+   * Repo groups whose accountName AD does not hold but whose owned object carries their resource
+   * tag (docs/decisions/renames.md), by resource name: renamed in place, or replaced when the
+   * manifest says allowReplacement.
+   */
+  readonly renamedGroups: ReadonlyMap<string, Renamed<ObservedGroup>>;
+  /** Normalised DN of such a group before this plan → its DN after it (null: replaced, so gone). */
+  readonly groupDnAfter: ReadonlyMap<string, string | null>;
 }
 
 /** An object a reference resolved to. */
@@ -64,6 +74,30 @@ export const lower = (s: string): string => s.toLowerCase();
 
 /** Builds the lookups over one observed directory. */
 export function buildContext(desired: DesiredState, observed: ObservedDirectory, options: DiffOptions): Context {
+  const ctx = lookups(desired, observed, options);
+  const renamedGroups = new Map<string, Renamed<ObservedGroup>>();
+  for (const g of desired.groups.values()) {
+    // A suspended group is not diffed, so not renamed: references to it wait as for a new group.
+    if (g.spec.suspend || ctx.groupBySam.has(lower(g.spec.accountName))) continue;
+    const renamed = renamedGroup({ kind: "ADGroup", name: g.name }, g.spec, ctx);
+    if (renamed) renamedGroups.set(g.name, renamed);
+  }
+  // Replaced: gone. In Observe mode the rename is only reported, so the object stays where it is.
+  const groupDnAfter = new Map(
+    [...renamedGroups].map(([name, r]) => {
+      const spec = desired.groups.get(name)?.spec;
+      const after = spec?.allowReplacement ? null : spec?.mode === "Observe" ? r.previousDn : r.observed.dn;
+      return [normalizeDn(r.previousDn), after] as const;
+    }),
+  );
+  // Member lists name a renamed group by its new name at its new DN.
+  const labelByDn = new Map(ctx.labelByDn);
+  for (const r of renamedGroups.values()) labelByDn.set(normalizeDn(r.observed.dn), r.observed.samAccountName);
+  return { ...ctx, labelByDn, renamedGroups, groupDnAfter };
+}
+
+/** The lookups over one observed directory, before renames are known (they need the ownership check). */
+function lookups(desired: DesiredState, observed: ObservedDirectory, options: DiffOptions): Context {
   const kds = kdsState(observed.kdsRootKeys, options.now);
   // Keys this plan creates count from their start time, as the forest's own keys do.
   const planned = [...desired.kdsRootKeys.values()].flatMap((r) => {
@@ -97,6 +131,8 @@ export function buildContext(desired: DesiredState, observed: ObservedDirectory,
     repoGroupAccount: new Map([...desired.groups.values()].map((g) => [g.name, g.spec.accountName])),
     repoGmsaAccount: new Map([...desired.gmsas.values()].map((g) => [g.name, g.spec.accountName])),
     ...principalLookups(observed),
+    renamedGroups: new Map(),
+    groupDnAfter: new Map(),
   };
 }
 
@@ -154,7 +190,11 @@ export function resolveRefs(
   for (const ref of refs) {
     if (ref.group !== undefined) {
       const account = ctx.repoGroupAccount.get(ref.group);
-      const found = account === undefined ? undefined : ctx.groupBySam.get(lower(account));
+      // A group renamed in this plan is named by its new name and DN: apply renames it first.
+      const r = ctx.renamedGroups.get(ref.group);
+      const after = r && ctx.groupDnAfter.get(normalizeDn(r.previousDn));
+      const renamed = r && after ? { ...r.observed, dn: after } : undefined;
+      const found = account === undefined ? undefined : (ctx.groupBySam.get(lower(account)) ?? renamed);
       if (found) targets.push({ type: "object", dn: found.dn, sid: found.sid, label: found.samAccountName });
       else targets.push({ type: "repo-group", name: ref.group, label: account ?? ref.group });
     } else if (ref.externalGroup !== undefined) {
