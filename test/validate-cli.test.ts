@@ -97,7 +97,7 @@ describe("gmsa-gitops validate", () => {
     expect(JSON.parse(result.stdout)).toEqual({
       valid: true,
       files: 4,
-      resources: { ADGroup: 2, GroupManagedServiceAccount: 2, HostBinding: 2, KdsRootKey: 1 },
+      resources: { ADGroup: 2, GroupManagedServiceAccount: 2, HostBinding: 2, KdsRootKey: 1, ManagedServiceAccount: 0 },
     });
   });
 

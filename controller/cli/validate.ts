@@ -133,6 +133,7 @@ function counts(desired: DesiredState): Record<Kind, number> {
     GroupManagedServiceAccount: desired.gmsas.size,
     HostBinding: desired.bindings.size,
     KdsRootKey: desired.kdsRootKeys.size,
+    ManagedServiceAccount: desired.smsas.size,
   };
 }
 

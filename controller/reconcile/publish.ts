@@ -216,6 +216,7 @@ export class CyclePublisher {
         ADGroup: 0,
         HostBinding: pass.hosts?.bindings.length ?? 0,
         KdsRootKey: 0,
+        ManagedServiceAccount: 0,
       });
       return { keep, nextAt, kds: null };
     }
@@ -224,6 +225,7 @@ export class CyclePublisher {
       ADGroup: desired.groups.size,
       HostBinding: desired.bindings.size,
       KdsRootKey: desired.kdsRootKeys.size,
+      ManagedServiceAccount: desired.smsas.size,
     });
     const kds = pass.plan.kds;
     metrics.setKdsKeyEffective(kds.effective);
