@@ -50,6 +50,7 @@ export interface CycleInput {
 function metricAction(action: Action): ActionType {
   switch (action.type) {
     case "create-gmsa":
+    case "create-smsa":
     case "create-group":
     case "create-kds-root-key":
       return "create";
