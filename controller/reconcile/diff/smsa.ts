@@ -45,7 +45,17 @@ export function diffSmsa(name: string, spec: ManagedServiceAccountSpec, mode: Mo
   if (!observed) {
     const renamed = renamedGmsa(resource, spec, ctx);
     if (!renamed) return createSmsa(resource, dn, spec, computer, noComputer, mode);
-    const update = updateSmsa(resource, dn, spec, renamed.observed, computer, { status: "ours" }, mode);
+    // The computer's link still shows the DN as read: the rename lands in this same apply.
+    const update = updateSmsa(
+      resource,
+      dn,
+      spec,
+      renamed.observed,
+      computer,
+      { status: "ours" },
+      mode,
+      renamed.previousDn,
+    );
     return resourceDiff(resource, renamed.previousDn, mode, {
       ...update,
       drift: new Set([...update.drift, "attribute"]),
@@ -110,6 +120,7 @@ function updateSmsa(
   computer: ObservedComputer | undefined,
   verdict: Exclude<Claim, { status: "blocked" }>,
   mode: Mode,
+  linkedDn = observed.dn,
 ): ResourceDiff {
   const drift = new Set<DriftType>();
   const changes: AttributeChange[] = [];
@@ -140,7 +151,7 @@ function updateSmsa(
       adopt: verdict.status !== "ours",
       changes: changes.filter((c) => c.attribute !== "distinguishedName"),
     });
-  if (computer) fixes.push(...linkFixes(resource, observed, currentDn, computer, drift, changes));
+  if (computer) fixes.push(...linkFixes(resource, observed, linkedDn, currentDn, computer, drift, changes));
   return resourceDiff(resource, observed.dn, mode, { drift, changes, fixes, notes });
 }
 
@@ -153,12 +164,13 @@ function updateSmsa(
 function linkFixes(
   resource: ResourceRef,
   observed: ObservedGmsa,
+  linkedDn: string,
   accountDnNow: string,
   computer: ObservedComputer,
   drift: Set<DriftType>,
   changes: AttributeChange[],
 ): Action[] {
-  const here = normalizeDn(observed.dn);
+  const here = normalizeDn(linkedDn);
   const linked = (computer.hostServiceAccounts ?? []).some((d) => normalizeDn(d) === here);
   const others = (observed.hostComputers ?? []).filter((d) => normalizeDn(d) !== normalizeDn(computer.dn));
   if (linked && others.length === 0) return [];
