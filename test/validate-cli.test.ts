@@ -38,7 +38,8 @@ describe("gmsa-gitops validate", () => {
     const result = await run(["validate", join(FIXTURES, "valid")]);
     expect(result).toEqual({
       code: 0,
-      stdout: "valid: 4 files, 2 ADGroup, 2 GroupManagedServiceAccount, 2 HostBinding, 1 KdsRootKey, 0 ManagedServiceAccount\n",
+      stdout:
+        "valid: 4 files, 2 ADGroup, 2 GroupManagedServiceAccount, 2 HostBinding, 1 KdsRootKey, 0 ManagedServiceAccount\n",
       stderr: "",
     });
   });
