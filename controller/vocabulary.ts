@@ -6,7 +6,13 @@
  */
 
 /** Every resource kind, in a stable order; a unit test checks it against the kinds in crds/. */
-export const KINDS = ["ADGroup", "GroupManagedServiceAccount", "HostBinding", "KdsRootKey"] as const;
+export const KINDS = [
+  "ADGroup",
+  "GroupManagedServiceAccount",
+  "HostBinding",
+  "KdsRootKey",
+  "ManagedServiceAccount",
+] as const;
 
 /** One resource kind of the model. */
 export type Kind = (typeof KINDS)[number];

@@ -104,8 +104,20 @@ describe("metrics endpoint", () => {
     metrics.reconcileFinished(2.3, "success");
     metrics.reconcileSucceededAt(new Date());
     metrics.setDrift("GroupManagedServiceAccount", "msa-service1", new Set(["spn"]));
-    metrics.setDriftedByKind({ GroupManagedServiceAccount: 1, ADGroup: 0, HostBinding: 0, KdsRootKey: 0 });
-    metrics.setManagedByKind({ GroupManagedServiceAccount: 1, ADGroup: 1, HostBinding: 1, KdsRootKey: 1 });
+    metrics.setDriftedByKind({
+      GroupManagedServiceAccount: 1,
+      ADGroup: 0,
+      HostBinding: 0,
+      KdsRootKey: 0,
+      ManagedServiceAccount: 0,
+    });
+    metrics.setManagedByKind({
+      GroupManagedServiceAccount: 1,
+      ADGroup: 1,
+      HostBinding: 1,
+      KdsRootKey: 1,
+      ManagedServiceAccount: 0,
+    });
     metrics.actionApplied("ADGroup", "add-member", "success");
     metrics.sourceRevision("main@sha1:0123456789abcdef", "https://git.example/team/gmsa.git");
     metrics.fetchSucceeded(new Date());

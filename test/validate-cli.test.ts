@@ -38,7 +38,8 @@ describe("gmsa-gitops validate", () => {
     const result = await run(["validate", join(FIXTURES, "valid")]);
     expect(result).toEqual({
       code: 0,
-      stdout: "valid: 4 files, 2 ADGroup, 2 GroupManagedServiceAccount, 2 HostBinding, 1 KdsRootKey\n",
+      stdout:
+        "valid: 4 files, 2 ADGroup, 2 GroupManagedServiceAccount, 2 HostBinding, 1 KdsRootKey, 0 ManagedServiceAccount\n",
       stderr: "",
     });
   });
@@ -97,7 +98,7 @@ describe("gmsa-gitops validate", () => {
     expect(JSON.parse(result.stdout)).toEqual({
       valid: true,
       files: 4,
-      resources: { ADGroup: 2, GroupManagedServiceAccount: 2, HostBinding: 2, KdsRootKey: 1 },
+      resources: { ADGroup: 2, GroupManagedServiceAccount: 2, HostBinding: 2, KdsRootKey: 1, ManagedServiceAccount: 0 },
     });
   });
 
@@ -200,7 +201,7 @@ describe("validate warnings", () => {
     expect(text.stdout.split("\n")).toEqual([
       `groups.yaml:2:1: warning: ${warning("Domain Admins")}`,
       `groups.yaml:10:1: warning: ${warning("administrators")}`,
-      "valid: 1 file, 3 ADGroup, 0 GroupManagedServiceAccount, 0 HostBinding, 0 KdsRootKey",
+      "valid: 1 file, 3 ADGroup, 0 GroupManagedServiceAccount, 0 HostBinding, 0 KdsRootKey, 0 ManagedServiceAccount",
       "",
     ]);
     const json = await run(["validate", dir, "--format", "json"]);

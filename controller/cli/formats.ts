@@ -69,6 +69,9 @@ export const RULES: Readonly<Record<ErrorCode, string>> = {
   "unconstrained-delegation": "trustedForDelegation (unconstrained delegation) without allowUnconstrainedDelegation.",
   "listed-and-removed": "An SPN, principal or member is both listed and in the list of those to remove.",
   "host-cannot-retrieve": "A HostBinding's host is not allowed to retrieve its account's password.",
+  "smsa-not-a-reader":
+    "A standalone managed service account is named where only a principal that retrieves a gMSA's password makes sense.",
+  "smsa-other-host": "A HostBinding puts a standalone managed service account on a computer other than its own.",
 };
 
 /** The warning codes, described like the errors: SARIF's rules of level "warning". */

@@ -96,6 +96,7 @@ export interface Prepared {
 export function sourcesOf(desired: DesiredState): Map<string, string> {
   const all = [
     ...desired.gmsas.values(),
+    ...desired.smsas.values(),
     ...desired.groups.values(),
     ...desired.bindings.values(),
     ...desired.kdsRootKeys.values(),

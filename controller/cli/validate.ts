@@ -133,6 +133,7 @@ function counts(desired: DesiredState): Record<Kind, number> {
     GroupManagedServiceAccount: desired.gmsas.size,
     HostBinding: desired.bindings.size,
     KdsRootKey: desired.kdsRootKeys.size,
+    ManagedServiceAccount: desired.smsas.size,
   };
 }
 
@@ -146,7 +147,7 @@ function toJson(result: LoadResult, warnings: readonly ManifestWarning[]): unkno
   };
 }
 
-/** "valid: 5 files, 2 ADGroup, 2 GroupManagedServiceAccount, 3 HostBinding, 1 KdsRootKey". */
+/** "valid: 5 files, 2 ADGroup, 2 GroupManagedServiceAccount, 3 HostBinding, 1 KdsRootKey, 0 ManagedServiceAccount". */
 function summary(desired: DesiredState, files: number): string {
   const c = counts(desired);
   return `valid: ${plural(files, "file")}, ${KINDS.map((k) => `${c[k]} ${k}`).join(", ")}`;

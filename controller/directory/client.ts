@@ -394,11 +394,16 @@ export class LdapDirectory {
     }
   }
 
-  /** Every gMSA under baseDn, one paged subtree search; with `sinceUsn`, only those changed after it. */
+  /**
+   * Every gMSA and sMSA (standalone managed service account) under baseDn, one paged subtree
+   * search; with `sinceUsn`, only those changed after it.
+   */
   async readGmsas(baseDn: string, sinceUsn?: string): Promise<ObservedGmsa[]> {
     const entries = await this.#search(baseDn, {
       scope: "sub",
-      filter: `(&(objectClass=msDS-GroupManagedServiceAccount)${changedAfter(sinceUsn)})`,
+      filter:
+        "(&(|(objectClass=msDS-GroupManagedServiceAccount)(objectClass=msDS-ManagedServiceAccount))" +
+        `${changedAfter(sinceUsn)})`,
       attributes: GMSA_ATTRIBUTES,
     });
     return this.#convert(entries, gmsaFromEntry);

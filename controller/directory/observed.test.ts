@@ -59,6 +59,18 @@ describe("gmsaFromEntry", () => {
     });
   });
 
+  it("tells a standalone account (msDS-ManagedServiceAccount) by its class and reads the computers linking it", () => {
+    const host = "CN=SQL1,CN=Computers,DC=example,DC=com";
+    const g = gmsaFromEntry({
+      dn: DN,
+      sAMAccountName: "sql1-svc$",
+      objectSid: encodeSid(SID),
+      objectClass: ["top", "person", "organizationalPerson", "user", "computer", "msDS-ManagedServiceAccount"],
+      "msDS-HostServiceAccountBL": host,
+    });
+    expect(g).toMatchObject({ standalone: true, hostComputers: [host], samAccountName: "sql1-svc" });
+  });
+
   it("a gMSA without a gmsa-gitops marker is unmanaged and optional fields stay absent", () => {
     const g = gmsaFromEntry({
       dn: DN,

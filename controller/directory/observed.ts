@@ -15,9 +15,20 @@ export interface ObjectGuard {
   adminCount?: number | undefined;
 }
 
-/** A group managed service account as read from AD. */
+/**
+ * A group managed service account as read from AD, or a standalone one (`standalone`: objectClass
+ * msDS-ManagedServiceAccount), which the same search reads: both are service accounts with the
+ * same attributes, and one search keeps a full read at one request per kind of object.
+ */
 export interface ObservedGmsa extends ObjectGuard {
   dn: string;
+  /** True for a standalone managed service account (sMSA); absent or false for a gMSA. */
+  standalone?: boolean | undefined;
+  /**
+   * msDS-HostServiceAccountBL: the computers whose msDS-HostServiceAccount links this account
+   * (an sMSA's host, as Add-ADComputerServiceAccount links it). Empty or absent for gMSAs.
+   */
+  hostComputers?: string[] | undefined;
   /** sAMAccountName without the trailing "$". */
   samAccountName: string;
   sid: string;
@@ -74,6 +85,12 @@ export interface ObservedComputer {
   samAccountName: string;
   sid: string;
   dnsHostName?: string | undefined;
+  /**
+   * msDS-HostServiceAccount: DNs of the standalone managed service accounts linked to this
+   * computer (Add-ADComputerServiceAccount). Read from the computer, the forward link, so an
+   * incremental read sees a link changed by hand (that changes the computer, not the account).
+   */
+  hostServiceAccounts?: string[] | undefined;
 }
 
 /** A KDS root key (msKds-ProvRootKey). */
@@ -137,6 +154,8 @@ export const GMSA_ATTRIBUTES = [
   "objectGUID",
   "isCriticalSystemObject",
   "adminCount",
+  "objectClass",
+  "msDS-HostServiceAccountBL",
 ];
 
 /** Values per ranged read of "member": AD's default MaxValRange. */
@@ -163,8 +182,8 @@ export const GROUP_ATTRIBUTES = [
   "adminCount",
 ];
 
-/** Attributes read for computers. */
-export const COMPUTER_ATTRIBUTES = ["sAMAccountName", "objectSid", "dNSHostName"];
+/** Attributes read for computers; msDS-HostServiceAccount holds the sMSAs the computer hosts. */
+export const COMPUTER_ATTRIBUTES = ["sAMAccountName", "objectSid", "dNSHostName", "msDS-HostServiceAccount"];
 
 /** Attributes read for principals found by SID. */
 export const PRINCIPAL_ATTRIBUTES = ["sAMAccountName", "objectSid", "objectClass", "userPrincipalName"];
@@ -276,6 +295,7 @@ export function gmsaFromEntry(entry: Entry): ObservedGmsa {
   const changed = text(entry, "whenChanged");
   return {
     dn: entry.dn,
+    ...standaloneFields(entry),
     samAccountName: withoutDollar(required(entry, "sAMAccountName")),
     sid: sidOf(entry),
     servicePrincipalNames: texts(entry, "servicePrincipalName").sort(),
@@ -295,6 +315,15 @@ export function gmsaFromEntry(entry: Entry): ObservedGmsa {
     adminDisplayName: text(entry, "adminDisplayName"),
     whenChanged: changed === undefined ? undefined : parseGeneralizedTime(changed),
   };
+}
+
+/** A list, or undefined when empty: a gMSA or computer without links reads as it did before sMSAs. */
+const orAbsent = (list: string[]): string[] | undefined => (list.length > 0 ? list : undefined);
+
+/** What tells an sMSA from a gMSA: its structural class, and the computers that link it. */
+function standaloneFields(entry: Entry): Pick<ObservedGmsa, "standalone" | "hostComputers"> {
+  if (!texts(entry, "objectClass").some((c) => c.toLowerCase() === "msds-managedserviceaccount")) return {};
+  return { standalone: true, hostComputers: texts(entry, "msDS-HostServiceAccountBL") };
 }
 
 /**
@@ -328,6 +357,7 @@ export function computerFromEntry(entry: Entry): ObservedComputer {
     samAccountName: withoutDollar(required(entry, "sAMAccountName")),
     sid: sidOf(entry),
     dnsHostName: text(entry, "dNSHostName"),
+    hostServiceAccounts: orAbsent(texts(entry, "msDS-HostServiceAccount")),
   };
 }
 

@@ -136,7 +136,7 @@ describe("schema errors", () => {
       expect.arrayContaining([
         'spec: missing required field "accountName"',
         'kind: unknown kind "GMSA"; did you mean GroupManagedServiceAccount?',
-        'kind: unknown kind "ConfigMap"; use ADGroup, GroupManagedServiceAccount, HostBinding or KdsRootKey',
+        'kind: unknown kind "ConfigMap"; use ADGroup, GroupManagedServiceAccount, HostBinding, KdsRootKey or ManagedServiceAccount',
       ]),
     );
   });

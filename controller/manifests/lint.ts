@@ -15,6 +15,7 @@ import type {
   GmsaResource,
   GroupResource,
   Kind,
+  SmsaResource,
   ManifestError,
   PrincipalRef,
   GroupMemberRef,
@@ -35,6 +36,7 @@ export interface Checked<R> {
 /** What lint needs: the valid resources (first of each name), and what is known about the rest. */
 export interface LintInput {
   gmsas: ReadonlyMap<string, Checked<GmsaResource>>;
+  smsas: ReadonlyMap<string, Checked<SmsaResource>>;
   groups: ReadonlyMap<string, Checked<GroupResource>>;
   bindings: ReadonlyMap<string, Checked<BindingResource>>;
   /** Names that exist in the repository but whose resource is invalid, per kind. */
@@ -66,9 +68,9 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
   // sAMAccountName is unique in the domain and compared case-insensitively. A gMSA's value
   // gets a '$' appended, but a group and a gMSA with the same name would still be confusing
   // in every tool that shows names, so accountName is unique across both kinds.
-  const accountNames = new Map<string, { c: Checked<GmsaResource | GroupResource> }>();
-  const spns = new Map<string, { c: Checked<GmsaResource>; index: number }>();
-  for (const c of [...input.gmsas.values(), ...input.groups.values()]) {
+  const accountNames = new Map<string, { c: Checked<GmsaResource | GroupResource | SmsaResource> }>();
+  const spns = new Map<string, { c: Checked<GmsaResource | SmsaResource>; index: number }>();
+  for (const c of [...input.gmsas.values(), ...input.smsas.values(), ...input.groups.values()]) {
     const key = c.resource.spec.accountName.toLowerCase();
     const first = accountNames.get(key);
     if (first) {
@@ -82,35 +84,42 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
     } else accountNames.set(key, { c });
   }
 
+  // sMSAs share the account rules that do not involve password readers: SPNs, encryption types.
+  for (const c of input.smsas.values()) {
+    const spec = c.resource.spec;
+    spnAndEncryption(c, spns, report, where);
+    listedAndRemoved(
+      c,
+      report,
+      "servicePrincipalNames",
+      spec.servicePrincipalNames.map((spn) => spn.toLowerCase()),
+      "removeServicePrincipalNames",
+      spec.removeServicePrincipalNames.map((spn) => spn.toLowerCase()),
+    );
+  }
+  // An sMSA's password is set by the one computer it is installed on (Install-ADServiceAccount)
+  // and is never served by the DC, so an sMSA retrieving a gMSA's password makes no sense:
+  // the computer that runs the service is the reader (docs/reference/managedserviceaccount.md).
+  const smsaNames = new Map<string, string>();
+  for (const c of input.smsas.values()) {
+    smsaNames.set(c.resource.name.toLowerCase(), c.resource.name);
+    smsaNames.set(c.resource.spec.accountName.toLowerCase(), c.resource.name);
+  }
+
   for (const c of input.gmsas.values()) {
     const spec = c.resource.spec;
-    spec.servicePrincipalNames.forEach((spn, index) => {
-      const key = spn.toLowerCase();
-      const first = spns.get(key);
-      if (!first) return void spns.set(key, { c, index });
-      // The same spelling twice in one account is already a duplicate-item error.
-      if (first.c === c && spec.servicePrincipalNames[first.index] === spn) return;
-      const at = ["spec", "servicePrincipalNames", first.index];
-      const owner = first.c === c ? "this account" : `GroupManagedServiceAccount "${first.c.resource.name}"`;
-      report(
-        c.doc(),
-        ["spec", "servicePrincipalNames", index],
-        "duplicate-spn",
-        `SPN ${quote(spn)} is already registered by ${owner} (${where(first.c, at)}); Kerberos needs each SPN on one account only (SPNs compare case-insensitively)`,
-      );
+    spec.principalsAllowedToRetrieveManagedPassword.forEach((ref, index) => {
+      const smsa = ref.serviceAccount === undefined ? undefined : smsaNames.get(ref.serviceAccount.toLowerCase());
+      const host = smsa === undefined ? undefined : input.smsas.get(smsa)?.resource.spec.computer;
+      if (smsa !== undefined)
+        report(
+          c.doc(),
+          ["spec", "principalsAllowedToRetrieveManagedPassword", index, "serviceAccount"],
+          "smsa-not-a-reader",
+          `${quote(ref.serviceAccount ?? "")} is ManagedServiceAccount "${smsa}", a standalone account whose password only its computer knows; the computer that runs the service retrieves a gMSA's password: name it instead ({ computer: ${host ?? "NAME"} })`,
+        );
     });
-
-    if (!spec.allowWeakEncryption) {
-      spec.kerberosEncryptionTypes.forEach((type, index) => {
-        if (WEAK.has(type))
-          report(
-            c.doc(),
-            ["spec", "kerberosEncryptionTypes", index],
-            "weak-encryption",
-            `${type} is a weak encryption type; remove it, or set allowWeakEncryption: true if a legacy client needs it`,
-          );
-      });
-    }
+    spnAndEncryption(c, spns, report, where);
 
     // Unconstrained delegation lets the account act as any user that reaches it, anywhere.
     if (spec.trustedForDelegation === true && !spec.allowUnconstrainedDelegation)
@@ -225,6 +234,48 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
   }
 }
 
+type Report = (doc: YamlDocument, path: PathSegment[], code: ErrorCode, message: string) => void;
+
+/**
+ * SPNs unique across every account of the repository (gMSAs and sMSAs), compared without regard
+ * to case as Kerberos does, and weak encryption types only with the account's opt-in.
+ */
+function spnAndEncryption(
+  c: Checked<GmsaResource | SmsaResource>,
+  spns: Map<string, { c: Checked<GmsaResource | SmsaResource>; index: number }>,
+  report: Report,
+  where: (c: Checked<unknown>, path: PathSegment[]) => string,
+): void {
+  const spec = c.resource.spec;
+  spec.servicePrincipalNames.forEach((spn, index) => {
+    const key = spn.toLowerCase();
+    const first = spns.get(key);
+    if (!first) return void spns.set(key, { c, index });
+    // The same spelling twice in one account is already a duplicate-item error.
+    if (first.c === c && spec.servicePrincipalNames[first.index] === spn) return;
+    const at = ["spec", "servicePrincipalNames", first.index];
+    const owner = first.c === c ? "this account" : `${first.c.resource.kind} "${first.c.resource.name}"`;
+    report(
+      c.doc(),
+      ["spec", "servicePrincipalNames", index],
+      "duplicate-spn",
+      `SPN ${quote(spn)} is already registered by ${owner} (${where(first.c, at)}); Kerberos needs each SPN on one account only (SPNs compare case-insensitively)`,
+    );
+  });
+
+  if (!spec.allowWeakEncryption) {
+    spec.kerberosEncryptionTypes.forEach((type, index) => {
+      if (WEAK.has(type))
+        report(
+          c.doc(),
+          ["spec", "kerberosEncryptionTypes", index],
+          "weak-encryption",
+          `${type} is a weak encryption type; remove it, or set allowWeakEncryption: true if a legacy client needs it`,
+        );
+    });
+  }
+}
+
 /**
  * How two references to the same principal compare: the kind of reference and the name, the
  * name without regard to case for AD objects (sAMAccountName), exactly for repository names.
@@ -239,7 +290,7 @@ function refKey(ref: PrincipalRef | GroupMemberRef): string {
  * turn. Reported at the removal, with the listed entry's position.
  */
 function listedAndRemoved(
-  c: Checked<GmsaResource | GroupResource>,
+  c: Checked<GmsaResource | GroupResource | SmsaResource>,
   report: (doc: YamlDocument, path: PathSegment[], code: ErrorCode, message: string) => void,
   listName: string,
   listed: readonly string[],

@@ -26,6 +26,7 @@ import type {
   GroupResource,
   KdsRootKeyResource,
   Kind,
+  SmsaResource,
   LoadOptions,
   LoadResult,
   ManifestError,
@@ -45,6 +46,10 @@ const KIND_ALIASES: Record<string, Kind> = {
   group: "ADGroup",
   hostbinding: "HostBinding",
   kdsrootkey: "KdsRootKey",
+  smsa: "ManagedServiceAccount",
+  msa: "ManagedServiceAccount",
+  managedserviceaccount: "ManagedServiceAccount",
+  standalonemanagedserviceaccount: "ManagedServiceAccount",
 };
 
 /**
@@ -96,6 +101,7 @@ export function sortErrors(errors: ManifestError[]): ManifestError[] {
 class Collector {
   readonly errors: ManifestError[] = [];
   readonly gmsas = new Map<string, Checked<GmsaResource>>();
+  readonly smsas = new Map<string, Checked<SmsaResource>>();
   readonly groups = new Map<string, Checked<GroupResource>>();
   readonly bindings = new Map<string, Checked<BindingResource>>();
   readonly kds = new Map<string, Checked<KdsRootKeyResource>>();
@@ -231,7 +237,12 @@ class Collector {
       gmsaRoleRules(resource.spec as GroupManagedServiceAccountSpec, (path, at, code, message) =>
         this.error(doc, path, at, code, message),
       );
-    if (resource.kind !== "GroupManagedServiceAccount" && resource.kind !== "ADGroup") return;
+    if (
+      resource.kind !== "GroupManagedServiceAccount" &&
+      resource.kind !== "ManagedServiceAccount" &&
+      resource.kind !== "ADGroup"
+    )
+      return;
     const spec = resource.spec as {
       accountName: string;
       path?: string;
@@ -297,6 +308,9 @@ class Collector {
       case "HostBinding":
         this.bindings.set(resource.name, { doc, resource: resource as BindingResource });
         break;
+      case "ManagedServiceAccount":
+        this.smsas.set(resource.name, { doc, resource: resource as SmsaResource });
+        break;
       case "KdsRootKey":
         this.kds.set(resource.name, { doc, resource: resource as KdsRootKeyResource });
         break;
@@ -307,6 +321,7 @@ class Collector {
     lint(
       {
         gmsas: this.gmsas,
+        smsas: this.smsas,
         groups: this.groups,
         bindings: this.bindings,
         invalidNames: this.invalidNames,
@@ -320,6 +335,7 @@ class Collector {
       new Map([...m].map(([name, c]) => [name, c.resource]));
     const desired: DesiredState = {
       gmsas: resources(this.gmsas),
+      smsas: resources(this.smsas),
       groups: resources(this.groups),
       bindings: resources(this.bindings),
       kdsRootKeys: resources(this.kds),

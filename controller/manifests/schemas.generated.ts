@@ -1020,4 +1020,139 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
       },
     },
   },
+  ManagedServiceAccount: {
+    type: "object",
+    description:
+      "A standalone Managed Service Account (objectClass msDS-ManagedServiceAccount) restricted to one computer, as New-ADServiceAccount -RestrictToSingleComputer creates it and Add-ADComputerServiceAccount links it (msDS-HostServiceAccount on the computer). The controller creates the account and keeps the link; the password is set and then changed by the computer itself once Install-ADServiceAccount runs there, so until then pwdLastSet stays 0.",
+    required: ["apiVersion", "kind", "metadata", "spec"],
+    additionalProperties: false,
+    properties: {
+      apiVersion: { type: "string", description: "Always gmsa-gitops.io/v1alpha1.", enum: ["gmsa-gitops.io/v1alpha1"] },
+      kind: { type: "string", description: "Always ManagedServiceAccount.", enum: ["ManagedServiceAccount"] },
+      metadata: {
+        type: "object",
+        description: "Identifies the resource inside the repository.",
+        required: ["name"],
+        additionalProperties: false,
+        properties: {
+          name: {
+            type: "string",
+            description:
+              "Resource name, unique among ManagedServiceAccounts; lower-case letters, digits and '-', starting with a letter (a DNS label).",
+            pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+            maxLength: 63,
+          },
+          labels: {
+            type: "object",
+            description: "Free-form labels, copied to nothing in AD.",
+            additionalProperties: { type: "string", maxLength: 253 },
+          },
+          annotations: {
+            type: "object",
+            description: "Free-form annotations, copied to nothing in AD.",
+            additionalProperties: { type: "string", maxLength: 4096 },
+          },
+        },
+      },
+      spec: {
+        type: "object",
+        description: "The desired state of the account in Active Directory.",
+        required: ["accountName", "computer"],
+        additionalProperties: false,
+        properties: {
+          accountName: {
+            type: "string",
+            description:
+              "sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never only digits. Also the object's CN. Changing it renames the account in place (sAMAccountName, and the CN when it followed the name), keeping its SID and GUID.",
+            minLength: 1,
+            maxLength: 15,
+            pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+          },
+          computer: {
+            type: "string",
+            description:
+              "The one computer the account is restricted to, by its computer account name (sAMAccountName without '$'), as principal references name computers. It must exist in AD; it is never managed here, except for its msDS-HostServiceAccount link to this account, which the controller adds (Add-ADComputerServiceAccount) and keeps. A link removed by hand is added again; a link from another computer is removed.",
+            minLength: 1,
+            maxLength: 15,
+            pattern: "^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$",
+          },
+          enabled: {
+            type: "boolean",
+            description:
+              "Whether the account may log on (userAccountControl without ACCOUNTDISABLE, 0x2). Managed as drift either way.",
+            default: true,
+          },
+          kerberosEncryptionTypes: {
+            type: "array",
+            description:
+              "Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless allowWeakEncryption is true.",
+            default: ["AES128", "AES256"],
+            minItems: 1,
+            "x-kubernetes-list-type": "set",
+            items: { type: "string", enum: ["DES", "RC4", "AES128", "AES256"] },
+          },
+          allowWeakEncryption: {
+            type: "boolean",
+            description:
+              "Explicit opt-in to RC4 or DES in kerberosEncryptionTypes. Leave false unless a legacy client needs it.",
+            default: false,
+          },
+          servicePrincipalNames: {
+            type: "array",
+            description:
+              "Service principal names (servicePrincipalName), each service-class/host[:port][/service-name]. Must be unique across all accounts in the repository (gMSAs and sMSAs).",
+            default: [],
+            maxItems: 1000,
+            "x-kubernetes-list-type": "set",
+            items: {
+              type: "string",
+              maxLength: 512,
+              pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[^\\s/]+)?$",
+            },
+          },
+          servicePrincipalNamesPolicy: {
+            type: "string",
+            description:
+              "Who owns the account's SPN list. additive (the default) registers the listed SPNs and leaves every other SPN alone, so SPNs a service registers itself (SQL Server's MSSQLSvc/...) are never removed unasked; exact also removes every SPN that is not listed.",
+            enum: ["additive", "exact"],
+            default: "additive",
+          },
+          removeServicePrincipalNames: {
+            type: "array",
+            description:
+              "SPNs removed from the account when it has them, whatever servicePrincipalNamesPolicy says; for taking one SPN away without owning the whole list. An SPN cannot be both listed in servicePrincipalNames and removed.",
+            default: [],
+            maxItems: 1000,
+            "x-kubernetes-list-type": "set",
+            items: {
+              type: "string",
+              maxLength: 512,
+              pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+(:[0-9]{1,5})?(/[^\\s/]+)?$",
+            },
+          },
+          description: { type: "string", description: "The account's description attribute.", maxLength: 1024 },
+          displayName: { type: "string", description: "The account's displayName attribute.", maxLength: 256 },
+          path: {
+            type: "string",
+            description:
+              "Container or OU for the account, relative to the domain's DN (RDNs joined with ','), for example OU=Service Accounts,OU=Tier1.",
+            default: "CN=Managed Service Accounts",
+            maxLength: 1024,
+            pattern: '^((CN|OU)=[^,=+<>#;\\\\"]+)(,(CN|OU)=[^,=+<>#;\\\\"]+)*$',
+          },
+          mode: {
+            type: "string",
+            description:
+              "Enforce applies fixes for this resource; Observe only reports drift. When absent, the controller's global mode applies.",
+            enum: ["Enforce", "Observe"],
+          },
+          suspend: {
+            type: "boolean",
+            description: "When true, the resource is neither observed nor changed until set back to false.",
+            default: false,
+          },
+        },
+      },
+    },
+  },
 };

@@ -5,7 +5,13 @@
 export const API_VERSION = "gmsa-gitops.io/v1alpha1";
 
 /** Every kind, in a stable order. */
-export const KINDS = ["ADGroup", "GroupManagedServiceAccount", "HostBinding", "KdsRootKey"] as const;
+export const KINDS = [
+  "ADGroup",
+  "GroupManagedServiceAccount",
+  "HostBinding",
+  "KdsRootKey",
+  "ManagedServiceAccount",
+] as const;
 
 /** One of the resource kinds defined in crds/. */
 export type Kind = (typeof KINDS)[number];
@@ -757,5 +763,78 @@ export interface KdsRootKeySpec {
    */
   mode?: "Enforce" | "Observe";
   /** When true, the key is neither observed nor created until set back to false. Default: `false`. */
+  suspend: boolean;
+}
+
+/**
+ * The spec of kind ManagedServiceAccount, with defaults applied. The desired state of the account
+ * in Active Directory.
+ */
+export interface ManagedServiceAccountSpec {
+  /**
+   * sAMAccountName without the trailing '$' (the controller appends it). At most 15 characters (the
+   * NetBIOS limit New-ADServiceAccount enforces); letters, digits, '-', '_' and inner '.'; never
+   * only digits. Also the object's CN. Changing it renames the account in place (sAMAccountName, and
+   * the CN when it followed the name), keeping its SID and GUID.
+   */
+  accountName: string;
+  /**
+   * The one computer the account is restricted to, by its computer account name (sAMAccountName
+   * without '$'), as principal references name computers. It must exist in AD; it is never managed
+   * here, except for its msDS-HostServiceAccount link to this account, which the controller adds
+   * (Add-ADComputerServiceAccount) and keeps. A link removed by hand is added again; a link from
+   * another computer is removed.
+   */
+  computer: string;
+  /**
+   * Whether the account may log on (userAccountControl without ACCOUNTDISABLE, 0x2). Managed as
+   * drift either way. Default: `true`.
+   */
+  enabled: boolean;
+  /**
+   * Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless
+   * allowWeakEncryption is true. Default: `["AES128","AES256"]`.
+   */
+  kerberosEncryptionTypes: ("DES" | "RC4" | "AES128" | "AES256")[];
+  /**
+   * Explicit opt-in to RC4 or DES in kerberosEncryptionTypes. Leave false unless a legacy client
+   * needs it. Default: `false`.
+   */
+  allowWeakEncryption: boolean;
+  /**
+   * Service principal names (servicePrincipalName), each service-class/host[:port][/service-name].
+   * Must be unique across all accounts in the repository (gMSAs and sMSAs). Default: `[]`.
+   */
+  servicePrincipalNames: string[];
+  /**
+   * Who owns the account's SPN list. additive (the default) registers the listed SPNs and leaves
+   * every other SPN alone, so SPNs a service registers itself (SQL Server's MSSQLSvc/...) are never
+   * removed unasked; exact also removes every SPN that is not listed. Default: `"additive"`.
+   */
+  servicePrincipalNamesPolicy: "additive" | "exact";
+  /**
+   * SPNs removed from the account when it has them, whatever servicePrincipalNamesPolicy says; for
+   * taking one SPN away without owning the whole list. An SPN cannot be both listed in
+   * servicePrincipalNames and removed. Default: `[]`.
+   */
+  removeServicePrincipalNames: string[];
+  /** The account's description attribute. */
+  description?: string;
+  /** The account's displayName attribute. */
+  displayName?: string;
+  /**
+   * Container or OU for the account, relative to the domain's DN (RDNs joined with ','), for example
+   * OU=Service Accounts,OU=Tier1. Default: `"CN=Managed Service Accounts"`.
+   */
+  path: string;
+  /**
+   * Enforce applies fixes for this resource; Observe only reports drift. When absent, the
+   * controller's global mode applies.
+   */
+  mode?: "Enforce" | "Observe";
+  /**
+   * When true, the resource is neither observed nor changed until set back to false. Default:
+   * `false`.
+   */
   suspend: boolean;
 }

@@ -8,6 +8,7 @@ import type {
   HostBindingSpec,
   Kind,
   KdsRootKeySpec,
+  ManagedServiceAccountSpec,
 } from "./types.generated.ts";
 
 export type {
@@ -19,6 +20,7 @@ export type {
   IisAppPoolBinding,
   Kind,
   KdsRootKeySpec,
+  ManagedServiceAccountSpec,
   PrincipalRef,
   ScheduledTaskBinding,
   ServiceBinding,
@@ -46,6 +48,8 @@ export interface Resource<K extends Kind, S> {
 
 /** A gMSA resource. */
 export type GmsaResource = Resource<"GroupManagedServiceAccount", GroupManagedServiceAccountSpec>;
+/** A standalone managed service account (sMSA) resource, restricted to one computer. */
+export type SmsaResource = Resource<"ManagedServiceAccount", ManagedServiceAccountSpec>;
 /** An AD group resource. */
 export type GroupResource = Resource<"ADGroup", ADGroupSpec>;
 /** A host binding resource. */
@@ -61,6 +65,8 @@ export type KdsRootKeyResource = Resource<"KdsRootKey", KdsRootKeySpec>;
  */
 export interface DesiredState {
   gmsas: ReadonlyMap<string, GmsaResource>;
+  /** Standalone managed service accounts, each restricted to the computer it names. */
+  smsas: ReadonlyMap<string, SmsaResource>;
   groups: ReadonlyMap<string, GroupResource>;
   bindings: ReadonlyMap<string, BindingResource>;
   /** KDS root keys: at most one that asks for "any key", the others by keyId or their own effectiveTime. */
@@ -126,7 +132,9 @@ export type ErrorCode =
   | "weak-encryption"
   | "unconstrained-delegation"
   | "listed-and-removed"
-  | "host-cannot-retrieve";
+  | "host-cannot-retrieve"
+  | "smsa-not-a-reader"
+  | "smsa-other-host";
 
 /**
  * The loader's result: the typed desired state, or every error found (sorted by file, line,

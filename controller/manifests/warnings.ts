@@ -80,7 +80,7 @@ const WELL_KNOWN_ACCOUNTS = new Set(
 /** The warnings of a valid desired state, sorted by file and line. */
 export function manifestWarnings(desired: DesiredState): ManifestWarning[] {
   const out: ManifestWarning[] = [];
-  for (const r of [...desired.groups.values(), ...desired.gmsas.values()]) {
+  for (const r of [...desired.groups.values(), ...desired.gmsas.values(), ...desired.smsas.values()]) {
     if (!WELL_KNOWN_ACCOUNTS.has(r.spec.accountName.toLowerCase())) continue;
     out.push({
       file: r.source.file,

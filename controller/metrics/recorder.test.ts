@@ -191,6 +191,7 @@ describe("reconcile and actions", () => {
       ["ADGroup", ["create", "update", "add-member", "remove-member", "delete"]],
       ["GroupManagedServiceAccount", ["create", "update", "delete"]],
       ["KdsRootKey", ["create"]],
+      ["ManagedServiceAccount", ["create", "update", "delete"]],
     ] as const;
     expect([...started].sort()).toEqual(
       expected
@@ -201,8 +202,20 @@ describe("reconcile and actions", () => {
 
   it("sets drifted and managed counts for every kind", async () => {
     const recorder = createMetricsRecorder();
-    recorder.setDriftedByKind({ GroupManagedServiceAccount: 2, ADGroup: 1, HostBinding: 0, KdsRootKey: 0 });
-    recorder.setManagedByKind({ GroupManagedServiceAccount: 5, ADGroup: 3, HostBinding: 4, KdsRootKey: 1 });
+    recorder.setDriftedByKind({
+      GroupManagedServiceAccount: 2,
+      ADGroup: 1,
+      HostBinding: 0,
+      KdsRootKey: 0,
+      ManagedServiceAccount: 1,
+    });
+    recorder.setManagedByKind({
+      GroupManagedServiceAccount: 5,
+      ADGroup: 3,
+      HostBinding: 4,
+      KdsRootKey: 1,
+      ManagedServiceAccount: 0,
+    });
 
     const drifted = await samples(recorder, "gmsa_gitops_drifted_resources");
     expect(Object.fromEntries(drifted.map((s) => [s.labels.kind, s.value]))).toEqual({
@@ -210,6 +223,7 @@ describe("reconcile and actions", () => {
       ADGroup: 1,
       HostBinding: 0,
       KdsRootKey: 0,
+      ManagedServiceAccount: 1,
     });
     const managed = await samples(recorder, "gmsa_gitops_managed_resources");
     expect(managed.find((s) => s.labels.kind === "HostBinding")?.value).toBe(4);

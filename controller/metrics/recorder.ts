@@ -36,6 +36,8 @@ export const driftTypesByKind: Readonly<Record<Kind, readonly DriftType[]>> = {
   ADGroup: ["missing", "attribute", "membership", "conflict", "unexpected"],
   HostBinding: hostDriftTypes,
   KdsRootKey: ["missing"],
+  // The computer link (msDS-HostServiceAccount) is the sMSA's "who may use it": principals.
+  ManagedServiceAccount: ["missing", "attribute", "principals", "encryption", "spn", "conflict", "unexpected"],
 };
 
 /** How one reconcile ended: every resource fine, none fine, or some of each. */
@@ -52,6 +54,7 @@ export const actionTypesByKind: Readonly<Record<Kind, readonly ActionType[]>> = 
   ADGroup: ["create", "update", "add-member", "remove-member", "delete"],
   HostBinding: [],
   KdsRootKey: ["create"],
+  ManagedServiceAccount: ["create", "update", "delete"],
 };
 /** Whether an action or operation succeeded. */
 export type OperationResult = "success" | "failure";

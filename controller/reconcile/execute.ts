@@ -177,6 +177,31 @@ export async function execute(action: Action, writer: DirectoryWriter, ctx: Exec
       }
       return;
     }
+    case "create-smsa": {
+      const attributes: Record<string, string | string[]> = {
+        objectClass: "msDS-ManagedServiceAccount",
+        sAMAccountName: `${action.accountName}$`,
+        // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount -RestrictToSingleComputer leaves it.
+        userAccountControl: String(action.userAccountControl),
+        "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),
+        // Ties the object to its resource, so a new accountName renames it (docs/decisions/renames.md).
+        adminDisplayName: resourceTag(action.resource),
+      };
+      if (action.servicePrincipalNames.length > 0)
+        attributes["servicePrincipalName"] = [...action.servicePrincipalNames];
+      if (action.description !== undefined && action.description !== "") attributes["description"] = action.description;
+      if (action.displayName !== undefined && action.displayName !== "") attributes["displayName"] = action.displayName;
+      await writer.add(action.dn, attributes);
+      await mark(action.dn, writer, ctx);
+      return;
+    }
+    case "link-host-account":
+      // The computer's forward link; AD keeps the account's msDS-HostServiceAccountBL. By value,
+      // never replace: the computer may host other sMSAs (docs/active-directory.md).
+      await writer.modify(action.dn, [
+        { operation: action.operation, attribute: "msDS-HostServiceAccount", values: [action.accountDn] },
+      ]);
+      return;
     case "rename":
       await writer.modify(action.dn, [
         { operation: "replace", attribute: "sAMAccountName", values: [action.samAccountName] },

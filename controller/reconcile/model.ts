@@ -168,6 +168,35 @@ export type Action =
       readonly changes: readonly AttributeChange[];
     }
   | {
+      /**
+       * A standalone managed service account, as New-ADServiceAccount -RestrictToSingleComputer
+       * writes it (no password: the computer sets it at Install-ADServiceAccount).
+       */
+      readonly type: "create-smsa";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly accountName: string;
+      readonly encryptionTypes: number;
+      readonly servicePrincipalNames: readonly string[];
+      /** WORKSTATION_TRUST_ACCOUNT, with ACCOUNTDISABLE when the manifest says enabled: false. */
+      readonly userAccountControl: number;
+      readonly description: string | undefined;
+      readonly displayName: string | undefined;
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
+      /**
+       * The computer's msDS-HostServiceAccount link to an sMSA: added as Add-ADComputerServiceAccount
+       * does, or deleted as Remove-ADComputerServiceAccount does. `dn` is the computer's.
+       */
+      readonly type: "link-host-account";
+      readonly resource: ResourceRef;
+      readonly dn: string;
+      readonly accountDn: string;
+      readonly operation: "add" | "delete";
+      readonly changes: readonly AttributeChange[];
+    }
+  | {
       /** A new account name for an owned object found by its resource key: sAMAccountName, then the CN when it followed the name. */
       readonly type: "rename";
       readonly resource: ResourceRef;

@@ -75,6 +75,8 @@ export function referencedNames(desired: DesiredState): {
       ...(g.spec.principalsAllowedToDelegateToAccount ?? []),
     ].forEach(visit);
   for (const b of desired.bindings.values()) computers.add(b.spec.host);
+  // An sMSA's computer: it must exist, and its msDS-HostServiceAccount is the link diff keeps.
+  for (const s of desired.smsas.values()) computers.add(s.spec.computer);
   const principals = {
     samAccountNames: [...users].sort(),
     userPrincipalNames: [...upns].sort(),

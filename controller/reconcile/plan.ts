@@ -25,7 +25,9 @@ export interface Policy {
 }
 
 function resourceCount(desired: DesiredState): number {
-  return desired.gmsas.size + desired.groups.size + desired.bindings.size + desired.kdsRootKeys.size;
+  return (
+    desired.gmsas.size + desired.smsas.size + desired.groups.size + desired.bindings.size + desired.kdsRootKeys.size
+  );
 }
 
 /** Applies policy to a diff. */

@@ -50,6 +50,7 @@ export interface CycleInput {
 function metricAction(action: Action): ActionType {
   switch (action.type) {
     case "create-gmsa":
+    case "create-smsa":
     case "create-group":
     case "create-kds-root-key":
       return "create";
@@ -216,6 +217,7 @@ export class CyclePublisher {
         ADGroup: 0,
         HostBinding: pass.hosts?.bindings.length ?? 0,
         KdsRootKey: 0,
+        ManagedServiceAccount: 0,
       });
       return { keep, nextAt, kds: null };
     }
@@ -224,6 +226,7 @@ export class CyclePublisher {
       ADGroup: desired.groups.size,
       HostBinding: desired.bindings.size,
       KdsRootKey: desired.kdsRootKeys.size,
+      ManagedServiceAccount: desired.smsas.size,
     });
     const kds = pass.plan.kds;
     metrics.setKdsKeyEffective(kds.effective);

@@ -10,6 +10,7 @@ import type {
   GmsaResource,
   GroupResource,
   KdsRootKeyResource,
+  SmsaResource,
 } from "../manifests/index.ts";
 import type { ResourceRef } from "../vocabulary.ts";
 import { KINDS, resourceKey } from "../vocabulary.ts";
@@ -37,11 +38,12 @@ export function resourceOf(desired: DesiredState, ref: ResourceRef): DesiredReso
   if (ref.kind === "GroupManagedServiceAccount") return desired.gmsas.get(ref.name);
   if (ref.kind === "ADGroup") return desired.groups.get(ref.name);
   if (ref.kind === "HostBinding") return desired.bindings.get(ref.name);
+  if (ref.kind === "ManagedServiceAccount") return desired.smsas.get(ref.name);
   return desired.kdsRootKeys.get(ref.name);
 }
 
 /** Any one resource of a desired state. */
-export type DesiredResource = GmsaResource | GroupResource | BindingResource | KdsRootKeyResource;
+export type DesiredResource = GmsaResource | SmsaResource | GroupResource | BindingResource | KdsRootKeyResource;
 
 const inRepo = (desired: DesiredState, r: ResourceRef): boolean => resourceOf(desired, r) !== undefined;
 
@@ -101,6 +103,10 @@ export function likelyTarget(desired: DesiredState, ref: ResourceRef): ResourceR
       accountName: g.spec.accountName,
     })),
     ...[...desired.gmsas.values()].map((g) => ({
+      ref: { kind: g.kind, name: g.name },
+      accountName: g.spec.accountName,
+    })),
+    ...[...desired.smsas.values()].map((g) => ({
       ref: { kind: g.kind, name: g.name },
       accountName: g.spec.accountName,
     })),

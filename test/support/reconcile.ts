@@ -8,6 +8,7 @@ import type {
   ADGroupSpec,
   DesiredState,
   GroupManagedServiceAccountSpec,
+  ManagedServiceAccountSpec,
   HostBindingSpec,
   KdsRootKeySpec,
   Resource,
@@ -129,8 +130,10 @@ export function desiredOf(
     | Resource<"ADGroup", ADGroupSpec>
     | Resource<"HostBinding", HostBindingSpec>
     | Resource<"KdsRootKey", KdsRootKeySpec>
+    | Resource<"ManagedServiceAccount", ManagedServiceAccountSpec>
   >
 ): DesiredState {
+  const smsas = new Map<string, Resource<"ManagedServiceAccount", ManagedServiceAccountSpec>>();
   const gmsas = new Map<string, Resource<"GroupManagedServiceAccount", GroupManagedServiceAccountSpec>>();
   const groups = new Map<string, Resource<"ADGroup", ADGroupSpec>>();
   const bindings = new Map<string, Resource<"HostBinding", HostBindingSpec>>();
@@ -139,9 +142,10 @@ export function desiredOf(
     if (r.kind === "GroupManagedServiceAccount") gmsas.set(r.name, r);
     else if (r.kind === "ADGroup") groups.set(r.name, r);
     else if (r.kind === "HostBinding") bindings.set(r.name, r);
+    else if (r.kind === "ManagedServiceAccount") smsas.set(r.name, r);
     else kdsRootKeys.set(r.name, r);
   }
-  return { gmsas, groups, bindings, kdsRootKeys };
+  return { gmsas, smsas, groups, bindings, kdsRootKeys };
 }
 
 let nextRid = 1100;

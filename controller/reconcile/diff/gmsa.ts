@@ -12,13 +12,11 @@ import {
   WORKSTATION_TRUST_ACCOUNT,
   withAccountEnabled,
   withDelegationFlags,
-  describeEncryptionTypes,
   encodeEncryptionTypes,
-  MANAGED_ENCRYPTION_BITS,
-  withManagedEncryptionTypes,
 } from "../../directory/index.ts";
 import type { Action, AttributeChange, Blocker, DriftType, PrincipalTarget, ResourceRef } from "../model.ts";
 import { resourceTag } from "../ownership.ts";
+import { accountDrift } from "./account.ts";
 import { delegationFlags, diffDelegation } from "./delegation.ts";
 import { renamedGmsa } from "./rename.ts";
 import { kdsBlocker } from "./kds.ts";
@@ -134,50 +132,15 @@ function updateGmsa(
     set["dNSHostName"] = wantHost ?? null;
     changes.push({ attribute: "dNSHostName", from: observed.dnsHostName, to: wantHost });
   }
-  for (const [attribute, want, have] of [
-    ["description", spec.description, observed.description],
-    ["displayName", spec.displayName, observed.displayName],
-  ] as const) {
-    // An optional text field left out of the manifest is not managed; "" clears it.
-    if (want !== undefined && want !== (have ?? "")) {
-      drift.add("attribute");
-      set[attribute] = want === "" ? null : want;
-      changes.push({ attribute, from: have, to: want === "" ? undefined : want });
-    }
-  }
-  const uac = observed.userAccountControl ?? WORKSTATION_TRUST_ACCOUNT;
-  const enabledUac = withAccountEnabled(uac, spec.enabled);
-  const wantUac = withDelegationFlags(enabledUac, delegationFlags(spec));
-  if (wantUac !== uac) {
-    // One attribute, two drift types: the enabled state, and the delegation flags.
-    if (enabledUac !== uac) drift.add("attribute");
-    if (wantUac !== enabledUac) drift.add("delegation");
-    set["userAccountControl"] = String(wantUac);
-    changes.push({ attribute: "userAccountControl", from: describeUac(uac), to: describeUac(wantUac) });
-  }
-  const encryption = encodeEncryptionTypes(spec.kerberosEncryptionTypes);
-  const observedBits = observed.encryptionTypes ?? 0;
-  if ((observedBits & MANAGED_ENCRYPTION_BITS) !== encryption || observed.encryptionTypes === undefined) {
-    drift.add("encryption");
-    const next = withManagedEncryptionTypes(observedBits, encryption);
-    set["msDS-SupportedEncryptionTypes"] = String(next);
-    changes.push({
-      attribute: "msDS-SupportedEncryptionTypes",
-      from: observed.encryptionTypes === undefined ? undefined : describeEncryptionTypes(observedBits).join(","),
-      to: describeEncryptionTypes(next).join(","),
-    });
-  }
-
-  const { addSpns, removeSpns } = spnChanges(spec, observed.servicePrincipalNames);
-  if (addSpns.length > 0 || removeSpns.length > 0) {
-    drift.add("spn");
-    const removed = new Set(removeSpns.map(lower));
-    changes.push({
-      attribute: "servicePrincipalName",
-      from: sorted(observed.servicePrincipalNames),
-      to: sorted([...observed.servicePrincipalNames.filter((s) => !removed.has(lower(s))), ...addSpns]),
-    });
-  }
+  const { addSpns, removeSpns } = accountDrift(
+    spec,
+    observed,
+    {
+      enabled: (uac) => withAccountEnabled(uac, spec.enabled),
+      delegation: (uac) => withDelegationFlags(uac, delegationFlags(spec)),
+    },
+    { drift, set, changes },
+  );
 
   let principals: PrincipalTarget[] | undefined;
   const readers = observed.groupMsaMembership ? allowedReaders(observed.groupMsaMembership) : new Set<string>();
@@ -251,27 +214,6 @@ function updateGmsa(
     });
   }
   return resourceDiff(resource, observed.dn, mode, { drift, changes, fixes, blocker, notes });
-}
-
-/**
- * SPNs to add and remove, compared case-insensitively as AD does: the listed ones are added;
- * `exact` removes every other, `additive` (the default) only those in removeServicePrincipalNames,
- * so an SPN a service registered itself (SQL Server's MSSQLSvc/...) stays unless asked.
- */
-function spnChanges(
-  spec: GroupManagedServiceAccountSpec,
-  observed: readonly string[],
-): { addSpns: string[]; removeSpns: string[] } {
-  const have = new Set(observed.map(lower));
-  const want = new Set(spec.servicePrincipalNames.map(lower));
-  const unwanted = new Set(spec.removeServicePrincipalNames.map(lower));
-  const addSpns = [...new Map(spec.servicePrincipalNames.map((s) => [lower(s), s])).values()].filter(
-    (s) => !have.has(lower(s)),
-  );
-  const removeSpns = observed.filter((s) =>
-    spec.servicePrincipalNamesPolicy === "exact" ? !want.has(lower(s)) : unwanted.has(lower(s)),
-  );
-  return { addSpns, removeSpns };
 }
 
 /**

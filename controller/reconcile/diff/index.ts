@@ -10,6 +10,7 @@ import type { DesiredState } from "../../manifests/index.ts";
 import type { ObservedDirectory } from "../model.ts";
 import { diffGmsa } from "./gmsa.ts";
 import { diffGroup } from "./group.ts";
+import { diffSmsa } from "./smsa.ts";
 import { diffKdsRootKeys, kdsPruneCandidates } from "./kds.ts";
 import { pruneCandidates } from "./prune.ts";
 import { buildContext } from "./references.ts";
@@ -39,6 +40,9 @@ export function diffDirectory(
   }
   for (const res of [...desired.gmsas.values()].sort((a, b) => a.name.localeCompare(b.name))) {
     if (!res.spec.suspend) out.push(diffGmsa(res.name, res.spec, res.spec.mode, ctx));
+  }
+  for (const res of [...desired.smsas.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!res.spec.suspend) out.push(diffSmsa(res.name, res.spec, res.spec.mode, ctx));
   }
   // Root keys last: a gMSA pruned in the same run may still need one until it is gone.
   out.push(...pruneCandidates(ctx), ...kdsPruneCandidates(ctx));

@@ -13,7 +13,10 @@ import type { Context } from "./references.ts";
 import { resourceDiff } from "./resource-diff.ts";
 import type { ResourceDiff } from "./resource-diff.ts";
 
-/** One entry per marked gMSA, then per marked group, that left the repository (gMSAs first: they may name the groups). */
+/**
+ * One entry per marked gMSA or sMSA, then per marked group, that left the repository (accounts
+ * first: they may name the groups).
+ */
 export function pruneCandidates(ctx: Context): ResourceDiff[] {
   const { desired, observed } = ctx;
   // Suspended resources still count as desired: never prune what Git still lists.
@@ -21,6 +24,11 @@ export function pruneCandidates(ctx: Context): ResourceDiff[] {
   // A gMSA whose resource is still in Git under a new accountName is renamed, never pruned.
   const gmsaKeys = new Set(
     [...desired.gmsas.keys()].map((name) => resourceTag({ kind: "GroupManagedServiceAccount", name })),
+  );
+  // sMSAs the same way, under their own kind (a name is unique per kind, not across kinds).
+  const wantedSmsas = new Set([...desired.smsas.values()].map((g) => lower(g.spec.accountName)));
+  const smsaKeys = new Set(
+    [...desired.smsas.keys()].map((name) => resourceTag({ kind: "ManagedServiceAccount", name })),
   );
   const wantedGroups = new Set([...desired.groups.values()].map((g) => lower(g.spec.accountName)));
   // Likewise a group (renamed, or replaced by its diff); see docs/decisions/renames.md.
@@ -37,11 +45,21 @@ export function pruneCandidates(ctx: Context): ResourceDiff[] {
     ...observed.gmsas
       .filter(
         (g) =>
+          !g.standalone &&
           prunable(g, ctx) &&
           !wantedGmsas.has(lower(g.samAccountName)) &&
           !(g.adminDisplayName !== undefined && gmsaKeys.has(g.adminDisplayName)),
       )
       .map((g) => unexpected("GroupManagedServiceAccount", g, ctx)),
+    ...observed.gmsas
+      .filter(
+        (g) =>
+          g.standalone === true &&
+          prunable(g, ctx) &&
+          !wantedSmsas.has(lower(g.samAccountName)) &&
+          !(g.adminDisplayName !== undefined && smsaKeys.has(g.adminDisplayName)),
+      )
+      .map((g) => unexpected("ManagedServiceAccount", g, ctx)),
     ...observed.groups
       .filter(
         (g) =>
@@ -77,8 +95,8 @@ function renamedInAd(
 }
 
 function unexpected(
-  kind: "GroupManagedServiceAccount" | "ADGroup",
-  o: Claimable & { readonly samAccountName: string },
+  kind: "GroupManagedServiceAccount" | "ManagedServiceAccount" | "ADGroup",
+  o: Claimable & { readonly samAccountName: string; readonly hostComputers?: readonly string[] | undefined },
   ctx: Context,
 ): ResourceDiff {
   const resource: ResourceRef = { kind, name: o.samAccountName.toLowerCase() };
@@ -91,7 +109,18 @@ function unexpected(
   return resourceDiff(resource, dn, undefined, {
     drift: new Set(["unexpected"]),
     changes,
-    fixes: [{ type: "delete", resource, dn, replacement: false, changes }],
+    fixes: [
+      // An sMSA's computers let go of it first, as Remove-ADComputerServiceAccount does.
+      ...(o.hostComputers ?? []).map((computer) => ({
+        type: "link-host-account" as const,
+        resource,
+        dn: computer,
+        accountDn: dn,
+        operation: "delete" as const,
+        changes: [{ attribute: "msDS-HostServiceAccount", from: dn, to: undefined }],
+      })),
+      { type: "delete", resource, dn, replacement: false, changes },
+    ],
     prunable: true,
   });
 }

@@ -30,8 +30,10 @@ export interface Context {
   readonly kds: KdsState;
   /** KDS state after this plan (a key created with effectiveImmediately counts as effective). */
   readonly kdsAfterPlan: KdsState;
-  /** Lower-cased sAMAccountName (without "$") → object. */
+  /** Lower-cased sAMAccountName (without "$") → object; gMSAs only. */
   readonly gmsaBySam: ReadonlyMap<string, ObservedGmsa>;
+  /** The same for standalone managed service accounts (sMSAs). */
+  readonly smsaBySam: ReadonlyMap<string, ObservedGmsa>;
   readonly groupBySam: ReadonlyMap<string, ObservedGroup>;
   readonly computerBySam: ReadonlyMap<string, { dn: string; sid: string }>;
   readonly nameBySid: ReadonlyMap<string, string>;
@@ -114,13 +116,15 @@ function lookups(desired: DesiredState, observed: ObservedDirectory, options: Di
     observed,
     options,
     allowedContainers: new Set(
-      [...DEFAULT_PATHS, ...[...desired.gmsas.values(), ...desired.groups.values()].map((r) => r.spec.path)].map(
-        (path) => normalizeDn(`${path},${observed.baseDn}`),
-      ),
+      [
+        ...DEFAULT_PATHS,
+        ...[...desired.gmsas.values(), ...desired.smsas.values(), ...desired.groups.values()].map((r) => r.spec.path),
+      ].map((path) => normalizeDn(`${path},${observed.baseDn}`)),
     ),
     kds,
     kdsAfterPlan,
-    gmsaBySam: new Map(observed.gmsas.map((g) => [lower(g.samAccountName), g])),
+    gmsaBySam: new Map(observed.gmsas.filter((g) => !g.standalone).map((g) => [lower(g.samAccountName), g])),
+    smsaBySam: new Map(observed.gmsas.filter((g) => g.standalone).map((g) => [lower(g.samAccountName), g])),
     groupBySam: new Map(observed.groups.map((g) => [lower(g.samAccountName), g])),
     computerBySam: new Map(observed.computers.map((c) => [lower(c.samAccountName), c])),
     nameBySid,
