@@ -1079,8 +1079,11 @@ describe("a cycle with nothing new", () => {
     await h.cycle(0);
     await h.cycle();
     expect(await h.cycle()).toBe(0);
+    const fullReads = await h.metric(/^gmsa_gitops_ldap_entries_read_total\{mode="full"\}/);
     h.source.commit({ "group.yaml": groupYaml("v2") });
     expect(await h.cycle()).toBe(1);
+    // The new revision references the same objects: AD is still read incrementally.
+    expect(await h.metric(/^gmsa_gitops_ldap_entries_read_total\{mode="full"\}/)).toEqual(fullReads);
     expect(h.dir.observed().groups[0]!.description).toBe("v2");
     expect(h.status("ADGroup", "app-hosts").lastAppliedRevision).toBe("rev-2");
   });
