@@ -91,6 +91,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   const localRef = `refs/remotes/origin/${branch}`;
 
   let last: Snapshot | undefined;
+  /** The work directory was found (or made) a bare repository of ours: not checked again every poll. */
+  let bare = false;
   let queue: Promise<unknown> = Promise.resolve();
 
   const fail = (init: SourceErrorInit): SourceError =>
@@ -144,7 +146,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       }
     }
 
-    await ensureBareRepository(workDir, git, run, fail);
+    if (!bare) await ensureBareRepository(workDir, git, run, fail);
+    bare = true;
 
     // ls-remote first: `--exit-code` turns "no such branch" into exit status 2, a typed answer
     // (fetch would exit 128 for both a missing branch and an unreachable host), and it lets an
@@ -176,6 +179,9 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       });
     }
 
+    // The branch has not moved since the last snapshot (whose revision is the local ref, which
+    // only this source sets): that snapshot stands, and a poll costs this one git process.
+    if (last !== undefined && last.revision === remoteHead) return { ...last, fetchedAt: new Date() };
     let revision = await currentRevision(git, localRef);
     if (revision !== remoteHead) {
       // "+" accepts a non-fast-forward update: a force-push replaces our ref, which is the
@@ -257,6 +263,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       if (damage === undefined) throw error;
       await emptyDirectory(workDir);
       last = undefined;
+      bare = false;
       try {
         return await syncOnce(signal);
       } catch (retry: unknown) {
