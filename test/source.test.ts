@@ -145,6 +145,22 @@ describe("git source", () => {
     expect(commands).toEqual(["ls-remote", "ls-remote"]);
   });
 
+  it("a new revision reads only the blobs it adds: an unchanged file keeps the content already held", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n", "y.yaml": "b: 1\n" });
+    commitAndPush("one");
+    const src = source();
+    const first = await src.sync();
+    await writeFiles({ "y.yaml": "b: 2\n", "z/x.yaml": "a: 1\n" });
+    commitAndPush("two");
+    const second = await src.sync();
+    const file = (s: Snapshot, path: string) => s.files.find((f) => f.path === path)!.content;
+    expect(text(second)).toEqual({ "x.yaml": "a: 1\n", "y.yaml": "b: 2\n", "z/x.yaml": "a: 1\n" });
+    // The very same bytes, not read again; a copy under a new path shares them too.
+    expect(file(second, "x.yaml")).toBe(file(first, "x.yaml"));
+    expect(file(second, "z/x.yaml")).toBe(file(first, "x.yaml"));
+    expect(file(second, "y.yaml")).not.toBe(file(first, "y.yaml"));
+  });
+
   it("a force-push replacing the head is followed, and the old content is gone", async () => {
     await writeFiles({ "x.yaml": "a: 1\n", "bad.yaml": "oops: true\n" });
     commitAndPush("one");
