@@ -128,6 +128,39 @@ describe("git source", () => {
     expect(text(snapshot)).toEqual({ "x.yaml": "a: 2\n", "y.yaml": "b: 1\n" });
   });
 
+  it("a poll of an unchanged branch runs one git command, ls-remote", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    const trace = join(root, "trace.log");
+    const src = source({ env: { GIT_TRACE: trace } });
+    await src.sync();
+    const before = (await readFile(trace, "utf8")).length;
+    await src.sync();
+    await src.sync();
+    // Each git process the source starts logs "trace: built-in: git <command>" first; ls-remote
+    // on a file:// remote runs upload-pack, the server side, in a process of its own.
+    const commands = [...(await readFile(trace, "utf8")).slice(before).matchAll(/trace: built-in: git ([\w-]+)/g)]
+      .map((m) => m[1])
+      .filter((c) => c !== "upload-pack");
+    expect(commands).toEqual(["ls-remote", "ls-remote"]);
+  });
+
+  it("a new revision reads only the blobs it adds: an unchanged file keeps the content already held", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n", "y.yaml": "b: 1\n" });
+    commitAndPush("one");
+    const src = source();
+    const first = await src.sync();
+    await writeFiles({ "y.yaml": "b: 2\n", "z/x.yaml": "a: 1\n" });
+    commitAndPush("two");
+    const second = await src.sync();
+    const file = (s: Snapshot, path: string) => s.files.find((f) => f.path === path)!.content;
+    expect(text(second)).toEqual({ "x.yaml": "a: 1\n", "y.yaml": "b: 2\n", "z/x.yaml": "a: 1\n" });
+    // The very same bytes, not read again; a copy under a new path shares them too.
+    expect(file(second, "x.yaml")).toBe(file(first, "x.yaml"));
+    expect(file(second, "z/x.yaml")).toBe(file(first, "x.yaml"));
+    expect(file(second, "y.yaml")).not.toBe(file(first, "y.yaml"));
+  });
+
   it("a force-push replacing the head is followed, and the old content is gone", async () => {
     await writeFiles({ "x.yaml": "a: 1\n", "bad.yaml": "oops: true\n" });
     commitAndPush("one");

@@ -3,7 +3,7 @@
  * file, line and column. See parse.ts for the steps and load.ts for how a directory is read.
  */
 export { loadManifests } from "./load.ts";
-export { parseManifests } from "./parse.ts";
+export { ParseCache, parseManifests } from "./parse.ts";
 export { fileTooLarge, isManifestPath, MAX_FOLDER_DEPTH, readManifestTree, refusedTreePath } from "./tree.ts";
 export type { ManifestTree } from "./tree.ts";
 export { API_VERSION, KINDS } from "./types.generated.ts";

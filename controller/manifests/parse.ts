@@ -25,8 +25,8 @@ import type {
   GroupManagedServiceAccountSpec,
   GroupResource,
   KdsRootKeyResource,
-  Kind,
   SmsaResource,
+  Kind,
   LoadOptions,
   LoadResult,
   ManifestError,
@@ -34,6 +34,7 @@ import type {
   Resource,
 } from "./types.ts";
 import { decodeUtf8, errorAt, locate, parseFile, peekScalar } from "./yaml.ts";
+import { createHash } from "node:crypto";
 import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
 const KIND_SET: ReadonlySet<string> = new Set(KINDS);
@@ -64,28 +65,81 @@ export function parseManifests(
   files: ReadonlyArray<ManifestFile>,
   options: LoadOptions = {},
   fileErrors: readonly ManifestError[] = [],
+  cache?: ParseCache,
 ): LoadResult {
   const limit = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   const state = new Collector();
   state.errors.push(...fileErrors);
   if (fileErrors.length > 0) state.unreadable();
   const paths: string[] = [];
+  const kept = new Map<string, FileOutcome>();
   for (const file of [...files].sort((a, b) => compare(a.path, b.path))) {
     if (!isManifestPath(file.path)) continue;
     paths.push(file.path);
-    if (file.content.length > limit) {
-      state.fileError(file.path, "file-too-large", fileTooLarge(file.content.length, limit));
-      continue;
-    }
-    const decoded = decodeUtf8(file.path, file.content);
-    if ("error" in decoded) {
-      state.errors.push(decoded.error);
-      state.unreadable();
-      continue;
-    }
-    for (const doc of parseFile(file.path, decoded.text, state.errors)) state.document(doc);
+    const key = cache && `${limit}\0${file.path}\0${createHash("sha1").update(file.content).digest("hex")}`;
+    const outcome = (key && cache?.get(key)) || analyseFile(file, limit);
+    if (key) kept.set(key, outcome);
+    state.file(outcome);
   }
+  cache?.keep(kept);
   return state.finish(paths);
+}
+
+/**
+ * What each file of the last revision parsed to, keyed by path and content: a new revision
+ * parses only the files that changed (added, edited, renamed) and replays the others. The
+ * result, errors included, is exactly what parsing every file gives: what one file comes to
+ * does not depend on the others, and everything that does (duplicate names, references,
+ * lint) runs afresh. Holds the files of one revision only.
+ */
+export class ParseCache {
+  #files = new Map<string, FileOutcome>();
+  get(key: string): FileOutcome | undefined {
+    return this.#files.get(key);
+  }
+  keep(files: Map<string, FileOutcome>): void {
+    this.#files = files;
+  }
+}
+
+/** Marks a kind's names as not all known, or one name as invalid (so references to it do not cascade). */
+type Mark = { readonly invalid: Kind; readonly name: string } | { readonly incomplete: Kind } | "unreadable";
+
+/** What one document comes to on its own; replayed into the collector, which claims its name. */
+interface DocOutcome {
+  /** Errors found before its name is claimed (not a resource, wrong kind). */
+  readonly before: readonly ManifestError[];
+  /** Set when it stops before its name is claimed. */
+  readonly stop?: Mark;
+  /** Its kind and name, claimed (unique per kind) before the rest counts. */
+  readonly claim?: { readonly kind: Kind; readonly name: string; readonly doc: ParsedDocument };
+  /** Schema and name-rule errors, counted only when the name was free. */
+  readonly after: readonly ManifestError[];
+  readonly mark?: Mark;
+  readonly resource?: { readonly doc: ParsedDocument; readonly resource: Resource<Kind, unknown> };
+}
+
+/** What one file comes to on its own. */
+interface FileOutcome {
+  readonly errors: readonly ManifestError[];
+  readonly unreadable: boolean;
+  readonly docs: readonly DocOutcome[];
+}
+
+function analyseFile(file: ManifestFile, limit: number): FileOutcome {
+  if (file.content.length > limit) {
+    const message = fileTooLarge(file.content.length, limit);
+    return {
+      errors: [{ file: file.path, line: 1, column: 1, path: "", message, code: "file-too-large" }],
+      unreadable: true,
+      docs: [],
+    };
+  }
+  const decoded = decodeUtf8(file.path, file.content);
+  if ("error" in decoded) return { errors: [decoded.error], unreadable: true, docs: [] };
+  const errors: ManifestError[] = [];
+  const docs = parseFile(file.path, decoded.text, errors).map(analyse);
+  return { errors, unreadable: false, docs };
 }
 
 function compare(a: string, b: string): number {
@@ -109,68 +163,107 @@ class Collector {
   readonly seen = new Map<Kind, Map<string, { doc: () => YamlDocument }>>(KINDS.map((k) => [k, new Map()]));
   readonly invalidNames = new Map<Kind, Set<string>>(KINDS.map((k) => [k, new Set()]));
   readonly incomplete = new Set<Kind>();
-  /** A file-level error at line 1; the file's resources are unknown, so references are not judged. */
-  fileError(file: string, code: ErrorCode, message: string): void {
-    this.errors.push({ file, line: 1, column: 1, path: "", message, code });
-    this.unreadable();
-  }
-
   unreadable(): void {
     for (const k of KINDS) this.incomplete.add(k);
   }
+
+  mark(mark: Mark | undefined): void {
+    if (mark === undefined) return;
+    if (mark === "unreadable") this.unreadable();
+    else if ("invalid" in mark) this.invalidNames.get(mark.invalid)?.add(mark.name);
+    else this.incomplete.add(mark.incomplete);
+  }
+
+  /** Adds one file's outcome, in order: its errors, then each document's. */
+  file(outcome: FileOutcome): void {
+    this.errors.push(...outcome.errors);
+    if (outcome.unreadable) this.unreadable();
+    for (const doc of outcome.docs) {
+      this.errors.push(...doc.before);
+      if (doc.stop !== undefined) {
+        this.mark(doc.stop);
+        continue;
+      }
+      if (doc.claim && !this.unique(doc.claim.doc, doc.claim.kind, doc.claim.name)) continue;
+      this.errors.push(...doc.after);
+      this.mark(doc.mark);
+      if (doc.resource) this.add(doc.resource.doc, doc.resource.resource);
+    }
+  }
+
+  /** Names are unique per kind (KdsRootKeys naming the same key are lint-kds.ts's to find). */
+  unique(doc: ParsedDocument, kind: Kind, name: string): boolean {
+    const names = this.seen.get(kind) as Map<string, { doc: () => YamlDocument }>;
+    const seen = names.get(name);
+    if (seen) {
+      const first = seen.doc();
+      const pos = locate(first, ["metadata", "name"], "value");
+      const message = `another ${kind} is already named ${quote(name)} (${first.file}:${pos.line})`;
+      this.errors.push(errorAt(doc.tree(), ["metadata", "name"], "value", "duplicate-name", message));
+      return false;
+    }
+    names.set(name, { doc: doc.tree });
+    return true;
+  }
+
+  add(parsed: ParsedDocument, resource: Resource<Kind, unknown>): void {
+    const doc = parsed.tree;
+    switch (resource.kind) {
+      case "GroupManagedServiceAccount":
+        this.gmsas.set(resource.name, { doc, resource: resource as GmsaResource });
+        break;
+      case "ADGroup":
+        this.groups.set(resource.name, { doc, resource: resource as GroupResource });
+        break;
+      case "HostBinding":
+        this.bindings.set(resource.name, { doc, resource: resource as BindingResource });
+        break;
+      case "ManagedServiceAccount":
+        this.smsas.set(resource.name, { doc, resource: resource as SmsaResource });
+        break;
+      case "KdsRootKey":
+        this.kds.set(resource.name, { doc, resource: resource as KdsRootKeyResource });
+        break;
+    }
+  }
+
+  finish(paths: string[]): LoadResult {
+    lint(
+      {
+        gmsas: this.gmsas,
+        smsas: this.smsas,
+        groups: this.groups,
+        bindings: this.bindings,
+        invalidNames: this.invalidNames,
+        incomplete: this.incomplete,
+      },
+      this.errors,
+    );
+    lintKdsRootKeys(this.kds, this.errors);
+    if (this.errors.length > 0) return { ok: false, errors: sortErrors(this.errors), paths };
+    const resources = <R>(m: Map<string, Checked<R>>): ReadonlyMap<string, R> =>
+      new Map([...m].map(([name, c]) => [name, c.resource]));
+    const desired: DesiredState = {
+      gmsas: resources(this.gmsas),
+      smsas: resources(this.smsas),
+      groups: resources(this.groups),
+      bindings: resources(this.bindings),
+      kdsRootKeys: resources(this.kds),
+    };
+    return { ok: true, desired, files: paths.length, paths };
+  }
+}
+
+/** One document's checks that depend on nothing else: the errors they find, in order. */
+class DocumentChecks {
+  readonly errors: ManifestError[] = [];
 
   error(doc: ParsedDocument, path: PathSegment[], at: "key" | "value", code: ErrorCode, message: string): void {
     this.errors.push(errorAt(doc.tree(), path, at, code, message));
   }
 
-  document(doc: ParsedDocument): void {
-    if (doc.broken) {
-      // Salvage kind and name from the partial tree so references to it do not cascade.
-      const tree = doc.tree();
-      const kind = peekScalar(tree, ["kind"]);
-      const name = peekScalar(tree, ["metadata", "name"]);
-      if (typeof kind === "string" && KIND_SET.has(kind) && typeof name === "string")
-        this.invalidNames.get(kind as Kind)?.add(name);
-      else if (typeof kind === "string" && KIND_SET.has(kind)) this.incomplete.add(kind as Kind);
-      else this.unreadable();
-      return;
-    }
-    const value = doc.value;
-    if (value === null || typeof value !== "object" || Array.isArray(value)) {
-      this.error(
-        doc,
-        [],
-        "value",
-        "not-a-resource",
-        `a manifest must be a map with apiVersion, kind, metadata and spec; got ${describe(value)}`,
-      );
-      this.unreadable();
-      return;
-    }
-    const fields = value as Record<string, unknown>;
-    const kind = this.kindOf(doc, fields);
-    if (!kind) return;
-    const name = (fields["metadata"] as Record<string, unknown> | undefined)?.["name"];
-    const named = typeof name === "string";
-    if (named && !this.unique(doc, kind, name)) return;
-
-    const before = this.errors.length;
-    if (!validateSchema(doc, kind, value, this.errors)) {
-      if (named) this.invalidNames.get(kind)?.add(name);
-      else this.incomplete.add(kind);
-      return;
-    }
-    const resource = toResource(doc, kind, fields);
-    this.nameRules(doc, resource);
-    if (this.errors.length > before) {
-      this.invalidNames.get(kind)?.add(resource.name);
-      return;
-    }
-    this.add(doc, resource);
-  }
-
   /** apiVersion and kind, checked before the schema (which depends on the kind). */
-  kindOf(doc: ParsedDocument, fields: Record<string, unknown>): Kind | undefined {
+  kindOf(doc: ParsedDocument, fields: Record<string, unknown>): { readonly kind: Kind } | { readonly mark: Mark } {
     const kind = fields["kind"];
     const apiVersion = fields["apiVersion"];
     const known = typeof kind === "string" && KIND_SET.has(kind) ? (kind as Kind) : undefined;
@@ -197,33 +290,12 @@ class Collector {
       this.error(doc, ["kind"], "value", "unknown-kind", `unknown kind ${quote(kind)}; ${hint}`);
       ok = false;
     }
-    if (ok) return known;
+    if (ok && known) return { kind: known };
     // The document is not one of ours (or not readable as one): names of its kind are unknown.
     const name = (fields["metadata"] as Record<string, unknown> | undefined)?.["name"];
-    if (known && typeof name === "string") this.invalidNames.get(known)?.add(name);
-    else if (known) this.incomplete.add(known);
-    else this.unreadable();
-    return undefined;
-  }
-
-  /** Names are unique per kind (KdsRootKeys naming the same key are lint-kds.ts's to find). */
-  unique(doc: ParsedDocument, kind: Kind, name: string): boolean {
-    const names = this.seen.get(kind) as Map<string, { doc: () => YamlDocument }>;
-    const seen = names.get(name);
-    if (seen) {
-      const first = seen.doc();
-      const pos = locate(first, ["metadata", "name"], "value");
-      this.error(
-        doc,
-        ["metadata", "name"],
-        "value",
-        "duplicate-name",
-        `another ${kind} is already named ${quote(name)} (${first.file}:${pos.line})`,
-      );
-      return false;
-    }
-    names.set(name, { doc: doc.tree });
-    return true;
+    return {
+      mark: known && typeof name === "string" ? { invalid: known, name } : known ? { incomplete: known } : "unreadable",
+    };
   }
 
   /**
@@ -295,53 +367,48 @@ class Collector {
         );
     });
   }
+}
 
-  add(parsed: ParsedDocument, resource: Resource<Kind, unknown>): void {
-    const doc = parsed.tree;
-    switch (resource.kind) {
-      case "GroupManagedServiceAccount":
-        this.gmsas.set(resource.name, { doc, resource: resource as GmsaResource });
-        break;
-      case "ADGroup":
-        this.groups.set(resource.name, { doc, resource: resource as GroupResource });
-        break;
-      case "HostBinding":
-        this.bindings.set(resource.name, { doc, resource: resource as BindingResource });
-        break;
-      case "ManagedServiceAccount":
-        this.smsas.set(resource.name, { doc, resource: resource as SmsaResource });
-        break;
-      case "KdsRootKey":
-        this.kds.set(resource.name, { doc, resource: resource as KdsRootKeyResource });
-        break;
-    }
+/** What one document comes to on its own (see `DocOutcome`). */
+function analyse(doc: ParsedDocument): DocOutcome {
+  const checks = new DocumentChecks();
+  const stop = (mark: Mark): DocOutcome => ({ before: checks.errors, stop: mark, after: [] });
+  if (doc.broken) {
+    // Salvage kind and name from the partial tree so references to it do not cascade.
+    const tree = doc.tree();
+    const kind = peekScalar(tree, ["kind"]);
+    const name = peekScalar(tree, ["metadata", "name"]);
+    if (typeof kind === "string" && KIND_SET.has(kind) && typeof name === "string")
+      return stop({ invalid: kind as Kind, name });
+    return stop(typeof kind === "string" && KIND_SET.has(kind) ? { incomplete: kind as Kind } : "unreadable");
   }
-
-  finish(paths: string[]): LoadResult {
-    lint(
-      {
-        gmsas: this.gmsas,
-        smsas: this.smsas,
-        groups: this.groups,
-        bindings: this.bindings,
-        invalidNames: this.invalidNames,
-        incomplete: this.incomplete,
-      },
-      this.errors,
+  const value = doc.value;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    checks.error(
+      doc,
+      [],
+      "value",
+      "not-a-resource",
+      `a manifest must be a map with apiVersion, kind, metadata and spec; got ${describe(value)}`,
     );
-    lintKdsRootKeys(this.kds, this.errors);
-    if (this.errors.length > 0) return { ok: false, errors: sortErrors(this.errors), paths };
-    const resources = <R>(m: Map<string, Checked<R>>): ReadonlyMap<string, R> =>
-      new Map([...m].map(([name, c]) => [name, c.resource]));
-    const desired: DesiredState = {
-      gmsas: resources(this.gmsas),
-      smsas: resources(this.smsas),
-      groups: resources(this.groups),
-      bindings: resources(this.bindings),
-      kdsRootKeys: resources(this.kds),
-    };
-    return { ok: true, desired, files: paths.length, paths };
+    return stop("unreadable");
   }
+  const fields = value as Record<string, unknown>;
+  const checked = checks.kindOf(doc, fields);
+  if ("mark" in checked) return stop(checked.mark);
+  const kind = checked.kind;
+  const before = checks.errors.splice(0);
+  const name = (fields["metadata"] as Record<string, unknown> | undefined)?.["name"];
+  const named = typeof name === "string";
+  const claim = named ? { kind: kind, name, doc } : undefined;
+  const after = checks.errors;
+  const outcome = { before, ...(claim ? { claim } : {}), after };
+  if (!validateSchema(doc, kind, value, after))
+    return { ...outcome, mark: named ? { invalid: kind, name } : { incomplete: kind } };
+  const resource = toResource(doc, kind, fields);
+  checks.nameRules(doc, resource);
+  if (after.length > 0) return { ...outcome, mark: { invalid: kind, name: resource.name } };
+  return { ...outcome, resource: { doc, resource } };
 }
 
 /** The first control character of `text` as `U+000A`, or undefined. */

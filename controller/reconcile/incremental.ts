@@ -82,7 +82,10 @@ export class IncrementalObserver {
     this.#kept = undefined;
   }
 
-  /** Reads AD for `desired`: incrementally when the kept picture is still valid, else in full. */
+  /**
+   * Reads AD for `desired`: incrementally when the kept picture is still valid, else in full.
+   * When the incremental read found nothing changed, the picture returned is the kept object itself.
+   */
   async observe(
     desired: DesiredState,
     reader: ChangeReader,
@@ -119,8 +122,17 @@ export class IncrementalObserver {
       // KDS root keys are a handful forest-wide and decide whether gMSAs can be created: always read.
       reader.readKdsRootKeys(scope.configDn),
     ]);
-    const gone = new Set(deleted.map((d) => d.sid));
     const before = kept.observed;
+    const entries = gmsas.length + groups.length + computers.length + deleted.length + kdsRootKeys.length;
+    if (
+      gmsas.length + groups.length + computers.length + deleted.length === 0 &&
+      JSON.stringify(kdsRootKeys) === JSON.stringify(before.kdsRootKeys)
+    ) {
+      // Nothing changed: the same picture, the very same object, so the loop can tell (quiet.ts).
+      this.#kept = { ...kept, watermark };
+      return { observed: before, mode: "incremental", entries };
+    }
+    const gone = new Set(deleted.map((d) => d.sid));
     // A deleted member leaves its groups without raising their uSNChanged: drop its DN here.
     const goneDns = new Set(deleted.flatMap((d) => (d.dn ? [d.dn.toLowerCase()] : [])));
     for (const o of [...before.gmsas, ...before.groups, ...before.computers])
@@ -148,11 +160,7 @@ export class IncrementalObserver {
     }
     const observed: ObservedDirectory = { ...before, ...merged, kdsRootKeys, sidNames };
     this.#kept = { ...kept, watermark, observed };
-    return {
-      observed,
-      mode: "incremental",
-      entries: gmsas.length + groups.length + computers.length + deleted.length + kdsRootKeys.length,
-    };
+    return { observed, mode: "incremental", entries };
   }
 }
 

@@ -20,7 +20,8 @@ import type { HostRequest, HostResult } from "../hosts/index.ts";
 import { HostError } from "../hosts/index.ts";
 import type { HostSettings } from "./hosts.ts";
 import type { Logger } from "./loop.ts";
-import type { OpenDirectory } from "./pass.ts";
+import type { DirectorySession, OpenDirectory } from "./pass.ts";
+import type { ObservedDirectory } from "./model.ts";
 import { STALLED_RETRY_MS } from "./gate.ts";
 import { Controller, READY_FAILURE_LIMIT } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
@@ -97,6 +98,8 @@ interface HarnessOptions {
   readonly deletionBudget?: number;
   /** Called on every status change (a throw there is a fault after observing). */
   readonly onStatusChange?: () => void;
+  /** Incremental reads (a directory that keeps USNs), with a full read only once a day. */
+  readonly incremental?: boolean;
 }
 
 function harness(files: Record<string, string>, options: HarnessOptions = {}) {
@@ -114,7 +117,8 @@ function harness(files: Record<string, string>, options: HarnessOptions = {}) {
   const { hosts } = options;
   const controller = new Controller({
     source,
-    openDirectory: dir.open,
+    openDirectory: options.incremental ? withUsns(dir.open, dir.observed) : dir.open,
+    ...(options.incremental ? { fullResyncMs: 24 * 3_600_000 } : {}),
     metrics,
     logger: silent,
     policy: {
@@ -949,5 +953,182 @@ describe("a cycle that writes for a long time", () => {
     expect((await metrics.metricsText()).split("\n")).toContain(
       `gmsa_gitops_last_observed_timestamp_seconds ${observedAt}`,
     );
+  });
+});
+
+// Cycles that find nothing new: the loop with incremental reads of a fake directory that keeps
+// USNs as a DC does (every change to an object raises its uSNChanged), so a cycle knows what
+// changed since the last one. A cycle with nothing new must cost what changed (nothing), not what
+// exists; anything due (a hand edit, a new revision, a KDS key becoming effective, a back-off or
+// a stalled write's hour ending) is still acted on in the cycle it is due.
+
+/**
+ * Gives a fake directory's sessions the reads of an incremental observe: each object's
+ * uSNChanged is raised whenever its content changed, deletions leave a tombstone with the USN.
+ */
+function withUsns(open: OpenDirectory, state: () => ObservedDirectory): OpenDirectory {
+  let usn = 100;
+  const seen = new Map<string, { json: string; usn: number; dn: string; deleted: boolean }>();
+  const refresh = (): void => {
+    const now = state();
+    const present = new Set<string>();
+    for (const o of [...now.gmsas, ...now.groups, ...now.computers]) {
+      present.add(o.sid);
+      const json = JSON.stringify(o);
+      if (seen.get(o.sid)?.json !== json) seen.set(o.sid, { json, usn: ++usn, dn: o.dn, deleted: false });
+    }
+    for (const [sid, s] of seen)
+      if (!present.has(sid) && !s.deleted) seen.set(sid, { ...s, usn: ++usn, deleted: true });
+  };
+  const after = (sid: string, since: string): boolean => (seen.get(sid)?.usn ?? Infinity) > Number(since);
+  return async (signal) => {
+    const session = await open(signal);
+    return {
+      ...session,
+      watermark: () => {
+        refresh();
+        return Promise.resolve({ dsServiceName: "CN=NTDS Settings,CN=DC1", invocationId: "dc1", usn: String(usn) });
+      },
+      readGmsas: async (base, since) =>
+        (await session.readGmsas(base)).filter((g) => since === undefined || after(g.sid, since)),
+      changedGroups: (_base, since) =>
+        Promise.resolve(
+          state()
+            .groups.filter((g) => after(g.sid, since))
+            .map((g) => ({ ...g, members: [...g.members] })),
+        ),
+      changedComputers: (_base, since) => Promise.resolve(state().computers.filter((c) => after(c.sid, since))),
+      deletedSince: (_base, since) =>
+        Promise.resolve(
+          [...seen].filter(([, s]) => s.deleted && s.usn > Number(since)).map(([sid, s]) => ({ sid, dn: s.dn })),
+        ),
+    } satisfies DirectorySession;
+  };
+}
+
+/** The harness with incremental reads, counting the resources each cycle summarises into their status. */
+function quietHarness(files: Record<string, string>, kdsRootKeys?: ObservedKdsRootKey[]) {
+  let summarised = 0;
+  const h = harness(files, {
+    incremental: true,
+    onStatusChange: () => summarised++,
+    ...(kdsRootKeys ? { kdsRootKeys } : {}),
+  });
+  return {
+    ...h,
+    get now(): Date {
+      return h.now;
+    },
+    condition: (kind: string, name: string, type: string): string | undefined => h.conditions(kind, name)[type],
+    /** One cycle `ms` after the last; returns how many resources it summarised. */
+    async cycle(ms = INTERVAL): Promise<number> {
+      h.advance(ms);
+      const before = summarised;
+      await h.controller.reconcile();
+      return summarised - before;
+    },
+  };
+}
+
+describe("a cycle with nothing new", () => {
+  it("summarises no resource again, yet says when AD was observed and that the reconcile ran", async () => {
+    const h = quietHarness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml });
+    expect(await h.cycle(0)).toBe(2); // creates both
+    expect(await h.cycle()).toBe(2); // sees its own writes
+    const writes = h.dir.writes.length;
+    const transition = h.status("ADGroup", "app-hosts").conditions.find((c) => c.type === "Ready")!.lastTransitionTime;
+
+    for (let i = 0; i < 3; i++) expect(await h.cycle()).toBe(0);
+
+    expect(h.dir.writes.length).toBe(writes);
+    const at = h.now.toISOString();
+    // Observed: the incremental read found neither object changed, which is an observation.
+    expect(h.status("ADGroup", "app-hosts").lastObservedAt).toBe(at);
+    expect(h.status("GroupManagedServiceAccount", "app").lastObservedAt).toBe(at);
+    expect(h.condition("ADGroup", "app-hosts", "Ready")).toBe("True/Reconciled");
+    expect(h.status("ADGroup", "app-hosts").conditions.find((c) => c.type === "Ready")!.lastTransitionTime).toBe(
+      transition,
+    );
+    expect(h.controller.status().controller.lastReconcile).toMatchObject({ startedAt: at, result: "success" });
+    expect(h.controller.ready()).toBe(true);
+    expect(await h.metric(/^gmsa_gitops_last_observed_timestamp_seconds /)).toEqual([
+      `gmsa_gitops_last_observed_timestamp_seconds ${h.now.getTime() / 1000}`,
+    ]);
+    expect(await h.metric(/^gmsa_gitops_reconciles_total\{result="success"\}/)).toEqual([expect.stringMatching(/ 5$/)]);
+    expect(await h.metric(/^gmsa_gitops_resource_condition\{.*name="app-hosts".*type="Ready"/)).toEqual([
+      expect.stringMatching(/ 1$/),
+    ]);
+  });
+
+  it("a hand edit seen by the incremental read is corrected in the cycle it is seen", async () => {
+    const h = quietHarness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml });
+    await h.cycle(0);
+    await h.cycle();
+    expect(await h.cycle()).toBe(0);
+    const group = h.dir.observed().groups[0]!;
+    await h.dir.writer.modify(group.dn, [{ operation: "replace", attribute: "description", values: ["by hand"] }]);
+    expect(await h.cycle()).toBeGreaterThan(0);
+    expect(h.dir.observed().groups[0]!.description).toBe("v1");
+    expect(h.condition("ADGroup", "app-hosts", "Ready")).toBe("True/DriftCorrected");
+    expect(await h.cycle()).toBeGreaterThan(0); // its own write seen
+    expect(await h.cycle()).toBe(0);
+  });
+
+  it("a new revision is applied in the cycle it is fetched", async () => {
+    const h = quietHarness({ "group.yaml": groupYaml("v1") });
+    await h.cycle(0);
+    await h.cycle();
+    expect(await h.cycle()).toBe(0);
+    const fullReads = await h.metric(/^gmsa_gitops_ldap_entries_read_total\{mode="full"\}/);
+    h.source.commit({ "group.yaml": groupYaml("v2") });
+    expect(await h.cycle()).toBe(1);
+    // The new revision references the same objects: AD is still read incrementally.
+    expect(await h.metric(/^gmsa_gitops_ldap_entries_read_total\{mode="full"\}/)).toEqual(fullReads);
+    expect(h.dir.observed().groups[0]!.description).toBe("v2");
+    expect(h.status("ADGroup", "app-hosts").lastAppliedRevision).toBe("rev-2");
+  });
+
+  it("a gMSA waiting for the KDS root key is created in the cycle the key becomes effective", async () => {
+    const start = new Date("2026-01-01T00:00:00Z");
+    // Effective (10 h 5 min after its start) 3 minutes from now.
+    const key = kdsObserved(start, 10 + 2 / 60);
+    const h = quietHarness({ "group.yaml": groupYaml("v1"), "gmsa.yaml": gmsaYaml }, [key]);
+    await h.cycle(0);
+    await h.cycle();
+    expect(h.condition("GroupManagedServiceAccount", "app", "Reconciling")).toBe("True/KdsRootKeyNotEffective");
+    expect(await h.cycle()).toBe(0);
+    expect(h.dir.observed().gmsas).toHaveLength(0);
+    await h.cycle(); // 3 min: due
+    expect(h.dir.observed().gmsas.map((g) => g.samAccountName)).toEqual(["gMSA-App"]);
+    expect(h.condition("GroupManagedServiceAccount", "app", "Ready")).toBe("True/Created");
+  });
+
+  it("a write backing off is tried again in the cycle its back-off ends", async () => {
+    const h = quietHarness({ "group.yaml": groupYaml("v1") });
+    h.dir.failures.push({ match: /CN=App-Hosts/, outcome: "transient" });
+    await h.cycle(0); // fails: due in 5 s
+    expect(h.condition("ADGroup", "app-hosts", "Reconciling")).toBe("True/RetryingAfterFailure");
+    expect(await h.cycle(1_000)).toBe(1); // held by the gate, summarised once
+    expect(await h.cycle(1_000)).toBe(0); // nothing new
+    h.dir.failures.length = 0;
+    await h.cycle(3_000); // due
+    expect(h.dir.observed().groups.map((g) => g.samAccountName)).toEqual(["App-Hosts"]);
+    expect(h.condition("ADGroup", "app-hosts", "Ready")).toBe("True/Created");
+  });
+
+  it("a write refused as stalled is tried again an hour later though nothing changed", async () => {
+    const h = quietHarness({ "group.yaml": groupYaml("v1") });
+    h.dir.failures.push({ match: /CN=App-Hosts/, outcome: "stalled" });
+    await h.cycle(0);
+    const refused = h.now.getTime();
+    expect(h.condition("ADGroup", "app-hosts", "Stalled")).toBe("True/ApplyFailed");
+    await h.cycle();
+    expect(await h.cycle()).toBe(0);
+    h.dir.failures.length = 0;
+    await h.cycle(refused + STALLED_RETRY_MS - 1 - h.now.getTime());
+    expect(h.dir.observed().groups).toHaveLength(0);
+    await h.cycle(1);
+    expect(h.dir.observed().groups.map((g) => g.samAccountName)).toEqual(["App-Hosts"]);
+    expect(h.condition("ADGroup", "app-hosts", "Ready")).toBe("True/Created");
   });
 });

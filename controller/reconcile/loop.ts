@@ -6,19 +6,13 @@
  * at the end (publish.ts, through `summarize`).
  */
 import type { DesiredState } from "../manifests/index.ts";
-import type { MetricsRecorder } from "../metrics/index.ts";
-import type { BindBackoffOptions, DirectoryCondition } from "./bind.ts";
 import { BindGuard, bindRefusal } from "./bind.ts";
-import type { HostSettings } from "./hosts.ts";
 import { hostMemory } from "./hosts.ts";
 import { IncrementalObserver, observerFor } from "./incremental.ts";
-import type { Leadership, LeadershipStatus } from "./lease.ts";
 import { fenced } from "./lease.ts";
-import type { OpenDirectory, PassResult } from "./pass.ts";
+import type { PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
-import type { Policy } from "./plan.ts";
 import { CyclePublisher, cycleHealthy } from "./publish.ts";
-import type { Logger, Source, SourceStatus } from "./revision.ts";
 import { RevisionInForce } from "./revision.ts";
 import { FailureGate } from "./gate.ts";
 import { Backoff, BACKOFF_BASE_MS, exponentialBackoff, jitter, JITTER_FRACTION } from "./schedule.ts";
@@ -27,57 +21,11 @@ import { StatusStore } from "./status.ts";
 import { WriteLedger } from "./attribution.ts";
 
 export type { Logger, RejectedRevision, Source, SourceStatus } from "./revision.ts";
+import type { ControllerDeps, ControllerStatus } from "./deps.ts";
+import type { QuietCycle } from "./quiet.ts";
+import { QuietCycles } from "./quiet.ts";
+export type { ControllerDeps, ControllerStatus } from "./deps.ts";
 export type { DirectoryCondition } from "./bind.ts";
-
-/** Everything the loop needs, passed in: no module-level singletons, so tests pass fakes. */
-export interface ControllerDeps {
-  readonly source: Source;
-  /** Opens a bound directory session; absent for the host agent, which never talks to AD. */
-  readonly openDirectory?: OpenDirectory;
-  /** The agent reconciles only the bindings of its own host. */
-  readonly onlyHost?: string;
-  readonly metrics: MetricsRecorder;
-  readonly logger: Logger;
-  readonly policy: Policy;
-  readonly baseDn?: string;
-  /** When set, HostBindings are reconciled on the hosts after AD. */
-  readonly hosts?: HostSettings;
-  readonly intervalMs: number;
-  readonly jitterFraction?: number;
-  readonly now?: () => Date;
-  readonly random?: () => number;
-  /** Called after every status update (each resource, each cycle) with the status before it; must not throw. */
-  readonly onStatusChange?: (previous: ResourceStatus | undefined, next: ResourceStatus) => void;
-  /** Back-off after the DC refused the bind account's credentials (defaults in bind.ts). */
-  readonly bindBackoff?: BindBackoffOptions;
-  /**
-   * With several replicas: only while this says so does a cycle write to AD and hosts; otherwise
-   * it observes, so status and metrics stay warm for a takeover. Absent: this replica always writes.
-   */
-  readonly leadership?: Leadership;
-  /**
-   * When set, cycles read AD incrementally (only what changed since the last read, by uSNChanged)
-   * with a full read at least this often; absent: every cycle reads everything.
-   */
-  readonly fullResyncMs?: number;
-}
-
-/** The controller's own status, beside the resources'. */
-export interface ControllerStatus {
-  readonly source: SourceStatus;
-  readonly mode: Policy["mode"];
-  readonly lastReconcile: {
-    readonly startedAt: string;
-    readonly durationSeconds: number;
-    readonly result: "success" | "failure" | "partial";
-    readonly error: string | null;
-  } | null;
-  readonly kdsRootKey: { readonly effective: boolean; readonly effectiveAt: string | null } | null;
-  /** Null for the host agent, which never talks to AD. */
-  readonly directory: DirectoryCondition | null;
-  /** Who leads, when leader election is on; null when this replica is the only one. */
-  readonly leader: LeadershipStatus | null;
-}
 
 /**
  * Failed cycles in a row after which `/readyz` says not ready, whatever failed. A cycle that
@@ -116,6 +64,7 @@ export class Controller {
   /** True while the last cycle could not observe AD: every resource's conditions are Unknown. */
   #unobserved = false;
   readonly #observer: IncrementalObserver | undefined;
+  readonly #quiet = new QuietCycles();
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -177,26 +126,18 @@ export class Controller {
       const write = this.#deps.leadership?.canWrite() ?? true;
       const pass = await this.#pass(desired, now, write, signal);
       if (this.#deps.openDirectory) this.#bind.succeeded();
-      const published = this.#publish.cycle({
-        desired,
-        pass,
-        revision: this.#source.revision ?? null,
-        now,
-        executed: write,
-        enforce: write && this.#deps.policy.mode === "enforce",
-        hostTransport: this.#deps.hosts !== undefined,
-        remember: (entry, attempts) => this.#gate.remember(entry, attempts, now.getTime(), this.#source.revision),
-      });
-      nextAt = published.nextAt;
-      if (published.kds) this.#kds = published.kds;
-      this.#gate.retain(published.keep);
+      // A quiet cycle observed every resource unchanged: nothing to summarise again (quiet.ts).
+      const quiet = this.#quiet.reused(pass);
+      if (quiet) this.#statuses.observedAll(now);
+      const cycle = quiet ?? this.#published(desired, pass, now, write);
+      nextAt = cycle.nextAt;
       if (pass.afterApply) {
         this.#deps.logger.error(
           { step: pass.afterApply.step, err: message(pass.afterApply.error) },
           "reconcile stopped after apply; the host side did not run",
         );
       }
-      if (!cycleHealthy(pass, this.#statuses)) result = "partial";
+      if (!cycle.healthy) result = "partial";
       this.#consecutiveFailures = 0;
       this.#failedInARow = 0;
       this.#completed = true;
@@ -225,6 +166,29 @@ export class Controller {
     return this.#nextDelay(nextAt);
   }
 
+  /** Step 3: status and metrics of every resource, in one place; remembered for quiet cycles. */
+  #published(desired: DesiredState, pass: PassResult, now: Date, write: boolean): QuietCycle {
+    const published = this.#publish.cycle({
+      desired,
+      pass,
+      revision: this.#source.revision ?? null,
+      now,
+      executed: write,
+      enforce: write && this.#deps.policy.mode === "enforce",
+      hostTransport: this.#deps.hosts !== undefined,
+      remember: (entry, attempts) => this.#gate.remember(entry, attempts, now.getTime(), this.#source.revision),
+    });
+    if (published.kds) this.#kds = published.kds;
+    this.#gate.retain(published.keep);
+    const healthy = cycleHealthy(pass, this.#statuses);
+    this.#quiet.remember(
+      { desired, write, pass, published, healthy },
+      now.getTime(),
+      this.#gate.nextDue(now.getTime()),
+    );
+    return { nextAt: published.nextAt, healthy };
+  }
+
   /**
    * Step 2: the reconcile pass shared with `plan` and `apply`. When AD cannot be observed, every
    * resource's last state stops being current: its conditions become Unknown, saying why.
@@ -250,6 +214,7 @@ export class Controller {
         write,
         hostMemory: this.#hostMemory,
         writes: this.#writes,
+        reuse: (observed) => this.#quiet.reusable(desired, observed, write, now.getTime()),
         gate: (plan) => this.#gate.hold(plan, now.getTime(), this.#source.revision),
         // Observed when AD is read, before the writes: a long apply (a first one creating
         // thousands of gMSAs) is not a stale observation.
@@ -272,6 +237,7 @@ export class Controller {
     } catch (caught) {
       // A cycle that failed half-way may have missed changes: start over from a full read.
       this.#observer?.reset();
+      this.#quiet.forget();
       if (!loopSignal?.aborted) {
         this.#unobserved = true;
         const why = `not observed: ${message(caught)}`;
@@ -283,7 +249,7 @@ export class Controller {
     }
   }
 
-  /** Reads AD incrementally when the session can, counting what each read returned. */
+  /** The delay until the next cycle: the bind hold, the failure back-off, or the interval cut short by what is due. */
   #nextDelay(nextAt: number | undefined): number {
     const now = this.#now().getTime();
     const held = this.#bind.heldUntil(now);

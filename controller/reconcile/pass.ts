@@ -59,6 +59,11 @@ export interface PassInput {
     session: DirectorySession,
     scope: { baseDn: string; configDn: string },
   ) => Promise<ObservedDirectory>;
+  /**
+   * Given what observe read, a pass to return as this one's instead of planning (the loop's quiet
+   * cycles, quiet.ts); undefined: plan as usual.
+   */
+  readonly reuse?: (observed: ObservedDirectory) => PassResult | undefined;
   readonly signal?: AbortSignal;
   /** Called after each action, as it completes (logs, metrics, the CLI's running report). */
   readonly onResult?: (result: ActionResult) => void;
@@ -107,6 +112,8 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
       };
       const observe = input.observe ?? observeDirectory;
       observed = await observe(desired, session, scope);
+      const reused = input.reuse?.(observed);
+      if (reused) return reused;
       plan = planDirectory(desired, observed, policy, now);
       if (input.gate) plan = input.gate(plan);
       // Who changed AD: a second read, of drifted objects only.

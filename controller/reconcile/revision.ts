@@ -1,12 +1,12 @@
 /**
  * The loop's first step: fetch the source and decide which revision is in force. A new revision
- * is parsed and validated whole; an invalid or unverified one is refused and the last good one
+ * is validated whole (parsing again only the files that changed since the last); an invalid or unverified one is refused and the last good one
  * stays in force (and status, a metric and one log line say why). Decided on the failure's
  * `outcome`, never on its message: a `stalled` source failure that names a revision (an unsigned
  * or badly signed commit) refuses that revision; anything else is a failed fetch.
  */
 import type { DesiredState, ManifestError } from "../manifests/index.ts";
-import { parseManifests } from "../manifests/index.ts";
+import { ParseCache, parseManifests } from "../manifests/index.ts";
 import type { MetricsRecorder } from "../metrics/index.ts";
 import type { Snapshot } from "../source/index.ts";
 import { fetchFailureReason } from "../source/index.ts";
@@ -57,6 +57,8 @@ export class RevisionInForce {
   #rejected: RejectedRevision | undefined;
   #lastFetchedAt: Date | undefined;
   #lastFetchError: string | undefined;
+  /** The last revision's files as parsed: a new revision parses only the files that changed. */
+  readonly #parsed = new ParseCache();
 
   constructor(source: Source, metrics: MetricsRecorder, logger: Logger, now: () => Date) {
     this.#source = source;
@@ -125,7 +127,7 @@ export class RevisionInForce {
     let changed = false;
     if (snapshot.revision !== this.#lastSeen) {
       this.#lastSeen = snapshot.revision;
-      const loaded = parseManifests(snapshot.files, {}, snapshot.fileErrors);
+      const loaded = parseManifests(snapshot.files, {}, snapshot.fileErrors, this.#parsed);
       if (loaded.ok) {
         this.#desired = loaded.desired;
         this.#revision = snapshot.revision;

@@ -221,6 +221,16 @@ function lastDrift(entry: ResourcePlan, before: LastDrift | null, at: string, co
  */
 export class StatusStore {
   readonly #resources = new Map<string, ResourceStatus>();
+  /** When a quiet cycle last observed every resource unchanged (ISO time), without updating each. */
+  #observedAll = "";
+  /** A cycle observed every resource and found none changed: each was observed at `now`. */
+  observedAll(now: Date): void {
+    this.#observedAll = now.toISOString();
+  }
+
+  /** A status as of the last quiet cycle; what was never observed (null) stays so. */
+  #current = (s: ResourceStatus): ResourceStatus =>
+    s.lastObservedAt !== null && s.lastObservedAt < this.#observedAll ? { ...s, lastObservedAt: this.#observedAll } : s;
 
   /** Records a resource's new state; returns the stored status. */
   update(
@@ -277,13 +287,14 @@ export class StatusStore {
   }
 
   get(kind: Kind, name: string): ResourceStatus | undefined {
-    return this.#resources.get(`${kind}/${name}`);
+    const s = this.#resources.get(`${kind}/${name}`);
+    return s && this.#current(s);
   }
 
   /** Every resource, sorted by kind and name. */
   all(): ResourceStatus[] {
-    return [...this.#resources.values()].sort((a, b) =>
-      a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind.localeCompare(b.kind),
-    );
+    return [...this.#resources.values()]
+      .map(this.#current)
+      .sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind.localeCompare(b.kind)));
   }
 }

@@ -91,6 +91,10 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   const localRef = `refs/remotes/origin/${branch}`;
 
   let last: Snapshot | undefined;
+  /** The last snapshot's file contents by blob id: a new revision reads only the blobs it adds. */
+  let known = new Map<string, Uint8Array>();
+  /** The work directory was found (or made) a bare repository of ours: not checked again every poll. */
+  let bare = false;
   let queue: Promise<unknown> = Promise.resolve();
 
   const fail = (init: SourceErrorInit): SourceError =>
@@ -144,7 +148,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       }
     }
 
-    await ensureBareRepository(workDir, git, run, fail);
+    if (!bare) await ensureBareRepository(workDir, git, run, fail);
+    bare = true;
 
     // ls-remote first: `--exit-code` turns "no such branch" into exit status 2, a typed answer
     // (fetch would exit 128 for both a missing branch and an unreachable host), and it lets an
@@ -176,6 +181,9 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       });
     }
 
+    // The branch has not moved since the last snapshot (whose revision is the local ref, which
+    // only this source sets): that snapshot stands, and a poll costs this one git process.
+    if (last !== undefined && last.revision === remoteHead) return { ...last, fetchedAt: new Date() };
     let revision = await currentRevision(git, localRef);
     if (revision !== remoteHead) {
       // "+" accepts a non-fast-forward update: a force-push replaces our ref, which is the
@@ -215,7 +223,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 
     if (options.verify) await verifyCommit(git, head, options.verify, run, fail);
 
-    const { files, fileErrors } = await readManifests(workDir, git, head, subPath, run, fail);
+    const { files, fileErrors, byOid } = await readManifests(workDir, git, head, subPath, known, run, fail);
+    known = byOid;
     const meta = await run(
       () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
       (e) =>
@@ -257,6 +266,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       if (damage === undefined) throw error;
       await emptyDirectory(workDir);
       last = undefined;
+      bare = false;
       try {
         return await syncOnce(signal);
       } catch (retry: unknown) {
@@ -488,9 +498,10 @@ async function readManifests(
   git: SimpleGit,
   revision: string,
   subPath: string,
+  known: ReadonlyMap<string, Uint8Array>,
   run: Run,
   fail: Fail,
-): Promise<{ files: SnapshotFile[]; fileErrors: ManifestError[] }> {
+): Promise<{ files: SnapshotFile[]; fileErrors: ManifestError[]; byOid: Map<string, Uint8Array> }> {
   const tree = subPath === "" ? `${revision}^{tree}` : `${revision}:${subPath}`;
   const notFound = () =>
     fail({
@@ -534,16 +545,22 @@ async function readManifests(
   // One `git cat-file --batch` for every blob: a process per file made a 5,000-file revision
   // take seconds to read. Sizes first: a blob over the limit is reported, never read (a
   // pushed 300 MB file would otherwise pass through memory whole).
+  // Blobs the last snapshot held are not read again (an object id names its content).
+  const kept = blobs.filter((b) => known.has(b.oid));
+  const added = blobs.filter((b) => !known.has(b.oid));
   let contents: Buffer[];
   let fileErrors: ManifestError[];
   try {
-    const sized = await withinSizeLimit(gitDir, blobs);
+    const sized = added.length > 0 ? await withinSizeLimit(gitDir, added) : { blobs: [], tooLarge: [] };
     fileErrors = [...refused.values(), ...sized.tooLarge];
-    blobs.splice(0, blobs.length, ...sized.blobs);
-    contents = await catFileBatch(
-      gitDir,
-      blobs.map((b) => b.oid),
-    );
+    added.splice(0, added.length, ...sized.blobs);
+    contents =
+      added.length > 0
+        ? await catFileBatch(
+            gitDir,
+            added.map((b) => b.oid),
+          )
+        : [];
   } catch (error) {
     throw fail({
       outcome: "transient",
@@ -553,11 +570,14 @@ async function readManifests(
       revision,
     });
   }
-  const files: SnapshotFile[] = blobs.map((blob, i) => {
+  const byOid = new Map<string, Uint8Array>();
+  added.forEach((blob, i) => {
     const content = contents[i]!;
-    return { path: blob.path, content: new Uint8Array(content.buffer, content.byteOffset, content.byteLength) };
+    byOid.set(blob.oid, new Uint8Array(content.buffer, content.byteOffset, content.byteLength));
   });
-  return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), fileErrors };
+  for (const blob of kept) byOid.set(blob.oid, known.get(blob.oid)!);
+  const files: SnapshotFile[] = [...kept, ...added].map((blob) => ({ path: blob.path, content: byOid.get(blob.oid)! }));
+  return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), fileErrors, byOid };
 }
 
 /**
