@@ -266,4 +266,10 @@ describe("what validate loads", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("checks a valid repository without loading ajv", async () => {
+    const { run: result, modules } = await loadedModules(["validate", join(FIXTURES, "valid")]);
+    expect(result.code).toBe(0);
+    expect(modules.filter((url) => /\/node_modules\/ajv\//.test(url))).toEqual([]);
+  });
 });

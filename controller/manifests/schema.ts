@@ -4,8 +4,10 @@
  * on the offending key or value. Also enforces what ajv does not know: the Kubernetes list
  * types (`x-kubernetes-list-type: set | map`) as duplicate checks.
  */
-import { Ajv } from "ajv";
+import { createRequire } from "node:module";
+import type * as AjvModule from "ajv";
 import type { ErrorObject, ValidateFunction } from "ajv";
+import { conforms } from "./conforms.ts";
 import { SCHEMAS } from "./schemas.generated.ts";
 import { describeType, formatPath, listOr, quote, suggest } from "./text.ts";
 import type { Kind, ManifestError, ErrorCode } from "./types.ts";
@@ -31,10 +33,12 @@ let compiled: Map<Kind, ValidateFunction> | undefined;
 /**
  * The compiled validators, built on first use and then reused for the life of the process:
  * compiling costs far more than validating (about 100 ms against microseconds per document).
- * A cache of constant data, not shared mutable state.
+ * A cache of constant data, not shared mutable state. ajv itself is loaded here, on first use
+ * (synchronously: parsing is synchronous), so a revision without schema errors never loads it.
  */
 function validators(): Map<Kind, ValidateFunction> {
   if (!compiled) {
+    const { Ajv } = createRequire(import.meta.url)("ajv") as typeof AjvModule;
     // verbose: errors carry the offending data and schema, which the messages quote.
     const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
     // Annotations Kubernetes defines and ajv does not; enforced by checkLists below.
@@ -49,10 +53,11 @@ function validators(): Map<Kind, ValidateFunction> {
  * returns whether there were none. `value` must be the document's plain value.
  */
 export function validateSchema(doc: ParsedDocument, kind: Kind, value: object, errors: ManifestError[]): boolean {
-  const validate = validators().get(kind);
-  if (!validate) throw new Error(`no schema for ${kind}`);
   const before = errors.length;
-  if (!validate(value)) {
+  // Nearly every document is valid: the quick walk says so (filling in the same defaults) at a
+  // fraction of ajv's cost, and ajv runs only to judge and word what the walk refused.
+  const validate = conforms(SCHEMAS[kind], value) ? undefined : validators().get(kind);
+  if (validate && !validate(value)) {
     const raw = validate.errors ?? [];
     // A misspelt required field shows up twice: as unknown ("dnsHostname") and as missing
     // ("dnsHostName"). Report it once, as the typo with its suggestion.
