@@ -297,6 +297,7 @@ function checkLists(
 ): void {
   if (Array.isArray(data)) {
     const { listType, keys, items } = plan;
+    if (!items && data.length < 2) return; // nothing inside to check, no entry to repeat
     const seen = listType ? new Map<string, number>() : undefined;
     data.forEach((item: unknown, i) => {
       if (items) {
@@ -304,15 +305,8 @@ function checkLists(
         checkLists(doc, items, item, path, errors);
         path.pop();
       }
-      if (!seen) return;
-      const id =
-        listType === "set"
-          ? JSON.stringify(item)
-          : JSON.stringify(
-              keys.map((k) =>
-                item !== null && typeof item === "object" ? (item as Record<string, unknown>)[k] : undefined,
-              ),
-            );
+      if (!seen || !listType) return;
+      const id = entryId(listType, keys, item);
       const first = seen.get(id);
       if (first === undefined) {
         seen.set(id, i);
@@ -344,4 +338,18 @@ function checkLists(
       path.pop();
     }
   }
+}
+
+/**
+ * What makes two entries of a list the same for `checkLists`: the entry (a set) or the values
+ * of its key fields (a map). A string, or a single string key, stands for itself behind an "s"
+ * (no JSON text starts with one); anything else is compared as JSON. Most lists hold strings,
+ * and JSON.stringify for each of them was the larger part of this check's cost.
+ */
+function entryId(listType: "set" | "map", keys: readonly string[], item: unknown): string {
+  if (listType === "set") return typeof item === "string" ? `s${item}` : JSON.stringify(item);
+  const values = keys.map((k) =>
+    item !== null && typeof item === "object" ? (item as Record<string, unknown>)[k] : undefined,
+  );
+  return values.length === 1 && typeof values[0] === "string" ? `s${values[0]}` : JSON.stringify(values);
 }
