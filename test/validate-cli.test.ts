@@ -235,3 +235,42 @@ describe("validate warnings", () => {
     }
   });
 });
+
+describe("what validate loads", () => {
+  /**
+   * The modules a `gmsa-gitops ARGS` process loads (file URLs and package paths), reported by a
+   * module hook registered before the bin starts.
+   */
+  async function loadedModules(args: string[]): Promise<{ run: Run; modules: string[] }> {
+    const hook =
+      'import{registerHooks}from"node:module";const s=[];' +
+      "registerHooks({load(u,c,n){s.push(u);return n(u,c)}});" +
+      'process.on("exit",()=>process.stderr.write("\\nLOADED\\n"+s.join("\\n")+"\\n"))';
+    const run0 = await run(args, ROOT, ["npx", "node", "--import", `data:text/javascript,${encodeURIComponent(hook)}`]);
+    const [stderr = "", list = ""] = run0.stderr.split("\nLOADED\n");
+    return { run: { ...run0, stderr }, modules: list.split("\n").filter((line) => line !== "") };
+  }
+
+  it("loads no LDAP, ssh, Git, HTTP, metrics or logging code, nor the controller's settings table", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "gmsa-validate-"));
+    try {
+      const { run: result, modules } = await loadedModules(["validate", dir]);
+      expect(result.code).toBe(0);
+      const heavy = modules.filter(
+        (url) =>
+          /\/node_modules\/(ldapts|ssh2|simple-git|prom-client|pino|pino-pretty|chokidar)\//.test(url) ||
+          /\/controller\/(config|directory|hosts|server|metrics|source|reconcile|notify)\/(?!color\.ts$)/.test(url),
+      );
+      expect(heavy).toEqual([]);
+      expect(modules.some((url) => url.endsWith("/controller/manifests/parse.ts"))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("checks a valid repository without loading ajv or the position-keeping YAML parser", async () => {
+    const { run: result, modules } = await loadedModules(["validate", join(FIXTURES, "valid")]);
+    expect(result.code).toBe(0);
+    expect(modules.filter((url) => /\/node_modules\/(ajv|yaml)\//.test(url))).toEqual([]);
+  });
+});

@@ -7,7 +7,8 @@ import { EXIT, version } from "./command.ts";
 
 export { version } from "./command.ts";
 import { COMMANDS } from "./commands.ts";
-import { colorWanted } from "../config/index.ts";
+// color.ts, not config/index.ts: the settings table imports LDAP and YAML, which validate does not need.
+import { colorWanted } from "../config/color.ts";
 
 /** The process's own streams. */
 const processIo: Io = {

@@ -783,16 +783,6 @@ function gitCredentials(get: Lookup, url: string | undefined, errors: ConfigErro
   return { type: "https", username: pair.slice(0, colon), password: pair.slice(colon + 1) };
 }
 
-/**
- * Whether the CLI colours its output: only on a terminal, and never when NO_COLOR is set to a
- * non-empty value (https://no-color.org) or TERM is "dumb".
- */
-export function colorWanted(isTTY: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (!isTTY) return false;
-  if ((env["NO_COLOR"] ?? "") !== "") return false;
-  return env["TERM"] !== "dumb";
-}
-
 /** Settings as layered: `value` gives the setting's default when nothing set it, `explicit` does not. */
 interface Lookup {
   value<T>(key: string): T | undefined;

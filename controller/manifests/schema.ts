@@ -4,8 +4,10 @@
  * on the offending key or value. Also enforces what ajv does not know: the Kubernetes list
  * types (`x-kubernetes-list-type: set | map`) as duplicate checks.
  */
-import { Ajv } from "ajv";
+import { createRequire } from "node:module";
+import type * as AjvModule from "ajv";
 import type { ErrorObject, ValidateFunction } from "ajv";
+import { conforms } from "./conforms.ts";
 import { SCHEMAS } from "./schemas.generated.ts";
 import { describeType, formatPath, listOr, quote, suggest } from "./text.ts";
 import type { Kind, ManifestError, ErrorCode } from "./types.ts";
@@ -31,10 +33,12 @@ let compiled: Map<Kind, ValidateFunction> | undefined;
 /**
  * The compiled validators, built on first use and then reused for the life of the process:
  * compiling costs far more than validating (about 100 ms against microseconds per document).
- * A cache of constant data, not shared mutable state.
+ * A cache of constant data, not shared mutable state. ajv itself is loaded here, on first use
+ * (synchronously: parsing is synchronous), so a revision without schema errors never loads it.
  */
 function validators(): Map<Kind, ValidateFunction> {
   if (!compiled) {
+    const { Ajv } = createRequire(import.meta.url)("ajv") as typeof AjvModule;
     // verbose: errors carry the offending data and schema, which the messages quote.
     const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: true });
     // Annotations Kubernetes defines and ajv does not; enforced by checkLists below.
@@ -49,10 +53,11 @@ function validators(): Map<Kind, ValidateFunction> {
  * returns whether there were none. `value` must be the document's plain value.
  */
 export function validateSchema(doc: ParsedDocument, kind: Kind, value: object, errors: ManifestError[]): boolean {
-  const validate = validators().get(kind);
-  if (!validate) throw new Error(`no schema for ${kind}`);
   const before = errors.length;
-  if (!validate(value)) {
+  // Nearly every document is valid: the quick walk says so (filling in the same defaults) at a
+  // fraction of ajv's cost, and ajv runs only to judge and word what the walk refused.
+  const validate = conforms(SCHEMAS[kind], value) ? undefined : validators().get(kind);
+  if (validate && !validate(value)) {
     const raw = validate.errors ?? [];
     // A misspelt required field shows up twice: as unknown ("dnsHostname") and as missing
     // ("dnsHostName"). Report it once, as the typo with its suggestion.
@@ -292,6 +297,7 @@ function checkLists(
 ): void {
   if (Array.isArray(data)) {
     const { listType, keys, items } = plan;
+    if (!items && data.length < 2) return; // nothing inside to check, no entry to repeat
     const seen = listType ? new Map<string, number>() : undefined;
     data.forEach((item: unknown, i) => {
       if (items) {
@@ -299,15 +305,8 @@ function checkLists(
         checkLists(doc, items, item, path, errors);
         path.pop();
       }
-      if (!seen) return;
-      const id =
-        listType === "set"
-          ? JSON.stringify(item)
-          : JSON.stringify(
-              keys.map((k) =>
-                item !== null && typeof item === "object" ? (item as Record<string, unknown>)[k] : undefined,
-              ),
-            );
+      if (!seen || !listType) return;
+      const id = entryId(listType, keys, item);
       const first = seen.get(id);
       if (first === undefined) {
         seen.set(id, i);
@@ -339,4 +338,18 @@ function checkLists(
       path.pop();
     }
   }
+}
+
+/**
+ * What makes two entries of a list the same for `checkLists`: the entry (a set) or the values
+ * of its key fields (a map). A string, or a single string key, stands for itself behind an "s"
+ * (no JSON text starts with one); anything else is compared as JSON. Most lists hold strings,
+ * and JSON.stringify for each of them was the larger part of this check's cost.
+ */
+function entryId(listType: "set" | "map", keys: readonly string[], item: unknown): string {
+  if (listType === "set") return typeof item === "string" ? `s${item}` : JSON.stringify(item);
+  const values = keys.map((k) =>
+    item !== null && typeof item === "object" ? (item as Record<string, unknown>)[k] : undefined,
+  );
+  return values.length === 1 && typeof values[0] === "string" ? `s${values[0]}` : JSON.stringify(values);
 }

@@ -19,10 +19,22 @@
  * which the position-keeping parser holds in 640 MB and reports as 300,000 errors.
  */
 import { CORE_SCHEMA, loadAll } from "js-yaml";
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, Parser } from "yaml";
-import type { Node } from "yaml";
+import { createRequire } from "node:module";
+import type * as YamlModule from "yaml";
+import type { LineCounter, Node } from "yaml";
 import type { ErrorCode, ManifestError } from "./types.ts";
 import { formatPath, quote } from "./text.ts";
+
+let yamlModule: typeof YamlModule | undefined;
+
+/**
+ * The position-keeping parser, loaded on first use: only a file js-yaml refuses (or that may
+ * hold a directive or a tag) and an error to place need it, so a valid repository never loads
+ * it. Synchronous (parsing is), and the same module instance an `import` of "yaml" gives.
+ */
+function yaml(): typeof YamlModule {
+  return (yamlModule ??= createRequire(import.meta.url)("yaml") as typeof YamlModule);
+}
 
 /** One step of a path inside a document: a map key or a list index. */
 export type PathSegment = string | number;
@@ -162,8 +174,8 @@ function firstInvalidUtf8(bytes: Uint8Array): number {
  * file are still returned intact.
  */
 export function parseYaml(file: string, text: string, errors: ManifestError[]): YamlDocument[] {
-  const lines = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true });
+  const lines = new (yaml().LineCounter)();
+  const docs = yaml().parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: true });
   const refused = refuseDirectives(file, text, lines, errors);
   const out: YamlDocument[] = [];
   for (const doc of docs) {
@@ -180,7 +192,7 @@ export function parseYaml(file: string, text: string, errors: ManifestError[]): 
       errors.push({ file, line: pos.line, column: pos.col, path: "", message: lowerFirst(message), code });
     }
     // An empty (or explicitly null) document, e.g. after a trailing '---', holds nothing.
-    if (doc.errors.length === 0 && (root === null || (isScalar(root) && root.value === null))) continue;
+    if (doc.errors.length === 0 && (root === null || (yaml().isScalar(root) && root.value === null))) continue;
     let value: unknown;
     if (doc.errors.length === 0) value = toPlain({ file, text, lines, errors }, root, [], 0);
     out.push({ file, lines, root, start, value, broken: errors.length > before, index: out.length });
@@ -254,7 +266,7 @@ function tooDeep(error: unknown): Omit<ManifestError, "file" | "path"> | undefin
 function brokenFile(file: string, at: { line: number; column: number }): ParsedDocument {
   const empty: YamlDocument = {
     file,
-    lines: new LineCounter(),
+    lines: new (yaml().LineCounter)(),
     root: null,
     start: 0,
     value: undefined,
@@ -276,7 +288,9 @@ function fromFast(file: string, text: string, values: unknown[]): ParsedDocument
     const index = out.length;
     const tree = (): YamlDocument => {
       cache ??= parseYaml(file, text, []);
-      return cache[index] ?? { file, lines: new LineCounter(), root: null, start: 0, value, broken: false, index };
+      return (
+        cache[index] ?? { file, lines: new (yaml().LineCounter)(), root: null, start: 0, value, broken: false, index }
+      );
     };
     out.push({ file, index, value, broken: false, start: starts[i] ?? { line: 1, column: 1 }, tree });
   });
@@ -329,7 +343,7 @@ function documentStarts(text: string): Position[] {
 function refuseDirectives(file: string, text: string, lines: LineCounter, errors: ManifestError[]): boolean {
   if (!/^%/m.test(text)) return false;
   let refused = false;
-  for (const token of new Parser().parse(text)) {
+  for (const token of new (yaml().Parser)().parse(text)) {
     if (token.type !== "directive") continue;
     const source = token.source.trim();
     if (/^%YAML[ \t]+1\.2$/.test(source)) continue;
@@ -384,27 +398,27 @@ function toPlain(ctx: Ctx, node: Node | null, path: PathSegment[], depth: number
       tagOffset(ctx.text, node.range?.[0] ?? 0),
     );
   }
-  if (isAlias(node)) {
+  if (yaml().isAlias(node)) {
     // Aliases buy nothing in a manifest and are the vector of "billion laughs" expansion bombs.
     return fail("alias-refused", `YAML aliases (*${node.source}) are not allowed; write the value out`);
   }
-  if (isScalar(node)) return node.value;
+  if (yaml().isScalar(node)) return node.value;
   // `path` is one stack pushed and popped on the way down, not copied per node: it is only
   // read when an error is reported.
-  if (isSeq(node))
+  if (yaml().isSeq(node))
     return node.items.map((item, i) => {
       path.push(i);
       const value = toPlain(ctx, item as Node | null, path, depth + 1);
       path.pop();
       return value;
     });
-  if (isMap(node)) {
+  if (yaml().isMap(node)) {
     const out: Record<string, unknown> = {};
     for (const pair of node.items) {
       const key = pair.key as Node | null;
-      if (!isScalar(key) || key.tag !== undefined) {
+      if (!yaml().isScalar(key) || key.tag !== undefined) {
         if (key !== null) toPlain(ctx, key, path, depth + 1); // a tag or an alias says why itself
-        if (!isScalar(key)) fail("yaml-syntax", "map keys must be plain strings");
+        if (!yaml().isScalar(key)) fail("yaml-syntax", "map keys must be plain strings");
         continue;
       }
       const name = String(key.value);
@@ -461,16 +475,16 @@ export function locate(doc: YamlDocument, path: readonly PathSegment[], at: "key
   for (let i = 0; i < path.length; i++) {
     const seg = path[i];
     const last = i === path.length - 1;
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+    if (yaml().isMap(node)) {
+      const pair = node.items.find((p) => yaml().isScalar(p.key) && String(p.key.value) === String(seg));
       if (!pair) break;
       offset = (pair.key as Node).range?.[0] ?? offset;
       const value = pair.value as Node | null;
       // `key:` with nothing after it: the (empty) value has no useful position, the key has.
-      if (!value?.range || (isScalar(value) && value.source === "")) break;
+      if (!value?.range || (yaml().isScalar(value) && value.source === "")) break;
       node = value;
       if (!(last && at === "key")) offset = value.range[0];
-    } else if (isSeq(node) && typeof seg === "number") {
+    } else if (yaml().isSeq(node) && typeof seg === "number") {
       const item = node.items[seg] as Node | null | undefined;
       if (!item?.range) break;
       node = item;
@@ -485,9 +499,9 @@ export function locate(doc: YamlDocument, path: readonly PathSegment[], at: "key
 export function peekScalar(doc: YamlDocument, path: readonly string[]): unknown {
   let node: unknown = doc.root;
   for (const seg of path) {
-    if (!isMap(node)) return undefined;
-    const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === seg);
+    if (!yaml().isMap(node)) return undefined;
+    const pair = node.items.find((p) => yaml().isScalar(p.key) && String(p.key.value) === seg);
     node = pair?.value;
   }
-  return isScalar(node) ? node.value : undefined;
+  return yaml().isScalar(node) ? node.value : undefined;
 }
