@@ -231,9 +231,18 @@ class ControllerProcess {
   }
 }
 
+/**
+ * Polls /readyz until 200. A connection reset counts as "not yet": a controller busy for many
+ * seconds with a large first cycle may drop a waiting request (seen at 50,000 resources).
+ */
 async function waitReady(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await fetch(`${url}/readyz`)).status !== 200) {
+  const status = (): Promise<number> =>
+    fetch(`${url}/readyz`).then(
+      (r) => r.status,
+      () => 0,
+    );
+  while ((await status()) !== 200) {
     if (Date.now() > deadline) throw new Error(`not ready after ${timeoutMs} ms`);
     await sleep(500);
   }
@@ -540,8 +549,6 @@ async function main(): Promise<number> {
       const url = await steady.url();
       await waitReady(url, 600_000);
       const pid = steady.child.pid!;
-      const first = usage(pid);
-      const t0 = performance.now();
       const rss: number[] = [];
       const ok = 'gmsa_gitops_reconciles_total{result="success"}';
       const read = (mode: string): Promise<number> =>
@@ -551,6 +558,9 @@ async function main(): Promise<number> {
         full: await read("full"),
         incremental: await read("incremental"),
       };
+      // After the scrapes above: at 50,000 resources one scrape took longer than the window.
+      const first = usage(pid);
+      const t0 = performance.now();
       while (performance.now() - t0 < STEADY_MS) {
         await sleep(1_000);
         rss.push(usage(pid).rssBytes);
@@ -559,8 +569,8 @@ async function main(): Promise<number> {
       const wallS = (performance.now() - t0) / 1000;
       const cycles = (await metric(url, ok)) - before.cycles;
       const entries = (await read("full")) - before.full + (await read("incremental")) - before.incremental;
-      const sum = await metric(url, "gmsa_gitops_reconcile_duration_seconds_sum");
-      const n = await metric(url, "gmsa_gitops_reconcile_duration_seconds_count");
+      const sum = await metric(url, `gmsa_gitops_reconcile_duration_seconds_sum{result="success"}`);
+      const n = await metric(url, `gmsa_gitops_reconcile_duration_seconds_count{result="success"}`);
       const heapUsed = await metric(url, "nodejs_heap_size_used_bytes");
       const scrapeStarted = performance.now();
       const scrapeText = await (await fetch(`${url}/metrics`)).text();
@@ -627,7 +637,14 @@ async function main(): Promise<number> {
           file = readdirSync(dir).find((f) => f.endsWith(".heapsnapshot"));
         }
         // The snapshot is written on the main thread: once it answers again, the file is complete.
-        await (await fetch(`${url}/metrics`)).text();
+        // A request sent meanwhile may be reset (its headers timed out while the loop was blocked).
+        while (
+          (await fetch(`${url}/readyz`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 0
+        )
+          await sleep(500);
         await snap.stop();
         const summary = formatHeapSummary(summarizeHeapSnapshot(join(dir, file), 15));
         heaps.push({ checkout, rssBytes, heapUsed, summary });
