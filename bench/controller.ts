@@ -1,7 +1,12 @@
 // The controller benchmark: `gmsa-gitops run` as a real process against a real Samba AD DC and
 // a repository of generated manifests (default 4,500 gMSAs + 500 groups = 5,000 resources).
 //
-//   1. Seed: one reconcile of the controller creates every object (timed).
+//   1. Seed. --seed ldif (the default): the objects are written in bulk with ldapadd and
+//      ldapmodify, ownership markers included (bench/lib/seed.ts), then the controller's first
+//      reconcile must find everything in sync (asserted: no write). --seed controller: one
+//      reconcile of the controller creates every object (timed: the measure of creation speed).
+//      --seed none: nothing is created; with --skip-latency and --mode observe, the steady-state
+//      controller holds the whole desired state and a plan creating all of it, every cycle.
 //   2. Commit-to-applied latency of a one-resource change (a gMSA's description):
 //      (a) git mode, a commit then a signed webhook POST; (b) local watch mode (--repo DIR), the
 //      file edited in place. Both with --interval 1h, so only the trigger explains the reconcile.
@@ -13,10 +18,17 @@
 //      gmsa_gitops_ldap_entries_read_total and /proc), CPU time / wall time and RSS, side by side.
 //
 // Usage: node bench/controller.ts [--gmsas 4500] [--groups 500] [--computers 200] [--runs 5]
-//          [--steady 10m] [--cpu-prof DIR]
+//          [--steady 10m] [--seed ldif|controller|none] [--skip-latency] [--mode enforce|observe]
+//          [--steady-modes incremental,full] [--dc-tmpdir DIR] [--cpu-prof DIR] [--heap-snapshot DIR]
+//          [--heap-cli CHECKOUT]...
 // --cpu-prof then runs a second steady-state process under the V8 profiler (kept apart from the
 // CPU figures, which the profiler's own thread would inflate), writes the profile to DIR and
-// prints its hottest functions. Writes only to temp folders and DIR. Exits 1 when a step fails.
+// prints its hottest functions. --heap-snapshot runs one more steady-state process, takes a heap
+// snapshot of it after a minute (or --steady) through SIGUSR2 into DIR and prints where the heap
+// goes (bench/lib/heap-snapshot.ts); --heap-cli CHECKOUT (repeatable) does so with the CLI of
+// each of these checkouts instead of this one, to compare versions against the same DC.
+// --dc-tmpdir puts the DC's databases there (e.g. /dev/shm, for a faster seed). Writes only to
+// temp folders and DIR. Exits 1 when a step fails.
 import { strict as assert } from "node:assert";
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -30,6 +42,9 @@ import { createGitRepo } from "../test/harness/git-repo.ts";
 import type { GitRepo } from "../test/harness/git-repo.ts";
 import { startDc } from "../test/harness/samba.ts";
 import type { Dc } from "../test/harness/samba.ts";
+import { formatHeapSummary, summarizeHeapSnapshot } from "./lib/heap-snapshot.ts";
+import { ownerFromFlags, seedRound } from "./lib/seed.ts";
+import { loadRepo } from "./lib/repo.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -38,7 +53,14 @@ const { values: flags } = parseArgs({
     computers: { type: "string", default: "200" },
     runs: { type: "string", default: "5" },
     steady: { type: "string", default: "10m" },
+    seed: { type: "string", default: "ldif" },
+    "skip-latency": { type: "boolean", default: false },
+    mode: { type: "string", default: "enforce" },
+    "steady-modes": { type: "string", default: "incremental,full" },
+    "dc-tmpdir": { type: "string" },
     "cpu-prof": { type: "string" },
+    "heap-snapshot": { type: "string" },
+    "heap-cli": { type: "string", multiple: true },
   },
   strict: true,
 });
@@ -53,6 +75,18 @@ const COMPUTERS = count("computers");
 const RUNS = count("runs");
 const STEADY_MS = parseDuration(flags.steady) ?? Number.NaN;
 if (!(STEADY_MS >= 10_000)) throw new Error("--steady must be a duration of at least 10s");
+const SEED = flags.seed;
+if (SEED !== "ldif" && SEED !== "controller" && SEED !== "none")
+  throw new Error("--seed must be ldif, controller or none");
+const SKIP_LATENCY = flags["skip-latency"];
+if (flags.mode !== "enforce" && flags.mode !== "observe") throw new Error("--mode must be enforce or observe");
+if (SEED === "none" && (!SKIP_LATENCY || flags.mode !== "observe"))
+  throw new Error("--seed none needs --skip-latency and --mode observe (nothing is created, nothing may be written)");
+const STEADY_MODES = flags["steady-modes"].split(",");
+if (STEADY_MODES.some((m) => m !== "incremental" && m !== "full") || STEADY_MODES.length === 0)
+  throw new Error("--steady-modes must list incremental and/or full");
+// os.tmpdir() reads TMPDIR on every call, and startDc takes no folder: this is its only knob.
+if (flags["dc-tmpdir"] !== undefined) process.env["TMPDIR"] = flags["dc-tmpdir"];
 const MEMBERS_PER_GROUP = 3;
 const API = "gmsa-gitops.io/v1alpha1";
 /** The resource whose description the latency runs change. */
@@ -133,9 +167,10 @@ class ControllerProcess {
   #partial = "";
   #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
 
-  constructor(args: readonly string[], nodeFlags: readonly string[] = []) {
-    this.child = spawn(process.execPath, [...nodeFlags, cliEntry, "run", "--log-format", "json", ...args], {
-      cwd: root,
+  constructor(args: readonly string[], nodeFlags: readonly string[] = [], checkout = root) {
+    const entry = checkout === root ? cliEntry : join(checkout, "bin", "gmsa-gitops.mjs");
+    this.child = spawn(process.execPath, [...nodeFlags, entry, "run", "--log-format", "json", ...args], {
+      cwd: checkout,
       env: { PATH: process.env["PATH"], HOME: tmpdir() },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -336,13 +371,22 @@ function hottest(profileDir: string, top: number): string[] {
   );
 }
 
+/** What a process with a heap snapshot taken in its steady state measured, and the summary. */
+interface HeapReport {
+  /** The checkout whose CLI ran (--heap-cli: compare versions against the same DC). */
+  readonly checkout: string;
+  readonly rssBytes: number;
+  readonly heapUsed: number;
+  readonly summary: readonly string[];
+}
+
 async function main(): Promise<number> {
   const work = mkdtempSync(join(tmpdir(), "gmsa-bench-controller-"));
   const running: ControllerProcess[] = [];
   let dc: Dc | undefined;
   let repo: GitRepo | undefined;
-  const start = (args: readonly string[], nodeFlags: readonly string[] = []): ControllerProcess => {
-    const c = new ControllerProcess(args, nodeFlags);
+  const start = (args: readonly string[], nodeFlags: readonly string[] = [], checkout = root): ControllerProcess => {
+    const c = new ControllerProcess(args, nodeFlags, checkout);
     running.push(c);
     return c;
   };
@@ -364,100 +408,130 @@ async function main(): Promise<number> {
     const secret = randomBytes(24).toString("hex");
     writeFileSync(secretFile, secret, { mode: 0o600 });
 
-    // 1. Seed: the controller's first reconcile creates everything.
-    const seeding = start([...dcFlags, "--repo", local, "--interval", "1h", "--listen", "127.0.0.1:0"]);
-    const seedUrl = await seeding.url();
-    const seedStarted = performance.now();
-    await waitReady(seedUrl, 3 * 3_600_000);
-    const seedMs = performance.now() - seedStarted;
-    const created = seeding.lines.filter((l) => l.msg === "applied").length;
-    const failed = seeding.lines.filter((l) => l.msg === "action not applied").length;
-    assert.equal(failed, 0, `seeding: ${failed} action(s) failed`);
-    await seeding.stop();
-    log(
-      `seed: one reconcile applied ${created} actions in ${seconds(seedMs)} (${(seedMs / created).toFixed(1)} ms each)`,
-    );
+    // 1. Seed: by LDIF then a first reconcile that must find everything in sync, or by the
+    // controller's first reconcile creating everything, or not at all.
+    let seedRow: [string, string] = ["seed", "none (--seed none)"];
+    if (SEED !== "none") {
+      let ldifMs = 0;
+      if (SEED === "ldif") {
+        const owner = ownerFromFlags(dcFlags);
+        const t0 = performance.now();
+        const groups = await seedRound(dc, await loadRepo(join(local, "groups")), owner, work);
+        const gmsas = await seedRound(dc, await loadRepo(local), owner, work);
+        ldifMs = performance.now() - t0;
+        log(
+          `seed by LDIF: ${groups.adds} groups (${groups.memberChanges} member changes) and ${gmsas.adds} gMSAs in ${seconds(ldifMs)} ` +
+            `(ldapadd ${seconds(groups.addMs + gmsas.addMs)}, GUIDs and markers ${seconds(groups.markMs + gmsas.markMs)})`,
+        );
+      }
+      const seeding = start([...dcFlags, "--repo", local, "--interval", "1h", "--listen", "127.0.0.1:0"]);
+      const seedUrl = await seeding.url();
+      const seedStarted = performance.now();
+      await waitReady(seedUrl, 3 * 3_600_000);
+      const seedMs = performance.now() - seedStarted;
+      const created = seeding.lines.filter((l) => l.msg === "applied").length;
+      const failed = seeding.lines.filter((l) => l.msg === "action not applied").length;
+      assert.equal(failed, 0, `seeding: ${failed} action(s) failed`);
+      await seeding.stop();
+      if (SEED === "ldif") {
+        assert.equal(
+          created,
+          0,
+          `the first reconcile after the LDIF seed wrote ${created} time(s): the seed was not in sync`,
+        );
+        seedRow = [`seed by LDIF (ldapadd + markers), ${GMSAS + GROUPS} objects`, seconds(ldifMs)];
+        log(`first reconcile after the LDIF seed: no write, ready after ${seconds(seedMs)}`);
+      } else {
+        seedRow = [`seed: first reconcile, ${created} creations`, seconds(seedMs)];
+        log(
+          `seed: one reconcile applied ${created} actions in ${seconds(seedMs)} (${(seedMs / created).toFixed(1)} ms each)`,
+        );
+      }
+    }
 
-    // 2a. Webhook: commit, POST, applied.
-    let current = description(0);
-    let runNo = 0;
-    const nextText = (): string => `Bench latency run ${++runNo}`;
-    const viaGit = start([
-      ...dcFlags,
-      "--git-url",
-      repo.url,
-      "--work-dir",
-      join(work, "clone"),
-      "--interval",
-      "1h",
-      "--listen",
-      "127.0.0.1:0",
-      "--webhook-secret-file",
-      secretFile,
-    ]);
-    const gitUrl = await viaGit.url();
-    await waitReady(gitUrl, 600_000);
-    const idleCycle = viaGit.lines.find((l) => l.msg === "applied");
-    assert.equal(idleCycle, undefined, "the seeded repository was not in sync");
+    // 2. Latency runs (skipped with --skip-latency).
     const webhookMs: Latency[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      const text = nextText();
-      const from = current;
-      webhookMs.push(
-        await latencyRun(
-          dc,
-          viaGit,
-          async () => {
-            editTarget(repo!.dir, from, text);
-            repo!.commit(`bench: ${text}`);
-            const t0 = performance.now();
-            const body = JSON.stringify({ ref: "refs/heads/main", after: repo!.head() });
-            const res = await fetch(`${gitUrl}/hooks/git`, {
-              method: "POST",
-              headers: {
-                "Content-Type": "application/json",
-                "X-Hub-Signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
-              },
-              body,
-            });
-            assert.equal(res.status, 202, "the webhook was refused");
-            return t0;
-          },
-          text,
-        ),
-      );
-      current = text;
-      log(`webhook run ${run + 1}: ${runLine(webhookMs.at(-1)!)}`);
-    }
-    await viaGit.stop();
-
-    // 2b. Local watch: edit the file, applied. The local folder follows the commits first.
-    execFileSync("cp", [join(repo.dir, TARGET_FILE), join(local, TARGET_FILE)]);
-    const viaWatch = start([...dcFlags, "--repo", local, "--interval", "1h", "--listen", "127.0.0.1:0"]);
-    await waitReady(await viaWatch.url(), 600_000);
-    await sleep(2_000); // chokidar's initial scan: changes before it ends may be missed
     const watchMs: Latency[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      const text = nextText();
-      const from = current;
-      watchMs.push(
-        await latencyRun(
-          dc,
-          viaWatch,
-          () => {
-            editTarget(local, from, text);
-            return Promise.resolve(performance.now());
-          },
-          text,
-        ),
-      );
-      current = text;
-      log(`watch run ${run + 1}: ${runLine(watchMs.at(-1)!)}`);
+    if (!SKIP_LATENCY) {
+      // 2a. Webhook: commit, POST, applied.
+      let current = description(0);
+      let runNo = 0;
+      const nextText = (): string => `Bench latency run ${++runNo}`;
+      const viaGit = start([
+        ...dcFlags,
+        "--git-url",
+        repo.url,
+        "--work-dir",
+        join(work, "clone"),
+        "--interval",
+        "1h",
+        "--listen",
+        "127.0.0.1:0",
+        "--webhook-secret-file",
+        secretFile,
+      ]);
+      const gitUrl = await viaGit.url();
+      await waitReady(gitUrl, 600_000);
+      const idleCycle = viaGit.lines.find((l) => l.msg === "applied");
+      assert.equal(idleCycle, undefined, "the seeded repository was not in sync");
+      for (let run = 0; run < RUNS; run++) {
+        const text = nextText();
+        const from = current;
+        webhookMs.push(
+          await latencyRun(
+            dc,
+            viaGit,
+            async () => {
+              editTarget(repo!.dir, from, text);
+              repo!.commit(`bench: ${text}`);
+              const t0 = performance.now();
+              const body = JSON.stringify({ ref: "refs/heads/main", after: repo!.head() });
+              const res = await fetch(`${gitUrl}/hooks/git`, {
+                method: "POST",
+                headers: {
+                  "Content-Type": "application/json",
+                  "X-Hub-Signature-256": `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`,
+                },
+                body,
+              });
+              assert.equal(res.status, 202, "the webhook was refused");
+              return t0;
+            },
+            text,
+          ),
+        );
+        current = text;
+        log(`webhook run ${run + 1}: ${runLine(webhookMs.at(-1)!)}`);
+      }
+      await viaGit.stop();
+
+      // 2b. Local watch: edit the file, applied. The local folder follows the commits first.
+      execFileSync("cp", [join(repo.dir, TARGET_FILE), join(local, TARGET_FILE)]);
+      const viaWatch = start([...dcFlags, "--repo", local, "--interval", "1h", "--listen", "127.0.0.1:0"]);
+      await waitReady(await viaWatch.url(), 600_000);
+      await sleep(2_000); // chokidar's initial scan: changes before it ends may be missed
+      for (let run = 0; run < RUNS; run++) {
+        const text = nextText();
+        const from = current;
+        watchMs.push(
+          await latencyRun(
+            dc,
+            viaWatch,
+            () => {
+              editTarget(local, from, text);
+              return Promise.resolve(performance.now());
+            },
+            text,
+          ),
+        );
+        current = text;
+        log(`watch run ${run + 1}: ${runLine(watchMs.at(-1)!)}`);
+      }
+      await viaWatch.stop();
+      // Git follows the folder, so the steady-state controller starts in sync.
+      execFileSync("cp", [join(local, TARGET_FILE), join(repo.dir, TARGET_FILE)]);
+      repo.commit("bench: in sync for the steady state");
     }
-    await viaWatch.stop();
-    // Git follows the folder, so the steady-state controller starts in sync.
-    execFileSync("cp", [join(local, TARGET_FILE), join(repo.dir, TARGET_FILE)]);
-    repo.commit("bench: in sync for the steady state");
 
     // 3. Steady state at a 10 s interval with nothing to change, twice in the same run: reading
     // only what changed since the DC's USN watermark (the default), then a full read every cycle
@@ -467,6 +541,8 @@ async function main(): Promise<number> {
       [...dcFlags, "--git-url", repo!.url, "--work-dir", join(work, clone), "--interval", "10s"].concat([
         "--listen",
         "127.0.0.1:0",
+        "--mode",
+        flags.mode,
         ...extra,
       ]);
     const steadyState = async (label: string, extra: readonly string[]): Promise<Steady> => {
@@ -474,8 +550,6 @@ async function main(): Promise<number> {
       const url = await steady.url();
       await waitReady(url, 600_000);
       const pid = steady.child.pid!;
-      const first = usage(pid);
-      const t0 = performance.now();
       const rss: number[] = [];
       const ok = 'gmsa_gitops_reconciles_total{result="success"}';
       const read = (mode: string): Promise<number> =>
@@ -485,6 +559,9 @@ async function main(): Promise<number> {
         full: await read("full"),
         incremental: await read("incremental"),
       };
+      // After the scrapes above: at 50,000 resources one scrape took longer than the window.
+      const first = usage(pid);
+      const t0 = performance.now();
       while (performance.now() - t0 < STEADY_MS) {
         await sleep(1_000);
         rss.push(usage(pid).rssBytes);
@@ -493,8 +570,8 @@ async function main(): Promise<number> {
       const wallS = (performance.now() - t0) / 1000;
       const cycles = (await metric(url, ok)) - before.cycles;
       const entries = (await read("full")) - before.full + (await read("incremental")) - before.incremental;
-      const sum = await metric(url, "gmsa_gitops_reconcile_duration_seconds_sum");
-      const n = await metric(url, "gmsa_gitops_reconcile_duration_seconds_count");
+      const sum = await metric(url, `gmsa_gitops_reconcile_duration_seconds_sum{result="success"}`);
+      const n = await metric(url, `gmsa_gitops_reconcile_duration_seconds_count{result="success"}`);
       const heapUsed = await metric(url, "nodejs_heap_size_used_bytes");
       const scrapeStarted = performance.now();
       const scrapeText = await (await fetch(`${url}/metrics`)).text();
@@ -522,8 +599,8 @@ async function main(): Promise<number> {
         scrapeMs,
       };
     };
-    const incremental = await steadyState("incremental", []);
-    const full = await steadyState("full", ["--full-resync-interval", "0"]);
+    const incremental = STEADY_MODES.includes("incremental") ? await steadyState("incremental", []) : undefined;
+    const full = STEADY_MODES.includes("full") ? await steadyState("full", ["--full-resync-interval", "0"]) : undefined;
 
     // 3b. Optional: a separate, profiled steady-state process (--cpu-prof), two minutes or --steady.
     const profileDir = flags["cpu-prof"];
@@ -535,14 +612,56 @@ async function main(): Promise<number> {
       await profiled.stop();
     }
 
+    // 3c. Optional: where the heap goes (--heap-snapshot): one more steady-state process, a heap
+    // snapshot through SIGUSR2 after a minute (or --steady), summed up by constructor and retainer.
+    const heapDir = flags["heap-snapshot"];
+    const heaps: HeapReport[] = [];
+    if (heapDir !== undefined) {
+      for (const [k, checkout] of (flags["heap-cli"] ?? [root]).entries()) {
+        const dir = join(heapDir, String(k));
+        mkdirSync(dir, { recursive: true });
+        const nodeFlags = ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${dir}`];
+        const snap = start(steadyArgs(`clone-heap-${k}`), nodeFlags, checkout);
+        const url = await snap.url();
+        await waitReady(url, 600_000);
+        const samples: number[] = [];
+        for (const until = performance.now() + Math.min(STEADY_MS, 60_000); performance.now() < until;) {
+          await sleep(1_000);
+          samples.push(usage(snap.child.pid!).rssBytes);
+        }
+        const rssBytes = median(samples);
+        const heapUsed = await metric(url, "nodejs_heap_size_used_bytes");
+        snap.child.kill("SIGUSR2");
+        let file: string | undefined;
+        while (file === undefined) {
+          await sleep(500);
+          file = readdirSync(dir).find((f) => f.endsWith(".heapsnapshot"));
+        }
+        // The snapshot is written on the main thread: once it answers again, the file is complete.
+        // A request sent meanwhile may be reset (its headers timed out while the loop was blocked).
+        while (
+          (await fetch(`${url}/readyz`).then(
+            (r) => r.status,
+            () => 0,
+          )) === 0
+        )
+          await sleep(500);
+        await snap.stop();
+        const summary = formatHeapSummary(summarizeHeapSnapshot(join(dir, file), 15));
+        heaps.push({ checkout, rssBytes, heapUsed, summary });
+      }
+    }
+
     const sambaVersion = /samba version (\S+)/.exec(readFileSync(join(dc.dir, "log", "samba.log"), "utf8"))?.[1];
     const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(2)} %`;
-    const both = (f: (s: Steady) => string): string => `${f(incremental)} | ${f(full)}`;
-    const rows: [string, string][] = [
-      [`seed: first reconcile, ${created} creations`, seconds(seedMs)],
-      [`commit → applied, webhook (median of ${RUNS})`, runsCell(webhookMs)],
-      [`file edit → applied, local watch (median of ${RUNS})`, runsCell(watchMs)],
-    ];
+    const windows = [incremental, full].filter((w) => w !== undefined);
+    const both = (f: (s: Steady) => string): string => windows.map(f).join(" | ");
+    const rows: [string, string][] = [seedRow];
+    if (!SKIP_LATENCY)
+      rows.push(
+        [`commit → applied, webhook (median of ${RUNS})`, runsCell(webhookMs)],
+        [`file edit → applied, local watch (median of ${RUNS})`, runsCell(watchMs)],
+      );
     const steadyRows: [string, string][] = [
       ["reconciles in the window", both((s) => `${s.cycles} in ${s.wallS.toFixed(0)} s`)],
       ["one reconcile with nothing to do (mean)", both((s) => seconds(1000 * s.meanCycleS))],
@@ -564,11 +683,12 @@ async function main(): Promise<number> {
           (s) => `${s.scrapeSeries} samples, ${(s.scrapeBytes / 1024 / 1024).toFixed(1)} MiB, ${seconds(s.scrapeMs)}`,
         ),
       ],
-      [
+    ];
+    if (incremental && full)
+      steadyRows.push([
         "incremental / full, per no-op reconcile",
         `entries ${pct(incremental.entriesPerCycle, full.entriesPerCycle)}, CPU ${pct(incremental.cpuPerCycle, full.cpuPerCycle)} | (goal ≤ 1 %)`,
-      ],
-    ];
+      ]);
     log("");
     log(
       `date ${new Date().toISOString()}; ${cpus().length} × ${cpus()[0]?.model ?? "?"}; Node ${process.version}; Samba ${sambaVersion ?? "?"}`,
@@ -578,15 +698,25 @@ async function main(): Promise<number> {
     log(`| ${"-".repeat(width)} | ------ |`);
     for (const [what, value] of rows) log(`| ${what.padEnd(width)} | ${value} |`);
     log("");
-    log(`steady state, --interval 10s, nothing to change, ${seconds(STEADY_MS)} each, one after the other:`);
+    log(
+      `steady state, --interval 10s, --mode ${flags.mode}, nothing to change, ${seconds(STEADY_MS)} each, one after the other:`,
+    );
     const w2 = Math.max(...steadyRows.map((r) => r[0].length));
-    log(`| ${"measure".padEnd(w2)} | incremental (default) | full read every cycle |`);
-    log(`| ${"-".repeat(w2)} | --------------------- | --------------------- |`);
+    const heads = [incremental && "incremental (default)", full && "full read every cycle"].filter((h) => h);
+    log(`| ${"measure".padEnd(w2)} | ${heads.join(" | ")} |`);
+    log(`| ${"-".repeat(w2)} | ${heads.map(() => "---------------------").join(" | ")} |`);
     for (const [what, value] of steadyRows) log(`| ${what.padEnd(w2)} | ${value} |`);
     if (profileDir !== undefined) {
       log("");
       log(`hottest functions of the steady-state process by self time (${profileDir}):`);
       for (const line of hottest(profileDir, 15)) log(`  ${line}`);
+    }
+    for (const heap of heaps) {
+      log("");
+      log(
+        `heap snapshot of a steady-state process of ${heap.checkout} (${heapDir}): RSS ${mib(heap.rssBytes)} (median over the minute before), heap used ${mib(heap.heapUsed)}`,
+      );
+      for (const line of heap.summary) log(`  ${line}`);
     }
     return 0;
   } finally {

@@ -25,12 +25,10 @@ import {
   directoryWriter,
   GMSA_ATTRIBUTES,
   GROUP_ATTRIBUTES,
-  guidToString,
   MARKER_PREFIX,
   OwnershipKey,
 } from "../controller/directory/index.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
-import { loadManifests } from "../controller/manifests/index.ts";
 import type { DirectoryWriter } from "../controller/directory/index.ts";
 import { applyPlan } from "../controller/reconcile/apply.ts";
 import type { Plan } from "../controller/reconcile/model.ts";
@@ -41,12 +39,14 @@ import type { Policy } from "../controller/reconcile/plan.ts";
 import type { Dc } from "../test/harness/samba.ts";
 import { startDc } from "../test/harness/samba.ts";
 import { recordingWriter } from "./lib/ldif.ts";
+import type { SeedRound } from "./lib/seed.ts";
+import { seedRound } from "./lib/seed.ts";
 import { parseLdif, runLdapTool } from "./lib/ldap-tools.ts";
 import type { Row } from "./lib/measure.ts";
 import { formatMs, median, ratioRow, table, timed } from "./lib/measure.ts";
 import type { PlanProcessReport } from "./lib/plan-process.ts";
 import type { RepoShape } from "./lib/repo.ts";
-import { computersLdif, writeRepo } from "./lib/repo.ts";
+import { computersLdif, loadRepo, writeRepo } from "./lib/repo.ts";
 
 /** The configuration's defaults: enforce, no prune, no adoption. */
 const OWNERSHIP_KEY = "bench-ownership-key-0123456789abcdef";
@@ -141,12 +141,6 @@ async function planWith<T>(
   } finally {
     await dir.close();
   }
-}
-
-async function load(dir: string): Promise<DesiredState> {
-  const loaded = await loadManifests(dir);
-  if (!loaded.ok) throw new Error(`generated repository is invalid: ${JSON.stringify(loaded.errors.slice(0, 3))}`);
-  return loaded.desired;
 }
 
 function assertNoOp(plan: Plan): void {
@@ -275,66 +269,27 @@ async function main(): Promise<number> {
       domain,
     );
 
-    // Seed: computers by ldapadd; groups and members by our apply; gMSAs by one ldapadd of the
-    // LDIF our apply produces (recorded), which is much faster than apply and byte-identical.
+    // Seed: computers by ldapadd; then the groups (with their members), then the gMSAs, each by
+    // ldapadd of the LDIF our apply produces (recorded: byte-identical, much faster than apply)
+    // and their ownership markers (bench/lib/seed.ts).
     const computersFile = join(work, "computers.ldif");
     writeFileSync(computersFile, computersLdif(SHAPE, dc.baseDn, domain));
     const computers = await runLdapTool(dc, "ldapadd", ["-f", computersFile], "discard");
     log(`seed: ${SHAPE.computers} computers by ldapadd in ${formatMs(computers.ms)}`);
 
-    const groupsOnly = await load(join(seedRepo, "groups"));
-    const groups = await timed(() => planWith(dc!, groupsOnly, (plan, dir) => applyAll(plan, directoryWriter(dir))));
-    log(`seed: ${SHAPE.groups} groups by plan + apply (${groups.value.result} actions) in ${formatMs(groups.ms)}`);
-
-    const loadSeed = await timed(() => load(seedRepo));
+    const groupsOnly = await loadRepo(join(seedRepo, "groups"));
+    const loadSeed = await timed(() => loadRepo(seedRepo));
     const seed = loadSeed.value;
-    const recorder = recordingWriter();
-    const seedPlan = await planWith(dc, seed, async (plan) => {
-      assertCreates(plan, SHAPE.gmsas);
-      return applyAll(plan, recorder.writer);
-    });
     // Seeding is not measured: SEED_WRITERS ldapadd processes at once keep both cores busy.
-    const seeded = await timed(() =>
-      Promise.all(
-        recorder.split(SEED_WRITERS).map((text, k) => {
-          const file = join(work, `seed-gmsas-${k}.ldif`);
-          writeFileSync(file, text);
-          return runLdapTool(dc!, "ldapadd", ["-f", file], "discard");
-        }),
-      ),
-    );
-    // Apply marks what it creates once the DC has assigned the objectGUID (the marker's MAC
-    // covers it); ldapadd cannot, so the seed is marked the same way afterwards, unmeasured.
-    const seededGuids = parseLdif(
-      (
-        await runLdapTool(
-          dc,
-          "ldapsearch",
-          [
-            "-E",
-            "pr=1000/noprompt",
-            "-b",
-            dc.baseDn,
-            "-s",
-            "sub",
-            "(objectClass=msDS-GroupManagedServiceAccount)",
-            "objectGUID",
-          ],
-          "capture",
-        )
-      ).stdout,
-    );
-    await dc.ldap("ldapmodify", [], {
-      input: [...seededGuids]
-        .map(([dn, attrs]) => {
-          const marker = OWNER.markerFor(guidToString(Buffer.from(attrs.get("objectguid")?.[0] ?? "", "hex")));
-          return `dn: ${dn}\nchangetype: modify\nreplace: adminDescription\nadminDescription: ${marker}\n-\n`;
-        })
-        .join("\n"),
-    });
+    const seeded = await timed(async () => [
+      await seedRound(dc!, groupsOnly, OWNER, work, SEED_WRITERS),
+      await seedRound(dc!, seed, OWNER, work, SEED_WRITERS),
+    ]);
+    const [groups, gmsas] = seeded.value as [SeedRound, SeedRound];
     log(
-      `seed: ${SHAPE.gmsas} gMSAs by ${SEED_WRITERS} concurrent ldapadd of apply's recorded LDIF in ${formatMs(seeded.ms)} ` +
-        `(${formatMs(seeded.ms / SHAPE.gmsas)} each; the plan of these creations took ${formatMs(seedPlan.times.total)})`,
+      `seed: ${groups.adds} groups (${groups.memberChanges} member changes) and ${gmsas.adds} gMSAs by ${SEED_WRITERS} concurrent ldapadd ` +
+        `of apply's recorded LDIF, then their markers, in ${formatMs(seeded.ms)} (${formatMs(gmsas.addMs / SHAPE.gmsas)} per gMSA add; ` +
+        `the plan of the gMSA creations took ${formatMs(gmsas.planMs)})`,
     );
 
     // 1. No-op plan vs ldapsearch, interleaved so both see the same DC state and cache; one warm-up each.
@@ -406,7 +361,7 @@ async function main(): Promise<number> {
     }
 
     // 2. Create CREATE gMSAs: plan + apply vs one ldapadd of the same LDIF, interleaved; the batch is deleted after each run.
-    const loadCreate = await timed(() => load(createRepo));
+    const loadCreate = await timed(() => loadRepo(createRepo));
     const desired = loadCreate.value;
     const batch = recordingWriter();
     await planWith(dc, desired, async (plan) => {

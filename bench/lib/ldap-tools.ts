@@ -1,4 +1,4 @@
-// ldap-utils (ldapsearch, ldapadd, ldapdelete) as timed child processes: the baselines the
+// ldap-utils (ldapsearch, ldapadd, ldapmodify, ldapdelete) as timed child processes: the baselines the
 // controller is measured against. Unlike Dc.ldap, output can go straight to /dev/null, so the
 // baseline pays for what the tool does, not for this process buffering megabytes of LDIF.
 import { spawn } from "node:child_process";
@@ -21,7 +21,7 @@ export interface ToolRun {
  */
 export function runLdapTool(
   dc: Dc,
-  tool: "ldapsearch" | "ldapadd" | "ldapdelete",
+  tool: "ldapsearch" | "ldapadd" | "ldapmodify" | "ldapdelete",
   args: readonly string[],
   output: Output,
 ): Promise<ToolRun> {

@@ -33,6 +33,17 @@ export function ldifAddRecord(dn: string, attributes: Readonly<Record<string, At
   return `${lines.join("\n")}\n\n`;
 }
 
+/** One LDIF change record adding values to one attribute (for ldapmodify), ending with the blank separator line. */
+export function ldifAddValuesRecord(dn: string, attribute: string, values: readonly string[]): string {
+  const lines = [line("dn", dn), "changetype: modify", `add: ${attribute}`, ...values.map((v) => line(attribute, v))];
+  return `${lines.join("\n")}\n-\n\n`;
+}
+
+/** One LDIF change record replacing one attribute's value (for ldapmodify). */
+export function ldifReplaceRecord(dn: string, attribute: string, value: string): string {
+  return `${[line("dn", dn), "changetype: modify", `replace: ${attribute}`, line(attribute, value)].join("\n")}\n-\n\n`;
+}
+
 /** A DirectoryWriter that turns every add into an LDIF record; the DNs are kept in order. */
 export interface RecordingWriter {
   readonly writer: DirectoryWriter;
@@ -41,15 +52,25 @@ export interface RecordingWriter {
   /** The records so far, dealt round-robin into `n` LDIF texts (for concurrent seeding). */
   split(n: number): string[];
   readonly dns: readonly string[];
+  /** Members added to groups, as ldapmodify change records, to run after the adds. */
+  memberChanges(): string;
 }
 
 /**
- * Records the adds of a create-only plan. Any other write (modify, members, delete, KDS key)
- * throws: a create-only plan has none, so one showing up means the plan was not what the
- * bench expected.
+ * A SID handed to apply for a group it just "created": apply keeps it for gMSAs created in the
+ * same plan, so a plan that creates a group and a gMSA naming it cannot be recorded (the
+ * seeder records groups and gMSAs in two rounds).
+ */
+export const PLACEHOLDER_SID = "S-1-5-21-0-0-0-0";
+
+/**
+ * Records the adds (and the member additions) of a create-only plan. Any other write (modify,
+ * delete, KDS key) throws: a create-only plan has none, so one showing up means the plan was
+ * not what the bench expected.
  */
 export function recordingWriter(): RecordingWriter {
   const records: string[] = [];
+  const members: string[] = [];
   const dns: string[] = [];
   const unexpected = (operation: string) => (): Promise<never> =>
     Promise.reject(new Error(`the bench expected a create-only plan, but apply asked to ${operation}`));
@@ -57,6 +78,7 @@ export function recordingWriter(): RecordingWriter {
     dns,
     ldif: () => records.join(""),
     split: (n) => Array.from({ length: n }, (_, k) => records.filter((_r, i) => i % n === k).join("")),
+    memberChanges: () => members.join(""),
     writer: {
       add: (dn, attributes) => {
         records.push(ldifAddRecord(dn, attributes));
@@ -69,9 +91,12 @@ export function recordingWriter(): RecordingWriter {
         changes.every((c) => c.attribute === "adminDescription") ? Promise.resolve() : unexpected("modify")(),
       move: unexpected("move"),
       delete: unexpected("delete"),
-      addMembers: unexpected("add members"),
+      addMembers: (groupDn, dns) => {
+        members.push(ldifAddValuesRecord(groupDn, "member", dns));
+        return Promise.resolve();
+      },
       removeMembers: unexpected("remove members"),
-      readSid: unexpected("read a SID"),
+      readSid: () => Promise.resolve(PLACEHOLDER_SID),
       readGuid: () => Promise.resolve("00000000-0000-0000-0000-000000000000"),
       createKdsRootKey: unexpected("create a KDS root key"),
     },

@@ -3,7 +3,8 @@
 // and the accounts it serves), the way a team would lay a large repository out.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { API_VERSION } from "../../controller/manifests/index.ts";
+import type { DesiredState } from "../../controller/manifests/index.ts";
+import { API_VERSION, loadManifests } from "../../controller/manifests/index.ts";
 import { ldifAddRecord } from "./ldif.ts";
 
 /** The size and shape of a generated repository. */
@@ -115,4 +116,11 @@ export function computersLdif(shape: RepoShape, baseDn: string, domain: string):
     });
   }
   return out;
+}
+
+/** The desired state of a generated repository (or of one of its folders); throws if it is invalid. */
+export async function loadRepo(dir: string): Promise<DesiredState> {
+  const loaded = await loadManifests(dir);
+  if (!loaded.ok) throw new Error(`generated repository is invalid: ${JSON.stringify(loaded.errors.slice(0, 3))}`);
+  return loaded.desired;
 }

@@ -90,6 +90,26 @@ describe("gmsaFromEntry", () => {
     });
   });
 
+  it("keeps its descriptors in buffers of their own, not in the LDAP message they were read from", () => {
+    // ldapts hands out values as views into the received message; the picture outlives the
+    // message, and a view would keep the whole message (every entry of the page) alive.
+    const sd = encodeGroupMsaMembership([SID]);
+    const message = Buffer.alloc(64 * 1024);
+    sd.copy(message, 1000);
+    const view = message.subarray(1000, 1000 + sd.length);
+    const g = gmsaFromEntry({
+      dn: DN,
+      sAMAccountName: "x$",
+      objectSid: encodeSid(SID),
+      "msDS-GroupMSAMembership": view,
+      "msDS-AllowedToActOnBehalfOfOtherIdentity": view,
+    });
+    expect(g.groupMsaMembership).toEqual(sd);
+    expect(g.groupMsaMembership!.buffer).not.toBe(message.buffer);
+    expect(g.allowedToActOnBehalf).toEqual(sd);
+    expect(g.allowedToActOnBehalf!.buffer).not.toBe(message.buffer);
+  });
+
   it("a binary attribute that came back as text is a loud error, not silent garbage", () => {
     expect(() => gmsaFromEntry({ dn: DN, sAMAccountName: "x$", objectSid: "abc" })).toThrow(/as a buffer/);
   });

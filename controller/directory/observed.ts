@@ -251,6 +251,15 @@ function binary(entry: Entry, attribute: string): Buffer | undefined {
   return v;
 }
 
+/**
+ * A binary value the picture keeps, copied: ldapts hands out views into the received message,
+ * and one kept view would keep the whole message (every entry of its page) alive.
+ */
+function keptBinary(entry: Entry, attribute: string): Buffer | undefined {
+  const v = binary(entry, attribute);
+  return v === undefined ? undefined : Buffer.from(v);
+}
+
 function required(entry: Entry, attribute: string): string {
   const t = text(entry, attribute);
   if (t === undefined) throw new MissingAttributeError(entry.dn, attribute);
@@ -306,9 +315,9 @@ export function gmsaFromEntry(entry: Entry): ObservedGmsa {
     displayName: text(entry, "displayName"),
     encryptionTypes: integer(entry, "msDS-SupportedEncryptionTypes"),
     passwordIntervalDays: integer(entry, "msDS-ManagedPasswordInterval"),
-    groupMsaMembership: binary(entry, "msDS-GroupMSAMembership"),
+    groupMsaMembership: keptBinary(entry, "msDS-GroupMSAMembership"),
     allowedToDelegateTo: texts(entry, "msDS-AllowedToDelegateTo").sort(),
-    allowedToActOnBehalf: binary(entry, "msDS-AllowedToActOnBehalfOfOtherIdentity"),
+    allowedToActOnBehalf: keptBinary(entry, "msDS-AllowedToActOnBehalfOfOtherIdentity"),
     userAccountControl: integer(entry, "userAccountControl"),
     pwdLastSet: pwd === undefined ? undefined : filetimeToDate(pwd),
     adminDescription,

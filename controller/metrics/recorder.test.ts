@@ -14,16 +14,19 @@ async function samples(recorder: MetricsRecorder, name: string): Promise<Sample[
 const drift = (recorder: MetricsRecorder) => samples(recorder, "gmsa_gitops_resource_drift");
 
 describe("resource drift", () => {
-  it("is 1 for the drift types present and 0 for every other type relevant to the kind", async () => {
+  it("is 1 for the drift types present; a type that never drifted has no series", async () => {
+    // 50,000 resources missing from AD (observe mode before the first apply) made 8 series per
+    // gMSA and 5 per group, 385,000 in all, nearly all zeros; one per type that drifted is enough.
     const recorder = createMetricsRecorder();
     recorder.setDrift("ADGroup", "gmsa-service1-hosts", new Set<DriftType>(["membership"]));
+    recorder.setDrift("ADGroup", "gmsa-service1-hosts", new Set<DriftType>(["membership", "attribute"]));
 
     const series = await drift(recorder);
-    expect(series.map((s) => s.labels.drift_type).sort()).toEqual([...driftTypesByKind.ADGroup].sort());
-    for (const s of series) {
-      expect(s.labels).toMatchObject({ kind: "ADGroup", name: "gmsa-service1-hosts" });
-      expect(s.value).toBe(s.labels.drift_type === "membership" ? 1 : 0);
-    }
+    expect(series.map((s) => [s.labels.drift_type, s.value]).sort()).toEqual([
+      ["attribute", 1],
+      ["membership", 1],
+    ]);
+    for (const s of series) expect(s.labels).toMatchObject({ kind: "ADGroup", name: "gmsa-service1-hosts" });
   });
 
   it("a gMSA's delegation drift is its own series, apart from attribute", async () => {
@@ -48,8 +51,10 @@ describe("resource drift", () => {
     recorder.setDrift("GroupManagedServiceAccount", "msa-service1", new Set());
 
     const series = await drift(recorder);
-    expect(series).toHaveLength(driftTypesByKind.GroupManagedServiceAccount.length);
-    expect(series.every((s) => s.value === 0)).toBe(true);
+    expect(series.map((s) => [s.labels.drift_type, s.value]).sort()).toEqual([
+      ["principals", 0],
+      ["spn", 0],
+    ]);
   });
 
   it("keeps a drift type outside the kind's usual set, and zeroes it later", async () => {
