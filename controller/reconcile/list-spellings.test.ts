@@ -1,0 +1,43 @@
+// One principal named twice under two spellings (a name and its SID or DN) in a list and its
+// removal list: the plan must settle, never add and remove the same member in turn.
+import { describe, expect, it } from "vitest";
+import { applyPlan } from "./apply.ts";
+import { countActions } from "./model.ts";
+import { planDirectory } from "./plan.ts";
+import type { Policy } from "./plan.ts";
+import {
+  computer,
+  desiredOf,
+  emptyDirectory,
+  group,
+  kdsKey,
+  observedGroup,
+  OWNER,
+  recordingWriter,
+} from "../../test/support/reconcile.ts";
+
+const now = new Date("2026-11-25T12:00:00Z");
+const POLICY: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt: false, owner: OWNER };
+const server1 = computer("SERVER1");
+
+describe("a member listed by name and removed by SID", () => {
+  it("is not added and removed in turn: the second apply has nothing to do, and the plan says why", async () => {
+    const desired = desiredOf(
+      kdsKey(),
+      group("g", { accountName: "G1", members: [{ computer: "SERVER1" }], removeMembers: [{ sid: server1.sid }] }),
+    );
+    let observed = emptyDirectory(now, { computers: [server1], groups: [observedGroup("G1", [])] });
+    const writes: unknown[] = [];
+    for (let pass = 0; pass < 3; pass++) {
+      const rec = recordingWriter(observed);
+      await applyPlan(planDirectory(desired, observed, POLICY, now), rec.writer, { now, owner: OWNER });
+      writes.push(...rec.writes);
+      observed = rec.observed();
+    }
+    expect(writes).toEqual([]);
+    const plan = planDirectory(desired, observed, POLICY, now);
+    expect(countActions(plan)).toBe(0);
+    const g = plan.resources.find((r) => r.resource.name === "g");
+    expect(g?.notes.join("\n")).toContain("SERVER1$");
+  });
+});
