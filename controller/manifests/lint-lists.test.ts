@@ -1,0 +1,51 @@
+// A principal listed twice in one list, under the same name or in another case: an
+// administrator's slip that validate names at the second entry's line.
+import { describe, expect, it } from "vitest";
+import { parseManifests } from "./index.ts";
+
+function check(text: string): string[] {
+  const result = parseManifests([{ path: "lists.yaml", content: new TextEncoder().encode(text) }]);
+  return result.ok ? [] : result.errors.map((e) => `${e.line}:${e.column} ${e.code} ${e.path}: ${e.message}`);
+}
+
+describe("a principal listed twice", () => {
+  it("fails at the second entry's line in members, readers and their removal lists", () => {
+    const errors = check(`apiVersion: gmsa-gitops.io/v1alpha1
+kind: ADGroup
+metadata:
+  name: app-hosts
+spec:
+  accountName: App-Hosts
+  members:
+    - computer: SERVER1
+    - user: alice
+    - computer: server1
+  removeMembers:
+    - user: bob
+    - user: BOB
+---
+apiVersion: gmsa-gitops.io/v1alpha1
+kind: GroupManagedServiceAccount
+metadata:
+  name: app
+spec:
+  accountName: gMSA-App
+  dnsHostName: app.company.local
+  principalsAllowedToRetrieveManagedPassword:
+    - group: app-hosts
+    - group: app-hosts
+  principalsAllowedToDelegateToAccount:
+    - sid: S-1-5-21-1-2-3-1105
+    - sid: S-1-5-21-1-2-3-1105
+`);
+    expect(errors.map((e) => e.slice(0, e.indexOf(": ")))).toEqual([
+      "10:7 duplicate-item spec.members[2]",
+      "13:7 duplicate-item spec.removeMembers[1]",
+      "24:7 duplicate-item spec.principalsAllowedToRetrieveManagedPassword[1]",
+      "27:7 duplicate-item spec.principalsAllowedToDelegateToAccount[1]",
+    ]);
+    expect(errors[0]).toContain(
+      "spec.members[2]: this entry names the same principal as members[0] (AD compares account names without regard to case); list it once",
+    );
+  });
+});
