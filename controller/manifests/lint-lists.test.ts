@@ -1,5 +1,5 @@
-// A principal listed twice in one list, under the same name or in another case: an
-// administrator's slip that validate names at the second entry's line.
+// Principal references as an administrator types them: a principal listed twice in one list
+// (an administrator's slip, named at the second entry's line), a user by UPN in every field.
 import { describe, expect, it } from "vitest";
 import { parseManifests } from "./index.ts";
 
@@ -47,5 +47,31 @@ spec:
     expect(errors[0]).toContain(
       "spec.members[2]: this entry names the same principal as members[0] (AD compares account names without regard to case); list it once",
     );
+  });
+});
+
+describe("a user named by userPrincipalName", () => {
+  it("is taken as a group's manager and as a resource-based delegator, as it is as a member and reader", () => {
+    expect(
+      check(`apiVersion: gmsa-gitops.io/v1alpha1
+kind: ADGroup
+metadata:
+  name: app-hosts
+spec:
+  accountName: App-Hosts
+  managedBy: { user: alice@corp.example }
+  members: [{ user: alice@corp.example }]
+---
+apiVersion: gmsa-gitops.io/v1alpha1
+kind: GroupManagedServiceAccount
+metadata:
+  name: app
+spec:
+  accountName: gMSA-App
+  dnsHostName: app.company.local
+  principalsAllowedToRetrieveManagedPassword: [{ user: alice@corp.example }]
+  principalsAllowedToDelegateToAccount: [{ user: alice@corp.example }]
+`),
+    ).toEqual([]);
   });
 });

@@ -115,10 +115,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
               },
               user: {
                 type: "string",
-                description: "sAMAccountName of an existing user account; checked at plan time.",
+                description:
+                  "An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName (name@suffix, e.g. alice@corp.example); checked at plan time.",
                 minLength: 1,
-                maxLength: 20,
-                pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                maxLength: 256,
+                pattern:
+                  "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$",
               },
               serviceAccount: {
                 type: "string",
@@ -639,10 +641,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 user: {
                   type: "string",
-                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  description:
+                    "An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName (name@suffix, e.g. alice@corp.example); checked at plan time.",
                   minLength: 1,
-                  maxLength: 20,
-                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                  maxLength: 256,
+                  pattern:
+                    "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$",
                 },
                 serviceAccount: {
                   type: "string",

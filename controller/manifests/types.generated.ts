@@ -48,7 +48,10 @@ export type ADGroupManagedByItem =
       sid?: never;
       dn?: never;
     }
-  /** sAMAccountName of an existing user account; checked at plan time. */
+  /**
+   * An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName
+   * (name@suffix, e.g. alice@corp.example); checked at plan time.
+   */
   | {
       user: string;
       computer?: never;
@@ -382,7 +385,10 @@ export type GroupManagedServiceAccountPrincipalsAllowedToDelegateToAccountItem =
       sid?: never;
       dn?: never;
     }
-  /** sAMAccountName of an existing user account; checked at plan time. */
+  /**
+   * An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName
+   * (name@suffix, e.g. alice@corp.example); checked at plan time.
+   */
   | {
       user: string;
       group?: never;
