@@ -75,3 +75,21 @@ spec:
     ).toEqual([]);
   });
 });
+
+describe("a computer written with its sAMAccountName's '$'", () => {
+  it("is refused with the name to write instead", () => {
+    expect(
+      check(`apiVersion: gmsa-gitops.io/v1alpha1
+kind: GroupManagedServiceAccount
+metadata:
+  name: app
+spec:
+  accountName: gMSA-App
+  dnsHostName: app.company.local
+  principalsAllowedToRetrieveManagedPassword: [{ computer: COMPUTER01$ }]
+`),
+    ).toEqual([
+      "8:60 invalid-format spec.principalsAllowedToRetrieveManagedPassword[0].computer: spec.principalsAllowedToRetrieveManagedPassword[0].computer: \"COMPUTER01$\" ends with '$': write the name without it (COMPUTER01); the '$' of the sAMAccountName is added where AD needs it",
+    ]);
+  });
+});

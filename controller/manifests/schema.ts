@@ -201,6 +201,11 @@ const PATTERNS: Record<string, { means: string; allowed?: RegExp; explain?: (val
     means:
       "may hold only letters, digits, '-', '_' and inner '.' (AD refuses LDAP filter and DN metacharacters in names)",
     allowed: /[A-Za-z0-9._-]/,
+    // Computers and gMSAs: DSC and the AD module take COMPUTER01$, so administrators write it.
+    explain: (value) =>
+      /^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?\$$/.test(value)
+        ? `ends with '$': write the name without it (${value.slice(0, -1)}); the '$' of the sAMAccountName is added where AD needs it`
+        : undefined,
   },
   "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$": {
     means:
