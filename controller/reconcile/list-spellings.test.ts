@@ -1,11 +1,12 @@
-// One principal named twice under two spellings (a name and its SID or DN) in a list and its
-// removal list: the plan must settle, never add and remove the same member in turn.
+// Principals under the spellings an administrator uses (a name, its SID, its DN in any case): a
+// member listed and removed under two spellings settles, and the plan names members by name.
 import { describe, expect, it } from "vitest";
 import { applyPlan } from "./apply.ts";
 import { countActions } from "./model.ts";
 import { planDirectory } from "./plan.ts";
 import type { Policy } from "./plan.ts";
 import {
+  BASE,
   computer,
   desiredOf,
   emptyDirectory,
@@ -39,5 +40,22 @@ describe("a member listed by name and removed by SID", () => {
     expect(countActions(plan)).toBe(0);
     const g = plan.resources.find((r) => r.resource.name === "g");
     expect(g?.notes.join("\n")).toContain("SERVER1$");
+  });
+});
+
+describe("the plan of a group's members", () => {
+  it("names a user the manifest refers to by its account name on both sides, not by its DN", () => {
+    const alice = { dn: `CN=Alice Ops,CN=Users,${BASE}`, sid: "S-1-5-21-1-2-3-4001", samAccountName: "aops" };
+    const bob = { dn: `CN=Bob,CN=Users,${BASE}`, sid: "S-1-5-21-1-2-3-4002", samAccountName: "bob" };
+    const desired = desiredOf(
+      kdsKey(),
+      group("g", { accountName: "G1", members: [{ user: "aops" }], removeMembers: [{ dn: bob.dn.toUpperCase() }] }),
+    );
+    const observed = emptyDirectory(now, {
+      principals: [alice, bob].map((u) => ({ ...u, objectClass: "user" })),
+      groups: [observedGroup("G1", [alice.dn, bob.dn])],
+    });
+    const g = planDirectory(desired, observed, POLICY, now).resources.find((r) => r.resource.name === "g");
+    expect(g?.changes).toEqual([{ attribute: "member", from: ["aops", "bob"], to: ["aops"] }]);
   });
 });

@@ -195,9 +195,13 @@ function otherPrincipal(
   return [`dn ${dn}`, ctx.byDn.get(normalizeDn(dn))];
 }
 
-/** How a person names a member DN: its account name when the directory read it, else the DN. */
+/**
+ * How a person names a member DN: its account name when the directory read it (a group, a
+ * computer, or any principal a manifest refers to, such as a user to remove), else the DN.
+ */
 export function memberLabel(dn: string, ctx: Context): string {
-  return ctx.labelByDn.get(normalizeDn(dn)) ?? dn;
+  const key = normalizeDn(dn);
+  return ctx.labelByDn.get(key) ?? ctx.byDn.get(key)?.label ?? dn;
 }
 
 /** How a person names a SID: its account name when known, else the SID. */
