@@ -93,3 +93,30 @@ spec:
     ]);
   });
 });
+
+describe("a principal named by DN", () => {
+  const group = (dn: string): string => `apiVersion: gmsa-gitops.io/v1alpha1
+kind: ADGroup
+metadata:
+  name: app-hosts
+spec:
+  accountName: App-Hosts
+  members:
+    - dn: ${dn}
+`;
+
+  it("takes a ',' escaped inside a name, in any case", () => {
+    expect(check(group("CN=Smith\\, John,OU=Staff,DC=company,DC=local"))).toEqual([]);
+    expect(check(group("cn=JIM,cn=users,dc=company,dc=local"))).toEqual([]);
+  });
+
+  it("fails at its line when it is not a full DN, naming the part that is wrong", () => {
+    const [unescaped] = check(group("CN=Smith, John,CN=Users,DC=company,DC=local"));
+    expect(unescaped).toContain("8:11 invalid-format spec.members[0].dn");
+    expect(unescaped).toContain(`has a part " John" that is not attr=value: write a ',' inside a name as '\\,'`);
+    const [name] = check(group("john smith"));
+    expect(name).toContain(`has a part "john smith" that is not attr=value`);
+    const [relative] = check(group("CN=john,CN=Users"));
+    expect(relative).toContain("does not end in the domain's DC= parts");
+  });
+});

@@ -139,9 +139,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
               },
               dn: {
                 type: "string",
-                description: "The distinguishedName of an existing principal; checked at plan time.",
+                description:
+                  "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                 minLength: 3,
                 maxLength: 2048,
+                pattern:
+                  '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
               },
             },
           },
@@ -214,9 +217,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },
@@ -289,9 +295,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },
@@ -441,9 +450,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },
@@ -516,9 +528,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },
@@ -665,9 +680,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },

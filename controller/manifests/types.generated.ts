@@ -88,7 +88,10 @@ export type ADGroupManagedByItem =
       serviceAccount?: never;
       dn?: never;
     }
-  /** The distinguishedName of an existing principal; checked at plan time. */
+  /**
+   * The distinguishedName of an existing principal, such as CN=Smith\,
+   * John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\,'); checked at plan time.
+   */
   | {
       dn: string;
       computer?: never;
@@ -174,7 +177,10 @@ export type GroupMemberRef =
       serviceAccount?: never;
       dn?: never;
     }
-  /** The distinguishedName of an existing principal; checked at plan time. */
+  /**
+   * The distinguishedName of an existing principal, such as CN=Smith\,
+   * John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\,'); checked at plan time.
+   */
   | {
       dn: string;
       computer?: never;
@@ -336,7 +342,10 @@ export type PrincipalRef =
       serviceAccount?: never;
       dn?: never;
     }
-  /** The distinguishedName of an existing principal; checked at plan time. */
+  /**
+   * The distinguishedName of an existing principal, such as CN=Smith\,
+   * John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\,'); checked at plan time.
+   */
   | {
       dn: string;
       group?: never;
@@ -425,7 +434,10 @@ export type GroupManagedServiceAccountPrincipalsAllowedToDelegateToAccountItem =
       serviceAccount?: never;
       dn?: never;
     }
-  /** The distinguishedName of an existing principal; checked at plan time. */
+  /**
+   * The distinguishedName of an existing principal, such as CN=Smith\,
+   * John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\,'); checked at plan time.
+   */
   | {
       dn: string;
       group?: never;
