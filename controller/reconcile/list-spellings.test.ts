@@ -10,6 +10,7 @@ import {
   computer,
   desiredOf,
   emptyDirectory,
+  gmsa,
   group,
   kdsKey,
   observedGroup,
@@ -57,5 +58,27 @@ describe("the plan of a group's members", () => {
     });
     const g = planDirectory(desired, observed, POLICY, now).resources.find((r) => r.resource.name === "g");
     expect(g?.changes).toEqual([{ attribute: "member", from: ["aops", "bob"], to: ["aops"] }]);
+  });
+});
+
+describe("a principal listed under two spellings in one list", () => {
+  it("is one member and one reader: the plan lists it once", () => {
+    const alice = { dn: `CN=Alice Ops,CN=Users,${BASE}`, sid: "S-1-5-21-1-2-3-4001", samAccountName: "aops" };
+    const both = [{ user: "aops" }, { sid: alice.sid }, { dn: alice.dn.toLowerCase() }];
+    const desired = desiredOf(
+      kdsKey(),
+      group("g", { accountName: "G1", members: both }),
+      gmsa("app", { accountName: "gMSA-App", principalsAllowedToRetrieveManagedPassword: both }),
+    );
+    const observed = emptyDirectory(now, {
+      principals: [{ ...alice, objectClass: "user" }],
+      groups: [observedGroup("G1", [])],
+    });
+    const plan = planDirectory(desired, observed, POLICY, now);
+    expect(plan.resources.find((r) => r.resource.name === "g")?.changes).toEqual([
+      { attribute: "member", from: [], to: ["aops"] },
+    ]);
+    const readers = plan.resources.find((r) => r.resource.name === "app")?.changes;
+    expect(readers?.find((c) => c.attribute === "msDS-GroupMSAMembership")?.to).toEqual(["aops"]);
   });
 });

@@ -171,7 +171,15 @@ export function resolveRefs(
       else missing.push(kind);
     }
   }
-  return { targets, missing };
+  // One object named twice (a name and its SID or DN) is one member, one reader: listed once.
+  const seen = new Set<string>();
+  const once = targets.filter((t) => {
+    const key = t.type === "repo-group" ? `repo:${t.name}` : t.sid;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { targets: once, missing };
 }
 
 /**
