@@ -82,3 +82,17 @@ describe("a principal listed under two spellings in one list", () => {
     expect(readers?.find((c) => c.attribute === "msDS-GroupMSAMembership")?.to).toEqual(["aops"]);
   });
 });
+
+describe("a group managed by a gMSA of the repository that AD does not have yet", () => {
+  it("waits for it, and says it is created by this plan rather than missing", () => {
+    const desired = desiredOf(
+      kdsKey(),
+      group("g", { accountName: "G1", managedBy: { serviceAccount: "app" } }),
+      gmsa("app", { accountName: "gMSA-App" }),
+    );
+    const plan = planDirectory(desired, emptyDirectory(now), POLICY, now);
+    expect(plan.resources.find((r) => r.resource.name === "g")?.blocker?.message).toBe(
+      "not found in AD: serviceAccount app (a GroupManagedServiceAccount of this repository not created yet: used on the pass after apply creates it)",
+    );
+  });
+});

@@ -196,7 +196,11 @@ function otherPrincipal(
     const account = ctx.repoGmsaAccount.get(ref.serviceAccount) ?? ref.serviceAccount;
     const gmsa = ctx.gmsaBySam.get(lower(account));
     const found = gmsa ? { dn: gmsa.dn, sid: gmsa.sid, label: `${gmsa.samAccountName}$` } : undefined;
-    return [`serviceAccount ${ref.serviceAccount}`, found];
+    // gMSAs are created after groups: one of this repository resolves on the pass after.
+    const pending = ctx.repoGmsaAccount.has(ref.serviceAccount)
+      ? " (a GroupManagedServiceAccount of this repository not created yet: used on the pass after apply creates it)"
+      : "";
+    return [`serviceAccount ${ref.serviceAccount}${pending}`, found];
   }
   if (ref.sid !== undefined) return [`sid ${ref.sid}`, ctx.bySid.get(ref.sid)];
   const dn = ref.dn ?? "";
