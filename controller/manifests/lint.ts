@@ -148,6 +148,15 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
       spec.removePrincipals.map(refKey),
     );
 
+    for (const list of ["principalsAllowedToRetrieveManagedPassword", "removePrincipals"] as const)
+      listedTwice(c, report, list, spec[list].map(refKey));
+    listedTwice(
+      c,
+      report,
+      "principalsAllowedToDelegateToAccount",
+      (spec.principalsAllowedToDelegateToAccount ?? []).map(refKey),
+    );
+
     for (const list of ["principalsAllowedToRetrieveManagedPassword", "principalsAllowedToDelegateToAccount"] as const)
       (spec[list] ?? []).forEach((ref, index) => {
         if (ref.group !== undefined && !input.groups.has(ref.group) && dangling("ADGroup", ref.group))
@@ -163,6 +172,8 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
   for (const c of input.groups.values()) {
     const spec = c.resource.spec;
     listedAndRemoved(c, report, "members", spec.members.map(refKey), "removeMembers", spec.removeMembers.map(refKey));
+    listedTwice(c, report, "members", spec.members.map(refKey));
+    listedTwice(c, report, "removeMembers", spec.removeMembers.map(refKey));
     const refs: [PathSegment[], GroupMemberRef][] = spec.members.map((ref, index) => [["spec", "members", index], ref]);
     if (spec.managedBy) refs.push([["spec", "managedBy"], spec.managedBy]);
     for (const [path, ref] of refs)
@@ -305,6 +316,29 @@ function listedAndRemoved(
       ["spec", removeName, index],
       "listed-and-removed",
       `this entry is also listed in ${listName}[${at}] (AD compares account names and SPNs without regard to case); an entry is either wanted or removed, so drop one of the two`,
+    );
+  });
+}
+
+/**
+ * The same principal twice in one list, under the same name or in another case: reported at the
+ * second entry, with the first's index. (Under two spellings, a name and a SID, only AD can tell.)
+ */
+function listedTwice(
+  c: Checked<GmsaResource | GroupResource>,
+  report: (doc: YamlDocument, path: PathSegment[], code: ErrorCode, message: string) => void,
+  listName: string,
+  keys: readonly string[],
+): void {
+  const first = new Map<string, number>();
+  keys.forEach((key, index) => {
+    const at = first.get(key);
+    if (at === undefined) return void first.set(key, index);
+    report(
+      c.doc(),
+      ["spec", listName, index],
+      "duplicate-item",
+      `this entry names the same principal as ${listName}[${at}] (AD compares account names without regard to case); list it once`,
     );
   });
 }

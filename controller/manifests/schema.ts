@@ -206,6 +206,11 @@ const PATTERNS: Record<string, { means: string; allowed?: RegExp; explain?: (val
     means:
       "may hold only letters, digits, '-', '_' and inner '.' (AD refuses LDAP filter and DN metacharacters in names)",
     allowed: /[A-Za-z0-9._-]/,
+    // Computers and gMSAs: DSC and the AD module take COMPUTER01$, so administrators write it.
+    explain: (value) =>
+      /^[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?\$$/.test(value)
+        ? `ends with '$': write the name without it (${value.slice(0, -1)}); the '$' of the sAMAccountName is added where AD needs it`
+        : undefined,
   },
   "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$": {
     means:
@@ -231,6 +236,12 @@ const PATTERNS: Record<string, { means: string; allowed?: RegExp; explain?: (val
       means:
         "must be a sAMAccountName (at most 20 letters, digits, '-', '_', inner '.' or spaces) or a user principal name (name@suffix, e.g. alice@corp.example)",
     },
+  [String.raw`^[A-Za-z][A-Za-z0-9-]*=([^,+"\\<>;]|\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\<>;]|\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\<>;]|\\.)+$`]:
+    {
+      means:
+        "must be a full distinguished name: attr=value parts joined by ',' and ending in the domain's DC= parts, for example CN=Smith\\, John,OU=Staff,DC=company,DC=local",
+      explain: dnProblem,
+    },
   "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$": {
     means: "must be a key id (GUID) as Get-KdsRootKey shows it, for example c4f02fdd-8a2d-aef2-faf1-373506b6b860",
   },
@@ -238,6 +249,21 @@ const PATTERNS: Record<string, { means: string; allowed?: RegExp; explain?: (val
     means: "must be an RFC 3339 date and time with its offset, for example 2026-12-01T08:00:00Z",
   },
 };
+
+/**
+ * What is wrong with a DN a person typed: most often a ',' inside a name left unescaped
+ * ("CN=Smith, John,..."), a bare name, or a DN relative to the domain.
+ */
+function dnProblem(dn: string): string | undefined {
+  const parts = dn.split(/(?<!\\),/);
+  const bad = parts.findIndex((part) => !/^\s*[A-Za-z][A-Za-z0-9-]*=./.test(part));
+  if (bad > 0) return `has a part ${quote(parts[bad])} that is not attr=value: write a ',' inside a name as '\\,'`;
+  if (bad === 0)
+    return `has a part ${quote(parts[0])} that is not attr=value: a DN is attr=value parts joined by ',', for example CN=Smith\\, John,OU=Staff,DC=company,DC=local`;
+  if (!/^\s*dc=/i.test(parts[parts.length - 1] ?? ""))
+    return "does not end in the domain's DC= parts: write the full DN, for example CN=john,CN=Users,DC=company,DC=local";
+  return undefined;
+}
 
 function patternMessage(pattern: string, data: unknown): string {
   const known = PATTERNS[pattern];

@@ -115,10 +115,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
               },
               user: {
                 type: "string",
-                description: "sAMAccountName of an existing user account; checked at plan time.",
+                description:
+                  "An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName (name@suffix, e.g. alice@corp.example); checked at plan time.",
                 minLength: 1,
-                maxLength: 20,
-                pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                maxLength: 256,
+                pattern:
+                  "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$",
               },
               serviceAccount: {
                 type: "string",
@@ -137,9 +139,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
               },
               dn: {
                 type: "string",
-                description: "The distinguishedName of an existing principal; checked at plan time.",
+                description:
+                  "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                 minLength: 3,
                 maxLength: 2048,
+                pattern:
+                  '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
               },
             },
           },
@@ -218,9 +223,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },
@@ -293,9 +301,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },
@@ -445,9 +456,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },
@@ -520,9 +534,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },
@@ -645,10 +662,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 user: {
                   type: "string",
-                  description: "sAMAccountName of an existing user account; checked at plan time.",
+                  description:
+                    "An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName (name@suffix, e.g. alice@corp.example); checked at plan time.",
                   minLength: 1,
-                  maxLength: 20,
-                  pattern: "^[A-Za-z0-9_-]([A-Za-z0-9 ._-]*[A-Za-z0-9_-])?$",
+                  maxLength: 256,
+                  pattern:
+                    "^([A-Za-z0-9_-]([A-Za-z0-9 ._-]{0,18}[A-Za-z0-9_-])?|[A-Za-z0-9_-]([A-Za-z0-9._-]*[A-Za-z0-9_-])?@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)$",
                 },
                 serviceAccount: {
                   type: "string",
@@ -667,9 +686,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
                 },
                 dn: {
                   type: "string",
-                  description: "The distinguishedName of an existing principal; checked at plan time.",
+                  description:
+                    "The distinguishedName of an existing principal, such as CN=Smith\\, John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\\,'); checked at plan time.",
                   minLength: 3,
                   maxLength: 2048,
+                  pattern:
+                    '^[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+(,[ ]*[A-Za-z][A-Za-z0-9-]*=([^,+"\\\\<>;]|\\\\.)+)*,[ ]*[Dd][Cc]=([^,+"\\\\<>;]|\\\\.)+$',
                 },
               },
             },

@@ -54,7 +54,10 @@ export type ADGroupManagedByItem =
       sid?: never;
       dn?: never;
     }
-  /** sAMAccountName of an existing user account; checked at plan time. */
+  /**
+   * An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName
+   * (name@suffix, e.g. alice@corp.example); checked at plan time.
+   */
   | {
       user: string;
       computer?: never;
@@ -91,7 +94,10 @@ export type ADGroupManagedByItem =
       serviceAccount?: never;
       dn?: never;
     }
-  /** The distinguishedName of an existing principal; checked at plan time. */
+  /**
+   * The distinguishedName of an existing principal, such as CN=Smith\,
+   * John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\,'); checked at plan time.
+   */
   | {
       dn: string;
       computer?: never;
@@ -177,7 +183,10 @@ export type GroupMemberRef =
       serviceAccount?: never;
       dn?: never;
     }
-  /** The distinguishedName of an existing principal; checked at plan time. */
+  /**
+   * The distinguishedName of an existing principal, such as CN=Smith\,
+   * John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\,'); checked at plan time.
+   */
   | {
       dn: string;
       computer?: never;
@@ -348,7 +357,10 @@ export type PrincipalRef =
       serviceAccount?: never;
       dn?: never;
     }
-  /** The distinguishedName of an existing principal; checked at plan time. */
+  /**
+   * The distinguishedName of an existing principal, such as CN=Smith\,
+   * John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\,'); checked at plan time.
+   */
   | {
       dn: string;
       group?: never;
@@ -397,7 +409,10 @@ export type GroupManagedServiceAccountPrincipalsAllowedToDelegateToAccountItem =
       sid?: never;
       dn?: never;
     }
-  /** sAMAccountName of an existing user account; checked at plan time. */
+  /**
+   * An existing user account, by sAMAccountName (at most 20 characters) or by userPrincipalName
+   * (name@suffix, e.g. alice@corp.example); checked at plan time.
+   */
   | {
       user: string;
       group?: never;
@@ -434,7 +449,10 @@ export type GroupManagedServiceAccountPrincipalsAllowedToDelegateToAccountItem =
       serviceAccount?: never;
       dn?: never;
     }
-  /** The distinguishedName of an existing principal; checked at plan time. */
+  /**
+   * The distinguishedName of an existing principal, such as CN=Smith\,
+   * John,OU=Staff,DC=company,DC=local (a ',' inside a name written '\,'); checked at plan time.
+   */
   | {
       dn: string;
       group?: never;

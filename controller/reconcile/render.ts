@@ -17,6 +17,8 @@ export interface PlanSummary {
   readonly blocked: number;
   readonly observeOnly: number;
   readonly unchanged: number;
+  /** Objects this controller made whose resource left Git, kept because prune is off. */
+  readonly retained: number;
 }
 
 type Symbol = "+" | "~" | "-" | "!" | " ";
@@ -31,7 +33,7 @@ function symbolOf(r: ResourcePlan): Symbol {
 
 /** Summarises a plan: what apply would create, update and delete, and what is blocked. */
 export function planSummary(plan: Plan): PlanSummary {
-  const s = { create: 0, update: 0, delete: 0, blocked: 0, observeOnly: 0, unchanged: 0 };
+  const s = { create: 0, update: 0, delete: 0, blocked: 0, observeOnly: 0, unchanged: 0, retained: 0 };
   for (const r of plan.resources) {
     const sym = symbolOf(r);
     if (r.blocker) s.blocked++;
@@ -40,6 +42,7 @@ export function planSummary(plan: Plan): PlanSummary {
     // Host drift has no AD action: the host script fixes it, so it counts as an update too.
     else if (sym === "~" && (r.actions.length > 0 || r.resource.kind === "HostBinding")) s.update++;
     else if (sym === "-" && r.actions.length > 0) s.delete++;
+    else if (sym === "-") s.retained++;
     else if (sym === " ") s.unchanged++;
   }
   return s;
@@ -63,6 +66,7 @@ function summaryLine(s: PlanSummary): string {
   const parts = [`${s.create} to create`, `${s.update} to update`, `${s.delete} to delete`];
   if (s.observeOnly > 0) parts.push(`${s.observeOnly} drifted (observe only)`);
   if (s.blocked > 0) parts.push(`${s.blocked} blocked`);
+  if (s.retained > 0) parts.push(`${s.retained} not in Git (kept: deleted only with --prune)`);
   return `Plan: ${parts.join(", ")}.`;
 }
 

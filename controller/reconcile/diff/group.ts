@@ -18,17 +18,34 @@ export function diffGroup(name: string, spec: ADGroupSpec, mode: Mode, ctx: Cont
   const resource: ResourceRef = { kind: "ADGroup", name };
   const dn = accountDn(spec.commonName ?? spec.accountName, spec.path, ctx.observed.baseDn);
   const observed = ctx.groupBySam.get(lower(spec.accountName));
-  const { targets, missing } = resolveRefs(spec.members, ctx);
+  const { targets: listed, missing } = resolveRefs(spec.members, ctx);
+  // A member listed under one spelling and removed under another (name and SID or DN) is the
+  // same object: the removal wins, as for readers, so apply never adds and removes it in turn.
+  const unwanted = new Set(resolveRefs(spec.removeMembers, ctx).targets.flatMap(dnOf));
+  const both = listed.filter((t) => dnOf(t).some((k) => unwanted.has(k)));
+  const targets = listed.filter((t) => !both.includes(t));
+  const notes = both.map(
+    (t) => `${t.label} is both listed in members and named in removeMembers under another spelling: it is removed`,
+  );
   const manager = spec.managedBy ? resolveRefs([spec.managedBy], ctx) : undefined;
   const unresolved = [...missing, ...(manager?.missing ?? [])];
   const blocker = unresolved.length > 0 ? principalNotFound(unresolved) : undefined;
   const managedBy = manager?.targets[0];
   if (!observed) {
     const renamed = ctx.renamedGroups.get(name);
-    const create = createGroup(resource, dn, spec, { targets, managedBy }, blocker, mode);
+    const create = createGroup(resource, dn, spec, { targets, managedBy, notes }, blocker, mode);
     if (!renamed) return create;
     if (spec.allowReplacement) return replaceGroup(resource, renamed.previousDn, create);
-    const resolution = { targets, managedBy, missing, verdict: { status: "ours" } as const, blocker, mode };
+    const resolution = {
+      targets,
+      unwanted,
+      managedBy,
+      missing,
+      verdict: { status: "ours" } as const,
+      blocker,
+      mode,
+      notes,
+    };
     const update = updateGroup(resource, dn, spec, renamed.observed, resolution, ctx);
     return resourceDiff(resource, renamed.previousDn, mode, {
       ...update,
@@ -39,14 +56,28 @@ export function diffGroup(name: string, spec: ADGroupSpec, mode: Mode, ctx: Cont
   }
   const verdict = claim(observed, ctx);
   if (verdict.status === "blocked") return conflict(resource, observed.dn, mode, verdict.blocker);
-  return updateGroup(resource, dn, spec, observed, { targets, managedBy, missing, verdict, blocker, mode }, ctx);
+  return updateGroup(
+    resource,
+    dn,
+    spec,
+    observed,
+    { targets, unwanted, managedBy, missing, verdict, blocker, mode, notes },
+    ctx,
+  );
 }
+
+/** The lookup key of a resolved member (a repo group not created yet has none). */
+const dnOf = (t: PrincipalTarget): string[] => (t.type === "object" ? [normalizeDn(t.dn)] : []);
 
 function createGroup(
   resource: ResourceRef,
   dn: string,
   spec: ADGroupSpec,
-  { targets, managedBy }: { targets: readonly PrincipalTarget[]; managedBy: PrincipalTarget | undefined },
+  {
+    targets,
+    managedBy,
+    notes,
+  }: { targets: readonly PrincipalTarget[]; managedBy: PrincipalTarget | undefined; notes: string[] },
   blocker: Blocker | undefined,
   mode: Mode,
 ): ResourceDiff {
@@ -86,7 +117,7 @@ function createGroup(
       members: targets,
       changes: changes.filter((c) => c.attribute === "member"),
     });
-  return resourceDiff(resource, dn, mode, { drift: new Set(["missing"]), changes, fixes, blocker });
+  return resourceDiff(resource, dn, mode, { drift: new Set(["missing"]), changes, fixes, blocker, notes });
 }
 
 /**
@@ -116,11 +147,14 @@ function textAttributes(spec: ADGroupSpec): [string, string | undefined][] {
 
 interface Resolution {
   readonly targets: readonly PrincipalTarget[];
+  /** Normalised DNs of the members removeMembers names. */
+  readonly unwanted: ReadonlySet<string>;
   readonly managedBy: PrincipalTarget | undefined;
   readonly missing: readonly string[];
   readonly verdict: Exclude<Claim, { status: "blocked" }>;
   readonly blocker: Blocker | undefined;
   readonly mode: Mode;
+  readonly notes: string[];
 }
 
 function updateGroup(
@@ -128,13 +162,12 @@ function updateGroup(
   dn: string,
   spec: ADGroupSpec,
   observed: ObservedGroup,
-  { targets, managedBy, missing, verdict, blocker, mode }: Resolution,
+  { targets, unwanted, managedBy, missing, verdict, blocker, mode, notes }: Resolution,
   ctx: Context,
 ): ResourceDiff {
   const drift = new Set<DriftType>();
   const changes: AttributeChange[] = [];
   const fixes: Action[] = [];
-  const notes: string[] = [];
   const currentDn = moveIfElsewhere(resource, observed.dn, dn, drift, changes, fixes, spec.commonName);
 
   const updateChanges: AttributeChange[] = [];
@@ -202,10 +235,8 @@ function updateGroup(
     return after === null ? [] : [after ?? m];
   });
   const have = new Map(members.map((m) => [normalizeDn(m), m]));
-  const dnOf = (t: PrincipalTarget): string[] => (t.type === "object" ? [normalizeDn(t.dn)] : []);
   const wantKnown = new Set(targets.flatMap(dnOf));
   // A member to remove that AD does not know (or a repo group not created yet) is not a member.
-  const unwanted = new Set(resolveRefs(spec.removeMembers, ctx).targets.flatMap(dnOf));
   const toAdd = targets.filter((t) => t.type !== "object" || !have.has(normalizeDn(t.dn)));
   // With a member we cannot find, exact membership would remove nothing wrongly, but we
   // cannot be sure the list is complete: removals wait until every member resolves. Members

@@ -74,7 +74,16 @@ function diffKds(res: KdsRootKeyResource, ctx: Context): ResourceDiff {
       mark: deletionPolicy === "Delete",
       changes,
     };
-    return resourceDiff(resource, container, mode, { drift: new Set(["missing"]), changes, fixes: [fix] });
+    // A start time older than one key cycle skips the replication wait (docs/decisions/kds-effective-time.md).
+    const early =
+      res.spec.effectiveTime !== undefined &&
+      start.getTime() <= ctx.options.now.getTime() - KDS_EFFECTIVE_IMMEDIATELY_BACKDATE_MS;
+    const notes = early
+      ? [
+          "effectiveTime is more than 10 h 5 min ago: DCs use the key at once, before it has replicated to every DC (lab use, as effectiveImmediately)",
+        ]
+      : [];
+    return resourceDiff(resource, container, mode, { drift: new Set(["missing"]), changes, fixes: [fix], notes });
   }
   if (keyId !== undefined && !key)
     return resourceDiff(resource, container, mode, {

@@ -215,7 +215,15 @@ export function resolveRefs(
       else missing.push(kind);
     }
   }
-  return { targets, missing };
+  // One object named twice (a name and its SID or DN) is one member, one reader: listed once.
+  const seen = new Set<string>();
+  const once = targets.filter((t) => {
+    const key = t.type === "repo-group" ? `repo:${t.name}` : t.sid;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { targets: once, missing };
 }
 
 /**
@@ -232,16 +240,24 @@ function otherPrincipal(
     const account = ctx.repoGmsaAccount.get(ref.serviceAccount) ?? ref.serviceAccount;
     const gmsa = ctx.gmsaBySam.get(lower(account));
     const found = gmsa ? { dn: gmsa.dn, sid: gmsa.sid, label: `${gmsa.samAccountName}$` } : undefined;
-    return [`serviceAccount ${ref.serviceAccount}`, found];
+    // gMSAs are created after groups: one of this repository resolves on the pass after.
+    const pending = ctx.repoGmsaAccount.has(ref.serviceAccount)
+      ? " (a GroupManagedServiceAccount of this repository not created yet: used on the pass after apply creates it)"
+      : "";
+    return [`serviceAccount ${ref.serviceAccount}${pending}`, found];
   }
   if (ref.sid !== undefined) return [`sid ${ref.sid}`, ctx.bySid.get(ref.sid)];
   const dn = ref.dn ?? "";
   return [`dn ${dn}`, ctx.byDn.get(normalizeDn(dn))];
 }
 
-/** How a person names a member DN: its account name when the directory read it, else the DN. */
+/**
+ * How a person names a member DN: its account name when the directory read it (a group, a
+ * computer, or any principal a manifest refers to, such as a user to remove), else the DN.
+ */
 export function memberLabel(dn: string, ctx: Context): string {
-  return ctx.labelByDn.get(normalizeDn(dn)) ?? dn;
+  const key = normalizeDn(dn);
+  return ctx.labelByDn.get(key) ?? ctx.byDn.get(key)?.label ?? dn;
 }
 
 /** How a person names a SID: its account name when known, else the SID. */
