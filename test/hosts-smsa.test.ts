@@ -5,17 +5,19 @@
 // ldapmodify, independently of the controller's directory writer; what the host ends up with
 // is read from the host's state file, not from the script's own result.
 import { execFileSync } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostDriver, HostRequest, HostTarget } from "../controller/hosts/index.ts";
 import { bindingRequest, createSshDriver, HOST_CONTRACT_VERSION } from "../controller/hosts/index.ts";
-import { hostEnv, launcherShell, readHostState, sampleHost, writeHostState } from "./harness/pwsh-doubles/state.ts";
+import { dcBackedHost, hostEnv, launcherShell, readHostState, writeHostState } from "./harness/pwsh-doubles/state.ts";
 import type { DoubleHostState } from "./harness/pwsh-doubles/state.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
 import { startSshd } from "./harness/sshd.ts";
 import type { Sshd } from "./harness/sshd.ts";
+import { dcCommand } from "./support/cli.ts";
 
 let dc: Dc;
 let sshd: Sshd;
@@ -70,10 +72,7 @@ async function newHost(name: string): Promise<{ target: HostTarget; statePath: s
   const dn = await dc.addComputer(name, password);
   const passwordFile = join(sshd.dir, `${name}.password`);
   await writeFile(passwordFile, password, { mode: 0o600 });
-  const state: DoubleHostState = sampleHost(name);
-  state.ad = { url: dc.url, caFile: dc.caFile, baseDn: dc.baseDn, bindDn: dn, passwordFile, command: ["ldapsearch"] };
-  state.ad = { ...state.ad, domain: dc.domain };
-  state.principals = state.principals.filter((p) => p.gmsa !== true);
+  const state: DoubleHostState = dcBackedHost(name, dc, dn, passwordFile);
   state.services.push({ Name: "MSSQLSERVER", StartName: "LocalSystem", State: "Running" });
   const statePath = join(sshd.dir, `${name}.json`);
   await writeHostState(statePath, state);
@@ -197,5 +196,88 @@ describe("the NetQueryServiceAccount / NetAddServiceAccount double refuses what 
     expect(ask(a.statePath, "query", "app-svc$")).toEqual(["0", "5"]);
     expect(ask(b.statePath, "add", "app-svc$")).toEqual([String(0xc0000022)]);
     expect((await readHostState(b.statePath)).installedServiceAccounts ?? []).toEqual([]);
+  });
+});
+
+const SQL_MANIFESTS = `apiVersion: gmsa-gitops.io/v1alpha1
+kind: ManagedServiceAccount
+metadata:
+  name: sql5-svc
+spec:
+  accountName: sql5-svc
+  computer: SQL5
+---
+apiVersion: gmsa-gitops.io/v1alpha1
+kind: HostBinding
+metadata:
+  name: sql5-mssql
+spec:
+  host: SQL5
+  account: sql5-svc
+  services:
+    - name: MSSQLSERVER
+`;
+
+describe("plan and apply of a HostBinding whose account is an sMSA", { timeout: 300_000 }, () => {
+  it("plan waits for the sMSA and its link; apply creates and links it in AD, then installs it on the host, which runs SQL Server as it", async () => {
+    const password = "Host-SQL5-Pass1!";
+    const dn = await dc.addComputer("SQL5", password);
+    await dc.ldap("ldapmodify", [], {
+      input: [`dn: ${dn}`, "changetype: modify", "replace: dNSHostName", "dNSHostName: 127.0.0.1", ""].join("\n"),
+    });
+    const passwordFile = join(sshd.dir, "SQL5.password");
+    await writeFile(passwordFile, password, { mode: 0o600 });
+    const state = dcBackedHost("SQL5", dc, dn, passwordFile);
+    state.services.push({ Name: "MSSQLSERVER", StartName: "LocalSystem", State: "Running" });
+    const statePath = join(sshd.dir, "SQL5.json");
+    await writeHostState(statePath, state);
+    const repo = await mkdtemp(join(tmpdir(), "gmsa-smsa-host-"));
+    try {
+      await writeFile(join(repo, "sql.yaml"), SQL_MANIFESTS);
+      const hostFlags = [
+        ...["--host-transport", "ssh", "--ssh-user", sshd.username, "--ssh-key-file", sshd.clientKeyPath],
+        ...["--ssh-known-hosts", sshd.knownHostsPath, "--ssh-port", String(sshd.port)],
+        ...["--host-shell", launcherShell(statePath)],
+      ];
+      type Entry = { kind: string; name: string; blocker: { reason: string; message: string } | null };
+      const planned = await dcCommand(dc, "plan", repo, "--format", "json", ...hostFlags);
+      expect(planned.stderr).toBe("");
+      const plan = JSON.parse(planned.stdout) as { resources: Entry[] };
+      expect(plan.resources.find((r) => r.kind === "HostBinding")).toMatchObject({
+        name: "sql5-mssql",
+        blocker: { reason: "DependencyNotReady", message: expect.stringMatching(/sMSA sql5-svc is not in AD yet/) },
+      });
+      expect((await readHostState(statePath)).events ?? []).toEqual([]);
+
+      const applied = await dcCommand(dc, "apply", repo, "--format", "json", ...hostFlags);
+      expect(applied.stderr).toBe("");
+      const report = JSON.parse(applied.stdout) as {
+        hosts: { name: string; drift: string[]; retrievable: string | null; blocker: unknown }[];
+      };
+      expect(report.hosts).toEqual([
+        expect.objectContaining({ name: "sql5-mssql", blocker: null, retrievable: "yes" }),
+      ]);
+      expect(report.hosts[0]?.drift).toEqual(expect.arrayContaining(["host-retrieval", "host-service"]));
+      expect(applied.code).toBe(0);
+
+      // AD: the computer links the sMSA (ldapsearch, not the controller's reader).
+      const link = await dc.ldap("ldapsearch", ["-LLL", "-b", dn, "-s", "base", "msDS-HostServiceAccount"]);
+      expect(link).toMatch(/^msDS-HostServiceAccount: CN=sql5-svc,CN=Managed Service Accounts,/m);
+      // The host: installed, and SQL Server runs as the sMSA without a password.
+      const after = await readHostState(statePath);
+      expect(after.installedServiceAccounts).toEqual(["sql5-svc"]);
+      expect(after.services.find((s) => s.Name === "MSSQLSERVER")).toMatchObject({
+        StartName: `${dc.domain}\\sql5-svc$`,
+        State: "Running",
+      });
+
+      // In sync: a second apply changes nothing on the host.
+      const again = JSON.parse((await dcCommand(dc, "apply", repo, "--format", "json", ...hostFlags)).stdout) as {
+        hosts: { drift: string[] }[];
+      };
+      expect(again.hosts[0]?.drift).toEqual([]);
+    } finally {
+      await rm(repo, { recursive: true, force: true });
+    }
   });
 });
