@@ -77,6 +77,13 @@ function netbiosFromBaseDn(baseDn: string): string {
   return (m?.[1] ?? "").toUpperCase();
 }
 
+/** Why an sMSA is not usable on `host` yet: not linked at all, or linked to another computer. */
+function notLinked(account: string, host: string, linkedFrom: readonly string[]): string {
+  const names = linkedFrom.map((dn) => /^CN=((?:\\.|[^,])+)/i.exec(dn)?.[1] ?? dn);
+  if (names.length === 0) return `sMSA ${account} is not linked to computer ${host} yet (msDS-HostServiceAccount)`;
+  return `sMSA ${account} is linked to computer ${names.join(", ")} in AD, not to ${host} (msDS-HostServiceAccount), and Windows installs it only where it is linked`;
+}
+
 function dependencyBlocker(message: string): Blocker {
   return { outcome: "waiting", reason: "DependencyNotReady", message };
 }
@@ -155,7 +162,7 @@ export async function reconcileHosts(
         : !computer
           ? `computer ${b.spec.host} not found in AD`
           : !linked
-            ? `sMSA ${account} is not linked to computer ${b.spec.host} yet (msDS-HostServiceAccount)`
+            ? notLinked(account, b.spec.host, inAd.hostComputers ?? [])
             : undefined;
       if (missing) {
         outcomes.push({

@@ -60,6 +60,33 @@ export function gmsa(
   };
 }
 
+/** A ManagedServiceAccount (sMSA) resource with CRD defaults: MSA-SQL1, restricted to SQL1. */
+export function smsa(
+  spec: Partial<ManagedServiceAccountSpec> = {},
+  name = "sql1-svc",
+): Resource<"ManagedServiceAccount", ManagedServiceAccountSpec> {
+  return {
+    kind: "ManagedServiceAccount",
+    name,
+    source,
+    labels: {},
+    annotations: {},
+    spec: {
+      accountName: "MSA-SQL1",
+      computer: "SQL1",
+      enabled: true,
+      kerberosEncryptionTypes: ["AES128", "AES256"],
+      allowWeakEncryption: false,
+      servicePrincipalNames: [],
+      servicePrincipalNamesPolicy: "additive",
+      removeServicePrincipalNames: [],
+      path: "CN=Managed Service Accounts",
+      suspend: false,
+      ...spec,
+    },
+  };
+}
+
 /** A HostBinding resource with CRD defaults. */
 export function hostBinding(
   name: string,
