@@ -3,7 +3,7 @@
 // links it to another computer, the host is not touched and the binding waits with the reason.
 // The host is a recording fake; the script is tested against pwsh in test/hosts-smsa.test.ts.
 import { describe, expect, it } from "vitest";
-import type { HostDriver, HostRequest, HostResult } from "../hosts/index.ts";
+import type { HostRequest } from "../hosts/index.ts";
 import {
   BASE,
   computer,
@@ -11,6 +11,7 @@ import {
   emptyDirectory,
   hostBinding,
   observedGmsa,
+  recordingHost,
   smsa,
 } from "../../test/support/reconcile.ts";
 import { hostMemory, reconcileHosts } from "./hosts.ts";
@@ -23,27 +24,6 @@ const binding = hostBinding("sql1-mssql", {
   account: "sql1-svc",
   services: [{ name: "MSSQLSERVER", restart: "OnChange" }],
 });
-
-function fakeHost(requests: HostRequest[]): HostDriver {
-  return {
-    run: (_target, request): Promise<HostResult> => {
-      requests.push(request);
-      return Promise.resolve({
-        version: request.version,
-        host: request.host,
-        mode: request.mode,
-        powershell: "5.1.20348.2849",
-        bindings: request.bindings.map((b) => ({
-          name: b.name,
-          account: b.account,
-          retrievable: true,
-          install: "Installed",
-          items: [{ item: "install", name: b.account, observed: false, desired: true, action: "changed" }],
-        })),
-      });
-    },
-  };
-}
 
 async function run(links: { computer: string; accounts: string[] }[], hostComputers: string[]) {
   const requests: HostRequest[] = [];
@@ -58,7 +38,16 @@ async function run(links: { computer: string; accounts: string[] }[], hostComput
     undefined,
     "apply",
     "enforce",
-    { driver: fakeHost(requests), domain: "COMPANY", concurrency: 1, target: (host) => ({ host, address: host }) },
+    {
+      driver: recordingHost(requests, (b) => ({
+        retrievable: true,
+        install: "Installed",
+        items: [{ item: "install", name: b.account, observed: false, desired: true, action: "changed" }],
+      })),
+      domain: "COMPANY",
+      concurrency: 1,
+      target: (host) => ({ host, address: host }),
+    },
     hostMemory(),
     { now },
   );

@@ -20,6 +20,7 @@ import { InvalidCredentialsError } from "ldapts";
 import { toDirectoryError } from "../../controller/directory/index.ts";
 import type { ObservedDirectory, Outcome, Plan, ResourcePlan } from "../../controller/reconcile/model.ts";
 import type { DirectorySession, OpenDirectory } from "../../controller/reconcile/pass.ts";
+import type { BindingRequest, BindingResult, HostDriver, HostRequest } from "../../controller/hosts/index.ts";
 
 export const BASE = "DC=company,DC=local";
 export const CONFIG = `CN=Configuration,${BASE}`;
@@ -527,4 +528,23 @@ export function planEntry(plan: Plan, kind: string, name: string): ResourcePlan 
   const r = plan.resources.find((x) => x.resource.kind === kind && x.resource.name === name);
   if (!r) throw new Error(`no ${kind}/${name} in plan`);
   return r;
+}
+
+/** A host that records each request and answers every binding with `answer` (Windows PowerShell 5.1). */
+export function recordingHost(
+  requests: HostRequest[],
+  answer: (binding: BindingRequest) => Omit<BindingResult, "name" | "account">,
+): HostDriver {
+  return {
+    run: (_target, request) => {
+      requests.push(request);
+      return Promise.resolve({
+        version: request.version,
+        host: request.host,
+        mode: request.mode,
+        powershell: "5.1.20348.2849",
+        bindings: request.bindings.map((b) => ({ name: b.name, account: b.account, ...answer(b) })),
+      });
+    },
+  };
 }
