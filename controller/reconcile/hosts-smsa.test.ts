@@ -14,7 +14,9 @@ import {
   recordingHost,
   smsa,
 } from "../../test/support/reconcile.ts";
+import { hostAttempts } from "./host-outcome.ts";
 import { hostMemory, reconcileHosts } from "./hosts.ts";
+import { summarize } from "./status.ts";
 
 const now = new Date("2026-11-30T12:00:00Z");
 const DN = `CN=MSA-SQL1,CN=Managed Service Accounts,${BASE}`;
@@ -78,5 +80,54 @@ describe("a HostBinding of a standalone MSA", () => {
       message:
         "sMSA MSA-SQL1 is linked to computer SQL2 in AD, not to SQL1 (msDS-HostServiceAccount), and Windows installs it only where it is linked; the host is not touched until it is",
     });
+  });
+});
+
+describe("status of a HostBinding whose sMSA the host refuses", () => {
+  it("without a directory (the agent) the host decides: the refusal is drift and a failed attempt naming the reason", async () => {
+    const requests: HostRequest[] = [];
+    const error =
+      "Windows refuses to install the standalone account 'MSA-SQL1$' on SQL1 (MsaInfoCannotInstall): AD links it to another computer";
+    const { bindings } = await reconcileHosts(
+      desiredOf(smsa(), binding),
+      undefined,
+      undefined,
+      "apply",
+      "enforce",
+      {
+        driver: recordingHost(requests, (b) => ({
+          retrievable: false,
+          install: "NotInstalled",
+          items: [
+            {
+              item: "install",
+              name: b.account,
+              observed: false,
+              desired: true,
+              action: "failed",
+              reason: "LinkedToAnotherComputer",
+              error,
+            },
+          ],
+        })),
+        domain: "COMPANY",
+        concurrency: 1,
+        target: (host) => ({ host, address: host }),
+      },
+      hostMemory(),
+      { now },
+    );
+    expect(requests[0]?.bindings[0]?.accountKind).toBe("smsa");
+    const outcome = bindings[0]!;
+    expect(outcome.retrievable).toBe("no");
+    expect([...outcome.plan.drift]).toEqual(["host-retrieval"]);
+    const status = summarize(
+      { entry: outcome.plan, attempts: hostAttempts(outcome), executed: true, revision: "abc", now },
+      undefined,
+    );
+    expect(status.conditions.find((c) => c.type === "Ready")).toMatchObject({ status: false });
+    expect(status.conditions.find((c) => c.type === "ApplyFailed")?.message).toContain(
+      `install MSA-SQL1: failed: ${error}`,
+    );
   });
 });
