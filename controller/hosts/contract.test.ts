@@ -29,6 +29,7 @@ describe("contract and CRD agree", () => {
     expect(b).toEqual({
       name: "b",
       account: "MSA-service1",
+      accountKind: "gmsa",
       localGroups: [],
       logonRights: [],
       purgeKerberosTickets: spec["purgeKerberosTickets"]!.default,

@@ -67,12 +67,22 @@ export interface FileAccessRequest {
   readonly createIfMissing: boolean;
 }
 
+/**
+ * What kind of managed account a binding puts to work. gmsa: the host only has to be allowed to
+ * retrieve the password (nothing to install). smsa: a standalone account, which Windows must
+ * install on the one computer AD links it to (Install-ADServiceAccount, NetAddServiceAccount)
+ * before a service can run as it. Absent in a request means gmsa, so a gMSA request keeps the
+ * shape of contract version 2 (the script travels with each request, so both ends always agree).
+ */
+export type AccountKind = "gmsa" | "smsa";
+
 /** The desired state of one gMSA on the host: one HostBinding, with CRD defaults filled in. */
 export interface BindingRequest {
   /** metadata.name of the HostBinding (echoed back in the result). */
   readonly name: string;
-  /** The gMSA's sAMAccountName without the trailing '$' (at most 15 characters). */
+  /** The account's sAMAccountName without the trailing '$' (at most 15 characters). */
   readonly account: string;
+  readonly accountKind: AccountKind;
   readonly localGroups: readonly string[];
   readonly logonRights: readonly LogonRight[];
   /** In apply mode, purge the machine's Kerberos tickets when the password is not retrievable yet. */
@@ -115,7 +125,7 @@ export interface HostRequest {
 
 /** What one result item is about. */
 export type ItemKind =
-  "retrievable" | "localGroup" | "logonRight" | "service" | "scheduledTask" | "iisAppPool" | "fileAccess";
+  "retrievable" | "install" | "localGroup" | "logonRight" | "service" | "scheduledTask" | "iisAppPool" | "fileAccess";
 
 /**
  * none: in sync. changed: apply fixed it. would-change: observe found drift. failed: could not
@@ -137,6 +147,9 @@ export type ItemAction = "none" | "changed" | "would-change" | "failed" | "pendi
  * DeniedByAcl: a deny entry for the account on the folder denies a declared right.
  * ReparsePoint: the folder, or a folder above it, is a junction or symbolic link: not followed.
  * UnsupportedVolume: the drive is not NTFS or ReFS (or is a network drive): no folder ACLs.
+ * NotInstalled: a standalone account Windows can install here is not installed yet.
+ * LinkedToAnotherComputer: Windows refuses to install a standalone account here
+ * (MsaInfoCannotInstall): AD links it to another computer.
  */
 export type ItemReason =
   | "NotRetrievable"
@@ -155,6 +168,8 @@ export type ItemReason =
   | "DeniedByAcl"
   | "ReparsePoint"
   | "UnsupportedVolume"
+  | "NotInstalled"
+  | "LinkedToAnotherComputer"
   | "Error";
 
 /** The observed and desired state of one item, and what was (or would be) done. */
@@ -184,10 +199,11 @@ export interface BindingResult {
   readonly account: string;
   readonly retrievable: Retrievability;
   /**
-   * Install-ADServiceAccount has no effect for a gMSA (the host only has to be allowed by
-   * msDS-GroupMSAMembership), so the script never calls it and says so.
+   * NotNeeded: a gMSA (Install-ADServiceAccount has no effect: the host only has to be allowed by
+   * msDS-GroupMSAMembership), so the script never installs it. For an sMSA: Installed (before or
+   * by this run, see the `install` item) or NotInstalled (observe mode, or Windows refused).
    */
-  readonly install: "NotNeeded";
+  readonly install: "NotNeeded" | "Installed" | "NotInstalled";
   readonly items: readonly HostItemResult[];
 }
 
@@ -229,8 +245,9 @@ export interface HostBindingSpecLike {
 
 /**
  * Builds one binding of a request from a HostBinding spec, filling the CRD's defaults
- * (restart OnChange, task path `\`, runLevel Limited, appliesTo ThisFolderSubfoldersAndFiles, policy additive). `account` is the gMSA's sAMAccountName
- * without '$' (the spec names the resource, the host needs the AD name).
+ * (restart OnChange, task path `\`, runLevel Limited, appliesTo ThisFolderSubfoldersAndFiles, policy additive). `account` is the account's sAMAccountName
+ * without '$' (the spec names the resource, the host needs the AD name); `state.accountKind`
+ * says whether it is a gMSA (the default) or an sMSA.
  */
 export function bindingRequest(
   name: string,
@@ -240,11 +257,13 @@ export function bindingRequest(
     readonly recentlyAllowed?: boolean;
     readonly rightsGrantedBefore?: readonly LogonRight[];
     readonly observeOnly?: boolean;
+    readonly accountKind?: AccountKind;
   } = {},
 ): BindingRequest {
   return {
     name,
     account,
+    accountKind: state.accountKind ?? "gmsa",
     localGroups: [...(spec.localGroups ?? [])],
     logonRights: [...(spec.logonRights ?? [])],
     purgeKerberosTickets: spec.purgeKerberosTickets ?? false,

@@ -18,7 +18,7 @@
 
   What it asks Windows, and through what:
     - the machine's LSA and SAM through P/Invoke (Add-Type, netapi32/advapi32):
-      NetQueryServiceAccount, LookupAccountName/Sid, NetLocalGroupGetMembers/AddMembers;
+      NetQueryServiceAccount, NetAddServiceAccount (installs a standalone MSA), LookupAccountName/Sid, NetLocalGroupGetMembers/AddMembers;
     - cmdlets: Get-CimInstance (Win32_Service, RSoP), Invoke-CimMethod, Restart-Service,
       Get-/Set-ScheduledTask, New-ScheduledTaskPrincipal; Test-ADServiceAccount only as the
       fallback when Add-Type is not allowed;
@@ -159,6 +159,8 @@ function Read-Request([string]$Json) {
       Name                 = Read-String $b 'name' $w $null 253
       # sAMAccountName without '$': at most 15 characters (NetBIOS), no '$' of its own.
       Account              = Read-String $b 'account' $w '^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9_-])?$' 15
+      # gmsa (absent: contract version 2's gMSA-only requests) or smsa, which is installed here.
+      AccountKind          = Read-Choice $b 'accountKind' $w @('gmsa', 'smsa') 'gmsa'
       LocalGroups          = Read-StringList $b 'localGroups' $w $null
       LogonRights          = Read-StringList $b 'logonRights' $w $LogonRights
       RightsGrantedBefore  = Read-StringList $b 'rightsGrantedBefore' $w $LogonRights
@@ -270,6 +272,10 @@ namespace GmsaGitops
         [DllImport("netapi32.dll", CharSet = CharSet.Unicode)]
         private static extern int NetQueryServiceAccount(string serverName, string accountName, uint infoLevel, out IntPtr buffer);
 
+        // Exported by netapi32 (forwarded to logoncli); returns an NTSTATUS.
+        [DllImport("netapi32.dll", CharSet = CharSet.Unicode)]
+        private static extern int NetAddServiceAccount(string serverName, string accountName, string password, uint flags);
+
         [DllImport("netapi32.dll")]
         private static extern int NetApiBufferFree(IntPtr buffer);
 
@@ -302,6 +308,16 @@ namespace GmsaGitops
             if (status != 0) throw Fail("NetQueryServiceAccount", status);
             try { return Marshal.ReadInt32(buffer); }
             finally { NetApiBufferFree(buffer); }
+        }
+
+        // Installs the standalone MSA ACCOUNT$ on this machine, as Install-ADServiceAccount does: LSA
+        // sets a new password in AD and keeps the secret locally. SERVICE_ACCOUNT_FLAG_LINK_TO_HOST_ONLY
+        // (1): never create an account, only use an existing one.
+        public static void AddServiceAccount(string account)
+        {
+            int status = NetAddServiceAccount(null, account, null, 1);
+            if (status != 0)
+                throw new InvalidOperationException("NetAddServiceAccount failed with NTSTATUS 0x" + status.ToString("X8"));
         }
 
         // The SID a name stands for (DOMAIN\name, name, UPN, BUILTIN\group), or null when none does.
@@ -543,6 +559,61 @@ function Test-Account([string]$Account, $Ctx) {
   return $MsaInfoCannotInstall
 }
 
+# The states in which no managed account of that name can be used here: reported as a failed
+# item (true), whatever the account's kind.
+function Add-UnusableAccount([string]$Item, [string]$Account, $State, $Items) {
+  if ($State -eq $MsaInfoNotExist) {
+    $Items.Add((New-ResultItem -Item $Item -Name $Account -Observed $false -Desired $true -Action 'failed' -Reason 'NotFound' `
+          -ErrorText "this host's domain controller knows no account '$Account`$' (MsaInfoNotExist)"))
+    return $true
+  }
+  if ($State -eq $MsaInfoNotService) {
+    $Items.Add((New-ResultItem -Item $Item -Name $Account -Observed $false -Desired $true -Action 'failed' -Reason 'Error' `
+          -ErrorText "'$Account`$' is not a managed service account (MsaInfoNotService)"))
+    return $true
+  }
+  return $false
+}
+
+# A standalone MSA (sMSA) must be installed on its one computer before a service can run as it.
+# NetQueryServiceAccount answers MsaInfoCanInstall for an sMSA this computer may install (linked
+# here, or to no computer), MsaInfoInstalled once it is installed, and MsaInfoCannotInstall for
+# one linked to another computer, which Windows refuses to install here (Test-ADServiceAccount:
+# "the account is linked to another computer object"). Returns $true when installed.
+function Invoke-Install($B, $Ctx, $Items) {
+  $account = $B.Account
+  try {
+    if (-not (Initialize-Native $Ctx)) {
+      throw "installing a standalone managed service account needs P/Invoke (NetQueryServiceAccount, NetAddServiceAccount), which is not allowed here: $($Ctx.NativeError)"
+    }
+    $state = Test-Account $account $Ctx
+    if ($state -eq $MsaInfoInstalled) {
+      $Items.Add((New-ResultItem -Item 'install' -Name $account -Observed $true -Desired $true -Action 'none'))
+      return $true
+    }
+    if (Add-UnusableAccount 'install' $account $state $Items) { return $false }
+    if ($state -eq $MsaInfoCannotInstall) {
+      $Items.Add((New-ResultItem -Item 'install' -Name $account -Observed $false -Desired $true -Action 'failed' -Reason 'LinkedToAnotherComputer' `
+            -ErrorText "Windows refuses to install the standalone account '$account`$' on $($env:COMPUTERNAME) (MsaInfoCannotInstall): AD links it to another computer (msDS-HostServiceAccount), while the manifest restricts it to $($Ctx.Host); nothing was changed on this host"))
+      return $false
+    }
+    if ($state -ne $MsaInfoCanInstall) { throw "NetQueryServiceAccount returned the unknown state $state" }
+    if ($B.Mode -ne 'apply') {
+      $Items.Add((New-ResultItem -Item 'install' -Name $account -Observed $false -Desired $true -Action 'would-change' -Reason 'NotInstalled'))
+      return $false
+    }
+    [GmsaGitops.HostNative1]::AddServiceAccount("$account`$")
+    $after = Test-Account $account $Ctx
+    if ($after -ne $MsaInfoInstalled) { throw "NetAddServiceAccount returned, but NetQueryServiceAccount answers state $after, not MsaInfoInstalled" }
+    $Items.Add((New-ResultItem -Item 'install' -Name $account -Observed $false -Desired $true -Action 'changed' -Reason 'NotInstalled'))
+    return $true
+  }
+  catch {
+    $Items.Add((New-ResultItem -Item 'install' -Name $account -Observed $null -Desired $true -Action 'failed' -Reason 'Error' -ErrorText (Format-ErrorText $_)))
+    return $false
+  }
+}
+
 function Invoke-TicketPurge {
   # LUID 0x3e7 is the machine account (SYSTEM): its TGT still carries the groups the computer
   # belonged to when it was issued, so a host just added to the allowed group needs a new one.
@@ -557,16 +628,7 @@ function Invoke-Retrievable($B, $Ctx, $Items) {
       $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $true -Desired $true -Action 'none'))
       return $true
     }
-    if ($state -eq $MsaInfoNotExist) {
-      $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $false -Desired $true -Action 'failed' -Reason 'NotFound' `
-            -ErrorText "this host's domain controller knows no account '$account`$' (MsaInfoNotExist)"))
-      return $false
-    }
-    if ($state -eq $MsaInfoNotService) {
-      $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $false -Desired $true -Action 'failed' -Reason 'Error' `
-            -ErrorText "'$account`$' is not a managed service account (MsaInfoNotService)"))
-      return $false
-    }
+    if (Add-UnusableAccount 'retrievable' $account $state $Items) { return $false }
     if ($state -ne $MsaInfoCannotInstall) { throw "NetQueryServiceAccount returned the unknown state $state" }
     if (-not $B.RecentlyAllowed) {
       $Items.Add((New-ResultItem -Item 'retrievable' -Name $account -Observed $false -Desired $true -Action 'failed' -Reason 'NotRetrievable' `
@@ -1072,6 +1134,7 @@ function Invoke-FileAccess($F, $B, $Ctx, $Items) {
 function Get-SwitchBlocker([string]$Kind, [string]$Name, $Observed, $Desired, [string]$Right, $B, $Items) {
   if ($B.Retrievable -ne $true) {
     $why = 'this host cannot retrieve the password (see the retrievable item)'
+    if ($B.AccountKind -eq 'smsa') { $why = 'the standalone account is not installed on this host (see the install item)' }
     if ($B.Retrievable -eq 'pending') { $why = 'this host is allowed but still waits for a fresh Kerberos ticket' }
     return (New-ResultItem -Item $Kind -Name $Name -Observed $Observed -Desired $Desired -Action 'pending' -Reason 'WaitingForRetrieval' `
         -ErrorText "not switched yet: $why; switching now would leave it unable to log on")
@@ -1287,7 +1350,16 @@ function Invoke-AppPool($P, $Identity, $B, $Ctx, $Items) {
 function Invoke-Binding($B, $Ctx) {
   $items = New-Object System.Collections.Generic.List[object]
   $identity = "$($Ctx.Domain)\$($B.Account)`$"
-  $retrievable = Invoke-Retrievable $B $Ctx $items
+  $install = 'NotNeeded'
+  if ($B.AccountKind -eq 'smsa') {
+    $retrievable = [bool](Invoke-Install $B $Ctx $items)
+    $install = 'NotInstalled'
+    if ($retrievable) { $install = 'Installed' }
+    # A standalone account that cannot be installed here belongs to another computer: put
+    # nothing of it on this host (groups, rights, folders), only report what differs.
+    elseif ($B.Mode -eq 'apply') { $B.Mode = 'observe' }
+  }
+  else { $retrievable = Invoke-Retrievable $B $Ctx $items }
   $B.Retrievable = $retrievable
   # Windows needs "Log on as a service" for a service and "Log on as a batch job" for a task:
   # granted even when the manifest leaves them out.
@@ -1307,7 +1379,7 @@ function Invoke-Binding($B, $Ctx) {
     name        = $B.Name
     account     = $B.Account
     retrievable = $retrievable
-    install     = 'NotNeeded'
+    install     = $install
     items       = $items
   }
 }
@@ -1326,6 +1398,7 @@ function Invoke-Request([string]$Json, $Ctx) {
     return [ordered]@{ version = $ContractVersion; error = [ordered]@{ code = $code; message = (Format-ErrorText $_) } }
   }
   $Ctx.Domain = $req.Domain
+  $Ctx.Host = $req.Host
   $bindings = New-Object System.Collections.Generic.List[object]
   foreach ($b in $req.Bindings) { $bindings.Add((Invoke-Binding $b $Ctx)) }
   return [ordered]@{

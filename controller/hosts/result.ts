@@ -17,6 +17,7 @@ import { HostError } from "./errors.ts";
 
 const ITEM_KINDS: ReadonlySet<string> = new Set<ItemKind>([
   "retrievable",
+  "install",
   "localGroup",
   "logonRight",
   "service",
@@ -27,6 +28,8 @@ const ITEM_KINDS: ReadonlySet<string> = new Set<ItemKind>([
 const ACTIONS: ReadonlySet<string> = new Set<ItemAction>(["none", "changed", "would-change", "failed", "pending"]);
 const REASONS: ReadonlySet<string> = new Set<ItemReason>([
   "NotRetrievable",
+  "NotInstalled",
+  "LinkedToAnotherComputer",
   "TicketNotRefreshed",
   "NotMember",
   "Missing",
@@ -136,7 +139,8 @@ function parseBinding(v: Json | undefined, where: string, expectedName: string):
   if (typeof account !== "string") throw new Error(`${where}.account is not a string`);
   if (!(retrievable === true || retrievable === false || retrievable === "pending"))
     throw new Error(`${where}.retrievable is not true, false or "pending"`);
-  if (install !== "NotNeeded") throw new Error(`${where}.install is not "NotNeeded"`);
+  if (!(install === "NotNeeded" || install === "Installed" || install === "NotInstalled"))
+    throw new Error(`${where}.install is not "NotNeeded", "Installed" or "NotInstalled"`);
   if (!Array.isArray(items)) throw new Error(`${where}.items is not an array`);
   return {
     name,

@@ -214,14 +214,33 @@ export function lint(input: LintInput, errors: ManifestError[]): void {
           `${quote(a.path)} is the folder of fileSystemAccess[${first}] already (Windows compares paths without regard to case); list each folder once`,
         );
     });
+    // An sMSA is installed on the one computer its msDS-HostServiceAccount link names
+    // (Install-ADServiceAccount refuses any other: docs/active-directory.md).
+    const smsa = input.smsas.get(spec.account);
+    if (smsa) {
+      const computer = smsa.resource.spec.computer;
+      if (computer.toLowerCase() !== spec.host.toLowerCase())
+        report(
+          c.doc(),
+          ["spec", "host"],
+          "smsa-other-host",
+          `ManagedServiceAccount "${spec.account}" (${where(smsa, ["metadata", "name"])}) is restricted to computer ${computer} (spec.computer, ${where(smsa, ["spec", "computer"])}); Windows installs a standalone account on that computer only, so bind it on host ${computer}, or use a GroupManagedServiceAccount to run the service on ${spec.host}`,
+        );
+      continue;
+    }
     const account = input.gmsas.get(spec.account);
     if (!account) {
-      if (dangling("GroupManagedServiceAccount", spec.account))
+      if (dangling("GroupManagedServiceAccount", spec.account) && dangling("ManagedServiceAccount", spec.account))
         report(
           c.doc(),
           ["spec", "account"],
           "dangling-reference",
-          missing("GroupManagedServiceAccount", spec.account, input.gmsas.keys(), undefined),
+          missing(
+            "GroupManagedServiceAccount or ManagedServiceAccount",
+            spec.account,
+            [...input.gmsas.keys(), ...input.smsas.keys()],
+            undefined,
+          ),
         );
       continue;
     }
@@ -343,7 +362,7 @@ function listedTwice(
   });
 }
 
-function missing(kind: Kind, name: string, names: Iterable<string>, alternative: string | undefined): string {
+function missing(kind: string, name: string, names: Iterable<string>, alternative: string | undefined): string {
   const guess = suggest(name, names);
   let message = `no ${kind} named ${quote(name)} in the repository`;
   if (guess) message += `; did you mean "${guess}"?`;

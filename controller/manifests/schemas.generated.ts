@@ -789,7 +789,8 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           },
           account: {
             type: "string",
-            description: "metadata.name of the GroupManagedServiceAccount resource in this repository to put to work.",
+            description:
+              "metadata.name of the GroupManagedServiceAccount or ManagedServiceAccount resource in this repository to put to work. A ManagedServiceAccount (standalone) can only be bound on the computer it is restricted to (its spec.computer), where the host installs it.",
             pattern: "^[a-z]([-a-z0-9]*[a-z0-9])?$",
             maxLength: 63,
           },

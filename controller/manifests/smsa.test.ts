@@ -92,3 +92,30 @@ describe("ManagedServiceAccount", () => {
     ]);
   });
 });
+
+describe("HostBinding of a ManagedServiceAccount", () => {
+  const BINDING = (name: string, host: string, account: string): string =>
+    `apiVersion: gmsa-gitops.io/v1alpha1\nkind: HostBinding\nmetadata:\n  name: ${name}\nspec:\n  host: ${host}\n  account: ${account}\n  services: [{ name: MSSQLSERVER }]\n`;
+
+  it("binding an sMSA on the computer it is restricted to is valid, whatever the case", () => {
+    expect(check([SMSA("sql1-svc", "  computer: SQL1\n"), BINDING("sql1", "sql1", "sql1-svc")].join("---\n"))).toEqual(
+      [],
+    );
+  });
+
+  it("binding an sMSA on another computer fails at spec.host, naming the computer it is restricted to", () => {
+    const errors = check([SMSA("sql1-svc", "  computer: SQL1\n"), BINDING("sql2", "SQL2", "sql1-svc")].join("---\n"));
+    expect(errors).toEqual([
+      'accounts.yaml:14 smsa-other-host spec.host: ManagedServiceAccount "sql1-svc" (accounts.yaml:4) is restricted to computer SQL1 (spec.computer, accounts.yaml:7); Windows installs a standalone account on that computer only, so bind it on host SQL1, or use a GroupManagedServiceAccount to run the service on SQL2',
+    ]);
+  });
+
+  it("a binding naming no account of either kind still fails as dangling", () => {
+    const errors = check([SMSA("sql1-svc", "  computer: SQL1\n"), BINDING("sql1", "SQL1", "sql1-svv")].join("---\n"));
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /^accounts\.yaml:15 dangling-reference spec\.account: no GroupManagedServiceAccount or ManagedServiceAccount named "sql1-svv" in the repository; did you mean "sql1-svc"\?/,
+      ),
+    ]);
+  });
+});

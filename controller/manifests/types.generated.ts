@@ -700,7 +700,11 @@ export interface HostBindingSpec {
    * the account's password; the controller reaches it by the computer's dNSHostName.
    */
   host: string;
-  /** metadata.name of the GroupManagedServiceAccount resource in this repository to put to work. */
+  /**
+   * metadata.name of the GroupManagedServiceAccount or ManagedServiceAccount resource in this
+   * repository to put to work. A ManagedServiceAccount (standalone) can only be bound on the
+   * computer it is restricted to (its spec.computer), where the host installs it.
+   */
   account: string;
   /**
    * Local groups on the host the account must be a member of, for example Administrators. Default:

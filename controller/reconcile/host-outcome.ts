@@ -10,6 +10,8 @@ import type { Attempt } from "./status.ts";
 
 const DRIFT_OF: Record<string, DriftType> = {
   retrievable: "host-retrieval",
+  // An sMSA not installed is, like a gMSA not retrievable, an account the host cannot use yet.
+  install: "host-retrieval",
   localGroup: "host-group",
   logonRight: "host-right",
   service: "host-service",

@@ -3,8 +3,8 @@
 // and the rights it lacks. The host is a recording fake (HostDriver); the host script itself is
 // tested against real pwsh in test/hosts-file-access.test.ts.
 import { describe, expect, it } from "vitest";
-import type { HostDriver, HostRequest, HostResult } from "../hosts/index.ts";
-import { desiredOf, gmsa, hostBinding } from "../../test/support/reconcile.ts";
+import type { BindingRequest, BindingResult, HostRequest } from "../hosts/index.ts";
+import { desiredOf, gmsa, hostBinding, recordingHost } from "../../test/support/reconcile.ts";
 import { driftTypesByKind } from "../metrics/recorder.ts";
 import { DRIFT_TYPES } from "../vocabulary.ts";
 import { hostMemory, reconcileHosts } from "./hosts.ts";
@@ -20,38 +20,23 @@ const binding = hostBinding("server1-service1", {
   ],
 });
 
-/** A host that answers with one file-access item for the binding, and records the requests. */
-function fakeHost(requests: HostRequest[]): HostDriver {
-  return {
-    run: (_target, request): Promise<HostResult> => {
-      requests.push(request);
-      return Promise.resolve({
-        version: request.version,
-        host: request.host,
-        mode: request.mode,
-        powershell: "5.1.20348.2849",
-        bindings: request.bindings.map((b) => ({
-          name: b.name,
-          account: b.account,
-          retrievable: true,
-          install: "NotNeeded",
-          items: [
-            { item: "retrievable", name: b.account, observed: true, desired: true, action: "none" },
-            {
-              item: "fileAccess",
-              name: DATA,
-              observed: "ReadAndExecute (this folder, subfolders and files)",
-              desired: "Modify (this folder, subfolders and files)",
-              action: "would-change",
-              reason: "MissingRights",
-              missing: "Write, Delete (this folder, subfolders, files)",
-            },
-          ],
-        })),
-      });
+/** A host that answers with one file-access item for the binding. */
+const answer = (b: BindingRequest): Omit<BindingResult, "name" | "account"> => ({
+  retrievable: true,
+  install: "NotNeeded",
+  items: [
+    { item: "retrievable", name: b.account, observed: true, desired: true, action: "none" },
+    {
+      item: "fileAccess",
+      name: DATA,
+      observed: "ReadAndExecute (this folder, subfolders and files)",
+      desired: "Modify (this folder, subfolders and files)",
+      action: "would-change",
+      reason: "MissingRights",
+      missing: "Write, Delete (this folder, subfolders, files)",
     },
-  };
-}
+  ],
+});
 
 describe("file access drift", () => {
   it("is its own drift type, and the condition and the change name the folder and the missing rights", async () => {
@@ -67,7 +52,12 @@ describe("file access drift", () => {
       undefined,
       "observe",
       "enforce",
-      { driver: fakeHost(requests), domain: "COMPANY", concurrency: 1, target: (host) => ({ host, address: host }) },
+      {
+        driver: recordingHost(requests, answer),
+        domain: "COMPANY",
+        concurrency: 1,
+        target: (host) => ({ host, address: host }),
+      },
       hostMemory(),
       { now },
     );

@@ -5,8 +5,17 @@
  * touched once its AD prerequisites (the gMSA in AD, the computer account) are in place, and one
  * unreachable host never holds up the others.
  */
-import type { BindingResult, FleetJob, HostDriver, HostError, HostTarget, LogonRight } from "../hosts/index.ts";
+import type {
+  AccountKind,
+  BindingResult,
+  FleetJob,
+  HostDriver,
+  HostError,
+  HostTarget,
+  LogonRight,
+} from "../hosts/index.ts";
 import { bindingRequest, HOST_CONTRACT_VERSION, runFleet } from "../hosts/index.ts";
+import { normalizeDn } from "../directory/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
 import type { Blocker, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
 import { bindingOutcome } from "./host-outcome.ts";
@@ -68,6 +77,13 @@ function netbiosFromBaseDn(baseDn: string): string {
   return (m?.[1] ?? "").toUpperCase();
 }
 
+/** Why an sMSA is not usable on `host` yet: not linked at all, or linked to another computer. */
+function notLinked(account: string, host: string, linkedFrom: readonly string[]): string {
+  const names = linkedFrom.map((dn) => /^CN=((?:\\.|[^,])+)/i.exec(dn)?.[1] ?? dn);
+  if (names.length === 0) return `sMSA ${account} is not linked to computer ${host} yet (msDS-HostServiceAccount)`;
+  return `sMSA ${account} is linked to computer ${names.join(", ")} in AD, not to ${host} (msDS-HostServiceAccount), and Windows installs it only where it is linked`;
+}
+
 function dependencyBlocker(message: string): Blocker {
   return { outcome: "waiting", reason: "DependencyNotReady", message };
 }
@@ -97,12 +113,19 @@ export async function reconcileHosts(
       .map((r) => `${r.resource.kind}/${r.resource.name}`),
   );
 
-  type Pending = { name: string; account: string; observeOnly: boolean; dnsHostName: string | undefined };
+  type Pending = {
+    name: string;
+    account: string;
+    accountKind: AccountKind;
+    observeOnly: boolean;
+    dnsHostName: string | undefined;
+  };
   const perHost = new Map<string, Pending[]>();
   for (const b of [...desired.bindings.values()].sort((x, y) => x.name.localeCompare(y.name))) {
     if (b.spec.suspend) continue;
     if (options.only && !options.only(b.spec.host)) continue;
     const gmsa = desired.gmsas.get(b.spec.account);
+    const smsa = gmsa ? undefined : desired.smsas.get(b.spec.account);
     const observeOnly = (b.spec.mode ?? (globalMode === "observe" ? "Observe" : "Enforce")) === "Observe";
     const base = {
       resource: { kind: "HostBinding" as const, name: b.name },
@@ -111,23 +134,36 @@ export async function reconcileHosts(
       observeOnly,
       notes: [],
     };
-    if (!gmsa) continue; // validate refuses a dangling account; nothing to do here
-    const account = gmsa.spec.accountName;
-    // With a directory: wait until the gMSA and the computer exist. Without one (the agent), the
-    // host's own Test-ADServiceAccount is the judge.
+    const resource = gmsa ?? smsa;
+    if (!resource) continue; // validate refuses a dangling account; nothing to do here
+    const account = resource.spec.accountName;
+    const accountKind: AccountKind = smsa ? "smsa" : "gmsa";
+    // With a directory: wait until the account and the computer exist (and an sMSA is linked to
+    // the computer, which Windows needs to install it). Without one (the agent), the host's own
+    // NetQueryServiceAccount is the judge.
     if (observed) {
-      const related = [
-        `GroupManagedServiceAccount/${gmsa.name}`,
-        ...gmsa.spec.principalsAllowedToRetrieveManagedPassword.flatMap((p) => (p.group ? [`ADGroup/${p.group}`] : [])),
-      ];
+      const related = gmsa
+        ? [
+            `GroupManagedServiceAccount/${gmsa.name}`,
+            ...gmsa.spec.principalsAllowedToRetrieveManagedPassword.flatMap((p) =>
+              p.group ? [`ADGroup/${p.group}`] : [],
+            ),
+          ]
+        : [`ManagedServiceAccount/${resource.name}`];
       if (related.some((k) => changedThisRun.has(k))) memory.allowedAt.set(b.name, now);
       const inAd = gmsaBySam.get(account.toLowerCase());
       const computer = computerBySam.get(b.spec.host.toLowerCase());
+      const linked =
+        accountKind === "gmsa" ||
+        (inAd !== undefined &&
+          (computer?.hostServiceAccounts ?? []).some((dn) => normalizeDn(dn) === normalizeDn(inAd.dn)));
       const missing = !inAd
-        ? `gMSA ${account} is not in AD yet`
+        ? `${accountKind === "gmsa" ? "gMSA" : "sMSA"} ${account} is not in AD yet`
         : !computer
           ? `computer ${b.spec.host} not found in AD`
-          : undefined;
+          : !linked
+            ? notLinked(account, b.spec.host, inAd.hostComputers ?? [])
+            : undefined;
       if (missing) {
         outcomes.push({
           plan: {
@@ -149,6 +185,7 @@ export async function reconcileHosts(
     list.push({
       name: b.name,
       account,
+      accountKind,
       observeOnly,
       dnsHostName: computerBySam.get(b.spec.host.toLowerCase())?.dnsHostName,
     });
@@ -169,6 +206,7 @@ export async function reconcileHosts(
           recentlyAllowed: allowedAt !== undefined && now - allowedAt < TICKET_LIFETIME_MS,
           rightsGrantedBefore: memory.rightsHeld.get(p.name) ?? [],
           observeOnly: p.observeOnly,
+          accountKind: p.accountKind,
         });
       }),
     },

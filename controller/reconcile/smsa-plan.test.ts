@@ -1,40 +1,23 @@
 // Standalone managed service accounts through diff and plan (pure): the computer link as drift,
 // a missing computer as a stall with no write, and prune letting the computer go first.
 import { describe, expect, it } from "vitest";
-import type { ManagedServiceAccountSpec, Resource } from "../manifests/index.ts";
 import type { Action } from "./model.ts";
 import { planDirectory } from "./plan.ts";
 import type { Policy } from "./plan.ts";
-import { BASE, computer, desiredOf, emptyDirectory, group, observedGmsa, OWNER } from "../../test/support/reconcile.ts";
+import {
+  BASE,
+  computer,
+  desiredOf,
+  emptyDirectory,
+  group,
+  observedGmsa,
+  OWNER,
+  smsa,
+} from "../../test/support/reconcile.ts";
 
 const now = new Date("2026-11-30T12:00:00Z");
 const POLICY: Policy = { mode: "enforce", prune: true, deletionBudget: 5, adopt: false, owner: OWNER };
 const DN = `CN=MSA-SQL1,CN=Managed Service Accounts,${BASE}`;
-
-function smsa(
-  spec: Partial<ManagedServiceAccountSpec> = {},
-): Resource<"ManagedServiceAccount", ManagedServiceAccountSpec> {
-  return {
-    kind: "ManagedServiceAccount",
-    name: "sql1-svc",
-    source: { file: "smsa.yaml", line: 1, column: 1 },
-    labels: {},
-    annotations: {},
-    spec: {
-      accountName: "MSA-SQL1",
-      computer: "SQL1",
-      enabled: true,
-      kerberosEncryptionTypes: ["AES128", "AES256"],
-      allowWeakEncryption: false,
-      servicePrincipalNames: [],
-      servicePrincipalNamesPolicy: "additive",
-      removeServicePrincipalNames: [],
-      path: "CN=Managed Service Accounts",
-      suspend: false,
-      ...spec,
-    },
-  };
-}
 
 const observedSmsa = (hostComputers: string[]) =>
   observedGmsa("MSA-SQL1", [], {

@@ -63,7 +63,10 @@ function dependencies(desired: DesiredState, r: ResourceRef): ResourceRef[] {
     );
   if (r.kind === "HostBinding") {
     const account = desired.bindings.get(r.name)?.spec.account;
-    return account === undefined ? [] : [{ kind: "GroupManagedServiceAccount", name: account }];
+    if (account === undefined) return [];
+    return [
+      { kind: desired.smsas.has(account) ? "ManagedServiceAccount" : "GroupManagedServiceAccount", name: account },
+    ];
   }
   return [];
 }

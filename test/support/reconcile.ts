@@ -20,6 +20,7 @@ import { InvalidCredentialsError } from "ldapts";
 import { toDirectoryError } from "../../controller/directory/index.ts";
 import type { ObservedDirectory, Outcome, Plan, ResourcePlan } from "../../controller/reconcile/model.ts";
 import type { DirectorySession, OpenDirectory } from "../../controller/reconcile/pass.ts";
+import type { BindingRequest, BindingResult, HostDriver, HostRequest } from "../../controller/hosts/index.ts";
 
 export const BASE = "DC=company,DC=local";
 export const CONFIG = `CN=Configuration,${BASE}`;
@@ -53,6 +54,33 @@ export function gmsa(
       removeServicePrincipalNames: [],
       managedPasswordIntervalInDays: 30,
       allowReplacement: false,
+      path: "CN=Managed Service Accounts",
+      suspend: false,
+      ...spec,
+    },
+  };
+}
+
+/** A ManagedServiceAccount (sMSA) resource with CRD defaults: MSA-SQL1, restricted to SQL1. */
+export function smsa(
+  spec: Partial<ManagedServiceAccountSpec> = {},
+  name = "sql1-svc",
+): Resource<"ManagedServiceAccount", ManagedServiceAccountSpec> {
+  return {
+    kind: "ManagedServiceAccount",
+    name,
+    source,
+    labels: {},
+    annotations: {},
+    spec: {
+      accountName: "MSA-SQL1",
+      computer: "SQL1",
+      enabled: true,
+      kerberosEncryptionTypes: ["AES128", "AES256"],
+      allowWeakEncryption: false,
+      servicePrincipalNames: [],
+      servicePrincipalNamesPolicy: "additive",
+      removeServicePrincipalNames: [],
       path: "CN=Managed Service Accounts",
       suspend: false,
       ...spec,
@@ -500,4 +528,23 @@ export function planEntry(plan: Plan, kind: string, name: string): ResourcePlan 
   const r = plan.resources.find((x) => x.resource.kind === kind && x.resource.name === name);
   if (!r) throw new Error(`no ${kind}/${name} in plan`);
   return r;
+}
+
+/** A host that records each request and answers every binding with `answer` (Windows PowerShell 5.1). */
+export function recordingHost(
+  requests: HostRequest[],
+  answer: (binding: BindingRequest) => Omit<BindingResult, "name" | "account">,
+): HostDriver {
+  return {
+    run: (_target, request) => {
+      requests.push(request);
+      return Promise.resolve({
+        version: request.version,
+        host: request.host,
+        mode: request.mode,
+        powershell: "5.1.20348.2849",
+        bindings: request.bindings.map((b) => ({ name: b.name, account: b.account, ...answer(b) })),
+      });
+    },
+  };
 }

@@ -5,6 +5,7 @@
  *
  *   query ACCOUNT [SOURCE]  MSA_INFO_STATE of ACCOUNT$ (NetQueryServiceAccount), event by SOURCE
  *   query-quiet ACCOUNT     the same, without an event (for the Restart-Service double)
+ *   add ACCOUNT             installs a standalone MSA (NetAddServiceAccount); an NTSTATUS first
  *   lookup-name NAME        SID, domain, SID_NAME_USE (LookupAccountNameW)
  *   lookup-sid SID          name, domain, SID_NAME_USE (LookupAccountSidW)
  *   group-members GROUP     the members' SIDs, one a line (NetLocalGroupGetMembers, level 0)
@@ -15,6 +16,14 @@
  * Samba serves that attribute only to principals msDS-GroupMSAMembership allows. With
  * kerberos.cacheTickets the first answer is kept until `klist -li 0x3e7 purge`, like a TGT
  * issued before a group change.
+ *
+ * A standalone MSA (objectClass msDS-ManagedServiceAccount) answers as Windows documents
+ * (MSA_INFO_STATE; Test-ADServiceAccount's examples 2 and 3): MsaInfoCannotInstall when its
+ * msDS-HostServiceAccountBL names another computer, MsaInfoCanInstall when it names this one or
+ * none, MsaInfoInstalled once NetAddServiceAccount stored it in this host's LSA
+ * (`installedServiceAccounts`) and it is still linked here. NetAddServiceAccount refuses what
+ * cannot be installed; for an account linked to no computer it first links it to this one
+ * (msDS-HostServiceAccount on HOST$, written as HOST$, as LSA would).
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -26,6 +35,11 @@ const NOT_EXIST = 1;
 const NOT_SERVICE = 2;
 const CANNOT_INSTALL = 3;
 const CAN_INSTALL = 4;
+const INSTALLED = 5;
+/** NTSTATUS values NetAddServiceAccount returns (its document names 0xC0000225 for a wrong name). */
+const STATUS_NOT_FOUND = 0xc0000225;
+const STATUS_ACCESS_DENIED = 0xc0000022;
+const STATUS_INVALID_ACCOUNT_NAME = 0xc0000062;
 /** Win32 errors the real calls return. */
 const RPC_S_SERVER_UNAVAILABLE = 1722;
 const ERROR_NO_SUCH_DOMAIN = 1355;
@@ -62,10 +76,29 @@ function searchDc(ad: NonNullable<DoubleHostState["ad"]>, filter: string, attrib
   }
 }
 
-function askDc(ad: NonNullable<DoubleHostState["ad"]>, account: string): { status: number; state: number } {
-  const text = searchDc(ad, `(sAMAccountName=${escapeFilter(`${account}$`)})`, ["objectClass", "msDS-ManagedPassword"]);
+/** An sMSA's place: linked to this host, to none, or to another computer (its msDS-HostServiceAccountBL). */
+type Link = "here" | "none" | "other";
+
+function askDc(
+  s: DoubleHostState,
+  ad: NonNullable<DoubleHostState["ad"]>,
+  account: string,
+): { status: number; state: number; smsa?: { dn: string; link: Link } } {
+  const text = searchDc(ad, `(sAMAccountName=${escapeFilter(`${account}$`)})`, [
+    "objectClass",
+    "msDS-ManagedPassword",
+    "msDS-HostServiceAccountBL",
+  ]);
   if (text === undefined) return { status: ERROR_NO_SUCH_DOMAIN, state: 0 };
   if (!/^dn:/m.test(text)) return { status: 0, state: NOT_EXIST };
+  if (/^objectClass: msDS-ManagedServiceAccount$/im.test(text)) {
+    const dn = /^dn: (.*)$/m.exec(text)?.[1] ?? "";
+    const hosts = [...text.matchAll(/^msDS-HostServiceAccountBL: (.*)$/gm)].map((m) => (m[1] ?? "").toLowerCase());
+    const link: Link = hosts.length === 0 ? "none" : hosts.includes(ad.bindDn.toLowerCase()) ? "here" : "other";
+    const installed = (s.installedServiceAccounts ?? []).some((a) => same(a, account));
+    const state = link === "other" ? CANNOT_INSTALL : installed && link === "here" ? INSTALLED : CAN_INSTALL;
+    return { status: 0, state, smsa: { dn, link } };
+  }
   if (!/^objectClass: msDS-GroupManagedServiceAccount$/im.test(text)) return { status: 0, state: NOT_SERVICE };
   return { status: 0, state: /^msDS-ManagedPassword::/m.test(text) ? CAN_INSTALL : CANNOT_INSTALL };
 }
@@ -75,7 +108,7 @@ function query(s: DoubleHostState, account: string): { status: number; state: nu
   let answer: { status: number; state: number };
   if (s.failOn?.includes("NetQueryServiceAccount")) answer = { status: RPC_S_SERVER_UNAVAILABLE, state: 0 };
   else if (cached !== undefined) answer = { status: 0, state: cached ? CAN_INSTALL : CANNOT_INSTALL };
-  else if (s.ad) answer = askDc(s.ad, account);
+  else if (s.ad) answer = askDc(s, s.ad, account);
   else {
     const known = s.retrievable?.[account];
     answer = { status: 0, state: known === undefined ? NOT_EXIST : known ? CAN_INSTALL : CANNOT_INSTALL };
@@ -98,13 +131,57 @@ function lookupInDc(s: DoubleHostState, name: string): string | undefined {
   const text = searchDc(s.ad, `(sAMAccountName=${escapeFilter(sam)})`, ["objectSid", "objectClass"]);
   const sid = text === undefined ? undefined : /^objectSid:: (\S+)$/m.exec(text)?.[1];
   if (text === undefined || sid === undefined) return undefined;
-  const gmsa = /^objectClass: msDS-GroupManagedServiceAccount$/im.test(text);
-  return `0\n${parseSid(Buffer.from(sid, "base64"))}\n${s.ad.domain ?? "DOMAIN"}\n${SID_TYPE_USER}\n${gmsa ? "gmsa" : "other"}\n`;
+  const kind = /^objectClass: msDS-GroupManagedServiceAccount$/im.test(text)
+    ? "gmsa"
+    : /^objectClass: msDS-ManagedServiceAccount$/im.test(text)
+      ? "smsa"
+      : "other";
+  return `0\n${parseSid(Buffer.from(sid, "base64"))}\n${s.ad.domain ?? "DOMAIN"}\n${SID_TYPE_USER}\n${kind}\n`;
 }
 
 function findGroup(s: DoubleHostState, name: string): string | undefined {
   const bare = name.replace(/^(BUILTIN|[^\\]+)\\/i, "");
   return Object.keys(s.localGroups).find((g) => same(g, bare));
+}
+
+/** ldapmodify as the host's computer account; true when the DC accepted the change. */
+function modifyDc(ad: NonNullable<DoubleHostState["ad"]>, ldif: string): boolean {
+  const [exe, ...rest] = ad.command.map((c) => (c === "ldapsearch" ? "ldapmodify" : c));
+  if (exe === undefined) return false;
+  try {
+    execFileSync(exe, [...rest, "-x", "-H", ad.url, "-D", ad.bindDn, "-y", ad.passwordFile], {
+      input: ldif,
+      encoding: "utf8",
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, LDAPTLS_CACERT: ad.caFile, LDAPTLS_REQCERT: "demand" },
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** NetAddServiceAccount(NULL, ACCOUNT$, NULL, SERVICE_ACCOUNT_FLAG_LINK_TO_HOST_ONLY): an NTSTATUS. */
+function install(s: DoubleHostState, account: string): number {
+  if (s.failOn?.includes("NetAddServiceAccount")) return STATUS_ACCESS_DENIED;
+  if (!s.ad) return STATUS_NOT_FOUND;
+  const a = askDc(s, s.ad, account);
+  if (a.status !== 0 || a.state === NOT_EXIST) return STATUS_NOT_FOUND;
+  if (a.state === NOT_SERVICE) return STATUS_INVALID_ACCOUNT_NAME;
+  // A gMSA: the document says its credentials are retrieved; nothing is stored by the double.
+  if (a.smsa === undefined) return a.state === CANNOT_INSTALL ? STATUS_ACCESS_DENIED : 0;
+  // Linked to another computer: Windows refuses (the document names no code; access denied here).
+  if (a.smsa.link === "other") return STATUS_ACCESS_DENIED;
+  if (
+    a.smsa.link === "none" &&
+    !modifyDc(
+      s.ad,
+      `dn: ${s.ad.bindDn}\nchangetype: modify\nadd: msDS-HostServiceAccount\nmsDS-HostServiceAccount: ${a.smsa.dn}\n\n`,
+    )
+  )
+    return STATUS_ACCESS_DENIED;
+  if (a.state !== INSTALLED) s.installedServiceAccounts = [...(s.installedServiceAccounts ?? []), account];
+  return 0;
 }
 
 function main(): string {
@@ -125,6 +202,16 @@ function main(): string {
           command: arg2 || "NetQueryServiceAccount",
           detail: `${account}$=${a.status === 0 ? a.state : `error ${a.status}`}`,
         };
+      break;
+    }
+    case "add": {
+      const account = arg1.replace(/\$$/, "");
+      const status = install(s, account);
+      out = `${status}\n`;
+      event = {
+        command: "NetAddServiceAccount",
+        detail: `${account}$=${status === 0 ? "installed" : `0x${status.toString(16)}`}`,
+      };
       break;
     }
     case "lookup-name": {

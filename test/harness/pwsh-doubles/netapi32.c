@@ -144,6 +144,15 @@ int32_t NetQueryServiceAccount(const uint16_t *server, const uint16_t *account, 
   return 0;
 }
 
+/* Returns an NTSTATUS (0 or 0xC...), as the real function does; the helper prints it as a number. */
+int32_t NetAddServiceAccount(const uint16_t *server, const uint16_t *account, const uint16_t *password, uint32_t flags) {
+  char name[512], out[256];
+  if (account == NULL || server != NULL || password != NULL) return (int32_t)0xC000000Du; /* STATUS_INVALID_PARAMETER */
+  if (flags != 1) return (int32_t)0xC000000Du; /* the script only links existing accounts */
+  if (!from_wide(account, name, sizeof name)) return (int32_t)0xC000000Du;
+  return (int32_t)helper("add", name, NULL, out, sizeof out);
+}
+
 int32_t NetApiBufferFree(void *buffer) {
   free(buffer);
   return 0;

@@ -119,6 +119,8 @@ export interface DoubleHostState {
   /** When present, NetQueryServiceAccount asks the DC; otherwise `retrievable` answers. */
   ad?: DoubleAd | null;
   retrievable?: Record<string, boolean>;
+  /** Standalone MSAs installed in this host's LSA by NetAddServiceAccount (sAMAccountName without '$'). */
+  installedServiceAccounts?: string[];
   /** cacheTickets: answers are cached per account until `klist -li 0x3e7 purge`, like a TGT. */
   kerberos: { cacheTickets: boolean; tickets: Record<string, boolean> };
   principals: DoublePrincipal[];

@@ -100,7 +100,8 @@ function Resolve-DoublePrincipal($State, [string]$Text) {
   if (-not $State.ContainsKey('ad') -or $null -eq $State['ad']) { return $null }
   $out = @(& $env:GMSA_DOUBLE_NODE --no-warnings $env:GMSA_DOUBLE_NETAPI_HELPER 'lookup-name' $Text '')
   if ($out.Count -lt 5 -or $out[0] -ne '0') { return $null }
-  return @{ sid = $out[1]; names = @($Text); gmsa = ($out[4] -eq 'gmsa') }
+  # `gmsa`: a managed account (group or standalone), which takes no password; `smsa`: standalone.
+  return @{ sid = $out[1]; names = @($Text); gmsa = ($out[4] -eq 'gmsa' -or $out[4] -eq 'smsa'); smsa = ($out[4] -eq 'smsa') }
 }
 
 # How Windows shows a gMSA principal varies (acct$, DOMAIN\acct$, UPN, SID): with
@@ -113,8 +114,10 @@ function Show-Principal($State, [string]$Stored) {
 }
 
 # Asks the netapi32 double's helper (the same answer NetQueryServiceAccount gives, without an event).
-function Test-DoubleRetrievable([string]$Account) {
+# A standalone MSA logs on only once installed on this host (MsaInfoInstalled).
+function Test-DoubleRetrievable([string]$Account, [bool]$Standalone = $false) {
   $out = @(& $env:GMSA_DOUBLE_NODE --no-warnings $env:GMSA_DOUBLE_NETAPI_HELPER 'query-quiet' $Account '')
+  if ($Standalone) { return ($out.Count -ge 2 -and $out[0] -eq '0' -and $out[1] -eq '5') }
   return ($out.Count -ge 2 -and $out[0] -eq '0' -and ($out[1] -eq '4' -or $out[1] -eq '5'))
 }
 
@@ -364,7 +367,8 @@ function Restart-Service {
                 if ([string]$h -match '^\*(S-1-.*)$') { $Matches[1] } else { $q = Resolve-DoublePrincipal $s ([string]$h); if ($q) { $q['sid'] } }
               })
           }
-          if (-not (Test-DoubleRetrievable $account) -or $holders -notcontains $p['sid']) {
+          $standalone = $p.ContainsKey('smsa') -and $p['smsa']
+          if (-not (Test-DoubleRetrievable $account $standalone) -or $holders -notcontains $p['sid']) {
             $svc['State'] = 'Stopped'
             $failed = "Failed to start service '$($svc['Name']) ($($svc['Name']))'. The service did not start due to a logon failure. (1069)"
             continue
