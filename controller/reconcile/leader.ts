@@ -5,7 +5,7 @@
  * lease (fencing by time, on this process's monotonic clock, with a skew margin).
  */
 import type { Leadership, LeadershipStatus, LeaseStore } from "./lease.ts";
-import { decodeLease, encodeLease, fencingMargin } from "./lease.ts";
+import { decodeLease, encodeLease, fencingMargin, isReleased } from "./lease.ts";
 import type { Logger } from "./revision.ts";
 
 /** Options of {@link LeaderElector}. */
@@ -36,6 +36,8 @@ export class LeaderElector implements Leadership {
   #store: LeaseStore | undefined;
   /** The value this replica last wrote, while it leads. */
   #mine: string | undefined;
+  /** The value this process last sent in a swap, acknowledged or not: a lease it may take back at once. */
+  #sent: string | undefined;
   /** Monotonic time (performance.now) until which this replica may write. */
   #until = 0;
   /** The value a follower last read, and since when (monotonic) it has stood. */
@@ -126,6 +128,7 @@ export class LeaderElector implements Leadership {
     const lease = decodeLease(mine);
     const next = encodeLease({ ...lease, renewTime: this.#wall().toISOString() });
     const sent = performance.now();
+    this.#sent = next;
     if (await store.swap(mine, next)) {
       this.#mine = next;
       this.#holdUntil(sent);
@@ -152,7 +155,11 @@ export class LeaderElector implements Leadership {
     if (this.#seen === undefined || this.#seen.value !== value) this.#seen = { value, since: now };
     const lease = decodeLease(value);
     this.#holder = lease.holder;
-    const free = lease.holder === "" || lease.holder === me || now - this.#seen.since >= this.#options.durationMs;
+    // At once only a lease its holder released, or the one this process itself wrote last (a
+    // renew whose answer was lost). Anything else, even a value naming this replica's id (a twin
+    // with the same --replica-id, a restarted process) or a lease object deleted or overwritten
+    // by hand, may hide a leader still writing: it must stand for a whole lease duration.
+    const free = isReleased(value) || value === this.#sent || now - this.#seen.since >= this.#options.durationMs;
     if (!free || value === undefined) return;
     const next = encodeLease({
       holder: me,
@@ -161,6 +168,7 @@ export class LeaderElector implements Leadership {
       transitions: lease.holder === me ? lease.transitions : lease.transitions + 1,
     });
     const sent = performance.now();
+    this.#sent = next;
     if (!(await store.swap(value, next))) return;
     this.#mine = next;
     this.#holder = me;
