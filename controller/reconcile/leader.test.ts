@@ -116,6 +116,21 @@ describe("leader election", () => {
     }
   }, 40_000);
 
+  it("a leader whose host slept (the wall clock jumped, the monotonic one did not) stops writing until it renews", async () => {
+    // Linux's monotonic clock stands still while the system is suspended; the wall clock, read
+    // again from the hardware on resume, does not. The leader must not trust the monotonic one alone.
+    let slept = 0;
+    const lease = new MemoryLease();
+    const a = elector(lease, "replica-a", () => new Date(Date.now() + slept));
+    a.start();
+    await until("replica-a to lead", () => a.canWrite());
+    await lease.nextSwap();
+    slept = 3 * DURATION_MS;
+    expect(a.canWrite()).toBe(false);
+    // Its next renew succeeds (nobody took the lease meanwhile): it writes again, by the new time.
+    await until("replica-a to renew and write again", () => a.canWrite(), DURATION_MS);
+  }, 30_000);
+
   it("a lease released on a clean stop is taken over at once", async () => {
     const lease = new MemoryLease();
     const [a, b] = await twoReplicas(lease);
