@@ -10,7 +10,6 @@ import { createServer, connect } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../controller/cli/main.ts";
 import { loadConfig } from "../controller/config/index.ts";
@@ -20,6 +19,7 @@ import type { RunningController } from "../controller/main.ts";
 import { createGitRepo } from "./harness/git-repo.ts";
 import type { GitRepo } from "./harness/git-repo.ts";
 import { startDc } from "./harness/samba.ts";
+import { logCapture } from "./support/logs.ts";
 import type { Dc } from "./harness/samba.ts";
 
 const root = join(import.meta.dirname, "..");
@@ -188,16 +188,10 @@ describe("the controller against Samba and Git", () => {
       env: {},
     });
     if (!config.ok) throw new Error(config.errors.map((e) => `${e.source}: ${e.message}`).join("; "));
-    let text = "";
-    const stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        text += chunk.toString("utf8");
-        done();
-      },
-    });
-    const running = await startController(config.config, createLogger(config.config.log, stream));
+    const captured = logCapture();
+    const running = await startController(config.config, createLogger(config.config.log, captured.stream));
     defer(() => running.stop());
-    return { ...running, logs: () => parseLines(text) };
+    return { ...running, logs: () => parseLines(captured.text()) };
   }
 
   /** A git-mode controller on a fresh clone folder. */

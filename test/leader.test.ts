@@ -16,6 +16,7 @@ import type { DirectoryConfig } from "../controller/config/index.ts";
 import { createGitRepo } from "./harness/git-repo.ts";
 import { startDc } from "./harness/samba.ts";
 import { dcCommand } from "./support/cli.ts";
+import { runPromtool } from "./support/promtool.ts";
 import { attr, directoryConfig } from "./support/directory.ts";
 import type { Dc } from "./harness/samba.ts";
 
@@ -149,7 +150,7 @@ describe("two replicas, one leader, against Samba", () => {
 
   const webhookSecret = randomBytes(24).toString("hex");
 
-  function replica(id: string, ldapUrl: string, gitUrl: string) {
+  function replica(id: string, ldapUrl: string, gitUrl: string, extra: readonly string[] = []) {
     const work = mkdtempSync(join(tmpdir(), "gmsa-replica-"));
     defer(() => rmSync(work, { recursive: true, force: true }));
     writeFileSync(join(work, "webhook-secret"), webhookSecret, { mode: 0o600 });
@@ -187,6 +188,7 @@ describe("two replicas, one leader, against Samba", () => {
         id,
         "--webhook-secret-file",
         join(work, "webhook-secret"),
+        ...extra,
       ],
       { cwd: root, env: { PATH: process.env["PATH"], HOME: tmpdir() }, stdio: ["ignore", "pipe", "pipe"] },
     );
@@ -368,4 +370,221 @@ describe("two replicas, one leader, against Samba", () => {
       1,
     );
   }, 420_000);
+
+  /** `count` gMSAs BULK-000.. in one file, all with `description`: a large commit. */
+  const bulk = (count: number, description: string): string =>
+    Array.from({ length: count }, (_, i) => {
+      const n = String(i).padStart(3, "0");
+      return [
+        "apiVersion: gmsa-gitops.io/v1alpha1",
+        "kind: GroupManagedServiceAccount",
+        "metadata:",
+        `  name: bulk-${n}`,
+        "spec:",
+        `  accountName: BULK-${n}`,
+        `  dnsHostName: bulk-${n}.company.local`,
+        `  description: ${description}`,
+        "  kerberosEncryptionTypes: [AES256]",
+        "  managedPasswordIntervalInDays: 30",
+        "  principalsAllowedToRetrieveManagedPassword:",
+        "    - group: gmsa-service1-hosts",
+      ].join("\n");
+    }).join("\n---\n");
+  /** The BULK gMSAs in AD, as ldapsearch sees them. */
+  const bulkObjects = async (): Promise<
+    { sam: string; description: string; usnCreated: number; usnChanged: number }[]
+  > => {
+    const out = await dc.ldap("ldapsearch", [
+      "-b",
+      dc.baseDn,
+      "(sAMAccountName=BULK-*)",
+      "sAMAccountName",
+      "description",
+      "uSNCreated",
+      "uSNChanged",
+    ]);
+    return out
+      .split("\n\n")
+      .filter((e) => e.includes("sAMAccountName: "))
+      .map((e) => ({
+        sam: attr(e, "sAMAccountName")[0]!.replace(/\$$/, ""),
+        description: attr(e, "description")[0] ?? "",
+        usnCreated: Number(attr(e, "uSNCreated")[0]),
+        usnChanged: Number(attr(e, "uSNChanged")[0]),
+      }));
+  };
+  /** When each replica led, from its own log lines: [took the lease, stepped down or still leading]. */
+  const terms = (r: Replica): [number, number][] => {
+    const out: [number, number][] = [];
+    for (const l of r.lines()) {
+      if (l.msg === "leader election: this replica leads") out.push([l.time, Infinity]);
+      if (l.msg === "leader election: stepped down" && out.length > 0 && out.at(-1)![1] === Infinity)
+        out.at(-1)![1] = l.time;
+    }
+    return out;
+  };
+  /**
+   * Terms of different replicas that overlap after `since`: two writers at once. Only for
+   * replicas alive and running throughout (a killed or frozen one logs no step-down in time).
+   */
+  const overlapping = (since: number, ...replicas: Replica[]): string[] => {
+    const all = replicas.flatMap((r) =>
+      terms(r)
+        .filter(([, to]) => to > since)
+        .map(([from, to]) => ({ id: r.id, from, to })),
+    );
+    return all.flatMap((x) =>
+      all.filter((y) => y.id < x.id && x.from < y.to && y.from < x.to).map((y) => `${y.id} and ${x.id}`),
+    );
+  };
+  it("a leader killed, then one frozen, in the middle of a large commit: the survivor finishes it, never two writers", async () => {
+    const COUNT = 80;
+    const repo = createGitRepo({ from: join(root, "examples") });
+    defer(() => repo.remove());
+    // A leader killed between creating a gMSA and writing its ownership marker leaves it
+    // unmarked: without --adopt the survivor leaves it alone (NotOwned) and never finishes.
+    const a = replica("trial-a", dc.url, repo.url, ["--adopt"]);
+    const b = replica("trial-b", dc.url, repo.url, ["--adopt"]);
+    const first = await waitFor(
+      "one replica leading and the examples applied",
+      async () => {
+        const states = await Promise.all([a, b].map((r) => r.leader()));
+        const leading = [a, b].filter((_, i) => states[i]!.leader);
+        return leading.length === 1 && (await description()) !== undefined ? leading[0] : undefined;
+      },
+      CLI_WAIT_MS,
+    );
+    const second = first === a ? b : a;
+    await following(second, first);
+    const figures: Record<string, number> = {};
+    /** Waits until the leader has done some of a commit's COUNT changes, not all; returns how many. */
+    const partWay = (what: string, done: () => Promise<number>): Promise<number> =>
+      waitFor(
+        `the leader part-way through ${what}`,
+        async () => {
+          const n = await done();
+          return n >= 3 && n < COUNT ? n : undefined;
+        },
+        CLI_WAIT_MS,
+      );
+
+    // 1. A commit of COUNT new gMSAs; the leader is SIGKILLed part-way through.
+    repo.write("bulk/accounts.yaml", bulk(COUNT, "bulk v1"));
+    repo.commit("bulk gMSAs");
+    figures["created when killed"] = await partWay("the commit", async () => (await bulkObjects()).length);
+    first.child.kill("SIGKILL");
+    const killed = Date.now();
+    await waitFor(
+      "the survivor to finish the commit",
+      async () => ((await bulkObjects()).length === COUNT ? true : undefined),
+      CLI_WAIT_MS,
+    );
+    figures["kill to commit finished (ms)"] = Date.now() - killed;
+    // Never two writers: every gMSA the survivor created has a higher USN than every one the
+    // killed leader created (its log names them; one more may have been on the wire, unlogged).
+    const created = (r: Replica): Set<string> =>
+      new Set(
+        applied(r).flatMap((l) =>
+          String(l["resource"]).startsWith("bulk-") && l["action"] === "create-gmsa" ? [String(l["resource"])] : [],
+        ),
+      );
+    const byFirst = created(first);
+    const bySecond = created(second);
+    const objects = await bulkObjects();
+    const usnOf = (names: Set<string>): number[] =>
+      objects.filter((o) => names.has(o.sam.toLowerCase())).map((o) => o.usnCreated);
+    expect(byFirst.size).toBeGreaterThan(0);
+    expect(Math.max(...usnOf(byFirst))).toBeLessThan(Math.min(...usnOf(bySecond)));
+    expect(byFirst.size + bySecond.size).toBeGreaterThanOrEqual(COUNT - 1);
+    expect([...byFirst].filter((n) => bySecond.has(n))).toEqual([]);
+    expect(second.lines().filter((l) => l.msg === "action not applied")).toEqual([]);
+    expect(applied(second).every((l) => l.time > killed)).toBe(true);
+
+    // 2. The killed replica restarted: it follows. A commit changing every description; the
+    // leader is frozen (SIGSTOP) part-way through and the restarted one takes over.
+    const third = replica("trial-a2", dc.url, repo.url, ["--adopt"]);
+    await following(third, second);
+    repo.write("bulk/accounts.yaml", bulk(COUNT, "bulk v2"));
+    repo.commit("bulk descriptions v2");
+    figures["changed when frozen"] = await partWay(
+      "the second commit",
+      async () => (await bulkObjects()).filter((o) => o.description === "bulk v2").length,
+    );
+    second.child.kill("SIGSTOP");
+    const frozen = Date.now();
+    await waitFor(
+      "the new leader to finish the second commit",
+      async () => ((await bulkObjects()).every((o) => o.description === "bulk v2") ? true : undefined),
+      CLI_WAIT_MS,
+    ).catch(async (error: unknown) => {
+      const left = (await bulkObjects()).filter((o) => o.description !== "bulk v2");
+      const names = new Set(left.map((o) => o.sam.toLowerCase()));
+      const about = (r: Replica): string => JSON.stringify(r.lines().filter((l) => names.has(String(l["resource"]))));
+      const status = (await (await fetch(`${third.url()!}/api/status`)).json()) as {
+        resources: { name: string }[];
+      };
+      throw new Error(
+        `${String(error)}; left: ${JSON.stringify(left)}; new leader on them: ${about(third)}; frozen on them: ${about(second)}; status: ${JSON.stringify(status.resources.filter((x) => names.has(x.name)))}; leader lines: ${JSON.stringify(third.lines().filter((l) => String(l.msg).startsWith("leader") || String(l.msg).includes("full read")))}`,
+      );
+    });
+    figures["freeze to commit finished (ms)"] = Date.now() - frozen;
+    // A third commit, applied while the frozen leader still holds its revision-2 work in memory.
+    repo.write("bulk/accounts.yaml", bulk(COUNT, "bulk v3"));
+    repo.commit("bulk descriptions v3");
+    await waitFor(
+      "the new leader to apply the third commit",
+      async () => ((await bulkObjects()).every((o) => o.description === "bulk v3") ? true : undefined),
+      CLI_WAIT_MS,
+    );
+    const settled = Math.max(...(await bulkObjects()).map((o) => o.usnChanged));
+    second.child.kill("SIGCONT");
+    const woke = Date.now();
+    await following(second, third);
+    await sleep(4 * 2_000);
+    // The woken leader wrote nothing: AD unchanged since, every description still the third commit's.
+    const after = await bulkObjects();
+    expect(after.every((o) => o.description === "bulk v3")).toBe(true);
+    expect(Math.max(...after.map((o) => o.usnChanged))).toBe(settled);
+    expect(applied(second).filter((l) => l.time >= woke)).toEqual([]);
+
+    // 3. The lease object deleted by hand, then overwritten with a value naming the follower:
+    // leadership may pause for a lease duration, never overlap.
+    const leaseDn = `CN=gmsa-gitops-leader,CN=Managed Service Accounts,${dc.baseDn}`;
+    await dc.ldap("ldapdelete", [leaseDn]);
+    const deleted = Date.now();
+    /** The replica that took the lease after `since`, by its log. */
+    const tookAfter = (since: number, what: string): Promise<Replica> =>
+      waitFor(
+        what,
+        () =>
+          [second, third].find((r) =>
+            r.lines().some((l) => l.msg === "leader election: this replica leads" && l.time >= since),
+          ),
+        CLI_WAIT_MS,
+      );
+    let leading = await tookAfter(deleted, "a leader after the lease object was deleted");
+    figures["lease deleted to a leader again (ms)"] = Date.now() - deleted;
+    const follower = leading === second ? third : second;
+    await following(follower, leading);
+    const forged = `gmsa-gitops-lease ${JSON.stringify({ holder: follower.id, renewTime: new Date().toISOString(), durationSeconds: LEASE_MS / 1000, transitions: 99 })}`;
+    await dc.ldap("ldapmodify", [], {
+      input: `dn: ${leaseDn}\nchangetype: modify\nreplace: description\ndescription: ${forged}\n-\n`,
+    });
+    const forgedAt = Date.now();
+    leading = await tookAfter(forgedAt, "a leader after the forged value");
+    figures["forged lease to a leader again (ms)"] = Date.now() - forgedAt;
+    expect(overlapping(deleted, second, third)).toEqual([]);
+
+    // 4. What the replicas say: one leader in /api/status and /metrics, a valid exposition format.
+    const other = leading === second ? third : second;
+    await following(other, leading);
+    const [lead, follow] = await Promise.all([leading.scrape(), other.scrape()]);
+    expect(gauge(lead, "gmsa_gitops_leader")).toBe(1);
+    expect(gauge(follow, "gmsa_gitops_leader")).toBe(0);
+    expect(lead).toMatch(/^gmsa_gitops_leader_transitions_total\{to="leader"\} [1-9]/m);
+    expect(follow).toMatch(/^gmsa_gitops_leader_transitions_total\{to="follower"\} [1-9]/m);
+    for (const text of [lead, follow])
+      expect(await runPromtool(["check", "metrics"], text)).toEqual({ code: 0, output: "" });
+    console.log(`failover figures: ${JSON.stringify(figures)}`);
+  }, 600_000);
 });

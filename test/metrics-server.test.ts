@@ -3,7 +3,6 @@
  * through `promtool check metrics`, and the alert rules shipped in deploy/prometheus go
  * through `promtool check rules` and `promtool test rules`.
  */
-import { spawn } from "node:child_process";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request, Agent } from "node:http";
@@ -16,6 +15,7 @@ import { createMetricsRecorder } from "../controller/metrics/index.ts";
 import { startServer } from "../controller/server/index.ts";
 import { verifyWebhook } from "../controller/source/webhook.ts";
 import type { RunningServer, ServerOptions, WebhookVerdict } from "../controller/server/index.ts";
+import { runPromtool } from "./support/promtool.ts";
 
 const secret = "webhook-test-secret-7f3a";
 
@@ -31,18 +31,6 @@ function verifyHmac(req: { headers: IncomingHttpHeaders; body: Buffer }, key: st
 }
 
 const sign = (body: string, key = secret): string => `sha256=${createHmac("sha256", key).update(body).digest("hex")}`;
-
-function runPromtool(args: readonly string[], stdin?: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("promtool", args, { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, output }));
-    child.stdin.end(stdin ?? "");
-  });
-}
 
 interface LogLine {
   level: "info" | "warn";

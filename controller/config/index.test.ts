@@ -168,6 +168,25 @@ describe("loadConfig", () => {
     expect(JSON.stringify(errors)).not.toContain("S3cret-Bind-Pw!");
   });
 
+  it("refuses a duration longer than a timer can wait, naming where it came from", () => {
+    // A longer wait does not wait: Node fires the timer after 1 ms, so `--interval 999999h` meant
+    // a cycle every millisecond, and a lease of 99999h a lease read every millisecond.
+    const file = join(dir, "durations.yaml");
+    writeFileSync(file, "leader:\n  leaseDuration: 99999h\n");
+    const r = loadConfig({
+      flags: { ...base, interval: "999999h", "leader-election": true },
+      env: { GMSA_GITOPS_FULL_RESYNC_INTERVAL: "9".repeat(400) },
+      configFile: file,
+    });
+    const errors = r.ok ? [] : r.errors;
+    expect(errors.map((e) => e.source).sort()).toEqual(
+      ["--interval", "GMSA_GITOPS_FULL_RESYNC_INTERVAL", `${file}: leader.leaseDuration`].sort(),
+    );
+    expect(new Set(errors.map((e) => e.message))).toEqual(new Set(["must be at most 596h"]));
+    const longest = loadConfig({ flags: { ...base, interval: "596h", "full-resync-interval": "596h" }, env: {} });
+    expect(longest.ok).toBe(true);
+  });
+
   it("requires ssh key, user and pinned known hosts for the ssh host transport", () => {
     const r = loadConfig({ flags: { ...base, "host-transport": "ssh" }, env: {} });
     expect(r.ok).toBe(false);

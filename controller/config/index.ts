@@ -561,6 +561,8 @@ export interface ConfigInput {
 }
 
 const DURATION = /^(\d+)(ms|s|m|h)?$/;
+/** The longest duration a setting may hold: 596h, the whole hours under the 2^31-1 ms a timer can wait. */
+const MAX_DURATION_MS = 596 * 3_600_000;
 
 /** Parses "500ms", "30s", "5m", "1h" or a bare number of seconds into milliseconds. */
 export function parseDuration(text: string): number | undefined {
@@ -604,6 +606,9 @@ function convert(setting: Setting, raw: unknown, source: string, errors: ConfigE
     case "duration": {
       const ms = parseDuration(text);
       if (ms === undefined) errors.push({ source, message: "must be a duration such as 30s, 5m or 1h" });
+      // Node fires a timer set beyond 2^31-1 ms (24.8 days) after 1 ms: a longer interval or
+      // lease would mean a cycle or a lease read every millisecond.
+      else if (ms > MAX_DURATION_MS) errors.push({ source, message: "must be at most 596h" });
       return ms;
     }
     case "enum":

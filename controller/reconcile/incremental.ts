@@ -114,19 +114,26 @@ export class IncrementalObserver {
       return { observed, mode: "full", entries: countEntries(observed), reason: reason ?? "first read" };
     }
     const since = kept.watermark.usn;
-    const [gmsas, groups, computers, deleted, kdsRootKeys] = await Promise.all([
+    const p = names.principals;
+    const named = p.samAccountNames.length + p.userPrincipalNames.length + p.sids.length + p.dns.length > 0;
+    const [gmsas, groups, computers, deleted, kdsRootKeys, principals] = await Promise.all([
       reader.readGmsas(scope.baseDn, since),
       reader.changedGroups(scope.baseDn, since),
       reader.changedComputers(scope.baseDn, since),
       reader.deletedSince(scope.baseDn, since),
       // KDS root keys are a handful forest-wide and decide whether gMSAs can be created: always read.
       reader.readKdsRootKeys(scope.configDn),
+      // Principals named by user name, SID or DN: as many as the repository names, and a user
+      // created, renamed or deleted by hand changes no managed object's uSNChanged: always read.
+      named ? reader.readPrincipals(scope.baseDn, names.principals) : Promise.resolve([]),
     ]);
     const before = kept.observed;
-    const entries = gmsas.length + groups.length + computers.length + deleted.length + kdsRootKeys.length;
+    const entries =
+      gmsas.length + groups.length + computers.length + deleted.length + kdsRootKeys.length + principals.length;
     if (
       gmsas.length + groups.length + computers.length + deleted.length === 0 &&
-      JSON.stringify(kdsRootKeys) === JSON.stringify(before.kdsRootKeys)
+      JSON.stringify(kdsRootKeys) === JSON.stringify(before.kdsRootKeys) &&
+      JSON.stringify(principals) === JSON.stringify(before.principals)
     ) {
       // Nothing changed: the same picture, the very same object, so the loop can tell (quiet.ts).
       this.#kept = { ...kept, watermark };
@@ -158,7 +165,7 @@ export class IncrementalObserver {
       const fresh = await observeSidNames(reader, scope.baseDn, merged, gmsas, sidNames);
       sidNames = fresh;
     }
-    const observed: ObservedDirectory = { ...before, ...merged, kdsRootKeys, sidNames };
+    const observed: ObservedDirectory = { ...before, ...merged, kdsRootKeys, principals, sidNames };
     this.#kept = { ...kept, watermark, observed };
     return { observed, mode: "incremental", entries };
   }

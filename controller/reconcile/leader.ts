@@ -2,10 +2,10 @@
  * Leader election through a lease kept in the directory (docs/decisions/leader-lease.md): one
  * value on one object, on the PDC emulator, taken and renewed by compare-and-swap. Only the
  * leader writes; a leader that cannot renew stops writing before any other replica may take the
- * lease (fencing by time, on this process's monotonic clock, with a skew margin).
+ * lease (fencing by time, on this process's monotonic and wall clocks, with a skew margin).
  */
 import type { Leadership, LeadershipStatus, LeaseStore } from "./lease.ts";
-import { decodeLease, encodeLease, fencingMargin } from "./lease.ts";
+import { decodeLease, encodeLease, fencingMargin, isReleased } from "./lease.ts";
 import type { Logger } from "./revision.ts";
 
 /** Options of {@link LeaderElector}. */
@@ -36,8 +36,12 @@ export class LeaderElector implements Leadership {
   #store: LeaseStore | undefined;
   /** The value this replica last wrote, while it leads. */
   #mine: string | undefined;
+  /** The value this process last sent in a swap, acknowledged or not: a lease it may take back at once. */
+  #sent: string | undefined;
   /** Monotonic time (performance.now) until which this replica may write. */
   #until = 0;
+  /** The same deadline by the wall clock (ms since the epoch): see {@link canWrite}. */
+  #wallUntil = 0;
   /** The value a follower last read, and since when (monotonic) it has stood. */
   #seen: { value: string | undefined; since: number } | undefined;
   #leading = false;
@@ -62,7 +66,9 @@ export class LeaderElector implements Leadership {
   }
 
   canWrite(): boolean {
-    return this.#leading && performance.now() < this.#until;
+    // Both clocks: the monotonic one is immune to clock steps, but on Linux it stands still
+    // while the host is suspended; the wall clock, read from the hardware again on resume, moves.
+    return this.#leading && performance.now() < this.#until && this.#wall().getTime() < this.#wallUntil;
   }
 
   status(): LeadershipStatus {
@@ -126,9 +132,11 @@ export class LeaderElector implements Leadership {
     const lease = decodeLease(mine);
     const next = encodeLease({ ...lease, renewTime: this.#wall().toISOString() });
     const sent = performance.now();
+    const sentWall = this.#wall().getTime();
+    this.#sent = next;
     if (await store.swap(mine, next)) {
       this.#mine = next;
-      this.#holdUntil(sent);
+      this.#holdUntil(sent, sentWall);
       this.#holder = this.#options.replicaId;
     } else {
       this.#stepDown("another replica took the lease");
@@ -152,7 +160,11 @@ export class LeaderElector implements Leadership {
     if (this.#seen === undefined || this.#seen.value !== value) this.#seen = { value, since: now };
     const lease = decodeLease(value);
     this.#holder = lease.holder;
-    const free = lease.holder === "" || lease.holder === me || now - this.#seen.since >= this.#options.durationMs;
+    // At once only a lease its holder released, or the one this process itself wrote last (a
+    // renew whose answer was lost). Anything else, even a value naming this replica's id (a twin
+    // with the same --replica-id, a restarted process) or a lease object deleted or overwritten
+    // by hand, may hide a leader still writing: it must stand for a whole lease duration.
+    const free = isReleased(value) || value === this.#sent || now - this.#seen.since >= this.#options.durationMs;
     if (!free || value === undefined) return;
     const next = encodeLease({
       holder: me,
@@ -161,12 +173,14 @@ export class LeaderElector implements Leadership {
       transitions: lease.holder === me ? lease.transitions : lease.transitions + 1,
     });
     const sent = performance.now();
+    const sentWall = this.#wall().getTime();
+    this.#sent = next;
     if (!(await store.swap(value, next))) return;
     this.#mine = next;
     this.#holder = me;
     this.#leading = true;
     this.#fence = new AbortController();
-    this.#holdUntil(sent);
+    this.#holdUntil(sent, sentWall);
     this.#options.logger.info(
       { replica: me, previous: lease.holder || null, server: store.server },
       "leader election: this replica leads",
@@ -174,10 +188,11 @@ export class LeaderElector implements Leadership {
     this.#options.onChange?.(true);
   }
 
-  /** Extends the right to write to `sent + duration - margin`, and arms the step-down at that time. */
-  #holdUntil(sent: number): void {
+  /** Extends the right to write to `sent + duration - margin` on both clocks, and arms the step-down at that time. */
+  #holdUntil(sent: number, sentWall: number): void {
     const { durationMs } = this.#options;
     this.#until = sent + durationMs - fencingMargin(durationMs);
+    this.#wallUntil = sentWall + durationMs - fencingMargin(durationMs);
     clearTimeout(this.#fenceTimer);
     this.#fenceTimer = setTimeout(
       () => {

@@ -78,6 +78,19 @@ export function decodeLease(value: string | undefined): Lease {
 }
 
 /**
+ * True when `value` is a lease its holder gave up on a clean stop (the holder emptied, the
+ * duration kept), which a follower may take at once. A new lease object (duration 0), a value
+ * that is not a lease and a lease naming a holder are not: a lease object deleted or overwritten
+ * by hand says nothing about whether the leader has stopped writing, so such a value must stand
+ * unchanged for a whole lease duration first.
+ */
+export function isReleased(value: string | undefined): boolean {
+  if (value === undefined || !value.startsWith(LEASE_PREFIX)) return false;
+  const lease = decodeLease(value);
+  return lease.holder === "" && lease.durationSeconds > 0;
+}
+
+/**
  * The part of the lease a leader gives up to clock-rate differences between replicas and to a
  * write already on the wire when its deadline passes: it stops writing this long before a
  * follower may take over. A fifth of the lease, at least 1 s.
