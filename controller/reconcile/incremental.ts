@@ -72,9 +72,36 @@ function merge<T extends { sid: string }>(
 export class IncrementalObserver {
   readonly #fullResyncMs: number;
   #kept: Kept | undefined;
+  #references:
+    | {
+        readonly desired: DesiredState;
+        readonly baseDn: string;
+        readonly configDn: string;
+        readonly names: ReturnType<typeof referencedNames>;
+        readonly references: string;
+      }
+    | undefined;
 
   constructor(fullResyncMs: number) {
     this.#fullResyncMs = fullResyncMs;
+  }
+
+  /**
+   * What `desired` references, computed once per revision: a cycle without a new revision passes
+   * the very same object, and walking thousands of resources (and the garbage it leaves) was most
+   * of a quiet cycle's own CPU at 5,000 resources.
+   */
+  #referencesOf(
+    desired: DesiredState,
+    scope: { baseDn: string; configDn: string },
+  ): { names: ReturnType<typeof referencedNames>; references: string } {
+    const cached = this.#references;
+    if (cached?.desired === desired && cached.baseDn === scope.baseDn && cached.configDn === scope.configDn)
+      return cached;
+    const names = referencedNames(desired);
+    const references = JSON.stringify([scope, names]);
+    this.#references = { desired, baseDn: scope.baseDn, configDn: scope.configDn, names, references };
+    return this.#references;
   }
 
   /** Forgets the picture: the next observe is a full read (e.g. after a failed cycle). */
@@ -94,8 +121,7 @@ export class IncrementalObserver {
   ): Promise<ObserveRead> {
     // The watermark first: whatever changes during the reads is above it and is read again next time.
     const watermark = await reader.watermark();
-    const names = referencedNames(desired);
-    const references = JSON.stringify([scope, names]);
+    const { names, references } = this.#referencesOf(desired, scope);
     const kept = this.#kept;
     const reason =
       kept === undefined
