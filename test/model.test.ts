@@ -130,6 +130,49 @@ ${enabled}`);
     expect(again.stdout).not.toContain("GroupManagedServiceAccount/batch");
   });
 
+  it("an empty encryption list needs its opt-in, creates the gMSA without the attribute and clears it when set by hand", async () => {
+    const dn = `CN=gMSA-Legacy,CN=Managed Service Accounts,${dc.baseDn}`;
+    const account = (optIn: string): string =>
+      repo(`${HEADER}kind: GroupManagedServiceAccount
+metadata: { name: legacy }
+spec:
+  accountName: gMSA-Legacy
+  dnsHostName: legacy.company.local
+  principalsAllowedToRetrieveManagedPassword: [{ computer: SQL1 }]
+  kerberosEncryptionTypes: []
+${optIn}`);
+    const types = async (): Promise<string[]> =>
+      text(
+        await search("(sAMAccountName=gMSA-Legacy$)", "msDS-SupportedEncryptionTypes"),
+        "msDS-SupportedEncryptionTypes",
+      );
+
+    const refused = await cli(dc, "apply", account(""));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /:8:\d+: spec\.kerberosEncryptionTypes: an empty list clears msDS-SupportedEncryptionTypes/,
+    );
+    expect(text(await search("(sAMAccountName=gMSA-Legacy$)", "cn"), "cn")).toEqual([]);
+
+    const cleared = account("  allowDefaultEncryptionTypes: true\n");
+    expect((await cli(dc, "apply", cleared)).code).toBe(0);
+    expect(await types()).toEqual([]);
+    expect(text(await search("(sAMAccountName=gMSA-Legacy$)", "cn"), "cn")).toEqual(["gMSA-Legacy"]);
+
+    await modify(
+      `dn: ${dn}`,
+      "changetype: modify",
+      "replace: msDS-SupportedEncryptionTypes",
+      "msDS-SupportedEncryptionTypes: 24",
+    );
+    const plan = await cli(dc, "plan", cleared);
+    expect(plan.code).toBe(2);
+    expect(plan.stdout).toContain("msDS-SupportedEncryptionTypes");
+    expect((await cli(dc, "apply", cleared)).code).toBe(0);
+    expect(await types()).toEqual([]);
+    expect((await cli(dc, "plan", cleared)).stdout).not.toContain("GroupManagedServiceAccount/legacy");
+  });
+
   it("any principal reads the password and joins a group: user, gMSA, SID and DN, found in one search", async () => {
     await dc.ldap("ldapadd", [], {
       input: [`dn: CN=Jane Admin,CN=Users,${dc.baseDn}`, "objectClass: user", "sAMAccountName: jadmin", ""].join("\n"),

@@ -66,6 +66,7 @@ export const RULES: Readonly<Record<ErrorCode, string>> = {
   "dangling-reference": "A reference names no resource in the repository.",
   "group-cycle": "Groups contain each other.",
   "weak-encryption": "RC4 or DES without allowWeakEncryption.",
+  "empty-encryption": "An empty kerberosEncryptionTypes without allowDefaultEncryptionTypes.",
   "unconstrained-delegation": "trustedForDelegation (unconstrained delegation) without allowUnconstrainedDelegation.",
   "listed-and-removed": "An SPN, principal or member is both listed and in the list of those to remove.",
   "host-cannot-retrieve": "A HostBinding's host is not allowed to retrieve its account's password.",

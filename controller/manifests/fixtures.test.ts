@@ -59,6 +59,7 @@ describe("a valid repository", () => {
       removePrincipals: [],
       kerberosEncryptionTypes: ["AES128", "AES256"],
       allowWeakEncryption: false,
+      allowDefaultEncryptionTypes: false,
       allowUnconstrainedDelegation: false,
       managedPasswordIntervalInDays: 30,
       allowReplacement: false,

@@ -293,6 +293,13 @@ function spnAndEncryption(
     );
   });
 
+  if (spec.kerberosEncryptionTypes.length === 0 && !spec.allowDefaultEncryptionTypes)
+    report(
+      c.doc(),
+      ["spec", "kerberosEncryptionTypes"],
+      "empty-encryption",
+      "an empty list clears msDS-SupportedEncryptionTypes, and the DC then uses the domain's default (RC4 on many domains); list AES128 and AES256, or set allowDefaultEncryptionTypes: true if that is what you mean",
+    );
   if (!spec.allowWeakEncryption) {
     spec.kerberosEncryptionTypes.forEach((type, index) => {
       if (WEAK.has(type))

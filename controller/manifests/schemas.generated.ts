@@ -547,9 +547,8 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           kerberosEncryptionTypes: {
             type: "array",
             description:
-              "Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless allowWeakEncryption is true.",
+              "Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless allowWeakEncryption is true. An empty list clears the attribute (the DC then uses the domain's default, RC4 on many domains) and needs allowDefaultEncryptionTypes.",
             default: ["AES128", "AES256"],
-            minItems: 1,
             "x-kubernetes-list-type": "set",
             items: { type: "string", enum: ["DES", "RC4", "AES128", "AES256"] },
           },
@@ -557,6 +556,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
             type: "boolean",
             description:
               "Explicit opt-in to RC4 or DES in kerberosEncryptionTypes. Leave false unless a legacy client needs it.",
+            default: false,
+          },
+          allowDefaultEncryptionTypes: {
+            type: "boolean",
+            description:
+              "Explicit opt-in to an empty kerberosEncryptionTypes, which clears msDS-SupportedEncryptionTypes so the DC falls back to the domain's default encryption types (as Ansible's kerberos_encryption_types set to an empty list). Leave false.",
             default: false,
           },
           servicePrincipalNames: {
@@ -1108,9 +1113,8 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
           kerberosEncryptionTypes: {
             type: "array",
             description:
-              "Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless allowWeakEncryption is true.",
+              "Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless allowWeakEncryption is true. An empty list clears the attribute (the DC then uses the domain's default, RC4 on many domains) and needs allowDefaultEncryptionTypes.",
             default: ["AES128", "AES256"],
-            minItems: 1,
             "x-kubernetes-list-type": "set",
             items: { type: "string", enum: ["DES", "RC4", "AES128", "AES256"] },
           },
@@ -1118,6 +1122,12 @@ export const SCHEMAS: Readonly<Record<Kind, Readonly<Record<string, unknown>>>> 
             type: "boolean",
             description:
               "Explicit opt-in to RC4 or DES in kerberosEncryptionTypes. Leave false unless a legacy client needs it.",
+            default: false,
+          },
+          allowDefaultEncryptionTypes: {
+            type: "boolean",
+            description:
+              "Explicit opt-in to an empty kerberosEncryptionTypes, which clears msDS-SupportedEncryptionTypes so the DC falls back to the domain's default encryption types (as Ansible's kerberos_encryption_types set to an empty list). Leave false.",
             default: false,
           },
           servicePrincipalNames: {

@@ -519,7 +519,9 @@ export interface GroupManagedServiceAccountSpec {
   removePrincipals: PrincipalRef[];
   /**
    * Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless
-   * allowWeakEncryption is true. Default: `["AES128","AES256"]`.
+   * allowWeakEncryption is true. An empty list clears the attribute (the DC then uses the domain's
+   * default, RC4 on many domains) and needs allowDefaultEncryptionTypes. Default:
+   * `["AES128","AES256"]`.
    */
   kerberosEncryptionTypes: ("DES" | "RC4" | "AES128" | "AES256")[];
   /**
@@ -527,6 +529,12 @@ export interface GroupManagedServiceAccountSpec {
    * needs it. Default: `false`.
    */
   allowWeakEncryption: boolean;
+  /**
+   * Explicit opt-in to an empty kerberosEncryptionTypes, which clears msDS-SupportedEncryptionTypes
+   * so the DC falls back to the domain's default encryption types (as Ansible's
+   * kerberos_encryption_types set to an empty list). Leave false. Default: `false`.
+   */
+  allowDefaultEncryptionTypes: boolean;
   /**
    * Service principal names (servicePrincipalName), each service-class/host[:port][/service-name].
    * Must be unique across all accounts in the repository. Default: `[]`.
@@ -815,7 +823,9 @@ export interface ManagedServiceAccountSpec {
   enabled: boolean;
   /**
    * Kerberos encryption types (msDS-SupportedEncryptionTypes). RC4 and DES are refused unless
-   * allowWeakEncryption is true. Default: `["AES128","AES256"]`.
+   * allowWeakEncryption is true. An empty list clears the attribute (the DC then uses the domain's
+   * default, RC4 on many domains) and needs allowDefaultEncryptionTypes. Default:
+   * `["AES128","AES256"]`.
    */
   kerberosEncryptionTypes: ("DES" | "RC4" | "AES128" | "AES256")[];
   /**
@@ -823,6 +833,12 @@ export interface ManagedServiceAccountSpec {
    * needs it. Default: `false`.
    */
   allowWeakEncryption: boolean;
+  /**
+   * Explicit opt-in to an empty kerberosEncryptionTypes, which clears msDS-SupportedEncryptionTypes
+   * so the DC falls back to the domain's default encryption types (as Ansible's
+   * kerberos_encryption_types set to an empty list). Leave false. Default: `false`.
+   */
+  allowDefaultEncryptionTypes: boolean;
   /**
    * Service principal names (servicePrincipalName), each service-class/host[:port][/service-name].
    * Must be unique across all accounts in the repository (gMSAs and sMSAs). Default: `[]`.

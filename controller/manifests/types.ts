@@ -130,6 +130,7 @@ export type ErrorCode =
   | "dangling-reference"
   | "group-cycle"
   | "weak-encryption"
+  | "empty-encryption"
   | "unconstrained-delegation"
   | "listed-and-removed"
   | "host-cannot-retrieve"

@@ -115,7 +115,8 @@ export async function execute(action: Action, writer: DirectoryWriter, ctx: Exec
         // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount leaves a gMSA (docs/active-directory.md).
         userAccountControl: String(action.userAccountControl),
         "msDS-ManagedPasswordInterval": String(action.passwordIntervalDays),
-        "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),
+        // An empty list (allowDefaultEncryptionTypes) leaves the attribute unset.
+        ...(action.encryptionTypes !== 0 ? { "msDS-SupportedEncryptionTypes": String(action.encryptionTypes) } : {}),
         "msDS-GroupMSAMembership": encodeGroupMsaMembership(principals.map((p) => p.sid)),
         // Ties the object to its resource, so a new accountName renames it (docs/decisions/renames.md).
         adminDisplayName: resourceTag(action.resource),
@@ -183,7 +184,8 @@ export async function execute(action: Action, writer: DirectoryWriter, ctx: Exec
         sAMAccountName: `${action.accountName}$`,
         // 0x1000 WORKSTATION_TRUST_ACCOUNT, as New-ADServiceAccount -RestrictToSingleComputer leaves it.
         userAccountControl: String(action.userAccountControl),
-        "msDS-SupportedEncryptionTypes": String(action.encryptionTypes),
+        // An empty list (allowDefaultEncryptionTypes) leaves the attribute unset.
+        ...(action.encryptionTypes !== 0 ? { "msDS-SupportedEncryptionTypes": String(action.encryptionTypes) } : {}),
         // Ties the object to its resource, so a new accountName renames it (docs/decisions/renames.md).
         adminDisplayName: resourceTag(action.resource),
       };

@@ -77,14 +77,20 @@ export function accountDrift(
   }
   const encryption = encodeEncryptionTypes(spec.kerberosEncryptionTypes);
   const observedBits = observed.encryptionTypes ?? 0;
-  if ((observedBits & MANAGED_ENCRYPTION_BITS) !== encryption || observed.encryptionTypes === undefined) {
+  // An empty list (with its opt-in) wants no managed bit: the attribute cleared, or only AD's
+  // other flags left in it; an absent attribute is then in sync.
+  const absentWanted = encryption === 0 && observed.encryptionTypes === undefined;
+  if (
+    !absentWanted &&
+    ((observedBits & MANAGED_ENCRYPTION_BITS) !== encryption || observed.encryptionTypes === undefined)
+  ) {
     drift.add("encryption");
     const next = withManagedEncryptionTypes(observedBits, encryption);
-    set["msDS-SupportedEncryptionTypes"] = String(next);
+    set["msDS-SupportedEncryptionTypes"] = next === 0 ? null : String(next);
     changes.push({
       attribute: "msDS-SupportedEncryptionTypes",
       from: observed.encryptionTypes === undefined ? undefined : describeEncryptionTypes(observedBits).join(","),
-      to: describeEncryptionTypes(next).join(","),
+      to: next === 0 ? undefined : describeEncryptionTypes(next).join(","),
     });
   }
 
