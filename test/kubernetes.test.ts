@@ -93,9 +93,13 @@ describe("the Kubernetes manifests", () => {
 
   it("size memory from the controller benchmark at 5,000 resources", () => {
     const benchmarks = readFileSync(join(root, "docs/benchmarks.md"), "utf8");
-    const rss = /steady state: RSS min \/ median \/ max *\| *(\d+) \/ (\d+) \/ (\d+) MiB/.exec(benchmarks);
-    expect(rss).not.toBeNull();
-    const peakMiB = Number(rss![3]);
+    // The latest 5,000-resource run: the highest RSS any of its steady states reached (the
+    // full read every cycle, which the first cycle and each full resync also do).
+    const section = benchmarks.slice(benchmarks.indexOf("## At 5,000 resources"));
+    const row = /^\| RSS min \/ median \/ max .*$/m.exec(section)?.[0] ?? "";
+    const maxima = [...row.matchAll(/(\d+) \/ (\d+) \/ (\d+) MiB/g)].map((m) => Number(m[3]));
+    expect(maxima.length).toBeGreaterThanOrEqual(2);
+    const peakMiB = Math.max(...maxima);
     const mebibytes = (q: unknown): number => {
       const text = String(q);
       const m = /^(\d+)(Mi|Gi)$/.exec(text);
