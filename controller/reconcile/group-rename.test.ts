@@ -6,7 +6,7 @@ import { applyPlan } from "./apply.ts";
 import { countActions } from "./model.ts";
 import { planDirectory } from "./plan.ts";
 import type { Policy } from "./plan.ts";
-import { renderText } from "./render.ts";
+import { planSummary, renderText } from "./render.ts";
 import {
   BASE,
   computer,
@@ -167,6 +167,9 @@ describe("ADGroup renames in place", () => {
     const r = find(plan, "ADGroup", "hosts");
     expect(r.actions.map((a) => a.type)).toEqual(["delete", "create-group", "add-members"]);
     expect(r.actions[0]).toMatchObject({ type: "delete", dn: oldDn, replacement: true });
+    // The summary says the group is deleted and created, not only updated (a new SID).
+    expect(planSummary(plan)).toMatchObject({ create: 1, delete: 1 });
+    expect(renderText(plan, { color: false })).toMatch(/Plan: 1 to create, \d+ to update, 1 to delete/);
     const rec = recordingWriter(observed);
     await applyPlan(plan, rec.writer, { now, owner: OWNER });
     const created = rec.observed().groups.find((g) => g.samAccountName === "Hosts-New")!;

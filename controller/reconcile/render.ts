@@ -38,7 +38,12 @@ export function planSummary(plan: Plan): PlanSummary {
     const sym = symbolOf(r);
     if (r.blocker) s.blocked++;
     else if (r.observeOnly && r.changes.length > 0) s.observeOnly++;
-    else if (sym === "+" && r.actions.length > 0) s.create++;
+    else if (r.actions.some((a) => a.type === "delete" && a.replacement)) {
+      // allowReplacement: the object is deleted and created anew (a new SID), as Terraform's
+      // "-/+" counts one destroy and one add, never a plain update.
+      s.create++;
+      s.delete++;
+    } else if (sym === "+" && r.actions.length > 0) s.create++;
     // Host drift has no AD action: the host script fixes it, so it counts as an update too.
     else if (sym === "~" && (r.actions.length > 0 || r.resource.kind === "HostBinding")) s.update++;
     else if (sym === "-" && r.actions.length > 0) s.delete++;
