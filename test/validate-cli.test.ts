@@ -54,7 +54,7 @@ describe("gmsa-gitops validate", () => {
     const result = await run(["validate", join(FIXTURES, "references")]);
     expect(result.code).toBe(1);
     expect(result.stdout.split("\n")).toEqual([
-      'refs.yaml:7:12: spec.account: no GroupManagedServiceAccount named "msa-servce1" in the repository; did you mean "msa-service1"?',
+      'refs.yaml:7:12: spec.account: no GroupManagedServiceAccount or ManagedServiceAccount named "msa-servce1" in the repository; did you mean "msa-service1"?',
       'refs.yaml:17:14: spec.principalsAllowedToRetrieveManagedPassword[0].group: no ADGroup named "no-such-group" in the repository; for a group that exists only in AD use externalGroup',
       'refs.yaml:27:14: spec.members[1].group: no ADGroup named "group-c" in the repository; did you mean "group-a"?',
       "refs.yaml:36:14: spec.members[0].group: group nesting cycle group-a → group-b → group-a; a group cannot contain itself",
