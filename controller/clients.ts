@@ -145,13 +145,7 @@ export function leaseOpener(
     const dn = leaseDn ?? defaultLeaseDn(baseDn);
     return {
       server: pdc.dnsHostName,
-      read: async () => {
-        const found = await dir.readText(dn, "description");
-        if (found === undefined) return undefined;
-        if (found.length !== 1)
-          throw new Error(`the lease object ${dn} must hold exactly one description value, not ${found.length}`);
-        return found[0];
-      },
+      read: () => dir.readText(dn, "description"),
       create: async (value) => {
         try {
           await dir.add(dn, { objectClass: "container", description: value });
@@ -161,7 +155,7 @@ export function leaseOpener(
           throw error;
         }
       },
-      swap: (oldValue, newValue) => dir.swapValue(dn, "description", oldValue, newValue),
+      swap: (oldValues, newValue) => dir.swapValues(dn, "description", oldValues, newValue),
       close: () => dir.close(),
     };
   };

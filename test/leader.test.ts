@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectPdc, leaseOpener } from "../controller/clients.ts";
 import { connectDirectory } from "../controller/directory/index.ts";
+import { LeaderElector } from "../controller/reconcile/leader.ts";
 import type { DirectoryConfig } from "../controller/config/index.ts";
 import { createGitRepo } from "./harness/git-repo.ts";
 import { startDc } from "./harness/samba.ts";
@@ -100,9 +101,9 @@ describe("two replicas, one leader, against Samba", () => {
       expect(await a.create("v0")).toBe(true);
       expect(await b.create("v0-b")).toBe(false);
       // Both saw v0; only the first swap from it wins, the second gets noSuchAttribute.
-      expect(await a.swap("v0", "v1-a")).toBe(true);
-      expect(await b.swap("v0", "v1-b")).toBe(false);
-      expect(await b.read()).toBe("v1-a");
+      expect(await a.swap(["v0"], "v1-a")).toBe(true);
+      expect(await b.swap(["v0"], "v1-b")).toBe(false);
+      expect(await b.read()).toEqual(["v1-a"]);
       expect(attr(await dc.ldap("ldapsearch", ["-b", leaseDn, "-s", "base", "description"]), "description")).toEqual([
         "v1-a",
       ]);
@@ -133,6 +134,63 @@ describe("two replicas, one leader, against Samba", () => {
   }
 
   type Replica = ReturnType<typeof replica>;
+
+  it("a lease value cleared or doubled by hand: nobody writes for a lease duration, then one replica leads again", async () => {
+    const leaseDn = `CN=repair-test,CN=Managed Service Accounts,${dc.baseDn}`;
+    const durationMs = 2_000;
+    const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const electors = ["repair-a", "repair-b"].map(
+      (replicaId) =>
+        new LeaderElector({
+          open: leaseOpener(directory(), leaseDn, durationMs),
+          replicaId,
+          durationMs,
+          logger: quiet,
+        }),
+    );
+    defer(async () => {
+      for (const e of electors) await e.stop();
+    });
+    const [a, b] = electors as [LeaderElector, LeaderElector];
+    // Two writers at once, sampled every 5 ms for as long as the test runs.
+    let both = 0;
+    const sampler = setInterval(() => (both += a.canWrite() && b.canWrite() ? 1 : 0), 5);
+    defer(() => clearInterval(sampler));
+    const leading = (): Promise<LeaderElector> =>
+      waitFor("a replica to lead", () => electors.find((e) => e.canWrite()), 8 * durationMs);
+    const values = async (): Promise<string[]> =>
+      attr(await dc.ldap("ldapsearch", ["-b", leaseDn, "-s", "base", "description"]), "description");
+    const edit = (lines: string[]): Promise<string> =>
+      dc.ldap("ldapmodify", [], { input: [`dn: ${leaseDn}`, "changetype: modify", ...lines, ""].join("\n") });
+
+    a.start();
+    b.start();
+    const first = await leading();
+    expect((await values()).length).toBe(1);
+
+    // Cleared by hand: the leader's next renew finds its value gone and steps down; the lease is
+    // taken again only after the repaired value has stood for a whole lease duration.
+    await edit(["delete: description"]);
+    const cleared = Date.now();
+    await waitFor("the leader to step down", () => (first.canWrite() ? undefined : true), 4 * durationMs);
+    const second = await leading();
+    expect(Date.now() - cleared).toBeGreaterThanOrEqual(durationMs);
+    const held = await values();
+    expect(held).toHaveLength(1);
+    expect(held[0]).toContain(`"holder":"${second.status().replicaId}"`);
+
+    // A second value added by hand beside the leader's, then the leader stops (its release keeps
+    // the stranger): the other replica takes the lease after a lease duration, one value again.
+    await edit(["add: description", "description: added by hand"]);
+    await second.stop();
+    expect(await values()).toHaveLength(2);
+    const other = electors.find((e) => e !== second)!;
+    await waitFor("the other replica to lead", () => (other.canWrite() ? true : undefined), 8 * durationMs);
+    const after = await values();
+    expect(after).toHaveLength(1);
+    expect(after[0]).toContain(`"holder":"${other.status().replicaId}"`);
+    expect(both).toBe(0);
+  });
 
   it("a connect cancelled while the DC does not answer the TLS handshake returns at once", async () => {
     // A stopped forwarder accepts the TCP connection (the kernel does) and then says nothing:

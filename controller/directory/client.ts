@@ -288,19 +288,20 @@ export class LdapDirectory {
   }
 
   /**
-   * Compare-and-swap of one value: one modify that deletes `oldValue` and adds `newValue`, which
-   * the DC applies atomically. Returns false when `oldValue` is no longer there (noSuchAttribute,
-   * 16: another writer changed it first); other failures throw.
+   * Compare-and-swap of an attribute's values: one modify that deletes exactly `oldValues` and adds
+   * `newValue`, which the DC applies atomically. Returns false when one of `oldValues` is no longer
+   * there (noSuchAttribute, 16: another writer changed it first) or, with no old values, when
+   * `newValue` is there already (attributeOrValueExists, 20); other failures throw.
    */
-  async swapValue(dn: string, attribute: string, oldValue: string, newValue: string): Promise<boolean> {
+  async swapValues(dn: string, attribute: string, oldValues: readonly string[], newValue: string): Promise<boolean> {
     try {
       await this.modify(dn, [
-        { operation: "delete", attribute, values: [oldValue] },
+        ...(oldValues.length > 0 ? [{ operation: "delete" as const, attribute, values: [...oldValues] }] : []),
         { operation: "add", attribute, values: [newValue] },
       ]);
       return true;
     } catch (err) {
-      if (hasResultCode(err, 16)) return false;
+      if (hasResultCode(err, 16) || (oldValues.length === 0 && hasResultCode(err, 20))) return false;
       throw err;
     }
   }

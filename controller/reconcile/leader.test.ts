@@ -11,10 +11,22 @@ const DURATION_MS = 2_000;
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** One lease object: create fails when it exists; swap fails when the old value is gone and throws when the object is. */
+/**
+ * One lease object holding a list of values, as the directory's multi-valued attribute does:
+ * create fails when it exists; swap deletes exactly the old values and adds the new one, fails
+ * when one old value is gone (or, with none, when the new one is there), and throws when the
+ * object is gone.
+ */
 class MemoryLease {
-  value: string | undefined;
+  values: string[] | undefined;
   #afterSwap: (() => void) | undefined;
+  /** The one value, for tests that set or check it directly. */
+  get value(): string | undefined {
+    return this.values?.length === 1 ? this.values[0] : undefined;
+  }
+  set value(value: string | undefined) {
+    this.values = value === undefined ? undefined : [value];
+  }
   /** Resolves right after the next successful swap (a renew, while one replica leads). */
   nextSwap(): Promise<void> {
     return new Promise((resolve) => (this.#afterSwap = resolve));
@@ -22,17 +34,19 @@ class MemoryLease {
   store(): LeaseStore {
     return {
       server: "pdc.test",
-      read: () => Promise.resolve(this.value),
+      read: () => Promise.resolve(this.values && [...this.values]),
       create: (value) => {
-        if (this.value !== undefined) return Promise.resolve(false);
-        this.value = value;
+        if (this.values !== undefined) return Promise.resolve(false);
+        this.values = [value];
         return Promise.resolve(true);
       },
-      swap: (oldValue, newValue) => {
-        // noSuchObject (32): the directory client throws, as it does for any failure but 16.
-        if (this.value === undefined) return Promise.reject(new Error("no such object"));
-        if (this.value !== oldValue) return Promise.resolve(false);
-        this.value = newValue;
+      swap: (oldValues, newValue) => {
+        // noSuchObject (32): the directory client throws, as it does for any failure but 16 and 20.
+        const values = this.values;
+        if (values === undefined) return Promise.reject(new Error("no such object"));
+        if (!oldValues.every((v) => values.includes(v))) return Promise.resolve(false);
+        if (oldValues.length === 0 && values.includes(newValue)) return Promise.resolve(false);
+        this.values = [...values.filter((v) => !oldValues.includes(v)), newValue];
         this.#afterSwap?.();
         this.#afterSwap = undefined;
         return Promise.resolve(true);
@@ -115,6 +129,28 @@ describe("leader election", () => {
       for (const e of electors.splice(0)) await e.stop();
     }
   }, 40_000);
+
+  it("a lease emptied, or given a second value, by hand: never two writers, and one replica leads again", async () => {
+    for (const edit of [
+      (lease: MemoryLease) => (lease.values = []),
+      (lease: MemoryLease) => lease.values!.push("added by hand"),
+    ]) {
+      const lease = new MemoryLease();
+      const [a, b] = await twoReplicas(lease);
+      await lease.nextSwap();
+      edit(lease);
+      expect(await overlaps(a, b, 1.5 * DURATION_MS)).toEqual([]);
+      await until("one replica to lead", () => a.canWrite() || b.canWrite());
+      // A leader that stops leaves the stranger value beside its release; the other takes both.
+      const leader = a.canWrite() ? a : b;
+      const other = leader === a ? b : a;
+      await leader.stop();
+      await until("the other replica to lead", () => other.canWrite());
+      expect(lease.values).toHaveLength(1);
+      expect(decodeLease(lease.value).holder).toBe(other.status().replicaId);
+      for (const e of electors.splice(0)) await e.stop();
+    }
+  }, 60_000);
 
   it("a leader whose host slept (the wall clock jumped, the monotonic one did not) stops writing until it renews", async () => {
     // Linux's monotonic clock stands still while the system is suspended; the wall clock, read

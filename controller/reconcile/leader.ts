@@ -5,7 +5,7 @@
  * lease (fencing by time, on this process's monotonic and wall clocks, with a skew margin).
  */
 import type { Leadership, LeadershipStatus, LeaseStore } from "./lease.ts";
-import { decodeLease, encodeLease, fencingMargin, isReleased } from "./lease.ts";
+import { decodeLease, encodeLease, fencingMargin, isReleased, NEW_LEASE } from "./lease.ts";
 import type { Logger } from "./revision.ts";
 
 /** Options of {@link LeaderElector}. */
@@ -103,7 +103,7 @@ export class LeaderElector implements Leadership {
     if (wasLeading && mine !== undefined && this.#store) {
       const lease = decodeLease(mine);
       const released = encodeLease({ ...lease, holder: "", renewTime: this.#wall().toISOString() });
-      await this.#store.swap(mine, released).catch(() => false);
+      await this.#store.swap([mine], released).catch(() => false);
     }
     await this.#store?.close().catch(() => undefined);
     this.#store = undefined;
@@ -112,9 +112,10 @@ export class LeaderElector implements Leadership {
   async #tick(): Promise<void> {
     try {
       this.#store ??= await this.#options.open();
+      // Reached: what the campaign finds wrong with the lease object, it says again.
+      this.#failure = null;
       if (this.#leading) await this.#renew(this.#store);
       else await this.#campaign(this.#store);
-      this.#failure = null;
     } catch (error) {
       // The lease's DC cannot be reached: nobody can take the lease (it lives on that DC only),
       // and this replica keeps leading only until its deadline.
@@ -134,7 +135,7 @@ export class LeaderElector implements Leadership {
     const sent = performance.now();
     const sentWall = this.#wall().getTime();
     this.#sent = next;
-    if (await store.swap(mine, next)) {
+    if (await store.swap([mine], next)) {
       this.#mine = next;
       this.#holdUntil(sent, sentWall);
       this.#holder = this.#options.replicaId;
@@ -145,27 +146,31 @@ export class LeaderElector implements Leadership {
 
   async #campaign(store: LeaseStore): Promise<void> {
     const me = this.#options.replicaId;
-    let value = await store.read();
-    if (value === undefined) {
-      const created = encodeLease({
-        holder: "",
-        renewTime: this.#wall().toISOString(),
-        durationSeconds: 0,
-        transitions: 0,
-      });
-      if (await store.create(created)) value = created;
-      else value = await store.read();
+    let values = await store.read();
+    if (values === undefined) values = (await store.create(NEW_LEASE)) ? [NEW_LEASE] : await store.read();
+    if (values === undefined) return;
+    if (values.length === 0) {
+      // Emptied by hand: put back a new lease, which must then stand a whole lease duration.
+      this.#holder = "";
+      this.#failure = "the lease object held no value; a new lease was put back";
+      await store.swap([], NEW_LEASE);
+      return;
     }
+    // Several values (one added by hand beside the lease) are one state, taken all at once by the
+    // same atomic swap, after they have stood a whole lease duration.
+    const value = values.length === 1 ? values[0]! : JSON.stringify([...values].sort());
     const now = performance.now();
     if (this.#seen === undefined || this.#seen.value !== value) this.#seen = { value, since: now };
-    const lease = decodeLease(value);
+    const lease = decodeLease(values.length === 1 ? value : undefined);
     this.#holder = lease.holder;
+    if (values.length > 1)
+      this.#failure = `the lease object holds ${values.length} values; it is taken after a lease duration`;
     // At once only a lease its holder released, or the one this process itself wrote last (a
     // renew whose answer was lost). Anything else, even a value naming this replica's id (a twin
     // with the same --replica-id, a restarted process) or a lease object deleted or overwritten
     // by hand, may hide a leader still writing: it must stand for a whole lease duration.
     const free = isReleased(value) || value === this.#sent || now - this.#seen.since >= this.#options.durationMs;
-    if (!free || value === undefined) return;
+    if (!free) return;
     const next = encodeLease({
       holder: me,
       renewTime: this.#wall().toISOString(),
@@ -175,7 +180,7 @@ export class LeaderElector implements Leadership {
     const sent = performance.now();
     const sentWall = this.#wall().getTime();
     this.#sent = next;
-    if (!(await store.swap(value, next))) return;
+    if (!(await store.swap(values, next))) return;
     this.#mine = next;
     this.#holder = me;
     this.#leading = true;

@@ -9,12 +9,18 @@ import type { OpenDirectory } from "./pass.ts";
 export interface LeaseStore {
   /** The DNS name of the DC holding the lease (the PDC emulator), for status. */
   readonly server: string;
-  /** The lease's current value; undefined when the lease object does not exist yet. */
-  read(): Promise<string | undefined>;
+  /**
+   * The lease attribute's values: one in normal operation, none or several when someone edited
+   * the object by hand; undefined when the lease object does not exist yet.
+   */
+  read(): Promise<readonly string[] | undefined>;
   /** Creates the lease object with `value`; false when another replica created it first. */
   create(value: string): Promise<boolean>;
-  /** Replaces `oldValue` with `newValue` in one atomic modify; false when `oldValue` is gone. */
-  swap(oldValue: string, newValue: string): Promise<boolean>;
+  /**
+   * Replaces exactly `oldValues` with `newValue` in one atomic modify; false when one of them is
+   * gone, or, for no old values, when `newValue` is there already.
+   */
+  swap(oldValues: readonly string[], newValue: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -59,6 +65,18 @@ const LEASE_PREFIX = "gmsa-gitops-lease ";
 export function encodeLease(lease: Lease): string {
   return LEASE_PREFIX + JSON.stringify(lease);
 }
+
+/**
+ * The value a new lease object holds, and what an attribute emptied by hand is given back: a lease
+ * nobody holds that was never released, so it must stand a whole lease duration before anyone
+ * takes it. Always the same text, so two replicas putting it back at once leave one value.
+ */
+export const NEW_LEASE = encodeLease({
+  holder: "",
+  renewTime: new Date(0).toISOString(),
+  durationSeconds: 0,
+  transitions: 0,
+});
 
 /** Decodes a lease value; a value that is not one reads as a free lease with no holder. */
 export function decodeLease(value: string | undefined): Lease {
