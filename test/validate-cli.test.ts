@@ -1,7 +1,7 @@
 // Runs the real `gmsa-gitops` bin (through `npx node`, as users of this checkout do) on the
 // fixture repositories and checks exit codes and exact output.
 import { execFile, execFileSync } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -273,4 +273,80 @@ describe("what validate loads", () => {
     expect(result.code).toBe(0);
     expect(modules.filter((url) => /\/node_modules\/(ajv|yaml)\//.test(url))).toEqual([]);
   });
+});
+
+/** Runs `gmsa-gitops validate DIR` with `env` added, reporting its peak RSS in MiB. */
+function measured(dir: string, env: Record<string, string>, user: string[] = []): Promise<Run & { peakMiB: number }> {
+  const hook = 'process.on("exit",()=>process.stderr.write("\\nPEAK "+process.resourceUsage().maxRSS/1024+"\\n"))';
+  const [file = process.execPath, ...prefix] = [...user, process.execPath];
+  const args = [...prefix, "--import", `data:text/javascript,${encodeURIComponent(hook)}`, BIN, "validate", dir];
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NODE_")));
+  return new Promise((resolve) => {
+    execFile(file, args, { env: { ...clean, ...env } }, (error, stdout, stderr) => {
+      const [ours = "", peak = "0"] = stderr.split("\nPEAK ");
+      const code = error ? ((error as { code?: unknown }).code as number) : 0;
+      resolve({ code, stdout, stderr: ours, peakMiB: Number(peak) });
+    });
+  });
+}
+
+describe("start-up", () => {
+  it("keeps the type-stripped code in a per-user cache: a warm start loads no type stripper", async () => {
+    const home = await mkdtemp(join(tmpdir(), "gmsa-cache-"));
+    try {
+      const env = { XDG_CACHE_HOME: join(home, "cache") };
+      const cold = await measured(join(FIXTURES, "valid"), env);
+      const warm = await measured(join(FIXTURES, "valid"), env);
+      expect(warm).toMatchObject({ code: 0, stderr: "", stdout: cold.stdout });
+      expect(cold.stdout).toMatch(/^valid: 4 files,/);
+      const cache = join(home, "cache", "gmsa-gitops", "compile-cache");
+      expect((await stat(cache)).mode & 0o777).toBe(0o700);
+      expect((await readdir(cache, { recursive: true })).length).toBeGreaterThan(20);
+      // The stripper's WebAssembly memory alone is 16 MiB.
+      expect(cold.peakMiB - warm.peakMiB).toBeGreaterThan(12);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it("runs the same without a cache it can write (read-only, no home)", async () => {
+    const home = await mkdtemp(join(tmpdir(), "gmsa-cache-"));
+    try {
+      await chmod(home, 0o555);
+      const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+      const readOnly = await measured(join(FIXTURES, "valid"), { XDG_CACHE_HOME: join(home, "cache") }, nobody);
+      const noHome = await measured(join(FIXTURES, "valid"), { XDG_CACHE_HOME: "", HOME: "/nonexistent" }, nobody);
+      for (const result of [readOnly, noHome]) {
+        expect(result).toMatchObject({ code: 0, stderr: "" });
+        expect(result.stdout).toMatch(/^valid: 4 files,/);
+      }
+      expect(await readdir(home)).toEqual([]);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("at scale", () => {
+  it("validates 10,000 resources (bench/validate.ts's repository) within 150 MiB peak RSS", async () => {
+    const home = await mkdtemp(join(tmpdir(), "gmsa-scale-"));
+    try {
+      const repo = join(home, "repo");
+      await mkdir(repo);
+      const bench = join(ROOT, "bench", "validate.ts");
+      execFileSync(process.execPath, [bench, "--resources", "10000", "--generate-into", repo]);
+      const env = { XDG_CACHE_HOME: join(home, "cache") };
+      await measured(join(FIXTURES, "valid"), env); // a warm start, as every run after the first
+      const result = await measured(repo, env);
+      expect(result).toMatchObject({
+        code: 0,
+        stdout:
+          "valid: 4999 files, 2500 ADGroup, 2499 GroupManagedServiceAccount, 4998 HostBinding, 1 KdsRootKey, 0 ManagedServiceAccount\n",
+        stderr: "",
+      });
+      expect(result.peakMiB).toBeLessThan(150);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

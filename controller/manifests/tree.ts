@@ -15,9 +15,9 @@
  *   with its own stack, so neither 10,000 nested folders nor one unreadable folder throws.
  * - Files over the size limit are reported after reading at most limit + 1 bytes.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readdirSync, readSync } from "node:fs";
 import type { Dirent } from "node:fs";
-import { readdir, realpath, stat } from "node:fs/promises";
+import { realpath, stat } from "node:fs/promises";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { join, sep } from "node:path";
 import { DEFAULT_MAX_FILE_BYTES } from "./types.ts";
@@ -27,9 +27,10 @@ import type { ErrorCode, ManifestError, ManifestFile } from "./types.ts";
 export const MAX_FOLDER_DEPTH = 32;
 
 /**
- * Files read per turn of the event loop. Reads are synchronous (four syscalls per file without
- * a thread-pool round trip each: several times cheaper for thousands of small files), in
- * batches so that a large repository never blocks the controller's HTTP server for long.
+ * Files read, or folders listed, per turn of the event loop. Reads and listings are synchronous
+ * (a few syscalls each without a thread-pool round trip: several times cheaper for thousands of
+ * small files and folders), in batches so that a large repository never blocks the
+ * controller's HTTP server for long.
  */
 const READ_BATCH = 200;
 
@@ -62,11 +63,13 @@ export async function readManifestTree(dir: string, maxFileBytes = DEFAULT_MAX_F
   };
 
   const stack: Array<{ rel: string; depth: number }> = [{ rel: "", depth: 0 }];
+  let listed = 0;
   for (let folder = stack.pop(); folder; folder = stack.pop()) {
+    if (++listed % READ_BATCH === 0) await yieldToEventLoop();
     const abs = folder.rel === "" ? root : join(root, ...folder.rel.split("/"));
     let entries: Dirent[];
     try {
-      entries = await readdir(abs, { withFileTypes: true });
+      entries = readdirSync(abs, { withFileTypes: true });
     } catch (error: unknown) {
       const code = (error as NodeJS.ErrnoException).code ?? "error";
       fileError(folder.rel || ".", "unreadable-folder", `cannot read the folder (${code}); its manifests are unknown`);

@@ -307,9 +307,15 @@ function documentStarts(text: string): Position[] {
   const starts: Position[] = [];
   let pending: Position | undefined; // a '---' whose document has no content yet
   let inDoc = false; // inside a document that has content
-  const lines = text.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i] ?? "";
+  // Line by line without splitting the text: inside a document, only a line starting with '-'
+  // or '.' can be a marker, and no other line is even cut out of the text.
+  for (let i = 0, at = 0; at <= text.length; i++) {
+    const newline = text.indexOf("\n", at);
+    const end = newline < 0 ? text.length : newline;
+    const first = text.charCodeAt(at);
+    const line = inDoc && first !== 45 && first !== 46 ? undefined : text.slice(at, end);
+    at = end + 1;
+    if (line === undefined) continue;
     const marker = /^---(?=\s|$)/.test(line);
     if (marker || /^\.\.\.(?=\s|$)/.test(line)) {
       if (pending) starts.push(pending);
