@@ -7,7 +7,9 @@
 //   2. --runs times: a commit changing one gMSA's description, then one reconcile (the loop's
 //      own cycle, timed whole and with the time spent inside the fake directory taken out);
 //      then a hand edit of one object in the directory, then one reconcile (drift corrected).
-//   3. The steps of the commit's cycle, one by one, on the same inputs: load the revision
+//   3. The Git source's sync of such a commit (a real repository served by file://, a bare clone
+//      of it kept between syncs as the controller keeps it): fetch and read the changed blob.
+//   4. The steps of the commit's cycle, one by one, on the same inputs: load the revision
 //      (ParseCache: one file parsed; lint and DesiredState building across every resource),
 //      observe (incremental, one object changed), plan (diff + policy), gate, publish.
 //
@@ -20,6 +22,8 @@ import { parseArgs } from "node:util";
 import { ParseCache, parseManifests } from "../controller/manifests/index.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
 import { createMetricsRecorder } from "../controller/metrics/index.ts";
+import { createGitSource } from "../controller/source/index.ts";
+import { createGitRepo } from "../test/harness/git-repo.ts";
 import { IncrementalObserver } from "../controller/reconcile/incremental.ts";
 import type { ChangeReader } from "../controller/reconcile/incremental.ts";
 import { Controller } from "../controller/reconcile/loop.ts";
@@ -184,6 +188,27 @@ try {
     .split("\n")
     .filter((l) => l.startsWith("gmsa_gitops_plan_resources_total"));
   if (planned.length > 0) console.log(planned.join("\n"));
+
+  // The Git source: a commit of one file, then one sync.
+  const repo = createGitRepo({
+    files: Object.fromEntries(files.map((file) => [file.path, Buffer.from(file.content).toString("utf8")])),
+  });
+  try {
+    const git = createGitSource({ url: repo.url, branch: "main", workDir: join(tmp, "clone") });
+    await git.sync();
+    const syncs: number[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      const path = join(PREFIX, "app-0001.yaml");
+      repo.write(path, `${Buffer.from(files.find((file) => file.path === path)!.content).toString("utf8")}# ${run}\n`);
+      repo.commit(`run ${run}`);
+      const t0 = performance.now();
+      await git.sync();
+      syncs.push(ms(t0));
+    }
+    console.log(`git source: sync of a one-file commit        ${f(median(syncs))} ms (median of ${RUNS})`);
+  } finally {
+    repo.remove();
+  }
 
   // The commit's cycle, step by step, on the same inputs.
   const steps = new Map<string, number[]>();

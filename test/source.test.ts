@@ -145,6 +145,29 @@ describe("git source", () => {
     expect(commands).toEqual(["ls-remote", "ls-remote"]);
   });
 
+  it("a new revision starts no rev-parse before its fetch and no type check of the root tree", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    const trace = join(root, "trace.log");
+    const src = source({ env: { GIT_TRACE: trace } });
+    await src.sync();
+    const before = (await readFile(trace, "utf8")).length;
+    await writeFiles({ "x.yaml": "a: 2\n" });
+    const head = commitAndPush("two");
+    const snapshot = await src.sync();
+    expect(snapshot.revision).toBe(head);
+    expect(snapshot.message).toBe("two");
+    expect(text(snapshot)).toEqual({ "x.yaml": "a: 2\n" });
+    // Processes the source starts through simple-git (fetch's own helpers, the server side and
+    // git's maintenance are fetch's; the blob reads run with an environment of their own).
+    const commands = [...(await readFile(trace, "utf8")).slice(before).matchAll(/trace: built-in: git ([\w-]+)/g)]
+      .map((m) => m[1])
+      .filter(
+        (c) => !["upload-pack", "pack-objects", "unpack-objects", "index-pack", "rev-list", "maintenance"].includes(c!),
+      );
+    expect(commands.sort()).toEqual(["fetch", "log", "ls-remote", "ls-tree", "rev-parse"]);
+  });
+
   it("a new revision reads only the blobs it adds: an unchanged file keeps the content already held", async () => {
     await writeFiles({ "x.yaml": "a: 1\n", "y.yaml": "b: 1\n" });
     commitAndPush("one");

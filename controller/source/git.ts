@@ -184,7 +184,9 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     // The branch has not moved since the last snapshot (whose revision is the local ref, which
     // only this source sets): that snapshot stands, and a poll costs this one git process.
     if (last !== undefined && last.revision === remoteHead) return { ...last, fetchedAt: new Date() };
-    let revision = await currentRevision(git, localRef);
+    // Only this source sets the local ref, and the last snapshot is of it (a sync that failed
+    // after its fetch left it ahead: fetched again, a no-op). A process per commit saved.
+    let revision = last?.revision ?? (await currentRevision(git, localRef));
     if (revision !== remoteHead) {
       // "+" accepts a non-fast-forward update: a force-push replaces our ref, which is the
       // hard reset. Depth 1 is enough: verification only needs the head commit object.
@@ -223,19 +225,22 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 
     if (options.verify) await verifyCommit(git, head, options.verify, run, fail);
 
-    const { files, fileErrors, byOid } = await readManifests(workDir, git, head, subPath, known, run, fail);
+    // The commit's author and message beside the manifests: neither waits for the other.
+    const [{ files, fileErrors, byOid }, meta] = await Promise.all([
+      readManifests(workDir, git, head, subPath, known, run, fail),
+      run(
+        () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
+        (e) =>
+          fail({
+            outcome: "transient",
+            step: "checkout",
+            reason: "ReadFailed",
+            message: `cannot read commit ${head}: ${lastLines(e.message)}`,
+            revision: head,
+          }),
+      ),
+    ]);
     known = byOid;
-    const meta = await run(
-      () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
-      (e) =>
-        fail({
-          outcome: "transient",
-          step: "checkout",
-          reason: "ReadFailed",
-          message: `cannot read commit ${head}: ${lastLines(e.message)}`,
-          revision: head,
-        }),
-    );
     const nul = meta.indexOf("\0");
     const snapshot: Snapshot = {
       revision: head,
@@ -511,9 +516,12 @@ async function readManifests(
       message: `path ${subPath} is not a directory at revision ${revision}`,
       revision,
     });
-  // A sub-path that is a symlink resolves to a blob here, not to its target: refused below.
-  const type = await run(() => git.raw(["cat-file", "-t", tree]), notFound);
-  if (type.trim() !== "tree") throw notFound();
+  // A sub-path that is a symlink resolves to a blob here, not to its target: refused below. A
+  // commit's own tree is one: no process spent asking.
+  if (subPath !== "") {
+    const type = await run(() => git.raw(["cat-file", "-t", tree]), notFound);
+    if (type.trim() !== "tree") throw notFound();
+  }
 
   const listing = await run(
     () => git.raw(["ls-tree", "-r", "-z", tree]),
