@@ -12,16 +12,31 @@ import type { Context } from "./references.ts";
 import type { ResourcePlan } from "../model.ts";
 import type { ResourceDiff } from "./resource-diff.ts";
 
-/** One read a diff made: a field's value, or one lookup in a map or set of the context. */
-type Read =
-  | { readonly op: "value"; readonly path: readonly string[]; readonly value: unknown }
-  | { readonly op: "get" | "has"; readonly path: readonly string[]; readonly key: unknown; readonly value: unknown };
+/**
+ * The reads a diff made, flat (four slots each, no object per read: thousands of resources keep
+ * theirs between plans): what was read (a field's value, or one lookup in a map or set of the
+ * context), the field's path, the key looked up, and what it gave.
+ */
+type Reads = unknown[];
+const VALUE = 0;
+const GET = 1;
+const HAS = 2;
 
 interface Entry {
   readonly spec: unknown;
   /** Undefined: the diff read something that cannot be replayed; never reused. */
-  readonly reads: readonly Read[] | undefined;
+  readonly reads: Reads | undefined;
   readonly diff: ResourceDiff;
+}
+
+/** Field paths ("observed.baseDn"), one string each however often read, with their parts. */
+const paths = new Map<string, { readonly path: string; readonly parts: readonly string[] }>();
+function pathOf(parent: string | undefined, prop: string): string {
+  const path = parent === undefined ? prop : `${parent}.${prop}`;
+  const known = paths.get(path);
+  if (known !== undefined) return known.path;
+  paths.set(path, { path, parts: path.split(".") });
+  return path;
 }
 
 /** Context fields read field by field (their own identity changes every cycle). */
@@ -57,12 +72,24 @@ export function sameValue(a: unknown, b: unknown, depth = 0): boolean {
   return ka.every((k) => Object.hasOwn(rb, k) && sameValue((a as Record<string, unknown>)[k], rb[k], depth + 1));
 }
 
-const at = (root: unknown, path: readonly string[]): unknown =>
-  path.reduce<unknown>((o, p) => (o as Record<string, unknown> | undefined)?.[p], root);
+const at = (root: unknown, path: string): unknown =>
+  (paths.get(path)?.parts ?? [path]).reduce<unknown>((o, p) => (o as Record<string, unknown> | undefined)?.[p], root);
 
-/** A context that records what is read from it into `reads`; `opaque` is called on a read it cannot record. */
-function recording(ctx: Context, reads: Read[], opaque: () => void): Context {
-  const wrap = (path: readonly string[], value: unknown): unknown => {
+/**
+ * A context that records what is read from it into `reads`, each read once; `opaque` is called on
+ * a read it cannot record.
+ */
+function recording(ctx: Context, reads: Reads, opaque: () => void): Context {
+  const seen = new Map<string, Set<unknown>>();
+  const record = (op: number, path: string, key: unknown, value: unknown): void => {
+    const id = `${op}${path}`;
+    let keys = seen.get(id);
+    if (keys === undefined) seen.set(id, (keys = new Set()));
+    if (keys.has(key)) return;
+    keys.add(key);
+    reads.push(op, path, key, value);
+  };
+  const wrap = (path: string, value: unknown): unknown => {
     if (value instanceof Map || value instanceof Set) {
       const collection = value as Map<unknown, unknown> | Set<unknown>;
       return new Proxy(collection, {
@@ -70,13 +97,13 @@ function recording(ctx: Context, reads: Read[], opaque: () => void): Context {
           if (prop === "get" && target instanceof Map)
             return (key: unknown) => {
               const found = target.get(key);
-              reads.push({ op: "get", path, key, value: found });
+              record(GET, path, key, found);
               return found;
             };
           if (prop === "has")
             return (key: unknown) => {
               const found = target.has(key);
-              reads.push({ op: "has", path, key, value: found });
+              record(HAS, path, key, found);
               return found;
             };
           // Iteration, size, forEach: what was read is the whole collection.
@@ -86,31 +113,36 @@ function recording(ctx: Context, reads: Read[], opaque: () => void): Context {
         },
       });
     }
-    if (path.length === 1 && NESTED.has(path[0]!) && typeof value === "object" && value !== null)
+    if (NESTED.has(path) && typeof value === "object" && value !== null)
       return new Proxy(value, {
         get: (target, prop) =>
           typeof prop === "string"
-            ? wrap([...path, prop], Reflect.get(target, prop))
+            ? wrap(pathOf(path, prop), Reflect.get(target, prop))
             : (Reflect.get(target, prop) as unknown),
       });
-    reads.push({ op: "value", path, value });
+    record(VALUE, path, undefined, value);
     return value;
   };
   return new Proxy(ctx, {
     get: (target, prop) =>
-      typeof prop === "string" ? wrap([prop], Reflect.get(target, prop)) : (Reflect.get(target, prop) as unknown),
+      typeof prop === "string"
+        ? wrap(pathOf(undefined, prop), Reflect.get(target, prop))
+        : (Reflect.get(target, prop) as unknown),
   });
 }
 
 /** True when every read gives an equal value in `ctx`. */
-function replays(reads: readonly Read[], ctx: Context): boolean {
-  for (const read of reads) {
-    const where = at(ctx, read.path);
-    if (read.op === "value") {
-      if (!sameValue(where, read.value)) return false;
-    } else if (read.op === "has") {
-      if (!(where instanceof Map || where instanceof Set) || where.has(read.key) !== read.value) return false;
-    } else if (!(where instanceof Map) || !sameValue(where.get(read.key), read.value)) return false;
+function replays(reads: Reads, ctx: Context): boolean {
+  for (let i = 0; i < reads.length; i += 4) {
+    const op = reads[i];
+    const key = reads[i + 2];
+    const value = reads[i + 3];
+    const where = at(ctx, reads[i + 1] as string);
+    if (op === VALUE) {
+      if (!sameValue(where, value)) return false;
+    } else if (op === HAS) {
+      if (!(where instanceof Map || where instanceof Set) || where.has(key) !== value) return false;
+    } else if (!(where instanceof Map) || !sameValue(where.get(key), value)) return false;
   }
   return true;
 }
@@ -161,7 +193,7 @@ export class DiffMemo {
       this.reused++;
       return last.diff;
     }
-    const reads: Read[] = [];
+    const reads: Reads = [];
     let replayable = true;
     const diff = run(
       recording(ctx, reads, () => {
