@@ -169,6 +169,27 @@ describe("git source", () => {
     expect((await since()).sort()).toEqual(["fetch", "log", "ls-remote", "ls-tree", "rev-parse"]);
   });
 
+  it("after a webhook said the branch moved, a new revision is fetched without listing the branch first", async () => {
+    const { src, since } = await tracedSource();
+    await writeFiles({ "x.yaml": "a: 2\n" });
+    const head = commitAndPush("two");
+    src.moved();
+    const snapshot = await src.sync();
+    expect(snapshot.revision).toBe(head);
+    expect(text(snapshot)).toEqual({ "x.yaml": "a: 2\n" });
+    expect((await since()).sort()).toEqual(["fetch", "log", "ls-tree", "rev-parse"]);
+    // Once: the next poll lists the branch as before, and finds it unchanged.
+    expect((await src.sync()).revision).toBe(head);
+    expect(await since()).toEqual(["ls-remote"]);
+  });
+
+  it("a webhook for a branch that is gone still gives a stalled BranchNotFound", async () => {
+    const { src } = await tracedSource();
+    execFileSync("git", ["--git-dir", remote, "update-ref", "-d", "refs/heads/main"]);
+    src.moved();
+    await expect(src.sync()).rejects.toMatchObject({ outcome: "stalled", reason: "BranchNotFound" });
+  });
+
   it("a new revision reads only the blobs it adds: an unchanged file keeps the content already held", async () => {
     await writeFiles({ "x.yaml": "a: 1\n", "y.yaml": "b: 1\n" });
     commitAndPush("one");
