@@ -8,7 +8,8 @@
 //      own cycle, timed whole and with the time spent inside the fake directory taken out);
 //      then a hand edit of one object in the directory, then one reconcile (drift corrected).
 //   3. The Git source's sync of such a commit (a real repository served by file://, a bare clone
-//      of it kept between syncs as the controller keeps it): fetch and read the changed blob.
+//      of it kept between syncs as the controller keeps it): fetch and read the changed blob; then
+//      the same after a webhook said the branch moved (no ls-remote first).
 //   4. The steps of the commit's cycle, one by one, on the same inputs: load the revision
 //      (ParseCache: one file parsed; lint and DesiredState building across every resource),
 //      observe (incremental, one object changed), plan (diff + policy), gate, publish.
@@ -206,6 +207,18 @@ try {
       syncs.push(ms(t0));
     }
     console.log(`git source: sync of a one-file commit        ${f(median(syncs))} ms (median of ${RUNS})`);
+    // The same after a webhook: no ls-remote first.
+    const hooked: number[] = [];
+    for (let run = 1; run <= RUNS; run++) {
+      const path = join(PREFIX, "app-0002.yaml");
+      repo.write(path, `${Buffer.from(files.find((file) => file.path === path)!.content).toString("utf8")}# ${run}\n`);
+      repo.commit(`hooked ${run}`);
+      const t0 = performance.now();
+      git.moved();
+      await git.sync();
+      hooked.push(ms(t0));
+    }
+    console.log(`git source: the same after a webhook (moved)  ${f(median(hooked))} ms (median of ${RUNS})`);
   } finally {
     repo.remove();
   }
