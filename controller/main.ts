@@ -195,6 +195,7 @@ export async function startController(
               if (leadership && !leadership.leader)
                 return `not the leader; the leader is ${leadership.holder || "unknown (nobody holds the lease)"}: it applies the commit at its next poll`;
               logger.info({}, "webhook: reconcile now");
+              source.moved?.();
               trigger();
               return undefined;
             },

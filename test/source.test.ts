@@ -128,21 +128,66 @@ describe("git source", () => {
     expect(text(snapshot)).toEqual({ "x.yaml": "a: 2\n", "y.yaml": "b: 1\n" });
   });
 
-  it("a poll of an unchanged branch runs one git command, ls-remote", async () => {
+  /**
+   * A synced source whose git commands are traced: `since()` lists the commands it started since
+   * the last call. Each git process logs "trace: built-in: git <command>" first; the server side
+   * of a file:// remote (upload-pack) and fetch's own helpers are left out.
+   */
+  async function tracedSource() {
     await writeFiles({ "x.yaml": "a: 1\n" });
     commitAndPush("one");
     const trace = join(root, "trace.log");
     const src = source({ env: { GIT_TRACE: trace } });
     await src.sync();
-    const before = (await readFile(trace, "utf8")).length;
+    let seen = (await readFile(trace, "utf8")).length;
+    const helpers = ["upload-pack", "pack-objects", "unpack-objects", "index-pack", "rev-list", "maintenance"];
+    const since = async (): Promise<string[]> => {
+      const log = await readFile(trace, "utf8");
+      const commands = [...log.slice(seen).matchAll(/trace: built-in: git ([\w-]+)/g)].map((m) => m[1]!);
+      seen = log.length;
+      return commands.filter((c) => !helpers.includes(c));
+    };
+    return { src, since };
+  }
+
+  it("a poll of an unchanged branch runs one git command, ls-remote", async () => {
+    const { src, since } = await tracedSource();
     await src.sync();
     await src.sync();
-    // Each git process the source starts logs "trace: built-in: git <command>" first; ls-remote
-    // on a file:// remote runs upload-pack, the server side, in a process of its own.
-    const commands = [...(await readFile(trace, "utf8")).slice(before).matchAll(/trace: built-in: git ([\w-]+)/g)]
-      .map((m) => m[1])
-      .filter((c) => c !== "upload-pack");
-    expect(commands).toEqual(["ls-remote", "ls-remote"]);
+    expect(await since()).toEqual(["ls-remote", "ls-remote"]);
+  });
+
+  it("a new revision starts no rev-parse before its fetch and no type check of the root tree", async () => {
+    const { src, since } = await tracedSource();
+    await writeFiles({ "x.yaml": "a: 2\n" });
+    const head = commitAndPush("two");
+    const snapshot = await src.sync();
+    expect(snapshot.revision).toBe(head);
+    expect(snapshot.message).toBe("two");
+    expect(text(snapshot)).toEqual({ "x.yaml": "a: 2\n" });
+    // Through simple-git: the blob reads (cat-file --batch) run with an environment of their own.
+    expect((await since()).sort()).toEqual(["fetch", "log", "ls-remote", "ls-tree", "rev-parse"]);
+  });
+
+  it("after a webhook said the branch moved, a new revision is fetched without listing the branch first", async () => {
+    const { src, since } = await tracedSource();
+    await writeFiles({ "x.yaml": "a: 2\n" });
+    const head = commitAndPush("two");
+    src.moved();
+    const snapshot = await src.sync();
+    expect(snapshot.revision).toBe(head);
+    expect(text(snapshot)).toEqual({ "x.yaml": "a: 2\n" });
+    expect((await since()).sort()).toEqual(["fetch", "log", "ls-tree", "rev-parse"]);
+    // Once: the next poll lists the branch as before, and finds it unchanged.
+    expect((await src.sync()).revision).toBe(head);
+    expect(await since()).toEqual(["ls-remote"]);
+  });
+
+  it("a webhook for a branch that is gone still gives a stalled BranchNotFound", async () => {
+    const { src } = await tracedSource();
+    execFileSync("git", ["--git-dir", remote, "update-ref", "-d", "refs/heads/main"]);
+    src.moved();
+    await expect(src.sync()).rejects.toMatchObject({ outcome: "stalled", reason: "BranchNotFound" });
   });
 
   it("a new revision reads only the blobs it adds: an unchanged file keeps the content already held", async () => {

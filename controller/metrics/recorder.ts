@@ -155,6 +155,11 @@ export interface MetricsRecorder {
   /** `gmsa_gitops_ldap_entries_read_total{mode}`: entries one observe of AD returned, full or incremental. */
   ldapEntriesRead(mode: "full" | "incremental", entries: number): void;
   /**
+   * `gmsa_gitops_plan_resources_total{mode}`: resources one plan diffed afresh (`diffed`) or took
+   * unchanged from the last plan because nothing they read changed (`reused`).
+   */
+  resourcesPlanned(diffed: number, reused: number): void;
+  /**
    * `gmsa_gitops_gmsa_next_password_change_seconds{name}`: seconds until `at`, the moment the
    * password is due to change, evaluated at scrape time (so it stays right between
    * reconciles); negative once overdue. `undefined` removes it.
@@ -385,6 +390,13 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     registers,
   });
   for (const mode of ["full", "incremental"]) entriesRead.inc({ mode }, 0);
+  const planned = new Counter({
+    name: `${metricPrefix}plan_resources_total`,
+    help: "Resources planned, by mode: diffed (against AD afresh) or reused (nothing they read changed since the last plan).",
+    labelNames: ["mode"],
+    registers,
+  });
+  for (const mode of ["diffed", "reused"]) planned.inc({ mode }, 0);
 
   let leaderValue: boolean | undefined;
   const leader = new Gauge({
@@ -598,6 +610,11 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     ldapEntriesRead(mode, entries) {
       entriesRead.inc({ mode }, entries);
+    },
+
+    resourcesPlanned(diffed, reused) {
+      planned.inc({ mode: "diffed" }, diffed);
+      planned.inc({ mode: "reused" }, reused);
     },
 
     setLeader(isLeader) {

@@ -13,6 +13,7 @@ import {
   emptyDirectory,
   fakeDirectory,
   kdsObserved,
+  withUsns,
   observedGroup,
   OWNER,
 } from "../../test/support/reconcile.ts";
@@ -20,8 +21,7 @@ import type { HostRequest, HostResult } from "../hosts/index.ts";
 import { HostError } from "../hosts/index.ts";
 import type { HostSettings } from "./hosts.ts";
 import type { Logger } from "./loop.ts";
-import type { DirectorySession, OpenDirectory } from "./pass.ts";
-import type { ObservedDirectory } from "./model.ts";
+import type { OpenDirectory } from "./pass.ts";
 import { STALLED_RETRY_MS } from "./gate.ts";
 import { Controller, READY_FAILURE_LIMIT } from "./loop.ts";
 import type { ResourceStatus } from "./status.ts";
@@ -962,50 +962,6 @@ describe("a cycle that writes for a long time", () => {
 // exists; anything due (a hand edit, a new revision, a KDS key becoming effective, a back-off or
 // a stalled write's hour ending) is still acted on in the cycle it is due.
 
-/**
- * Gives a fake directory's sessions the reads of an incremental observe: each object's
- * uSNChanged is raised whenever its content changed, deletions leave a tombstone with the USN.
- */
-function withUsns(open: OpenDirectory, state: () => ObservedDirectory): OpenDirectory {
-  let usn = 100;
-  const seen = new Map<string, { json: string; usn: number; dn: string; deleted: boolean }>();
-  const refresh = (): void => {
-    const now = state();
-    const present = new Set<string>();
-    for (const o of [...now.gmsas, ...now.groups, ...now.computers]) {
-      present.add(o.sid);
-      const json = JSON.stringify(o);
-      if (seen.get(o.sid)?.json !== json) seen.set(o.sid, { json, usn: ++usn, dn: o.dn, deleted: false });
-    }
-    for (const [sid, s] of seen)
-      if (!present.has(sid) && !s.deleted) seen.set(sid, { ...s, usn: ++usn, deleted: true });
-  };
-  const after = (sid: string, since: string): boolean => (seen.get(sid)?.usn ?? Infinity) > Number(since);
-  return async (signal) => {
-    const session = await open(signal);
-    return {
-      ...session,
-      watermark: () => {
-        refresh();
-        return Promise.resolve({ dsServiceName: "CN=NTDS Settings,CN=DC1", invocationId: "dc1", usn: String(usn) });
-      },
-      readGmsas: async (base, since) =>
-        (await session.readGmsas(base)).filter((g) => since === undefined || after(g.sid, since)),
-      changedGroups: (_base, since) =>
-        Promise.resolve(
-          state()
-            .groups.filter((g) => after(g.sid, since))
-            .map((g) => ({ ...g, members: [...g.members] })),
-        ),
-      changedComputers: (_base, since) => Promise.resolve(state().computers.filter((c) => after(c.sid, since))),
-      deletedSince: (_base, since) =>
-        Promise.resolve(
-          [...seen].filter(([, s]) => s.deleted && s.usn > Number(since)).map(([sid, s]) => ({ sid, dn: s.dn })),
-        ),
-    } satisfies DirectorySession;
-  };
-}
-
 /** The harness with incremental reads, counting the resources each cycle summarises into their status. */
 function quietHarness(files: Record<string, string>, kdsRootKeys?: ObservedKdsRootKey[]) {
   let summarised = 0;
@@ -1130,5 +1086,81 @@ describe("a cycle with nothing new", () => {
     await h.cycle(1);
     expect(h.dir.observed().groups.map((g) => g.samAccountName)).toEqual(["App-Hosts"]);
     expect(h.condition("ADGroup", "app-hosts", "Ready")).toBe("True/Created");
+  });
+});
+
+// A change plans only what it touches: every other resource keeps its last plan entry and status
+// (diff/memo.ts, republish.ts), counted in gmsa_gitops_plan_resources_total{mode}.
+
+const appGmsaYaml = (i: number, description: string): string => `apiVersion: gmsa-gitops.io/v1alpha1
+kind: GroupManagedServiceAccount
+metadata:
+  name: app${i}
+spec:
+  accountName: gMSA-App${i}
+  dnsHostName: app${i}.company.local
+  description: ${description}
+  principalsAllowedToRetrieveManagedPassword:
+    - group: app-hosts
+`;
+
+describe("a change to one resource among many", () => {
+  const files = (changed: string): Record<string, string> => ({
+    "group.yaml": groupYaml("v1"),
+    ...Object.fromEntries(
+      Array.from({ length: 6 }, (_, i) => [`app${i}.yaml`, appGmsaYaml(i, i === 3 ? changed : "v1")]),
+    ),
+  });
+  const planned = async (h: ReturnType<typeof quietHarness>): Promise<{ diffed: number; reused: number }> => {
+    const count = async (mode: string): Promise<number> =>
+      Number((await h.metric(new RegExp(`^gmsa_gitops_plan_resources_total\\{mode="${mode}"\\}`)))[0]?.split(" ")[1]);
+    return { diffed: await count("diffed"), reused: await count("reused") };
+  };
+
+  it("a one-resource commit plans and summarises only that resource, and applies it", async () => {
+    const h = quietHarness(files("v1"));
+    await h.cycle(0); // creates all 7
+    await h.cycle(); // sees its own writes
+    expect(await h.cycle()).toBe(0); // quiet
+    const before = await planned(h);
+    const writes = h.dir.writes.length;
+
+    h.source.commit(files("v2"));
+    expect(await h.cycle()).toBe(1);
+
+    expect(await planned(h)).toEqual({ diffed: before.diffed + 1, reused: before.reused + 6 });
+    expect(h.dir.writes.slice(writes).map((w) => [w.op, "dn" in w ? w.dn : undefined])).toEqual([
+      ["modify", expect.stringContaining("CN=gMSA-App3,")],
+    ]);
+    expect(h.dir.observed().gmsas.find((g) => g.samAccountName === "gMSA-App3")?.description).toBe("v2");
+    expect(h.condition("GroupManagedServiceAccount", "app3", "Ready")).toBe("True/DriftCorrected");
+    // The others were not summarised again, yet their status says they are at the new revision.
+    for (const name of ["app0", "app5"]) {
+      expect(h.status("GroupManagedServiceAccount", name).lastAppliedRevision).toBe("rev-2");
+      expect(h.status("GroupManagedServiceAccount", name).lastObservedAt).toBe(h.now.toISOString());
+    }
+    expect(h.status("ADGroup", "app-hosts").lastAppliedRevision).toBe("rev-2");
+  });
+
+  it("a hand edit of one object is corrected, planning only that resource", async () => {
+    const h = quietHarness(files("v1"));
+    await h.cycle(0);
+    await h.cycle();
+    expect(await h.cycle()).toBe(0);
+    const before = await planned(h);
+    const victim = h.dir.observed().gmsas.find((g) => g.samAccountName === "gMSA-App4")!;
+    await h.dir.writer.modify(victim.dn, [{ operation: "replace", attribute: "description", values: ["by hand"] }]);
+
+    expect(await h.cycle()).toBe(1);
+
+    expect(await planned(h)).toEqual({ diffed: before.diffed + 1, reused: before.reused + 6 });
+    expect(h.dir.observed().gmsas.find((g) => g.samAccountName === "gMSA-App4")?.description).toBe("v1");
+    expect(h.condition("GroupManagedServiceAccount", "app4", "Ready")).toBe("True/DriftCorrected");
+    expect(h.status("GroupManagedServiceAccount", "app4").corrections.count).toBe(1);
+    expect(
+      await h.metric(
+        /^gmsa_gitops_drift_corrections_total\{kind="GroupManagedServiceAccount",drift_type="attribute"\}/,
+      ),
+    ).toEqual([expect.stringMatching(/ 1$/)]);
   });
 });

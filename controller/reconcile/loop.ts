@@ -8,6 +8,7 @@
 import type { DesiredState } from "../manifests/index.ts";
 import { BindGuard, bindRefusal } from "./bind.ts";
 import { hostMemory } from "./hosts.ts";
+import { DiffMemo } from "./diff/index.ts";
 import { IncrementalObserver, observerFor } from "./incremental.ts";
 import { fenced } from "./lease.ts";
 import type { PassResult } from "./pass.ts";
@@ -65,6 +66,8 @@ export class Controller {
   #unobserved = false;
   readonly #observer: IncrementalObserver | undefined;
   readonly #quiet = new QuietCycles();
+  /** Each resource's last diff, reused while nothing it reads changes (diff/memo.ts). */
+  readonly #memo = new DiffMemo();
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -129,6 +132,7 @@ export class Controller {
       // A quiet cycle observed every resource unchanged: nothing to summarise again (quiet.ts).
       const quiet = this.#quiet.reused(pass);
       if (quiet) this.#statuses.observedAll(now);
+      else this.#deps.metrics.resourcesPlanned(...this.#memo.counted());
       const cycle = quiet ?? this.#published(desired, pass, now, write);
       nextAt = cycle.nextAt;
       if (pass.afterApply) {
@@ -215,6 +219,7 @@ export class Controller {
         hostMemory: this.#hostMemory,
         writes: this.#writes,
         reuse: (observed) => this.#quiet.reusable(desired, observed, write, now.getTime()),
+        memo: this.#memo,
         gate: (plan) => this.#gate.hold(plan, now.getTime(), this.#source.revision),
         // Observed when AD is read, before the writes: a long apply (a first one creating
         // thousands of gMSAs) is not a stale observation.

@@ -9,6 +9,7 @@ import type { ActionResult } from "./apply.ts";
 import type { WriteLedger } from "./attribution.ts";
 import { attributeDrift, recordWrites } from "./attribution.ts";
 import { applyPlan } from "./apply.ts";
+import type { DiffMemo } from "./diff/index.ts";
 import type { HostBindingOutcome, HostMemory, HostOutcome, HostSettings } from "./hosts.ts";
 import { forgetRemovedBindings, reconcileHosts } from "./hosts.ts";
 import type { ChangeReader } from "./incremental.ts";
@@ -64,6 +65,8 @@ export interface PassInput {
    * cycles, quiet.ts); undefined: plan as usual.
    */
   readonly reuse?: (observed: ObservedDirectory) => PassResult | undefined;
+  /** The loop's diffs of its last plan, reused per resource when nothing it reads changed. */
+  readonly memo?: DiffMemo;
   readonly signal?: AbortSignal;
   /** Called after each action, as it completes (logs, metrics, the CLI's running report). */
   readonly onResult?: (result: ActionResult) => void;
@@ -114,7 +117,7 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
       observed = await observe(desired, session, scope);
       const reused = input.reuse?.(observed);
       if (reused) return reused;
-      plan = planDirectory(desired, observed, policy, now);
+      plan = planDirectory(desired, observed, policy, now, input.memo);
       if (input.gate) plan = input.gate(plan);
       // Who changed AD: a second read, of drifted objects only.
       const history = session.readChangeHistory

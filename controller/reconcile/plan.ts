@@ -7,7 +7,7 @@ import { kdsState } from "../directory/index.ts";
 import type { OwnershipKey } from "../directory/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
 import { diffDirectory } from "./diff/index.ts";
-import type { ResourceDiff } from "./diff/index.ts";
+import type { DiffMemo, ResourceDiff } from "./diff/index.ts";
 import type { Action, Blocker, ObservedDirectory, Plan, ResourcePlan } from "./model.ts";
 
 /** How the controller may act. */
@@ -37,6 +37,7 @@ function planFromDiff(
   observed: ObservedDirectory,
   policy: Policy,
   now: Date,
+  memo: DiffMemo | undefined,
 ): Plan {
   const notes: string[] = [];
   const emptyRevision = resourceCount(desired) === 0;
@@ -44,7 +45,15 @@ function planFromDiff(
     notes.push("the revision has no manifests: prune is refused, nothing is deleted");
   let budget = policy.deletionBudget;
   const resources: ResourcePlan[] = [];
+  // The memo's entries: a diff reused from the last plan, under the same policy and with no
+  // deletion (the budget is shared), gives the very same plan entry, so later steps can tell.
+  const shape = `${policy.mode}\0${policy.prune}\0${emptyRevision}`;
   for (const d of diffs) {
+    const same = memo?.planned.get(d);
+    if (same?.shape === shape) {
+      resources.push(same.entry);
+      continue;
+    }
     const observeOnly = (d.mode ?? (policy.mode === "observe" ? "Observe" : "Enforce")) === "Observe";
     const resourceNotes = [...d.notes];
     let blocker: Blocker | undefined = d.blocker;
@@ -80,13 +89,30 @@ function planFromDiff(
     }
     // The diff's entry becomes the plan's: fixes give way to the actions policy allows.
     const { fixes: _fixes, prunable: _prunable, mode: _mode, blocker: _blocker, ...found } = d;
-    resources.push({ ...found, actions, observeOnly, ...(blocker ? { blocker } : {}), notes: resourceNotes });
+    const entry: ResourcePlan = {
+      ...found,
+      actions,
+      observeOnly,
+      ...(blocker ? { blocker } : {}),
+      notes: resourceNotes,
+    };
+    resources.push(entry);
+    if (memo && !d.fixes.some((a) => a.type === "delete")) memo.planned.set(d, { shape, entry });
   }
   return { resources, kds: kdsState(observed.kdsRootKeys, now), notes };
 }
 
-/** diff + plan in one call: what `gmsa-gitops plan` prints and `apply` executes. */
-export function planDirectory(desired: DesiredState, observed: ObservedDirectory, policy: Policy, now: Date): Plan {
-  const diffs = diffDirectory(desired, observed, { now, adopt: policy.adopt, owner: policy.owner });
-  return planFromDiff(diffs, desired, observed, policy, now);
+/**
+ * diff + plan in one call: what `gmsa-gitops plan` prints and `apply` executes. `memo` (the
+ * loop's) reuses the last plan's diff of each resource whose inputs did not change: the same plan.
+ */
+export function planDirectory(
+  desired: DesiredState,
+  observed: ObservedDirectory,
+  policy: Policy,
+  now: Date,
+  memo?: DiffMemo,
+): Plan {
+  const diffs = diffDirectory(desired, observed, { now, adopt: policy.adopt, owner: policy.owner }, memo);
+  return planFromDiff(diffs, desired, observed, policy, now, memo);
 }

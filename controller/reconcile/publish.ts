@@ -5,19 +5,23 @@
  * repository are removed.
  */
 import type { DesiredState } from "../manifests/index.ts";
-import type { ActionType, MetricsRecorder } from "../metrics/index.ts";
+import type { MetricsRecorder } from "../metrics/index.ts";
 import type { Kind } from "../vocabulary.ts";
 import { KINDS, METRIC_CONDITIONS, resourceKey } from "../vocabulary.ts";
 import type { ActionResult } from "./apply.ts";
 import { hostAttempts } from "./host-outcome.ts";
-import type { Action, ResourcePlan } from "./model.ts";
+import type { ResourcePlan } from "./model.ts";
 import type { PassResult } from "./pass.ts";
 import type { Logger } from "./revision.ts";
 import type { Attempt, Cycle, ResourceStatus, StatusStore } from "./status.ts";
 import { summarize } from "./status.ts";
 import { unreachedBinding } from "./untransported.ts";
-import { publishPasswords, RotationWatch } from "./rotation.ts";
+import { RotationWatch } from "./rotation.ts";
+import { PasswordSeries, UnchangedResources } from "./republish.ts";
 import { resourceOf } from "./target.ts";
+import { metricAction } from "./cycle-outcome.ts";
+
+export { cycleHealthy } from "./cycle-outcome.ts";
 
 /** What one published cycle tells the loop. */
 export interface Published {
@@ -47,24 +51,6 @@ export interface CycleInput {
   readonly remember: (entry: ResourcePlan, attempts: readonly Attempt[]) => number | undefined;
 }
 
-function metricAction(action: Action): ActionType {
-  switch (action.type) {
-    case "create-gmsa":
-    case "create-smsa":
-    case "create-group":
-    case "create-kds-root-key":
-      return "create";
-    case "add-members":
-      return "add-member";
-    case "remove-members":
-      return "remove-member";
-    case "delete":
-      return "delete";
-    default:
-      return "update";
-  }
-}
-
 const retry = (at: number | undefined): { retryAt?: Date } => (at === undefined ? {} : { retryAt: new Date(at) });
 
 /** Where a resource is declared in the revision in force, for status. */
@@ -83,6 +69,9 @@ export class CyclePublisher {
   /** Per binding: could the host retrieve before and after the gMSA's last password change. */
   readonly #rotations = new RotationWatch();
   readonly #onChange: ((previous: ResourceStatus | undefined, next: ResourceStatus) => void) | undefined;
+  /** What a publication keeps from the last one (republish.ts). */
+  readonly #unchanged = new UnchangedResources();
+  readonly #passwords = new PasswordSeries();
   /** The HostBindings last logged as without a transport: logged again only when they change. */
   #unreached = "";
 
@@ -132,6 +121,8 @@ export class CyclePublisher {
     const earliest = (at: number | undefined): void => {
       if (at !== undefined) nextAt = Math.min(nextAt ?? Infinity, at);
     };
+    // Every resource kept is published below as observed now: those not summarised again too.
+    this.#statuses.observedAll(now);
 
     for (const rp of pass.plan.resources) {
       const key = resourceKey(rp.resource);
@@ -140,11 +131,21 @@ export class CyclePublisher {
       const retryAt = input.remember(rp, results);
       earliest(retryAt);
       earliest(rp.blocker?.until?.getTime());
-      this.#resource(
-        { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source: sourceOf(desired, rp.resource) },
-        { entry: rp, attempts: results, executed: input.executed && !rp.observeOnly, revision, now, ...retry(retryAt) },
+      const source = sourceOf(desired, rp.resource);
+      const executed = input.executed && !rp.observeOnly;
+      if (
+        results.length === 0 &&
+        this.#unchanged.reuse(key, { entry: rp, executed, source, revision }, this.#statuses)
+      ) {
+        if (rp.drift.size > 0) drifted[rp.resource.kind]++;
+        continue;
+      }
+      const status = this.#resource(
+        { kind: rp.resource.kind, name: rp.resource.name, dn: rp.dn ?? null, source },
+        { entry: rp, attempts: results, executed, revision, now, ...retry(retryAt) },
         drifted,
       );
+      this.#unchanged.summarised(key, { entry: rp, executed, status }, results.length, retryAt);
     }
     const unreached = input.hostTransport || !pass.observed ? [] : [...desired.bindings.values()];
     for (const b of unreached) {
@@ -206,7 +207,11 @@ export class CyclePublisher {
     this.#rotations.retain(keep);
     // The pass skips the host side when no binding is left: their hosts' series go all the same.
     if (pass.hosts || (input.hostTransport && desired.bindings.size === 0)) this.#forgetHosts(hosts);
-    for (const gone of this.#statuses.retain(keep)) metrics.forgetResource(gone.kind, gone.name);
+    this.#unchanged.retain(keep);
+    for (const gone of this.#statuses.retain(keep)) {
+      metrics.forgetResource(gone.kind, gone.name);
+      if (gone.kind === "GroupManagedServiceAccount") this.#passwords.forget(gone.name);
+    }
     metrics.setDriftedByKind(drifted);
 
     const observed = pass.observed;
@@ -230,7 +235,7 @@ export class CyclePublisher {
     });
     const kds = pass.plan.kds;
     metrics.setKdsKeyEffective(kds.effective);
-    publishPasswords(metrics, desired, observed);
+    this.#passwords.publish(metrics, desired, observed);
     return { keep, nextAt, kds: { effective: kds.effective, effectiveAt: kds.effectiveAt?.toISOString() ?? null } };
   }
 
@@ -249,7 +254,7 @@ export class CyclePublisher {
     identity: Pick<ResourceStatus, "kind" | "name" | "dn" | "source" | "host">,
     cycle: Cycle,
     drifted: Record<Kind, number>,
-  ): void {
+  ): ResourceStatus {
     const { kind, name } = identity;
     const previous = this.#statuses.get(kind, name);
     const summary = summarize(cycle, previous);
@@ -282,18 +287,6 @@ export class CyclePublisher {
     }
     this.#metrics.setDrift(kind, name, cycle.entry.drift);
     this.conditions(status);
+    return status;
   }
-}
-
-/**
- * True when every action applied, every host answered and no resource is stalled or failing:
- * a cycle that leaves a resource Stalled or ApplyFailed counts as `partial`, not `success`.
- */
-export function cycleHealthy(pass: PassResult, statuses: StatusStore): boolean {
-  if (pass.aborted || pass.afterApply) return false;
-  if (pass.results.some((r) => r.status !== "applied")) return false;
-  if (pass.hosts?.hosts.some((h) => !h.reachable)) return false;
-  return statuses
-    .all()
-    .every((s) => !s.conditions.some((c) => (c.type === "Stalled" || c.type === "ApplyFailed") && c.status === "True"));
 }

@@ -15,6 +15,8 @@ import { isFailure } from "../vocabulary.ts";
 /** Where manifests come from: a Git branch or a local folder. */
 export interface Source {
   sync(signal?: AbortSignal): Promise<Snapshot>;
+  /** A verified webhook says the branch moved: the next sync may skip its check for a change. */
+  moved?(): void;
   /** Shown in status and the source info metric; never holds credentials. */
   readonly url: string;
 }

@@ -6,9 +6,6 @@
  * a small process memory for the loop.
  */
 import type { ObservedGmsa } from "../directory/index.ts";
-import type { DesiredState } from "../manifests/index.ts";
-import type { MetricsRecorder } from "../metrics/index.ts";
-import type { ObservedDirectory } from "./model.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -52,15 +49,5 @@ export class RotationWatch {
   /** Forgets bindings not in `keep`. */
   retain(keep: ReadonlySet<string>): void {
     for (const key of this.#seen.keys()) if (!keep.has(key)) this.#seen.delete(key);
-  }
-}
-
-/** Each gMSA's password countdown and its last and next change, as metrics. */
-export function publishPasswords(metrics: MetricsRecorder, desired: DesiredState, observed: ObservedDirectory): void {
-  const observedBySam = new Map(observed.gmsas.map((g) => [g.samAccountName.toLowerCase(), g]));
-  for (const g of desired.gmsas.values()) {
-    const schedule = passwordSchedule(observedBySam.get(g.spec.accountName.toLowerCase()));
-    metrics.setPasswordChangeAt(g.name, schedule?.next);
-    metrics.setPasswordTimes(g.name, schedule);
   }
 }

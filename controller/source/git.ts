@@ -49,6 +49,12 @@ export interface GitSource {
    * signal's reason if `signal` aborts.
    */
   sync(signal?: AbortSignal): Promise<Snapshot>;
+  /**
+   * Something (a verified webhook) says the branch moved: the next sync fetches at once instead
+   * of listing the remote branch first (one round trip fewer). It still returns the branch as it
+   * is, moved or not.
+   */
+  moved(): void;
   /** The repository URL with any credentials removed: safe to log. */
   readonly url: string;
   /** The branch followed. */
@@ -96,6 +102,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   /** The work directory was found (or made) a bare repository of ours: not checked again every poll. */
   let bare = false;
   let queue: Promise<unknown> = Promise.resolve();
+  /** A webhook said the branch moved since the last sync: the next one fetches without listing first. */
+  let moved = false;
 
   const fail = (init: SourceErrorInit): SourceError =>
     new SourceError({ ...init, message: hideSecrets(redact(init.message), secrets) });
@@ -154,40 +162,38 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     // ls-remote first: `--exit-code` turns "no such branch" into exit status 2, a typed answer
     // (fetch would exit 128 for both a missing branch and an unreachable host), and it lets an
     // unchanged branch skip the fetch entirely.
-    const advertised = await run(
-      () => git.raw(["ls-remote", "--exit-code", "--", remote, `refs/heads/${branch}`]),
-      (e) =>
-        e.exitCode === 2
-          ? fail({
-              outcome: "stalled",
-              step: "fetch",
-              reason: "BranchNotFound",
-              message: `branch ${branch} not found in ${safeUrl}`,
-            })
-          : fail({
-              outcome: "transient",
-              step: "fetch",
-              reason: "FetchFailed",
-              message: `cannot list ${safeUrl}: ${lastLines(e.message)}`,
-            }),
-    );
-    const remoteHead = parseLsRemote(advertised, `refs/heads/${branch}`);
-    if (remoteHead === undefined) {
-      throw fail({
-        outcome: "stalled",
-        step: "fetch",
-        reason: "BranchNotFound",
-        message: `branch ${branch} not found in ${safeUrl}`,
-      });
-    }
-
-    // The branch has not moved since the last snapshot (whose revision is the local ref, which
-    // only this source sets): that snapshot stands, and a poll costs this one git process.
-    if (last !== undefined && last.revision === remoteHead) return { ...last, fetchedAt: new Date() };
-    let revision = await currentRevision(git, localRef);
-    if (revision !== remoteHead) {
-      // "+" accepts a non-fast-forward update: a force-push replaces our ref, which is the
-      // hard reset. Depth 1 is enough: verification only needs the head commit object.
+    const listBranch = async (): Promise<string> => {
+      const advertised = await run(
+        () => git.raw(["ls-remote", "--exit-code", "--", remote, `refs/heads/${branch}`]),
+        (e) =>
+          e.exitCode === 2
+            ? fail({
+                outcome: "stalled",
+                step: "fetch",
+                reason: "BranchNotFound",
+                message: `branch ${branch} not found in ${safeUrl}`,
+              })
+            : fail({
+                outcome: "transient",
+                step: "fetch",
+                reason: "FetchFailed",
+                message: `cannot list ${safeUrl}: ${lastLines(e.message)}`,
+              }),
+      );
+      const head = parseLsRemote(advertised, `refs/heads/${branch}`);
+      if (head === undefined) {
+        throw fail({
+          outcome: "stalled",
+          step: "fetch",
+          reason: "BranchNotFound",
+          message: `branch ${branch} not found in ${safeUrl}`,
+        });
+      }
+      return head;
+    };
+    // "+" accepts a non-fast-forward update: a force-push replaces our ref, which is the hard
+    // reset. Depth 1 is enough: verification only needs the head commit object.
+    const fetchBranch = async (): Promise<string> => {
       await run(
         () =>
           git.raw([
@@ -207,8 +213,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
             message: `cannot fetch ${branch} from ${safeUrl}: ${lastLines(e.message)}`,
           }),
       );
-      revision = await currentRevision(git, localRef);
-      if (revision === undefined) {
+      const fetched = await currentRevision(git, localRef);
+      if (fetched === undefined) {
         throw fail({
           outcome: "transient",
           step: "fetch",
@@ -216,6 +222,30 @@ export function createGitSource(options: GitSourceOptions): GitSource {
           message: `fetch of ${branch} from ${safeUrl} left no commit`,
         });
       }
+      return fetched;
+    };
+
+    let revision: string;
+    if (moved && last !== undefined) {
+      // A webhook said the branch moved: fetch at once, one round trip to the remote fewer. A
+      // failed fetch is told apart (missing branch or unreachable remote) by ls-remote after all.
+      moved = false;
+      try {
+        revision = await fetchBranch();
+      } catch (error: unknown) {
+        await listBranch();
+        throw error;
+      }
+    } else {
+      moved = false;
+      const remoteHead = await listBranch();
+      // The branch has not moved since the last snapshot (whose revision is the local ref, which
+      // only this source sets): that snapshot stands, and a poll costs this one git process.
+      if (last !== undefined && last.revision === remoteHead) return { ...last, fetchedAt: new Date() };
+      // Only this source sets the local ref, and the last snapshot is of it (a sync that failed
+      // after its fetch left it ahead: fetched again, a no-op). A process per commit saved.
+      const local = last?.revision ?? (await currentRevision(git, localRef));
+      revision = local === remoteHead ? local : await fetchBranch();
     }
     const head: string = revision;
 
@@ -223,19 +253,22 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 
     if (options.verify) await verifyCommit(git, head, options.verify, run, fail);
 
-    const { files, fileErrors, byOid } = await readManifests(workDir, git, head, subPath, known, run, fail);
+    // The commit's author and message beside the manifests: neither waits for the other.
+    const [{ files, fileErrors, byOid }, meta] = await Promise.all([
+      readManifests(workDir, git, head, subPath, known, run, fail),
+      run(
+        () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
+        (e) =>
+          fail({
+            outcome: "transient",
+            step: "checkout",
+            reason: "ReadFailed",
+            message: `cannot read commit ${head}: ${lastLines(e.message)}`,
+            revision: head,
+          }),
+      ),
+    ]);
     known = byOid;
-    const meta = await run(
-      () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
-      (e) =>
-        fail({
-          outcome: "transient",
-          step: "checkout",
-          reason: "ReadFailed",
-          message: `cannot read commit ${head}: ${lastLines(e.message)}`,
-          revision: head,
-        }),
-    );
     const nul = meta.indexOf("\0");
     const snapshot: Snapshot = {
       revision: head,
@@ -286,6 +319,9 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     url: safeUrl,
     branch,
     path: subPath,
+    moved(): void {
+      moved = true;
+    },
     sync(signal?: AbortSignal): Promise<Snapshot> {
       // Two syncs at once would fight over the same object store's locks: run them in turn.
       const next = queue.then(() => syncRepairing(signal));
@@ -511,9 +547,12 @@ async function readManifests(
       message: `path ${subPath} is not a directory at revision ${revision}`,
       revision,
     });
-  // A sub-path that is a symlink resolves to a blob here, not to its target: refused below.
-  const type = await run(() => git.raw(["cat-file", "-t", tree]), notFound);
-  if (type.trim() !== "tree") throw notFound();
+  // A sub-path that is a symlink resolves to a blob here, not to its target: refused below. A
+  // commit's own tree is one: no process spent asking.
+  if (subPath !== "") {
+    const type = await run(() => git.raw(["cat-file", "-t", tree]), notFound);
+    if (type.trim() !== "tree") throw notFound();
+  }
 
   const listing = await run(
     () => git.raw(["ls-tree", "-r", "-z", tree]),

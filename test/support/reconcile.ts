@@ -550,3 +550,47 @@ export function recordingHost(
     },
   };
 }
+
+/**
+ * Gives a fake directory's sessions the reads of an incremental observe: each object's
+ * uSNChanged is raised whenever its content changed, deletions leave a tombstone with the USN.
+ */
+export function withUsns(open: OpenDirectory, state: () => ObservedDirectory): OpenDirectory {
+  let usn = 100;
+  const seen = new Map<string, { json: string; usn: number; dn: string; deleted: boolean }>();
+  const refresh = (): void => {
+    const now = state();
+    const present = new Set<string>();
+    for (const o of [...now.gmsas, ...now.groups, ...now.computers]) {
+      present.add(o.sid);
+      const json = JSON.stringify(o);
+      if (seen.get(o.sid)?.json !== json) seen.set(o.sid, { json, usn: ++usn, dn: o.dn, deleted: false });
+    }
+    for (const [sid, s] of seen)
+      if (!present.has(sid) && !s.deleted) seen.set(sid, { ...s, usn: ++usn, deleted: true });
+  };
+  const after = (sid: string, since: string): boolean => (seen.get(sid)?.usn ?? Infinity) > Number(since);
+  return async (signal) => {
+    const session = await open(signal);
+    return {
+      ...session,
+      watermark: () => {
+        refresh();
+        return Promise.resolve({ dsServiceName: "CN=NTDS Settings,CN=DC1", invocationId: "dc1", usn: String(usn) });
+      },
+      readGmsas: async (base, since) =>
+        (await session.readGmsas(base)).filter((g) => since === undefined || after(g.sid, since)),
+      changedGroups: (_base, since) =>
+        Promise.resolve(
+          state()
+            .groups.filter((g) => after(g.sid, since))
+            .map((g) => ({ ...g, members: [...g.members] })),
+        ),
+      changedComputers: (_base, since) => Promise.resolve(state().computers.filter((c) => after(c.sid, since))),
+      deletedSince: (_base, since) =>
+        Promise.resolve(
+          [...seen].filter(([, s]) => s.deleted && s.usn > Number(since)).map(([sid, s]) => ({ sid, dn: s.dn })),
+        ),
+    } satisfies DirectorySession;
+  };
+}

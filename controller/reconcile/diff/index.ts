@@ -14,9 +14,11 @@ import { diffSmsa } from "./smsa.ts";
 import { diffKdsRootKeys, kdsPruneCandidates } from "./kds.ts";
 import { pruneCandidates } from "./prune.ts";
 import { buildContext } from "./references.ts";
-import type { DiffOptions } from "./references.ts";
+import type { Context, DiffOptions } from "./references.ts";
 import type { ResourceDiff } from "./resource-diff.ts";
+import type { DiffMemo } from "./memo.ts";
 
+export { DiffMemo } from "./memo.ts";
 export type { DiffOptions } from "./references.ts";
 export type { ResourceDiff } from "./resource-diff.ts";
 
@@ -24,26 +26,40 @@ export type { ResourceDiff } from "./resource-diff.ts";
  * Compares the desired state with the observed directory. Returns one entry per repository
  * resource (except HostBindings, which the host side diffs) and one per marked object that
  * left the repository, in dependency order: KDS keys, groups (nested ones first), gMSAs, then
- * prune candidates (gMSAs before the groups they may name, root keys last).
+ * prune candidates (gMSAs before the groups they may name, root keys last). With `memo`, a
+ * group, gMSA or sMSA whose spec and every input it reads are unchanged since the memo's last
+ * plan gets that plan's entry instead of being diffed again (memo.ts).
  */
 export function diffDirectory(
   desired: DesiredState,
   observed: ObservedDirectory,
   options: DiffOptions,
+  memo?: DiffMemo,
 ): ResourceDiff[] {
   const ctx = buildContext(desired, observed, options);
+  const each = <S>(key: string, spec: S, run: (ctx: Context) => ResourceDiff): ResourceDiff =>
+    memo ? memo.diff(key, spec, ctx, run) : run(ctx);
+  memo?.begin();
   const out: ResourceDiff[] = [];
   out.push(...diffKdsRootKeys(ctx));
   for (const name of groupOrder(desired, [...ctx.renamedGroups.keys()])) {
     const res = desired.groups.get(name);
-    if (res && !res.spec.suspend) out.push(diffGroup(name, res.spec, res.spec.mode, ctx));
+    if (res && !res.spec.suspend)
+      out.push(each(`ADGroup/${name}`, res.spec, (c) => diffGroup(name, res.spec, res.spec.mode, c)));
   }
   for (const res of [...desired.gmsas.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!res.spec.suspend) out.push(diffGmsa(res.name, res.spec, res.spec.mode, ctx));
+    if (!res.spec.suspend)
+      out.push(
+        each(`GroupManagedServiceAccount/${res.name}`, res.spec, (c) => diffGmsa(res.name, res.spec, res.spec.mode, c)),
+      );
   }
   for (const res of [...desired.smsas.values()].sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!res.spec.suspend) out.push(diffSmsa(res.name, res.spec, res.spec.mode, ctx));
+    if (!res.spec.suspend)
+      out.push(
+        each(`ManagedServiceAccount/${res.name}`, res.spec, (c) => diffSmsa(res.name, res.spec, res.spec.mode, c)),
+      );
   }
+  memo?.end();
   // Root keys last: a gMSA pruned in the same run may still need one until it is gone.
   out.push(...pruneCandidates(ctx), ...kdsPruneCandidates(ctx));
   return out;

@@ -41,31 +41,32 @@ export function pruneCandidates(ctx: Context): ResourceDiff[] {
       { name, accountName: g.spec.accountName },
     ]),
   );
+  // The marker's MAC last: it is the costly test, and almost every object is still wanted.
   return [
     ...observed.gmsas
       .filter(
         (g) =>
           !g.standalone &&
-          prunable(g, ctx) &&
           !wantedGmsas.has(lower(g.samAccountName)) &&
-          !(g.adminDisplayName !== undefined && gmsaKeys.has(g.adminDisplayName)),
+          !(g.adminDisplayName !== undefined && gmsaKeys.has(g.adminDisplayName)) &&
+          prunable(g, ctx),
       )
       .map((g) => unexpected("GroupManagedServiceAccount", g, ctx)),
     ...observed.gmsas
       .filter(
         (g) =>
           g.standalone === true &&
-          prunable(g, ctx) &&
           !wantedSmsas.has(lower(g.samAccountName)) &&
-          !(g.adminDisplayName !== undefined && smsaKeys.has(g.adminDisplayName)),
+          !(g.adminDisplayName !== undefined && smsaKeys.has(g.adminDisplayName)) &&
+          prunable(g, ctx),
       )
       .map((g) => unexpected("ManagedServiceAccount", g, ctx)),
     ...observed.groups
       .filter(
         (g) =>
-          prunable(g, ctx) &&
           !wantedGroups.has(lower(g.samAccountName)) &&
-          !(g.adminDisplayName !== undefined && groupKeys.has(g.adminDisplayName)),
+          !(g.adminDisplayName !== undefined && groupKeys.has(g.adminDisplayName)) &&
+          prunable(g, ctx),
       )
       .map((g) => {
         const wanted = groupAtDn.get(normalizeDn(g.dn));

@@ -74,6 +74,25 @@ const DEFAULT_PATHS = ["CN=Managed Service Accounts", "CN=Users"];
 /** The lookup key of an account name: AD compares sAMAccountName without regard to case. */
 export const lower = (s: string): string => s.toLowerCase();
 
+/**
+ * What the lookups derive from one observed object, kept as long as the object lives: an
+ * incremental read keeps every unchanged object of the last picture, so a plan normalises and
+ * wraps only what changed, and an unchanged reference resolves to the very same value (which the
+ * diff memo compares first: memo.ts). Derived by pure functions of the object, so never stale.
+ */
+const normalizedDns = new WeakMap<object, string>();
+const founds = new WeakMap<object, Found>();
+const dnKey = (o: { readonly dn: string }): string => {
+  let key = normalizedDns.get(o);
+  if (key === undefined) normalizedDns.set(o, (key = normalizeDn(o.dn)));
+  return key;
+};
+const foundOf = (o: object, make: () => Found): Found => {
+  let found = founds.get(o);
+  if (found === undefined) founds.set(o, (found = make()));
+  return found;
+};
+
 /** Builds the lookups over one observed directory. */
 export function buildContext(desired: DesiredState, observed: ObservedDirectory, options: DiffOptions): Context {
   const ctx = lookups(desired, observed, options);
@@ -115,10 +134,13 @@ function lookups(desired: DesiredState, observed: ObservedDirectory, options: Di
     desired,
     observed,
     options,
+    // Thousands of resources name a handful of paths: each is normalised once.
     allowedContainers: new Set(
       [
-        ...DEFAULT_PATHS,
-        ...[...desired.gmsas.values(), ...desired.smsas.values(), ...desired.groups.values()].map((r) => r.spec.path),
+        ...new Set([
+          ...DEFAULT_PATHS,
+          ...[...desired.gmsas.values(), ...desired.smsas.values(), ...desired.groups.values()].map((r) => r.spec.path),
+        ]),
       ].map((path) => normalizeDn(`${path},${observed.baseDn}`)),
     ),
     kds,
@@ -129,8 +151,8 @@ function lookups(desired: DesiredState, observed: ObservedDirectory, options: Di
     computerBySam: new Map(observed.computers.map((c) => [lower(c.samAccountName), c])),
     nameBySid,
     labelByDn: new Map([
-      ...observed.groups.map((g) => [normalizeDn(g.dn), g.samAccountName] as const),
-      ...observed.computers.map((c) => [normalizeDn(c.dn), `${c.samAccountName}$`] as const),
+      ...observed.groups.map((g) => [dnKey(g), g.samAccountName] as const),
+      ...observed.computers.map((c) => [dnKey(c), `${c.samAccountName}$`] as const),
     ]),
     repoGroupAccount: new Map([...desired.groups.values()].map((g) => [g.name, g.spec.accountName])),
     repoGmsaAccount: new Map([...desired.gmsas.values()].map((g) => [g.name, g.spec.accountName])),
@@ -143,15 +165,17 @@ function lookups(desired: DesiredState, observed: ObservedDirectory, options: Di
 /** The lookups by SID, DN and user name over everything observe read. */
 function principalLookups(observed: ObservedDirectory): Pick<Context, "bySid" | "byDn" | "userBySam"> {
   const all: Found[] = [
-    ...observed.groups.map((g) => ({ dn: g.dn, sid: g.sid, label: g.samAccountName })),
-    ...[...observed.computers, ...observed.gmsas].map((c) => ({ dn: c.dn, sid: c.sid, label: `${c.samAccountName}$` })),
-    ...observed.principals.map((p) => ({ dn: p.dn, sid: p.sid, label: p.samAccountName || p.dn })),
+    ...observed.groups.map((g) => foundOf(g, () => ({ dn: g.dn, sid: g.sid, label: g.samAccountName }))),
+    ...[...observed.computers, ...observed.gmsas].map((c) =>
+      foundOf(c, () => ({ dn: c.dn, sid: c.sid, label: `${c.samAccountName}$` })),
+    ),
+    ...observed.principals.map((p) => foundOf(p, () => ({ dn: p.dn, sid: p.sid, label: p.samAccountName || p.dn }))),
   ];
   // objectClass user also covers computers and gMSAs (subclasses): a `user:` reference means a person's or service's account.
   const users = observed.principals.filter((p) => p.objectClass === "user" || p.objectClass === "inetOrgPerson");
   return {
     bySid: new Map(all.map((f) => [f.sid, f])),
-    byDn: new Map(all.map((f) => [normalizeDn(f.dn), f])),
+    byDn: new Map(all.map((f) => [dnKey(f), f])),
     // Keyed by sAMAccountName and by userPrincipalName: a `user:` reference may be either ('@' tells them apart).
     userBySam: new Map(
       users.flatMap((u) => {
