@@ -80,7 +80,7 @@ describe("one LDAP session kept between cycles, against Samba", () => {
     passwordFile = join(dir, "bind.password");
     writeFileSync(passwordFile, dc.adminPassword, { mode: 0o600 });
     let text: () => string;
-    ({ running, text } = await runInProcess(dc, examples, passwordFile));
+    ({ running, text } = await runInProcess(dc, examples, { passwordFile }));
     logs = () =>
       text()
         .split("\n")

@@ -7,26 +7,27 @@ import { logCapture } from "./logs.ts";
 import { OWNER } from "./reconcile.ts";
 
 /**
- * Starts a controller reconciling `repo` every second as the owner that applied the examples
- * (OWNER), bound with the password in `passwordFile` (default the DC's), with its JSON log lines
- * captured: `text()` is everything it logged so far.
+ * Starts a controller reconciling `source` (a folder, or flags such as `git-url` and `work-dir`)
+ * every `interval` (default 1s) as the owner that applied the examples (OWNER), bound with the
+ * password in `passwordFile` (default the DC's), with its JSON log lines captured: `text()` is
+ * everything it logged so far.
  */
 export async function runInProcess(
   dc: Dc,
-  repo: string,
-  passwordFile = dc.passwordFile,
+  source: string | Readonly<Record<string, string>>,
+  options: { passwordFile?: string; interval?: string } = {},
 ): Promise<{ running: RunningController; text: () => string }> {
   const config = loadConfig({
     flags: {
       "ldap-url": dc.url,
       "bind-dn": dc.adminDn,
-      "bind-password-file": passwordFile,
+      "bind-password-file": options.passwordFile ?? dc.passwordFile,
       "ca-file": dc.caFile,
       "owner-id": OWNER.ownerId,
-      repo,
+      ...(typeof source === "string" ? { repo: source } : source),
       listen: "127.0.0.1:0",
       "log-format": "json",
-      interval: "1s",
+      interval: options.interval ?? "1s",
     },
     env: { GMSA_GITOPS_OWNERSHIP_KEY: "unit-test-ownership-key-0123456789abcdef" },
   });
