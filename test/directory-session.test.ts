@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningController } from "../controller/main.ts";
 import { startDc } from "./harness/samba.ts";
 import type { Dc } from "./harness/samba.ts";
+import { keptDirectory } from "../controller/clients.ts";
+import { directoryConfig } from "./support/directory.ts";
 import { runInProcess } from "./support/in-process.ts";
 
 const run = promisify(execFile);
@@ -137,4 +139,31 @@ describe("one LDAP session kept between cycles, against Samba", () => {
     expect(after[0]).not.toBe(before);
     expect(reconnects().at(-1)).toContain("bind password changed");
   }, 90_000);
+
+  it("a connection idle longer than the limit is replaced at the next open, which says why", async () => {
+    const reasons: string[] = [];
+    const logger = { info: (o: object) => reasons.push((o as { reason: string }).reason), warn() {}, error() {} };
+    const kept = keptDirectory({ ...directoryConfig(dc), bindPasswordFile: passwordFile }, { logger, idleMs: 200 });
+    const pass = async (): Promise<void> => {
+      const session = await kept.open();
+      await session.rootDse();
+      await session.close();
+    };
+    try {
+      const before = new Set(await connections());
+      await pass();
+      await pass();
+      const first = (await connections()).filter((c) => !before.has(c));
+      expect(first).toHaveLength(1);
+      expect(reasons).toEqual([]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await pass();
+      const second = (await connections()).filter((c) => !before.has(c));
+      expect(second).toHaveLength(1);
+      expect(second[0]).not.toBe(first[0]);
+      expect(reasons).toEqual([expect.stringContaining("idle")]);
+    } finally {
+      await kept.close();
+    }
+  }, 60_000);
 });
