@@ -5,11 +5,12 @@
  */
 import type { DirectoryConfig, HostsConfig } from "./config/index.ts";
 import { readSecretFile } from "./config/index.ts";
-import type { LdapDirectory, LdapOperationKind, PdcEmulator } from "./directory/index.ts";
+import type { LdapDirectory, LdapOperationKind, PdcEmulator, RootDse } from "./directory/index.ts";
 import { childDn, connectDirectory, DirectoryError, directoryWriter, hasResultCode } from "./directory/index.ts";
 import { createLocalDriver, createSshDriver } from "./hosts/index.ts";
 import type { HostSettings } from "./reconcile/hosts.ts";
 import type { LeaseStore } from "./reconcile/lease.ts";
+import type { Logger } from "./reconcile/revision.ts";
 import type { DirectorySession, OpenDirectory } from "./reconcile/pass.ts";
 
 /** An LDAP connection as a reconcile pass uses it. */
@@ -121,6 +122,166 @@ export function directoryOpener(directory: DirectoryConfig, onOperation?: OnOper
         ? (await connectPdc(directory, onOperation, signal)).dir
         : await connect(directory, directory.url, onOperation, signal),
     );
+}
+
+/** Options of {@link keptDirectory}. */
+export interface KeptDirectoryOptions {
+  readonly onOperation?: OnOperation;
+  /** Sessions go to the PDC emulator (leader election), and follow the role when it moves. */
+  readonly viaPdc?: boolean;
+  /** Says why a kept connection was given up and a new one opened. */
+  readonly logger?: Logger;
+  /** Idle time after which the connection is not reused; default {@link KEPT_IDLE_MS}. */
+  readonly idleMs?: number;
+}
+
+/** A directory opener that keeps its connection between passes, and closes it on stop. */
+export interface KeptDirectory {
+  readonly open: OpenDirectory;
+  /** Unbinds the kept connection; the next open connects anew. */
+  close(): Promise<void>;
+}
+
+/**
+ * How long a kept connection may sit idle before it is replaced rather than reused: below the
+ * MaxConnIdleTime of AD's and Samba's default query policy (900 s), after which the DC drops it.
+ */
+export const KEPT_IDLE_MS = 600_000;
+
+interface Held {
+  readonly dir: LdapDirectory;
+  readonly password: string;
+  readonly dsServiceName: string;
+  lastUsed: number;
+  /** Why it must not be reused: an operation failed on the connection itself. */
+  broken: string | undefined;
+  busy: boolean;
+}
+
+/** True for a failure that says nothing good about the connection (not an LDAP result such as noSuchObject). */
+function connectionSuspect(error: unknown): boolean {
+  return !(error instanceof DirectoryError) || error.resultCode === undefined || error.outcome === "transient";
+}
+
+/**
+ * Wraps every method of `target` (and of its writer) so that a failure marks the held
+ * connection broken; the session's close releases it instead of closing it.
+ */
+function watched(session: DirectorySession, held: Held, firstRootDse: RootDse | undefined): DirectorySession {
+  const guard = <T extends object>(target: T): T => {
+    const out: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(target)) {
+      out[name] =
+        typeof value === "function"
+          ? async (...args: unknown[]) => {
+              try {
+                return await (value as (...a: unknown[]) => Promise<unknown>)(...args);
+              } catch (error) {
+                if (connectionSuspect(error)) held.broken ??= message(error);
+                throw error;
+              }
+            }
+          : value;
+    }
+    return out as T;
+  };
+  let probe = firstRootDse;
+  const inner = guard({ ...session, writer: undefined });
+  return {
+    ...inner,
+    // The rootDSE read to check the connection is the one the pass asks for first.
+    rootDse: async () => {
+      const dse = probe;
+      probe = undefined;
+      return dse ?? inner.rootDse();
+    },
+    writer: guard(session.writer),
+    close: () => {
+      held.busy = false;
+      held.lastUsed = performance.now();
+      return Promise.resolve();
+    },
+  };
+}
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Opens directory sessions over one bound connection kept between passes, instead of a connect,
+ * TLS handshake and bind per cycle. The connection is replaced, and the log says why, when the
+ * DC or the network closed it, when an operation failed on it with anything but an LDAP result
+ * (a timeout, a reset), when the bind password file holds another password (read at each open,
+ * as every connect did), after {@link KEPT_IDLE_MS} idle, when another DC answers on it, and,
+ * with `viaPdc`, when the PDC emulator role moved to another DC (the leader writes only there).
+ * A rootDSE read checks the connection at each open; the pass gets that answer as its own first read.
+ */
+export function keptDirectory(directory: DirectoryConfig, options: KeptDirectoryOptions = {}): KeptDirectory {
+  const { onOperation, viaPdc = false, logger } = options;
+  const idleMs = options.idleMs ?? KEPT_IDLE_MS;
+  let held: Held | undefined;
+  const drop = async (): Promise<void> => {
+    const gone = held;
+    held = undefined;
+    await gone?.dir.close();
+  };
+  /** Why `h` must not be reused, or undefined when it may (with the rootDSE it answered). */
+  const check = async (h: Held, password: string): Promise<{ why?: string; dse?: RootDse }> => {
+    if (h.broken !== undefined) return { why: `an operation failed on it: ${h.broken}` };
+    if (!h.dir.bound) return { why: "the connection was closed (by the domain controller or the network)" };
+    if (password !== h.password) return { why: "the bind password changed" };
+    if (performance.now() - h.lastUsed > idleMs) return { why: `idle for more than ${idleMs / 1000} s` };
+    let dse: RootDse;
+    try {
+      dse = await h.dir.rootDse();
+    } catch (error) {
+      return { why: `the domain controller did not answer on it: ${message(error)}` };
+    }
+    if (dse.dsServiceName.toLowerCase() !== h.dsServiceName.toLowerCase())
+      return { why: `another domain controller answers (${dse.dsServiceName})` };
+    if (viaPdc) {
+      const baseDn = directory.baseDn ?? dse.defaultNamingContext;
+      const owner = (await h.dir.readText(baseDn, "fSMORoleOwner").catch(() => undefined))?.[0];
+      if (owner?.toLowerCase() !== dse.dsServiceName.toLowerCase())
+        return { why: `the PDC emulator role is no longer on this domain controller (${owner ?? "unreadable"})` };
+    }
+    return { dse };
+  };
+  const open: OpenDirectory = async (signal) => {
+    const password = bindPassword(directory);
+    // A second pass while one runs (none in the controller: its poller runs one at a time) gets
+    // a connection of its own.
+    if (held?.busy) return directoryOpener(directory, onOperation, viaPdc)(signal);
+    let dse: RootDse | undefined;
+    if (held) {
+      const verdict = await check(held, password);
+      if (verdict.why !== undefined) {
+        logger?.info({ reason: verdict.why }, "directory: connecting to the domain controller again");
+        await drop();
+      } else dse = verdict.dse;
+    }
+    if (!held) {
+      const dir = viaPdc
+        ? (await connectPdc(directory, onOperation, signal)).dir
+        : await connect(directory, directory.url, onOperation, signal);
+      try {
+        dse = await dir.rootDse();
+      } catch (error) {
+        await dir.close();
+        throw error;
+      }
+      held = {
+        dir,
+        password,
+        dsServiceName: dse.dsServiceName,
+        lastUsed: performance.now(),
+        broken: undefined,
+        busy: false,
+      };
+    }
+    held.busy = true;
+    return watched(directorySession(held.dir), held, dse);
+  };
+  return { open, close: drop };
 }
 
 /** Where the lease lives unless configured: an object beside the gMSAs, in CN=Managed Service Accounts. */

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import type { Logger as PinoLogger } from "pino";
-import { directoryOpener, leaseOpener, localHostSettings, sshHostSettings } from "./clients.ts";
+import { keptDirectory, leaseOpener, localHostSettings, sshHostSettings } from "./clients.ts";
 import { REDACTED } from "./redact.ts";
 import type { Config } from "./config/index.ts";
 import { createMetricsRecorder } from "./metrics/index.ts";
@@ -161,6 +161,10 @@ export async function startController(
           },
         })
       : undefined;
+  // One bound connection kept between cycles (docs/decisions/incremental-observe.md).
+  const kept = directory
+    ? keptDirectory(directory, { onOperation: onLdap, viaPdc: elector !== undefined, logger })
+    : undefined;
   const controller = new Controller({
     source,
     ...(notifier ? { onStatusChange: (previous, next) => notifier.observe(previous, next) } : {}),
@@ -172,7 +176,7 @@ export async function startController(
     intervalMs: config.intervalMs,
     fullResyncMs: config.fullResyncMs,
     ...(directory?.baseDn ? { baseDn: directory.baseDn } : {}),
-    ...(directory ? { openDirectory: directoryOpener(directory, onLdap, elector !== undefined) } : {}),
+    ...(kept ? { openDirectory: kept.open } : {}),
     ...(elector ? { leadership: elector } : {}),
   });
   const webhookSecret = config.server.webhookSecret;
@@ -230,6 +234,7 @@ export async function startController(
     // Start-up is all or nothing: what already runs stops before the failure is reported.
     if (passwordFile !== undefined) unwatchFile(passwordFile, onPasswordFile);
     await running.stop();
+    await kept?.close();
     await elector?.stop();
     await server.close();
     throw error;
@@ -256,6 +261,7 @@ export async function startController(
         await watch?.close();
         if (passwordFile !== undefined) unwatchFile(passwordFile, onPasswordFile);
         await running.stop();
+        await kept?.close();
         // Only once no cycle can write: give the lease up, so a follower takes over at once.
         await elector?.stop();
         await server.close();

@@ -5,8 +5,6 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../controller/config/index.ts";
-import { createLogger, startController } from "../controller/main.ts";
 import { directorySession } from "../controller/clients.ts";
 import { MARKER_PREFIX } from "../controller/directory/index.ts";
 import { loadManifests } from "../controller/manifests/index.ts";
@@ -19,7 +17,7 @@ import { reconcilePass } from "../controller/reconcile/pass.ts";
 import { hostMemory } from "../controller/reconcile/hosts.ts";
 import { directoryOpener } from "../controller/clients.ts";
 import { startDc } from "./harness/samba.ts";
-import { logCapture } from "./support/logs.ts";
+import { runInProcess } from "./support/in-process.ts";
 import { adminConnection, attr, directoryConfig } from "./support/directory.ts";
 import { OWNER } from "./support/reconcile.ts";
 import type { Dc } from "./harness/samba.ts";
@@ -162,23 +160,7 @@ describe("incremental observe against Samba", () => {
    * owner that applied the examples (OWNER), with its JSON log lines captured.
    */
   async function runController(repo: string) {
-    const config = loadConfig({
-      flags: {
-        "ldap-url": dc.url,
-        "bind-dn": dc.adminDn,
-        "bind-password-file": dc.passwordFile,
-        "ca-file": dc.caFile,
-        "owner-id": OWNER.ownerId,
-        repo,
-        listen: "127.0.0.1:0",
-        "log-format": "json",
-        interval: "1s",
-      },
-      env: { GMSA_GITOPS_OWNERSHIP_KEY: "unit-test-ownership-key-0123456789abcdef" },
-    });
-    if (!config.ok) throw new Error(JSON.stringify(config.errors));
-    const { stream, text } = logCapture();
-    const running = await startController(config.config, createLogger(config.config.log, stream));
+    const { running, text } = await runInProcess(dc, repo);
     const logs = (): { msg: string; reason?: string }[] =>
       text()
         .split("\n")

@@ -3,8 +3,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import type { ConnectionOptions, SecureContext } from "node:tls";
-import { createSecureContext } from "node:tls";
+import type { ConnectionOptions } from "node:tls";
 import type { Entry, Filter } from "ldapts";
 import { Attribute, Change, Client, Control, EqualityFilter, OrFilter } from "ldapts";
 import { DirectoryError, hasResultCode, toDirectoryError } from "./errors.ts";
@@ -175,6 +174,14 @@ export class LdapDirectory {
     return this.#options.url;
   }
 
+  /**
+   * True while the connection is open and bound. False once the DC or the network closed it:
+   * such a directory answers every operation with a transient ConnectionFailed error.
+   */
+  get bound(): boolean {
+    return this.#client.isBound;
+  }
+
   async #run<T>(
     kind: LdapOperationKind,
     operation: DirectoryOperation,
@@ -184,6 +191,16 @@ export class LdapDirectory {
     const started = performance.now();
     let ok = false;
     try {
+      // ldapts reconnects a closed socket on the next operation, without binding: that would
+      // read anonymously, or write as nobody. A closed connection fails instead.
+      if (!this.#client.isBound) {
+        throw new DirectoryError(`${operation} failed: the connection to ${this.#options.url} was closed`, {
+          outcome: "transient",
+          reason: "ConnectionFailed",
+          operation,
+          ...(dn === undefined ? {} : { dn }),
+        });
+      }
       const result = await fn();
       ok = true;
       return result;
@@ -827,24 +844,6 @@ function plaintextRefused(url: string): DirectoryError {
   );
 }
 
-/** The TLS context of the last connect, kept while the CA file holds the same bytes. */
-let lastContext: { ca: Buffer | undefined; context: SecureContext } | undefined;
-
-/**
- * A TLS context trusting `ca` (the system roots when absent), TLS 1.2 at least. Building one
- * (parsing the CA, loading the root store) cost more CPU than every read of a quiet cycle at 5,000
- * resources, and each cycle connects anew; a CA file replaced by another is picked up at the next
- * connect, since the bytes are compared.
- */
-function secureContextFor(ca: Buffer | undefined): SecureContext {
-  const same =
-    lastContext !== undefined && (ca === undefined ? lastContext.ca === undefined : lastContext.ca?.equals(ca));
-  if (same) return lastContext!.context;
-  const context = createSecureContext({ minVersion: "TLSv1.2", ...(ca ? { ca: [ca] } : {}) });
-  lastContext = { ca, context };
-  return context;
-}
-
 /**
  * Connects to a DC and binds. ldaps:// verifies the server certificate against caFile (or the
  * system CAs when there is none); ldap:// requires startTls (verified the same way) unless
@@ -884,10 +883,9 @@ export async function connectDirectory(options: DirectoryOptions, signal?: Abort
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const tlsOptions: ConnectionOptions = { rejectUnauthorized: true, minVersion: "TLSv1.2", host };
   if (isIP(host) === 0) tlsOptions.servername = host;
-  let ca: Buffer | undefined;
   if (options.caFile !== undefined) {
     try {
-      ca = await readFile(options.caFile);
+      tlsOptions.ca = [await readFile(options.caFile)];
     } catch (err) {
       throw new DirectoryError(
         `cannot read caFile ${options.caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
@@ -899,8 +897,6 @@ export async function connectDirectory(options: DirectoryOptions, signal?: Abort
       );
     }
   }
-
-  tlsOptions.secureContext = secureContextFor(ca);
 
   const timeout = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const client = new Client({

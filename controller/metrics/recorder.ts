@@ -259,7 +259,11 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
   const now = options.now ?? (() => new Date());
   const registry = new Registry();
   if (options.collectDefault === true) {
-    collectDefaultMetrics({ register: registry });
+    // The event-loop delay histogram samples with a timer every `eventLoopMonitoringPrecision` ms:
+    // at prom-client's 10 ms that timer cost an idle process 70-90 ms of CPU per 10 s, more than a
+    // quiet cycle's own work (docs/benchmarks.md). Once a second still records every stall of a
+    // second or more; nodejs_eventloop_lag_seconds is measured at each scrape as before.
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
     // These three are gauges named like counters, which `promtool check metrics` reports as
     // lint problems; each equals sum() of its per-type sibling (nodejs_active_handles, ...).
     for (const name of lintFailingDefaults) registry.removeSingleMetric(name);
