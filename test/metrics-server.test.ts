@@ -167,6 +167,35 @@ describe("health and readiness", () => {
     });
   });
 
+  it("/api/status of 50,000 resources is sent in pieces as it is written, the same JSON", async () => {
+    // One string of the whole JSON (about 85 MiB at this size, then a Buffer of it) was the
+    // controller's memory peak at 50,000 resources.
+    const status = {
+      controller: { mode: "observe" },
+      resources: Array.from({ length: 50_000 }, (_, i) => ({
+        kind: "GroupManagedServiceAccount",
+        name: `bsv${String(i).padStart(5, "0")}`,
+        conditions: [{ type: "Ready", status: "False", reason: "DriftReported", message: "missing" }],
+      })),
+    };
+    const { url } = await start({ status: { status: () => status, ready: () => true } });
+    const response = await fetch(`${url}/api/status`);
+    expect(response.headers.get("content-length")).toBeNull();
+    expect(response.headers.get("transfer-encoding")).toBe("chunked");
+    let pieces = 0;
+    let text = "";
+    const decoder = new TextDecoder();
+    for await (const piece of response.body!) {
+      pieces++;
+      text += decoder.decode(piece as Uint8Array, { stream: true });
+    }
+    expect(pieces).toBeGreaterThan(10);
+    expect(text).toBe(`${JSON.stringify(status)}\n`);
+    const head = await fetch(`${url}/api/status`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe("");
+  });
+
   it("/api/status answers 500 without the error's text when the provider throws", async () => {
     const { url } = await start({
       status: {
