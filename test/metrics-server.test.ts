@@ -132,6 +132,24 @@ describe("metrics endpoint", () => {
     expect(lint.output).toBe("");
     expect(lint.code).toBe(0);
   });
+
+  it("sends a scrape of 50,000 resources in pieces that promtool accepts, the recorder's text", async () => {
+    // prom-client's registry.metrics() builds the whole text (and every series' labels) at once.
+    const { url, metrics } = await start();
+    for (let i = 0; i < 50_000; i++) {
+      const name = `bsv${String(i).padStart(5, "0")}`;
+      metrics.setDrift("GroupManagedServiceAccount", name, new Set(["missing"]));
+      metrics.setResourceCondition("GroupManagedServiceAccount", name, "Ready", false);
+    }
+    const response = await fetch(`${url}/metrics`);
+    expect(response.headers.get("transfer-encoding")).toBe("chunked");
+    expect(response.headers.get("content-length")).toBeNull();
+    const body = await response.text();
+    expect(body.split("\n").filter((l) => l.startsWith("gmsa_gitops_resource_"))).toHaveLength(100_000);
+    const lint = await runPromtool(["check", "metrics"], body);
+    expect(lint.output).toBe("");
+    expect(lint.code).toBe(0);
+  }, 60_000);
 });
 
 describe("health and readiness", () => {

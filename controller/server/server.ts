@@ -191,10 +191,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       "/metrics",
       {
         methods: ["GET", "HEAD"],
-        handler: async (_req, res) => {
-          const text = await metrics.metricsText();
-          send(res, 200, metrics.contentType, text);
-        },
+        // Written as it is produced: at 50,000 resources a scrape is about 19 MiB of text.
+        handler: (_req, res) => sendChunks(res, 200, metrics.contentType, metrics.metricsChunks()),
       },
     ],
     ["/healthz", { methods: ["GET", "HEAD"], handler: (_req, res) => sendText(res, 200, "ok") }],
