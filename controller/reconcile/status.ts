@@ -5,6 +5,7 @@
  * `summarize` derives it for AD resources and host bindings alike, once per cycle.
  */
 import type { ConditionReason, ConditionType, Kind, Outcome } from "../vocabulary.ts";
+import { Interner, NO_CORRECTIONS } from "./intern.ts";
 import type { AttributeChange, DriftType, ResourcePlan } from "./model.ts";
 
 export type { ConditionReason, ConditionType } from "../vocabulary.ts";
@@ -198,7 +199,7 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
     corrections:
       corrected && !created
         ? { count: (previous?.corrections.count ?? 0) + 1, since: previous?.corrections.since ?? at }
-        : (previous?.corrections ?? { count: 0, since: null }),
+        : (previous?.corrections ?? NO_CORRECTIONS),
     nextAttemptAt: (blocker?.until ?? cycle.retryAt)?.toISOString() ?? null,
   };
 }
@@ -221,6 +222,7 @@ function lastDrift(entry: ResourcePlan, before: LastDrift | null, at: string, co
  */
 export class StatusStore {
   readonly #resources = new Map<string, ResourceStatus>();
+  readonly #intern = new Interner();
   /** When a quiet cycle last observed every resource unchanged (ISO time), without updating each. */
   #observedAll = "";
   /** A cycle observed every resource and found none changed: each was observed at `now`. */
@@ -242,15 +244,10 @@ export class StatusStore {
     const conditions = next.conditions.map((d): Condition => {
       const before = previous?.conditions.find((c) => c.type === d.type);
       const status = d.status === "Unknown" ? "Unknown" : d.status ? "True" : "False";
-      return {
-        type: d.type,
-        status,
-        reason: d.reason,
-        message: d.message,
-        lastTransitionTime: before && before.status === status ? before.lastTransitionTime : now.toISOString(),
-      };
+      const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : now.toISOString();
+      return { ...d, status, lastTransitionTime };
     });
-    const stored: ResourceStatus = { ...next, conditions };
+    const stored = this.#intern.status({ ...next, conditions }, previous);
     this.#resources.set(key, stored);
     return stored;
   }
