@@ -202,9 +202,34 @@ export function summarizeHeapSnapshot(
         selfBytes: self(post[p]!),
         retainedBytes: retained[p]!,
       });
-      if (depth >= tree.depth) return;
-      for (const c of (children.get(p) ?? []).sort((a, b) => retained[b]! - retained[a]!)) walk(c, depth + 1);
+      const big = (children.get(p) ?? []).sort((a, b) => retained[b]! - retained[a]!);
+      if (depth < tree.depth && big.length > 0) {
+        for (const c of big) walk(c, depth + 1);
+        return;
+      }
+      // A leaf of the printed tree: what it is made of, by constructor or type.
+      const made = new Map<string, number>();
+      const stack = [p];
+      while (stack.length > 0) {
+        const q = stack.pop()!;
+        made.set(nameOf(post[q]!), (made.get(nameOf(post[q]!)) ?? 0) + self(post[q]!));
+        for (const c of allChildren.get(q) ?? []) stack.push(c);
+      }
+      const parts = [...made].sort((a, b) => b[1] - a[1]).slice(0, 6);
+      lines.push({
+        name: `${"  ".repeat(depth + 1)}made of ${parts.map(([k, v]) => `${k} ${(v / 1024 / 1024).toFixed(1)}`).join(", ")} (MiB)`,
+        count: 0,
+        selfBytes: 0,
+        retainedBytes: retained[p]!,
+      });
     };
+    const allChildren = new Map<number, number[]>();
+    for (let p = 0; p < post.length; p++) {
+      if (p === root) continue;
+      const list = allChildren.get(idom[p]!) ?? [];
+      list.push(p);
+      allChildren.set(idom[p]!, list);
+    }
     const roots = [...post.keys()].filter(
       (p) => tree.expand.includes(nameOf(post[p]!)) && retained[p]! >= tree.minBytes,
     );
