@@ -1,7 +1,6 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { Gauge, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { retainedBytes } from "../../test/support/heap.ts";
 import { scrapeText } from "../../test/support/metrics.ts";
 import { createMetricsRecorder, driftTypesByKind } from "./recorder.ts";
 import type { DriftType, MetricsRecorder } from "./recorder.ts";
@@ -16,6 +15,16 @@ async function samples(recorder: MetricsRecorder, name: string): Promise<Sample[
 }
 
 const drift = (recorder: MetricsRecorder) => samples(recorder, "gmsa_gitops_resource_drift");
+
+/** The sample lines of one metric in an exposition text (without HELP, TYPE and the final newline). */
+const body = (name: string, text: string): string =>
+  text
+    .split("\n\n")
+    .find((m) => m.startsWith(`# HELP ${name} `))!
+    .trimEnd()
+    .split("\n")
+    .slice(2)
+    .join("\n");
 
 describe("resource drift", () => {
   it("is 1 for the drift types present; a type that never drifted has no series", async () => {
@@ -102,28 +111,21 @@ describe("resource drift", () => {
 
 describe("per-resource series at 50,000 resources", () => {
   const names = Array.from({ length: 50_000 }, (_, i) => `bsv${String(i).padStart(5, "0")}`);
-  const fill = (recorder: MetricsRecorder): void => {
+  const fill = (recorder: MetricsRecorder): MetricsRecorder => {
     for (const name of names) {
       recorder.setDrift("GroupManagedServiceAccount", name, new Set<DriftType>(["missing"]));
-      for (const type of ["Ready", "Reconciling", "Stalled"] as const)
-        recorder.setResourceCondition("GroupManagedServiceAccount", name, type, type === "Ready" ? false : false);
-      recorder.setResourceCondition("GroupManagedServiceAccount", name, "ApplyFailed", false);
+      for (const type of ["Ready", "Reconciling", "Stalled", "ApplyFailed"] as const)
+        recorder.setResourceCondition("GroupManagedServiceAccount", name, type, false);
     }
+    return recorder;
   };
 
   it("hold their condition and drift series in under 150 bytes per resource", () => {
     // prom-client keeps a hash string, a labels object and a value object per series: 200,000
     // series held about 50 MiB of the controller's steady heap at this size.
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    const recorder = createMetricsRecorder();
-    fill(recorder);
-    gc();
-    const perResource = (process.memoryUsage().heapUsed - before) / names.length;
-    expect(recorder.registry.getSingleMetric("gmsa_gitops_resource_condition")).toBeDefined();
-    expect(perResource, `${perResource} bytes per resource`).toBeLessThan(150);
+    const { bytes, value } = retainedBytes(() => fill(createMetricsRecorder()));
+    expect(value.registry.getSingleMetric("gmsa_gitops_resource_condition")).toBeDefined();
+    expect(bytes / names.length, `${bytes / names.length} bytes per resource`).toBeLessThan(150);
   }, 60_000);
 
   it("are written to the scrape as prom-client writes a gauge, in pieces", async () => {
@@ -156,13 +158,6 @@ describe("per-resource series at 50,000 resources", () => {
     const text = chunks.join("");
     expect(chunks.length).toBeGreaterThan(20);
     expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(70 * 1024);
-    const body = (name: string, t: string): string =>
-      t
-        .split("\n\n")
-        .find((m) => m.startsWith(`# HELP ${name} `))!
-        .split("\n")
-        .slice(2)
-        .join("\n");
     const theirs = await registry.metrics();
     for (const name of ["gmsa_gitops_resource_drift", "gmsa_gitops_resource_condition"])
       expect(body(name, text)).toBe(body(name, theirs));
@@ -389,6 +384,72 @@ describe("password change countdown", () => {
       { labels: { name: "msa-service1" }, value: -86_400 },
     ]);
   });
+});
+
+describe("password series at 45,000 gMSAs", () => {
+  const names = Array.from({ length: 45_000 }, (_, i) => `bsv${String(i).padStart(5, "0")}`);
+  const last = new Date("2026-11-01T00:00:00Z");
+  const next = new Date("2026-12-01T00:00:00Z");
+
+  it("hold the three series of a gMSA in under 200 bytes", () => {
+    // A seeded domain has a countdown, a last and a next change time for every gMSA: in
+    // prom-client's gauges, and a countdown set again on each scrape, they were a few hundred
+    // bytes per series.
+    const { bytes } = retainedBytes(() =>
+      names.reduce(
+        (r, name) => {
+          r.setPasswordChangeAt(name, next);
+          r.setPasswordTimes(name, { last, next });
+          return r;
+        },
+        createMetricsRecorder({ now: () => last }),
+      ),
+    );
+    expect(bytes / names.length, `${bytes / names.length} bytes per gMSA`).toBeLessThan(200);
+  }, 60_000);
+
+  it("are written to the scrape as prom-client writes them, the countdown as of the scrape", async () => {
+    let now = last;
+    const recorder = createMetricsRecorder({ now: () => now });
+    const registry = new Registry();
+    const reference = {
+      countdown: new Gauge({
+        name: "gmsa_gitops_gmsa_next_password_change_seconds",
+        help: "x",
+        labelNames: ["name"],
+        registers: [registry],
+      }),
+      last: new Gauge({
+        name: "gmsa_gitops_password_last_change_timestamp_seconds",
+        help: "x",
+        labelNames: ["name"],
+        registers: [registry],
+      }),
+      next: new Gauge({
+        name: "gmsa_gitops_password_next_change_timestamp_seconds",
+        help: "x",
+        labelNames: ["name"],
+        registers: [registry],
+      }),
+    };
+    now = new Date(last.getTime() + 1_500);
+    for (const name of names.slice(0, 2_000)) {
+      recorder.setPasswordChangeAt(name, next);
+      recorder.setPasswordTimes(name, { last, next });
+      reference.countdown.set({ name }, (next.getTime() - now.getTime()) / 1000);
+      reference.last.set({ name }, last.getTime() / 1000);
+      reference.next.set({ name }, next.getTime() / 1000);
+    }
+    recorder.setPasswordChangeAt("bsv00003", undefined);
+    recorder.setPasswordTimes("bsv00004", undefined);
+    reference.countdown.remove({ name: "bsv00003" });
+    reference.last.remove({ name: "bsv00004" });
+    reference.next.remove({ name: "bsv00004" });
+    const text = await scrapeText(recorder);
+    const theirs = await registry.metrics();
+    for (const name of Object.values(reference).map((g) => (g as unknown as { name: string }).name))
+      expect(body(name, text), name).toBe(body(name, theirs));
+  }, 60_000);
 });
 
 describe("hosts", () => {

@@ -10,7 +10,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { redact } from "../redact.ts";
 import { DRIFT_TYPES, KINDS, METRIC_CONDITIONS } from "../vocabulary.ts";
-import { ResourceStateGauge } from "./resource-gauge.ts";
+import { NamedValueGauge, ResourceStateGauge } from "./resource-gauge.ts";
 import type { DriftType, Kind, MetricCondition } from "../vocabulary.ts";
 
 /** The closed set of drift types (vocabulary.ts), the only values of the `drift_type` label. */
@@ -404,27 +404,24 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     registers,
   });
 
-  const passwordDeadlines = new Map<string, number>();
-  const passwordChange = new Gauge({
+  // The deadline is stored; the sample is the seconds left at each scrape's time.
+  const passwordChange = new NamedValueGauge({
     name: `${metricPrefix}gmsa_next_password_change_seconds`,
     help: "Seconds until the gMSA's managed password is due to change (negative: overdue, rolls on next retrieval).",
-    labelNames: ["name"],
     registers,
-    collect() {
+    atScrape: () => {
       const current = now().getTime();
-      for (const [name, deadline] of passwordDeadlines) this.set({ name }, (deadline - current) / 1000);
+      return (deadline) => (deadline - current) / 1000;
     },
   });
-  const passwordLastChange = new Gauge({
+  const passwordLastChange = new NamedValueGauge({
     name: `${metricPrefix}password_last_change_timestamp_seconds`,
     help: "When the DC last generated the gMSA's managed password (pwdLastSet), Unix seconds.",
-    labelNames: ["name"],
     registers,
   });
-  const passwordNextChange = new Gauge({
+  const passwordNextChange = new NamedValueGauge({
     name: `${metricPrefix}password_next_change_timestamp_seconds`,
     help: "When the gMSA's managed password is next due to change (pwdLastSet + interval), Unix seconds.",
-    labelNames: ["name"],
     registers,
   });
   const retrievalAroundRotation = new Gauge({
@@ -484,12 +481,8 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
   const setPasswordDeadline = (account: string, deadline: number | undefined): void => {
     const name = checkName("name", account);
-    if (deadline === undefined || Number.isNaN(deadline)) {
-      passwordDeadlines.delete(name);
-      passwordChange.remove({ name });
-    } else {
-      passwordDeadlines.set(name, deadline);
-    }
+    if (deadline === undefined || Number.isNaN(deadline)) passwordChange.remove(name);
+    else passwordChange.set(name, deadline);
   };
 
   return {
@@ -517,10 +510,10 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     forgetResource(kind, name) {
       resourceDrift.forget(kind, name);
       resourceCondition.forget(kind, name);
-      if (kind === "GroupManagedServiceAccount" && passwordDeadlines.has(name)) setPasswordDeadline(name, undefined);
       if (kind === "GroupManagedServiceAccount") {
-        passwordLastChange.remove({ name });
-        passwordNextChange.remove({ name });
+        passwordChange.remove(name);
+        passwordLastChange.remove(name);
+        passwordNextChange.remove(name);
       }
     },
 
@@ -611,12 +604,12 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     setPasswordTimes(account, times) {
       const name = checkName("name", account);
       if (times === undefined) {
-        passwordLastChange.remove({ name });
-        passwordNextChange.remove({ name });
+        passwordLastChange.remove(name);
+        passwordNextChange.remove(name);
         return;
       }
-      passwordLastChange.set({ name }, times.last.getTime() / 1000);
-      passwordNextChange.set({ name }, times.next.getTime() / 1000);
+      passwordLastChange.set(name, times.last.getTime() / 1000);
+      passwordNextChange.set(name, times.next.getTime() / 1000);
     },
 
     setRetrievalAroundRotation(host, account, around) {
@@ -676,7 +669,7 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
       for (const metric of registry.getMetricsAsArray() as unknown[]) {
         if (!first) yield "\n\n";
         first = false;
-        if (metric instanceof ResourceStateGauge) yield* metric.lines();
+        if (metric instanceof ResourceStateGauge || metric instanceof NamedValueGauge) yield* metric.lines();
         else yield await text.getMetricsAsString(metric);
       }
       yield "\n";

@@ -1,8 +1,7 @@
 // Every reason and message summarize can give, one row each: what a person reads in
 // /api/status, the status page and notifications must say what happened.
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
+import { retainedBytes } from "../../test/support/heap.ts";
 import type { Action, Blocker, DriftType, ResourcePlan } from "./model.ts";
 import type { Attempt, ResourceStatus } from "./status.ts";
 import { StatusStore, summarize } from "./status.ts";
@@ -203,8 +202,6 @@ describe("StatusStore at 50,000 resources", () => {
   it("stores equal conditions, drift lists and times once: under 500 bytes per resource", () => {
     // Every one of 50,000 gMSAs missing from AD in observe mode has the same four conditions;
     // stored as fresh strings, objects and arrays per resource they held about 55 MiB.
-    setFlagsFromString("--expose-gc");
-    const gc = runInNewContext("gc") as () => void;
     const names = Array.from({ length: 50_000 }, (_, i) => `bsv${String(i).padStart(5, "0")}`);
     const plans = names.map((name): ResourcePlan => ({
       resource: { kind: "GroupManagedServiceAccount", name },
@@ -215,21 +212,21 @@ describe("StatusStore at 50,000 resources", () => {
       observeOnly: true,
       notes: [],
     }));
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    const store = new StatusStore();
-    for (const cycle of [0, 1])
-      plans.forEach((plan, i) => {
-        const at = new Date(now.getTime() + cycle * 10_000);
-        const identity = { kind: "GroupManagedServiceAccount" as const, name: names[i]!, dn: null, source: null };
-        const summary = summarize(
-          { entry: plan, attempts: [], executed: false, revision: "r1", now: at },
-          store.get("GroupManagedServiceAccount", names[i]!),
-        );
-        store.update({ ...identity, ...summary }, at);
-      });
-    gc();
-    const perResource = (process.memoryUsage().heapUsed - before) / names.length;
+    const { bytes, value: store } = retainedBytes(() => {
+      const s = new StatusStore();
+      for (const cycle of [0, 1])
+        plans.forEach((plan, i) => {
+          const at = new Date(now.getTime() + cycle * 10_000);
+          const identity = { kind: "GroupManagedServiceAccount" as const, name: names[i]!, dn: null, source: null };
+          const summary = summarize(
+            { entry: plan, attempts: [], executed: false, revision: "r1", now: at },
+            s.get("GroupManagedServiceAccount", names[i]!),
+          );
+          s.update({ ...identity, ...summary }, at);
+        });
+      return s;
+    });
+    const perResource = bytes / names.length;
     const first = store.get("GroupManagedServiceAccount", "bsv00000")!;
     expect(first.conditions.map((c) => `${c.type}=${c.status}`)).toEqual([
       "Ready=False",
