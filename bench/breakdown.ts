@@ -41,6 +41,7 @@ import { computer, emptyDirectory, fakeDirectory, OWNER, withUsns } from "../tes
 import { computerName, writeRepo } from "./lib/repo.ts";
 import type { RepoShape } from "./lib/repo.ts";
 import { median } from "./lib/measure.ts";
+import { scrapeText } from "../test/support/metrics.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -185,7 +186,7 @@ try {
     );
   row("one-resource commit", commits);
   row("one-object drift", drifts);
-  const planned = (await metrics.metricsText())
+  const planned = (await scrapeText(metrics))
     .split("\n")
     .filter((l) => l.startsWith("gmsa_gitops_plan_resources_total"));
   if (planned.length > 0) console.log(planned.join("\n"));

@@ -38,7 +38,7 @@
 // --dc-tmpdir puts the DC's databases there (e.g. /dev/shm, for a faster seed). Writes only to
 // temp folders and DIR. Exits 1 when a step fails.
 import { strict as assert } from "node:assert";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -53,6 +53,7 @@ import type { Dc } from "../test/harness/samba.ts";
 import { formatHeapSummary, summarizeHeapSnapshot } from "./lib/heap-snapshot.ts";
 import { ownerFromFlags, seedRound } from "./lib/seed.ts";
 import { loadRepo } from "./lib/repo.ts";
+import { spawnRun } from "./lib/run-process.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -106,7 +107,6 @@ const TARGET = "bsv00000";
 const TARGET_FILE = "accounts/app-0000.yaml";
 
 const root = join(import.meta.dirname, "..");
-const cliEntry = join(root, "bin", "gmsa-gitops.mjs");
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const pad = (n: number, width: number): string => String(n).padStart(width, "0");
@@ -176,35 +176,21 @@ class ControllerProcess {
   readonly child: ChildProcess;
   readonly lines: LogLine[] = [];
   readonly exited: Promise<number | null>;
-  #partial = "";
   #waiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
 
   constructor(args: readonly string[], nodeFlags: readonly string[] = [], checkout = root) {
-    const entry = checkout === root ? cliEntry : join(checkout, "bin", "gmsa-gitops.mjs");
-    this.child = spawn(process.execPath, [...nodeFlags, entry, "run", "--log-format", "json", ...args], {
-      cwd: checkout,
-      env: { PATH: process.env["PATH"], HOME: tmpdir() },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    this.child.stdout!.on("data", (chunk: Buffer) => this.#read(chunk.toString("utf8")));
-    this.child.stderr!.on("data", (chunk: Buffer) => process.stderr.write(chunk));
-    this.exited = new Promise((resolve) => this.child.on("close", (code) => resolve(code)));
+    ({ child: this.child, exited: this.exited } = spawnRun(checkout, args, nodeFlags, (part) => this.#read(part)));
   }
 
-  #read(text: string): void {
-    const parts = (this.#partial + text).split("\n");
-    this.#partial = parts.pop() ?? "";
-    const at = performance.now();
-    for (const part of parts) {
-      if (!part.startsWith("{")) continue;
-      const line = { ...(JSON.parse(part) as Record<string, unknown>), at } as LogLine;
-      this.lines.push(line);
-      this.#waiters = this.#waiters.filter((w) => {
-        if (!w.match(line)) return true;
-        w.resolve(line);
-        return false;
-      });
-    }
+  #read(part: string): void {
+    if (!part.startsWith("{")) return;
+    const line = { ...(JSON.parse(part) as Record<string, unknown>), at: performance.now() } as LogLine;
+    this.lines.push(line);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.match(line)) return true;
+      w.resolve(line);
+      return false;
+    });
   }
 
   /** The first line matching from now on (or already logged, if `past`), within `timeoutMs`. */

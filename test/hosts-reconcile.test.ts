@@ -5,6 +5,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { scrapeText } from "./support/metrics.ts";
 import { directorySession } from "../controller/clients.ts";
 import { connectDirectory } from "../controller/directory/index.ts";
 import { parseSid } from "../controller/directory/sid.ts";
@@ -136,7 +137,7 @@ describe("the controller with hosts over ssh", { timeout: 600_000 }, () => {
     ]);
     expect(binding().drift).toEqual(["host-file-access", "host-group", "host-right", "host-service", "host-task"]);
     expect(ready()).toMatchObject({ status: "True", reason: "DriftCorrected" });
-    const text = await metrics.metricsText();
+    const text = await scrapeText(metrics);
     expect(text).toMatch(
       /gmsa_gitops_host_password_retrievable\{host="SERVER1",account="MSA-service1",state="yes"\} 1/,
     );
@@ -155,7 +156,7 @@ describe("the controller with hosts over ssh", { timeout: 600_000 }, () => {
     await writeHostState(statePath("SERVER1"), edited);
     await controller.reconcile();
     expect(binding().drift).toEqual(["host-file-access", "host-service"]);
-    const metricsText = await metrics.metricsText();
+    const metricsText = await scrapeText(metrics);
     expect(metricsText).toMatch(
       /gmsa_gitops_resource_drift\{kind="HostBinding",name="server1-service1",drift_type="host-service"\} 1/,
     );
@@ -214,7 +215,7 @@ describe("the agent", { timeout: 300_000 }, () => {
       expect(changed).not.toMatch(/^dn: CN=gMSA-Reports/m);
       const status = agent.controller.status();
       expect(status.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(["HostBinding/web1-reports"]);
-      const metrics = await agent.metrics.metricsText();
+      const metrics = await scrapeText(agent.metrics);
       expect(metrics).toMatch(/gmsa_gitops_managed_resources\{kind="HostBinding"\} 1/);
     } finally {
       await agent.stop();

@@ -132,6 +132,24 @@ describe("metrics endpoint", () => {
     expect(lint.output).toBe("");
     expect(lint.code).toBe(0);
   });
+
+  it("sends a scrape of 50,000 resources in pieces that promtool accepts, the recorder's text", async () => {
+    // prom-client's registry.metrics() builds the whole text (and every series' labels) at once.
+    const { url, metrics } = await start();
+    for (let i = 0; i < 50_000; i++) {
+      const name = `bsv${String(i).padStart(5, "0")}`;
+      metrics.setDrift("GroupManagedServiceAccount", name, new Set(["missing"]));
+      metrics.setResourceCondition("GroupManagedServiceAccount", name, "Ready", false);
+    }
+    const response = await fetch(`${url}/metrics`);
+    expect(response.headers.get("transfer-encoding")).toBe("chunked");
+    expect(response.headers.get("content-length")).toBeNull();
+    const body = await response.text();
+    expect(body.split("\n").filter((l) => l.startsWith("gmsa_gitops_resource_"))).toHaveLength(100_000);
+    const lint = await runPromtool(["check", "metrics"], body);
+    expect(lint.output).toBe("");
+    expect(lint.code).toBe(0);
+  }, 60_000);
 });
 
 describe("health and readiness", () => {
@@ -165,6 +183,35 @@ describe("health and readiness", () => {
       revision: "abc123",
       resources: [{ kind: "ADGroup", name: "g1", ready: true }],
     });
+  });
+
+  it("/api/status of 50,000 resources is sent in pieces as it is written, the same JSON", async () => {
+    // One string of the whole JSON (about 85 MiB at this size, then a Buffer of it) was the
+    // controller's memory peak at 50,000 resources.
+    const status = {
+      controller: { mode: "observe" },
+      resources: Array.from({ length: 50_000 }, (_, i) => ({
+        kind: "GroupManagedServiceAccount",
+        name: `bsv${String(i).padStart(5, "0")}`,
+        conditions: [{ type: "Ready", status: "False", reason: "DriftReported", message: "missing" }],
+      })),
+    };
+    const { url } = await start({ status: { status: () => status, ready: () => true } });
+    const response = await fetch(`${url}/api/status`);
+    expect(response.headers.get("content-length")).toBeNull();
+    expect(response.headers.get("transfer-encoding")).toBe("chunked");
+    let pieces = 0;
+    let text = "";
+    const decoder = new TextDecoder();
+    for await (const piece of response.body!) {
+      pieces++;
+      text += decoder.decode(piece as Uint8Array, { stream: true });
+    }
+    expect(pieces).toBeGreaterThan(10);
+    expect(text).toBe(`${JSON.stringify(status)}\n`);
+    const head = await fetch(`${url}/api/status`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe("");
   });
 
   it("/api/status answers 500 without the error's text when the provider throws", async () => {

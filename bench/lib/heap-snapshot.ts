@@ -1,7 +1,8 @@
 // A V8 heap snapshot (.heapsnapshot, as written by --heapsnapshot-signal or v8.writeHeapSnapshot)
 // summed up in a few lines: self size and count by constructor, and the objects that retain the
 // most (retained size from the dominator tree, computed here: an object's retained size is what
-// would be freed with it). Usage: node bench/lib/heap-snapshot.ts FILE [TOP]
+// would be freed with it). Usage: node bench/lib/heap-snapshot.ts FILE [TOP [CONSTRUCTOR...]]
+// (each CONSTRUCTOR named, e.g. Controller, is expanded into what its fields retain)
 import { readFileSync } from "node:fs";
 
 interface RawSnapshot {
@@ -33,10 +34,26 @@ export interface HeapSummary {
   readonly byConstructor: readonly HeapLine[];
   /** Single objects by retained size, largest first, each named by its retaining path's last edges. */
   readonly retainers: readonly HeapLine[];
+  /**
+   * The dominator tree under the objects named in `expand` (e.g. "Controller"): what each of their
+   * fields holds on its own, indented by depth, down to `minBytes`.
+   */
+  readonly tree: readonly HeapLine[];
+}
+
+/** What to expand into a tree of what it retains, and down to what size. */
+export interface TreeOptions {
+  readonly expand: readonly string[];
+  readonly minBytes: number;
+  readonly depth: number;
 }
 
 /** Reads a snapshot file and sums it up; `top` lines of each list. */
-export function summarizeHeapSnapshot(file: string, top = 15): HeapSummary {
+export function summarizeHeapSnapshot(
+  file: string,
+  top = 15,
+  tree: TreeOptions = { expand: [], minBytes: 0, depth: 0 },
+): HeapSummary {
   const raw = JSON.parse(readFileSync(file, "utf8")) as RawSnapshot;
   const { meta } = raw.snapshot;
   const nf = meta.node_fields.length;
@@ -168,7 +185,58 @@ export function summarizeHeapSnapshot(file: string, top = 15): HeapSummary {
     .filter((p) => p !== root && !synthetic.has(nameOf(post[p]!)))
     .sort((a, b) => retained[b]! - retained[a]!)
     .slice(0, top);
+  // Children in the dominator tree, for the expanded objects.
+  const lines: HeapLine[] = [];
+  if (tree.expand.length > 0) {
+    const children = new Map<number, number[]>();
+    for (let p = 0; p < post.length; p++) {
+      if (p === root || retained[p]! < tree.minBytes) continue;
+      const list = children.get(idom[p]!) ?? [];
+      list.push(p);
+      children.set(idom[p]!, list);
+    }
+    const walk = (p: number, depth: number): void => {
+      lines.push({
+        name: `${"  ".repeat(depth)}${nameOf(post[p]!)} (${edgeInto(p)})`,
+        count: 1,
+        selfBytes: self(post[p]!),
+        retainedBytes: retained[p]!,
+      });
+      const big = (children.get(p) ?? []).sort((a, b) => retained[b]! - retained[a]!);
+      if (depth < tree.depth && big.length > 0) {
+        for (const c of big) walk(c, depth + 1);
+        return;
+      }
+      // A leaf of the printed tree: what it is made of, by constructor or type.
+      const made = new Map<string, number>();
+      const stack = [p];
+      while (stack.length > 0) {
+        const q = stack.pop()!;
+        made.set(nameOf(post[q]!), (made.get(nameOf(post[q]!)) ?? 0) + self(post[q]!));
+        for (const c of allChildren.get(q) ?? []) stack.push(c);
+      }
+      const parts = [...made].sort((a, b) => b[1] - a[1]).slice(0, 6);
+      lines.push({
+        name: `${"  ".repeat(depth + 1)}made of ${parts.map(([k, v]) => `${k} ${(v / 1024 / 1024).toFixed(1)}`).join(", ")} (MiB)`,
+        count: 0,
+        selfBytes: 0,
+        retainedBytes: retained[p]!,
+      });
+    };
+    const allChildren = new Map<number, number[]>();
+    for (let p = 0; p < post.length; p++) {
+      if (p === root) continue;
+      const list = allChildren.get(idom[p]!) ?? [];
+      list.push(p);
+      allChildren.set(idom[p]!, list);
+    }
+    const roots = [...post.keys()].filter(
+      (p) => tree.expand.includes(nameOf(post[p]!)) && retained[p]! >= tree.minBytes,
+    );
+    for (const p of roots) walk(p, 0);
+  }
   return {
+    tree: lines,
     totalBytes: total,
     nodes: n,
     byConstructor: [...byName]
@@ -193,12 +261,15 @@ export function formatHeapSummary(s: HeapSummary): string[] {
     ...s.byConstructor.map((l) => `  ${mb(l.selfBytes)}  ${String(l.count).padStart(8)} × ${l.name}`),
     "largest retainers (retained size, self size, object and the edge holding it):",
     ...s.retainers.map((l) => `  ${mb(l.retainedBytes)}  ${mb(l.selfBytes)}  ${l.name}`),
+    ...(s.tree.length > 0 ? ["what the expanded objects hold (dominator tree, retained size):"] : []),
+    ...s.tree.map((l) => `  ${mb(l.retainedBytes)}  ${l.name}`),
   ];
 }
 
 if (import.meta.main) {
-  const [file, top] = process.argv.slice(2);
-  if (file === undefined) throw new Error("usage: node bench/lib/heap-snapshot.ts FILE [TOP]");
-  for (const line of formatHeapSummary(summarizeHeapSnapshot(file, Number(top ?? 15))))
+  const [file, top, ...expand] = process.argv.slice(2);
+  if (file === undefined) throw new Error("usage: node bench/lib/heap-snapshot.ts FILE [TOP [CONSTRUCTOR...]]");
+  const tree = { expand, minBytes: 256 * 1024, depth: 4 };
+  for (const line of formatHeapSummary(summarizeHeapSnapshot(file, Number(top ?? 15), tree)))
     process.stdout.write(`${line}\n`);
 }

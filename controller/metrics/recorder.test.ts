@@ -1,4 +1,7 @@
+import { Gauge, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { retainedBytes } from "../../test/support/heap.ts";
+import { scrapeText } from "../../test/support/metrics.ts";
 import { createMetricsRecorder, driftTypesByKind } from "./recorder.ts";
 import type { DriftType, MetricsRecorder } from "./recorder.ts";
 
@@ -12,6 +15,16 @@ async function samples(recorder: MetricsRecorder, name: string): Promise<Sample[
 }
 
 const drift = (recorder: MetricsRecorder) => samples(recorder, "gmsa_gitops_resource_drift");
+
+/** The sample lines of one metric in an exposition text (without HELP, TYPE and the final newline). */
+const body = (name: string, text: string): string =>
+  text
+    .split("\n\n")
+    .find((m) => m.startsWith(`# HELP ${name} `))!
+    .trimEnd()
+    .split("\n")
+    .slice(2)
+    .join("\n");
 
 describe("resource drift", () => {
   it("is 1 for the drift types present; a type that never drifted has no series", async () => {
@@ -78,7 +91,7 @@ describe("resource drift", () => {
 
     recorder.forgetResource("GroupManagedServiceAccount", "msa-gone");
 
-    const text = await recorder.metricsText();
+    const text = await scrapeText(recorder);
     expect(text).not.toContain("msa-gone");
     expect((await drift(recorder)).every((s) => s.labels.name === "msa-kept")).toBe(true);
     expect(await samples(recorder, "gmsa_gitops_resource_condition")).toEqual([
@@ -96,6 +109,61 @@ describe("resource drift", () => {
   });
 });
 
+describe("per-resource series at 50,000 resources", () => {
+  const names = Array.from({ length: 50_000 }, (_, i) => `bsv${String(i).padStart(5, "0")}`);
+  const fill = (recorder: MetricsRecorder): MetricsRecorder => {
+    for (const name of names) {
+      recorder.setDrift("GroupManagedServiceAccount", name, new Set<DriftType>(["missing"]));
+      for (const type of ["Ready", "Reconciling", "Stalled", "ApplyFailed"] as const)
+        recorder.setResourceCondition("GroupManagedServiceAccount", name, type, false);
+    }
+    return recorder;
+  };
+
+  it("hold their condition and drift series in under 150 bytes per resource", () => {
+    // prom-client keeps a hash string, a labels object and a value object per series: 200,000
+    // series held about 50 MiB of the controller's steady heap at this size.
+    const { bytes, value } = retainedBytes(() => fill(createMetricsRecorder()));
+    expect(value.registry.getSingleMetric("gmsa_gitops_resource_condition")).toBeDefined();
+    expect(bytes / names.length, `${bytes / names.length} bytes per resource`).toBeLessThan(150);
+  }, 60_000);
+
+  it("are written to the scrape as prom-client writes a gauge, in pieces", async () => {
+    const recorder = createMetricsRecorder();
+    fill(recorder);
+    recorder.setDrift("GroupManagedServiceAccount", "bsv00001", new Set<DriftType>(["attribute", "spn"]));
+    recorder.setDrift("GroupManagedServiceAccount", "bsv00001", new Set<DriftType>(["spn"]));
+    // The same series through prom-client's own Gauge, in the same order.
+    const registry = new Registry();
+    const drift = new Gauge({
+      name: "gmsa_gitops_resource_drift",
+      help: "x",
+      labelNames: ["kind", "name", "drift_type"],
+      registers: [registry],
+    });
+    const condition = new Gauge({
+      name: "gmsa_gitops_resource_condition",
+      help: "x",
+      labelNames: ["kind", "name", "type"],
+      registers: [registry],
+    });
+    for (const name of names) {
+      const kind = "GroupManagedServiceAccount";
+      for (const type of name === "bsv00001" ? ["missing", "attribute", "spn"] : ["missing"])
+        drift.set({ kind, name, drift_type: type }, name === "bsv00001" ? (type === "spn" ? 1 : 0) : 1);
+      for (const type of ["Ready", "Reconciling", "Stalled"]) condition.set({ kind, name, type }, 0);
+    }
+    const chunks: string[] = [];
+    for await (const chunk of recorder.metricsChunks()) chunks.push(chunk);
+    const text = chunks.join("");
+    expect(chunks.length).toBeGreaterThan(20);
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(70 * 1024);
+    const theirs = await registry.metrics();
+    for (const name of ["gmsa_gitops_resource_drift", "gmsa_gitops_resource_condition"])
+      expect(body(name, text)).toBe(body(name, theirs));
+  }, 60_000);
+});
+
 describe("source revision", () => {
   it("has exactly one series after two revisions, the newer one", async () => {
     const recorder = createMetricsRecorder();
@@ -111,7 +179,7 @@ describe("source revision", () => {
     const recorder = createMetricsRecorder();
     recorder.sourceRevision("abc", "https://deploy:s3cret-token@git.example/team/gmsa.git");
 
-    const text = await recorder.metricsText();
+    const text = await scrapeText(recorder);
     expect(text).not.toContain("s3cret-token");
     expect(text).toContain('url="https://git.example/team/gmsa.git"');
   });
@@ -120,7 +188,7 @@ describe("source revision", () => {
     const recorder = createMetricsRecorder();
     recorder.sourceRevision("abc", "https://git.example/team/gmsa.git?private_token=glpat-s3cret");
 
-    const text = await recorder.metricsText();
+    const text = await scrapeText(recorder);
     expect(text).not.toContain("glpat-s3cret");
     expect(text).toContain('url="https://git.example/team/gmsa.git?private_token=[redacted]"');
   });
@@ -318,6 +386,72 @@ describe("password change countdown", () => {
   });
 });
 
+describe("password series at 45,000 gMSAs", () => {
+  const names = Array.from({ length: 45_000 }, (_, i) => `bsv${String(i).padStart(5, "0")}`);
+  const last = new Date("2026-11-01T00:00:00Z");
+  const next = new Date("2026-12-01T00:00:00Z");
+
+  it("hold the three series of a gMSA in under 200 bytes", () => {
+    // A seeded domain has a countdown, a last and a next change time for every gMSA: in
+    // prom-client's gauges, and a countdown set again on each scrape, they were a few hundred
+    // bytes per series.
+    const { bytes } = retainedBytes(() =>
+      names.reduce(
+        (r, name) => {
+          r.setPasswordChangeAt(name, next);
+          r.setPasswordTimes(name, { last, next });
+          return r;
+        },
+        createMetricsRecorder({ now: () => last }),
+      ),
+    );
+    expect(bytes / names.length, `${bytes / names.length} bytes per gMSA`).toBeLessThan(200);
+  }, 60_000);
+
+  it("are written to the scrape as prom-client writes them, the countdown as of the scrape", async () => {
+    let now = last;
+    const recorder = createMetricsRecorder({ now: () => now });
+    const registry = new Registry();
+    const reference = {
+      countdown: new Gauge({
+        name: "gmsa_gitops_gmsa_next_password_change_seconds",
+        help: "x",
+        labelNames: ["name"],
+        registers: [registry],
+      }),
+      last: new Gauge({
+        name: "gmsa_gitops_password_last_change_timestamp_seconds",
+        help: "x",
+        labelNames: ["name"],
+        registers: [registry],
+      }),
+      next: new Gauge({
+        name: "gmsa_gitops_password_next_change_timestamp_seconds",
+        help: "x",
+        labelNames: ["name"],
+        registers: [registry],
+      }),
+    };
+    now = new Date(last.getTime() + 1_500);
+    for (const name of names.slice(0, 2_000)) {
+      recorder.setPasswordChangeAt(name, next);
+      recorder.setPasswordTimes(name, { last, next });
+      reference.countdown.set({ name }, (next.getTime() - now.getTime()) / 1000);
+      reference.last.set({ name }, last.getTime() / 1000);
+      reference.next.set({ name }, next.getTime() / 1000);
+    }
+    recorder.setPasswordChangeAt("bsv00003", undefined);
+    recorder.setPasswordTimes("bsv00004", undefined);
+    reference.countdown.remove({ name: "bsv00003" });
+    reference.last.remove({ name: "bsv00004" });
+    reference.next.remove({ name: "bsv00004" });
+    const text = await scrapeText(recorder);
+    const theirs = await registry.metrics();
+    for (const name of Object.values(reference).map((g) => (g as unknown as { name: string }).name))
+      expect(body(name, text), name).toBe(body(name, theirs));
+  }, 60_000);
+});
+
 describe("hosts", () => {
   it("exports retrievability as a state set with exactly one state at 1", async () => {
     const recorder = createMetricsRecorder();
@@ -406,7 +540,7 @@ describe("histogram buckets and labels", () => {
     const recorder = createMetricsRecorder();
     recorder.reconcileFinished(1.5, "partial");
     recorder.reconcileFinished(40, "failure");
-    const text = await recorder.metricsText();
+    const text = await scrapeText(recorder);
     expect(text).toContain('gmsa_gitops_reconcile_duration_seconds_count{result="partial"} 1');
     expect(text).toContain('gmsa_gitops_reconcile_duration_seconds_count{result="failure"} 1');
     expect(text).toContain('gmsa_gitops_reconcile_duration_seconds_bucket{le="2.5",result="partial"} 1');
@@ -428,7 +562,7 @@ describe("build info", () => {
 
 describe("series a fresh recorder starts with", () => {
   it("are only combinations that can occur: per-resource and per-host series appear only once recorded", async () => {
-    const text = await createMetricsRecorder({ build: { version: "0.1.0", node: "v24.1.0" } }).metricsText();
+    const text = await scrapeText(createMetricsRecorder({ build: { version: "0.1.0", node: "v24.1.0" } }));
     const series = text.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
     const names = new Set(series.map((l) => l.replace(/[{ ].*$/, "")));
     for (const perObject of [
@@ -465,7 +599,7 @@ describe("series of what left the repository", () => {
 
     recorder.forgetResource("HostBinding", "web1-reports");
     recorder.forgetHost("WEB1");
-    const left = (await recorder.metricsText()).split("\n").filter((l) => /web1/i.test(l) && !l.startsWith("#"));
+    const left = (await scrapeText(recorder)).split("\n").filter((l) => /web1/i.test(l) && !l.startsWith("#"));
     expect(left).toEqual([]);
   });
 });

@@ -9,7 +9,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { redact } from "../redact.ts";
-import { DRIFT_TYPES, KINDS } from "../vocabulary.ts";
+import { DRIFT_TYPES, KINDS, METRIC_CONDITIONS } from "../vocabulary.ts";
+import { NamedValueGauge, ResourceStateGauge } from "./resource-gauge.ts";
 import type { DriftType, Kind, MetricCondition } from "../vocabulary.ts";
 
 /** The closed set of drift types (vocabulary.ts), the only values of the `drift_type` label. */
@@ -91,7 +92,7 @@ export const metricPrefix = "gmsa_gitops_";
 export interface MetricsRecorder {
   /** The private registry (for tests and for the HTTP server). */
   readonly registry: Registry;
-  /** Content type of `metricsText()` (Prometheus text format 0.0.4). */
+  /** Content type of `metricsChunks()` (Prometheus text format 0.0.4). */
   readonly contentType: string;
   /** One reconcile ended: `gmsa_gitops_reconcile_duration_seconds` and `gmsa_gitops_reconciles_total{result}`. */
   reconcileFinished(seconds: number, result: ReconcileResult): void;
@@ -194,8 +195,11 @@ export interface MetricsRecorder {
    * while true, gets its series the first time it is true (false before that records nothing).
    */
   setResourceCondition(kind: Kind, name: string, condition: MetricCondition, status: boolean): void;
-  /** The exposition text of the registry. */
-  metricsText(): Promise<string>;
+  /**
+   * The exposition text of the registry in pieces of about 64 KiB, produced as they are read: a
+   * scrape of 50,000 resources never exists as one string (the HTTP server writes it as it comes).
+   */
+  metricsChunks(): AsyncGenerator<string>;
 }
 
 /** Options of `createMetricsRecorder`. */
@@ -248,8 +252,6 @@ const lintFailingDefaults = [
   "nodejs_active_resources_total",
 ];
 
-const resourceKey = (kind: Kind, name: string): string => `${kind}\u0000${name}`;
-
 /**
  * Creates a recorder with its own registry; two recorders never share series, so tests and
  * embedded uses are independent. Counters and per-kind gauges start at 0 for every label
@@ -283,10 +285,11 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     labelNames: ["result"],
     registers,
   });
-  const resourceDrift = new Gauge({
+  const resourceDrift = new ResourceStateGauge<DriftType>({
     name: `${metricPrefix}resource_drift`,
     help: "1 when the resource has drift of this type between Git and reality, else 0.",
-    labelNames: ["kind", "name", "drift_type"],
+    typeLabel: "drift_type",
+    types: DRIFT_TYPES,
     registers,
   });
   const driftedResources = new Gauge({
@@ -417,27 +420,24 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     registers,
   });
 
-  const passwordDeadlines = new Map<string, number>();
-  const passwordChange = new Gauge({
+  // The deadline is stored; the sample is the seconds left at each scrape's time.
+  const passwordChange = new NamedValueGauge({
     name: `${metricPrefix}gmsa_next_password_change_seconds`,
     help: "Seconds until the gMSA's managed password is due to change (negative: overdue, rolls on next retrieval).",
-    labelNames: ["name"],
     registers,
-    collect() {
+    atScrape: () => {
       const current = now().getTime();
-      for (const [name, deadline] of passwordDeadlines) this.set({ name }, (deadline - current) / 1000);
+      return (deadline) => (deadline - current) / 1000;
     },
   });
-  const passwordLastChange = new Gauge({
+  const passwordLastChange = new NamedValueGauge({
     name: `${metricPrefix}password_last_change_timestamp_seconds`,
     help: "When the DC last generated the gMSA's managed password (pwdLastSet), Unix seconds.",
-    labelNames: ["name"],
     registers,
   });
-  const passwordNextChange = new Gauge({
+  const passwordNextChange = new NamedValueGauge({
     name: `${metricPrefix}password_next_change_timestamp_seconds`,
     help: "When the gMSA's managed password is next due to change (pwdLastSet + interval), Unix seconds.",
-    labelNames: ["name"],
     registers,
   });
   const retrievalAroundRotation = new Gauge({
@@ -464,10 +464,11 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     labelNames: ["kind", "drift_type"],
     registers,
   });
-  const resourceCondition = new Gauge({
+  const resourceCondition = new ResourceStateGauge<MetricCondition>({
     name: `${metricPrefix}resource_condition`,
     help: "1 when the resource's condition of this type is True, else 0.",
-    labelNames: ["kind", "name", "type"],
+    typeLabel: "type",
+    types: METRIC_CONDITIONS,
     registers,
   });
 
@@ -490,20 +491,14 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
   }
   for (const reason of revisionRejectReasons) revisionsRejected.inc({ reason }, 0);
 
-  // What each resource and host has emitted, so forget* can remove exactly those series.
-  const driftSeries = new Map<string, Set<DriftType>>();
-  const conditionSeries = new Map<string, Set<MetricCondition>>();
+  // What each host has emitted, so forget* can remove exactly those series.
   const hostAccounts = new Map<string, Set<string>>();
   let currentSource: { revision: string; url: string } | undefined;
 
   const setPasswordDeadline = (account: string, deadline: number | undefined): void => {
     const name = checkName("name", account);
-    if (deadline === undefined || Number.isNaN(deadline)) {
-      passwordDeadlines.delete(name);
-      passwordChange.remove({ name });
-    } else {
-      passwordDeadlines.set(name, deadline);
-    }
+    if (deadline === undefined || Number.isNaN(deadline)) passwordChange.remove(name);
+    else passwordChange.set(name, deadline);
   };
 
   return {
@@ -517,16 +512,11 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     setDrift(kind, name, drifts) {
       checkName("name", name);
-      const key = resourceKey(kind, name);
       // A drift type that never drifted has no series: at 5,000 resources, a 0 for every drift
       // type of every resource made 38,500 series and a 5.5 MiB scrape, and 50,000 resources
       // missing from AD (observe mode) 385,000. Once a type drifts, its series stays (0 or 1)
       // from then on, so dashboards see the drift end.
-      if (drifts.size === 0 && !driftSeries.has(key)) return;
-      const emitted = driftSeries.get(key) ?? new Set<DriftType>();
-      for (const type of drifts) emitted.add(type);
-      driftSeries.set(key, emitted);
-      for (const type of emitted) resourceDrift.set({ kind, name, drift_type: type }, drifts.has(type) ? 1 : 0);
+      resourceDrift.assign(kind, name, drifts);
     },
 
     driftCorrected(kind, driftType) {
@@ -534,15 +524,12 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     },
 
     forgetResource(kind, name) {
-      const key = resourceKey(kind, name);
-      for (const type of driftSeries.get(key) ?? []) resourceDrift.remove({ kind, name, drift_type: type });
-      driftSeries.delete(key);
-      for (const type of conditionSeries.get(key) ?? []) resourceCondition.remove({ kind, name, type });
-      conditionSeries.delete(key);
-      if (kind === "GroupManagedServiceAccount" && passwordDeadlines.has(name)) setPasswordDeadline(name, undefined);
+      resourceDrift.forget(kind, name);
+      resourceCondition.forget(kind, name);
       if (kind === "GroupManagedServiceAccount") {
-        passwordLastChange.remove({ name });
-        passwordNextChange.remove({ name });
+        passwordChange.remove(name);
+        passwordLastChange.remove(name);
+        passwordNextChange.remove(name);
       }
     },
 
@@ -638,12 +625,12 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
     setPasswordTimes(account, times) {
       const name = checkName("name", account);
       if (times === undefined) {
-        passwordLastChange.remove({ name });
-        passwordNextChange.remove({ name });
+        passwordLastChange.remove(name);
+        passwordNextChange.remove(name);
         return;
       }
-      passwordLastChange.set({ name }, times.last.getTime() / 1000);
-      passwordNextChange.set({ name }, times.next.getTime() / 1000);
+      passwordLastChange.set(name, times.last.getTime() / 1000);
+      passwordNextChange.set(name, times.next.getTime() / 1000);
     },
 
     setRetrievalAroundRotation(host, account, around) {
@@ -689,16 +676,24 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
 
     setResourceCondition(kind, name, condition, status) {
       checkName("name", name);
-      const key = resourceKey(kind, name);
-      const emitted = conditionSeries.get(key) ?? new Set<MetricCondition>();
-      if (condition === "ApplyFailed" && !status && !emitted.has(condition)) return;
-      emitted.add(condition);
-      conditionSeries.set(key, emitted);
-      resourceCondition.set({ kind, name, type: condition }, status ? 1 : 0);
+      if (condition === "ApplyFailed" && !status && !resourceCondition.has(kind, name, condition)) return;
+      resourceCondition.set(kind, name, condition, status);
     },
 
-    metricsText() {
-      return registry.metrics();
+    // prom-client's Registry.metrics(), written as it goes: metrics joined by a blank line, a
+    // final newline; the per-resource gauges write their own lines.
+    async *metricsChunks() {
+      // getMetricsAsString is the per-metric half of Registry.metrics() (public in prom-client's
+      // JavaScript since version 11, missing from its typings).
+      const text = registry as unknown as { getMetricsAsString(metric: unknown): Promise<string> };
+      let first = true;
+      for (const metric of registry.getMetricsAsArray() as unknown[]) {
+        if (!first) yield "\n\n";
+        first = false;
+        if (metric instanceof ResourceStateGauge || metric instanceof NamedValueGauge) yield* metric.lines();
+        else yield await text.getMetricsAsString(metric);
+      }
+      yield "\n";
     },
   };
 }

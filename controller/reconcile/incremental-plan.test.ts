@@ -32,6 +32,7 @@ import type { Policy } from "./plan.ts";
 import { CyclePublisher } from "./publish.ts";
 import { Backoff } from "./schedule.ts";
 import { StatusStore } from "./status.ts";
+import { scrapeText } from "../../test/support/metrics.ts";
 
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const POLICY: Policy = { mode: "enforce", prune: true, deletionBudget: 3, adopt: false, owner: OWNER };
@@ -276,8 +277,8 @@ async function run(seed: number, steps: number): Promise<{ diffed: number; reuse
     );
     expect(a, `seed ${seed} step ${step}: published`).toEqual(b);
     expect(sides.reusing.statuses.all(), `seed ${seed} step ${step}: statuses`).toEqual(sides.fresh.statuses.all());
-    expect(await sides.reusing.metrics.metricsText(), `seed ${seed} step ${step}: metrics`).toEqual(
-      await sides.fresh.metrics.metricsText(),
+    expect(await scrapeText(sides.reusing.metrics), `seed ${seed} step ${step}: metrics`).toEqual(
+      await scrapeText(sides.fresh.metrics),
     );
   }
   return counted;

@@ -3,6 +3,7 @@
 // and a clock the test moves. Each test asserts the conditions, the requeue delay and the metrics
 // after every cycle, because a status that is right in the first cycle can be wrong in the second.
 import { describe, expect, it } from "vitest";
+import { scrapeText } from "../../test/support/metrics.ts";
 import type { ObservedGroup, ObservedKdsRootKey } from "../directory/index.ts";
 import { HOST_CONTRACT_VERSION } from "../hosts/index.ts";
 import type { HostDriver } from "../hosts/index.ts";
@@ -143,7 +144,7 @@ function harness(files: Record<string, string>, options: HarnessOptions = {}) {
   const conditions = (kind: string, name: string): Record<string, string> =>
     Object.fromEntries(status(kind, name).conditions.map((c) => [c.type, `${c.status}/${c.reason}`]));
   const metric = async (pattern: RegExp): Promise<string[]> =>
-    (await metrics.metricsText()).split("\n").filter((line) => pattern.test(line));
+    (await scrapeText(metrics)).split("\n").filter((line) => pattern.test(line));
   return {
     controller,
     dir,
@@ -475,7 +476,7 @@ describe("series of what left the repository", () => {
       hosts: { driver, domain: "COMPANY", concurrency: 1, target: (host) => ({ host, address: "127.0.0.1" }) },
     });
     const server1 = async () =>
-      (await metrics.metricsText()).split("\n").filter((l) => !l.startsWith("#") && /SERVER1|server1-app/.test(l));
+      (await scrapeText(metrics)).split("\n").filter((l) => !l.startsWith("#") && /SERVER1|server1-app/.test(l));
     await controller.reconcile();
     expect(await server1()).toEqual(
       expect.arrayContaining([
@@ -609,7 +610,7 @@ describe("a bind the DC refuses (LDAP 49)", () => {
       random: () => 0.5,
     });
     const metric = async (name: string): Promise<string[]> =>
-      (await metrics.metricsText()).split("\n").filter((l) => l.startsWith(name));
+      (await scrapeText(metrics)).split("\n").filter((l) => l.startsWith(name));
     const advance = (ms: number): void => void (now = new Date(now.getTime() + ms));
 
     dir.state.refuseBind = "52e";
@@ -950,7 +951,7 @@ describe("a cycle that writes for a long time", () => {
     const observedAt = now.getTime() / 1000;
     await controller.reconcile();
     expect(now.getTime() / 1000).toBeGreaterThanOrEqual(observedAt + 600);
-    expect((await metrics.metricsText()).split("\n")).toContain(
+    expect((await scrapeText(metrics)).split("\n")).toContain(
       `gmsa_gitops_last_observed_timestamp_seconds ${observedAt}`,
     );
   });

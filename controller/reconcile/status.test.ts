@@ -1,9 +1,10 @@
 // Every reason and message summarize can give, one row each: what a person reads in
 // /api/status, the status page and notifications must say what happened.
 import { describe, expect, it } from "vitest";
+import { retainedBytes } from "../../test/support/heap.ts";
 import type { Action, Blocker, DriftType, ResourcePlan } from "./model.ts";
 import type { Attempt, ResourceStatus } from "./status.ts";
-import { summarize } from "./status.ts";
+import { StatusStore, summarize } from "./status.ts";
 
 const now = new Date("2026-01-01T00:00:00Z");
 const update: Action = {
@@ -195,4 +196,46 @@ describe("summarize: how often drift was corrected", () => {
     expect(clean.corrections).toEqual({ count: 1, since: t1.toISOString() });
     expect(second.corrections).toEqual({ count: 2, since: t1.toISOString() });
   });
+});
+
+describe("StatusStore at 50,000 resources", () => {
+  it("stores equal conditions, drift lists and times once: under 500 bytes per resource", () => {
+    // Every one of 50,000 gMSAs missing from AD in observe mode has the same four conditions;
+    // stored as fresh strings, objects and arrays per resource they held about 55 MiB.
+    const names = Array.from({ length: 50_000 }, (_, i) => `bsv${String(i).padStart(5, "0")}`);
+    const plans = names.map((name): ResourcePlan => ({
+      resource: { kind: "GroupManagedServiceAccount", name },
+      dn: `CN=${name},CN=Managed Service Accounts,DC=x`,
+      drift: new Set(["missing"]),
+      changes: [],
+      actions: [],
+      observeOnly: true,
+      notes: [],
+    }));
+    const { bytes, value: store } = retainedBytes(() => {
+      const s = new StatusStore();
+      for (const cycle of [0, 1])
+        plans.forEach((plan, i) => {
+          const at = new Date(now.getTime() + cycle * 10_000);
+          const identity = { kind: "GroupManagedServiceAccount" as const, name: names[i]!, dn: null, source: null };
+          const summary = summarize(
+            { entry: plan, attempts: [], executed: false, revision: "r1", now: at },
+            s.get("GroupManagedServiceAccount", names[i]!),
+          );
+          s.update({ ...identity, ...summary }, at);
+        });
+      return s;
+    });
+    const perResource = bytes / names.length;
+    const first = store.get("GroupManagedServiceAccount", "bsv00000")!;
+    expect(first.conditions.map((c) => `${c.type}=${c.status}`)).toEqual([
+      "Ready=False",
+      "Stalled=False",
+      "Reconciling=False",
+      "DriftDetected=True",
+    ]);
+    expect(first.lastObservedAt).toBe("2026-01-01T00:00:10.000Z");
+    expect(first.conditions[0]!.lastTransitionTime).toBe("2026-01-01T00:00:00.000Z");
+    expect(perResource, `${perResource} bytes per resource`).toBeLessThan(500);
+  }, 60_000);
 });

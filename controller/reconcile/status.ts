@@ -5,6 +5,7 @@
  * `summarize` derives it for AD resources and host bindings alike, once per cycle.
  */
 import type { ConditionReason, ConditionType, Kind, Outcome } from "../vocabulary.ts";
+import { Interner } from "./intern.ts";
 import type { AttributeChange, DriftType, ResourcePlan } from "./model.ts";
 
 export type { ConditionReason, ConditionType } from "../vocabulary.ts";
@@ -110,6 +111,7 @@ export type Summary = Pick<
  */
 export class StatusStore {
   readonly #resources = new Map<string, ResourceStatus>();
+  readonly #intern = new Interner();
   /** When a quiet cycle last observed every resource unchanged (ISO time), without updating each. */
   #observedAll = "";
   /** A cycle observed every resource and found none changed: each was observed at `now`. */
@@ -131,15 +133,10 @@ export class StatusStore {
     const conditions = next.conditions.map((d): Condition => {
       const before = previous?.conditions.find((c) => c.type === d.type);
       const status = d.status === "Unknown" ? "Unknown" : d.status ? "True" : "False";
-      return {
-        type: d.type,
-        status,
-        reason: d.reason,
-        message: d.message,
-        lastTransitionTime: before && before.status === status ? before.lastTransitionTime : now.toISOString(),
-      };
+      const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : now.toISOString();
+      return { ...d, status, lastTransitionTime };
     });
-    const stored: ResourceStatus = { ...next, conditions };
+    const stored = this.#intern.status({ ...next, conditions }, previous);
     this.#resources.set(key, stored);
     return stored;
   }

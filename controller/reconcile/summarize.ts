@@ -4,6 +4,7 @@
  * shape and the store that keeps it across cycles are status.ts's.
  */
 import type { ConditionReason } from "../vocabulary.ts";
+import { NO_CORRECTIONS } from "./intern.ts";
 import type { ResourcePlan } from "./model.ts";
 import type { Cycle, Draft, LastDrift, ResourceStatus, Summary } from "./status.ts";
 
@@ -102,7 +103,7 @@ export function summarize(cycle: Cycle, previous: ResourceStatus | undefined): S
     corrections:
       corrected && !created
         ? { count: (previous?.corrections.count ?? 0) + 1, since: previous?.corrections.since ?? at }
-        : (previous?.corrections ?? { count: 0, since: null }),
+        : (previous?.corrections ?? NO_CORRECTIONS),
     nextAttemptAt: (blocker?.until ?? cycle.retryAt)?.toISOString() ?? null,
   };
 }
