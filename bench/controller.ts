@@ -25,7 +25,7 @@
 //
 // Usage: node bench/controller.ts [--gmsas 4500] [--groups 500] [--computers 200] [--runs 5]
 //          [--steady 10m] [--seed ldif|controller|none] [--skip-latency] [--mode enforce|observe]
-//          [--steady-modes incremental,full] [--warmup 1m] [--steady-cli CHECKOUT]... [--dc-tmpdir DIR] [--cpu-prof DIR] [--heap-snapshot DIR]
+//          [--steady-modes incremental,full] [--warmup 1m] [--source-interval D] [--steady-cli CHECKOUT]... [--dc-tmpdir DIR] [--cpu-prof DIR] [--heap-snapshot DIR]
 //          [--heap-cli CHECKOUT]...
 // --cpu-prof then runs a second steady-state process under the V8 profiler (kept apart from the
 // CPU figures, which the profiler's own thread would inflate), writes the profile to DIR and
@@ -35,6 +35,8 @@
 // each of these checkouts instead of this one, to compare versions against the same DC.
 // --steady-cli CHECKOUT (repeatable) runs the steady-state windows with the CLI of each of these
 // checkouts instead of this one (alternating within each mode), to compare versions on one DC.
+// --source-interval D passes that flag to the steady-state controllers (both modes): Git is then
+// polled every D, not every cycle, and the cycles between polls spawn no git process.
 // --dc-tmpdir puts the DC's databases there (e.g. /dev/shm, for a faster seed). Writes only to
 // temp folders and DIR. Exits 1 when a step fails.
 import { strict as assert } from "node:assert";
@@ -67,6 +69,7 @@ const { values: flags } = parseArgs({
     mode: { type: "string", default: "enforce" },
     "steady-modes": { type: "string", default: "incremental,full" },
     warmup: { type: "string", default: "1m" },
+    "source-interval": { type: "string" },
     "steady-cli": { type: "string", multiple: true },
     "dc-tmpdir": { type: "string" },
     "cpu-prof": { type: "string" },
@@ -551,6 +554,7 @@ async function main(): Promise<number> {
         "127.0.0.1:0",
         "--mode",
         flags.mode,
+        ...(flags["source-interval"] !== undefined ? ["--source-interval", flags["source-interval"]] : []),
         ...extra,
       ]);
     const steadyState = async (label: string, extra: readonly string[], checkout = root): Promise<Steady> => {
@@ -732,7 +736,8 @@ async function main(): Promise<number> {
     }
     log("");
     log(
-      `date ${new Date().toISOString()}; ${cpus().length} × ${cpus()[0]?.model ?? "?"}; Node ${process.version}; Samba ${sambaVersion ?? "?"}`,
+      `date ${new Date().toISOString()}; ${cpus().length} × ${cpus()[0]?.model ?? "?"}; Node ${process.version}; Samba ${sambaVersion ?? "?"}` +
+        `; steady state polls Git ${flags["source-interval"] === undefined ? "every cycle" : `every ${flags["source-interval"]} (--source-interval)`}`,
     );
     const width = Math.max(...rows.map((r) => r[0].length));
     log(`| ${"measure".padEnd(width)} | result |`);

@@ -22,7 +22,14 @@ import type { Source } from "./reconcile/loop.ts";
 import { startServer } from "./server/index.ts";
 import type { RunningServer, ServerOptions } from "./server/index.ts";
 import { createPoller } from "./reconcile/schedule.ts";
-import { createGitSource, createLocalSource, gitCredentialEnv, redact, verifyWebhook } from "./source/index.ts";
+import {
+  createGitSource,
+  createLocalSource,
+  gitCredentialEnv,
+  polledEvery,
+  redact,
+  verifyWebhook,
+} from "./source/index.ts";
 import type { LocalWatch } from "./source/index.ts";
 
 /**
@@ -127,7 +134,17 @@ export async function startController(
     ...(build ? { build } : {}),
   });
   let trigger = (): void => undefined;
-  const { source, watch: startWatch } = sourceFor(config, () => trigger(), logger);
+  const polled = sourceFor(
+    config,
+    () => {
+      // A watched change is looked at by the next cycle, whatever --source-interval says.
+      source.moved();
+      trigger();
+    },
+    logger,
+  );
+  const source = polledEvery(polled.source, config.sourceIntervalMs);
+  const startWatch = polled.watch;
   const hosts = agent
     ? localHostSettings(agent.domain, agent.shell)
     : config.hosts
@@ -199,7 +216,7 @@ export async function startController(
               if (leadership && !leadership.leader)
                 return `not the leader; the leader is ${leadership.holder || "unknown (nobody holds the lease)"}: it applies the commit at its next poll`;
               logger.info({}, "webhook: reconcile now");
-              source.moved?.();
+              source.moved();
               trigger();
               return undefined;
             },

@@ -285,6 +285,44 @@ describe("the controller against Samba and Git", () => {
     expect(await reconciles()).toBe(before + 1);
   });
 
+  it("--source-interval: cycles between polls leave Git alone, still revert hand edits, and a webhook fetches at once", async () => {
+    await applyExamples();
+    const secret = randomBytes(16).toString("hex");
+    const secretFile = join(tempDir("gmsa-secret-"), "webhook");
+    writeFileSync(secretFile, secret, { mode: 0o600 });
+    const r = repo();
+    const c = await startGit(r, { "source-interval": "15m", "webhook-secret-file": secretFile });
+    await ready(c);
+    const lastFetch = async (): Promise<number | undefined> =>
+      sample(await scrape(c), "gmsa_gitops_source_last_fetch_timestamp_seconds", {});
+    const reconciles = async (): Promise<number> =>
+      (sample(await scrape(c), "gmsa_gitops_reconciles_total", { result: "success" }) ?? 0) +
+      (sample(await scrape(c), "gmsa_gitops_reconciles_total", { result: "partial" }) ?? 0);
+    const fetchedAt = await lastFetch();
+    const before = await reconciles();
+
+    r.replace(SERVICE1, SERVICE1_DESCRIPTION, "Pushed, not announced");
+    const commit = r.commit("service1: a push with no webhook");
+    // Drift is still checked every interval (2 s) between polls.
+    await editDescriptionByHand("MSA-service1", "edited by hand");
+    await waitFor("the hand edit reverted", async () =>
+      (await description("MSA-service1")) === SERVICE1_DESCRIPTION ? true : undefined,
+    );
+    await waitFor("two more cycles", async () => ((await reconciles()) >= before + 2 ? true : undefined));
+    // ...without asking Git: the push is not seen, and the last fetch is the first one.
+    expect(await description("MSA-service1")).toBe(SERVICE1_DESCRIPTION);
+    expect(await lastFetch()).toBe(fetchedAt);
+    const reported = ((await status(c)).controller.source as { lastFetchedAt?: string }).lastFetchedAt;
+    expect(Date.parse(reported!) / 1000).toBeCloseTo(fetchedAt!, 2);
+
+    expect(await postWebhook(c.url, secret)).toBe(202);
+    await waitFor("the announced commit in AD", async () =>
+      (await description("MSA-service1")) === "Pushed, not announced" ? true : undefined,
+    );
+    expect((await status(c)).controller.source.revision).toBe(commit);
+    expect(await lastFetch()).toBeGreaterThan(fetchedAt!);
+  });
+
   it("an invalid commit keeps the last good revision in force, says why, and a fixing commit clears it", async () => {
     await applyExamples();
     const r = repo();

@@ -33,6 +33,17 @@ describe("loadConfig", () => {
     expect(r.config.policy.owner.ownerId).toBe("default");
   });
 
+  it("--source-interval: default every reconcile, a duration up to 15m, longer refused naming the flag", () => {
+    const byDefault = loadConfig({ flags: base, env: {} });
+    expect(byDefault.ok && byDefault.config.sourceIntervalMs).toBe(0);
+    const set = loadConfig({ flags: base, env: { GMSA_GITOPS_SOURCE_INTERVAL: "5m" } });
+    expect(set.ok && set.config.sourceIntervalMs).toBe(300_000);
+    const long = loadConfig({ flags: { ...base, "source-interval": "16m" }, env: {} });
+    expect(!long.ok && long.errors).toEqual([
+      { source: "--source-interval", message: "must be at most 15m (the source-stale alert fires after 30m)" },
+    ]);
+  });
+
   it("plan, apply and run need an ownership key: missing, unreadable or short is a clear error naming no secret", () => {
     const { "ownership-key-file": _k, ...noKey } = base;
     const cases: Array<[Record<string, string>, Record<string, string>, RegExp]> = [

@@ -267,6 +267,14 @@ export const SETTINGS: readonly Setting[] = [
     default: "60s",
   },
   {
+    key: "sourceInterval",
+    flag: "source-interval",
+    env: "GMSA_GITOPS_SOURCE_INTERVAL",
+    type: "duration",
+    description:
+      "run: how often the source is checked for a new revision (a verified webhook or a watched folder's change checks at once); at most 15m; default: every reconcile",
+  },
+  {
     key: "fullResyncInterval",
     flag: "full-resync-interval",
     env: "GMSA_GITOPS_FULL_RESYNC_INTERVAL",
@@ -527,6 +535,8 @@ export interface Config {
   readonly repo: string | undefined;
   readonly source: SourceConfig | undefined;
   readonly intervalMs: number;
+  /** How often the source is polled; 0: at every reconcile. */
+  readonly sourceIntervalMs: number;
   /** The longest time between two full reads of AD; cycles between them read only changes. */
   readonly fullResyncMs: number;
   /** Leader election among replicas; undefined when off (this replica is the only writer). */
@@ -561,6 +571,9 @@ export interface ConfigInput {
 }
 
 const DURATION = /^(\d+)(ms|s|m|h)?$/;
+/** The longest `--source-interval`: half the 30 minutes after which the source-stale alert fires. */
+const MAX_SOURCE_INTERVAL_MS = 15 * 60_000;
+
 /** The longest duration a setting may hold: 596h, the whole hours under the 2^31-1 ms a timer can wait. */
 const MAX_DURATION_MS = 596 * 3_600_000;
 
@@ -1043,6 +1056,13 @@ export function loadConfig(input: ConfigInput): ConfigResult {
   const owner = directory !== undefined || input.require?.directory ? ownershipKey(get, env, errors) : undefined;
   const intervalMs = get.value<number>("interval")!;
   if (intervalMs < 1000) errors.push({ source: "--interval", message: "must be at least 1s" });
+  const sourceIntervalMs = get.value<number>("sourceInterval") ?? 0;
+  // The source-stale alert fires after 30 minutes without a fetch: a poll every 15 minutes at most.
+  if (sourceIntervalMs > MAX_SOURCE_INTERVAL_MS)
+    errors.push({
+      source: "--source-interval",
+      message: "must be at most 15m (the source-stale alert fires after 30m)",
+    });
   const notify = notifySection(get, env, errors);
   const leader = leaderSection(get, get.value<string>("ldap.url") !== undefined, errors);
   if (errors.length > 0) return { ok: false, errors };
@@ -1056,6 +1076,7 @@ export function loadConfig(input: ConfigInput): ConfigResult {
       directory,
       source,
       intervalMs,
+      sourceIntervalMs,
       fullResyncMs: get.value<number>("fullResyncInterval")!,
       leader,
       server,

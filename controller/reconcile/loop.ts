@@ -73,7 +73,7 @@ export class Controller {
     this.#deps = deps;
     this.#now = deps.now ?? (() => new Date());
     this.#gate = new FailureGate(new Backoff(deps.random ?? Math.random));
-    this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger, this.#now);
+    this.#source = new RevisionInForce(deps.source, deps.metrics, deps.logger);
     this.#publish = new CyclePublisher(this.#statuses, deps.metrics, deps.logger, deps.onStatusChange);
     this.#bind = new BindGuard(deps.metrics, deps.logger, deps.intervalMs, deps.bindBackoff);
     deps.metrics.setReconcileInterval(deps.intervalMs / 1000);

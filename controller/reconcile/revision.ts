@@ -52,7 +52,6 @@ export class RevisionInForce {
   readonly #source: Source;
   readonly #metrics: MetricsRecorder;
   readonly #logger: Logger;
-  readonly #now: () => Date;
   #desired: DesiredState | undefined;
   #revision: string | undefined;
   #lastSeen: string | undefined;
@@ -62,11 +61,10 @@ export class RevisionInForce {
   /** The last revision's files as parsed: a new revision parses only the files that changed. */
   readonly #parsed = new ParseCache();
 
-  constructor(source: Source, metrics: MetricsRecorder, logger: Logger, now: () => Date) {
+  constructor(source: Source, metrics: MetricsRecorder, logger: Logger) {
     this.#source = source;
     this.#metrics = metrics;
     this.#logger = logger;
-    this.#now = now;
   }
 
   /** The desired state in force; undefined until a first valid revision was loaded. */
@@ -123,7 +121,8 @@ export class RevisionInForce {
       if (this.#desired === undefined) throw caught;
       return false;
     }
-    this.#lastFetchedAt = this.#now();
+    // The time of the poll that fetched it: between polls (--source-interval) the snapshot is reused.
+    this.#lastFetchedAt = snapshot.fetchedAt;
     this.#lastFetchError = undefined;
     metrics.fetchSucceeded(this.#lastFetchedAt);
     let changed = false;

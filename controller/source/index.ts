@@ -11,6 +11,8 @@ export { createGitSource } from "./git.ts";
 export type { GitSource, GitSourceOptions, VerifyOptions } from "./git.ts";
 export { createLocalSource, localRevision } from "./local.ts";
 export type { LocalSource, LocalWatch } from "./local.ts";
+export { polledEvery } from "./polled.ts";
+export type { PolledSource } from "./polled.ts";
 export type { Snapshot, SnapshotFile } from "./snapshot.ts";
 export { verifyWebhook } from "./webhook.ts";
 export type { WebhookProvider, WebhookRequest, WebhookVerdict } from "./webhook.ts";
