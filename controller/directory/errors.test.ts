@@ -228,6 +228,17 @@ describe("toDirectoryError", () => {
     expect(mapped.operation).toBe(operation);
   });
 
+  it("a rootDSE read that timed out names the rootDSE, not an empty DN", () => {
+    const mapped = toDirectoryError(new Error("SearchRequest: Operation timed out"), {
+      operation: "search",
+      dn: "",
+      url: "ldaps://dc1.company.local",
+    });
+    expect(mapped.message).toBe(
+      "search of the rootDSE to ldaps://dc1.company.local failed: SearchRequest: Operation timed out",
+    );
+  });
+
   it("a wrong bind password says which DN failed, in plain words", () => {
     const mapped = toDirectoryError(new InvalidCredentialsError(), { operation: "bind", bindDn: BIND_DN });
     expect(mapped.message).toMatch(new RegExp(`^bind as ${BIND_DN} failed: invalid credentials`));

@@ -206,7 +206,9 @@ function diagnostic(err: Error): string {
 }
 
 function subject(ctx: ErrorContext): string {
-  return ctx.dn === undefined ? ctx.operation : `${ctx.operation} ${ctx.dn}`;
+  if (ctx.dn === undefined) return ctx.operation;
+  // The rootDSE's DN is empty: "search  to ldaps://..." would leave the reader guessing.
+  return ctx.dn === "" ? `${ctx.operation} of the rootDSE` : `${ctx.operation} ${ctx.dn}`;
 }
 
 /**

@@ -30,4 +30,28 @@ describe("the default metrics of an idle process", () => {
     const [without, withDefaults] = await Promise.all([idleCpuPerSecond(false), idleCpuPerSecond(true)]);
     expect(withDefaults - without).toBeLessThan(3);
   }, 30_000);
+
+  it("report no event-loop delay of a second, nor a sentinel, for an idle process scraped twice in a row", async () => {
+    // An idle loop has no delay to speak of. The delay histogram's timer at a 1 s resolution
+    // reports the time between its own ticks (about 1 s) and, scraped again before its next
+    // tick, the empty histogram's sentinels (a minimum of 2^63 ns, a mean of NaN).
+    const script = `
+      import { createMetricsRecorder } from ${JSON.stringify(recorder)};
+      const { registry } = createMetricsRecorder({ collectDefault: true });
+      await new Promise((r) => setTimeout(r, 2500));
+      const first = await registry.metrics();
+      const second = await registry.metrics();
+      process.stdout.write(JSON.stringify([first, second]));
+    `;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script]);
+    for (const text of JSON.parse(stdout) as string[]) {
+      const lags = text.split("\n").filter((l) => l.startsWith("nodejs_eventloop_lag_"));
+      expect(lags.length).toBeGreaterThan(0);
+      for (const line of lags) {
+        const value = Number(line.slice(line.lastIndexOf(" ") + 1));
+        expect({ line, finite: Number.isFinite(value) }).toEqual({ line, finite: true });
+        expect(value, line).toBeLessThan(0.5);
+      }
+    }
+  }, 30_000);
 });

@@ -252,6 +252,11 @@ const lintFailingDefaults = [
   "nodejs_active_resources_total",
 ];
 
+/** The default metrics read from the event-loop delay histogram (see createMetricsRecorder). */
+const eventLoopHistogramDefaults = ["min", "max", "mean", "stddev", "p50", "p90", "p99"].map(
+  (stat) => `nodejs_eventloop_lag_${stat}_seconds`,
+);
+
 /**
  * Creates a recorder with its own registry; two recorders never share series, so tests and
  * embedded uses are independent. Counters and per-kind gauges start at 0 for every label
@@ -263,12 +268,17 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
   if (options.collectDefault === true) {
     // The event-loop delay histogram samples with a timer every `eventLoopMonitoringPrecision` ms:
     // at prom-client's 10 ms that timer cost an idle process 70-90 ms of CPU per 10 s, more than a
-    // quiet cycle's own work (docs/benchmarks.md). Once a second still records every stall of a
-    // second or more; nodejs_eventloop_lag_seconds is measured at each scrape as before.
+    // quiet cycle's own work (docs/benchmarks.md). prom-client cannot leave the histogram out, so
+    // it ticks once a second and its figures are dropped (below); nodejs_eventloop_lag_seconds,
+    // measured at each scrape, stays.
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
     // These three are gauges named like counters, which `promtool check metrics` reports as
     // lint problems; each equals sum() of its per-type sibling (nodejs_active_handles, ...).
     for (const name of lintFailingDefaults) registry.removeSingleMetric(name);
+    // The histogram records the time between its timer's ticks, so at that resolution an idle
+    // loop reports a delay of about 1 s, and a scrape before the next tick reports the empty
+    // histogram (a minimum of 2^63 ns, a mean of NaN): figures that page someone for nothing.
+    for (const name of eventLoopHistogramDefaults) registry.removeSingleMetric(name);
   }
   const registers = [registry];
 

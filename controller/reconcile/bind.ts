@@ -48,6 +48,12 @@ export class BindGuard {
   #bound = false;
   /** Why the last cycle could not read AD, when that was not a refused bind. */
   #unobserved: string | undefined;
+  /**
+   * Whether the refusal in `#bind` is what the last failed cycle hit. It is not when a later
+   * cycle failed before the DC could answer a bind (an unreadable password file, an unreachable
+   * DC); the refusal still counts for the back-off, but the condition says what happened since.
+   */
+  #refusalLatest = false;
   readonly #metrics: MetricsRecorder;
   readonly #logger: Logger;
   readonly #intervalMs: number;
@@ -76,7 +82,7 @@ export class BindGuard {
   /** The condition /api/status shows. */
   condition(): DirectoryCondition {
     const b = this.#bind;
-    if (b)
+    if (b && this.#refusalLatest)
       return {
         type: "Stalled",
         status: "True",
@@ -121,6 +127,7 @@ export class BindGuard {
     const wait = exponentialBackoff(failures, base, cap);
     const changed = this.#bind?.reason !== reason;
     this.#bind = { failures, nextAttemptAt: now + wait, reason, message: text(error) };
+    this.#refusalLatest = true;
     this.#bound = false;
     this.#metrics.directoryBindFailed(reason, wait / 1000);
     const fields = { reason, failures, nextAttemptAt: new Date(now + wait).toISOString(), err: text(error) };
@@ -131,6 +138,7 @@ export class BindGuard {
   /** The cycle could not read AD (a refusal, if it was one, is `failed` too and shows first). */
   unobserved(error: unknown): void {
     this.#unobserved = `not observed: ${text(error)}`;
+    if (bindRefusal(error) === undefined) this.#refusalLatest = false;
   }
 
   /** A bind went through. */
