@@ -1,12 +1,17 @@
 // Benchmark: `gmsa-gitops validate DIR` of a generated repository of 10,000 resources, end to
 // end, as a user runs it: a process of its own, start-up, reading, parsing, checks and output.
-// Run: npx node bench/validate.ts [--resources N] [--runs N] [--keep]
+// Run: npx node bench/validate.ts [--resources N] [--runs N] [--keep] [--against CHECKOUT] [--node-flag F]...
 // Prints, per run, wall time, CPU time and peak RSS of that process. The first run starts with
 // an empty compile cache (a first run after installing or upgrading); the others are warm.
+// --against CHECKOUT alternates every run with the same command of another checkout (e.g. a
+// worktree of main), each with its own compile cache, so that both see the same load;
+// --node-flag=F (the "=" is needed) passes a Node or V8 flag to this checkout's process only.
+// The load average is printed before and after: on a shared machine it says how far the
+// figures can be trusted.
 // Goal on a 2-core machine: under 1 s and under 150 MB peak RSS.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -17,6 +22,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "4" },
     keep: { type: "boolean", default: false },
     "generate-into": { type: "string" },
+    against: { type: "string" },
+    "node-flag": { type: "string", multiple: true, default: [] },
   },
 });
 const target = Number(values.resources);
@@ -147,12 +154,12 @@ interface Measured {
   stdout: string;
 }
 
-/** One `gmsa-gitops validate DIR` process, with its compile cache in `cache`. */
-function validate(dir: string, cache: string): Measured {
+/** One `gmsa-gitops validate DIR` process of `bin`, with its compile cache in `cache`. */
+function validate(dir: string, cache: string, bin = BIN, flags: readonly string[] = []): Measured {
   const started = performance.now();
   const child = spawnSync(
     process.execPath,
-    ["--import", `data:text/javascript,${encodeURIComponent(REPORT)}`, BIN, "validate", dir],
+    [...flags, "--import", `data:text/javascript,${encodeURIComponent(REPORT)}`, bin, "validate", dir],
     { encoding: "utf8", env: { ...process.env, XDG_CACHE_HOME: cache }, maxBuffer: 256 * 1024 * 1024 },
   );
   const wall = performance.now() - started;
@@ -175,22 +182,44 @@ try {
   const generated = JSON.parse(child.stdout) as { files: number; resources: number };
   console.log(`repository:    ${generated.resources} resources in ${generated.files} files`);
   const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  const runs: Measured[] = [];
-  for (let i = 0; i < Number(values.runs); i++) {
-    const run = validate(repo, join(dir, "cache"));
-    runs.push(run);
-    // CPU time too: on a shared machine wall time mostly measures the neighbours.
-    console.log(
-      `run ${i + 1} (${i === 0 ? "cold" : "warm"}):  ${run.wall.toFixed(0)} ms wall, ${run.cpu.toFixed(0)} ms CPU, peak RSS ${mb(run.rss)}`,
-    );
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ");
+  const contenders = [{ label: "this", bin: BIN, flags: values["node-flag"] }];
+  if (values.against) {
+    const bin = join(resolve(values.against), "bin", "gmsa-gitops.mjs");
+    if (!existsSync(bin)) throw new Error(`--against: no ${bin}`);
+    contenders.push({ label: "against", bin, flags: [] });
   }
-  console.log(`output:        ${runs[0]?.stdout.trim()}`);
-  const warm = runs.slice(1).sort((a, b) => a.wall - b.wall);
-  const median = warm[Math.floor((warm.length - 1) / 2)];
-  if (median)
-    console.log(
-      `warm median:   ${median.wall.toFixed(0)} ms wall, ${median.cpu.toFixed(0)} ms CPU, peak RSS ${mb(Math.max(...warm.map((r) => r.rss)))} (highest)`,
-    );
+  console.log(`load average:  ${load()} (before)`);
+  const runs = new Map<string, Measured[]>(contenders.map((c) => [c.label, []]));
+  for (let i = 0; i < Number(values.runs); i++) {
+    for (const c of contenders) {
+      const run = validate(repo, join(dir, `cache-${c.label}`), c.bin, c.flags);
+      runs.get(c.label)?.push(run);
+      // CPU time too: on a shared machine wall time mostly measures the neighbours.
+      const who = contenders.length > 1 ? `${c.label} ` : "";
+      console.log(
+        `${who}run ${i + 1} (${i === 0 ? "cold" : "warm"}):  ${run.wall.toFixed(0)} ms wall, ${run.cpu.toFixed(0)} ms CPU, peak RSS ${mb(run.rss)}`,
+      );
+    }
+  }
+  console.log(`load average:  ${load()} (after)`);
+  for (const c of contenders) {
+    const all = runs.get(c.label) ?? [];
+    const who = contenders.length > 1 ? ` (${c.label})` : "";
+    console.log(`output${who}:        ${all[0]?.stdout.trim()}`);
+    const warm = all.slice(1);
+    const median = (pick: (r: Measured) => number): number => {
+      const sorted = warm.map(pick).sort((a, b) => a - b);
+      return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
+    };
+    if (warm.length > 0)
+      console.log(
+        `warm median${who}:   ${median((r) => r.wall).toFixed(0)} ms wall, ${median((r) => r.cpu).toFixed(0)} ms CPU, peak RSS ${mb(Math.max(...warm.map((r) => r.rss)))} (highest)`,
+      );
+  }
 } finally {
   if (values.keep) console.log(`kept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
