@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { directorySession } from "../controller/clients.ts";
-import { MARKER_PREFIX } from "../controller/directory/index.ts";
+import { connectDirectory, MARKER_PREFIX } from "../controller/directory/index.ts";
 import { loadManifests } from "../controller/manifests/index.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
 import { IncrementalObserver } from "../controller/reconcile/incremental.ts";
@@ -97,6 +97,31 @@ describe("incremental observe against Samba", () => {
     expect(await usn(dn)).toBe(group3);
     const members = attr(await dc.ldap("ldapsearch", ["-b", dn, "-s", "base", "member"]), "member");
     expect(members.map((m) => m.toLowerCase())).not.toContain(computerDn("GONE1").toLowerCase());
+  });
+
+  it("a quiet incremental read asks the DC in four searches: rootDSE, NTDS settings, one for every change, KDS keys", async () => {
+    let searches = 0;
+    const dir = await connectDirectory({
+      url: dc.url,
+      bindDn: dc.adminDn,
+      bindPassword: dc.adminPassword,
+      caFile: dc.caFile,
+      onOperation: (op) => {
+        if (op === "search") searches++;
+      },
+    });
+    try {
+      const session = directorySession(dir) as unknown as ChangeReader;
+      const observer = new IncrementalObserver(3_600_000);
+      expect((await observer.observe(desired, session, scope(), 1000)).mode).toBe("full");
+      // The examples name no principal by user name, SID or DN: no principals search.
+      searches = 0;
+      const quiet = await observer.observe(desired, session, scope(), 2000);
+      expect(quiet.mode).toBe("incremental");
+      expect(searches).toBe(4);
+    } finally {
+      await dir.close();
+    }
   });
 
   it("reads only what changed between full reads, deletions included, and keeps the same picture as a full read", async () => {
