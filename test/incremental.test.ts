@@ -9,13 +9,15 @@ import { directorySession } from "../controller/clients.ts";
 import { connectDirectory, MARKER_PREFIX } from "../controller/directory/index.ts";
 import { loadManifests } from "../controller/manifests/index.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
-import { IncrementalObserver } from "../controller/reconcile/incremental.ts";
+import { IncrementalObserver, observerFor } from "../controller/reconcile/incremental.ts";
 import type { ChangeReader } from "../controller/reconcile/incremental.ts";
 import type { ObservedDirectory } from "../controller/reconcile/model.ts";
 import { observeDirectory } from "../controller/reconcile/observe.ts";
 import { reconcilePass } from "../controller/reconcile/pass.ts";
 import { hostMemory } from "../controller/reconcile/hosts.ts";
-import { directoryOpener } from "../controller/clients.ts";
+import { directoryOpener, keptDirectory } from "../controller/clients.ts";
+import { createMetricsRecorder } from "../controller/metrics/index.ts";
+import { scrapeText } from "./support/metrics.ts";
 import { startDc } from "./harness/samba.ts";
 import { runInProcess } from "./support/in-process.ts";
 import { adminConnection, attr, directoryConfig } from "./support/directory.ts";
@@ -121,6 +123,47 @@ describe("incremental observe against Samba", () => {
       expect(searches).toBe(4);
     } finally {
       await dir.close();
+    }
+  });
+
+  it("a quiet cycle over the kept connection asks the DC four searches: its watermark comes from the cycle's rootDSE read", async () => {
+    let searches = 0;
+    const kept = keptDirectory(directoryConfig(dc), {
+      onOperation: (op) => {
+        if (op === "search") searches++;
+      },
+    });
+    const metrics = createMetricsRecorder();
+    const observe = observerFor(new IncrementalObserver(3_600_000), metrics, { info() {}, warn() {}, error() {} });
+    // What a pass does with a session: the rootDSE for its scope, then the observe step.
+    const cycle = async (): Promise<ObservedDirectory> => {
+      const session = await kept.open();
+      try {
+        const dse = await session.rootDse();
+        return await observe(desired, session, {
+          baseDn: dse.defaultNamingContext,
+          configDn: dse.configurationNamingContext,
+        });
+      } finally {
+        await session.close();
+      }
+    };
+    try {
+      await cycle();
+      await cycle();
+      searches = 0;
+      await cycle();
+      // rootDSE (checks the connection, gives the scope and the watermark), NTDS settings, changes, KDS keys.
+      expect(searches).toBe(4);
+      // A hand edit is still seen by the next cycle.
+      await dc.ldap("ldapmodify", [], {
+        input: `dn: CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}\nchangetype: modify\nreplace: description\ndescription: seen next cycle\n-\n`,
+      });
+      const seen = await cycle();
+      expect(seen.gmsas.find((g) => g.samAccountName === "MSA-service1")?.description).toBe("seen next cycle");
+      expect(await scrapeText(metrics)).toMatch(/gmsa_gitops_ldap_entries_read_total\{mode="incremental"\} [1-9]/);
+    } finally {
+      await kept.close();
     }
   });
 

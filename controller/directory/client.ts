@@ -347,10 +347,13 @@ export class LdapDirectory {
 
   /**
    * Which DC answers and how far its changes go: its NTDS Settings DN, its invocation id (a new
-   * one after a restore from backup) and its highestCommittedUSN, all as text.
+   * one after a restore from backup) and its highestCommittedUSN, all as text; from `read`, a
+   * rootDSE this connection answered earlier, when given.
    */
-  async watermark(): Promise<Watermark> {
-    const dse = await this.rootDse();
+  async watermark(read?: RootDse): Promise<Watermark> {
+    // A rootDSE read earlier on this connection serves: an older USN only makes the next read
+    // ask for more, never less.
+    const dse = read ?? (await this.rootDse());
     const [ntds] = await this.#search(dse.dsServiceName, {
       scope: "base",
       paged: false,

@@ -14,6 +14,7 @@ import type {
   ObservedGroup,
   ObservedKdsRootKey,
   ResolvedPrincipal,
+  RootDse,
   Watermark,
 } from "../directory/index.ts";
 import { allowedReaders, MARKER_PREFIX } from "../directory/index.ts";
@@ -27,7 +28,8 @@ import type { Logger } from "./revision.ts";
 
 /** The reads an incremental observe needs beyond a full one (the LDAP client provides them). */
 export interface ChangeReader extends DirectoryReader {
-  watermark(): Promise<Watermark>;
+  /** The DC's watermark; from `read`, a rootDSE read earlier on the same connection, when given. */
+  watermark(read?: RootDse): Promise<Watermark>;
   /**
    * Every gMSA, group (named by the repository or not) and computer account changed after the
    * USN, and the tombstones of objects deleted after it: one search.
