@@ -14,9 +14,13 @@
 //      (ParseCache: one file parsed; lint and DesiredState building across every resource),
 //      observe (incremental, one object changed), plan (diff + policy), gate, publish.
 //
-// Usage: node bench/breakdown.ts [--gmsas 4500] [--groups 500] [--computers 200] [--runs 5]
+//   With --quiet N, N more quiet cycles (median); with --profile FILE, those N cycles (and only
+//   them) are profiled with V8's CPU profiler, written to FILE.
+//
+// Usage: node bench/breakdown.ts [--gmsas 4500] [--groups 500] [--computers 200] [--runs 5] [--quiet 0] [--profile FILE]
 // Writes only to a temp folder. Prints medians in milliseconds.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
@@ -49,6 +53,8 @@ const { values: flags } = parseArgs({
     groups: { type: "string", default: "500" },
     computers: { type: "string", default: "200" },
     runs: { type: "string", default: "5" },
+    quiet: { type: "string", default: "0" },
+    profile: { type: "string" },
   },
 });
 const SHAPE: RepoShape = {
@@ -168,6 +174,25 @@ try {
   console.log(`first cycle (creates all)  total ${f(first.total)} ms, controller ${f(first.own)} ms`);
   console.log(`second cycle (own writes)  total ${f(second.total)} ms, controller ${f(second.own)} ms`);
   console.log(`quiet cycle                total ${f(quiet.total)} ms, controller ${f(quiet.own)} ms`);
+  if (Number(flags.quiet) > 0) {
+    const inspector = new Session();
+    if (flags.profile !== undefined) {
+      inspector.connect();
+      await inspector.post("Profiler.enable");
+      await inspector.post("Profiler.start");
+    }
+    const quiets: { total: number; own: number }[] = [];
+    for (let i = 0; i < Number(flags.quiet); i++) quiets.push(await cycle());
+    if (flags.profile !== undefined) {
+      const { profile } = await inspector.post("Profiler.stop");
+      writeFileSync(flags.profile, JSON.stringify(profile));
+      inspector.disconnect();
+    }
+    const mid = (xs: number[]): string => f(median(xs));
+    console.log(
+      `quiet cycles               total ${mid(quiets.map((c) => c.total))} ms, controller ${mid(quiets.map((c) => c.own))} ms (median of ${quiets.length})`,
+    );
+  }
 
   const commits: { total: number; own: number }[] = [];
   const drifts: { total: number; own: number }[] = [];

@@ -7,8 +7,12 @@
 // connection each time (what a cycle did before the connection was kept); and the process's
 // CPU over 30 s with no cycle at all.
 //
-// Usage: node bench/quiet-cycle.ts [--cycles 40]
-import { mkdtempSync, rmSync } from "node:fs";
+// With --profile FILE, the whole quiet cycles' calls (and only them) are profiled with V8's CPU
+// profiler and the profile written to FILE (open it in Chrome DevTools' Performance panel).
+//
+// Usage: node bench/quiet-cycle.ts [--cycles 40] [--idle-seconds 30] (0 leaves the idle row out) [--profile FILE]
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,9 +29,15 @@ import { startDc } from "../test/harness/samba.ts";
 import { directoryConfig } from "../test/support/directory.ts";
 import { runInProcess } from "../test/support/in-process.ts";
 
-const { values: flags } = parseArgs({ options: { cycles: { type: "string", default: "40" } } });
+const { values: flags } = parseArgs({
+  options: {
+    cycles: { type: "string", default: "40" },
+    "idle-seconds": { type: "string", default: "30" },
+    profile: { type: "string" },
+  },
+});
 const N = Number(flags.cycles);
-const IDLE_MS = 30_000;
+const IDLE_MS = Number(flags["idle-seconds"]) * 1000;
 const examples = join(import.meta.dirname, "..", "examples");
 const run = promisify(execFile);
 
@@ -53,12 +63,25 @@ try {
   // The first cycles create the examples and make the picture settle; later ones are quiet.
   for (let i = 0; i < 3; i++) await running.controller.reconcile();
   const rows: [string, number][] = [];
+  const inspector = new Session();
+  if (flags.profile !== undefined) {
+    inspector.connect();
+    await inspector.post("Profiler.enable");
+    await inspector.post("Profiler.start");
+  }
   rows.push(["whole quiet cycle (controller.reconcile)", await cpuPer(() => running.controller.reconcile())]);
+  if (flags.profile !== undefined) {
+    const { profile } = await inspector.post("Profiler.stop");
+    writeFileSync(flags.profile, JSON.stringify(profile));
+    inspector.disconnect();
+  }
   // No cycle at all (interval 1h): what the process costs per 10 s while it waits.
-  const idle0 = process.cpuUsage();
-  await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
-  const idle = process.cpuUsage(idle0);
-  rows.push(["idle controller, no cycle, per 10 s", ((idle.user + idle.system) / 1000) * (10_000 / IDLE_MS)]);
+  if (IDLE_MS > 0) {
+    const idle0 = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS));
+    const idle = process.cpuUsage(idle0);
+    rows.push(["idle controller, no cycle, per 10 s", ((idle.user + idle.system) / 1000) * (10_000 / IDLE_MS)]);
+  }
   await running.stop();
 
   const git = createGitSource({ url: repo.url, workDir: join(work, "clone-alone") });

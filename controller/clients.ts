@@ -20,10 +20,8 @@ export function directorySession(dir: LdapDirectory): DirectorySession {
     readGmsas: (baseDn, since) => dir.readGmsas(baseDn, since),
     readGroups: (baseDn, names) => dir.readGroups(baseDn, names),
     readComputers: (baseDn, names) => dir.readComputers(baseDn, names),
-    changedGroups: (baseDn, since) => dir.changedGroups(baseDn, since),
-    changedComputers: (baseDn, since) => dir.changedComputers(baseDn, since),
-    watermark: () => dir.watermark(),
-    deletedSince: (baseDn, since) => dir.deletedSince(baseDn, since),
+    changedSince: (baseDn, since) => dir.changedSince(baseDn, since),
+    watermark: (dse) => dir.watermark(dse),
     readKdsRootKeys: (configDn) => dir.readKdsRootKeys(configDn),
     resolveSids: (baseDn, sids) => dir.resolveSids(baseDn, sids),
     readPrincipals: (baseDn, names) => dir.readPrincipals(baseDn, names),
@@ -168,32 +166,42 @@ function connectionSuspect(error: unknown): boolean {
  * connection broken; the session's close releases it instead of closing it.
  */
 function watched(session: DirectorySession, held: Held, firstRootDse: RootDse | undefined): DirectorySession {
+  const watch = async <T>(call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (error) {
+      if (connectionSuspect(error)) held.broken ??= message(error);
+      throw error;
+    }
+  };
   const guard = <T extends object>(target: T): T => {
     const out: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(target)) {
       out[name] =
         typeof value === "function"
-          ? async (...args: unknown[]) => {
-              try {
-                return await (value as (...a: unknown[]) => Promise<unknown>)(...args);
-              } catch (error) {
-                if (connectionSuspect(error)) held.broken ??= message(error);
-                throw error;
-              }
-            }
+          ? (...args: unknown[]) => watch(() => (value as (...a: unknown[]) => Promise<unknown>)(...args))
           : value;
     }
     return out as T;
   };
   let probe = firstRootDse;
+  // The last rootDSE the pass got: its highestCommittedUSN is the watermark of the observe that
+  // follows (a search fewer per cycle), used once.
+  let last: RootDse | undefined;
   const inner = guard({ ...session, writer: undefined });
   return {
     ...inner,
     // The rootDSE read to check the connection is the one the pass asks for first.
     rootDse: async () => {
-      const dse = probe;
+      const dse = probe ?? (await watch(() => held.dir.rootDse()));
       probe = undefined;
-      return dse ?? inner.rootDse();
+      last = dse;
+      return dse;
+    },
+    watermark: () => {
+      const dse = last;
+      last = undefined;
+      return watch(() => held.dir.watermark(dse));
     },
     writer: guard(session.writer),
     close: () => {

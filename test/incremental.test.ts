@@ -6,16 +6,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { directorySession } from "../controller/clients.ts";
-import { MARKER_PREFIX } from "../controller/directory/index.ts";
+import { connectDirectory, MARKER_PREFIX } from "../controller/directory/index.ts";
 import { loadManifests } from "../controller/manifests/index.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
-import { IncrementalObserver } from "../controller/reconcile/incremental.ts";
+import { IncrementalObserver, observerFor } from "../controller/reconcile/incremental.ts";
 import type { ChangeReader } from "../controller/reconcile/incremental.ts";
 import type { ObservedDirectory } from "../controller/reconcile/model.ts";
 import { observeDirectory } from "../controller/reconcile/observe.ts";
 import { reconcilePass } from "../controller/reconcile/pass.ts";
 import { hostMemory } from "../controller/reconcile/hosts.ts";
-import { directoryOpener } from "../controller/clients.ts";
+import { directoryOpener, keptDirectory } from "../controller/clients.ts";
+import { createMetricsRecorder } from "../controller/metrics/index.ts";
+import { scrapeText } from "./support/metrics.ts";
 import { startDc } from "./harness/samba.ts";
 import { runInProcess } from "./support/in-process.ts";
 import { adminConnection, attr, directoryConfig } from "./support/directory.ts";
@@ -97,6 +99,72 @@ describe("incremental observe against Samba", () => {
     expect(await usn(dn)).toBe(group3);
     const members = attr(await dc.ldap("ldapsearch", ["-b", dn, "-s", "base", "member"]), "member");
     expect(members.map((m) => m.toLowerCase())).not.toContain(computerDn("GONE1").toLowerCase());
+  });
+
+  it("a quiet incremental read asks the DC in four searches: rootDSE, NTDS settings, one for every change, KDS keys", async () => {
+    let searches = 0;
+    const dir = await connectDirectory({
+      url: dc.url,
+      bindDn: dc.adminDn,
+      bindPassword: dc.adminPassword,
+      caFile: dc.caFile,
+      onOperation: (op) => {
+        if (op === "search") searches++;
+      },
+    });
+    try {
+      const session = directorySession(dir) as unknown as ChangeReader;
+      const observer = new IncrementalObserver(3_600_000);
+      expect((await observer.observe(desired, session, scope(), 1000)).mode).toBe("full");
+      // The examples name no principal by user name, SID or DN: no principals search.
+      searches = 0;
+      const quiet = await observer.observe(desired, session, scope(), 2000);
+      expect(quiet.mode).toBe("incremental");
+      expect(searches).toBe(4);
+    } finally {
+      await dir.close();
+    }
+  });
+
+  it("a quiet cycle over the kept connection asks the DC four searches: its watermark comes from the cycle's rootDSE read", async () => {
+    let searches = 0;
+    const kept = keptDirectory(directoryConfig(dc), {
+      onOperation: (op) => {
+        if (op === "search") searches++;
+      },
+    });
+    const metrics = createMetricsRecorder();
+    const observe = observerFor(new IncrementalObserver(3_600_000), metrics, { info() {}, warn() {}, error() {} });
+    // What a pass does with a session: the rootDSE for its scope, then the observe step.
+    const cycle = async (): Promise<ObservedDirectory> => {
+      const session = await kept.open();
+      try {
+        const dse = await session.rootDse();
+        return await observe(desired, session, {
+          baseDn: dse.defaultNamingContext,
+          configDn: dse.configurationNamingContext,
+        });
+      } finally {
+        await session.close();
+      }
+    };
+    try {
+      await cycle();
+      await cycle();
+      searches = 0;
+      await cycle();
+      // rootDSE (checks the connection, gives the scope and the watermark), NTDS settings, changes, KDS keys.
+      expect(searches).toBe(4);
+      // A hand edit is still seen by the next cycle.
+      await dc.ldap("ldapmodify", [], {
+        input: `dn: CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}\nchangetype: modify\nreplace: description\ndescription: seen next cycle\n-\n`,
+      });
+      const seen = await cycle();
+      expect(seen.gmsas.find((g) => g.samAccountName === "MSA-service1")?.description).toBe("seen next cycle");
+      expect(await scrapeText(metrics)).toMatch(/gmsa_gitops_ldap_entries_read_total\{mode="incremental"\} [1-9]/);
+    } finally {
+      await kept.close();
+    }
   });
 
   it("reads only what changed between full reads, deletions included, and keeps the same picture as a full read", async () => {

@@ -84,11 +84,33 @@ export interface PdcEmulator {
   readonly connected: boolean;
 }
 
-/** A tombstone found by {@link LdapDirectory.deletedSince}: the object's SID and, when known, the DN it had. */
+/** A tombstone found by {@link LdapDirectory.changedSince}: the object's SID and, when known, the DN it had. */
 export interface DeletedObject {
   readonly sid: string;
   readonly dn: string | undefined;
 }
+
+/** What {@link LdapDirectory.changedSince} found changed after a USN, by kind; `entries` as the DC returned them. */
+export interface Changes {
+  readonly gmsas: ObservedGmsa[];
+  readonly groups: ObservedGroup[];
+  readonly computers: ObservedComputer[];
+  readonly deleted: DeletedObject[];
+  readonly entries: number;
+}
+
+/** The union of what the reads of each kind ask for, plus what tells tombstones and kinds apart. */
+const CHANGED_ATTRIBUTES = [
+  ...new Set([
+    ...GMSA_ATTRIBUTES,
+    ...GROUP_ATTRIBUTES,
+    ...COMPUTER_ATTRIBUTES,
+    "objectClass",
+    "isDeleted",
+    "name",
+    "lastKnownParent",
+  ]),
+];
 
 /** A DC's identity and its highest committed USN: where an incremental read may continue from. */
 export interface Watermark {
@@ -325,10 +347,13 @@ export class LdapDirectory {
 
   /**
    * Which DC answers and how far its changes go: its NTDS Settings DN, its invocation id (a new
-   * one after a restore from backup) and its highestCommittedUSN, all as text.
+   * one after a restore from backup) and its highestCommittedUSN, all as text; from `read`, a
+   * rootDSE this connection answered earlier, when given.
    */
-  async watermark(): Promise<Watermark> {
-    const dse = await this.rootDse();
+  async watermark(read?: RootDse): Promise<Watermark> {
+    // A rootDSE read earlier on this connection serves: an older USN only makes the next read
+    // ask for more, never less.
+    const dse = read ?? (await this.rootDse());
     const [ntds] = await this.#search(dse.dsServiceName, {
       scope: "base",
       paged: false,
@@ -343,33 +368,57 @@ export class LdapDirectory {
   }
 
   /**
-   * Objects deleted under baseDn after `sinceUsn`: their tombstones (the show-deleted control,
-   * 1.2.840.113556.1.4.417) keep objectSid, and deletion raises their uSNChanged. The DN each had
-   * is rebuilt from the tombstone's name ("CN\nDEL:guid") and lastKnownParent, because deleting
-   * a member does not raise its groups' uSNChanged (verified on Samba 4.22).
+   * Everything under baseDn changed after `sinceUsn` that an incremental read needs, in one paged
+   * subtree search rather than four: gMSAs and sMSAs, groups, computer accounts, and tombstones of
+   * any class. The show-deleted control (1.2.840.113556.1.4.417) adds the tombstones, which keep
+   * objectSid, and deletion raises their uSNChanged; each entry is dispatched by isDeleted, then
+   * objectClass (gMSAs and sMSAs are subclasses of computer). The DN a deleted object had is
+   * rebuilt from the tombstone's name ("CN\nDEL:guid") and lastKnownParent, because deleting a
+   * member does not raise its groups' uSNChanged (verified on Samba 4.22).
    */
-  async deletedSince(baseDn: string, sinceUsn: string): Promise<DeletedObject[]> {
+  async changedSince(baseDn: string, sinceUsn: string): Promise<Changes> {
     const entries = await this.#run("search", "search", baseDn, async () => {
       const result = await this.#client.search(
         baseDn,
         {
           scope: "sub",
-          filter: `(&(isDeleted=TRUE)${changedAfter(sinceUsn)})`,
-          attributes: ["objectSid", "name", "lastKnownParent"],
-          explicitBufferAttributes: ["objectSid"],
+          filter:
+            `(&${changedAfter(sinceUsn)}(|(isDeleted=TRUE)(objectClass=group)(objectClass=computer)` +
+            "(objectClass=msDS-ManagedServiceAccount)))",
+          attributes: CHANGED_ATTRIBUTES,
+          explicitBufferAttributes: BINARY_ATTRIBUTES,
           paged: { pageSize: this.#pageSize },
         },
         [new Control(SHOW_DELETED_OID)],
       );
       return result.searchEntries;
     });
-    return entries.flatMap((e) => {
-      const sid = values(e, "objectSid")[0];
-      if (!Buffer.isBuffer(sid)) return [];
-      const name = values(e, "name")[0]?.toString().split("\nDEL:")[0];
-      const parent = values(e, "lastKnownParent")[0]?.toString();
-      return [{ sid: parseSid(sid), dn: name && parent ? childDn("CN", name, parent) : undefined }];
-    });
+    const gmsas: Entry[] = [];
+    const groups: Entry[] = [];
+    const computers: Entry[] = [];
+    const deleted: DeletedObject[] = [];
+    for (const e of entries) {
+      if (values(e, "isDeleted")[0]?.toString().toUpperCase() === "TRUE") {
+        const sid = values(e, "objectSid")[0];
+        if (!Buffer.isBuffer(sid)) continue;
+        const name = values(e, "name")[0]?.toString().split("\nDEL:")[0];
+        const parent = values(e, "lastKnownParent")[0]?.toString();
+        deleted.push({ sid: parseSid(sid), dn: name && parent ? childDn("CN", name, parent) : undefined });
+        continue;
+      }
+      const classes = values(e, "objectClass").map((c) => c.toString().toLowerCase());
+      if (classes.includes("msds-groupmanagedserviceaccount") || classes.includes("msds-managedserviceaccount"))
+        gmsas.push(e);
+      else if (classes.includes("group")) groups.push(e);
+      else if (classes.includes("computer")) computers.push(e);
+    }
+    return {
+      gmsas: this.#convert(gmsas, gmsaFromEntry),
+      groups: await this.#groups(groups),
+      computers: this.#convert(computers, computerFromEntry),
+      deleted,
+      entries: entries.length,
+    };
   }
 
   /** objectSid of one object, e.g. one just created. Throws a stalled NoSuchObject error if absent. */
@@ -452,16 +501,6 @@ export class LdapDirectory {
     return [...byDn.values()];
   }
 
-  /** Every group under baseDn changed after `sinceUsn`, named or not (the caller keeps what it watches). */
-  async changedGroups(baseDn: string, sinceUsn: string): Promise<ObservedGroup[]> {
-    const entries = await this.#search(baseDn, {
-      scope: "sub",
-      filter: `(&(objectClass=group)${changedAfter(sinceUsn)})`,
-      attributes: GROUP_ATTRIBUTES,
-    });
-    return this.#groups(entries);
-  }
-
   /** Groups from entries, members of large groups merged across ranges. */
   async #groups(entries: Entry[]): Promise<ObservedGroup[]> {
     const out: ObservedGroup[] = [];
@@ -494,18 +533,6 @@ export class LdapDirectory {
       next = range.next;
     }
     return out;
-  }
-
-  /** Every computer account (not gMSA or sMSA) under baseDn changed after `sinceUsn`. */
-  async changedComputers(baseDn: string, sinceUsn: string): Promise<ObservedComputer[]> {
-    const entries = await this.#search(baseDn, {
-      scope: "sub",
-      filter:
-        `(&(objectClass=computer)${changedAfter(sinceUsn)}(!(objectClass=msDS-GroupManagedServiceAccount))` +
-        "(!(objectClass=msDS-ManagedServiceAccount)))",
-      attributes: COMPUTER_ATTRIBUTES,
-    });
-    return this.#convert(entries, computerFromEntry);
   }
 
   /**

@@ -7,7 +7,16 @@
  * control) of the same USN range, so a deleted managed object is recreated at the next cycle, not
  * an hour later.
  */
-import type { DeletedObject, ObservedComputer, ObservedGmsa, ObservedGroup, Watermark } from "../directory/index.ts";
+import type {
+  Changes,
+  ObservedComputer,
+  ObservedGmsa,
+  ObservedGroup,
+  ObservedKdsRootKey,
+  ResolvedPrincipal,
+  RootDse,
+  Watermark,
+} from "../directory/index.ts";
 import { allowedReaders, MARKER_PREFIX } from "../directory/index.ts";
 import type { DesiredState } from "../manifests/index.ts";
 import type { MetricsRecorder } from "../metrics/index.ts";
@@ -19,13 +28,13 @@ import type { Logger } from "./revision.ts";
 
 /** The reads an incremental observe needs beyond a full one (the LDAP client provides them). */
 export interface ChangeReader extends DirectoryReader {
-  watermark(): Promise<Watermark>;
-  readGmsas(baseDn: string, sinceUsn?: string): Promise<ObservedGmsa[]>;
-  /** Every group changed after the USN, whether the repository names it or not. */
-  changedGroups(baseDn: string, sinceUsn: string): Promise<ObservedGroup[]>;
-  /** Every computer account changed after the USN. */
-  changedComputers(baseDn: string, sinceUsn: string): Promise<ObservedComputer[]>;
-  deletedSince(baseDn: string, sinceUsn: string): Promise<DeletedObject[]>;
+  /** The DC's watermark; from `read`, a rootDSE read earlier on the same connection, when given. */
+  watermark(read?: RootDse): Promise<Watermark>;
+  /**
+   * Every gMSA, group (named by the repository or not) and computer account changed after the
+   * USN, and the tombstones of objects deleted after it: one search.
+   */
+  changedSince(baseDn: string, sinceUsn: string): Promise<Changes>;
 }
 
 /** How one observe read AD, and how many entries it returned. */
@@ -67,6 +76,31 @@ function merge<T extends { sid: string }>(
   }
   return [...bySid.values()];
 }
+
+/** Same length and pairwise equal, in order: what comparing the two lists' JSON told, without the text. */
+function sameList<T>(a: readonly T[], b: readonly T[], same: (x: T, y: T) => boolean): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!same(a[i] as T, b[i] as T)) return false;
+  return true;
+}
+
+/** Every field a KDS root key is read with (observed.ts), times compared by instant. */
+const sameKdsRootKey = (x: ObservedKdsRootKey, y: ObservedKdsRootKey): boolean =>
+  x.dn === y.dn &&
+  x.id === y.id &&
+  x.useStartTime.getTime() === y.useStartTime.getTime() &&
+  x.createTime.getTime() === y.createTime.getTime() &&
+  x.guid === y.guid &&
+  x.adminDescription === y.adminDescription &&
+  x.adminDisplayName === y.adminDisplayName;
+
+/** Every field a principal is read with (observed.ts). */
+const samePrincipal = (x: ResolvedPrincipal, y: ResolvedPrincipal): boolean =>
+  x.sid === y.sid &&
+  x.dn === y.dn &&
+  x.samAccountName === y.samAccountName &&
+  x.objectClass === y.objectClass &&
+  x.userPrincipalName === y.userPrincipalName;
 
 /** Keeps the picture of AD between cycles; one per controller. */
 export class IncrementalObserver {
@@ -142,24 +176,21 @@ export class IncrementalObserver {
     const since = kept.watermark.usn;
     const p = names.principals;
     const named = p.samAccountNames.length + p.userPrincipalNames.length + p.sids.length + p.dns.length > 0;
-    const [gmsas, groups, computers, deleted, kdsRootKeys, principals] = await Promise.all([
-      reader.readGmsas(scope.baseDn, since),
-      reader.changedGroups(scope.baseDn, since),
-      reader.changedComputers(scope.baseDn, since),
-      reader.deletedSince(scope.baseDn, since),
+    const [changes, kdsRootKeys, principals] = await Promise.all([
+      reader.changedSince(scope.baseDn, since),
       // KDS root keys are a handful forest-wide and decide whether gMSAs can be created: always read.
       reader.readKdsRootKeys(scope.configDn),
       // Principals named by user name, SID or DN: as many as the repository names, and a user
       // created, renamed or deleted by hand changes no managed object's uSNChanged: always read.
       named ? reader.readPrincipals(scope.baseDn, names.principals) : Promise.resolve([]),
     ]);
+    const { gmsas, groups, computers, deleted } = changes;
     const before = kept.observed;
-    const entries =
-      gmsas.length + groups.length + computers.length + deleted.length + kdsRootKeys.length + principals.length;
+    const entries = changes.entries + kdsRootKeys.length + principals.length;
     if (
-      gmsas.length + groups.length + computers.length + deleted.length === 0 &&
-      JSON.stringify(kdsRootKeys) === JSON.stringify(before.kdsRootKeys) &&
-      JSON.stringify(principals) === JSON.stringify(before.principals)
+      changes.entries === 0 &&
+      sameList(kdsRootKeys, before.kdsRootKeys, sameKdsRootKey) &&
+      sameList(principals, before.principals, samePrincipal)
     ) {
       // Nothing changed: the same picture, the very same object, so the loop can tell (quiet.ts).
       this.#kept = { ...kept, watermark };
@@ -228,7 +259,7 @@ export function observerFor(
   scope: { baseDn: string; configDn: string },
 ) => Promise<ObservedDirectory> {
   return async (desired, session, scope) => {
-    if (!observer || !session.watermark || !session.deletedSince || !session.changedGroups) {
+    if (!observer || !session.watermark || !session.changedSince) {
       const observed = await observeDirectory(desired, session, scope);
       metrics.ldapEntriesRead("full", countEntries(observed));
       return observed;

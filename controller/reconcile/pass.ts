@@ -20,10 +20,7 @@ import type { Policy } from "./plan.ts";
 import { planDirectory } from "./plan.ts";
 
 /** A bound directory connection, as a pass uses it (the LDAP client provides it). */
-export interface DirectorySession
-  extends
-    DirectoryReader,
-    Partial<Pick<ChangeReader, "watermark" | "deletedSince" | "changedGroups" | "changedComputers">> {
+export interface DirectorySession extends DirectoryReader, Partial<Pick<ChangeReader, "watermark" | "changedSince">> {
   readGmsas(baseDn: string, sinceUsn?: string): ReturnType<ChangeReader["readGmsas"]>;
   rootDse(): Promise<Pick<RootDse, "defaultNamingContext" | "configurationNamingContext">>;
   /** One object's replication metadata (who changed what); absent: drift is not attributed. */

@@ -580,17 +580,23 @@ export function withUsns(open: OpenDirectory, state: () => ObservedDirectory): O
       },
       readGmsas: async (base, since) =>
         (await session.readGmsas(base)).filter((g) => since === undefined || after(g.sid, since)),
-      changedGroups: (_base, since) =>
-        Promise.resolve(
-          state()
-            .groups.filter((g) => after(g.sid, since))
-            .map((g) => ({ ...g, members: [...g.members] })),
-        ),
-      changedComputers: (_base, since) => Promise.resolve(state().computers.filter((c) => after(c.sid, since))),
-      deletedSince: (_base, since) =>
-        Promise.resolve(
-          [...seen].filter(([, s]) => s.deleted && s.usn > Number(since)).map(([sid, s]) => ({ sid, dn: s.dn })),
-        ),
+      changedSince: async (base, since) => {
+        const gmsas = (await session.readGmsas(base)).filter((g) => after(g.sid, since));
+        const groups = state()
+          .groups.filter((g) => after(g.sid, since))
+          .map((g) => ({ ...g, members: [...g.members] }));
+        const computers = state().computers.filter((c) => after(c.sid, since));
+        const deleted = [...seen]
+          .filter(([, s]) => s.deleted && s.usn > Number(since))
+          .map(([sid, s]) => ({ sid, dn: s.dn }));
+        return {
+          gmsas,
+          groups,
+          computers,
+          deleted,
+          entries: gmsas.length + groups.length + computers.length + deleted.length,
+        };
+      },
     } satisfies DirectorySession;
   };
 }
