@@ -250,6 +250,11 @@ describe("the controller against Samba and Git", () => {
     expect(elapsed).toBeLessThan(WITHIN_INTERVAL_MS);
     expect((await status(c)).controller.source.revision).toBe(commit);
     expect(c.logs().some((l) => l.msg === "new revision loaded" && l["revision"] === commit)).toBe(true);
+    // The line of the write says how long the write itself took.
+    const line = c.logs().find((l) => l.msg === "applied" && l["resource"] === "msa-service1");
+    expect(line?.["durationMs"]).toBeTypeOf("number");
+    expect(line!["durationMs"] as number).toBeGreaterThanOrEqual(0);
+    expect(line!["durationMs"] as number).toBeLessThanOrEqual(elapsed);
   });
 
   it("a signed webhook triggers a reconcile at once; a bad signature gets 401 and changes nothing", async () => {

@@ -13,6 +13,8 @@ export interface ActionResult {
   /** For failures: the typed outcome, decided by the writer's error type. */
   readonly outcome?: Outcome;
   readonly message?: string;
+  /** How long the action's writes took, in seconds (absent when it was skipped unsent). */
+  readonly seconds?: number;
 }
 
 /** Everything apply did. */
@@ -89,15 +91,23 @@ export async function applyPlan(plan: Plan, writer: DirectoryWriter, options: Ap
         failed.add(k);
         continue;
       }
+      const started = performance.now();
+      const seconds = (): number => (performance.now() - started) / 1000;
       try {
         await execute(action, writer, { owner, now: options.now, resolve, created });
-        record({ action, status: "applied" });
+        record({ action, status: "applied", seconds: seconds() });
       } catch (error) {
         failed.add(k);
         if (error instanceof DependencyError) {
           record({ action, status: "skipped", message: error.message });
         } else {
-          record({ action, status: "failed", outcome: outcomeOf(error), message: messageOf(error) });
+          record({
+            action,
+            status: "failed",
+            outcome: outcomeOf(error),
+            message: messageOf(error),
+            seconds: seconds(),
+          });
         }
       }
     }

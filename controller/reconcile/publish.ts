@@ -91,7 +91,13 @@ export class CyclePublisher {
   /** One action's result, as it completes: the actions counter and a log line. */
   actionDone(r: ActionResult): void {
     const a = r.action;
-    const fields = { kind: a.resource.kind, resource: a.resource.name, action: a.type };
+    // How long its writes took: what an operator compares with the cycle's own time.
+    const fields = {
+      kind: a.resource.kind,
+      resource: a.resource.name,
+      action: a.type,
+      ...(r.seconds !== undefined ? { durationMs: Math.round(r.seconds * 1000) } : {}),
+    };
     this.#metrics.actionApplied(a.resource.kind, metricAction(a), r.status === "applied" ? "success" : "failure");
     if (r.status === "applied") this.#logger.info(fields, "applied");
     else this.#logger.warn({ ...fields, status: r.status, outcome: r.outcome, err: r.message }, "action not applied");
