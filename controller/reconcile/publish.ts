@@ -262,7 +262,9 @@ export class CyclePublisher {
     drifted: Record<Kind, number>,
   ): ResourceStatus {
     const { kind, name } = identity;
-    const previous = this.#statuses.get(kind, name);
+    // As last summarised: every kept resource already reads as observed now (observedAll), which
+    // would hide from onChange that this observation is a new one.
+    const previous = this.#statuses.stored(kind, name);
     const summary = summarize(cycle, previous);
     if (cycle.entry.drift.size > 0) {
       drifted[kind]++;

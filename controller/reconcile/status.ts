@@ -186,6 +186,14 @@ export class StatusStore {
     return stored;
   }
 
+  /**
+   * The status as last summarised: its lastObservedAt is when that was, not the last cycle that
+   * found it unchanged. What a new summary is compared with (notifications fire once per observation).
+   */
+  stored(kind: Kind, name: string): ResourceStatus | undefined {
+    return this.#resources.get(`${kind}/${name}`);
+  }
+
   get(kind: Kind, name: string): ResourceStatus | undefined {
     const s = this.#resources.get(`${kind}/${name}`);
     return s && this.#current(s);
