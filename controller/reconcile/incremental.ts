@@ -5,7 +5,7 @@
  * restored from backup: a new invocation id), when what the repository references changes, and
  * every `fullResyncMs` as the level-based safety net. Deletions come from tombstones (show-deleted
  * control) of the same USN range, so a deleted managed object is recreated at the next cycle, not
- * an hour later.
+ * an hour later. A DC whose USN has not moved since the last read is asked nothing more.
  */
 import type {
   Changes,
@@ -174,6 +174,10 @@ export class IncrementalObserver {
       return { observed, mode: "full", entries: countEntries(observed), reason: reason ?? "first read" };
     }
     const since = kept.watermark.usn;
+    // The same DC (same invocation id) at the same highestCommittedUSN has committed nothing
+    // since the last read, in any naming context and replicated writes included: no object,
+    // KDS key or principal can have changed, so there is nothing more to ask.
+    if (watermark.usn === since) return { observed: kept.observed, mode: "incremental", entries: 0 };
     const p = names.principals;
     const named = p.samAccountNames.length + p.userPrincipalNames.length + p.sids.length + p.dns.length > 0;
     const [changes, kdsRootKeys, principals] = await Promise.all([

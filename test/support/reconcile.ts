@@ -554,12 +554,20 @@ export function recordingHost(
 /**
  * Gives a fake directory's sessions the reads of an incremental observe: each object's
  * uSNChanged is raised whenever its content changed, deletions leave a tombstone with the USN.
+ * As on a DC, any write moves the highest committed USN: a KDS root key or a principal changed
+ * too, though neither is returned by `changedSince`.
  */
 export function withUsns(open: OpenDirectory, state: () => ObservedDirectory): OpenDirectory {
   let usn = 100;
   const seen = new Map<string, { json: string; usn: number; dn: string; deleted: boolean }>();
+  let others = "";
   const refresh = (): void => {
     const now = state();
+    const json = JSON.stringify([now.kdsRootKeys, now.principals]);
+    if (json !== others) {
+      others = json;
+      usn++;
+    }
     const present = new Set<string>();
     for (const o of [...now.gmsas, ...now.groups, ...now.computers]) {
       present.add(o.sid);
