@@ -42,8 +42,7 @@ import type { PassResult } from "../controller/reconcile/pass.ts";
 import { StatusStore } from "../controller/reconcile/status.ts";
 import type { Snapshot } from "../controller/source/index.ts";
 import { computer, emptyDirectory, fakeDirectory, OWNER, withUsns } from "../test/support/reconcile.ts";
-import { computerName, writeRepo } from "./lib/repo.ts";
-import type { RepoShape } from "./lib/repo.ts";
+import { computerName, shapeFromFlags, writeRepo } from "./lib/repo.ts";
 import { median } from "./lib/measure.ts";
 import { scrapeText } from "../test/support/metrics.ts";
 
@@ -57,13 +56,7 @@ const { values: flags } = parseArgs({
     profile: { type: "string" },
   },
 });
-const SHAPE: RepoShape = {
-  computers: Number(flags.computers),
-  groups: Number(flags.groups),
-  membersPerGroup: 3,
-  gmsas: Number(flags.gmsas),
-  spnEvery: 3,
-};
+const SHAPE = shapeFromFlags(flags);
 const RUNS = Number(flags.runs);
 const PREFIX = "bsv";
 const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

@@ -32,9 +32,8 @@ import { startDc } from "../test/harness/samba.ts";
 import type { Dc } from "../test/harness/samba.ts";
 import { formatHeapSummary, summarizeHeapSnapshot } from "./lib/heap-snapshot.ts";
 import { median } from "./lib/measure.ts";
-import { computersLdif, writeRepo } from "./lib/repo.ts";
+import { computersLdif, shapeFromFlags, writeRepo } from "./lib/repo.ts";
 import { spawnRun } from "./lib/run-process.ts";
-import type { RepoShape } from "./lib/repo.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -48,18 +47,7 @@ const { values: flags } = parseArgs({
   },
   strict: true,
 });
-const count = (name: "gmsas" | "groups" | "computers"): number => {
-  const n = Number(flags[name]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
-const SHAPE: RepoShape = {
-  computers: count("computers"),
-  groups: count("groups"),
-  membersPerGroup: 3,
-  gmsas: count("gmsas"),
-  spnEvery: 3,
-};
+const SHAPE = shapeFromFlags(flags);
 const STEADY_MS = parseDuration(flags.steady) ?? Number.NaN;
 if (!(STEADY_MS >= 0)) throw new Error("--steady must be a duration");
 const SNAPSHOT_AT = flags["heap-snapshot-at"] === undefined ? undefined : Number(flags["heap-snapshot-at"]);
