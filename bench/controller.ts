@@ -65,7 +65,8 @@ import {
   loadRepo,
   shapeFromFlags,
 } from "./lib/repo.ts";
-import { spawnRun } from "./lib/run-process.ts";
+import { sampleEverySecond, spawnRun, stopRun, usage } from "./lib/run-process.ts";
+import type { Usage } from "./lib/run-process.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -214,14 +215,8 @@ class ControllerProcess {
     return started["url"] as string;
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
-    const code = await Promise.race([this.exited, sleep(60_000).then(() => "timeout" as const)]);
-    if (code === "timeout") {
-      this.child.kill("SIGKILL");
-      throw new Error("the controller did not exit within 60 s of SIGTERM");
-    }
-    assert.equal(code, 0, "the controller exited non-zero after SIGTERM");
+  stop(): Promise<void> {
+    return stopRun(this, 60_000);
   }
 }
 
@@ -248,21 +243,6 @@ async function metric(url: string, series: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
-/** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
-interface Usage {
-  readonly cpuSeconds: number;
-  readonly rssBytes: number;
-}
-
-function usage(pid: number): Usage {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  return { cpuSeconds: ticks / 100, rssBytes: rssKb * 1024 };
 }
 
 function median(values: readonly number[]): number {
@@ -559,7 +539,6 @@ async function main(): Promise<number> {
       const url = await steady.url();
       await waitReady(url, 600_000);
       const pid = steady.child.pid!;
-      const rss: number[] = [];
       const ok = 'gmsa_gitops_reconciles_total{result="success"}';
       const read = (mode: string): Promise<number> =>
         metric(url, `gmsa_gitops_ldap_entries_read_total{mode="${mode}"}`);
@@ -574,15 +553,15 @@ async function main(): Promise<number> {
       // At the end of the warm-up: the cycle count, read between two CPU samples so that the
       // scrape's own CPU counts in neither window.
       let warm: { before: Usage; cycles: number; after: Usage; at: number } | undefined;
-      while (performance.now() - t0 < STEADY_MS) {
-        await sleep(1_000);
-        rss.push(usage(pid).rssBytes);
+      const rss = await sampleEverySecond(t0 + STEADY_MS, async () => {
+        const rssBytes = usage(pid).rssBytes;
         if (warm === undefined && performance.now() - t0 >= WARMUP_MS) {
           const warmBefore = usage(pid);
           const warmCycles = await metric(url, ok);
           warm = { before: warmBefore, cycles: warmCycles, after: usage(pid), at: performance.now() };
         }
-      }
+        return rssBytes;
+      });
       const last = usage(pid);
       const wallS = (performance.now() - t0) / 1000;
       const total = await metric(url, ok);
@@ -658,11 +637,10 @@ async function main(): Promise<number> {
         const snap = start(steadyArgs(`clone-heap-${k}`), nodeFlags, checkout);
         const url = await snap.url();
         await waitReady(url, 600_000);
-        const samples: number[] = [];
-        for (const until = performance.now() + Math.min(STEADY_MS, 60_000); performance.now() < until;) {
-          await sleep(1_000);
-          samples.push(usage(snap.child.pid!).rssBytes);
-        }
+        const samples = await sampleEverySecond(
+          performance.now() + Math.min(STEADY_MS, 60_000),
+          () => usage(snap.child.pid!).rssBytes,
+        );
         const rssBytes = median(samples);
         const heapUsed = await metric(url, "nodejs_heap_size_used_bytes");
         snap.child.kill("SIGUSR2");
