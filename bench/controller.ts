@@ -64,15 +64,14 @@ import {
   groupResource,
   loadRepo,
   shapeFromFlags,
+  shapeOptions,
 } from "./lib/repo.ts";
 import { sampleEverySecond, spawnRun, stopRun, usage } from "./lib/run-process.ts";
 import type { Usage } from "./lib/run-process.ts";
 
 const { values: flags } = parseArgs({
   options: {
-    gmsas: { type: "string", default: "4500" },
-    groups: { type: "string", default: "500" },
-    computers: { type: "string", default: "200" },
+    ...shapeOptions({ gmsas: 4500, groups: 500, computers: 200 }),
     runs: { type: "string", default: "5" },
     steady: { type: "string", default: "10m" },
     seed: { type: "string", default: "ldif" },

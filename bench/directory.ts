@@ -45,7 +45,7 @@ import { parseLdif, runLdapTool } from "./lib/ldap-tools.ts";
 import type { Row } from "./lib/measure.ts";
 import { formatMs, median, ratioRow, table, timed } from "./lib/measure.ts";
 import type { PlanProcessReport } from "./lib/plan-process.ts";
-import { computersLdif, countFlag, loadRepo, shapeFromFlags, writeRepo } from "./lib/repo.ts";
+import { computersLdif, countFlag, loadRepo, shapeFromFlags, shapeOptions, writeRepo } from "./lib/repo.ts";
 
 /** The configuration's defaults: enforce, no prune, no adoption. */
 const OWNERSHIP_KEY = "bench-ownership-key-0123456789abcdef";
@@ -54,9 +54,7 @@ const policy: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt
 
 const { values: flags } = parseArgs({
   options: {
-    gmsas: { type: "string", default: "5000" },
-    groups: { type: "string", default: "500" },
-    computers: { type: "string", default: "200" },
+    ...shapeOptions({ gmsas: 5000, groups: 500, computers: 200 }),
     create: { type: "string", default: "1000" },
     runs: { type: "string", default: "5" },
     "create-runs": { type: "string", default: "3" },

@@ -32,14 +32,12 @@ import { startDc } from "../test/harness/samba.ts";
 import type { Dc } from "../test/harness/samba.ts";
 import { formatHeapSummary, summarizeHeapSnapshot } from "./lib/heap-snapshot.ts";
 import { median } from "./lib/measure.ts";
-import { computersLdif, shapeFromFlags, writeRepo } from "./lib/repo.ts";
+import { computersLdif, shapeFromFlags, shapeOptions, writeRepo } from "./lib/repo.ts";
 import { sampleEverySecond, spawnRun, stopRun, usage } from "./lib/run-process.ts";
 
 const { values: flags } = parseArgs({
   options: {
-    gmsas: { type: "string", default: "45000" },
-    groups: { type: "string", default: "5000" },
-    computers: { type: "string", default: "200" },
+    ...shapeOptions({ gmsas: 45000, groups: 5000, computers: 200 }),
     steady: { type: "string", default: "60s" },
     "heap-snapshot-at": { type: "string" },
     "heap-dir": { type: "string" },

@@ -29,6 +29,19 @@ export function countFlag<K extends string>(flags: { readonly [k in K]?: string 
   return n;
 }
 
+/** The parseArgs options --gmsas, --groups and --computers, with a bench's own defaults. */
+export function shapeOptions(defaults: {
+  readonly gmsas: number;
+  readonly groups: number;
+  readonly computers: number;
+}) {
+  return {
+    gmsas: { type: "string", default: String(defaults.gmsas) },
+    groups: { type: "string", default: String(defaults.groups) },
+    computers: { type: "string", default: String(defaults.computers) },
+  } as const;
+}
+
 /**
  * The shape the benches' --gmsas, --groups and --computers flags give (each a positive integer,
  * else a thrown error naming the flag): three computer members per group, every third gMSA with SPNs.
