@@ -42,28 +42,19 @@ import type { PassResult } from "../controller/reconcile/pass.ts";
 import { StatusStore } from "../controller/reconcile/status.ts";
 import type { Snapshot } from "../controller/source/index.ts";
 import { computer, emptyDirectory, fakeDirectory, OWNER, withUsns } from "../test/support/reconcile.ts";
-import { computerName, writeRepo } from "./lib/repo.ts";
-import type { RepoShape } from "./lib/repo.ts";
+import { computerName, shapeFromFlags, shapeOptions, writeRepo } from "./lib/repo.ts";
 import { median } from "./lib/measure.ts";
 import { scrapeText } from "../test/support/metrics.ts";
 
 const { values: flags } = parseArgs({
   options: {
-    gmsas: { type: "string", default: "4500" },
-    groups: { type: "string", default: "500" },
-    computers: { type: "string", default: "200" },
+    ...shapeOptions({ gmsas: 4500, groups: 500, computers: 200 }),
     runs: { type: "string", default: "5" },
     quiet: { type: "string", default: "0" },
     profile: { type: "string" },
   },
 });
-const SHAPE: RepoShape = {
-  computers: Number(flags.computers),
-  groups: Number(flags.groups),
-  membersPerGroup: 3,
-  gmsas: Number(flags.gmsas),
-  spnEvery: 3,
-};
+const SHAPE = shapeFromFlags(flags);
 const RUNS = Number(flags.runs);
 const PREFIX = "bsv";
 const silent: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };

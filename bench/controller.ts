@@ -55,14 +55,23 @@ import { startDc } from "../test/harness/samba.ts";
 import type { Dc } from "../test/harness/samba.ts";
 import { formatHeapSummary, summarizeHeapSnapshot } from "./lib/heap-snapshot.ts";
 import { ownerFromFlags, seedRound } from "./lib/seed.ts";
-import { loadRepo } from "./lib/repo.ts";
-import { spawnRun } from "./lib/run-process.ts";
+import {
+  computerName,
+  computersLdif,
+  countFlag,
+  gmsaAccount,
+  groupAccount,
+  groupResource,
+  loadRepo,
+  shapeFromFlags,
+  shapeOptions,
+} from "./lib/repo.ts";
+import { sampleEverySecond, spawnRun, stopRun, usage } from "./lib/run-process.ts";
+import type { Usage } from "./lib/run-process.ts";
 
 const { values: flags } = parseArgs({
   options: {
-    gmsas: { type: "string", default: "4500" },
-    groups: { type: "string", default: "500" },
-    computers: { type: "string", default: "200" },
+    ...shapeOptions({ gmsas: 4500, groups: 500, computers: 200 }),
     runs: { type: "string", default: "5" },
     steady: { type: "string", default: "10m" },
     seed: { type: "string", default: "ldif" },
@@ -79,15 +88,8 @@ const { values: flags } = parseArgs({
   },
   strict: true,
 });
-const count = (name: "gmsas" | "groups" | "computers" | "runs"): number => {
-  const n = Number(flags[name]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
-const GMSAS = count("gmsas");
-const GROUPS = count("groups");
-const COMPUTERS = count("computers");
-const RUNS = count("runs");
+const SHAPE = shapeFromFlags(flags);
+const RUNS = countFlag(flags, "runs");
 const STEADY_MS = parseDuration(flags.steady) ?? Number.NaN;
 if (!(STEADY_MS >= 10_000)) throw new Error("--steady must be a duration of at least 10s");
 const WARMUP_MS = parseDuration(flags.warmup) ?? Number.NaN;
@@ -104,7 +106,6 @@ if (STEADY_MODES.some((m) => m !== "incremental" && m !== "full") || STEADY_MODE
   throw new Error("--steady-modes must list incremental and/or full");
 // os.tmpdir() reads TMPDIR on every call, and startDc takes no folder: this is its only knob.
 if (flags["dc-tmpdir"] !== undefined) process.env["TMPDIR"] = flags["dc-tmpdir"];
-const MEMBERS_PER_GROUP = 3;
 const API = "gmsa-gitops.io/v1alpha1";
 /** The resource whose description the latency runs change. */
 const TARGET = "bsv00000";
@@ -114,58 +115,49 @@ const root = join(import.meta.dirname, "..");
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const pad = (n: number, width: number): string => String(n).padStart(width, "0");
-const computer = (i: number): string => `BENCH-PC${pad(i, 4)}`;
-const group = (i: number): string => `Bench-Hosts-${pad(i, 4)}`;
-const account = (i: number): string => `bsv${pad(i, 5)}`;
+const account = (i: number): string => gmsaAccount("bsv", i);
 const description = (i: number): string => `Bench service ${i}`;
 
 /**
  * Writes the repository: groups/app-NNNN.yaml (one ADGroup of computers each) and
  * accounts/app-NNNN.yaml (the gMSAs that group may retrieve, every third with two SPNs).
+ * Not writeRepo (bench/lib/repo.ts): its groups carry a description and its gMSAs another one,
+ * and this bench's objects stay as they were, so that its figures compare with earlier runs.
  */
 function writeManifests(dir: string, domain: string): void {
   mkdirSync(join(dir, "groups"), { recursive: true });
   mkdirSync(join(dir, "accounts"), { recursive: true });
-  for (let g = 0; g < GROUPS; g++) {
+  for (let g = 0; g < SHAPE.groups; g++) {
     const members = Array.from(
-      { length: MEMBERS_PER_GROUP },
-      (_, k) => `    - computer: ${computer((g * MEMBERS_PER_GROUP + k) % COMPUTERS)}`,
+      { length: SHAPE.membersPerGroup },
+      (_, k) => `    - computer: ${computerName((g * SHAPE.membersPerGroup + k) % SHAPE.computers)}`,
     );
     writeFileSync(
       join(dir, "groups", `app-${pad(g, 4)}.yaml`),
-      [`apiVersion: ${API}`, "kind: ADGroup", "metadata:", `  name: ${group(g).toLowerCase()}`, "spec:"]
-        .concat([`  accountName: ${group(g)}`, "  scope: Global", "  membership: exact", "  members:", ...members, ""])
+      [`apiVersion: ${API}`, "kind: ADGroup", "metadata:", `  name: ${groupResource(g)}`, "spec:"]
+        .concat([
+          `  accountName: ${groupAccount(g)}`,
+          "  scope: Global",
+          "  membership: exact",
+          "  members:",
+          ...members,
+          "",
+        ])
         .join("\n"),
     );
   }
   const byGroup = new Map<number, string[]>();
-  for (let i = 0; i < GMSAS; i++) {
+  for (let i = 0; i < SHAPE.gmsas; i++) {
     const name = account(i);
     const host = `${name}.${domain}`;
     const lines = [`apiVersion: ${API}`, "kind: GroupManagedServiceAccount", "metadata:", `  name: ${name}`, "spec:"];
     lines.push(`  accountName: ${name}`, `  dnsHostName: ${host}`, `  description: ${description(i)}`);
     lines.push("  kerberosEncryptionTypes: [AES128, AES256]", "  principalsAllowedToRetrieveManagedPassword:");
-    lines.push(`    - group: ${group(i % GROUPS).toLowerCase()}`);
-    if (i % 3 === 0) lines.push("  servicePrincipalNames:", `    - HTTP/${host}`, `    - HTTP/${name}`);
-    byGroup.set(i % GROUPS, [...(byGroup.get(i % GROUPS) ?? []), `${lines.join("\n")}\n`]);
+    lines.push(`    - group: ${groupResource(i % SHAPE.groups)}`);
+    if (i % SHAPE.spnEvery === 0) lines.push("  servicePrincipalNames:", `    - HTTP/${host}`, `    - HTTP/${name}`);
+    byGroup.set(i % SHAPE.groups, [...(byGroup.get(i % SHAPE.groups) ?? []), `${lines.join("\n")}\n`]);
   }
   for (const [g, docs] of byGroup) writeFileSync(join(dir, "accounts", `app-${pad(g, 4)}.yaml`), docs.join("---\n"));
-}
-
-/** LDIF adding the computers the groups name (unmanaged, as in a real domain). */
-function computersLdif(baseDn: string, domain: string): string {
-  let out = "";
-  for (let i = 0; i < COMPUTERS; i++)
-    out += [
-      `dn: CN=${computer(i)},CN=Computers,${baseDn}`,
-      "objectClass: computer",
-      `sAMAccountName: ${computer(i)}$`,
-      "userAccountControl: 4096",
-      `dNSHostName: ${computer(i).toLowerCase()}.${domain}`,
-      "",
-      "",
-    ].join("\n");
-  return out;
 }
 
 /** A pino JSON line, with the time it reached this process. */
@@ -222,14 +214,8 @@ class ControllerProcess {
     return started["url"] as string;
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
-    const code = await Promise.race([this.exited, sleep(60_000).then(() => "timeout" as const)]);
-    if (code === "timeout") {
-      this.child.kill("SIGKILL");
-      throw new Error("the controller did not exit within 60 s of SIGTERM");
-    }
-    assert.equal(code, 0, "the controller exited non-zero after SIGTERM");
+  stop(): Promise<void> {
+    return stopRun(this, 60_000);
   }
 }
 
@@ -256,21 +242,6 @@ async function metric(url: string, series: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
   return line === undefined ? 0 : Number(line.slice(series.length + 1));
-}
-
-/** CPU seconds (user + system) and RSS bytes of a process, from /proc. */
-interface Usage {
-  readonly cpuSeconds: number;
-  readonly rssBytes: number;
-}
-
-function usage(pid: number): Usage {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  return { cpuSeconds: ticks / 100, rssBytes: rssKb * 1024 };
 }
 
 function median(values: readonly number[]): number {
@@ -408,13 +379,13 @@ async function main(): Promise<number> {
   };
   try {
     log(
-      `controller bench: ${GMSAS} gMSAs + ${GROUPS} groups = ${GMSAS + GROUPS} resources, ${COMPUTERS} computers; ${RUNS} runs per trigger; steady state ${seconds(STEADY_MS)}`,
+      `controller bench: ${SHAPE.gmsas} gMSAs + ${SHAPE.groups} groups = ${SHAPE.gmsas + SHAPE.groups} resources, ${SHAPE.computers} computers; ${RUNS} runs per trigger; steady state ${seconds(STEADY_MS)}`,
     );
     dc = await startDc();
     const domain = dc.realm.toLowerCase();
     const dcFlags = ["--ldap-url", dc.url, "--bind-dn", dc.adminDn, "--bind-password-file", dc.passwordFile];
     dcFlags.push("--ca-file", dc.caFile, "--ownership-key-file", dc.ownershipKeyFile);
-    writeFileSync(join(work, "computers.ldif"), computersLdif(dc.baseDn, domain));
+    writeFileSync(join(work, "computers.ldif"), computersLdif(SHAPE, dc.baseDn, domain));
     await dc.ldap("ldapadd", ["-f", join(work, "computers.ldif")]);
 
     const local = join(work, "local");
@@ -455,7 +426,7 @@ async function main(): Promise<number> {
           0,
           `the first reconcile after the LDIF seed wrote ${created} time(s): the seed was not in sync`,
         );
-        seedRow = [`seed by LDIF (ldapadd + markers), ${GMSAS + GROUPS} objects`, seconds(ldifMs)];
+        seedRow = [`seed by LDIF (ldapadd + markers), ${SHAPE.gmsas + SHAPE.groups} objects`, seconds(ldifMs)];
         log(`first reconcile after the LDIF seed: no write, ready after ${seconds(seedMs)}`);
       } else {
         seedRow = [`seed: first reconcile, ${created} creations`, seconds(seedMs)];
@@ -567,7 +538,6 @@ async function main(): Promise<number> {
       const url = await steady.url();
       await waitReady(url, 600_000);
       const pid = steady.child.pid!;
-      const rss: number[] = [];
       const ok = 'gmsa_gitops_reconciles_total{result="success"}';
       const read = (mode: string): Promise<number> =>
         metric(url, `gmsa_gitops_ldap_entries_read_total{mode="${mode}"}`);
@@ -582,15 +552,15 @@ async function main(): Promise<number> {
       // At the end of the warm-up: the cycle count, read between two CPU samples so that the
       // scrape's own CPU counts in neither window.
       let warm: { before: Usage; cycles: number; after: Usage; at: number } | undefined;
-      while (performance.now() - t0 < STEADY_MS) {
-        await sleep(1_000);
-        rss.push(usage(pid).rssBytes);
+      const rss = await sampleEverySecond(t0 + STEADY_MS, async () => {
+        const rssBytes = usage(pid).rssBytes;
         if (warm === undefined && performance.now() - t0 >= WARMUP_MS) {
           const warmBefore = usage(pid);
           const warmCycles = await metric(url, ok);
           warm = { before: warmBefore, cycles: warmCycles, after: usage(pid), at: performance.now() };
         }
-      }
+        return rssBytes;
+      });
       const last = usage(pid);
       const wallS = (performance.now() - t0) / 1000;
       const total = await metric(url, ok);
@@ -666,11 +636,10 @@ async function main(): Promise<number> {
         const snap = start(steadyArgs(`clone-heap-${k}`), nodeFlags, checkout);
         const url = await snap.url();
         await waitReady(url, 600_000);
-        const samples: number[] = [];
-        for (const until = performance.now() + Math.min(STEADY_MS, 60_000); performance.now() < until;) {
-          await sleep(1_000);
-          samples.push(usage(snap.child.pid!).rssBytes);
-        }
+        const samples = await sampleEverySecond(
+          performance.now() + Math.min(STEADY_MS, 60_000),
+          () => usage(snap.child.pid!).rssBytes,
+        );
         const rssBytes = median(samples);
         const heapUsed = await metric(url, "nodejs_heap_size_used_bytes");
         snap.child.kill("SIGUSR2");

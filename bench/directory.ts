@@ -45,8 +45,7 @@ import { parseLdif, runLdapTool } from "./lib/ldap-tools.ts";
 import type { Row } from "./lib/measure.ts";
 import { formatMs, median, ratioRow, table, timed } from "./lib/measure.ts";
 import type { PlanProcessReport } from "./lib/plan-process.ts";
-import type { RepoShape } from "./lib/repo.ts";
-import { computersLdif, loadRepo, writeRepo } from "./lib/repo.ts";
+import { computersLdif, countFlag, loadRepo, shapeFromFlags, shapeOptions, writeRepo } from "./lib/repo.ts";
 
 /** The configuration's defaults: enforce, no prune, no adoption. */
 const OWNERSHIP_KEY = "bench-ownership-key-0123456789abcdef";
@@ -55,9 +54,7 @@ const policy: Policy = { mode: "enforce", prune: false, deletionBudget: 5, adopt
 
 const { values: flags } = parseArgs({
   options: {
-    gmsas: { type: "string", default: "5000" },
-    groups: { type: "string", default: "500" },
-    computers: { type: "string", default: "200" },
+    ...shapeOptions({ gmsas: 5000, groups: 500, computers: 200 }),
     create: { type: "string", default: "1000" },
     runs: { type: "string", default: "5" },
     "create-runs": { type: "string", default: "3" },
@@ -67,22 +64,10 @@ const { values: flags } = parseArgs({
   },
   strict: true,
 });
-const count = (name: keyof typeof flags): number => {
-  const n = Number(flags[name]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
-
-const SHAPE: RepoShape = {
-  computers: count("computers"),
-  groups: count("groups"),
-  membersPerGroup: 3,
-  gmsas: count("gmsas"),
-  spnEvery: 3,
-};
-const CREATE = count("create");
-const RUNS = count("runs");
-const CREATE_RUNS = count("create-runs");
+const SHAPE = shapeFromFlags(flags);
+const CREATE = countFlag(flags, "create");
+const RUNS = countFlag(flags, "runs");
+const CREATE_RUNS = countFlag(flags, "create-runs");
 /** sAMAccountName prefixes: the seeded accounts, and the batch created (and deleted) per run. */
 const SEED_PREFIX = "bsv";
 /** Concurrent ldapadd processes for the seed. */

@@ -21,7 +21,7 @@
 // one), alternating against the same DC and repository: a before/after in one run.
 import { strict as assert } from "node:assert";
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -32,15 +32,12 @@ import { startDc } from "../test/harness/samba.ts";
 import type { Dc } from "../test/harness/samba.ts";
 import { formatHeapSummary, summarizeHeapSnapshot } from "./lib/heap-snapshot.ts";
 import { median } from "./lib/measure.ts";
-import { computersLdif, writeRepo } from "./lib/repo.ts";
-import { spawnRun } from "./lib/run-process.ts";
-import type { RepoShape } from "./lib/repo.ts";
+import { computersLdif, shapeFromFlags, shapeOptions, writeRepo } from "./lib/repo.ts";
+import { sampleEverySecond, spawnRun, stopRun, usage } from "./lib/run-process.ts";
 
 const { values: flags } = parseArgs({
   options: {
-    gmsas: { type: "string", default: "45000" },
-    groups: { type: "string", default: "5000" },
-    computers: { type: "string", default: "200" },
+    ...shapeOptions({ gmsas: 45000, groups: 5000, computers: 200 }),
     steady: { type: "string", default: "60s" },
     "heap-snapshot-at": { type: "string" },
     "heap-dir": { type: "string" },
@@ -48,18 +45,7 @@ const { values: flags } = parseArgs({
   },
   strict: true,
 });
-const count = (name: "gmsas" | "groups" | "computers"): number => {
-  const n = Number(flags[name]);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
-  return n;
-};
-const SHAPE: RepoShape = {
-  computers: count("computers"),
-  groups: count("groups"),
-  membersPerGroup: 3,
-  gmsas: count("gmsas"),
-  spnEvery: 3,
-};
+const SHAPE = shapeFromFlags(flags);
 const STEADY_MS = parseDuration(flags.steady) ?? Number.NaN;
 if (!(STEADY_MS >= 0)) throw new Error("--steady must be a duration");
 const SNAPSHOT_AT = flags["heap-snapshot-at"] === undefined ? undefined : Number(flags["heap-snapshot-at"]);
@@ -70,13 +56,6 @@ const root = join(import.meta.dirname, "..");
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
-
-/** VmRSS and VmHWM of a process, in bytes. */
-function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
-  return { rss: kb("VmRSS") * 1024, hwm: kb("VmHWM") * 1024 };
-}
 
 /** One RSS sample, with the phase (the last log line) and the V8 heap (the last GC line) at that moment. */
 interface Sample {
@@ -116,14 +95,8 @@ class Run {
     else this.phase = line.msg;
   }
 
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
-    const code = await Promise.race([this.exited, sleep(120_000).then(() => "timeout" as const)]);
-    if (code === "timeout") {
-      this.child.kill("SIGKILL");
-      throw new Error("the controller did not exit within 120 s of SIGTERM");
-    }
-    assert.equal(code, 0, "the controller exited non-zero after SIGTERM");
+  stop(): Promise<void> {
+    return stopRun(this, 120_000);
   }
 }
 
@@ -163,7 +136,7 @@ async function measure(checkout: string, args: readonly string[], k: number): Pr
   const samples: Sample[] = [];
   let snapped = false;
   const sample = (): Sample => {
-    const s = { at: performance.now() - t0, rss: memory(pid).rss, phase: run.phase, heapMb: run.heapMb };
+    const s = { at: performance.now() - t0, rss: usage(pid).rssBytes, phase: run.phase, heapMb: run.heapMb };
     samples.push(s);
     if (SNAPSHOT_AT !== undefined && !snapped && s.rss > SNAPSHOT_AT * 1024 * 1024) {
       snapped = true;
@@ -186,7 +159,7 @@ async function measure(checkout: string, args: readonly string[], k: number): Pr
       await sleep(100);
     }
     const firstCycleS = (performance.now() - t0) / 1000;
-    const firstHwm = memory(pid).hwm;
+    const firstHwm = usage(pid).hwmBytes;
     const firstPeak = samples.reduce((a, b) => (b.rss > a.rss ? b : a));
     const byPhase = new Map<string, { rss: number; heapMb: number; n: number }>();
     for (const s of samples) {
@@ -199,13 +172,9 @@ async function measure(checkout: string, args: readonly string[], k: number): Pr
     );
 
     // 2. Steady state: cycles at the interval, nothing else asked of the process.
-    const steady: number[] = [];
-    for (const until = performance.now() + STEADY_MS; performance.now() < until;) {
-      await sleep(1_000);
-      steady.push(sample().rss);
-    }
+    const steady = await sampleEverySecond(performance.now() + STEADY_MS, () => sample().rss);
     const steadyHeapMb = run.heapMb;
-    const steadyHwm = memory(pid).hwm;
+    const steadyHwm = usage(pid).hwmBytes;
     // No snapshot during the first cycle: one of the steady state, before the HTTP surface runs.
     if (heapDir !== undefined && !snapped) {
       snapped = true;
@@ -228,13 +197,13 @@ async function measure(checkout: string, args: readonly string[], k: number): Pr
       ms: performance.now() - started,
       bytes: text.length,
       samples: text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length,
-      rss: memory(pid).rss,
-      hwm: memory(pid).hwm,
+      rss: usage(pid).rssBytes,
+      hwm: usage(pid).hwmBytes,
     };
     started = performance.now();
     const json = await (await fetch(`${run.url}/api/status`)).text();
-    const hwm = memory(pid).hwm;
-    const status = { ms: performance.now() - started, bytes: json.length, rss: memory(pid).rss, hwm };
+    const hwm = usage(pid).hwmBytes;
+    const status = { ms: performance.now() - started, bytes: json.length, rss: usage(pid).rssBytes, hwm };
     await run.stop();
     assert.equal(run.applied, 0, "the observe-mode controller wrote to AD");
     let snapshot: string[] | undefined;

@@ -19,6 +19,47 @@ export interface RepoShape {
   readonly spnEvery: number;
 }
 
+/**
+ * The value of flag `--name` (parseArgs' text) as a positive integer; throws "--name must be a
+ * positive integer" otherwise.
+ */
+export function countFlag<K extends string>(flags: { readonly [k in K]?: string | undefined }, name: K): number {
+  const n = Number(flags[name]);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  return n;
+}
+
+/** The parseArgs options --gmsas, --groups and --computers, with a bench's own defaults. */
+export function shapeOptions(defaults: {
+  readonly gmsas: number;
+  readonly groups: number;
+  readonly computers: number;
+}) {
+  return {
+    gmsas: { type: "string", default: String(defaults.gmsas) },
+    groups: { type: "string", default: String(defaults.groups) },
+    computers: { type: "string", default: String(defaults.computers) },
+  } as const;
+}
+
+/**
+ * The shape the benches' --gmsas, --groups and --computers flags give (each a positive integer,
+ * else a thrown error naming the flag): three computer members per group, every third gMSA with SPNs.
+ */
+export function shapeFromFlags(flags: {
+  readonly gmsas?: string | undefined;
+  readonly groups?: string | undefined;
+  readonly computers?: string | undefined;
+}): RepoShape {
+  return {
+    computers: countFlag(flags, "computers"),
+    groups: countFlag(flags, "groups"),
+    membersPerGroup: 3,
+    gmsas: countFlag(flags, "gmsas"),
+    spnEvery: 3,
+  };
+}
+
 const pad = (n: number, width: number): string => String(n).padStart(width, "0");
 
 /** sAMAccountName (without '$') of computer i: at most 15 characters. */

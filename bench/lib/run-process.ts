@@ -1,6 +1,9 @@
-// `gmsa-gitops run` as a child process of a bench, its stdout handed over line by line.
+// `gmsa-gitops run` as a child process of a bench, its stdout handed over line by line, and what
+// the kernel says the process uses (/proc), sampled while it runs.
+import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -35,4 +38,59 @@ export function spawnRun(
   child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk));
   const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   return { child, exited };
+}
+
+/**
+ * Stops a `run` process as a supervisor would: SIGTERM, then up to `graceMs` for it to exit.
+ * Throws if it exits non-zero, or if it has not exited by then (it is then SIGKILLed). The grace
+ * timer is cleared once the process exits, so that it does not hold the bench's own exit back.
+ */
+export async function stopRun(run: RunProcess, graceMs: number): Promise<void> {
+  const { child } = run;
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), graceMs);
+  });
+  const code = await Promise.race([run.exited, grace]).finally(() => clearTimeout(timer));
+  if (code === "timeout") {
+    child.kill("SIGKILL");
+    throw new Error(`the controller did not exit within ${graceMs / 1000} s of SIGTERM`);
+  }
+  assert.equal(code, 0, "the controller exited non-zero after SIGTERM");
+}
+
+/** CPU time and memory of a process, from /proc. */
+export interface Usage {
+  /** utime + stime: user and system CPU seconds, every thread of the process included. */
+  readonly cpuSeconds: number;
+  /** VmRSS, in bytes. */
+  readonly rssBytes: number;
+  /** VmHWM, in bytes: the kernel's own high-water mark of the RSS. */
+  readonly hwmBytes: number;
+}
+
+/** The usage of process `pid` now (Linux /proc/PID/stat and /proc/PID/status); throws if it is gone. */
+export function usage(pid: number): Usage {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // After the command name, which may hold spaces: "(name) state ppid ...".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { cpuSeconds: ticks / 100, rssBytes: kb("VmRSS") * 1024, hwmBytes: kb("VmHWM") * 1024 };
+}
+
+/**
+ * The steady-state sampling loop: waits a second, calls `take`, and again, as long as
+ * `performance.now()` is before `until`; returns what each call gave, in order.
+ */
+export async function sampleEverySecond<T>(until: number, take: () => T | Promise<T>): Promise<T[]> {
+  const samples: T[] = [];
+  while (performance.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    samples.push(await take());
+  }
+  return samples;
 }

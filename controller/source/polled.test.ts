@@ -22,78 +22,71 @@ function counting() {
   };
 }
 
+/**
+ * `polledEvery` over a counting source, every `intervalMs` (60 s unless said), its first sync
+ * done at 0 ms; `syncAt(ms)` moves the clock to `ms` and syncs.
+ */
+async function polledAfterFirstSync(intervalMs = 60_000) {
+  let now = 0;
+  const { state, source } = counting();
+  const polled = polledEvery(source, intervalMs, () => now);
+  const first = await polled.sync();
+  const syncAt = (ms: number): Promise<Snapshot> => {
+    now = ms;
+    return polled.sync();
+  };
+  return { state, source, polled, first, syncAt };
+}
+
 describe("polledEvery", () => {
   it("polls once per interval, and reuses the snapshot, with its fetch time, in between", async () => {
-    let now = 0;
-    const { state, source } = counting();
-    const polled = polledEvery(source, 60_000, () => now);
-    const first = await polled.sync();
-    now = 10_000;
-    const again = await polled.sync();
-    now = 59_999;
-    await polled.sync();
+    const { state, source, polled, first, syncAt } = await polledAfterFirstSync();
+    const again = await syncAt(10_000);
+    await syncAt(59_999);
     expect(state.polls).toBe(1);
     expect(again).toBe(first);
     expect(again.fetchedAt).toEqual(new Date(1000));
-    now = 60_000;
     state.revision = "r2";
-    expect((await polled.sync()).revision).toBe("r2");
+    expect((await syncAt(60_000)).revision).toBe("r2");
     expect(state.polls).toBe(2);
     expect(polled.url).toBe(source.url);
   });
 
   it("looks again at once after a webhook or a watched change (moved), and passes it on", async () => {
-    let now = 0;
-    const { state, source } = counting();
-    const polled = polledEvery(source, 60_000, () => now);
-    await polled.sync();
-    now = 1_000;
+    const { state, polled, syncAt } = await polledAfterFirstSync();
     state.revision = "r2";
     polled.moved();
     expect(state.moved).toBe(1);
-    expect((await polled.sync()).revision).toBe("r2");
+    expect((await syncAt(1_000)).revision).toBe("r2");
     // Only the next sync: the one after it waits for the interval again.
-    now = 2_000;
-    await polled.sync();
+    await syncAt(2_000);
     expect(state.polls).toBe(2);
   });
 
   it("a push announced while a poll is under way is looked at by the next cycle", async () => {
-    let now = 0;
-    const { state, source } = counting();
-    const polled = polledEvery(source, 60_000, () => now);
-    await polled.sync();
-    now = 1_000;
+    const { state, polled, syncAt } = await polledAfterFirstSync();
     polled.moved();
-    const inFlight = polled.sync();
+    const inFlight = syncAt(1_000);
     // The webhook of a second push arrives before the first poll answered.
     polled.moved();
     await inFlight;
-    now = 2_000;
-    await polled.sync();
+    await syncAt(2_000);
     expect(state.polls).toBe(3);
   });
 
   it("after a failed poll, polls again at the next cycle, not an interval later", async () => {
-    let now = 0;
-    const { state, source } = counting();
-    const polled = polledEvery(source, 60_000, () => now);
-    await polled.sync();
-    now = 60_000;
+    const { state, syncAt } = await polledAfterFirstSync();
     state.fail = true;
-    await expect(polled.sync()).rejects.toThrow("unreachable");
-    now = 61_000;
+    await expect(syncAt(60_000)).rejects.toThrow("unreachable");
     state.fail = false;
     state.revision = "r3";
-    expect((await polled.sync()).revision).toBe("r3");
+    expect((await syncAt(61_000)).revision).toBe("r3");
     expect(state.polls).toBe(3);
   });
 
   it("with an interval of 0 polls every cycle, as without it", async () => {
-    const { state, source } = counting();
-    const polled = polledEvery(source, 0, () => 5);
-    await polled.sync();
-    await polled.sync();
+    const { state, syncAt } = await polledAfterFirstSync(0);
+    await syncAt(0);
     expect(state.polls).toBe(2);
   });
 });
