@@ -225,25 +225,41 @@ export async function startController(
       : {}),
     logger,
   });
-  const running = createPoller((signal) => controller.reconcile(signal), {
-    intervalMs: config.intervalMs,
-    onError: (error) =>
-      logger.error({ err: error instanceof Error ? error.message : String(error) }, "reconcile crashed"),
-  });
+  let pollPassword = (_held: boolean): void => undefined;
+  const running = createPoller(
+    async (signal) => {
+      const delay = await controller.reconcile(signal);
+      pollPassword(controller.bindHeld());
+      return delay;
+    },
+    {
+      intervalMs: config.intervalMs,
+      onError: (error) =>
+        logger.error({ err: error instanceof Error ? error.message : String(error) }, "reconcile crashed"),
+    },
+  );
   trigger = () => running.trigger();
   if (elector) {
     metrics.setLeader(false);
     elector.start();
   }
   // A new bind password (a rotated Secret, a fixed typo) ends the bind back-off at once. Polled
-  // by stat, which sees a Kubernetes Secret's symlink swap as well as an edit in place.
+  // by stat, which sees a Kubernetes Secret's symlink swap as well as an edit in place, and only
+  // while the back-off holds: otherwise each cycle reads the file anyway, and a poll every second
+  // woke an idle process ten times per cycle (docs/benchmarks.md).
   const passwordFile = directory?.bindPasswordFile;
   const onPasswordFile = (now: Stats, before: Stats): void => {
     if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
     controller.credentialsChanged();
     running.trigger();
   };
-  if (passwordFile !== undefined) watchFile(passwordFile, { interval: 1000, persistent: false }, onPasswordFile);
+  let polling = false;
+  pollPassword = (held) => {
+    if (passwordFile === undefined || held === polling) return;
+    polling = held;
+    if (held) watchFile(passwordFile, { interval: 1000, persistent: false }, onPasswordFile);
+    else unwatchFile(passwordFile, onPasswordFile);
+  };
   let watch: LocalWatch | undefined;
   try {
     watch = startWatch?.();

@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -595,6 +595,37 @@ describe("the controller against Samba and Git", () => {
   }
 
   const cliDcFlags = (): string[] => Object.entries(dcFlags()).flatMap(([k, v]) => [`--${k}`, v]);
+
+  it(
+    "an idle controller sleeps between cycles: no timer wakes it every second",
+    async () => {
+      const files = tempDir("gmsa-idle-");
+      const r = repo();
+      const run = runCli([...cliDcFlags(), "--git-url", r.url, "--work-dir", join(files, "clone"), "--interval", "1h"]);
+      const started = await waitFor(
+        "the controller started line",
+        () => run.lines().find((l) => l.msg === "controller started"),
+        CLI_WAIT_MS,
+      );
+      const url = String(started["url"]);
+      await waitFor("/readyz to answer 200", async () =>
+        (await get(`${url}/readyz`)).status === 200 ? true : undefined,
+      );
+      // The main thread's voluntary context switches: each time it went to sleep waiting for
+      // something (a timer, a socket, a file-system answer). Counted once the start-up settled.
+      const pid = run.child.pid!;
+      const sleeps = (): number =>
+        Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, "utf8"))?.[1]);
+      await sleep(10_000);
+      const before = sleeps();
+      await sleep(10_000);
+      const woke = sleeps() - before;
+      // A timer of 1 s (the event-loop delay sampler, the password file's stat poll) is 10 wake-ups each.
+      expect(woke).toBeLessThan(5);
+      expect((await get(`${url}/readyz`)).status).toBe(200);
+    },
+    CLI_TEST_TIMEOUT_MS,
+  );
 
   it(
     "no bind password or webhook secret appears in any log line, failures included",

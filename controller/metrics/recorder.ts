@@ -252,6 +252,9 @@ const lintFailingDefaults = [
   "nodejs_active_resources_total",
 ];
 
+/** The longest timer period Node accepts everywhere (about 24.8 days): a timer that never fires. */
+const NEVER_MS = 2 ** 31 - 1;
+
 /** The default metrics read from the event-loop delay histogram (see createMetricsRecorder). */
 const eventLoopHistogramDefaults = ["min", "max", "mean", "stddev", "p50", "p90", "p99"].map(
   (stat) => `nodejs_eventloop_lag_${stat}_seconds`,
@@ -268,10 +271,11 @@ export function createMetricsRecorder(options: MetricsRecorderOptions = {}): Met
   if (options.collectDefault === true) {
     // The event-loop delay histogram samples with a timer every `eventLoopMonitoringPrecision` ms:
     // at prom-client's 10 ms that timer cost an idle process 70-90 ms of CPU per 10 s, more than a
-    // quiet cycle's own work (docs/benchmarks.md). prom-client cannot leave the histogram out, so
-    // it ticks once a second and its figures are dropped (below); nodejs_eventloop_lag_seconds,
-    // measured at each scrape, stays.
-    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1000 });
+    // quiet cycle's own work, and even once a second it woke the process ten times per cycle
+    // (docs/benchmarks.md). prom-client cannot leave the histogram out, and its figures are
+    // dropped (below): its timer is set to the longest period there is, so it never wakes the
+    // process. nodejs_eventloop_lag_seconds, measured at each scrape, stays.
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: NEVER_MS });
     // These three are gauges named like counters, which `promtool check metrics` reports as
     // lint problems; each equals sum() of its per-type sibling (nodejs_active_handles, ...).
     for (const name of lintFailingDefaults) registry.removeSingleMetric(name);

@@ -85,6 +85,11 @@ export class Controller {
     this.#bind.credentialsChanged(this.#now().getTime());
   }
 
+  /** Whether the DC refused the bind account and the back-off still holds (main.ts then polls the password file). */
+  bindHeld(): boolean {
+    return this.#bind.heldUntil(this.#now().getTime()) !== undefined;
+  }
+
   /**
    * What `/readyz` answers: true once one reconcile has run to the end (success or partial),
    * false again while AD cannot be observed (the conditions are Unknown) and after
