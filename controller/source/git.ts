@@ -191,6 +191,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       }
       return head;
     };
+    // The head's author and message, when the fetch read them with its commit id (one process fewer).
+    let fetchedMeta: { revision: string; meta: string } | undefined;
     // "+" accepts a non-fast-forward update: a force-push replaces our ref, which is the hard
     // reset. Depth 1 is enough: verification only needs the head commit object.
     const fetchBranch = async (): Promise<string> => {
@@ -213,7 +215,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
             message: `cannot fetch ${branch} from ${safeUrl}: ${lastLines(e.message)}`,
           }),
       );
-      const fetched = await currentRevision(git, localRef);
+      const fetched = await headCommit(git, localRef);
       if (fetched === undefined) {
         throw fail({
           outcome: "transient",
@@ -222,7 +224,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
           message: `fetch of ${branch} from ${safeUrl} left no commit`,
         });
       }
-      return fetched;
+      fetchedMeta = fetched;
+      return fetched.revision;
     };
 
     let revision: string;
@@ -256,17 +259,19 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     // The commit's author and message beside the manifests: neither waits for the other.
     const [{ files, fileErrors, byOid }, meta] = await Promise.all([
       readManifests(workDir, git, head, subPath, known, run, fail),
-      run(
-        () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
-        (e) =>
-          fail({
-            outcome: "transient",
-            step: "checkout",
-            reason: "ReadFailed",
-            message: `cannot read commit ${head}: ${lastLines(e.message)}`,
-            revision: head,
-          }),
-      ),
+      fetchedMeta?.revision === head
+        ? fetchedMeta.meta
+        : run(
+            () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
+            (e) =>
+              fail({
+                outcome: "transient",
+                step: "checkout",
+                reason: "ReadFailed",
+                message: `cannot read commit ${head}: ${lastLines(e.message)}`,
+                revision: head,
+              }),
+          ),
     ]);
     known = byOid;
     const nul = meta.indexOf("\0");
@@ -406,6 +411,29 @@ async function ensureBareRepository(workDir: string, git: SimpleGit, run: Run, f
       message: `work directory ${workDir} is not empty and not a bare repository made by this source`,
     });
   }
+}
+
+/**
+ * The commit `ref` names, with its author and message as "NAME <EMAIL>\0MESSAGE" (the format the
+ * snapshot reads them in): one process where `currentRevision` and then `git log` were two.
+ */
+async function headCommit(git: SimpleGit, ref: string): Promise<{ revision: string; meta: string } | undefined> {
+  let out: string;
+  try {
+    out = await git.raw([
+      "log",
+      "-1",
+      "--no-show-signature",
+      "--format=%H%x00%an <%ae>%x00%B",
+      `${ref}^{commit}`,
+      "--",
+    ]);
+  } catch {
+    return undefined; // no such ref
+  }
+  const nul = out.indexOf("\0");
+  const revision = out.slice(0, nul);
+  return nul > 0 && objectName.test(revision) ? { revision, meta: out.slice(nul + 1) } : undefined;
 }
 
 async function currentRevision(git: SimpleGit, ref: string): Promise<string | undefined> {
@@ -554,8 +582,10 @@ async function readManifests(
     if (type.trim() !== "tree") throw notFound();
   }
 
+  // --long: each blob's size beside it, so that a blob over the limit is reported, never read
+  // (a pushed 300 MB file would otherwise pass through memory whole), without a process more.
   const listing = await run(
-    () => git.raw(["ls-tree", "-r", "-z", tree]),
+    () => git.raw(["ls-tree", "-r", "-l", "-z", tree]),
     (e) =>
       fail({
         outcome: "transient",
@@ -567,32 +597,36 @@ async function readManifests(
   );
   const blobs: Array<{ path: string; oid: string }> = [];
   const refused = new Map<string, ManifestError>();
+  const tooLarge: ManifestError[] = [];
   for (const record of listing.split("\0")) {
     const tab = record.indexOf("\t");
     if (tab < 0) continue;
-    const [mode, kind, oid] = record.slice(0, tab).split(" ");
+    // "<mode> <type> <object> <size, padded with spaces on the left>"
+    const [mode, kind, oid, size] = record
+      .slice(0, tab)
+      .split(" ")
+      .filter((field) => field !== "");
     const path = record.slice(tab + 1);
     // Only regular files: 120000 is a symlink, 160000 a submodule; neither is read.
     if ((mode === "100644" || mode === "100755") && kind === "blob" && oid) {
       // Refused as validate refuses them on a checkout (one error per folder).
       const refusal = refusedTreePath(path);
+      const bytes = Number(size);
       if (refusal) refused.set(refusal.file, refusal);
-      else if (isManifestPath(path)) blobs.push({ path, oid });
+      else if (!isManifestPath(path)) continue;
+      else if (bytes > DEFAULT_MAX_FILE_BYTES) tooLarge.push(blobTooLarge(path, bytes));
+      else blobs.push({ path, oid });
     }
   }
 
   // One `git cat-file --batch` for every blob: a process per file made a 5,000-file revision
-  // take seconds to read. Sizes first: a blob over the limit is reported, never read (a
-  // pushed 300 MB file would otherwise pass through memory whole).
-  // Blobs the last snapshot held are not read again (an object id names its content).
+  // take seconds to read. Blobs the last snapshot held are not read again (an object id names
+  // its content).
   const kept = blobs.filter((b) => known.has(b.oid));
   const added = blobs.filter((b) => !known.has(b.oid));
+  const fileErrors = [...refused.values(), ...tooLarge];
   let contents: Buffer[];
-  let fileErrors: ManifestError[];
   try {
-    const sized = added.length > 0 ? await withinSizeLimit(gitDir, added) : { blobs: [], tooLarge: [] };
-    fileErrors = [...refused.values(), ...sized.tooLarge];
-    added.splice(0, added.length, ...sized.blobs);
     contents =
       added.length > 0
         ? await catFileBatch(
@@ -619,39 +653,10 @@ async function readManifests(
   return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), fileErrors, byOid };
 }
 
-/**
- * Splits blobs into those within DEFAULT_MAX_FILE_BYTES and a file-too-large error for each of
- * the others, from their sizes as `git cat-file --batch-check` gives them (object headers only:
- * nothing of a large blob is inflated).
- */
-async function withinSizeLimit(
-  gitDir: string,
-  blobs: ReadonlyArray<{ path: string; oid: string }>,
-): Promise<{ blobs: Array<{ path: string; oid: string }>; tooLarge: ManifestError[] }> {
-  const out = await gitBatch(
-    gitDir,
-    "--batch-check",
-    blobs.map((b) => b.oid),
-  );
-  const lines = out.toString("utf8").split("\n");
-  const kept: Array<{ path: string; oid: string }> = [];
-  const tooLarge: ManifestError[] = [];
-  blobs.forEach((blob, i) => {
-    const [oid, type, size] = (lines[i] ?? "").split(" ");
-    if (oid !== blob.oid || type !== "blob") throw new Error(`object ${blob.oid} missing`);
-    const bytes = Number(size);
-    if (bytes > DEFAULT_MAX_FILE_BYTES)
-      tooLarge.push({
-        file: blob.path,
-        line: 1,
-        column: 1,
-        path: "",
-        code: "file-too-large",
-        message: fileTooLarge(bytes, DEFAULT_MAX_FILE_BYTES),
-      });
-    else kept.push(blob);
-  });
-  return { blobs: kept, tooLarge };
+/** The error for a blob over DEFAULT_MAX_FILE_BYTES, which is never read. */
+function blobTooLarge(path: string, bytes: number): ManifestError {
+  const message = fileTooLarge(bytes, DEFAULT_MAX_FILE_BYTES);
+  return { file: path, line: 1, column: 1, path: "", code: "file-too-large", message };
 }
 
 /** Git branch names we accept: no leading "-" (would be an option), no "..", no spaces or ref magic. */
