@@ -191,6 +191,19 @@ describe("git source", () => {
     await expect(src.sync()).rejects.toMatchObject({ outcome: "stalled", reason: "BranchNotFound" });
   });
 
+  it("each file carries Git's blob id of its content (the parse cache's key), as git hash-object gives it", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n", "deep/y.yml": "b: 2\n" });
+    commitAndPush("ids");
+    const snapshot = await source().sync();
+    expect(snapshot.files.length).toBe(2);
+    for (const file of snapshot.files) {
+      const oid = execFileSync("git", ["hash-object", "--stdin"], { input: Buffer.from(file.content) })
+        .toString()
+        .trim();
+      expect(file.id).toBe(`git-blob:${oid}`);
+    }
+  });
+
   it("a new revision reads only the blobs it adds: an unchanged file keeps the content already held", async () => {
     await writeFiles({ "x.yaml": "a: 1\n", "y.yaml": "b: 1\n" });
     commitAndPush("one");

@@ -150,6 +150,11 @@ export type LoadResult =
 export interface ManifestFile {
   path: string;
   content: Uint8Array;
+  /**
+   * A name of the content that changes whenever the bytes do (Git's blob id), when the source
+   * already has one: the parse cache then keys the file by it instead of hashing the bytes.
+   */
+  id?: string;
 }
 
 /** Limits applied while loading. */

@@ -649,7 +649,11 @@ async function readManifests(
     byOid.set(blob.oid, new Uint8Array(content.buffer, content.byteOffset, content.byteLength));
   });
   for (const blob of kept) byOid.set(blob.oid, known.get(blob.oid)!);
-  const files: SnapshotFile[] = [...kept, ...added].map((blob) => ({ path: blob.path, content: byOid.get(blob.oid)! }));
+  const files: SnapshotFile[] = [...kept, ...added].map((blob) => ({
+    path: blob.path,
+    content: byOid.get(blob.oid)!,
+    id: `git-blob:${blob.oid}`,
+  }));
   return { files: files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)), fileErrors, byOid };
 }
 

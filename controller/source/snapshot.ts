@@ -5,6 +5,8 @@ import type { ManifestError } from "../manifests/index.ts";
 export interface SnapshotFile {
   path: string;
   content: Uint8Array;
+  /** Git's blob id of the content (Git source only). */
+  id?: string;
 }
 
 /**
