@@ -4,7 +4,7 @@
  * that wires concrete clients together.
  */
 import { createHash } from "node:crypto";
-import { unwatchFile, watchFile } from "node:fs";
+import { statSync, unwatchFile, watchFile } from "node:fs";
 import type { Stats } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -119,6 +119,17 @@ function sourceFor(
   return { source: git };
 }
 
+/** What tells a changed password file (inode, size, modification time), or undefined without one. */
+function passwordFileVersion(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    const s = statSync(path);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch (error: unknown) {
+    return (error as NodeJS.ErrnoException).code ?? "error";
+  }
+}
+
 /** Starts the controller (or, with `agent`, the host agent): the loop, its triggers and the HTTP server. */
 export async function startController(
   config: Config,
@@ -225,11 +236,12 @@ export async function startController(
       : {}),
     logger,
   });
-  let pollPassword = (_held: boolean): void => undefined;
+  let pollPassword = (_held: boolean, _seenAtStart: string | undefined): void => undefined;
   const running = createPoller(
     async (signal) => {
+      const seenAtStart = passwordFileVersion(directory?.bindPasswordFile);
       const delay = await controller.reconcile(signal);
-      pollPassword(controller.bindHeld());
+      pollPassword(controller.bindHeld(), seenAtStart);
       return delay;
     },
     {
@@ -254,11 +266,18 @@ export async function startController(
     running.trigger();
   };
   let polling = false;
-  pollPassword = (held) => {
+  pollPassword = (held, seenAtStart) => {
     if (passwordFile === undefined || held === polling) return;
     polling = held;
-    if (held) watchFile(passwordFile, { interval: 1000, persistent: false }, onPasswordFile);
-    else unwatchFile(passwordFile, onPasswordFile);
+    if (!held) return unwatchFile(passwordFile, onPasswordFile);
+    watchFile(passwordFile, { interval: 1000, persistent: false }, onPasswordFile);
+    // The poll's first stat is its baseline: a file corrected after the refused bind read it,
+    // before this point, is told by comparing with the file as the cycle began (at worst, a file
+    // changed just before the read is tried once more).
+    if (passwordFileVersion(passwordFile) !== seenAtStart) {
+      controller.credentialsChanged();
+      running.trigger();
+    }
   };
   let watch: LocalWatch | undefined;
   try {

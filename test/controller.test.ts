@@ -182,21 +182,22 @@ describe("the controller against Samba and Git", () => {
   /** The controller in this process, as `run` builds it, with its JSON log lines captured. */
   async function start(
     flags: Record<string, string | boolean>,
+    onLog?: (chunk: string) => void,
   ): Promise<RunningController & { logs: () => LogLine[] }> {
     const config = loadConfig({
       flags: { ...dcFlags(), listen: "127.0.0.1:0", "log-format": "json", interval: INTERVAL, ...flags },
       env: {},
     });
     if (!config.ok) throw new Error(config.errors.map((e) => `${e.source}: ${e.message}`).join("; "));
-    const captured = logCapture();
+    const captured = logCapture(onLog);
     const running = await startController(config.config, createLogger(config.config.log, captured.stream));
     defer(() => running.stop());
     return { ...running, logs: () => parseLines(captured.text()) };
   }
 
   /** A git-mode controller on a fresh clone folder. */
-  const startGit = (r: GitRepo, flags: Record<string, string | boolean> = {}) =>
-    start({ "git-url": r.url, "work-dir": join(tempDir("gmsa-clone-"), "clone"), ...flags });
+  const startGit = (r: GitRepo, flags: Record<string, string | boolean> = {}, onLog?: (chunk: string) => void) =>
+    start({ "git-url": r.url, "work-dir": join(tempDir("gmsa-clone-"), "clone"), ...flags }, onLog);
 
   async function ready(c: { url: string }): Promise<void> {
     await waitFor("/readyz to answer 200", async () =>
@@ -595,6 +596,27 @@ describe("the controller against Samba and Git", () => {
   }
 
   const cliDcFlags = (): string[] => Object.entries(dcFlags()).flatMap(([k, v]) => [`--${k}`, v]);
+
+  it("a password file corrected while the refused bind is being reported still ends the back-off at once", async () => {
+    const files = tempDir("gmsa-refused-");
+    const passwordFile = join(files, "password");
+    writeFileSync(passwordFile, `Wrong-${randomBytes(12).toString("hex")}`, { mode: 0o600 });
+    // The fix lands inside the refused cycle, after its bind read the file and before the cycle
+    // ends: the moment a poll started only then would take as its baseline and never report.
+    let fixed = false;
+    const c = await startGit(repo(), { "bind-password-file": passwordFile, interval: "1h" }, (chunk) => {
+      if (!fixed && chunk.includes("backing off")) {
+        writeFileSync(passwordFile, dc.adminPassword, { mode: 0o600 });
+        fixed = true;
+      }
+    });
+    await waitFor(
+      "the bind with the corrected password file",
+      () => c.logs().find((l) => l.msg === "bound to the domain controller again"),
+      WITHIN_INTERVAL_MS,
+    );
+    expect(fixed).toBe(true);
+  });
 
   it(
     "an idle controller sleeps between cycles: no timer wakes it every second",
