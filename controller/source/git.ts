@@ -262,7 +262,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       fetchedMeta?.revision === head
         ? fetchedMeta.meta
         : run(
-            () => git.raw(["log", "-1", "--no-show-signature", "--format=%an <%ae>%x00%B", head, "--"]),
+            () => git.raw(["log", "-1", "--no-show-signature", `--format=${AUTHOR_AND_MESSAGE}`, head, "--"]),
             (e) =>
               fail({
                 outcome: "transient",
@@ -413,6 +413,9 @@ async function ensureBareRepository(workDir: string, git: SimpleGit, run: Run, f
   }
 }
 
+/** `git log` format of a commit's author and message as the snapshot reads them: "NAME <EMAIL>\0MESSAGE". */
+const AUTHOR_AND_MESSAGE = "%an <%ae>%x00%B";
+
 /**
  * The commit `ref` names, with its author and message as "NAME <EMAIL>\0MESSAGE" (the format the
  * snapshot reads them in): one process where `currentRevision` and then `git log` were two.
@@ -424,7 +427,7 @@ async function headCommit(git: SimpleGit, ref: string): Promise<{ revision: stri
       "log",
       "-1",
       "--no-show-signature",
-      "--format=%H%x00%an <%ae>%x00%B",
+      `--format=%H%x00${AUTHOR_AND_MESSAGE}`,
       `${ref}^{commit}`,
       "--",
     ]);
@@ -515,13 +518,13 @@ async function verifyCommit(git: SimpleGit, revision: string, verify: VerifyOpti
 }
 
 /**
- * Runs one `git cat-file <mode>` over `oids` (one per line on stdin) and resolves to its whole
+ * Runs one `git cat-file --batch` over `oids` (one per line on stdin) and resolves to its whole
  * output; rejects when git exits non-zero.
  */
-function gitBatch(gitDir: string, mode: "--batch" | "--batch-check", oids: readonly string[]): Promise<Buffer> {
+function gitBatch(gitDir: string, oids: readonly string[]): Promise<Buffer> {
   if (oids.length === 0) return Promise.resolve(Buffer.alloc(0));
   return new Promise((resolvePromise, reject) => {
-    const child = spawn("git", ["--git-dir", gitDir, "cat-file", mode], {
+    const child = spawn("git", ["--git-dir", gitDir, "cat-file", "--batch"], {
       env: inheritedEnvironment(),
       stdio: ["pipe", "pipe", "pipe"],
     });
@@ -543,7 +546,7 @@ function gitBatch(gitDir: string, mode: "--batch" | "--batch-check", oids: reado
  * "<oid> <type> <size>\n<content>\n"; a missing object is "<oid> missing\n", an error here.
  */
 async function catFileBatch(gitDir: string, oids: readonly string[]): Promise<Buffer[]> {
-  const out = await gitBatch(gitDir, "--batch", oids);
+  const out = await gitBatch(gitDir, oids);
   const blobs: Buffer[] = [];
   let at = 0;
   for (const oid of oids) {
