@@ -119,12 +119,14 @@ function sourceFor(
   return { source: git };
 }
 
-/** What tells a changed password file (inode, size, modification time), or undefined without one. */
+/** What tells a changed file: its inode (a Kubernetes Secret's symlink swap), size and modification time. */
+const statVersion = (s: Stats): string => `${s.ino}:${s.size}:${s.mtimeMs}`;
+
+/** The password file's `statVersion`, why it cannot be read, or undefined without a file. */
 function passwordFileVersion(path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
   try {
-    const s = statSync(path);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+    return statVersion(statSync(path));
   } catch (error: unknown) {
     return (error as NodeJS.ErrnoException).code ?? "error";
   }
@@ -261,7 +263,7 @@ export async function startController(
   // woke an idle process ten times per cycle (docs/benchmarks.md).
   const passwordFile = directory?.bindPasswordFile;
   const onPasswordFile = (now: Stats, before: Stats): void => {
-    if (now.mtimeMs === before.mtimeMs && now.size === before.size && now.ino === before.ino) return;
+    if (statVersion(now) === statVersion(before)) return;
     controller.credentialsChanged();
     running.trigger();
   };
