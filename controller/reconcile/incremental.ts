@@ -138,6 +138,11 @@ export class IncrementalObserver {
     return this.#references;
   }
 
+  /** What `desired` references in `scope`, as one string: equal strings, the same reads. */
+  references(desired: DesiredState, scope: { baseDn: string; configDn: string }): string {
+    return this.#referencesOf(desired, scope).references;
+  }
+
   /** Forgets the picture: the next observe is a full read (e.g. after a failed cycle). */
   reset(): void {
     this.#kept = undefined;
@@ -251,18 +256,25 @@ async function observeSidNames(
 
 /**
  * The pass's observe step for the loop: incremental through `observer` when the session can read
- * changes, a full read otherwise; each read counted in `ldap_entries_read_total{mode}`.
+ * changes, a full read otherwise; each read counted in `ldap_entries_read_total{mode}`, and its
+ * time, when `now` is given, set as when AD was last observed. That is when AD is read, before the
+ * writes: a long apply (a first one creating thousands of gMSAs) is not a stale observation.
  */
 export function observerFor(
   observer: IncrementalObserver | undefined,
   metrics: MetricsRecorder,
   logger: Logger,
+  now?: () => Date,
 ): (
   desired: DesiredState,
   session: DirectorySession,
   scope: { baseDn: string; configDn: string },
 ) => Promise<ObservedDirectory> {
-  return async (desired, session, scope) => {
+  const read = async (
+    desired: DesiredState,
+    session: DirectorySession,
+    scope: { baseDn: string; configDn: string },
+  ): Promise<ObservedDirectory> => {
     if (!observer || !session.watermark || !session.changedSince) {
       const observed = await observeDirectory(desired, session, scope);
       metrics.ldapEntriesRead("full", countEntries(observed));
@@ -272,5 +284,10 @@ export function observerFor(
     metrics.ldapEntriesRead(read.mode, read.entries);
     if (read.mode === "full") logger.info({ reason: read.reason, entries: read.entries }, "full read of AD");
     return read.observed;
+  };
+  return async (desired, session, scope) => {
+    const observed = await read(desired, session, scope);
+    if (now) metrics.observedAt(now());
+    return observed;
   };
 }

@@ -73,19 +73,24 @@ spec:
 function fakeSource(files: Record<string, string>) {
   let revision = 1;
   let current = files;
-  return {
+  const source = {
     url: "file:///repo",
-    sync: (): Promise<Snapshot> =>
-      Promise.resolve({
+    /** Runs inside each sync, before it answers: a fetch that takes time, or fails. */
+    fetching: undefined as (() => Promise<void>) | undefined,
+    sync: async (): Promise<Snapshot> => {
+      await source.fetching?.();
+      return {
         revision: `rev-${revision}`,
         files: Object.entries(current).map(([path, text]) => ({ path, content: new TextEncoder().encode(text) })),
         fetchedAt: new Date(0),
-      }),
+      };
+    },
     commit(next: Record<string, string>): void {
       current = next;
       revision++;
     },
   };
+  return source;
 }
 
 /** What a test may change about the controller the harness builds. */
@@ -101,6 +106,28 @@ interface HarnessOptions {
   readonly onStatusChange?: () => void;
   /** Incremental reads (a directory that keeps USNs), with a full read only once a day. */
   readonly incremental?: boolean;
+  /** Where the sessions' opens, watermark reads and closes are logged, in order. */
+  readonly trace?: string[];
+}
+
+/** The opener, logging each session's open, watermark read and close into `trace`. */
+function traced(open: OpenDirectory, trace: string[]): OpenDirectory {
+  return async (signal) => {
+    const session = await open(signal);
+    trace.push("open");
+    return {
+      ...session,
+      ...(session.watermark
+        ? {
+            watermark: (...a: Parameters<NonNullable<typeof session.watermark>>) => (
+              trace.push("watermark"),
+              session.watermark!(...a)
+            ),
+          }
+        : {}),
+      close: () => (trace.push("close"), session.close()),
+    };
+  };
 }
 
 function harness(files: Record<string, string>, options: HarnessOptions = {}) {
@@ -118,7 +145,9 @@ function harness(files: Record<string, string>, options: HarnessOptions = {}) {
   const { hosts } = options;
   const controller = new Controller({
     source,
-    openDirectory: options.incremental ? withUsns(dir.open, dir.observed) : dir.open,
+    openDirectory: ((open) => (options.trace ? traced(open, options.trace) : open))(
+      options.incremental ? withUsns(dir.open, dir.observed) : dir.open,
+    ),
     ...(options.incremental ? { fullResyncMs: 24 * 3_600_000 } : {}),
     metrics,
     logger: silent,
@@ -964,10 +993,11 @@ describe("a cycle that writes for a long time", () => {
 // a stalled write's hour ending) is still acted on in the cycle it is due.
 
 /** The harness with incremental reads, counting the resources each cycle summarises into their status. */
-function quietHarness(files: Record<string, string>, kdsRootKeys?: ObservedKdsRootKey[]) {
+function quietHarness(files: Record<string, string>, kdsRootKeys?: ObservedKdsRootKey[], trace?: string[]) {
   let summarised = 0;
   const h = harness(files, {
     incremental: true,
+    ...(trace ? { trace } : {}),
     onStatusChange: () => summarised++,
     ...(kdsRootKeys ? { kdsRootKeys } : {}),
   });
@@ -1163,5 +1193,105 @@ describe("a change to one resource among many", () => {
         /^gmsa_gitops_drift_corrections_total\{kind="GroupManagedServiceAccount",drift_type="attribute"\}/,
       ),
     ).toEqual([expect.stringMatching(/ 1$/)]);
+  });
+});
+
+// A new revision is fetched (git fetch, reading and parsing the changed files) while AD is read for
+// the revision in force: when the new one references the same objects, that read is the one it
+// needs, and commit → applied no longer pays the fetch and the read one after the other.
+describe("a cycle that fetches a new revision", () => {
+  /** A controller in sync with one group, quiet, its sessions traced from here on. */
+  const settled = async (): Promise<{ h: ReturnType<typeof quietHarness>; trace: string[] }> => {
+    const trace: string[] = [];
+    const h = quietHarness({ "group.yaml": groupYaml("v1") }, undefined, trace);
+    await h.cycle(0);
+    await h.cycle();
+    expect(await h.cycle()).toBe(0);
+    trace.length = 0;
+    return { h, trace };
+  };
+  const fetchTakes = (h: ReturnType<typeof quietHarness>, trace: string[], ms: number): void => {
+    h.source.fetching = async () => {
+      trace.push("fetch");
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      trace.push("fetched");
+    };
+  };
+
+  it("reads AD while the source fetches, and applies the new revision in that cycle with that read", async () => {
+    const { h, trace } = await settled();
+    const fullReads = await h.metric(/^gmsa_gitops_ldap_entries_read_total\{mode="full"\}/);
+    fetchTakes(h, trace, 20);
+
+    h.source.commit({ "group.yaml": groupYaml("v2") });
+    expect(await h.cycle()).toBe(1);
+
+    // One session, opened and read before the fetch ended, and closed once.
+    expect(trace).toEqual(["fetch", "open", "watermark", "fetched", "close"]);
+    expect(await h.metric(/^gmsa_gitops_ldap_entries_read_total\{mode="full"\}/)).toEqual(fullReads);
+    expect(h.dir.observed().groups[0]!.description).toBe("v2");
+    expect(h.status("ADGroup", "app-hosts").lastAppliedRevision).toBe("rev-2");
+    expect(h.condition("ADGroup", "app-hosts", "Ready")).toBe("True/DriftCorrected");
+  });
+
+  it("reads AD again, in full, when the new revision references other objects", async () => {
+    const { h, trace } = await settled();
+    const entries = async (): Promise<number> =>
+      Number((await h.metric(/^gmsa_gitops_ldap_entries_read_total\{mode="full"\}/))[0]?.split(" ")[1]);
+    const before = await entries();
+    fetchTakes(h, trace, 20);
+
+    // A second group: a name the last revision did not reference.
+    const second = groupYaml("v1").replace("name: app-hosts", "name: db-hosts").replace("App-Hosts", "Db-Hosts");
+    h.source.commit({ "group.yaml": groupYaml("v1"), "db.yaml": second });
+    expect(await h.cycle()).toBeGreaterThan(0);
+
+    expect(trace).toEqual(["fetch", "open", "watermark", "fetched", "watermark", "close"]);
+    expect(await entries()).toBeGreaterThan(before);
+    expect(
+      h.dir
+        .observed()
+        .groups.map((g) => g.samAccountName)
+        .sort(),
+    ).toEqual(["App-Hosts", "Db-Hosts"]);
+    expect(h.condition("ADGroup", "db-hosts", "Ready")).toBe("True/Created");
+  });
+
+  it("a fetch that fails keeps the revision in force, reconciled with the read made meanwhile", async () => {
+    const { h, trace } = await settled();
+    const group = h.dir.observed().groups[0]!;
+    await h.dir.writer.modify(group.dn, [{ operation: "replace", attribute: "description", values: ["by hand"] }]);
+    h.source.fetching = async () => {
+      trace.push("fetch");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      trace.push("failed");
+      throw new Error("fetch failed: the remote hung up");
+    };
+
+    expect(await h.cycle()).toBe(1);
+
+    expect(trace).toEqual(["fetch", "open", "watermark", "failed", "close"]);
+    expect(h.controller.status().controller.source.lastFetchError).toMatch(/remote hung up/);
+    expect(h.dir.observed().groups[0]!.description).toBe("v1");
+    expect(h.condition("ADGroup", "app-hosts", "Ready")).toBe("True/DriftCorrected");
+  });
+
+  it("stopping during the fetch releases the session the read opened", async () => {
+    const { h, trace } = await settled();
+    const stop = new AbortController();
+    h.source.fetching = async () => {
+      trace.push("fetch");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      stop.abort();
+      trace.push("stopped");
+      throw new Error("fetch aborted");
+    };
+
+    h.advance(INTERVAL);
+    await h.controller.reconcile(stop.signal);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+
+    expect(h.controller.status().controller.lastReconcile).toMatchObject({ error: "interrupted: stopping" });
+    expect(trace).toEqual(["fetch", "open", "watermark", "stopped", "close"]);
   });
 });

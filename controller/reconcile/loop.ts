@@ -9,9 +9,11 @@ import type { DesiredState } from "../manifests/index.ts";
 import { BindGuard, bindRefusal } from "./bind.ts";
 import { hostMemory } from "./hosts.ts";
 import { DiffMemo } from "./diff/index.ts";
+import type { EarlyRead } from "./early.ts";
+import { beginRead, whileReading } from "./early.ts";
 import { IncrementalObserver, observerFor } from "./incremental.ts";
 import { fenced } from "./lease.ts";
-import type { PassResult } from "./pass.ts";
+import type { OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 import { CyclePublisher, cycleHealthy } from "./publish.ts";
 import { RevisionInForce } from "./revision.ts";
@@ -68,6 +70,8 @@ export class Controller {
   readonly #quiet = new QuietCycles();
   /** Each resource's last diff, reused while nothing it reads changes (diff/memo.ts). */
   readonly #memo = new DiffMemo();
+  /** The pass's observe step (incremental.ts). */
+  readonly #observe: ReturnType<typeof observerFor>;
 
   constructor(deps: ControllerDeps) {
     this.#deps = deps;
@@ -78,6 +82,7 @@ export class Controller {
     this.#bind = new BindGuard(deps.metrics, deps.logger, deps.intervalMs, deps.bindBackoff);
     deps.metrics.setReconcileInterval(deps.intervalMs / 1000);
     this.#observer = deps.fullResyncMs !== undefined ? new IncrementalObserver(deps.fullResyncMs) : undefined;
+    this.#observe = observerFor(this.#observer, deps.metrics, deps.logger, this.#now);
   }
 
   /** The bind password file changed: the next cycle (the caller triggers it) binds at once. */
@@ -126,13 +131,15 @@ export class Controller {
     let error: string | null = null;
     let nextAt: number | undefined;
     try {
+      // AD is read for the revision in force while the source fetches (early.ts).
+      const early = this.#beginRead(signal);
       // A new revision releases every resource stalled at the old one.
-      if (await this.#source.sync(signal)) this.#gate.newRevision();
+      if (await whileReading(early, this.#source.sync(signal))) this.#gate.newRevision();
       const desired = this.#source.desired!;
       const now = this.#now();
       // A follower observes only, so its status and metrics stay warm for a takeover.
       const write = this.#deps.leadership?.canWrite() ?? true;
-      const pass = await this.#pass(desired, now, write, signal);
+      const pass = await this.#pass(desired, now, write, signal, early);
       if (this.#deps.openDirectory) this.#bind.succeeded();
       // A quiet cycle observed every resource unchanged: nothing to summarise again (quiet.ts).
       const quiet = this.#quiet.reused(pass);
@@ -207,14 +214,14 @@ export class Controller {
     now: Date,
     write: boolean,
     loopSignal: AbortSignal | undefined,
+    early: EarlyRead | undefined,
   ): Promise<PassResult> {
-    const { hosts, onlyHost, baseDn, leadership, metrics } = this.#deps;
+    const { hosts, onlyHost, baseDn, leadership } = this.#deps;
     // A leader that stops leading mid-cycle stops between two actions and skips the hosts; each
     // directory write checks the fencing deadline once more right before it is sent.
     const signal =
       write && leadership ? AbortSignal.any([leadership.fence, ...(loopSignal ? [loopSignal] : [])]) : loopSignal;
-    const openDirectory =
-      this.#deps.openDirectory && leadership ? fenced(this.#deps.openDirectory, leadership) : this.#deps.openDirectory;
+    const openDirectory = early?.open ?? this.#opener();
     try {
       const pass = await reconcilePass({
         desired,
@@ -226,13 +233,7 @@ export class Controller {
         reuse: (observed) => this.#quiet.reusable(desired, observed, write, now.getTime()),
         memo: this.#memo,
         gate: (plan) => this.#gate.hold(plan, now.getTime(), this.#source.revision),
-        // Observed when AD is read, before the writes: a long apply (a first one creating
-        // thousands of gMSAs) is not a stale observation.
-        observe: async (...read) => {
-          const observed = await observerFor(this.#observer, metrics, this.#deps.logger)(...read);
-          metrics.observedAt(this.#now());
-          return observed;
-        },
+        observe: early?.observe ?? this.#observe,
         onResult: (r) => this.#publish.actionDone(r),
         ...(openDirectory ? { openDirectory } : {}),
         ...(hosts ? { hosts } : {}),
@@ -242,7 +243,7 @@ export class Controller {
       });
       this.#unobserved = false;
       // The agent observes its host, which the pass does last.
-      if (!openDirectory) metrics.observedAt(this.#now());
+      if (!openDirectory) this.#deps.metrics.observedAt(this.#now());
       return pass;
     } catch (caught) {
       // A cycle that failed half-way may have missed changes: start over from a full read.
@@ -257,6 +258,24 @@ export class Controller {
       }
       throw caught;
     }
+  }
+
+  /** The directory opener; with leader election, its writes are fenced by the lease (lease.ts). */
+  #opener(): OpenDirectory | undefined {
+    const { openDirectory, leadership } = this.#deps;
+    return openDirectory && leadership ? fenced(openDirectory, leadership) : openDirectory;
+  }
+
+  /** Step 1's companion: AD read for the revision in force while the source syncs, when there is one. */
+  #beginRead(signal: AbortSignal | undefined): EarlyRead | undefined {
+    const open = this.#opener();
+    const previous = this.#source.desired;
+    return open && previous
+      ? beginRead(
+          { open, desired: previous, baseDn: this.#deps.baseDn, observe: this.#observe, observer: this.#observer },
+          signal,
+        )
+      : undefined;
   }
 
   /** The delay until the next cycle: the bind hold, the failure back-off, or the interval cut short by what is due. */
