@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { directorySession } from "../controller/clients.ts";
 import { connectDirectory, MARKER_PREFIX } from "../controller/directory/index.ts";
+import type { LdapDirectory } from "../controller/directory/index.ts";
 import { loadManifests } from "../controller/manifests/index.ts";
 import type { DesiredState } from "../controller/manifests/index.ts";
 import { IncrementalObserver, observerFor } from "../controller/reconcile/incremental.ts";
@@ -101,44 +102,62 @@ describe("incremental observe against Samba", () => {
     expect(members.map((m) => m.toLowerCase())).not.toContain(computerDn("GONE1").toLowerCase());
   });
 
-  it("a quiet incremental read asks the DC two searches (rootDSE, NTDS settings); once its USN moved, also the changes and KDS keys", async () => {
-    let searches = 0;
+  /** A connection to the DC that counts its searches. */
+  const countingSearches = async (): Promise<{ dir: LdapDirectory; searches: { count: number } }> => {
+    const searches = { count: 0 };
     const dir = await connectDirectory({
       url: dc.url,
       bindDn: dc.adminDn,
       bindPassword: dc.adminPassword,
       caFile: dc.caFile,
       onOperation: (op) => {
-        if (op === "search") searches++;
+        if (op === "search") searches.count++;
       },
     });
+    return { dir, searches };
+  };
+
+  it("a quiet incremental read asks the DC one search (the rootDSE); once its USN moved, also the changes and KDS keys", async () => {
+    const { dir, searches } = await countingSearches();
     try {
       const session = directorySession(dir) as unknown as ChangeReader;
       const observer = new IncrementalObserver(3_600_000);
       expect((await observer.observe(desired, session, scope(), 1000)).mode).toBe("full");
       // The examples name no principal by user name, SID or DN: no principals search.
-      searches = 0;
+      searches.count = 0;
       const quiet = await observer.observe(desired, session, scope(), 2000);
       expect(quiet.mode).toBe("incremental");
       expect(quiet.entries).toBe(0);
-      expect(searches).toBe(2);
+      // The invocation id was read with the full read's watermark, once for this connection.
+      expect(searches.count).toBe(1);
       // A write anywhere on the DC (here an object nobody manages) moves its USN: the changes
       // and the KDS keys are asked again, and nothing managed changed.
       await dc.ldap("ldapmodify", [], {
         input: `dn: ${computerDn("SPARE1")}\nchangetype: modify\nreplace: description\ndescription: moves the USN\n-\n`,
       });
-      searches = 0;
+      searches.count = 0;
       const moved = await observer.observe(desired, session, scope(), 3000);
       expect(moved.mode).toBe("incremental");
-      expect(searches).toBe(4);
+      expect(searches.count).toBe(3);
       expect(moved.entries).toBeGreaterThan(0);
       expect(canonical(moved.observed)).toEqual(canonical(quiet.observed));
+      // Another connection reads the invocation id again, with its first watermark only.
+      const { dir: again, searches: theirs } = await countingSearches();
+      try {
+        const first = await again.watermark();
+        expect(theirs.count).toBe(2);
+        expect(first.invocationId).toMatch(/^[0-9a-f]{32}$/);
+        expect((await again.watermark()).invocationId).toBe(first.invocationId);
+        expect(theirs.count).toBe(3);
+      } finally {
+        await again.close();
+      }
     } finally {
       await dir.close();
     }
   });
 
-  it("a quiet cycle over the kept connection asks the DC two searches: its watermark comes from the cycle's rootDSE read", async () => {
+  it("a quiet cycle over the kept connection asks the DC one search: its watermark comes from the cycle's rootDSE read", async () => {
     let searches = 0;
     const kept = keptDirectory(directoryConfig(dc), {
       onOperation: (op) => {
@@ -165,9 +184,9 @@ describe("incremental observe against Samba", () => {
       await cycle();
       searches = 0;
       await cycle();
-      // rootDSE (checks the connection, gives the scope and the watermark) and NTDS settings
-      // (the invocation id); the USN has not moved, so there are no changes to ask for.
-      expect(searches).toBe(2);
+      // The rootDSE (checks the connection, gives the scope and the watermark); the invocation id
+      // was read on this connection's first cycle; the USN has not moved: no changes to ask for.
+      expect(searches).toBe(1);
       // A hand edit is still seen by the next cycle.
       await dc.ldap("ldapmodify", [], {
         input: `dn: CN=MSA-service1,CN=Managed Service Accounts,${dc.baseDn}\nchangetype: modify\nreplace: description\ndescription: seen next cycle\n-\n`,

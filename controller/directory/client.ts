@@ -183,6 +183,8 @@ export class LdapDirectory {
   readonly #client: Client;
   readonly #options: DirectoryOptions;
   readonly #pageSize: number;
+  /** The invocation id of the DC this connection reached, read once (watermark). */
+  #invocation: { readonly dsServiceName: string; readonly id: string } | undefined;
 
   /** Use connectDirectory(); this takes an already bound client. */
   constructor(client: Client, options: DirectoryOptions) {
@@ -349,22 +351,31 @@ export class LdapDirectory {
    * Which DC answers and how far its changes go: its NTDS Settings DN, its invocation id (a new
    * one after a restore from backup) and its highestCommittedUSN, all as text; from `read`, a
    * rootDSE this connection answered earlier, when given.
+   *
+   * The invocation id is read once per connection (and DC): a restore, the one change of it that
+   * takes USNs back, is made with the DC offline, and a reverted virtual DC's TCP state matches no
+   * connection made since, so no connection outlives either. A kept connection's quiet cycle is
+   * then one search, the rootDSE.
    */
   async watermark(read?: RootDse): Promise<Watermark> {
     // A rootDSE read earlier on this connection serves: an older USN only makes the next read
     // ask for more, never less.
     const dse = read ?? (await this.rootDse());
-    const [ntds] = await this.#search(dse.dsServiceName, {
-      scope: "base",
-      paged: false,
-      attributes: ["invocationId"],
-    });
-    const id = ntds ? values(ntds, "invocationId")[0] : undefined;
-    return {
-      dsServiceName: dse.dsServiceName,
-      invocationId: Buffer.isBuffer(id) ? id.toString("hex") : (id?.toString() ?? ""),
-      usn: dse.highestCommittedUSN,
-    };
+    let invocation = this.#invocation;
+    if (invocation?.dsServiceName.toLowerCase() !== dse.dsServiceName.toLowerCase()) {
+      const [ntds] = await this.#search(dse.dsServiceName, {
+        scope: "base",
+        paged: false,
+        attributes: ["invocationId"],
+      });
+      const id = ntds ? values(ntds, "invocationId")[0] : undefined;
+      invocation = {
+        dsServiceName: dse.dsServiceName,
+        id: Buffer.isBuffer(id) ? id.toString("hex") : (id?.toString() ?? ""),
+      };
+      this.#invocation = invocation;
+    }
+    return { dsServiceName: dse.dsServiceName, invocationId: invocation.id, usn: dse.highestCommittedUSN };
   }
 
   /**
