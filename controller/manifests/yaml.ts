@@ -24,6 +24,7 @@ import type * as YamlModule from "yaml";
 import type { LineCounter, Node } from "yaml";
 import type { ErrorCode, ManifestError } from "./types.ts";
 import { formatPath, quote } from "./text.ts";
+import { readBlockYaml } from "./block-yaml.ts";
 
 let yamlModule: typeof YamlModule | undefined;
 
@@ -218,6 +219,9 @@ export function parseFile(file: string, text: string, errors: ManifestError[]): 
     errors.push(wide);
     return [brokenFile(file, wide)];
   }
+  // Plain block YAML, nearly every manifest, is read in one pass without the general parsers.
+  const block = readBlockYaml(text);
+  if (block) return documents(file, text, block.values, block.starts);
   let values: unknown[] | undefined;
   try {
     // No aliases at all (the slow path reports them with a position), bounded depth.
@@ -281,6 +285,14 @@ function brokenFile(file: string, at: { line: number; column: number }): ParsedD
 function fromFast(file: string, text: string, values: unknown[]): ParsedDocument[] | undefined {
   const starts = documentStarts(text);
   if (starts.length !== values.length) return undefined; // the parsers disagree: trust the slow one
+  return documents(file, text, values, starts);
+}
+
+/**
+ * The documents of a file read without positions: each value (null ones, empty documents,
+ * skipped) with where it starts; its syntax tree is parsed by `yaml` only when asked for.
+ */
+function documents(file: string, text: string, values: unknown[], starts: Position[]): ParsedDocument[] {
   let cache: YamlDocument[] | undefined;
   const out: ParsedDocument[] = [];
   values.forEach((value, i) => {
