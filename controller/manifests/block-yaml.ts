@@ -61,6 +61,9 @@ function plain(source: string): unknown {
   return source;
 }
 
+/** First characters of something other than a plain scalar: ? : | > & * % @ ` , ] } */
+const INDICATORS: readonly number[] = [...`?:|>&*%@\`,]}`].map((c) => c.charCodeAt(0));
+
 /** A plain key: stringified from js-yaml's resolution, so `1` and `0x1` read as js-yaml reads them. */
 const PLAIN_KEY = /^[A-Za-z0-9_][A-Za-z0-9_./-]*$/;
 
@@ -69,11 +72,11 @@ const FLOW_ITEM = /^(?:[A-Za-z0-9_]|[.+-][A-Za-z0-9_.])[A-Za-z0-9_.+/=@$()^~-]*$
 
 /**
  * Reads `text` as plain block YAML, or returns undefined when it holds anything else (see the
- * module comment). Never throws.
+ * module comment) or more than `maxItems` lines and commas. Never throws.
  */
-export function readBlockYaml(text: string): BlockDocuments | undefined {
+export function readBlockYaml(text: string, maxItems: number): BlockDocuments | undefined {
   try {
-    return new Reader(text).documents();
+    return new Reader(text, maxItems).documents();
   } catch (error: unknown) {
     if (error === GIVE_UP) return undefined;
     throw error;
@@ -101,9 +104,14 @@ class Reader {
   readonly #marker: boolean[] = [];
   #at = 0;
 
-  constructor(text: string) {
+  /**
+   * Splits the text into content lines, giving up on a character it does not read and on more
+   * than `maxItems` lines plus commas (the bound yaml.ts puts on files, which it then reports).
+   */
+  constructor(text: string, maxItems: number) {
     this.#text = text;
     let number = 0;
+    let commas = 0;
     for (let at = 0; at <= text.length;) {
       number++;
       const newline = text.indexOf("\n", at);
@@ -111,7 +119,11 @@ class Reader {
       if (end > at && text.charCodeAt(end - 1) === 13) end--;
       let i = at;
       while (i < end && text.charCodeAt(i) === 32) i++;
-      for (let k = i; k < end; k++) if (!plainChar(text.charCodeAt(k))) giveUp();
+      for (let k = i; k < end; k++) {
+        const c = text.charCodeAt(k);
+        if (c === 44) commas++;
+        else if (!plainChar(c)) giveUp();
+      }
       const first = text.charCodeAt(i);
       if (i < end && first !== 35) {
         // '#' at a line's start (after spaces) is a comment; '%' there a directive.
@@ -128,6 +140,7 @@ class Reader {
       if (newline < 0) break;
       at = newline + 1;
     }
+    if (number + commas > maxItems) giveUp();
   }
 
   documents(): BlockDocuments {
@@ -175,10 +188,8 @@ class Reader {
       const start = this.#start[at] as number;
       const end = this.#end[at] as number;
       if (this.#isItem(at)) giveUp(); // a sequence item among map entries
-      let colon = text.indexOf(":", start);
-      while (colon >= 0 && colon < end && colon + 1 < end && text.charCodeAt(colon + 1) !== 32)
-        colon = text.indexOf(":", colon + 1);
-      if (colon < 0 || colon >= end) giveUp();
+      const colon = this.#colon(start, end);
+      if (colon < 0) giveUp();
       const rawKey = text.slice(start, colon);
       if (!PLAIN_KEY.test(rawKey)) giveUp();
       const key = String(plain(rawKey));
@@ -221,8 +232,21 @@ class Reader {
   #isEntry(s: number, end: number): boolean {
     const c = this.#text.charCodeAt(s);
     if (c === 34 || c === 39 || c === 91 || c === 123) return false; // quoted or flow
-    const colon = this.#text.indexOf(":", s);
-    return colon >= 0 && colon < end && (colon + 1 === end || this.#text.charCodeAt(colon + 1) === 32);
+    return this.#colon(s, end) >= 0;
+  }
+
+  /** The first ':' between `from` and `end` followed by a space or the end of the line, or -1. */
+  #colon(from: number, end: number): number {
+    const text = this.#text;
+    for (let k = from; k < end; k++)
+      if (text.charCodeAt(k) === 58 && (k + 1 === end || text.charCodeAt(k + 1) === 32)) return k;
+    return -1;
+  }
+
+  /** The first `quote` character between `from` and `end`, or -1. */
+  #find(quote: number, from: number, end: number): number {
+    for (let k = from; k < end; k++) if (this.#text.charCodeAt(k) === quote) return k;
+    return -1;
   }
 
   /**
@@ -252,28 +276,32 @@ class Reader {
       return {};
     }
     // '?', ':', '|', '>', '&', '*', '%', '@', '`', ',', ']', '}' start something else.
-    if ("?:|>&*%@`,]}".includes(text.charAt(s))) giveUp();
+    if (INDICATORS.includes(c)) giveUp();
     if (c === 45 && (s + 1 === end || text.charCodeAt(s + 1) === 32)) giveUp(); // '- x' after a key
     let stop = end;
-    const hash = text.indexOf(" #", s);
-    if (hash >= 0 && hash < end) stop = hash;
+    for (let k = s + 1; k < end; k++) {
+      const ch = text.charCodeAt(k);
+      if (ch === 35 && text.charCodeAt(k - 1) === 32) {
+        stop = k; // ' #' starts a comment
+        break;
+      }
+      if (ch === 58 && (k + 1 === end || text.charCodeAt(k + 1) === 32)) giveUp(); // a map, or an error
+    }
     while (stop > s && text.charCodeAt(stop - 1) === 32) stop--;
-    const raw = text.slice(s, stop);
-    if (raw.includes(": ") || raw.endsWith(":")) giveUp();
-    return plain(raw);
+    return plain(text.slice(s, stop));
   }
 
   /** A single-line quoted scalar without escapes, followed by nothing but a comment. */
   #quoted(s: number, end: number): string {
     const text = this.#text;
-    const quote = text.charAt(s);
+    const quote = text.charCodeAt(s);
     let value = "";
     let i = s + 1;
     for (;;) {
-      const close = text.indexOf(quote, i);
-      if (close < 0 || close >= end) giveUp();
+      const close = this.#find(quote, i, end);
+      if (close < 0) giveUp();
       value += text.slice(i, close);
-      if (quote === "'" && text.charCodeAt(close + 1) === 39) {
+      if (quote === 39 && text.charCodeAt(close + 1) === 39) {
         value += "'";
         i = close + 2;
         continue;
@@ -281,7 +309,7 @@ class Reader {
       i = close + 1;
       break;
     }
-    if (quote === '"' && value.includes("\\")) giveUp();
+    if (quote === 34 && value.includes("\\")) giveUp();
     if (!/^(?:[ ]+(?:#.*)?)?$/.test(text.slice(i, end))) giveUp();
     return value;
   }
@@ -289,8 +317,8 @@ class Reader {
   /** `[a, b]` on one line, of plain scalars, followed by nothing but a comment. */
   #flowSequence(s: number, end: number): unknown[] {
     const text = this.#text;
-    const close = text.indexOf("]", s);
-    if (close < 0 || close >= end || !/^(?:[ ]+(?:#.*)?)?$/.test(text.slice(close + 1, end))) giveUp();
+    const close = this.#find(93, s, end);
+    if (close < 0 || !/^(?:[ ]+(?:#.*)?)?$/.test(text.slice(close + 1, end))) giveUp();
     const inner = text.slice(s + 1, close).trim();
     if (inner === "") return [];
     return inner.split(",").map((item) => {

@@ -206,6 +206,9 @@ export function parseYaml(file: string, text: string, errors: ManifestError[]): 
  * Errors of the slow path are appended to `errors`.
  */
 export function parseFile(file: string, text: string, errors: ManifestError[]): ParsedDocument[] {
+  // Plain block YAML, nearly every manifest, is read in one pass without the general parsers.
+  const block = readBlockYaml(text, MAX_ITEMS);
+  if (block) return documents(file, text, block.values, block.starts);
   const items = itemCount(text);
   if (items > MAX_ITEMS) {
     const wide: ManifestError = {
@@ -219,9 +222,6 @@ export function parseFile(file: string, text: string, errors: ManifestError[]): 
     errors.push(wide);
     return [brokenFile(file, wide)];
   }
-  // Plain block YAML, nearly every manifest, is read in one pass without the general parsers.
-  const block = readBlockYaml(text);
-  if (block) return documents(file, text, block.values, block.starts);
   let values: unknown[] | undefined;
   try {
     // No aliases at all (the slow path reports them with a position), bounded depth.
