@@ -2,9 +2,11 @@
  * Bytes → YAML documents → plain values, with a way back to the syntax tree so that any error
  * found later (schema, lint) can be placed at the exact key or value it concerns.
  *
- * Two parsers, one answer. js-yaml turns text into values about ten times faster than `yaml`
- * (which keeps positions), and positions are only needed for the few documents with errors.
- * So each file is read by js-yaml first; `yaml` reads it whenever js-yaml refuses it, it may
+ * Three readers, one answer. Plain block YAML, nearly every manifest, is read by block-yaml.ts
+ * in one pass (docs/decisions/block-yaml.md); whatever it gives up on goes to the two general
+ * parsers. js-yaml turns text into values about ten times faster than `yaml` (which keeps
+ * positions), and positions are only needed for the few documents with errors.
+ * So such a file is read by js-yaml first; `yaml` reads it whenever js-yaml refuses it, it may
  * hold directives or tags, or the two disagree on its documents, and re-reads it on demand to
  * place an error. Both use the YAML 1.2 core schema, and nothing may change that: a `%YAML`
  * directive other than 1.2 (under 1.1, `030` is 24 and `yes` is true), any other directive and
@@ -16,7 +18,9 @@
  * (100,000 nested brackets would otherwise overflow its stack after seconds), the caller
  * has already capped the file size, and a file of more than MAX_ITEMS lines and flow items is
  * refused before either parser builds it: under the size cap, 900 KB of "1," is 450,000 nodes,
- * which the position-keeping parser holds in 640 MB and reports as 300,000 errors.
+ * which the position-keeping parser holds in 640 MB and reports as 300,000 errors. The block
+ * reader visits each line a bounded number of times, and gives up past its depth limit and past
+ * MAX_ITEMS before it builds anything, leaving the refusal to the code below.
  */
 import { CORE_SCHEMA, loadAll } from "js-yaml";
 import { createRequire } from "node:module";
