@@ -112,6 +112,48 @@ describe("the block reader (plain block YAML without the general parsers)", () =
     expect(both?.block).toEqual(both?.general);
   });
 
+  // Seeded mutations (inserted YAML punctuation, deleted characters, repeated lines) of every
+  // file above: whatever the reader still accepts, js-yaml reads to the same values and `yaml`
+  // to the same document starts.
+  it("agrees with js-yaml on 4,000 mutations of those files, or gives them up", () => {
+    const seeds = files.map((f) => readFileSync(f, "utf8"));
+    const pieces = [" ", ":", "-", "#", "\n", "\n  ", '"', "'", "[", "]", ",", "{", "}", "0", "x", ".", "~"];
+    pieces.push("\r\n", "- ", ": ", "---\n", "  ", "e", "true", "null", "0o7", "_", "+", "\\", "é");
+    let state = 12345;
+    const random = (n: number): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return Math.floor((state / 2 ** 32) * n);
+    };
+    let accepted = 0;
+    for (let t = 0; t < 4_000; t++) {
+      let text = seeds[random(seeds.length)] ?? "";
+      for (let k = random(3); k >= 0; k--) {
+        const at = random(text.length + 1);
+        const how = random(10);
+        if (how < 4) text = text.slice(0, at) + (pieces[random(pieces.length)] ?? "") + text.slice(at);
+        else if (how < 7) text = text.slice(0, at) + text.slice(at + 1 + random(3));
+        else {
+          const lines = text.split("\n");
+          lines.splice(random(lines.length), 0, lines[random(lines.length)] ?? "");
+          text = lines.join("\n");
+        }
+      }
+      const block = readBlockYaml(text, 50_000);
+      if (!block) continue;
+      accepted++;
+      expect({ text, values: loadAll(text, { schema: CORE_SCHEMA, maxAliases: 0, maxDepth: 64 }) }).toEqual({
+        text,
+        values: block.values,
+      });
+      const starts = parseYaml("f.yaml", text, []).map((d) => d.lines.linePos(d.start));
+      expect({ text, starts: starts.map((p) => ({ line: p.line, column: p.col })) }).toEqual({
+        text,
+        starts: block.starts,
+      });
+    }
+    expect(accepted).toBeGreaterThan(500);
+  });
+
   it.each([
     ["a continuation line", "a: b\n  c\n"],
     ["a key without a space after its colon", "a:b\nc: d\n"],
