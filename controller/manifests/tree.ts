@@ -66,7 +66,7 @@ export async function readManifestTree(dir: string, maxFileBytes = DEFAULT_MAX_F
   let listed = 0;
   for (let folder = stack.pop(); folder; folder = stack.pop()) {
     if (++listed % READ_BATCH === 0) await yieldToEventLoop();
-    const abs = folder.rel === "" ? root : join(root, ...folder.rel.split("/"));
+    const abs = folder.rel === "" ? root : under(root, folder.rel);
     let entries: Dirent[];
     try {
       entries = readdirSync(abs, { withFileTypes: true });
@@ -106,12 +106,21 @@ export async function readManifestTree(dir: string, maxFileBytes = DEFAULT_MAX_F
   for (let i = 0; i < paths.length; i++) {
     if (i > 0 && i % READ_BATCH === 0) await yieldToEventLoop();
     const rel = paths[i] as string;
-    const read = readBounded(join(root, ...rel.split("/")), maxFileBytes, slab);
+    const read = readBounded(under(root, rel), maxFileBytes, slab);
     if ("content" in read) files.push({ path: rel, content: read.content });
     else if (read.size !== undefined) fileError(rel, "file-too-large", fileTooLarge(read.size, maxFileBytes));
     else fileError(rel, "unreadable-file", `cannot read the file (${read.reason})`);
   }
   return { files, errors };
+}
+
+/**
+ * The absolute path of `rel` ('/'-separated, relative, made of names a listing gave: no '.',
+ * '..' or empty parts) under `root`: concatenated where '/' is the separator, which at 5,000
+ * files is cheaper than `join` normalising each path again.
+ */
+function under(root: string, rel: string): string {
+  return sep === "/" ? `${root}/${rel}` : join(root, ...rel.split("/"));
 }
 
 /**
@@ -206,12 +215,13 @@ class Slab {
       this.#buffer = new Uint8Array(Math.max(SLAB_BYTES, bytes));
       this.#used = 0;
     }
-    return this.#buffer.subarray(this.#used, this.#used + bytes);
+    // A view made directly: `subarray` looks up a species constructor each time.
+    return new Uint8Array(this.#buffer.buffer, this.#used, bytes);
   }
   /** Keeps the first `bytes` bytes of the last `room`. */
   commit(room: Uint8Array, bytes: number): Uint8Array {
     if (room.buffer === this.#buffer.buffer) this.#used += bytes;
-    return room.subarray(0, bytes);
+    return new Uint8Array(room.buffer, room.byteOffset, bytes);
   }
 }
 
