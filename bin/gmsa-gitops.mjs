@@ -3,7 +3,6 @@
 // Node: the controller itself is TypeScript run through Node's type stripping (Node >= 22.18; chokidar 6 needs 22.22).
 // When the Node running this file is older, re-run with the Node 24 that the `node`
 // devDependency installs in this checkout, so `npx gmsa-gitops` works on a Node 20 machine.
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, realpathSync } from "node:fs";
 import module from "node:module";
 import { homedir } from "node:os";
@@ -57,6 +56,8 @@ if (supported) {
     );
     process.exit(2);
   }
+  // Imported here only: child_process brings net, stream and dgram, which a run on a supported Node never needs.
+  const { spawnSync } = await import("node:child_process");
   const result = spawnSync(bundled, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
   process.exit(result.status ?? 1);
 }

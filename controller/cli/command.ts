@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 /** What a subcommand is, and how it talks to the terminal. */
@@ -49,6 +48,8 @@ export function version(): string {
 export function sourceCommit(): string | undefined {
   const root = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/+$/, "");
   try {
+    // Loaded here: child_process (with net, stream and dgram) is not needed by `validate`'s start.
+    const { execFileSync } = process.getBuiltinModule("node:child_process");
     const [top, head] = execFileSync("git", ["-C", root, "rev-parse", "--show-toplevel", "HEAD"], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "ignore"],

@@ -98,6 +98,7 @@ describe("YAML problems", () => {
     for (const body of [
       `a: &a x\nb: [${Array(300_000).fill("*a").join(",")}]\n`,
       `a: [${Array(450_000).fill("1").join(",")}]\n`,
+      `a:\n${"  - x\n".repeat(60_000)}`, // plain block YAML, which yaml.ts reads without either parser
     ]) {
       const started = performance.now();
       const result = parseManifests(files({ "wide.yaml": body }));

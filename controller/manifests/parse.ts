@@ -34,7 +34,6 @@ import type {
   Resource,
 } from "./types.ts";
 import { decodeUtf8, errorAt, locate, parseFile, peekScalar } from "./yaml.ts";
-import { createHash } from "node:crypto";
 import type { ParsedDocument, PathSegment, YamlDocument } from "./yaml.ts";
 
 const KIND_SET: ReadonlySet<string> = new Set(KINDS);
@@ -76,13 +75,18 @@ export function parseManifests(
   for (const file of [...files].sort((a, b) => compare(a.path, b.path))) {
     if (!isManifestPath(file.path)) continue;
     paths.push(file.path);
-    const key = cache && `${limit}\0${file.path}\0${file.id ?? createHash("sha1").update(file.content).digest("hex")}`;
+    const key = cache && `${limit}\0${file.path}\0${file.id ?? sha1(file.content)}`;
     const outcome = (key && cache?.get(key)) || analyseFile(file, limit);
     if (key) kept.set(key, outcome);
     state.file(outcome);
   }
   cache?.keep(kept);
   return state.finish(paths);
+}
+
+/** The SHA-1 of a file without a Git blob id; node:crypto is loaded only when a cache needs it. */
+function sha1(content: Uint8Array): string {
+  return process.getBuiltinModule("node:crypto").createHash("sha1").update(content).digest("hex");
 }
 
 /**

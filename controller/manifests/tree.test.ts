@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readManifestTree } from "./tree.ts";
+import { isManifestPath, readManifestTree } from "./tree.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -43,5 +43,21 @@ describe("readManifestTree", () => {
     const tree = await readManifestTree(dir, 1_500);
     expect(tree.errors.map((e) => [e.file, e.code])).toEqual([["big.yaml", "file-too-large"]]);
     expect(tree.files.map((f) => [f.path, f.content.length])).toEqual([["small.yaml", 1_000]]);
+  });
+});
+
+describe("isManifestPath", () => {
+  it("takes .yaml and .yml in any case, and nothing under or named with a leading '.'", () => {
+    const paths = ["a.yaml", "a/b.YML", "a/b/c.Yaml", "a..yaml", ".a.yaml", ".github/ci.yml", "a/.b/c.yaml"];
+    paths.push("a/.yaml", "a/b.yaml.txt", "a/b.yamlx", "a.b/c.yml", "a/b./c.yml", "a//b.yaml");
+    expect(paths.filter((p) => isManifestPath(p))).toEqual([
+      "a.yaml",
+      "a/b.YML",
+      "a/b/c.Yaml",
+      "a..yaml",
+      "a.b/c.yml",
+      "a/b./c.yml",
+      "a//b.yaml",
+    ]);
   });
 });

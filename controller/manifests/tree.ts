@@ -34,13 +34,17 @@ export const MAX_FOLDER_DEPTH = 32;
  */
 const READ_BATCH = 200;
 
+const MANIFEST_NAME = /\.ya?ml$/i;
+
 /**
  * Whether a path names a manifest: `.yaml` or `.yml` (any case), and no part of the path
  * starts with '.' (so `.git/` and `.github/workflows/*.yml` are never read as manifests).
  * The Git source and the folder walk both decide with this.
  */
 export function isManifestPath(path: string): boolean {
-  return /\.ya?ml$/i.test(path) && !path.split("/").some((part) => part.startsWith("."));
+  // A part starts with '.' exactly when the path does or holds "/.": no split per call (12,500
+  // calls for a 5,000-file folder).
+  return MANIFEST_NAME.test(path) && !path.startsWith(".") && !path.includes("/.");
 }
 
 /** What a walk found: the manifests' bytes (paths '/'-separated, relative, sorted) and the file-level errors. */
@@ -66,7 +70,7 @@ export async function readManifestTree(dir: string, maxFileBytes = DEFAULT_MAX_F
   let listed = 0;
   for (let folder = stack.pop(); folder; folder = stack.pop()) {
     if (++listed % READ_BATCH === 0) await yieldToEventLoop();
-    const abs = folder.rel === "" ? root : join(root, ...folder.rel.split("/"));
+    const abs = folder.rel === "" ? root : under(root, folder.rel);
     let entries: Dirent[];
     try {
       entries = readdirSync(abs, { withFileTypes: true });
@@ -106,12 +110,21 @@ export async function readManifestTree(dir: string, maxFileBytes = DEFAULT_MAX_F
   for (let i = 0; i < paths.length; i++) {
     if (i > 0 && i % READ_BATCH === 0) await yieldToEventLoop();
     const rel = paths[i] as string;
-    const read = readBounded(join(root, ...rel.split("/")), maxFileBytes, slab);
+    const read = readBounded(under(root, rel), maxFileBytes, slab);
     if ("content" in read) files.push({ path: rel, content: read.content });
     else if (read.size !== undefined) fileError(rel, "file-too-large", fileTooLarge(read.size, maxFileBytes));
     else fileError(rel, "unreadable-file", `cannot read the file (${read.reason})`);
   }
   return { files, errors };
+}
+
+/**
+ * The absolute path of `rel` ('/'-separated, relative, made of names a listing gave: no '.',
+ * '..' or empty parts) under `root`: concatenated where '/' is the separator, which at 5,000
+ * files is cheaper than `join` normalising each path again.
+ */
+function under(root: string, rel: string): string {
+  return sep === "/" ? `${root}/${rel}` : join(root, ...rel.split("/"));
 }
 
 /**
@@ -206,12 +219,13 @@ class Slab {
       this.#buffer = new Uint8Array(Math.max(SLAB_BYTES, bytes));
       this.#used = 0;
     }
-    return this.#buffer.subarray(this.#used, this.#used + bytes);
+    // A view made directly: `subarray` looks up a species constructor each time.
+    return new Uint8Array(this.#buffer.buffer, this.#used, bytes);
   }
   /** Keeps the first `bytes` bytes of the last `room`. */
   commit(room: Uint8Array, bytes: number): Uint8Array {
     if (room.buffer === this.#buffer.buffer) this.#used += bytes;
-    return room.subarray(0, bytes);
+    return new Uint8Array(room.buffer, room.byteOffset, bytes);
   }
 }
 

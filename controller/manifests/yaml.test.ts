@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import { parseManifests } from "./parse.ts";
 import type { ManifestError } from "./types.ts";
 import { decodeUtf8, parseFile, parseYaml } from "./yaml.ts";
+import { readBlockYaml } from "./block-yaml.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CORPUS = join(ROOT, "test", "fixtures", "yaml");
@@ -49,6 +50,138 @@ describe("the fast and the positioned YAML parsers", () => {
   ])("agree on %s", (_, text) => {
     const { fast, slow } = bothWays(text);
     expect(fast).toEqual(slow);
+  });
+});
+
+/**
+ * What the block reader gives, and what js-yaml (values) and `yaml` (values and document
+ * starts) give for the same text: equal whenever the block reader accepts the text.
+ */
+function blockAndGeneral(text: string): { block: unknown; general: unknown } | undefined {
+  const block = readBlockYaml(text, 50_000);
+  if (!block) return undefined;
+  const byJsYaml = loadAll(text, { schema: CORE_SCHEMA, maxAliases: 0, maxDepth: 64 });
+  const byYaml = parseYaml("f.yaml", text, []).map((d) => {
+    const pos = d.lines.linePos(d.start);
+    return { value: d.value, start: { line: pos.line, column: pos.col } };
+  });
+  expect(byJsYaml).toEqual(byYaml.map((d) => d.value));
+  return { block: block.values.map((value, i) => ({ value, start: block.starts[i] })), general: byYaml };
+}
+
+describe("the block reader (plain block YAML without the general parsers)", () => {
+  const files = [
+    ...yamlFiles(join(ROOT, "examples")),
+    ...yamlFiles(join(ROOT, "test", "fixtures", "manifests")),
+    ...yamlFiles(CORPUS),
+  ];
+
+  it.each(files.map((f) => [relative(ROOT, f), f]))("reads %s as js-yaml and yaml do, or gives it up", (_, file) => {
+    const both = blockAndGeneral(readFileSync(file, "utf8"));
+    if (both) expect(both.block).toEqual(both.general);
+  });
+
+  it("reads every example manifest itself", () => {
+    const manifests = yamlFiles(join(ROOT, "examples")).filter((f) => !/[/\\]ci[/\\]/.test(f));
+    expect(manifests.length).toBeGreaterThan(3);
+    expect(
+      manifests.filter((f) => !readBlockYaml(readFileSync(f, "utf8"), 50_000)).map((f) => relative(ROOT, f)),
+    ).toEqual([]);
+  });
+
+  it.each([
+    ["comments at any indent", "# c\na: 1 # one\n  # deeper\nb:\n    # before\n  c: x#y\n# after\n"],
+    ["CRLF line ends", "---\r\na: 1\r\nb:\r\n  - x\r\n---\r\nc: 'it''s'\r\n"],
+    ["a sequence at its key's indent", "a:\n- x\n- y: 1\n  z: 2\nb: ~\n"],
+    ["maps in sequences", "a:\n  - b: 1\n    c:\n      - d\n  -   e: 2\n"],
+    ["sequences inside items, at their key's indent", "a:\n- b:\n  - x\n  c: 1\n- d:\n- e\n"],
+    [
+      "scalars the core schema resolves",
+      "a: 030\nb: 0x1F\nc: 0o17\nd: -1.5e3\ne: .inf\nf: .NaN\ng: True\nh: NULL\ni: yes\nj: 1_000\nk: +12\nl: '030'\nm: \"true\"\nn:\n",
+    ],
+    ["keys the core schema resolves", "1: a\n0x10: b\ntrue: c\nnull: d\n1.50: e\n"],
+    ["flow sequences and empty collections", "a: [AES128, AES256]\nb: []\nc: {}\nd: [ 1, -2, .5, x.y ] # n\n"],
+    [
+      "quotes and characters inside plain scalars",
+      'a: "x: y # z"\nb: \'a"b\'\nc: a\'b"c\nd: C:\\\\Apps\\\\\ne: Société Générale\nf: a:b\n',
+    ],
+    ["a leading marker and several documents", "# head\n--- # first\na: 1\n---\nb: 2\n---\nc: 3\n"],
+  ])("agrees with js-yaml and yaml on %s", (_, text) => {
+    const both = blockAndGeneral(text);
+    expect(both).toBeDefined();
+    expect(both?.block).toEqual(both?.general);
+  });
+
+  // Seeded mutations (inserted YAML punctuation, deleted characters, repeated lines) of every
+  // file above: whatever the reader still accepts, js-yaml reads to the same values and `yaml`
+  // to the same document starts.
+  it("agrees with js-yaml on 4,000 mutations of those files, or gives them up", () => {
+    const seeds = files.map((f) => readFileSync(f, "utf8"));
+    const pieces = [" ", ":", "-", "#", "\n", "\n  ", '"', "'", "[", "]", ",", "{", "}", "0", "x", ".", "~"];
+    pieces.push("\r\n", "- ", ": ", "---\n", "  ", "e", "true", "null", "0o7", "_", "+", "\\", "é");
+    let state = 12345;
+    const random = (n: number): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return Math.floor((state / 2 ** 32) * n);
+    };
+    let accepted = 0;
+    for (let t = 0; t < 4_000; t++) {
+      let text = seeds[random(seeds.length)] ?? "";
+      for (let k = random(3); k >= 0; k--) {
+        const at = random(text.length + 1);
+        const how = random(10);
+        if (how < 4) text = text.slice(0, at) + (pieces[random(pieces.length)] ?? "") + text.slice(at);
+        else if (how < 7) text = text.slice(0, at) + text.slice(at + 1 + random(3));
+        else {
+          const lines = text.split("\n");
+          lines.splice(random(lines.length), 0, lines[random(lines.length)] ?? "");
+          text = lines.join("\n");
+        }
+      }
+      const block = readBlockYaml(text, 50_000);
+      if (!block) continue;
+      accepted++;
+      expect({ text, values: loadAll(text, { schema: CORE_SCHEMA, maxAliases: 0, maxDepth: 64 }) }).toEqual({
+        text,
+        values: block.values,
+      });
+      const starts = parseYaml("f.yaml", text, []).map((d) => d.lines.linePos(d.start));
+      expect({ text, starts: starts.map((p) => ({ line: p.line, column: p.col })) }).toEqual({
+        text,
+        starts: block.starts,
+      });
+    }
+    expect(accepted).toBeGreaterThan(500);
+  });
+
+  it.each([
+    ["a continuation line", "a: b\n  c\n"],
+    ["a key without a space after its colon", "a:b\nc: d\n"],
+    ["a sequence item after a key on its line", "a: - b\n"],
+    ["a duplicate key", "a: 1\na: 2\n"],
+    ["a trailing marker", "a: 1\n---\n"],
+    ["an empty document", "---\n---\na: 1\n"],
+    ["an end marker", "a: 1\n...\n"],
+    ["a directive", "%YAML 1.2\n---\na: 1\n"],
+    ["content on the marker line", "--- {a: 1}\n"],
+    ["a tag", "a: !!str 1\n"],
+    ["an exclamation mark anywhere", "a: hello! # hi\n"],
+    ["an anchor and an alias", "a: &x 1\nb: *x\n"],
+    ["a block scalar", "a: |\n  x\n"],
+    ["a tab", "a:\t1\n"],
+    ["an escape", 'a: "x\\ty"\n'],
+    ["a multi-line flow sequence", "a: [x,\n  y]\n"],
+    ["a flow map", "a: {b: 1}\n"],
+    ["bad indentation", "a:\n    b: 1\n  c: 2\n"],
+    ["a lone dash", "a:\n  -\n    b: 1\n"],
+    ["a nested sequence on one line", "a:\n  - - b\n"],
+    ["a __proto__ key", "__proto__: 1\n"],
+    ["a root that is not a map at column 0", "  a: 1\n"],
+    ["a complex key", "? a\n: 1\n"],
+    ["a control character", "a: x\u0007\n"],
+    ["an empty file", ""],
+  ])("gives up on %s", (_, text) => {
+    expect(readBlockYaml(text, 50_000)).toBeUndefined();
   });
 });
 

@@ -2,9 +2,11 @@
  * Bytes → YAML documents → plain values, with a way back to the syntax tree so that any error
  * found later (schema, lint) can be placed at the exact key or value it concerns.
  *
- * Two parsers, one answer. js-yaml turns text into values about ten times faster than `yaml`
- * (which keeps positions), and positions are only needed for the few documents with errors.
- * So each file is read by js-yaml first; `yaml` reads it whenever js-yaml refuses it, it may
+ * Three readers, one answer. Plain block YAML, nearly every manifest, is read by block-yaml.ts
+ * in one pass (docs/decisions/block-yaml.md); whatever it gives up on goes to the two general
+ * parsers. js-yaml turns text into values about ten times faster than `yaml` (which keeps
+ * positions), and positions are only needed for the few documents with errors.
+ * So such a file is read by js-yaml first; `yaml` reads it whenever js-yaml refuses it, it may
  * hold directives or tags, or the two disagree on its documents, and re-reads it on demand to
  * place an error. Both use the YAML 1.2 core schema, and nothing may change that: a `%YAML`
  * directive other than 1.2 (under 1.1, `030` is 24 and `yes` is true), any other directive and
@@ -16,7 +18,9 @@
  * (100,000 nested brackets would otherwise overflow its stack after seconds), the caller
  * has already capped the file size, and a file of more than MAX_ITEMS lines and flow items is
  * refused before either parser builds it: under the size cap, 900 KB of "1," is 450,000 nodes,
- * which the position-keeping parser holds in 640 MB and reports as 300,000 errors.
+ * which the position-keeping parser holds in 640 MB and reports as 300,000 errors. The block
+ * reader visits each line a bounded number of times, and gives up past its depth limit and past
+ * MAX_ITEMS before it builds anything, leaving the refusal to the code below.
  */
 import { CORE_SCHEMA, loadAll } from "js-yaml";
 import { createRequire } from "node:module";
@@ -24,6 +28,7 @@ import type * as YamlModule from "yaml";
 import type { LineCounter, Node } from "yaml";
 import type { ErrorCode, ManifestError } from "./types.ts";
 import { formatPath, quote } from "./text.ts";
+import { readBlockYaml } from "./block-yaml.ts";
 
 let yamlModule: typeof YamlModule | undefined;
 
@@ -205,6 +210,9 @@ export function parseYaml(file: string, text: string, errors: ManifestError[]): 
  * Errors of the slow path are appended to `errors`.
  */
 export function parseFile(file: string, text: string, errors: ManifestError[]): ParsedDocument[] {
+  // Plain block YAML, nearly every manifest, is read in one pass without the general parsers.
+  const block = readBlockYaml(text, MAX_ITEMS);
+  if (block) return documents(file, text, block.values, block.starts);
   const items = itemCount(text);
   if (items > MAX_ITEMS) {
     const wide: ManifestError = {
@@ -281,6 +289,14 @@ function brokenFile(file: string, at: { line: number; column: number }): ParsedD
 function fromFast(file: string, text: string, values: unknown[]): ParsedDocument[] | undefined {
   const starts = documentStarts(text);
   if (starts.length !== values.length) return undefined; // the parsers disagree: trust the slow one
+  return documents(file, text, values, starts);
+}
+
+/**
+ * The documents of a file read without positions: each value (null ones, empty documents,
+ * skipped) with where it starts; its syntax tree is parsed by `yaml` only when asked for.
+ */
+function documents(file: string, text: string, values: unknown[], starts: Position[]): ParsedDocument[] {
   let cache: YamlDocument[] | undefined;
   const out: ParsedDocument[] = [];
   values.forEach((value, i) => {
