@@ -93,6 +93,15 @@ function plainChar(c: number): boolean {
   return c >= 0xa0 && c !== 0x2028 && c !== 0x2029 && c !== 0xfeff && c !== 0xfffe && c !== 0xffff;
 }
 
+/** `s` without its leading and trailing ASCII spaces (the only ones YAML trims around a flow item here). */
+function spaceless(s: string): string {
+  let from = 0;
+  let to = s.length;
+  while (from < to && s.charCodeAt(from) === 32) from++;
+  while (to > from && s.charCodeAt(to - 1) === 32) to--;
+  return s.slice(from, to);
+}
+
 class Reader {
   readonly #text: string;
   /** Content lines only (no blank or comment lines): start of content, end (without CR), indent, 1-based number. */
@@ -122,7 +131,12 @@ class Reader {
       for (let k = i; k < end; k++) {
         const c = text.charCodeAt(k);
         if (c === 44) commas++;
-        else if (!plainChar(c)) giveUp();
+        else if (c >= 0xd800 && c <= 0xdfff) {
+          // Only a high surrogate followed by a low one is a character; js-yaml refuses the rest.
+          const low = text.charCodeAt(k + 1);
+          if (c > 0xdbff || k + 1 >= end || low < 0xdc00 || low > 0xdfff) giveUp();
+          k++;
+        } else if (!plainChar(c)) giveUp();
       }
       const first = text.charCodeAt(i);
       if (i < end && first !== 35) {
@@ -175,11 +189,11 @@ class Reader {
 
   /** The block map or sequence whose first line is the current one, at `indent`. */
   #block(indent: number, depth: number): unknown {
-    if (depth > MAX_DEPTH) giveUp();
     return this.#isItem(this.#at) ? this.#sequence(indent, depth) : this.#map(indent, depth);
   }
 
   #map(indent: number, depth: number): Record<string, unknown> {
+    if (depth > MAX_DEPTH) giveUp(); // also reached without #block: `- key:` items, sequences at a key's indent
     const out: Record<string, unknown> = {};
     const text = this.#text;
     const count = this.#start.length;
@@ -202,6 +216,7 @@ class Reader {
   }
 
   #sequence(indent: number, depth: number): unknown[] {
+    if (depth > MAX_DEPTH) giveUp();
     const out: unknown[] = [];
     const text = this.#text;
     const count = this.#start.length;
@@ -319,10 +334,12 @@ class Reader {
     const text = this.#text;
     const close = this.#find(93, s, end);
     if (close < 0 || !/^(?:[ ]+(?:#.*)?)?$/.test(text.slice(close + 1, end))) giveUp();
-    const inner = text.slice(s + 1, close).trim();
+    // Only spaces are trimmed: String.prototype.trim would also drop U+00A0, U+3000 and other
+    // Unicode spaces, which YAML keeps as part of the scalar ("[a\u00A0]" is ["a\u00A0"]).
+    const inner = spaceless(text.slice(s + 1, close));
     if (inner === "") return [];
     return inner.split(",").map((item) => {
-      const raw = item.trim();
+      const raw = spaceless(item);
       if (!FLOW_ITEM.test(raw)) giveUp();
       return plain(raw);
     });

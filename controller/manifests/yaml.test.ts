@@ -154,6 +154,40 @@ describe("the block reader (plain block YAML without the general parsers)", () =
     expect(accepted).toBeGreaterThan(500);
   });
 
+  // Found by differential runs against js-yaml: each of these was once read to other values
+  // than js-yaml's (or accepted where js-yaml refuses the file).
+  it.each([
+    ["a no-break space after a flow item", "k: [a\u00A0]\n", [{ k: ["a\u00A0"] }]],
+    ["a no-break space alone in a flow sequence", "- [\u00A0]\n", [[["\u00A0"]]]],
+    ["an ideographic space before a flow item", "k: [b, \u3000x]\n", [{ k: ["b", "\u3000x"] }]],
+    ["a lone high surrogate", "a: \uD800\n", "non-printable"],
+    ["a lone low surrogate", "a: \uDC00x\n", "non-printable"],
+    ["a surrogate pair", "a: \uD83D\uDE00\n", [{ a: "\uD83D\uDE00" }]],
+  ])("reads %s as js-yaml does, or gives it up", (_, text, expected) => {
+    const block = readBlockYaml(text, 50_000);
+    const general = (): unknown => loadAll(text, { schema: CORE_SCHEMA, maxAliases: 0, maxDepth: 64 });
+    if (typeof expected === "string") {
+      expect(general).toThrow(expected);
+      expect(block).toBeUndefined();
+    } else {
+      expect(general()).toEqual(expected);
+      if (block) expect(block.values).toEqual(expected);
+    }
+  });
+
+  it("refuses nesting past the depth limit made of `- key:` items and sequences at their key's indent", () => {
+    // Neither step went through the reader's depth check: 40 such levels were accepted.
+    const chain = (levels: number): string =>
+      "a:\n" + Array.from({ length: levels }, (_, i) => `${" ".repeat(2 * i)}- k:\n`).join("");
+    const errors: ManifestError[] = [];
+    parseFile("f.yaml", chain(40), errors);
+    expect(errors.map((e) => `${e.line}:${e.column} ${e.code}`)).toEqual(["33:65 too-deep"]);
+    // Below the limit, read by the block reader as js-yaml reads it.
+    const both = blockAndGeneral(chain(25));
+    expect(both).toBeDefined();
+    expect(both?.block).toEqual(both?.general);
+  });
+
   it.each([
     ["a continuation line", "a: b\n  c\n"],
     ["a key without a space after its colon", "a:b\nc: d\n"],
