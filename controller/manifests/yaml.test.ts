@@ -5,7 +5,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CORE_SCHEMA, loadAll } from "js-yaml";
+import { CORE_SCHEMA, dump, loadAll } from "js-yaml";
+import { stringify } from "yaml";
 import { describe, expect, it } from "vitest";
 import { parseManifests } from "./parse.ts";
 import type { ManifestError } from "./types.ts";
@@ -186,6 +187,72 @@ describe("the block reader (plain block YAML without the general parsers)", () =
     const both = blockAndGeneral(chain(25));
     expect(both).toBeDefined();
     expect(both?.block).toEqual(both?.general);
+  });
+
+  // Generated rather than mutated: random values written out by js-yaml and by `yaml` in several
+  // styles, keys unquoted (so `1`, `0x10`, `null` are resolved as keys), some lines indented one
+  // more or less and Unicode spaces inserted. Whatever the reader accepts must read as js-yaml reads it,
+  // with `yaml`'s document starts.
+  it("agrees with js-yaml on 2,000 files written by js-yaml and yaml, or gives them up", () => {
+    let state = 2024;
+    const random = (n: number): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return Math.floor((state / 2 ** 32) * n);
+    };
+    const pick = <T>(list: readonly T[]): T => list[random(list.length)] as T;
+    const words = ["svc-web", "CN=x,DC=y", "a.b", "1.0", "web$", "0x1F", "0o17", "017", "+12", "1_000", ".inf"];
+    words.push("-.Inf", ".NaN", "1e3", ".5", "5.", "true", "True", "null", "~", "yes", "it's", "a#b", "é", "-x");
+    words.push("a\u00A0", "\u3000", "x\u200B", "1:2", "@", "-0", "2001-12-14");
+    const keys = ["a", "b", "1", "01", "0x10", "1e3", "true", "null", "Null", "a.b", "a-b", "_", "1.50", "0o7"];
+    const value = (depth: number, inSequence: boolean): unknown => {
+      const r = random(10);
+      if (depth > 5 || (r < 4 && depth > 0)) return random(8) === 0 ? Number(pick(words)) : pick(words);
+      if (r < 6 && !inSequence) return Array.from({ length: random(4) }, () => value(depth + 1, true));
+      return Object.fromEntries(Array.from({ length: random(4) + 1 }, () => [pick(keys), value(depth + 1, false)]));
+    };
+    const styles: ((v: unknown) => string)[] = [
+      (v) => dump(v),
+      (v) => dump(v, { flowLevel: 2 }),
+      (v) => dump(v, { indent: 1 }),
+      (v) => dump(v, { indent: 3, seqNoIndent: true }),
+      (v) => stringify(v),
+      (v) => stringify(v, { indent: 1, indentSeq: false }),
+      (v) => stringify(v, { indent: 4, defaultStringType: "QUOTE_SINGLE" }),
+    ];
+    const inserts = [" ", "\u00A0", "\u3000", " #", ",", "\r\n", "---\n", "- ", ": ", "'", "[", "]", "\n  "];
+    let accepted = 0;
+    for (let t = 0; t < 2_000; t++) {
+      const docs = Array.from({ length: random(3) + 1 }, () => pick(styles)(value(0, false)));
+      let text = (random(3) === 0 ? "---\n" : "") + docs.join(random(2) ? "---\n" : "--- # next\n");
+      if (random(3) !== 0) text = text.replace(/^(\s*(?:- )?)['"]([^'"]*)['"]:/gm, "$1$2:");
+      if (random(4) === 0) text = text.replace(/\n/g, "\r\n");
+      for (let m = random(3); m > 0; m--) {
+        const at = random(text.length);
+        const flow = [...text.matchAll(/[[,\]]/g)].map((match) => match.index);
+        if (random(3) === 0 && flow.length > 0) {
+          // A Unicode space beside a flow item, which YAML keeps in the item.
+          const near = pick(flow) + (text[at] === "]" ? 0 : 1);
+          text = text.slice(0, near) + pick(["\u00A0", "\u3000", "\u2003"]) + text.slice(near);
+        } else if (random(2) === 0) text = text.slice(0, at) + pick(inserts) + text.slice(at);
+        else {
+          const lines = text.split("\n");
+          const i = random(lines.length);
+          lines[i] = random(2) ? ` ${lines[i]}` : (lines[i] ?? "").replace(/^ /, "");
+          text = lines.join("\n");
+        }
+      }
+      const block = readBlockYaml(text, 50_000);
+      if (!block) continue;
+      accepted++;
+      const values = loadAll(text, { schema: CORE_SCHEMA, maxAliases: 0, maxDepth: 64 });
+      expect({ text, values: block.values }).toEqual({ text, values });
+      const starts = parseYaml("f.yaml", text, []).map((d) => d.lines.linePos(d.start));
+      expect({ text, starts: block.starts }).toEqual({
+        text,
+        starts: starts.map((p) => ({ line: p.line, column: p.col })),
+      });
+    }
+    expect(accepted).toBeGreaterThan(100);
   });
 
   it.each([
