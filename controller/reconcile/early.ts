@@ -50,13 +50,14 @@ const referencesOf = (observer: IncrementalObserver | undefined, desired: Desire
 /** Opens a session and observes AD for the revision in force, at once. */
 export function beginRead(input: EarlyReadInput, signal?: AbortSignal): EarlyRead {
   const { open, desired, baseDn, observe, observer } = input;
-  const sameReferences = (d: DesiredState, scope: Scope): boolean =>
-    d === desired || referencesOf(observer, d, scope) === referencesOf(observer, desired, scope);
   const session = open(signal);
   const read = session.then(async (s) => {
     const dse = await s.rootDse();
     const scope = { baseDn: baseDn ?? dse.defaultNamingContext, configDn: dse.configurationNamingContext };
-    return { dse, observed: await observe(desired, s, scope) };
+    const observed = await observe(desired, s, scope);
+    // Taken now, while the observer holds this revision's references: asking for them after the
+    // new revision's would make its one-entry cache walk both revisions again.
+    return { dse, observed, references: referencesOf(observer, desired, scope) };
   });
   // The pass awaits it and reports its failure; until then it must not count as unhandled.
   read.catch(() => undefined);
@@ -73,7 +74,7 @@ export function beginRead(input: EarlyReadInput, signal?: AbortSignal): EarlyRea
       if (!observed) {
         observed = true;
         const early = await read;
-        if (sameReferences(d, scope)) return early.observed;
+        if (d === desired || referencesOf(observer, d, scope) === early.references) return early.observed;
       }
       return observe(d, s, scope);
     },
