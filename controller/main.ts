@@ -216,7 +216,11 @@ export async function startController(
   const server = await listen({
     address: config.server.address,
     metrics,
-    status: { status: () => controller.status(), ready: () => controller.ready() },
+    status: {
+      status: () => controller.status(),
+      ready: () => controller.ready(),
+      notReady: () => controller.notReady(),
+    },
     ...(webhookSecret
       ? {
           webhook: {

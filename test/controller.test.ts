@@ -516,9 +516,13 @@ describe("the controller against Samba and Git", () => {
     await waitFor("a failed reconcile", async () =>
       (sample(await scrape(c), "gmsa_gitops_reconciles_total", { result: "failure" }) ?? 0) >= 1 ? true : undefined,
     );
-    expect((await get(`${c.url}/readyz`)).status).toBe(503);
+    const notReady = await get(`${c.url}/readyz`);
+    expect(notReady.status).toBe(503);
     expect((await get(`${c.url}/healthz`)).status).toBe(200);
     expect((await status(c)).controller.lastReconcile?.result).toBe("failure");
+    // The body says why: no cycle completed, and the last one's error (nothing secret in it).
+    expect(notReady.body).toMatch(/^not ready: no reconcile has completed yet; the last one failed: .*127\.0\.0\.1/);
+    expect(notReady.body).not.toContain(dc.adminPassword);
 
     const dcPort = Number(new URL(dc.url).port);
     const sockets = new Set<Socket>();
@@ -554,9 +558,11 @@ describe("the controller against Samba and Git", () => {
 
     frozen = true;
     for (const s of sockets) s.pause();
-    await waitFor("/readyz to answer 503 with the DC frozen", async () =>
-      (await get(`${c.url}/readyz`)).status === 503 ? true : undefined,
-    );
+    const frozenAnswer = await waitFor("/readyz to answer 503 with the DC frozen", async () => {
+      const answer = await get(`${c.url}/readyz`);
+      return answer.status === 503 ? answer : undefined;
+    });
+    expect(frozenAnswer.body).toMatch(/^not ready: Active Directory could not be observed: /);
     const unknown = (await status(c)).resources.filter((res) =>
       res.conditions.some((cond) => cond.type === "Ready" && cond.status === "Unknown"),
     );

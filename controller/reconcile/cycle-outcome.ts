@@ -1,6 +1,7 @@
 /**
- * How a cycle's outcome is counted: the metric type of an applied action, and whether the cycle
- * was healthy (every write applied, every host answered, nothing stalled or failing).
+ * How a cycle's outcome is counted: the metric type of an applied action, whether the cycle
+ * was healthy (every write applied, every host answered, nothing stalled or failing), and whether
+ * the controller is ready after it.
  */
 import type { ActionType } from "../metrics/index.ts";
 import type { Action } from "./model.ts";
@@ -37,4 +38,25 @@ export function cycleHealthy(pass: PassResult, statuses: StatusStore): boolean {
   return statuses
     .all()
     .every((s) => !s.conditions.some((c) => (c.type === "Stalled" || c.type === "ApplyFailed") && c.status === "True"));
+}
+
+/**
+ * Failed cycles in a row after which `/readyz` says not ready, whatever failed. A cycle that
+ * cannot observe AD makes it not ready at once (its conditions are Unknown); this catches the
+ * rest (a fault after observing), without flapping on one bad cycle.
+ */
+export const READY_FAILURE_LIMIT = 3;
+
+/** Why `/readyz` says not ready, with the last cycle's error as `/api/status` shows it; undefined when ready. */
+export function notReadyReason(state: {
+  readonly completed: boolean;
+  readonly unobserved: boolean;
+  readonly failedInARow: number;
+  readonly error: string | null;
+}): string | undefined {
+  const last = state.error !== null ? `: ${state.error}` : "";
+  if (!state.completed) return `no reconcile has completed yet${last ? `; the last one failed${last}` : ""}`;
+  if (state.unobserved) return `Active Directory could not be observed${last}`;
+  if (state.failedInARow >= READY_FAILURE_LIMIT) return `${state.failedInARow} reconciles failed in a row${last}`;
+  return undefined;
 }

@@ -525,8 +525,10 @@ describe("readiness", () => {
   it("is lost while AD cannot be observed (conditions Unknown) and comes back with the next observation", async () => {
     const h = harness({ "group.yaml": groupYaml("v1") });
     expect(h.controller.ready()).toBe(false);
+    expect(h.controller.notReady()).toBe("no reconcile has completed yet");
     await h.controller.reconcile();
     expect(h.controller.ready()).toBe(true);
+    expect(h.controller.notReady()).toBeUndefined();
     const observedAt = async () =>
       Number((await h.metric(/^gmsa_gitops_last_observed_timestamp_seconds /))[0]?.split(" ")[1]);
     expect(await observedAt()).toBe(h.now.getTime() / 1000);
@@ -537,6 +539,10 @@ describe("readiness", () => {
     await h.controller.reconcile();
     expect(h.conditions("ADGroup", "app-hosts")["Ready"]).toBe("Unknown/ObservationFailed");
     expect(h.controller.ready()).toBe(false);
+    // Why, in the words the last reconcile's error has in /api/status.
+    const error = h.controller.status().controller.lastReconcile?.error;
+    expect(error).toEqual(expect.any(String));
+    expect(h.controller.notReady()).toBe(`Active Directory could not be observed: ${error}`);
     // The time of the last observation stays where it was: the stale-observation alert's input.
     expect(await observedAt()).toBe(before);
 
@@ -566,6 +572,9 @@ describe("readiness", () => {
       expect(h.controller.status().controller.lastReconcile?.result).toBe("failure");
       expect(h.controller.ready(), `after ${cycle} failed cycles`).toBe(cycle < READY_FAILURE_LIMIT);
     }
+    expect(h.controller.notReady()).toBe(
+      `${READY_FAILURE_LIMIT} reconciles failed in a row: simulated fault after observing`,
+    );
     failing = false;
     h.advance(INTERVAL);
     await h.controller.reconcile();

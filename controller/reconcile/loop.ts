@@ -16,6 +16,7 @@ import { fenced } from "./lease.ts";
 import type { OpenDirectory, PassResult } from "./pass.ts";
 import { reconcilePass } from "./pass.ts";
 import { CyclePublisher, cycleHealthy } from "./publish.ts";
+import { notReadyReason } from "./cycle-outcome.ts";
 import { RevisionInForce } from "./revision.ts";
 import { FailureGate } from "./gate.ts";
 import { Backoff, BACKOFF_BASE_MS, exponentialBackoff, jitter, JITTER_FRACTION } from "./schedule.ts";
@@ -30,12 +31,7 @@ import { QuietCycles } from "./quiet.ts";
 export type { ControllerDeps, ControllerStatus } from "./deps.ts";
 export type { DirectoryCondition } from "./bind.ts";
 
-/**
- * Failed cycles in a row after which `/readyz` says not ready, whatever failed. A cycle that
- * cannot observe AD makes it not ready at once (its conditions are Unknown); this catches the
- * rest (a fault after observing), without flapping on one bad cycle.
- */
-export const READY_FAILURE_LIMIT = 3;
+export { READY_FAILURE_LIMIT } from "./cycle-outcome.ts";
 
 const MIN_DELAY_MS = 1_000;
 
@@ -96,12 +92,18 @@ export class Controller {
   }
 
   /**
-   * What `/readyz` answers: true once one reconcile has run to the end (success or partial),
-   * false again while AD cannot be observed (the conditions are Unknown) and after
+   * What `/readyz` answers: ready once one reconcile has run to the end (success or partial), not
+   * again while AD cannot be observed (the conditions are Unknown) and after
    * {@link READY_FAILURE_LIMIT} failed cycles in a row, until a cycle completes.
    */
   ready(): boolean {
-    return this.#completed && !this.#unobserved && this.#failedInARow < READY_FAILURE_LIMIT;
+    return this.notReady() === undefined;
+  }
+
+  /** Why the controller is not ready (undefined when it is), with the last cycle's error. */
+  notReady(): string | undefined {
+    const [completed, unobserved, failed] = [this.#completed, this.#unobserved, this.#failedInARow];
+    return notReadyReason({ completed, unobserved, failedInARow: failed, error: this.#lastReconcile?.error ?? null });
   }
 
   /** The JSON /api/status serves. */

@@ -19,6 +19,8 @@ export interface StatusProvider {
   status(): unknown;
   /** True once the first reconcile has completed. */
   ready(): boolean;
+  /** Why not ready, for the body of a 503 from `/readyz`; never a secret. */
+  notReady?(): string | undefined;
 }
 
 /** The outcome of checking a webhook request: the provider that signed it, or why it is refused. */
@@ -156,7 +158,7 @@ const isOn = (v: string | null): boolean => v !== null && !/^(0|false|no)$/i.tes
  * Starts the HTTP server and resolves once it listens.
  *
  * Routes: `GET /` (the HTML status page; `?kind=K` and `?notReady=1` filter it), `GET /metrics`, `GET /healthz` (200 while the process serves), `GET /readyz` (200
- * once `status.ready()`, else 503), `GET /api/status` (JSON), `POST /hooks/git` (size-capped
+ * once `status.ready()`, else 503 saying why), `GET /api/status` (JSON), `POST /hooks/git` (size-capped
  * raw body → verify → 202 and `onTrigger()` (its answer, when it did not trigger, is the body), or 401 without a trigger; 404 without a webhook).
  * HEAD is accepted wherever GET is. Unknown paths are 404, wrong methods 405 with `Allow`.
  * Neither the webhook secret nor any request body is ever logged.
@@ -200,7 +202,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       "/readyz",
       {
         methods: ["GET", "HEAD"],
-        handler: (_req, res) => (status.ready() ? sendText(res, 200, "ok") : sendText(res, 503, "not ready")),
+        handler: (_req, res) =>
+          status.ready()
+            ? sendText(res, 200, "ok")
+            : sendText(res, 503, `not ready${status.notReady?.() ? `: ${status.notReady()}` : ""}`),
       },
     ],
     [
