@@ -132,6 +132,39 @@ function passwordFileVersion(path: string | undefined): string | undefined {
   }
 }
 
+/**
+ * The stat poll of the bind password file (none without a file), running only while a refused
+ * bind's back-off holds: otherwise each cycle reads the file anyway, and a poll every second woke
+ * an idle process ten times per cycle (docs/benchmarks.md). Stat sees a Kubernetes Secret's
+ * symlink swap as well as an edit in place. `changed` is called when the file changes.
+ */
+function passwordPoll(path: string | undefined, changed: () => void) {
+  const onChange = (now: Stats, before: Stats): void => {
+    if (statVersion(now) !== statVersion(before)) changed();
+  };
+  let polling = false;
+  const stop = (): void => {
+    if (path !== undefined && polling) unwatchFile(path, onChange);
+    polling = false;
+  };
+  return {
+    /** The file as a cycle begins, to compare with when the poll starts after it. */
+    version: () => passwordFileVersion(path),
+    /** Starts or stops the poll as the back-off holds or not. */
+    follow(held: boolean, seenAtStart: string | undefined): void {
+      if (path === undefined || held === polling) return;
+      if (!held) return stop();
+      polling = true;
+      watchFile(path, { interval: 1000, persistent: false }, onChange);
+      // The poll's first stat is its baseline: a file corrected after the refused bind read it,
+      // before this point, is told by comparing with the file as the cycle began (at worst, a
+      // file changed just before the read is tried once more).
+      if (passwordFileVersion(path) !== seenAtStart) changed();
+    },
+    stop,
+  };
+}
+
 /** Starts the controller (or, with `agent`, the host agent): the loop, its triggers and the HTTP server. */
 export async function startController(
   config: Config,
@@ -242,12 +275,16 @@ export async function startController(
       : {}),
     logger,
   });
-  let pollPassword = (_held: boolean, _seenAtStart: string | undefined): void => undefined;
+  // A new bind password (a rotated Secret, a fixed typo) ends the bind back-off at once.
+  const password = passwordPoll(directory?.bindPasswordFile, () => {
+    controller.credentialsChanged();
+    running.trigger();
+  });
   const running = createPoller(
     async (signal) => {
-      const seenAtStart = passwordFileVersion(directory?.bindPasswordFile);
+      const seenAtStart = password.version();
       const delay = await controller.reconcile(signal);
-      pollPassword(controller.bindHeld(), seenAtStart);
+      password.follow(controller.bindHeld(), seenAtStart);
       return delay;
     },
     {
@@ -261,36 +298,12 @@ export async function startController(
     metrics.setLeader(false);
     elector.start();
   }
-  // A new bind password (a rotated Secret, a fixed typo) ends the bind back-off at once. Polled
-  // by stat, which sees a Kubernetes Secret's symlink swap as well as an edit in place, and only
-  // while the back-off holds: otherwise each cycle reads the file anyway, and a poll every second
-  // woke an idle process ten times per cycle (docs/benchmarks.md).
-  const passwordFile = directory?.bindPasswordFile;
-  const onPasswordFile = (now: Stats, before: Stats): void => {
-    if (statVersion(now) === statVersion(before)) return;
-    controller.credentialsChanged();
-    running.trigger();
-  };
-  let polling = false;
-  pollPassword = (held, seenAtStart) => {
-    if (passwordFile === undefined || held === polling) return;
-    polling = held;
-    if (!held) return unwatchFile(passwordFile, onPasswordFile);
-    watchFile(passwordFile, { interval: 1000, persistent: false }, onPasswordFile);
-    // The poll's first stat is its baseline: a file corrected after the refused bind read it,
-    // before this point, is told by comparing with the file as the cycle began (at worst, a file
-    // changed just before the read is tried once more).
-    if (passwordFileVersion(passwordFile) !== seenAtStart) {
-      controller.credentialsChanged();
-      running.trigger();
-    }
-  };
   let watch: LocalWatch | undefined;
   try {
     watch = startWatch?.();
   } catch (error: unknown) {
     // Start-up is all or nothing: what already runs stops before the failure is reported.
-    if (passwordFile !== undefined) unwatchFile(passwordFile, onPasswordFile);
+    password.stop();
     await running.stop();
     await kept?.close();
     await elector?.stop();
@@ -317,7 +330,7 @@ export async function startController(
       (stopped ??= (async () => {
         logger.info({}, "stopping: finishing the action in flight");
         await watch?.close();
-        if (passwordFile !== undefined) unwatchFile(passwordFile, onPasswordFile);
+        password.stop();
         await running.stop();
         await kept?.close();
         // Only once no cycle can write: give the lease up, so a follower takes over at once.
