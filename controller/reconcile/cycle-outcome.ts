@@ -47,7 +47,12 @@ export function cycleHealthy(pass: PassResult, statuses: StatusStore): boolean {
  */
 export const READY_FAILURE_LIMIT = 3;
 
-/** Why `/readyz` says not ready, with the last cycle's error as `/api/status` shows it; undefined when ready. */
+/**
+ * Why `/readyz` says not ready, with the last cycle's error as `/api/status` shows it; undefined
+ * when ready: once one reconcile has run to the end (success or partial), and not again while AD
+ * cannot be observed (the conditions are Unknown) or after {@link READY_FAILURE_LIMIT} failed
+ * cycles in a row, until a cycle completes.
+ */
 export function notReadyReason(state: {
   readonly completed: boolean;
   readonly unobserved: boolean;

@@ -17,6 +17,7 @@ import type { IncrementalObserver } from "./incremental.ts";
 import type { ObservedDirectory } from "./model.ts";
 import { referencedNames } from "./observe.ts";
 import type { DirectorySession, OpenDirectory } from "./pass.ts";
+import { scopeOf } from "./pass.ts";
 
 type Scope = { baseDn: string; configDn: string };
 type Observe = (desired: DesiredState, session: DirectorySession, scope: Scope) => Promise<ObservedDirectory>;
@@ -53,7 +54,7 @@ export function beginRead(input: EarlyReadInput, signal?: AbortSignal): EarlyRea
   const session = open(signal);
   const read = session.then(async (s) => {
     const dse = await s.rootDse();
-    const scope = { baseDn: baseDn ?? dse.defaultNamingContext, configDn: dse.configurationNamingContext };
+    const scope = scopeOf(dse, baseDn);
     const observed = await observe(desired, s, scope);
     // Taken now, while the observer holds this revision's references: asking for them after the
     // new revision's would make its one-entry cache walk both revisions again.

@@ -91,19 +91,19 @@ export class Controller {
     return this.#bind.heldUntil(this.#now().getTime()) !== undefined;
   }
 
-  /**
-   * What `/readyz` answers: ready once one reconcile has run to the end (success or partial), not
-   * again while AD cannot be observed (the conditions are Unknown) and after
-   * {@link READY_FAILURE_LIMIT} failed cycles in a row, until a cycle completes.
-   */
+  /** What `/readyz` answers: ready once a reconcile has run to the end, until {@link notReadyReason} says otherwise. */
   ready(): boolean {
     return this.notReady() === undefined;
   }
 
   /** Why the controller is not ready (undefined when it is), with the last cycle's error. */
   notReady(): string | undefined {
-    const [completed, unobserved, failed] = [this.#completed, this.#unobserved, this.#failedInARow];
-    return notReadyReason({ completed, unobserved, failedInARow: failed, error: this.#lastReconcile?.error ?? null });
+    return notReadyReason({
+      completed: this.#completed,
+      unobserved: this.#unobserved,
+      failedInARow: this.#failedInARow,
+      error: this.#lastReconcile?.error ?? null,
+    });
   }
 
   /** The JSON /api/status serves. */

@@ -86,6 +86,14 @@ export interface PassResult {
   readonly afterApply: { readonly step: "reobserve"; readonly error: unknown } | undefined;
 }
 
+/** Where a pass reads: the configured base DN or the rootDSE's default naming context, and its configuration one. */
+export function scopeOf(
+  rootDse: Pick<RootDse, "defaultNamingContext" | "configurationNamingContext">,
+  baseDn: string | undefined,
+): { baseDn: string; configDn: string } {
+  return { baseDn: baseDn ?? rootDse.defaultNamingContext, configDn: rootDse.configurationNamingContext };
+}
+
 const EMPTY_PLAN: Plan = { resources: [], kds: { effective: false }, notes: [] };
 
 /**
@@ -105,11 +113,7 @@ export async function reconcilePass(input: PassInput): Promise<PassResult> {
   if (input.openDirectory) {
     const session = await input.openDirectory(signal);
     try {
-      const rootDse = await session.rootDse();
-      const scope = {
-        baseDn: input.baseDn ?? rootDse.defaultNamingContext,
-        configDn: rootDse.configurationNamingContext,
-      };
+      const scope = scopeOf(await session.rootDse(), input.baseDn);
       const observe = input.observe ?? observeDirectory;
       observed = await observe(desired, session, scope);
       const reused = input.reuse?.(observed);

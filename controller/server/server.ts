@@ -202,10 +202,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       "/readyz",
       {
         methods: ["GET", "HEAD"],
-        handler: (_req, res) =>
-          status.ready()
-            ? sendText(res, 200, "ok")
-            : sendText(res, 503, `not ready${status.notReady?.() ? `: ${status.notReady()}` : ""}`),
+        handler: (_req, res) => {
+          if (status.ready()) return sendText(res, 200, "ok");
+          const why = status.notReady?.();
+          return sendText(res, 503, why ? `not ready: ${why}` : "not ready");
+        },
       },
     ],
     [
