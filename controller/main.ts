@@ -67,7 +67,12 @@ export function createLogger(config: Config["log"], stream?: NodeJS.WritableStre
         options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss" },
       },
     });
-  return stream ? pino(options, stream) : pino(options);
+  // Written synchronously: each line is on its way to the reader (a container runtime,
+  // journald) before the next write to AD, so a controller killed mid-apply keeps the record
+  // of every write it made. pino's default buffers lines and writes them later, and a SIGKILL
+  // lost all but the first of 500 (controller/logger.test.ts). The controller logs a few
+  // lines per change, never per quiet cycle, so the blocking write costs nothing measurable.
+  return pino(options, stream ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** What `run` hands back so tests and the CLI can stop it. */
