@@ -18,7 +18,7 @@ function loggedThenKilled(count: number): Promise<{ stdout: string; signal: stri
   `;
   return new Promise((resolve) => {
     execFile(process.execPath, ["--input-type=module", "-e", script], (error, stdout) => {
-      resolve({ stdout, signal: error && "signal" in error ? (error.signal as string | null) : null });
+      resolve({ stdout, signal: error && "signal" in error ? error.signal : null });
     });
   });
 }
