@@ -1,4 +1,4 @@
-// A controller killed (SIGKILL, an OOM kill, a node losing power) must not take with it the log
+// A controller killed (SIGKILL, an OOM kill) must not take with it the log
 // lines of writes it already made: they are the audit trail of what it changed in AD, and the
 // replica that takes over is judged by them (test/leader.test.ts). Measured in a child process
 // that logs, then is killed at once, as a pipe reader (a container runtime, journald) sees it.
