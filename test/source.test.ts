@@ -50,6 +50,23 @@ function source(overrides: Partial<GitSourceOptions> = {}) {
   return createGitSource({ url: `file://${remote}`, branch: "main", workDir: join(root, "checkout"), ...overrides });
 }
 
+/** Stops the process whose pid `file` holds, if it still runs; says whether it did. */
+async function stopWrittenPid(file: string): Promise<boolean> {
+  const pid = Number((await readFile(file, "utf8").catch(() => "")).trim());
+  if (!(pid > 0)) return false;
+  // A killed process whose parent died too may stay a zombie until PID 1 reaps it: dead all the same.
+  const dead = async (): Promise<boolean> => {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    return stat === "" || stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  };
+  for (let i = 0; i < 50; i++) {
+    if (await dead()) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  process.kill(pid);
+  return true;
+}
+
 async function syncError(promise: Promise<unknown>): Promise<SourceError> {
   const error: unknown = await promise.then(
     () => undefined,
@@ -155,6 +172,82 @@ describe("git source", () => {
     await src.sync();
     await src.sync();
     expect(await since()).toEqual(["ls-remote", "ls-remote"]);
+  });
+
+  it("polls start git from one long-lived shell, not from the controller's own process", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    // A git in front of the real one on PATH: logs its command and its parent's pid.
+    const bin = join(root, "bin");
+    const log = join(root, "parents.log");
+    const real = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
+    await mkdir(bin);
+    await writeFile(join(bin, "git"), `#!/bin/sh\necho "$1 $PPID" >> '${log}'\nexec '${real}' "$@"\n`, {
+      mode: 0o755,
+    });
+    const path = `${bin}:${process.env["PATH"] ?? ""}`;
+    const previous = process.env["PATH"];
+    process.env["PATH"] = path;
+    try {
+      const src = source();
+      await src.sync();
+      await writeFile(log, "");
+      await src.sync();
+      await src.sync();
+      const polls = (await readFile(log, "utf8")).trim().split("\n");
+      expect(polls.map((l) => l.split(" ")[0])).toEqual(["ls-remote", "ls-remote"]);
+      const parents = new Set(polls.map((l) => Number(l.split(" ")[1])));
+      expect(parents.size).toBe(1);
+      expect(parents.has(process.pid)).toBe(false);
+    } finally {
+      process.env["PATH"] = previous;
+    }
+  });
+
+  it("a poll after the first sync keeps its typed errors: a deleted branch, a removed remote, an abort", async () => {
+    const { src } = await tracedSource();
+    // The poll runs git bare (not through simple-git): the same answers as the first sync's.
+    execFileSync("git", ["--git-dir", remote, "update-ref", "-d", "refs/heads/main"]);
+    expect(await syncError(src.sync())).toMatchObject({ outcome: "stalled", step: "fetch", reason: "BranchNotFound" });
+    await rm(remote, { recursive: true });
+    const gone = await syncError(src.sync());
+    expect(gone).toMatchObject({ outcome: "transient", step: "fetch", reason: "FetchFailed" });
+    expect(gone.message).toContain("does not appear to be a git repository");
+    const controller = new AbortController();
+    controller.abort(new Error("shutting down"));
+    await expect(src.sync(controller.signal)).rejects.toThrow("shutting down");
+  });
+
+  it("a poll that outlives timeoutMs after the first sync is a transient timeout", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    commitAndPush("one");
+    // Stands in for ssh: runs the remote command locally, until the flag file exists; then it
+    // hangs, as a server that stopped answering does, and writes its pid.
+    const fakeSsh = join(root, "fake-ssh");
+    const flag = join(root, "hang");
+    const pidFile = join(root, "ssh.pid");
+    await writeFile(
+      fakeSsh,
+      `#!/bin/sh\nif [ -e '${flag}' ]; then echo $$ > '${pidFile}'; exec sleep 30; fi\nfor last; do :; done\nexec sh -c "$last"\n`,
+      { mode: 0o755 },
+    );
+    const src = source({
+      url: `ssh://git.example.invalid${remote}`,
+      timeoutMs: 1_500,
+      env: { GIT_SSH_COMMAND: fakeSsh, GIT_SSH_VARIANT: "simple" },
+    });
+    await src.sync();
+    await writeFile(flag, "");
+    const started = Date.now();
+    try {
+      const error = await syncError(src.sync());
+      expect(error).toMatchObject({ outcome: "transient", step: "fetch", reason: "Timeout" });
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // The poll shell's process group was killed: git, and the "ssh" under it.
+      expect(await stopWrittenPid(pidFile)).toBe(false);
+    } finally {
+      await stopWrittenPid(pidFile);
+    }
   });
 
   it("a new revision starts no rev-parse, before its fetch or after it, and no type check of the root tree", async () => {
@@ -330,14 +423,7 @@ describe("git source", () => {
       expect(error).toMatchObject({ outcome: "transient", step: "fetch", reason: "Timeout" });
       expect(Date.now() - started).toBeLessThan(10_000);
     } finally {
-      const pid = Number((await readFile(pidFile, "utf8").catch(() => "")).trim());
-      if (pid > 0) {
-        try {
-          process.kill(pid);
-        } catch {
-          // already gone
-        }
-      }
+      await stopWrittenPid(pidFile);
     }
   });
 

@@ -3,7 +3,7 @@
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -62,7 +62,12 @@ export async function stopRun(run: RunProcess, graceMs: number): Promise<void> {
 
 /** CPU time and memory of a process, from /proc. */
 export interface Usage {
-  /** utime + stime: user and system CPU seconds, every thread of the process included. */
+  /**
+   * utime + stime: user and system CPU seconds, every thread of the process included, and those
+   * of its children alive now (their own, not their children's). The controller's poll shell
+   * (controller/source/poll-shell.ts) forks git for it, work the controller did itself before.
+   * A git process that is reaped counts in neither: not before the shell, not after.
+   */
   readonly cpuSeconds: number;
   /** VmRSS, in bytes. */
   readonly rssBytes: number;
@@ -72,14 +77,43 @@ export interface Usage {
 
 /** The usage of process `pid` now (Linux /proc/PID/stat and /proc/PID/status); throws if it is gone. */
 export function usage(pid: number): Usage {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // After the command name, which may hold spaces: "(name) state ppid ...".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 per second on Linux).
-  const ticks = Number(fields[11]) + Number(fields[12]);
+  const ticks = cpuTicks(pid) + childPids(pid).reduce((sum, child) => sum + (tryCpuTicks(child) ?? 0), 0);
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { cpuSeconds: ticks / 100, rssBytes: kb("VmRSS") * 1024, hwmBytes: kb("VmHWM") * 1024 };
+}
+
+/** utime + stime of process `pid`, in clock ticks (100 per second on Linux); throws if it is gone. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // After the command name, which may hold spaces: "(name) state ppid ...".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of stat.
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** cpuTicks, or undefined for a process that ended meanwhile. */
+function tryCpuTicks(pid: number): number | undefined {
+  try {
+    return cpuTicks(pid);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process ids of `pid`'s children, from every thread's /proc children list. */
+function childPids(pid: number): number[] {
+  const pids: number[] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let list: string;
+    try {
+      list = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8");
+    } catch {
+      continue; // the thread ended
+    }
+    for (const child of list.trim().split(" ")) if (child !== "") pids.push(Number(child));
+  }
+  return pids;
 }
 
 /**

@@ -17,6 +17,7 @@ import type { SourceErrorInit } from "./errors.ts";
 import { DEFAULT_MAX_FILE_BYTES, fileTooLarge, isManifestPath, refusedTreePath } from "../manifests/index.ts";
 import type { ManifestError } from "../manifests/index.ts";
 import type { Snapshot, SnapshotFile } from "./snapshot.ts";
+import { PollShell, ShellGone, abortReason, shellAvailable } from "./poll-shell.ts";
 
 /** How the commit at the branch head must be signed; absent means no check. */
 export type VerifyOptions =
@@ -105,8 +106,31 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   /** A webhook said the branch moved since the last sync: the next one fetches without listing first. */
   let moved = false;
 
+  // The environment of every git process; simple-git checks it on the source's first call, before
+  // any poll runs git with it outside simple-git (poll).
+  const gitEnv = gitEnvironment(extraEnv, options.verify);
+  // Starts the polls' git processes, where a shell can (poll-shell.ts).
+  const shell = shellAvailable() ? new PollShell(workDir, gitEnv.all, POLL_OUTPUT_LIMIT) : undefined;
+
   const fail = (init: SourceErrorInit): SourceError =>
     new SourceError({ ...init, message: hideSecrets(redact(init.message), secrets) });
+
+  /**
+   * A poll's git command: through the shell when there is one (one started anew if it died),
+   * else as a process of the controller's own. Rejects with GitExit on a non-zero exit.
+   */
+  async function poll(args: readonly string[], abort: AbortSignal): Promise<string> {
+    for (let attempt = 0; shell && attempt < 2; attempt++) {
+      try {
+        const { code, output } = await shell.run(["git", ...args], abort);
+        if (code !== 0) throw new GitExit(code, output);
+        return output;
+      } catch (error: unknown) {
+        if (!(error instanceof ShellGone)) throw error;
+      }
+    }
+    return pollGit(args, workDir, gitEnv, abort);
+  }
 
   async function syncOnce(signal: AbortSignal | undefined): Promise<Snapshot> {
     signal?.throwIfAborted();
@@ -122,7 +146,9 @@ export function createGitSource(options: GitSourceOptions): GitSource {
         message: `cannot create work directory ${workDir}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
       });
     }
-    const git = makeGit(workDir, abort, extraEnv, options.verify);
+    // Made on first use: a poll of an unchanged branch needs no simple-git at all.
+    let made: SimpleGit | undefined;
+    const git = (): SimpleGit => (made ??= makeGit(workDir, abort, gitEnv));
 
     // Every git call goes through here so that aborts, timeouts and refusals map the same way.
     async function run<T>(call: () => Promise<T>, onExit: (e: GitExit) => SourceError): Promise<T> {
@@ -156,7 +182,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       }
     }
 
-    if (!bare) await ensureBareRepository(workDir, git, run, fail);
+    if (!bare) await ensureBareRepository(workDir, git(), run, fail);
     bare = true;
 
     // ls-remote first: `--exit-code` turns "no such branch" into exit status 2, a typed answer
@@ -164,7 +190,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     // unchanged branch skip the fetch entirely.
     const listBranch = async (): Promise<string> => {
       const advertised = await run(
-        () => git.raw(["ls-remote", "--exit-code", "--", remote, `refs/heads/${branch}`]),
+        () => poll(["ls-remote", "--exit-code", "--", remote, `refs/heads/${branch}`], abort),
         (e) =>
           e.exitCode === 2
             ? fail({
@@ -198,7 +224,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     const fetchBranch = async (): Promise<string> => {
       await run(
         () =>
-          git.raw([
+          git().raw([
             "fetch",
             "--depth=1",
             "--no-tags",
@@ -215,7 +241,7 @@ export function createGitSource(options: GitSourceOptions): GitSource {
             message: `cannot fetch ${branch} from ${safeUrl}: ${lastLines(e.message)}`,
           }),
       );
-      const fetched = await headCommit(git, localRef);
+      const fetched = await headCommit(git(), localRef);
       if (fetched === undefined) {
         throw fail({
           outcome: "transient",
@@ -247,22 +273,22 @@ export function createGitSource(options: GitSourceOptions): GitSource {
       if (last !== undefined && last.revision === remoteHead) return { ...last, fetchedAt: new Date() };
       // Only this source sets the local ref, and the last snapshot is of it (a sync that failed
       // after its fetch left it ahead: fetched again, a no-op). A process per commit saved.
-      const local = last?.revision ?? (await currentRevision(git, localRef));
+      const local = last?.revision ?? (await currentRevision(git(), localRef));
       revision = local === remoteHead ? local : await fetchBranch();
     }
     const head: string = revision;
 
     if (last !== undefined && last.revision === head) return { ...last, fetchedAt: new Date() };
 
-    if (options.verify) await verifyCommit(git, head, options.verify, run, fail);
+    if (options.verify) await verifyCommit(git(), head, options.verify, run, fail);
 
     // The commit's author and message beside the manifests: neither waits for the other.
     const [{ files, fileErrors, byOid }, meta] = await Promise.all([
-      readManifests(workDir, git, head, subPath, known, run, fail),
+      readManifests(workDir, git(), head, subPath, known, run, fail),
       fetchedMeta?.revision === head
         ? fetchedMeta.meta
         : run(
-            () => git.raw(["log", "-1", "--no-show-signature", `--format=${AUTHOR_AND_MESSAGE}`, head, "--"]),
+            () => git().raw(["log", "-1", "--no-show-signature", `--format=${AUTHOR_AND_MESSAGE}`, head, "--"]),
             (e) =>
               fail({
                 outcome: "transient",
@@ -339,14 +365,22 @@ export function createGitSource(options: GitSourceOptions): GitSource {
 type Run = <T>(call: () => Promise<T>, onExit: (e: GitExit) => SourceError) => Promise<T>;
 type Fail = (init: SourceErrorInit) => SourceError;
 
-function makeGit(
-  workDir: string,
-  abort: AbortSignal,
-  extraEnv: Record<string, string>,
-  verify: VerifyOptions | undefined,
-): SimpleGit {
+/** The environment of a source's git processes: the controller's own (less what simple-git guards) and `extra`. */
+interface GitEnvironment {
+  /** The operator's variables and ours, which simple-git is told to allow. */
+  readonly extra: Readonly<Record<string, string>>;
+  /** Everything a git process gets. */
+  readonly all: Readonly<Record<string, string>>;
+}
+
+function gitEnvironment(extraEnv: Record<string, string>, verify: VerifyOptions | undefined): GitEnvironment {
   const extra: Record<string, string> = { GIT_TERMINAL_PROMPT: "0", ...extraEnv };
   if (verify?.mode === "gpg") extra.GNUPGHOME = resolve(verify.keyringDir);
+  return { extra, all: { ...inheritedEnvironment(), ...extra } };
+}
+
+function makeGit(workDir: string, abort: AbortSignal, env: GitEnvironment): SimpleGit {
+  const { extra } = env;
   const keys = Object.keys(extra).map((k) => k.toLowerCase());
   const git = simpleGit({
     baseDir: workDir,
@@ -365,7 +399,44 @@ function makeGit(
       return error;
     },
   });
-  return git.env({ ...inheritedEnvironment(), ...extra });
+  return git.env({ ...env.all });
+}
+
+/** The most a poll's output may hold: `ls-remote` of one branch prints one line. */
+const POLL_OUTPUT_LIMIT = 64 * 1024;
+
+/**
+ * A poll's git command (`ls-remote`) as a child process of the controller: where no poll shell
+ * can run (poll-shell.ts), or after it died twice. Not through simple-git, whose per-call work (a
+ * new instance, its plugins, parsing the arguments for unsafe options) is not needed here:
+ * nothing comes from outside (the arguments are the source's own, the remote after `--`), and
+ * `env` is the environment simple-git checked on the source's first call, which every source
+ * makes before its first poll (ensureBareRepository). Rejects with GitExit on a non-zero exit.
+ */
+function pollGit(args: readonly string[], cwd: string, env: GitEnvironment, signal: AbortSignal): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn("git", args, { cwd, env: env.all, stdio: ["ignore", "pipe", "pipe"], signal });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let bytes = 0;
+    child.stdout.on("data", (c: Buffer) => {
+      bytes += c.length;
+      if (bytes > POLL_OUTPUT_LIMIT) child.kill();
+      else out.push(c);
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      bytes += c.length;
+      if (bytes <= POLL_OUTPUT_LIMIT) err.push(c);
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (signal.aborted) return reject(abortReason(signal));
+      if (bytes > POLL_OUTPUT_LIMIT)
+        return reject(new Error(`git ${args[0]} printed more than ${POLL_OUTPUT_LIMIT} bytes`));
+      if (code !== 0) return reject(new GitExit(code ?? -1, Buffer.concat(err).toString("utf8")));
+      resolvePromise(Buffer.concat(out).toString("utf8"));
+    });
+  });
 }
 
 /**
