@@ -109,6 +109,13 @@ describe("poll shell", () => {
     expect(s.pid).not.toBe(pid);
   });
 
+  it("characters split across two reads of the pipe arrive whole", async () => {
+    // One ASCII byte first: the 2-byte characters then straddle every 64 KiB boundary.
+    const text = `x${"é".repeat(100_000)}`;
+    const result = await shell(dir, 1 << 20).run(["printf", "%s", text], never);
+    expect(result.output).toBe(text);
+  });
+
   it("output past the limit stops the command with an error", async () => {
     const s = shell(dir, 1_000);
     await expect(s.run(["sh", "-c", "yes | head -c 100000; sleep 30"], never)).rejects.toThrow(

@@ -99,8 +99,8 @@ export class PollShell {
         this.#idle = setTimeout(() => this.#kill(), SHELL_IDLE_MS).unref();
         finish();
       };
-      const onData = (chunk: Buffer): void => {
-        text += chunk.toString("utf8");
+      const onData = (chunk: string): void => {
+        text += chunk;
         const at = text.lastIndexOf(marker);
         if (at >= 0 && text.endsWith("\n") && text.length > at + marker.length) {
           const code = Number(text.slice(at + marker.length, -1));
@@ -144,6 +144,8 @@ export class PollShell {
     // controller gone) ends it.
     child.unref();
     socket(child.stdout).unref();
+    // Decoded as a stream: a character split across two reads stays whole.
+    child.stdout.setEncoding("utf8");
     child.stdin.on("error", () => undefined); // EPIPE after the shell died: its exit says so
     child.on("error", () => undefined); // a failed start: its exit follows
     child.once("exit", () => {
