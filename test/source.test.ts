@@ -204,6 +204,30 @@ describe("git source", () => {
     }
   });
 
+  it("what ssh prints on stderr, now or from the background later, never passes for the branch head", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const first = commitAndPush("one");
+    // Stands in for ssh: prints the first commit as a ref line on stderr, now and for 3 s from a
+    // background process that outlives it, then runs the remote command.
+    const fakeSsh = join(root, "lying-ssh");
+    const lie = `printf '%s\\trefs/heads/main\\n' ${first} >&2`;
+    await writeFile(
+      fakeSsh,
+      `#!/bin/sh\n${lie}\n( i=0; while [ $i -lt 300 ]; do ${lie}; sleep 0.01; i=$((i+1)); done ) &\nfor last; do :; done\nexec sh -c "$last"\n`,
+      { mode: 0o755 },
+    );
+    const src = source({
+      url: `ssh://git.example.invalid${remote}`,
+      env: { GIT_SSH_COMMAND: fakeSsh, GIT_SSH_VARIANT: "simple" },
+    });
+    expect((await src.sync()).revision).toBe(first);
+    await writeFiles({ "x.yaml": "a: 2\n" });
+    const second = commitAndPush("two");
+    expect((await src.sync()).revision).toBe(second);
+    const third = commitAndPush("three");
+    expect((await src.sync()).revision).toBe(third);
+  });
+
   it("a poll after the first sync keeps its typed errors: a deleted branch, a removed remote, an abort", async () => {
     const { src } = await tracedSource();
     // The poll runs git bare (not through simple-git): the same answers as the first sync's.

@@ -85,7 +85,7 @@ class GitExit extends GitError {
 export function createGitSource(options: GitSourceOptions): GitSource {
   const branch = options.branch ?? "main";
   if (!isSafeBranchName(branch)) throw new RangeError(`invalid branch name ${JSON.stringify(branch)}`);
-  if (options.url.startsWith("-") || options.url.trim() === "") {
+  if (options.url.startsWith("-") || options.url.trim() === "" || options.url.includes("\0")) {
     throw new RangeError("invalid repository URL");
   }
   const subPath = normaliseSubPath(options.path);
@@ -122,8 +122,8 @@ export function createGitSource(options: GitSourceOptions): GitSource {
   async function poll(args: readonly string[], abort: AbortSignal): Promise<string> {
     for (let attempt = 0; shell && attempt < 2; attempt++) {
       try {
-        const { code, output } = await shell.run(["git", ...args], abort);
-        if (code !== 0) throw new GitExit(code, output);
+        const { code, output, errors } = await shell.run(["git", ...args], abort);
+        if (code !== 0) throw new GitExit(code, errors);
         return output;
       } catch (error: unknown) {
         if (!(error instanceof ShellGone)) throw error;
