@@ -228,6 +228,48 @@ describe("git source", () => {
     expect((await src.sync()).revision).toBe(third);
   });
 
+  it("a work directory the controller's user may no longer enter is WorkDirInvalid, and is not wiped", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const head = commitAndPush("one");
+    // Root reads any directory: the source runs as nobody, in a child process.
+    const script = join(root, "as-nobody.ts");
+    const workDir = join(root, "nobody-checkout");
+    const index = join(import.meta.dirname, "..", "controller", "source", "index.ts");
+    await writeFile(
+      script,
+      [
+        `import { chmodSync } from "node:fs";`,
+        `import { createGitSource } from ${JSON.stringify(index)};`,
+        `const src = createGitSource({ url: ${JSON.stringify(`file://${remote}`)}, workDir: ${JSON.stringify(workDir)} });`,
+        `const first = (await src.sync()).revision;`,
+        `chmodSync(${JSON.stringify(workDir)}, 0);`,
+        `const error = await src.sync().then(() => undefined, (e) => e);`,
+        `chmodSync(${JSON.stringify(workDir)}, 0o755);`,
+        `console.log(JSON.stringify({ first, outcome: error?.outcome, reason: error?.reason, message: error?.message, again: (await src.sync()).revision }));`,
+      ].join("\n"),
+    );
+    execFileSync("chown", ["-R", "nobody", root]);
+    const out = execFileSync(
+      "setpriv",
+      ["--reuid=nobody", "--regid=nogroup", "--clear-groups", process.execPath, script],
+      { encoding: "utf8", env: { ...process.env, HOME: root } },
+    );
+    const seen = JSON.parse(out.trim().split("\n").pop()!) as Record<string, string>;
+    expect(seen).toMatchObject({ first: head, outcome: "stalled", reason: "WorkDirInvalid", again: head });
+    expect(seen["message"]).toContain("EACCES");
+  });
+
+  it("git's packet trace on stderr, however long, does not fail a poll", async () => {
+    await writeFiles({ "x.yaml": "a: 1\n" });
+    const head = commitAndPush("one");
+    // 1,500 tags: ls-remote lists them all in the trace, about 200 KiB of stderr.
+    const tags = Array.from({ length: 1_500 }, (_, i) => `create refs/tags/t${i} ${head}`).join("\n");
+    execFileSync("git", ["--git-dir", remote, "update-ref", "--stdin"], { input: `${tags}\n` });
+    const src = source({ env: { GIT_TRACE_PACKET: "1" } });
+    expect((await src.sync()).revision).toBe(head);
+    expect((await src.sync()).revision).toBe(head);
+  });
+
   it("a poll after the first sync keeps its typed errors: a deleted branch, a removed remote, an abort", async () => {
     const { src } = await tracedSource();
     // The poll runs git bare (not through simple-git): the same answers as the first sync's.

@@ -326,6 +326,20 @@ export function createGitSource(options: GitSourceOptions): GitSource {
     } catch (error: unknown) {
       if (!(error instanceof SourceError) || (error.reason !== "ReadFailed" && error.reason !== "FetchFailed"))
         throw error;
+      // A work directory this process may not read or write is not a damaged clone: it is never
+      // wiped for it, and the error says what is wrong (an fsck would fail on it too).
+      const unusable = await access(workDir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => e.code ?? "error",
+      );
+      if (unusable !== undefined) {
+        throw fail({
+          outcome: "stalled",
+          step: "checkout",
+          reason: "WorkDirInvalid",
+          message: `work directory ${workDir} cannot be used: ${unusable}`,
+        });
+      }
       const damage = await cloneDamage(workDir);
       if (damage === undefined) throw error;
       await emptyDirectory(workDir);
@@ -414,26 +428,39 @@ const POLL_OUTPUT_LIMIT = 64 * 1024;
  * makes before its first poll (ensureBareRepository). Rejects with GitExit on a non-zero exit.
  */
 function pollGit(args: readonly string[], cwd: string, env: GitEnvironment, signal: AbortSignal): Promise<string> {
+  if (signal.aborted) return Promise.reject(abortReason(signal));
   return new Promise((resolvePromise, reject) => {
-    const child = spawn("git", args, { cwd, env: env.all, stdio: ["ignore", "pipe", "pipe"], signal });
+    // Its own process group, so that an abort reaches what git started (ssh) too.
+    const child = spawn("git", args, { cwd, env: env.all, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const stop = (): void => {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    };
+    signal.addEventListener("abort", stop, { once: true });
     const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let bytes = 0;
+    let outBytes = 0;
+    let err = "";
     child.stdout.on("data", (c: Buffer) => {
-      bytes += c.length;
-      if (bytes > POLL_OUTPUT_LIMIT) child.kill();
+      outBytes += c.length;
+      if (outBytes > POLL_OUTPUT_LIMIT) stop();
       else out.push(c);
     });
-    child.stderr.on("data", (c: Buffer) => {
-      bytes += c.length;
-      if (bytes <= POLL_OUTPUT_LIMIT) err.push(c);
+    // Only its end: what ssh or tracing prints there may be long, and is never the answer.
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (c: string) => (err = (err + c).slice(-POLL_OUTPUT_LIMIT)));
+    child.on("error", (error) => {
+      signal.removeEventListener("abort", stop);
+      reject(error);
     });
-    child.on("error", reject);
     child.on("close", (code) => {
+      signal.removeEventListener("abort", stop);
       if (signal.aborted) return reject(abortReason(signal));
-      if (bytes > POLL_OUTPUT_LIMIT)
-        return reject(new Error(`git ${args[0]} printed more than ${POLL_OUTPUT_LIMIT} bytes`));
-      if (code !== 0) return reject(new GitExit(code ?? -1, Buffer.concat(err).toString("utf8")));
+      if (outBytes > POLL_OUTPUT_LIMIT)
+        return reject(new Error(`git ${args[0]} printed more than ${POLL_OUTPUT_LIMIT} bytes on stdout`));
+      if (code !== 0) return reject(new GitExit(code ?? -1, err));
       resolvePromise(Buffer.concat(out).toString("utf8"));
     });
   });

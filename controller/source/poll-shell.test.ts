@@ -133,6 +133,15 @@ describe("poll shell", () => {
     expect(s.pid).not.toBe(pid);
   });
 
+  it("a long stderr is no failure: the command's answer is its stdout, and stderr's end is kept", async () => {
+    const s = shell(dir, 1_000);
+    const result = await s.run(["sh", "-c", "head -c 200000 /dev/zero | tr '\\0' w >&2; echo end >&2; echo ok"], never);
+    expect(result.code).toBe(0);
+    expect(result.output).toBe("ok\n");
+    expect(result.errors.length).toBeLessThanOrEqual(1_000);
+    expect(result.errors.endsWith("wend\n")).toBe(true);
+  });
+
   it("output past the limit stops the command with an error", async () => {
     const s = shell(dir, 1_000);
     await expect(s.run(["sh", "-c", "yes | head -c 100000; sleep 30"], never)).rejects.toThrow(

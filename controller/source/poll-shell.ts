@@ -91,8 +91,8 @@ export class PollShell {
    * what git's helpers (ssh, a remote's messages) print goes to stderr, so they can never pass
    * for it. A working directory the shell cannot enter is exit status 1, with the shell's reason
    * on stderr. Rejects with `signal`'s reason when it aborts (the command is killed), with
-   * ShellGone when the shell dies (what it ran is killed), with an Error when the output passes
-   * the limit.
+   * ShellGone when the shell dies (what it ran is killed), with an Error when stdout passes the
+   * limit. Of stderr only the last `limit` characters are kept.
    */
   run(command: readonly string[], signal: AbortSignal): Promise<ShellResult> {
     if (this.#busy) return Promise.reject(new Error("the poll shell is already running a command"));
@@ -121,11 +121,10 @@ export class PollShell {
         this.#idle = setTimeout(() => this.#kill(), SHELL_IDLE_MS).unref();
         finish();
       };
-      const tooMuch = (): boolean => {
-        if (out.length + err.length <= this.#limit) return false;
+      const tooMuch = (): void => {
+        if (out.length <= this.#limit) return;
         this.#kill();
-        settle(() => reject(new Error(`${command[0]} printed more than ${this.#limit} bytes`)));
-        return true;
+        settle(() => reject(new Error(`${command[0]} printed more than ${this.#limit} bytes on stdout`)));
       };
       // Done when stdout has the status after the marker and stderr its own marker: both streams
       // are written before the markers, but may be read in either order.
@@ -148,14 +147,14 @@ export class PollShell {
       };
       const errMarker = `\n${nonce}\n`;
       const onErr = (chunk: string): void => {
-        err += chunk;
+        // Only its end is kept: what ssh or git's tracing prints may be long, and is never the answer.
+        err = (err + chunk).slice(-this.#limit);
         const at = err.indexOf(errMarker);
         if (at >= 0) {
           err = err.slice(0, at); // after it: a straggler of this command's helpers, dropped
           errDone = true;
           return done();
         }
-        tooMuch();
       };
       const onExit = (): void => {
         // What it ran lives on in its process group (git, ssh): stopped with it.
