@@ -17,7 +17,7 @@ import type { SourceErrorInit } from "./errors.ts";
 import { DEFAULT_MAX_FILE_BYTES, fileTooLarge, isManifestPath, refusedTreePath } from "../manifests/index.ts";
 import type { ManifestError } from "../manifests/index.ts";
 import type { Snapshot, SnapshotFile } from "./snapshot.ts";
-import { PollShell, ShellGone, abortReason, shellAvailable } from "./poll-shell.ts";
+import { PollShell, ShellGone, abortReason, killGroup, shellAvailable } from "./poll-shell.ts";
 
 /** How the commit at the branch head must be signed; absent means no check. */
 export type VerifyOptions =
@@ -432,13 +432,7 @@ function pollGit(args: readonly string[], cwd: string, env: GitEnvironment, sign
   return new Promise((resolvePromise, reject) => {
     // Its own process group, so that an abort reaches what git started (ssh) too.
     const child = spawn("git", args, { cwd, env: env.all, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    const stop = (): void => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    };
+    const stop = (): void => killGroup(child.pid);
     signal.addEventListener("abort", stop, { once: true });
     const out: Buffer[] = [];
     let outBytes = 0;

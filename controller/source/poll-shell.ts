@@ -214,8 +214,8 @@ export class PollShell {
   }
 }
 
-/** SIGKILL to the process group `pid` leads (a poll shell's), if any is left. */
-function killGroup(pid: number | undefined): void {
+/** SIGKILL to the process group `pid` leads (a poll shell's, or a detached git's), if any is left. */
+export function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
   try {
     process.kill(-pid, "SIGKILL");
